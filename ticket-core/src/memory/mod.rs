@@ -1,0 +1,379 @@
+//! The in-memory backend: every storage trait, concurrent, in one process.
+//!
+//! The embedded default, used by the example server and the simulator when no service is
+//! configured, and held to the same [`crate::testkit`] conformance suite as every backend.
+//!
+//! # Concurrency
+//! Each session's state (stock, holds, queue, policy, audit) sits behind its own mutex, so
+//! every operation on a session is atomic and operations on different sessions run in
+//! parallel. No lock is held across an `.await`. Hold lookups by id go through a sharded map.
+//! Idempotency records live in their own sharded map.
+//!
+//! # Durability
+//! None: everything is lost when the process exits. Use a Redis or PostgreSQL backend to
+//! share a session between processes or to survive restarts.
+
+mod audit_log;
+mod fenwick;
+mod holds;
+mod idempotency;
+mod queue_state;
+mod session_state;
+mod stock;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+use parking_lot::Mutex;
+
+use crate::clock::Timestamp;
+use crate::error::{Error, InvalidInput, Result};
+use crate::ids::{EventId, HoldId, SessionId, UserId};
+use crate::model::audit::{Actor, AuditRecord, AuditScope, Subject};
+use crate::model::hold::{Hold, NewHold, TransitionOutcome, TransitionRequest};
+use crate::model::idempotency::IdempotencyKey;
+use crate::model::inventory::InventorySnapshot;
+use crate::model::policy::SalesPolicy;
+use crate::model::queue::{
+    AdmissionPacing, AdmissionRound, JoinRequest, PreQueueDraw, QueueStats, QueueTicket, QueueView,
+};
+use crate::model::session::{Event, Session};
+use crate::store::{Inventory, Reservations, SalesPolicyStore, Stores, WaitingQueue};
+
+use queue_state::TicketChange;
+use session_state::{Audit, SessionState};
+
+/// The in-memory backend. Cheap to clone (clones share state).
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    events: DashMap<EventId, Event>,
+    sessions: DashMap<SessionId, Arc<Mutex<SessionState>>>,
+    hold_sessions: DashMap<HoldId, SessionId>,
+    idempotency: DashMap<IdempotencyKey, crate::model::idempotency::IdempotencyRecord>,
+    idempotency_claims: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("sessions", &self.inner.sessions.len())
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The five [`Stores`] backed by this one store.
+    pub fn stores(&self) -> Stores {
+        Stores::from_backend(Arc::new(self.clone()))
+    }
+
+    fn session_state(&self, id: SessionId) -> Result<Arc<Mutex<SessionState>>> {
+        self.inner
+            .sessions
+            .get(&id)
+            .map(|s| s.value().clone())
+            .ok_or_else(|| Error::not_found("session", id))
+    }
+
+    fn with_session<T>(
+        &self,
+        id: SessionId,
+        f: impl FnOnce(&mut SessionState) -> Result<T>,
+    ) -> Result<T> {
+        let state = self.session_state(id)?;
+        let mut guard = state.lock();
+        f(&mut guard)
+    }
+
+    fn hold_session(&self, id: HoldId) -> Result<SessionId> {
+        self.inner
+            .hold_sessions
+            .get(&id)
+            .map(|s| *s.value())
+            .ok_or_else(|| Error::not_found("hold", id))
+    }
+}
+
+impl SessionState {
+    /// Audits queue ticket changes with the library as actor.
+    fn record_ticket_changes(&mut self, changes: Vec<TicketChange>, at: Timestamp, actor: &Actor) {
+        for c in changes {
+            self.record(Audit {
+                at,
+                subject: Subject::Ticket(c.ticket),
+                owner: &c.user,
+                actor,
+                from: c.from.map(ticket_state_name),
+                to: ticket_state_name(c.to),
+                reason: c.reason,
+                correlation_id: None,
+            });
+        }
+    }
+}
+
+fn ticket_state_name(s: crate::model::queue::TicketState) -> &'static str {
+    use crate::model::queue::TicketState::*;
+    match s {
+        Waiting => "WAITING",
+        Active => "ACTIVE",
+        Used => "USED",
+        Expired => "EXPIRED",
+        Left => "LEFT",
+    }
+}
+
+#[async_trait]
+impl Inventory for MemoryStore {
+    async fn create_event(&self, event: &Event) -> Result<()> {
+        event.validate()?;
+        // Check every id first so a conflicting definition changes nothing.
+        if let Some(existing) = self.inner.events.get(&event.id) {
+            return if *existing == *event {
+                Ok(())
+            } else {
+                Err(InvalidInput::Definition(format!(
+                    "event {} exists with another definition",
+                    event.id
+                ))
+                .into())
+            };
+        }
+        if let Some(s) = event
+            .sessions
+            .iter()
+            .find(|s| self.inner.sessions.contains_key(&s.id))
+        {
+            return Err(
+                InvalidInput::Definition(format!("session {} already exists", s.id)).into(),
+            );
+        }
+        match self.inner.events.entry(event.id) {
+            dashmap::Entry::Occupied(e) if e.get() == event => return Ok(()),
+            dashmap::Entry::Occupied(_) => {
+                return Err(InvalidInput::Definition(format!(
+                    "event {} exists with another definition",
+                    event.id
+                ))
+                .into());
+            }
+            dashmap::Entry::Vacant(v) => {
+                for s in &event.sessions {
+                    self.inner
+                        .sessions
+                        .insert(s.id, Arc::new(Mutex::new(SessionState::new(s.clone()))));
+                }
+                v.insert(event.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn event(&self, id: EventId) -> Result<Event> {
+        self.inner
+            .events
+            .get(&id)
+            .map(|e| e.value().clone())
+            .ok_or_else(|| Error::not_found("event", id))
+    }
+
+    async fn session(&self, id: SessionId) -> Result<Session> {
+        self.with_session(id, |s| Ok(s.session.clone()))
+    }
+
+    async fn snapshot(&self, id: SessionId) -> Result<InventorySnapshot> {
+        self.with_session(id, |s| Ok(s.stock.snapshot()))
+    }
+}
+
+#[async_trait]
+impl SalesPolicyStore for MemoryStore {
+    async fn policy(&self, session: SessionId) -> Result<SalesPolicy> {
+        self.with_session(session, |s| Ok(s.policy.clone().unwrap_or_default()))
+    }
+
+    async fn set_policy(&self, session: SessionId, policy: &SalesPolicy) -> Result<()> {
+        self.with_session(session, |s| {
+            s.policy = Some(policy.clone());
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl WaitingQueue for MemoryStore {
+    async fn join(&self, req: JoinRequest) -> Result<QueueTicket> {
+        self.with_session(req.session, |s| {
+            let mut changes = Vec::new();
+            let out = s.queue.join(&req, &mut changes);
+            let actor = Actor::User(req.user.clone());
+            s.record_ticket_changes(changes, req.now, &actor);
+            out
+        })
+    }
+
+    async fn view(&self, session: SessionId, user: &UserId, now: Timestamp) -> Result<QueueView> {
+        self.with_session(session, |s| {
+            let mut changes = Vec::new();
+            let stock = s.stock.available_and_held();
+            let out = s.queue.view(user, now, stock, &mut changes);
+            s.record_ticket_changes(changes, now, &Actor::system("queue"));
+            out
+        })
+    }
+
+    async fn admit(
+        &self,
+        session: SessionId,
+        pacing: AdmissionPacing,
+        now: Timestamp,
+    ) -> Result<AdmissionRound> {
+        self.with_session(session, |s| {
+            let mut changes = Vec::new();
+            let (available, _) = s.stock.available_and_held();
+            let (admitted, limit) = s.queue.admit(session, pacing, now, available, &mut changes);
+            s.record_ticket_changes(changes, now, &Actor::system("admission"));
+            Ok(AdmissionRound { admitted, limit })
+        })
+    }
+
+    async fn leave(
+        &self,
+        session: SessionId,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<QueueTicket> {
+        self.with_session(session, |s| {
+            let mut changes = Vec::new();
+            let out = s.queue.leave(user, now, &mut changes);
+            s.record_ticket_changes(changes, now, &Actor::User(user.clone()));
+            out
+        })
+    }
+
+    async fn draw(&self, session: SessionId, seed: u64, now: Timestamp) -> Result<PreQueueDraw> {
+        self.with_session(session, |s| Ok(s.queue.draw(session, seed, now)))
+    }
+
+    async fn recorded_draw(&self, session: SessionId) -> Result<Option<PreQueueDraw>> {
+        self.with_session(session, |s| Ok(s.queue.recorded_draw()))
+    }
+
+    async fn stats(&self, session: SessionId, now: Timestamp) -> Result<QueueStats> {
+        self.with_session(session, |s| {
+            let mut changes = Vec::new();
+            let out = s.queue.stats(now, &mut changes);
+            s.record_ticket_changes(changes, now, &Actor::system("queue"));
+            Ok(out)
+        })
+    }
+}
+
+#[async_trait]
+impl Reservations for MemoryStore {
+    async fn hold(&self, req: NewHold) -> Result<Hold> {
+        if self.inner.hold_sessions.contains_key(&req.id) {
+            return Err(
+                InvalidInput::Definition(format!("hold id {} already used", req.id)).into(),
+            );
+        }
+        let hold = self.with_session(req.session, |s| s.hold(req))?;
+        self.inner.hold_sessions.insert(hold.id, hold.session);
+        Ok(hold)
+    }
+
+    async fn get(&self, id: HoldId) -> Result<Hold> {
+        let session = self.hold_session(id)?;
+        self.with_session(session, |s| {
+            s.holds
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| Error::not_found("hold", id))
+        })
+    }
+
+    async fn transition(&self, req: TransitionRequest) -> Result<TransitionOutcome> {
+        let session = self.hold_session(req.hold)?;
+        self.with_session(session, |s| s.transition(req))
+    }
+
+    async fn rebook(
+        &self,
+        id: HoldId,
+        new_id: HoldId,
+        payment_ref: String,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<Hold> {
+        let session = self.hold_session(id)?;
+        let hold =
+            self.with_session(session, |s| s.rebook(id, new_id, payment_ref, &actor, now))?;
+        self.inner.hold_sessions.insert(hold.id, hold.session);
+        Ok(hold)
+    }
+
+    async fn expire_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Hold>> {
+        let sessions: Vec<Arc<Mutex<SessionState>>> = self
+            .inner
+            .sessions
+            .iter()
+            .map(|e| e.value().clone())
+            .collect();
+        let mut out = Vec::new();
+        for s in sessions {
+            if out.len() >= limit {
+                break;
+            }
+            let mut guard = s.lock();
+            out.extend(guard.expire_due(now, limit - out.len())?);
+        }
+        Ok(out)
+    }
+
+    async fn holds_of(&self, session: SessionId, user: &UserId) -> Result<Vec<Hold>> {
+        self.with_session(session, |s| {
+            Ok(s.holds_by_user
+                .get(user)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| s.holds.get(id).cloned())
+                .collect())
+        })
+    }
+
+    async fn audit(&self, scope: &AuditScope, limit: usize) -> Result<Vec<AuditRecord>> {
+        match scope {
+            AuditScope::Hold(id) => {
+                let session = self.hold_session(*id)?;
+                self.with_session(session, |s| Ok(s.audit.of_hold(*id, limit)))
+            }
+            AuditScope::Session(id) => self.with_session(*id, |s| Ok(s.audit.all(limit))),
+            AuditScope::User(user) => {
+                let sessions: Vec<Arc<Mutex<SessionState>>> = self
+                    .inner
+                    .sessions
+                    .iter()
+                    .map(|e| e.value().clone())
+                    .collect();
+                let mut all: Vec<AuditRecord> = sessions
+                    .iter()
+                    .flat_map(|s| s.lock().audit.of_user(user, limit))
+                    .collect();
+                all.sort_by_key(|r| (r.at, r.id));
+                all.truncate(limit);
+                Ok(all)
+            }
+        }
+    }
+}

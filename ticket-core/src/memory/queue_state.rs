@@ -1,0 +1,350 @@
+//! One session's waiting queue on the in-memory backend.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::Duration;
+
+use super::fenwick::Fenwick;
+use crate::clock::Timestamp;
+use crate::error::{Error, Refusal, Result};
+use crate::ids::{TicketId, UserId};
+use crate::model::queue::{
+    AdmissionLimit, AdmissionPacing, JoinRequest, Outlook, PreQueueDraw, QueueStats, QueueTicket,
+    QueueView, TicketState, draw_order, eta, outlook,
+};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// A ticket state change, for the caller to audit.
+#[derive(Debug)]
+pub(super) struct TicketChange {
+    pub(super) ticket: TicketId,
+    pub(super) user: UserId,
+    pub(super) from: Option<TicketState>,
+    pub(super) to: TicketState,
+    pub(super) reason: &'static str,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct QueueState {
+    /// Each user's latest ticket.
+    tickets: HashMap<UserId, QueueTicket>,
+    /// Undrawn pre-queue, in join order.
+    pre_queue: Vec<UserId>,
+    draw: Option<PreQueueDraw>,
+    next_seq: u64,
+    /// WAITING, sequenced tickets by sequence: the line, head first.
+    line: BTreeMap<u64, UserId>,
+    /// 1 at each waiting sequence: positions in O(log n).
+    ranks: Fenwick,
+    /// ACTIVE tickets by admission expiry.
+    active: BTreeSet<(Timestamp, UserId)>,
+    /// Admission instants within the last minute.
+    admissions: VecDeque<Timestamp>,
+}
+
+fn seq_index(seq: u64) -> usize {
+    usize::try_from(seq).unwrap_or(usize::MAX)
+}
+
+impl QueueState {
+    fn waiting(&self) -> u64 {
+        (self.line.len() + self.pre_queue.len()) as u64
+    }
+
+    fn enqueue(&mut self, user: &UserId) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.line.insert(seq, user.clone());
+        self.ranks.add(seq_index(seq), 1);
+        seq
+    }
+
+    /// Removes admissions that left the 60-second window and ACTIVE tickets past their
+    /// expiry (recording them EXPIRED).
+    fn settle(&mut self, now: Timestamp, changes: &mut Vec<TicketChange>) {
+        let horizon = now.minus(MINUTE);
+        while self.admissions.front().is_some_and(|t| *t <= horizon) {
+            self.admissions.pop_front();
+        }
+        while let Some((exp, user)) = self.active.first().cloned() {
+            if exp > now {
+                break;
+            }
+            self.active.pop_first();
+            if let Some(t) = self.tickets.get_mut(&user) {
+                if t.state == TicketState::Active {
+                    t.state = TicketState::Expired;
+                    changes.push(TicketChange {
+                        ticket: t.id,
+                        user: user.clone(),
+                        from: Some(TicketState::Active),
+                        to: TicketState::Expired,
+                        reason: "admission TTL elapsed",
+                    });
+                }
+            }
+        }
+    }
+
+    pub(super) fn draw(
+        &mut self,
+        req_session: crate::ids::SessionId,
+        seed: u64,
+        now: Timestamp,
+    ) -> PreQueueDraw {
+        if let Some(d) = &self.draw {
+            return d.clone();
+        }
+        let joined = std::mem::take(&mut self.pre_queue);
+        let order = draw_order(&joined, seed);
+        for user in &order {
+            let seq = self.enqueue(user);
+            if let Some(t) = self.tickets.get_mut(user) {
+                t.seq = Some(seq);
+            }
+        }
+        let d = PreQueueDraw {
+            session: req_session,
+            seed,
+            joined,
+            order,
+            drawn_at: now,
+        };
+        self.draw = Some(d.clone());
+        d
+    }
+
+    pub(super) fn recorded_draw(&self) -> Option<PreQueueDraw> {
+        self.draw.clone()
+    }
+
+    pub(super) fn join(
+        &mut self,
+        req: &JoinRequest,
+        changes: &mut Vec<TicketChange>,
+    ) -> Result<QueueTicket> {
+        self.settle(req.now, changes);
+        if let Some(t) = self.tickets.get(&req.user) {
+            if t.state_at(req.now).is_live() {
+                return Ok(t.clone());
+            }
+        }
+        if let Some(cap) = req.max_waiting {
+            if self.waiting() >= u64::from(cap) {
+                return Err(Refusal::QueueFull { cap }.into());
+            }
+        }
+        let pre_queue = req.pre_queue && self.draw.is_none();
+        if !pre_queue && self.draw.is_none() {
+            self.draw(req.session, crate::model::queue::fresh_draw_seed(), req.now);
+        }
+        let seq = if pre_queue {
+            self.pre_queue.push(req.user.clone());
+            None
+        } else {
+            Some(self.enqueue(&req.user))
+        };
+        let ticket = QueueTicket {
+            id: TicketId::new_at(req.now),
+            session: req.session,
+            user: req.user.clone(),
+            state: TicketState::Waiting,
+            pre_queue,
+            seq,
+            joined_at: req.now,
+            admitted_at: None,
+            expires_at: None,
+        };
+        changes.push(TicketChange {
+            ticket: ticket.id,
+            user: req.user.clone(),
+            from: None,
+            to: TicketState::Waiting,
+            reason: if pre_queue {
+                "joined pre-queue"
+            } else {
+                "joined"
+            },
+        });
+        self.tickets.insert(req.user.clone(), ticket.clone());
+        Ok(ticket)
+    }
+
+    pub(super) fn view(
+        &mut self,
+        user: &UserId,
+        now: Timestamp,
+        (available, held): (u64, u64),
+        changes: &mut Vec<TicketChange>,
+    ) -> Result<QueueView> {
+        self.settle(now, changes);
+        let ticket = self
+            .tickets
+            .get(user)
+            .ok_or_else(|| Error::not_found("queue ticket", user))?
+            .clone();
+        let state = ticket.state_at(now);
+        let position = match (state, ticket.seq) {
+            (TicketState::Waiting, Some(seq)) => {
+                u64::try_from(self.ranks.prefix(seq_index(seq))).ok()
+            }
+            _ => None,
+        };
+        let active = self.active.len() as u64;
+        let ahead = match (state, position) {
+            (TicketState::Waiting, Some(p)) => p.saturating_sub(1),
+            // Undrawn: the draw may put this user last.
+            (TicketState::Waiting, None) => (self.pre_queue.len() as u64).saturating_sub(1),
+            _ => 0,
+        };
+        let outlook = match state {
+            TicketState::Waiting | TicketState::Active => outlook(ahead, active, available, held),
+            _ if available == 0 && held == 0 => Outlook::SoldOut,
+            _ => Outlook::Unlikely,
+        };
+        Ok(QueueView {
+            eta: position.and_then(|p| eta(p, self.admissions.len() as u64)),
+            position,
+            waiting: self.waiting(),
+            pre_queue: self.pre_queue.len() as u64,
+            outlook,
+            ticket: QueueTicket { state, ..ticket },
+        })
+    }
+
+    pub(super) fn admit(
+        &mut self,
+        session: crate::ids::SessionId,
+        pacing: AdmissionPacing,
+        now: Timestamp,
+        available: u64,
+        changes: &mut Vec<TicketChange>,
+    ) -> (Vec<QueueTicket>, AdmissionLimit) {
+        self.settle(now, changes);
+        if self.draw.is_none() {
+            self.draw(session, crate::model::queue::fresh_draw_seed(), now);
+        }
+        let active = self.active.len() as u64;
+        let by_active = u64::from(pacing.max_active).saturating_sub(active);
+        let by_rate = u64::from(pacing.max_per_minute).saturating_sub(self.admissions.len() as u64);
+        let by_stock = (available / u64::from(pacing.units_per_user.max(1))).saturating_sub(active);
+        let waiting = self.line.len() as u64;
+        let (n, limit) = [
+            (waiting, AdmissionLimit::Empty),
+            (by_active, AdmissionLimit::ActiveCap),
+            (by_rate, AdmissionLimit::Rate),
+            (by_stock, AdmissionLimit::Stock),
+        ]
+        .into_iter()
+        .min_by_key(|(n, _)| *n)
+        .unwrap_or((0, AdmissionLimit::Empty));
+        let expires_at = now.plus(pacing.admission_ttl);
+        let mut admitted = Vec::new();
+        for _ in 0..n {
+            let Some((seq, user)) = self.line.pop_first() else {
+                break;
+            };
+            self.ranks.add(seq_index(seq), -1);
+            let Some(t) = self.tickets.get_mut(&user) else {
+                continue;
+            };
+            t.state = TicketState::Active;
+            t.admitted_at = Some(now);
+            t.expires_at = Some(expires_at);
+            self.active.insert((expires_at, user.clone()));
+            self.admissions.push_back(now);
+            changes.push(TicketChange {
+                ticket: t.id,
+                user,
+                from: Some(TicketState::Waiting),
+                to: TicketState::Active,
+                reason: "admitted",
+            });
+            admitted.push(t.clone());
+        }
+        let limit = if n == waiting && n > 0 {
+            AdmissionLimit::Empty
+        } else {
+            limit
+        };
+        (admitted, limit)
+    }
+
+    pub(super) fn leave(
+        &mut self,
+        user: &UserId,
+        now: Timestamp,
+        changes: &mut Vec<TicketChange>,
+    ) -> Result<QueueTicket> {
+        self.settle(now, changes);
+        let t = self
+            .tickets
+            .get_mut(user)
+            .ok_or_else(|| Error::not_found("queue ticket", user))?;
+        let from = t.state;
+        match from {
+            TicketState::Left => return Ok(t.clone()),
+            TicketState::Waiting => match t.seq {
+                Some(seq) => {
+                    self.line.remove(&seq);
+                    self.ranks.add(seq_index(seq), -1);
+                }
+                None => self.pre_queue.retain(|u| u != user),
+            },
+            TicketState::Active => {
+                if let Some(exp) = t.expires_at {
+                    self.active.remove(&(exp, user.clone()));
+                }
+            }
+            TicketState::Used | TicketState::Expired => return Err(Refusal::NotInQueue.into()),
+        }
+        t.state = TicketState::Left;
+        changes.push(TicketChange {
+            ticket: t.id,
+            user: user.clone(),
+            from: Some(from),
+            to: TicketState::Left,
+            reason: "left the queue",
+        });
+        Ok(t.clone())
+    }
+
+    /// The user's ACTIVE, unexpired ticket, or why there is none.
+    pub(super) fn check_admission(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<TicketId, Refusal> {
+        let t = self.tickets.get(user).ok_or(Refusal::NotAdmitted)?;
+        match (t.state, t.expires_at) {
+            (TicketState::Active, Some(exp)) if now >= exp => {
+                Err(Refusal::AdmissionExpired { expired_at: exp })
+            }
+            (TicketState::Active, _) => Ok(t.id),
+            _ => Err(Refusal::NotAdmitted),
+        }
+    }
+
+    /// Marks the user's ACTIVE ticket USED (after [`Self::check_admission`] passed).
+    pub(super) fn mark_used(&mut self, user: &UserId) {
+        if let Some(t) = self.tickets.get_mut(user) {
+            if t.state == TicketState::Active {
+                if let Some(exp) = t.expires_at {
+                    self.active.remove(&(exp, user.clone()));
+                }
+                t.state = TicketState::Used;
+            }
+        }
+    }
+
+    pub(super) fn stats(&mut self, now: Timestamp, changes: &mut Vec<TicketChange>) -> QueueStats {
+        self.settle(now, changes);
+        QueueStats {
+            waiting: self.waiting(),
+            pre_queue: self.pre_queue.len() as u64,
+            active: self.active.len() as u64,
+            admitted_last_minute: self.admissions.len() as u64,
+            drawn: self.draw.is_some(),
+        }
+    }
+}

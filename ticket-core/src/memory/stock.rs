@@ -1,0 +1,165 @@
+//! Stock counters and seat states of one session. Every method is all-or-nothing: it checks
+//! everything first and changes nothing on refusal.
+
+use std::collections::HashMap;
+
+use crate::error::Refusal;
+use crate::model::hold::{HoldItems, StockEffect};
+use crate::model::inventory::{
+    Grade, GradeCounts, InventoryPlan, InventorySnapshot, SeatId, SeatState, SeatStatus,
+};
+
+#[derive(Debug)]
+pub(super) struct Stock {
+    grades: Vec<GradeCounts>,
+    seats: HashMap<SeatId, SeatStatus>,
+    seat_order: Vec<SeatId>,
+}
+
+impl Stock {
+    pub(super) fn new(plan: &InventoryPlan) -> Self {
+        let mut grades: Vec<GradeCounts> = Vec::new();
+        let mut add = |grade: &crate::model::inventory::Grade, n: u32| match grades
+            .iter_mut()
+            .find(|g| &g.grade == grade)
+        {
+            Some(g) => {
+                g.capacity += n;
+                g.available += n;
+            }
+            None => grades.push(GradeCounts {
+                grade: grade.clone(),
+                capacity: n,
+                available: n,
+                held: 0,
+                sold: 0,
+            }),
+        };
+        let mut seats = HashMap::new();
+        let mut seat_order = Vec::new();
+        match plan {
+            InventoryPlan::General { grades: g } => {
+                g.iter().for_each(|g| add(&g.grade, g.capacity))
+            }
+            InventoryPlan::Seated { seats: s } => {
+                for seat in s {
+                    add(&seat.grade, 1);
+                    seat_order.push(seat.id.clone());
+                    seats.insert(
+                        seat.id.clone(),
+                        SeatStatus {
+                            seat: seat.clone(),
+                            state: SeatState::Available,
+                        },
+                    );
+                }
+            }
+        }
+        Self {
+            grades,
+            seats,
+            seat_order,
+        }
+    }
+
+    pub(super) fn snapshot(&self) -> InventorySnapshot {
+        InventorySnapshot {
+            grades: self.grades.clone(),
+            seats: self
+                .seat_order
+                .iter()
+                .filter_map(|id| self.seats.get(id).cloned())
+                .collect(),
+        }
+    }
+
+    /// Units available and held over all grades.
+    pub(super) fn available_and_held(&self) -> (u64, u64) {
+        self.grades.iter().fold((0, 0), |(a, h), g| {
+            (a + u64::from(g.available), h + u64::from(g.held))
+        })
+    }
+
+    fn counts(&mut self, grade: &Grade) -> Option<&mut GradeCounts> {
+        self.grades.iter_mut().find(|g| &g.grade == grade)
+    }
+
+    /// Takes `items` out of sale into `to` (HELD for a new hold, SOLD for a re-booking),
+    /// all or nothing.
+    pub(super) fn take(&mut self, items: &HoldItems, to: SeatState) -> Result<(), Refusal> {
+        match items {
+            HoldItems::Units {
+                grade, quantity, ..
+            } => {
+                let available = self.counts(grade).map(|g| g.available).unwrap_or(0);
+                if available < *quantity {
+                    return Err(Refusal::SoldOut {
+                        grade: grade.clone(),
+                        requested: *quantity,
+                        available,
+                    });
+                }
+            }
+            HoldItems::Seats { seats } => {
+                let taken: Vec<SeatId> = seats
+                    .iter()
+                    .filter(|s| {
+                        self.seats.get(&s.id).map(|x| x.state) != Some(SeatState::Available)
+                    })
+                    .map(|s| s.id.clone())
+                    .collect();
+                if !taken.is_empty() {
+                    return Err(Refusal::SeatsUnavailable { seats: taken });
+                }
+            }
+        }
+        self.set_seats(items, to);
+        for (grade, n) in items.per_grade() {
+            if let Some(g) = self.counts(&grade) {
+                g.available -= n;
+                match to {
+                    SeatState::Sold => g.sold += n,
+                    _ => g.held += n,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a transition's stock effect to the units of a hold.
+    pub(super) fn apply(&mut self, items: &HoldItems, effect: StockEffect) {
+        let seat_state = match effect {
+            StockEffect::None => return,
+            StockEffect::HeldToSold => SeatState::Sold,
+            StockEffect::HeldToAvailable | StockEffect::SoldToAvailable => SeatState::Available,
+        };
+        self.set_seats(items, seat_state);
+        for (grade, n) in items.per_grade() {
+            if let Some(g) = self.counts(&grade) {
+                match effect {
+                    StockEffect::HeldToSold => {
+                        g.held -= n;
+                        g.sold += n;
+                    }
+                    StockEffect::HeldToAvailable => {
+                        g.held -= n;
+                        g.available += n;
+                    }
+                    StockEffect::SoldToAvailable => {
+                        g.sold -= n;
+                        g.available += n;
+                    }
+                    StockEffect::None => {}
+                }
+            }
+        }
+    }
+
+    fn set_seats(&mut self, items: &HoldItems, state: SeatState) {
+        for id in items.seat_ids() {
+            if let Some(s) = self.seats.get_mut(&id) {
+                s.state = state;
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The domain model: plain data and pure rules, no I/O.
+
+pub mod audit;
+pub mod hold;
+pub mod idempotency;
+pub mod inventory;
+pub mod money;
+pub mod policy;
+pub mod queue;
+pub mod session;

@@ -1,0 +1,98 @@
+//! The waiting queue flow: join (pre-queue before the open), position, leave, admission.
+
+use crate::error::{Refusal, Result};
+use crate::ids::{SessionId, UserId};
+use crate::model::queue::{AdmissionRound, JoinRequest, PreQueueDraw, QueueTicket, QueueView};
+use crate::model::session::SessionStatus;
+
+use super::Context;
+
+/// Queue operations for buyers and the admission ticker.
+#[derive(Clone, Debug)]
+pub struct AdmissionService {
+    ctx: Context,
+}
+
+impl AdmissionService {
+    pub(crate) fn new(ctx: Context) -> Self {
+        Self { ctx }
+    }
+
+    /// Joins the session's queue.
+    ///
+    /// Before `open_at - pre_queue_opens_before`: `QueueNotOpen`. Until the open: the
+    /// pre-queue (shuffled at the open). After: FIFO. After close: `SalesClosed`. Joining
+    /// again while the ticket is live returns the same ticket.
+    pub async fn join(&self, session: SessionId, user: &UserId) -> Result<QueueTicket> {
+        let now = self.ctx.clock.now();
+        let s = self.ctx.stores.inventory.session(session).await?;
+        let policy = self.ctx.stores.policies.policy(session).await?;
+        let opens_at = s
+            .sales
+            .open_at
+            .minus(self.ctx.limits.pre_queue_opens_before);
+        if now < opens_at {
+            return Err(Refusal::QueueNotOpen { opens_at }.into());
+        }
+        if s.status_at(now) == SessionStatus::Closed {
+            return Err(Refusal::SalesClosed {
+                closed_at: s.sales.close_at,
+            }
+            .into());
+        }
+        self.ctx
+            .stores
+            .queue
+            .join(JoinRequest {
+                session,
+                user: user.clone(),
+                now,
+                pre_queue: now < s.sales.open_at,
+                max_waiting: policy.queue.max_waiting,
+            })
+            .await
+    }
+
+    /// The user's ticket, position, ETA and stock outlook.
+    pub async fn view(&self, session: SessionId, user: &UserId) -> Result<QueueView> {
+        let now = self.ctx.clock.now();
+        self.ctx.stores.queue.view(session, user, now).await
+    }
+
+    /// Leaves the queue (idempotent).
+    pub async fn leave(&self, session: SessionId, user: &UserId) -> Result<QueueTicket> {
+        let now = self.ctx.clock.now();
+        self.ctx.stores.queue.leave(session, user, now).await
+    }
+
+    /// Performs the pre-queue draw now with `seed` (normally the first admission round does
+    /// it with a fresh seed). Refused before the open.
+    pub async fn draw(&self, session: SessionId, seed: u64) -> Result<PreQueueDraw> {
+        let now = self.ctx.clock.now();
+        let s = self.ctx.stores.inventory.session(session).await?;
+        if now < s.sales.open_at {
+            return Err(Refusal::SalesNotOpen {
+                opens_at: s.sales.open_at,
+            }
+            .into());
+        }
+        self.ctx.stores.queue.draw(session, seed, now).await
+    }
+
+    /// One admission round: admits the next users in line as the session's pacing and stock
+    /// allow. Call it on a timer (every second or so) and after units come back; it does
+    /// nothing outside the sales window.
+    pub async fn admit_next(&self, session: SessionId) -> Result<AdmissionRound> {
+        let now = self.ctx.clock.now();
+        let s = self.ctx.stores.inventory.session(session).await?;
+        if s.status_at(now) != SessionStatus::OnSale {
+            return Ok(AdmissionRound {
+                admitted: Vec::new(),
+                limit: crate::model::queue::AdmissionLimit::Empty,
+            });
+        }
+        let policy = self.ctx.stores.policies.policy(session).await?;
+        let pacing = policy.pacing(self.ctx.limits.admission_ttl);
+        self.ctx.stores.queue.admit(session, pacing, now).await
+    }
+}

@@ -1,0 +1,72 @@
+//! Cancellation (units go back on sale: resale) and refunds.
+
+use crate::error::Result;
+use crate::ids::{HoldId, UserId};
+use crate::model::audit::Actor;
+use crate::model::hold::{Hold, HoldState, TransitionRequest};
+
+use super::hold::owned;
+use super::{AdmissionService, Context};
+
+/// Cancels confirmed reservations and records refunds.
+#[derive(Clone, Debug)]
+pub struct CancelService {
+    ctx: Context,
+    admission: AdmissionService,
+}
+
+impl CancelService {
+    pub(crate) fn new(ctx: Context, admission: AdmissionService) -> Self {
+        Self { ctx, admission }
+    }
+
+    /// The buyer cancels a confirmed reservation: CONFIRMED → CANCELLED, its units go back
+    /// on sale at once and the queue is woken (resale). Idempotent. The refund is owed from
+    /// here on: issue it with the payment provider, then call [`CancelService::record_refund`].
+    pub async fn cancel(&self, id: HoldId, user: &UserId, reason: &str) -> Result<Hold> {
+        owned(&self.ctx, id, user).await?;
+        self.cancel_as(id, Actor::User(user.clone()), reason).await
+    }
+
+    /// Cancels on behalf of the business (an operator or the system), without an owner check.
+    pub async fn cancel_as(&self, id: HoldId, actor: Actor, reason: &str) -> Result<Hold> {
+        let out = self
+            .ctx
+            .stores
+            .reservations
+            .transition(TransitionRequest {
+                hold: id,
+                to: HoldState::Cancelled,
+                now: self.ctx.clock.now(),
+                actor,
+                reason: reason.to_owned(),
+                correlation_id: None,
+                payment_ref: None,
+            })
+            .await?;
+        if out.changed {
+            self.admission.admit_next(out.hold.session).await?;
+        }
+        Ok(out.hold)
+    }
+
+    /// Records that the money of a CANCELLED reservation was returned: CANCELLED → REFUNDED.
+    /// Idempotent; refunding twice is impossible because the second call finds REFUNDED.
+    pub async fn record_refund(&self, id: HoldId, refund_ref: &str, actor: Actor) -> Result<Hold> {
+        let out = self
+            .ctx
+            .stores
+            .reservations
+            .transition(TransitionRequest {
+                hold: id,
+                to: HoldState::Refunded,
+                now: self.ctx.clock.now(),
+                actor,
+                reason: format!("refunded ({refund_ref})"),
+                correlation_id: Some(refund_ref.to_owned()),
+                payment_ref: None,
+            })
+            .await?;
+        Ok(out.hold)
+    }
+}

@@ -1,0 +1,113 @@
+//! Services: the flows of a ticket rush, on any backend.
+//!
+//! [`TicketRush`] bundles them over one set of [`Stores`], one [`Clock`] and one validated
+//! [`TimeLimits`]. Each service is a thin orchestration of atomic store operations: the
+//! rules themselves live in [`crate::model`], the atomicity in the stores.
+//!
+//! | flow | service |
+//! |---|---|
+//! | join → (draw) → admit, position, leave | [`AdmissionService`] |
+//! | hold (policy, limit, admission), release | [`HoldService`] |
+//! | start payment → confirm / fail, late payment | [`PaymentService`] |
+//! | sweep expired holds, wake the queue | [`ExpiryService`] |
+//! | cancel (resale) → refund | [`CancelService`] |
+//! | run any operation once per key | [`Idempotency`] |
+
+mod admission;
+mod cancel;
+mod expiry;
+mod hold;
+mod idempotency;
+mod payment;
+
+use std::sync::Arc;
+
+pub use admission::AdmissionService;
+pub use cancel::CancelService;
+pub use expiry::{ExpiryService, SweepReport};
+pub use hold::{HoldCommand, HoldService};
+pub use idempotency::{Idempotency, Replayable};
+pub use payment::{FailureOutcome, LatePaymentPolicy, PaymentService, RefundReason, Settlement};
+
+use crate::clock::Clock;
+use crate::config::TimeLimits;
+use crate::error::Result;
+use crate::ids::SessionId;
+use crate::model::policy::SalesPolicy;
+use crate::model::session::Event;
+use crate::store::Stores;
+
+/// What every service shares.
+#[derive(Clone, Debug)]
+pub(crate) struct Context {
+    pub(crate) stores: Stores,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) limits: TimeLimits,
+}
+
+/// Every service over one backend, clock and configuration. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct TicketRush {
+    ctx: Context,
+    /// Queue: join, position, leave, admission rounds.
+    pub admission: AdmissionService,
+    /// Holds: create with every check, release.
+    pub holds: HoldService,
+    /// Checkout: start, confirm, fail, late payments.
+    pub payments: PaymentService,
+    /// The sweeper.
+    pub expiry: ExpiryService,
+    /// Cancellation and refunds.
+    pub cancellations: CancelService,
+    /// The idempotency layer, for the library's operations and the host's own.
+    pub idempotency: Idempotency,
+}
+
+impl TicketRush {
+    /// Builds the services; refuses an inconsistent [`TimeLimits`].
+    pub fn new(stores: Stores, clock: Arc<dyn Clock>, limits: TimeLimits) -> Result<Self> {
+        limits.validate()?;
+        let ctx = Context {
+            stores,
+            clock,
+            limits,
+        };
+        let admission = AdmissionService::new(ctx.clone());
+        let idempotency = Idempotency::new(ctx.clone());
+        Ok(Self {
+            holds: HoldService::new(ctx.clone(), idempotency.clone(), admission.clone()),
+            payments: PaymentService::new(
+                ctx.clone(),
+                admission.clone(),
+                LatePaymentPolicy::RebookOrRefund,
+            ),
+            expiry: ExpiryService::new(ctx.clone(), admission.clone()),
+            cancellations: CancelService::new(ctx.clone(), admission.clone()),
+            admission,
+            idempotency,
+            ctx,
+        })
+    }
+
+    /// The stores the services run on.
+    pub fn stores(&self) -> &Stores {
+        &self.ctx.stores
+    }
+
+    /// The configuration in force.
+    pub fn limits(&self) -> &TimeLimits {
+        &self.ctx.limits
+    }
+
+    /// Registers an event with its sessions (validated; idempotent for an identical event).
+    pub async fn create_event(&self, event: &Event) -> Result<()> {
+        self.ctx.stores.inventory.create_event(event).await
+    }
+
+    /// Validates and stores a session's sales policy; it applies from the next request on.
+    pub async fn set_policy(&self, session: SessionId, policy: &SalesPolicy) -> Result<()> {
+        let s = self.ctx.stores.inventory.session(session).await?;
+        policy.validate(Some(s.sales.open_at))?;
+        self.ctx.stores.policies.set_policy(session, policy).await
+    }
+}

@@ -1,0 +1,251 @@
+//! Checkout: start payment, confirm it, fail it, and settle payments that arrive late.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Refusal, Result};
+use crate::ids::{HoldId, UserId};
+use crate::model::audit::Actor;
+use crate::model::hold::{Hold, HoldState, TransitionRequest};
+
+use super::hold::owned;
+use super::{AdmissionService, Context};
+
+/// What to do with a payment that succeeds after its hold ended (expired or released).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LatePaymentPolicy {
+    /// Take the same units again if they are still on sale (a new CONFIRMED hold),
+    /// otherwise refund.
+    RebookOrRefund,
+    /// Always refund.
+    AlwaysRefund,
+}
+
+/// Why a payment must be refunded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundReason {
+    /// The payment arrived after the hold ended and could not be (or by policy was not)
+    /// re-booked. The hold is now REFUNDED.
+    LatePayment,
+    /// A second, different payment for a hold that is already paid.
+    DuplicatePayment,
+}
+
+/// The outcome of a successful payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a Refund settlement means money must be returned"]
+pub enum Settlement {
+    /// The hold is CONFIRMED (now or by an earlier, identical report).
+    Confirmed(Hold),
+    /// The hold had ended; its units were taken again as a new CONFIRMED hold.
+    Rebooked {
+        /// The ended hold (EXPIRED, RELEASED or PAYMENT_FAILED, now linked to `confirmed`).
+        ended: Hold,
+        /// The new, confirmed hold.
+        confirmed: Hold,
+    },
+    /// Nothing was sold for this payment: return the money. `first` is true for exactly
+    /// one report of a late payment (the one that moved the hold to REFUNDED), so a caller
+    /// that refunds only when `first` never refunds twice.
+    Refund {
+        /// The hold, as it stands.
+        hold: Hold,
+        /// The payment to refund.
+        payment_ref: String,
+        /// Why.
+        reason: RefundReason,
+        /// Whether this call decided the refund.
+        first: bool,
+    },
+}
+
+/// How a payment failure report was handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailureOutcome {
+    /// The live hold moved to PAYMENT_FAILED (or already was); its units are back on sale.
+    Failed(Hold),
+    /// The hold had already ended or been paid: a stale failure changes nothing.
+    Ignored(Hold),
+}
+
+/// Checkout flow.
+#[derive(Clone, Debug)]
+pub struct PaymentService {
+    ctx: Context,
+    admission: AdmissionService,
+    late: LatePaymentPolicy,
+}
+
+impl PaymentService {
+    pub(crate) fn new(ctx: Context, admission: AdmissionService, late: LatePaymentPolicy) -> Self {
+        Self {
+            ctx,
+            admission,
+            late,
+        }
+    }
+
+    /// The same service with another late-payment policy.
+    pub fn with_late_payment_policy(mut self, late: LatePaymentPolicy) -> Self {
+        self.late = late;
+        self
+    }
+
+    fn request(&self, id: HoldId, to: HoldState, actor: Actor, reason: &str) -> TransitionRequest {
+        TransitionRequest {
+            hold: id,
+            to,
+            now: self.ctx.clock.now(),
+            actor,
+            reason: reason.to_owned(),
+            correlation_id: None,
+            payment_ref: None,
+        }
+    }
+
+    /// The buyer starts checkout: HELD → PAYING, recording the provider's reference.
+    /// `HoldExpired` past the TTL (the hold is expired on the spot).
+    pub async fn start(&self, id: HoldId, user: &UserId, payment_ref: &str) -> Result<Hold> {
+        owned(&self.ctx, id, user).await?;
+        let mut req = self.request(
+            id,
+            HoldState::Paying,
+            Actor::User(user.clone()),
+            "checkout started",
+        );
+        req.payment_ref = Some(payment_ref.to_owned());
+        req.correlation_id = Some(payment_ref.to_owned());
+        Ok(self.ctx.stores.reservations.transition(req).await?.hold)
+    }
+
+    /// The provider reports that payment `payment_ref` for hold `id` succeeded.
+    ///
+    /// Safe to call any number of times, in any order with [`PaymentService::failed`]:
+    /// a live hold is confirmed; a hold that ended follows the late-payment policy
+    /// (re-book or refund, recorded in the audit trail: never a silent loss); a hold paid by
+    /// another payment yields a `DuplicatePayment` refund.
+    pub async fn succeeded(&self, id: HoldId, payment_ref: &str) -> Result<Settlement> {
+        let reservations = &self.ctx.stores.reservations;
+        let hold = reservations.get(id).await?;
+        let actor = Actor::system("payments");
+        if let Some(other) = hold.payment_ref.as_deref().filter(|p| *p != payment_ref) {
+            if matches!(
+                hold.state,
+                HoldState::Confirmed | HoldState::Cancelled | HoldState::Refunded
+            ) {
+                tracing::warn!(hold = %id, paid_by = other, duplicate = payment_ref, "second payment for a paid hold");
+                return Ok(duplicate(hold, payment_ref));
+            }
+        }
+        if hold.state == HoldState::Held {
+            let mut req = self.request(id, HoldState::Paying, actor.clone(), "payment reported");
+            req.payment_ref = Some(payment_ref.to_owned());
+            match reservations.transition(req).await {
+                Ok(_) | Err(Error::Refused(Refusal::HoldExpired { .. })) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut req = self.request(id, HoldState::Confirmed, actor.clone(), "payment succeeded");
+        req.payment_ref = Some(payment_ref.to_owned());
+        req.correlation_id = Some(payment_ref.to_owned());
+        match reservations.transition(req).await {
+            Ok(out) => Ok(Settlement::Confirmed(out.hold)),
+            Err(Error::Refused(
+                Refusal::HoldExpired { .. } | Refusal::IllegalTransition { .. },
+            )) => self.settle_late(id, payment_ref, actor).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn settle_late(&self, id: HoldId, payment_ref: &str, actor: Actor) -> Result<Settlement> {
+        let reservations = &self.ctx.stores.reservations;
+        let hold = reservations.get(id).await?;
+        match hold.state {
+            HoldState::Confirmed | HoldState::Cancelled => return Ok(Settlement::Confirmed(hold)),
+            HoldState::Refunded if hold.rebooked_as.is_none() => {
+                return Ok(Settlement::Refund {
+                    hold,
+                    payment_ref: payment_ref.to_owned(),
+                    reason: RefundReason::LatePayment,
+                    first: false,
+                });
+            }
+            _ => {}
+        }
+        if self.late == LatePaymentPolicy::RebookOrRefund || hold.rebooked_as.is_some() {
+            let new_id = HoldId::new_at(self.ctx.clock.now());
+            let now = self.ctx.clock.now();
+            match reservations
+                .rebook(id, new_id, payment_ref.to_owned(), actor.clone(), now)
+                .await
+            {
+                Ok(confirmed) => {
+                    let ended = reservations.get(id).await?;
+                    return Ok(Settlement::Rebooked { ended, confirmed });
+                }
+                Err(Error::Refused(Refusal::SoldOut { .. } | Refusal::SeatsUnavailable { .. })) => {
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut req = self.request(
+            id,
+            HoldState::Refunded,
+            actor,
+            "late payment: units no longer available",
+        );
+        req.correlation_id = Some(payment_ref.to_owned());
+        let out = reservations.transition(req).await?;
+        Ok(Settlement::Refund {
+            hold: out.hold,
+            payment_ref: payment_ref.to_owned(),
+            reason: RefundReason::LatePayment,
+            first: out.changed,
+        })
+    }
+
+    /// The provider reports that payment for hold `id` failed: a live hold becomes
+    /// PAYMENT_FAILED, its units go back on sale and the queue is woken. A failure that
+    /// arrives after the hold was paid or ended changes nothing ([`FailureOutcome::Ignored`]).
+    pub async fn failed(
+        &self,
+        id: HoldId,
+        payment_ref: &str,
+        reason: &str,
+    ) -> Result<FailureOutcome> {
+        let reservations = &self.ctx.stores.reservations;
+        let hold = reservations.get(id).await?;
+        if !hold.state.is_live() && hold.state != HoldState::PaymentFailed {
+            return Ok(FailureOutcome::Ignored(hold));
+        }
+        let mut req = self.request(
+            id,
+            HoldState::PaymentFailed,
+            Actor::system("payments"),
+            reason,
+        );
+        req.correlation_id = Some(payment_ref.to_owned());
+        match reservations.transition(req).await {
+            Ok(out) => {
+                if out.changed {
+                    self.admission.admit_next(out.hold.session).await?;
+                }
+                Ok(FailureOutcome::Failed(out.hold))
+            }
+            // Raced with confirmation or expiry: the other outcome stands.
+            Err(Error::Refused(Refusal::IllegalTransition { .. })) => {
+                Ok(FailureOutcome::Ignored(reservations.get(id).await?))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn duplicate(hold: Hold, payment_ref: &str) -> Settlement {
+    Settlement::Refund {
+        hold,
+        payment_ref: payment_ref.to_owned(),
+        reason: RefundReason::DuplicatePayment,
+        first: true,
+    }
+}

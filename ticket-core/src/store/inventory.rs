@@ -1,0 +1,33 @@
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::ids::{EventId, SessionId};
+use crate::model::inventory::InventorySnapshot;
+use crate::model::session::{Event, Session};
+
+/// Sessions and their stock.
+///
+/// Guarantees, for every backend:
+/// * Stock is created whole with the event: every unit and seat starts available.
+/// * Counters never go below zero nor above capacity, and
+///   `available + held + sold == capacity` holds for every grade at every instant a
+///   snapshot can observe (stock only moves inside [`crate::store::Reservations`] operations,
+///   each atomic).
+/// * A snapshot is consistent: all counters and seat states are read at one instant.
+#[async_trait]
+pub trait Inventory: Send + Sync {
+    /// Registers an event and its sessions with all stock available.
+    ///
+    /// Idempotent: creating the same event again is `Ok`; a different definition under an
+    /// existing event or session id is `Invalid(Definition)` and changes nothing.
+    async fn create_event(&self, event: &Event) -> Result<()>;
+
+    /// The event, or `NotFound`.
+    async fn event(&self, id: EventId) -> Result<Event>;
+
+    /// The session, or `NotFound`.
+    async fn session(&self, id: SessionId) -> Result<Session>;
+
+    /// A consistent snapshot of the session's stock, or `NotFound`.
+    async fn snapshot(&self, id: SessionId) -> Result<InventorySnapshot>;
+}

@@ -1,0 +1,60 @@
+use async_trait::async_trait;
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::ids::{HoldId, SessionId, UserId};
+use crate::model::audit::{Actor, AuditRecord, AuditScope};
+use crate::model::hold::{Hold, NewHold, TransitionOutcome, TransitionRequest};
+
+/// Holds, their state machine, and the audit trail.
+///
+/// Guarantees, for every backend:
+/// * [`hold`](Reservations::hold) is **one atomic step**: it checks the per-user limit
+///   (HELD + PAYING + CONFIRMED units in the session, not counting holds past their TTL),
+///   consumes the user's ACTIVE admission when required, takes every unit or seat asked for
+///   or none (`SoldOut` / `SeatsUnavailable`), writes the hold and its audit record. No
+///   oversell, whatever the concurrency.
+/// * [`transition`](Reservations::transition) follows [`crate::model::hold::decide`]: legal
+///   moves apply with their stock effect and an audit record in one atomic step; repeating a
+///   move that already happened returns the hold unchanged (`changed: false`); illegal ones
+///   are `IllegalTransition` and change nothing. A hold past its TTL asked to move toward
+///   payment is expired in the same step and the answer is `HoldExpired`.
+/// * [`expire_due`](Reservations::expire_due) claims due holds atomically: however many
+///   sweepers race, each hold is expired (and its units returned) exactly once.
+/// * Every state change appends exactly one [`AuditRecord`].
+#[async_trait]
+pub trait Reservations: Send + Sync {
+    /// Creates a hold; see the trait docs.
+    async fn hold(&self, req: NewHold) -> Result<Hold>;
+
+    /// The hold, or `NotFound`.
+    async fn get(&self, id: HoldId) -> Result<Hold>;
+
+    /// Moves a hold to another state; see the trait docs.
+    async fn transition(&self, req: TransitionRequest) -> Result<TransitionOutcome>;
+
+    /// Late payment: the payment for the ended hold `id` (EXPIRED, RELEASED or
+    /// PAYMENT_FAILED) succeeded.
+    /// Atomically takes the same units or seats again as a new CONFIRMED hold carrying
+    /// `payment_ref`, and links the two (`rebooked_as` / `rebooked_from`). Idempotent: a
+    /// hold already re-booked returns the existing new hold. `SoldOut` / `SeatsUnavailable`
+    /// when the units were resold; `IllegalTransition` for a hold in any other state.
+    async fn rebook(
+        &self,
+        id: HoldId,
+        new_id: HoldId,
+        payment_ref: String,
+        actor: Actor,
+        now: Timestamp,
+    ) -> Result<Hold>;
+
+    /// Expires up to `limit` live holds whose TTL passed by `now`, returning the holds this
+    /// call expired (each hold is returned by exactly one call, ever).
+    async fn expire_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Hold>>;
+
+    /// The user's holds in the session, in creation order.
+    async fn holds_of(&self, session: SessionId, user: &UserId) -> Result<Vec<Hold>>;
+
+    /// Audit records in `scope`, oldest first, at most `limit`.
+    async fn audit(&self, scope: &AuditScope, limit: usize) -> Result<Vec<AuditRecord>>;
+}

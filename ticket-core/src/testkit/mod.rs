@@ -1,0 +1,76 @@
+//! The backend conformance suite: one set of async tests that states the contract of the
+//! storage traits. Every backend runs all of it with one line:
+//!
+//! ```ignore
+//! // in a backend crate's tests/conformance.rs, with ticket-core's `testkit` feature:
+//! async fn stores() -> ticket_core::Stores { my_backend::connect_for_test().await.stores() }
+//! ticket_core::conformance_tests!(stores);
+//! ```
+//!
+//! `stores` must return fresh, isolated stores on every call (its own key prefix, schema or
+//! database), so the tests run in parallel. Each test is named after the guarantee it proves
+//! and panics with a message naming the broken guarantee.
+
+mod fixture;
+mod holds;
+mod idempotency;
+mod payments;
+mod policy;
+mod queue;
+mod state_machine;
+
+pub use fixture::{Fixture, T0};
+pub use holds::*;
+pub use idempotency::*;
+pub use payments::*;
+pub use policy::*;
+pub use queue::*;
+pub use state_machine::*;
+
+/// Expands to one `#[tokio::test]` per conformance test, each calling `$stores().await` for
+/// fresh stores. The calling crate needs `tokio` with the `macros` and `rt-multi-thread`
+/// features as a dev-dependency.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($stores:path) => {
+        $crate::conformance_tests!(@tests $stores;
+            create_event_is_idempotent_and_conflicts_change_nothing,
+            hold_never_oversells_under_race,
+            seat_holds_are_all_or_nothing_under_race,
+            per_user_limit_holds_under_concurrent_holds,
+            hold_requires_and_consumes_an_active_admission,
+            illegal_transitions_are_rejected_and_change_nothing,
+            repeated_transitions_are_idempotent,
+            expired_hold_cannot_be_paid_without_sweeper,
+            racing_sweepers_return_units_exactly_once,
+            every_transition_is_audited,
+            duplicate_join_returns_same_ticket_and_position,
+            concurrent_joins_are_admitted_in_fifo_order,
+            queue_length_cap_answers_queue_full,
+            admission_respects_active_cap_and_rate,
+            admission_follows_stock_and_sold_out_is_announced,
+            pre_queue_is_shuffled_once_with_a_recorded_seed,
+            expired_admission_is_unusable_and_frees_its_slot,
+            returned_units_wake_the_next_waiting_user,
+            leaving_is_idempotent,
+            idempotent_repeat_returns_the_same_outcome,
+            reused_key_with_other_payload_is_rejected,
+            concurrent_repeats_execute_once,
+            refusals_are_replayed_and_rejected_input_is_not_stored,
+            idempotency_keys_expire_after_retention,
+            sales_policy_is_checked_before_stock,
+            policy_changes_apply_at_run_time,
+            late_payment_is_rebooked_or_refunded,
+            cancellation_returns_units_and_refunds_once,
+            stale_payment_failure_changes_nothing,
+        );
+    };
+    (@tests $stores:path; $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                $crate::testkit::$name($stores().await).await;
+            }
+        )+
+    };
+}

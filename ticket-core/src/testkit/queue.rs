@@ -1,0 +1,528 @@
+//! The waiting queue: one ticket per user, FIFO, pacing, stock awareness, fair start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::fixture::{Fixture, user};
+use crate::error::{Error, Refusal};
+use crate::model::queue::{AdmissionLimit, Outlook, TicketState, draw_order};
+use crate::store::Stores;
+
+async fn queued(stores: Stores, capacity: u32) -> Fixture {
+    let f = Fixture::general(stores, capacity, Duration::ZERO).await;
+    f.set_policy(|p| {
+        p.queue.require_admission = true;
+        p.queue.max_active = 1_000;
+        p.queue.max_admissions_per_minute = 1_000;
+    })
+    .await;
+    f
+}
+
+/// Joining again while WAITING returns the same ticket and position.
+pub async fn duplicate_join_returns_same_ticket_and_position(stores: Stores) {
+    let f = queued(stores, 10).await;
+    let q = &f.rush.admission;
+    for i in 0..3 {
+        q.join(f.session, &user(i)).await.expect("join");
+    }
+    let first = q.join(f.session, &user(1)).await.expect("join");
+    let view = q.view(f.session, &user(1)).await.expect("view");
+    let again = q.join(f.session, &user(1)).await.expect("join again");
+    assert_eq!(again, first);
+    let view2 = q.view(f.session, &user(1)).await.expect("view");
+    assert_eq!(view2.position, Some(2));
+    assert_eq!(view2.position, view.position);
+    assert_eq!(view2.waiting, 3);
+    let err = q.view(f.session, &user(9)).await.expect_err("never joined");
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+}
+
+/// Concurrent joins get distinct positions 1..n, and admission follows that order: nobody is
+/// admitted while someone who joined earlier still waits.
+pub async fn concurrent_joins_are_admitted_in_fifo_order(stores: Stores) {
+    let f = Arc::new(queued(stores, 1_000).await);
+    let joins: Vec<_> = (0..64)
+        .map(|i| {
+            let f = f.clone();
+            tokio::spawn(async move { f.rush.admission.join(f.session, &user(i)).await })
+        })
+        .collect();
+    let mut tickets = Vec::new();
+    for j in joins {
+        tickets.push(j.await.expect("task").expect("join"));
+    }
+    let mut by_position = Vec::new();
+    for t in &tickets {
+        let v = f
+            .rush
+            .admission
+            .view(f.session, &t.user)
+            .await
+            .expect("view");
+        by_position.push((
+            v.position.expect("waiting has a position"),
+            t.seq,
+            t.user.clone(),
+        ));
+    }
+    by_position.sort();
+    let positions: Vec<u64> = by_position.iter().map(|p| p.0).collect();
+    assert_eq!(
+        positions,
+        (1..=64).collect::<Vec<u64>>(),
+        "positions are not 1..n"
+    );
+    assert!(
+        by_position.windows(2).all(|w| w[0].1 < w[1].1),
+        "position disagrees with join order"
+    );
+    // Admit in small rounds; each round takes the head of the line.
+    f.set_policy(|p| p.queue.max_admissions_per_minute = 10)
+        .await;
+    let mut admitted = Vec::new();
+    for _ in 0..7 {
+        let round = f.rush.admission.admit_next(f.session).await.expect("admit");
+        admitted.extend(round.admitted.into_iter().map(|t| t.user));
+        f.clock.advance(Duration::from_secs(61));
+    }
+    let expected: Vec<_> = by_position.iter().map(|p| p.2.clone()).collect();
+    assert_eq!(admitted, expected, "admission order is not FIFO");
+}
+
+/// A join beyond the length cap is `QueueFull` and changes nothing; a duplicate join of a
+/// waiting user still succeeds.
+pub async fn queue_length_cap_answers_queue_full(stores: Stores) {
+    let f = queued(stores, 10).await;
+    f.set_policy(|p| p.queue.max_waiting = Some(3)).await;
+    for i in 0..3 {
+        f.rush
+            .admission
+            .join(f.session, &user(i))
+            .await
+            .expect("join");
+    }
+    let err = f
+        .rush
+        .admission
+        .join(f.session, &user(3))
+        .await
+        .expect_err("full");
+    assert!(
+        matches!(err, Error::Refused(Refusal::QueueFull { cap: 3 })),
+        "{err:?}"
+    );
+    f.rush
+        .admission
+        .join(f.session, &user(0))
+        .await
+        .expect("duplicate join is not a new one");
+    let stats = f
+        .rush
+        .stores()
+        .queue
+        .stats(f.session, crate::clock::Clock::now(&f.clock))
+        .await
+        .expect("stats");
+    assert_eq!(stats.waiting, 3);
+    f.rush
+        .admission
+        .leave(f.session, &user(1))
+        .await
+        .expect("leave");
+    f.rush
+        .admission
+        .join(f.session, &user(3))
+        .await
+        .expect("room again");
+}
+
+/// Admission never exceeds the concurrent ACTIVE cap nor the per-minute rate.
+pub async fn admission_respects_active_cap_and_rate(stores: Stores) {
+    let f = queued(stores, 1_000).await;
+    f.set_policy(|p| {
+        p.queue.max_active = 5;
+        p.queue.max_admissions_per_minute = 8;
+    })
+    .await;
+    for i in 0..30 {
+        f.rush
+            .admission
+            .join(f.session, &user(i))
+            .await
+            .expect("join");
+    }
+    let r1 = f.rush.admission.admit_next(f.session).await.expect("admit");
+    assert_eq!(
+        (r1.admitted.len(), r1.limit),
+        (5, AdmissionLimit::ActiveCap)
+    );
+    let r2 = f.rush.admission.admit_next(f.session).await.expect("admit");
+    assert_eq!(r2.admitted.len(), 0, "active cap exceeded");
+    for t in &r1.admitted {
+        f.hold(&t.user, 1).await; // USED frees the ACTIVE slot
+    }
+    let r3 = f.rush.admission.admit_next(f.session).await.expect("admit");
+    assert_eq!(
+        (r3.admitted.len(), r3.limit),
+        (3, AdmissionLimit::Rate),
+        "rate of 8/min exceeded"
+    );
+    f.clock.advance(Duration::from_secs(60));
+    let r4 = f.rush.admission.admit_next(f.session).await.expect("admit");
+    assert_eq!(r4.admitted.len(), 2, "3 still ACTIVE of a cap of 5");
+    let stats = f
+        .rush
+        .stores()
+        .queue
+        .stats(f.session, crate::clock::Clock::now(&f.clock))
+        .await
+        .expect("stats");
+    assert_eq!((stats.active, stats.waiting), (5, 20));
+    let v = f
+        .rush
+        .admission
+        .view(f.session, &user(29))
+        .await
+        .expect("view");
+    assert_eq!(v.position, Some(20));
+    assert!(
+        v.eta.is_some(),
+        "an admission rate was measured, so an ETA exists"
+    );
+}
+
+/// Admission stops while the units on sale cannot serve another admitted user; when the
+/// session sells out every waiting user sees `SoldOut` at once; positions carry an outlook.
+pub async fn admission_follows_stock_and_sold_out_is_announced(stores: Stores) {
+    let f = queued(stores, 3).await;
+    for i in 0..10 {
+        f.rush
+            .admission
+            .join(f.session, &user(i))
+            .await
+            .expect("join");
+    }
+    let r = f.rush.admission.admit_next(f.session).await.expect("admit");
+    assert_eq!((r.admitted.len(), r.limit), (3, AdmissionLimit::Stock));
+    assert_eq!(
+        f.rush
+            .admission
+            .view(f.session, &user(3))
+            .await
+            .expect("view")
+            .outlook,
+        Outlook::Unlikely
+    );
+    let h = f.hold(&user(0), 2).await;
+    // 1 unit left, 2 admitted users still ACTIVE: nobody else gets in, but holds may lapse.
+    assert!(
+        f.rush
+            .admission
+            .admit_next(f.session)
+            .await
+            .expect("admit")
+            .admitted
+            .is_empty()
+    );
+    assert_eq!(
+        f.rush
+            .admission
+            .view(f.session, &user(3))
+            .await
+            .expect("view")
+            .outlook,
+        Outlook::Possible
+    );
+    let h1 = f.hold(&user(1), 1).await;
+    f.pay(&h).await;
+    assert_eq!(
+        f.rush
+            .admission
+            .view(f.session, &user(3))
+            .await
+            .expect("view")
+            .outlook,
+        Outlook::Unlikely
+    );
+    f.pay(&h1).await;
+    for i in 3..10 {
+        let v = f
+            .rush
+            .admission
+            .view(f.session, &user(i))
+            .await
+            .expect("view");
+        assert_eq!(
+            v.outlook,
+            Outlook::SoldOut,
+            "user {i} not told the session sold out"
+        );
+        assert_eq!(v.ticket.state, TicketState::Waiting);
+    }
+    // A cancellation puts a unit back: the outlook recovers and the next user is admitted.
+    f.rush
+        .cancellations
+        .cancel(h1.id, &user(1), "cannot come")
+        .await
+        .expect("cancel");
+    let v = f
+        .rush
+        .admission
+        .view(f.session, &user(4))
+        .await
+        .expect("view");
+    assert_ne!(v.outlook, Outlook::SoldOut);
+}
+
+/// Users who join before the open wait in a pre-queue that is shuffled once at the open with
+/// a recorded, replayable seed; later joiners are FIFO behind them.
+pub async fn pre_queue_is_shuffled_once_with_a_recorded_seed(stores: Stores) {
+    let f = Fixture::general(stores, 1_000, Duration::from_secs(600)).await;
+    f.set_policy(|p| p.queue.require_admission = true).await;
+    let q = &f.rush.admission;
+    let early = f.rush.limits().pre_queue_opens_before + Duration::from_secs(600);
+    f.clock.set(crate::clock::Clock::now(&f.clock).minus(early));
+    let err = q.join(f.session, &user(0)).await.expect_err("too early");
+    assert!(
+        matches!(err, Error::Refused(Refusal::QueueNotOpen { .. })),
+        "{err:?}"
+    );
+    f.clock.advance(early);
+    for i in 0..20 {
+        let t = q.join(f.session, &user(i)).await.expect("pre-queue join");
+        assert!(t.pre_queue && t.seq.is_none());
+    }
+    let v = q.view(f.session, &user(5)).await.expect("view");
+    assert_eq!((v.position, v.pre_queue), (None, 20));
+    let err = q
+        .draw(f.session, 1)
+        .await
+        .expect_err("no draw before the open");
+    assert!(
+        matches!(err, Error::Refused(Refusal::SalesNotOpen { .. })),
+        "{err:?}"
+    );
+    f.clock.advance(Duration::from_secs(600));
+    let draw = q.draw(f.session, 0xC0FFEE).await.expect("draw");
+    assert_eq!(draw.seed, 0xC0FFEE);
+    assert_eq!(draw.joined, (0..20).map(user).collect::<Vec<_>>());
+    assert_eq!(
+        draw.order,
+        draw_order(&draw.joined, draw.seed),
+        "draw is not replayable"
+    );
+    assert_eq!(
+        q.draw(f.session, 7).await.expect("again"),
+        draw,
+        "the pre-queue was drawn twice"
+    );
+    q.join(f.session, &user(20)).await.expect("after the open");
+    q.join(f.session, &user(21)).await.expect("after the open");
+    for (i, u) in draw
+        .order
+        .iter()
+        .chain([user(20), user(21)].iter())
+        .enumerate()
+    {
+        let v = q.view(f.session, u).await.expect("view");
+        assert_eq!(
+            v.position,
+            Some(i as u64 + 1),
+            "{u} is not where the draw put them"
+        );
+    }
+}
+
+/// An ACTIVE ticket past its admission TTL is unusable at once and frees its slot.
+pub async fn expired_admission_is_unusable_and_frees_its_slot(stores: Stores) {
+    let f = queued(stores, 100).await;
+    f.set_policy(|p| p.queue.max_active = 1).await;
+    f.rush
+        .admission
+        .join(f.session, &user(0))
+        .await
+        .expect("join");
+    f.rush
+        .admission
+        .join(f.session, &user(1))
+        .await
+        .expect("join");
+    assert_eq!(
+        f.rush
+            .admission
+            .admit_next(f.session)
+            .await
+            .expect("admit")
+            .admitted
+            .len(),
+        1
+    );
+    assert!(
+        f.rush
+            .admission
+            .admit_next(f.session)
+            .await
+            .expect("admit")
+            .admitted
+            .is_empty()
+    );
+    f.clock.advance(f.rush.limits().admission_ttl);
+    let err = f
+        .rush
+        .holds
+        .hold(f.units(&user(0), 1), None)
+        .await
+        .expect_err("expired admission");
+    assert!(
+        matches!(
+            err,
+            Error::Refused(Refusal::AdmissionExpired { .. } | Refusal::NotAdmitted)
+        ),
+        "{err:?}"
+    );
+    assert_eq!(f.ga().await, (100, 0, 0));
+    let v = f
+        .rush
+        .admission
+        .view(f.session, &user(0))
+        .await
+        .expect("view");
+    assert_eq!(v.ticket.state, TicketState::Expired);
+    let r = f.rush.admission.admit_next(f.session).await.expect("admit");
+    assert_eq!(
+        r.admitted
+            .iter()
+            .map(|t| t.user.clone())
+            .collect::<Vec<_>>(),
+        vec![user(1)]
+    );
+    // Joining again after expiry issues a new ticket at the back.
+    let again = f
+        .rush
+        .admission
+        .join(f.session, &user(0))
+        .await
+        .expect("rejoin");
+    assert_ne!(again.id, v.ticket.id);
+    assert_eq!(again.state, TicketState::Waiting);
+}
+
+/// Units that come back (expiry, release, failure, cancellation) wake the next waiting user.
+pub async fn returned_units_wake_the_next_waiting_user(stores: Stores) {
+    let f = queued(stores, 1).await;
+    for i in 0..3 {
+        f.rush
+            .admission
+            .join(f.session, &user(i))
+            .await
+            .expect("join");
+    }
+    assert_eq!(
+        f.rush
+            .admission
+            .admit_next(f.session)
+            .await
+            .expect("admit")
+            .admitted
+            .len(),
+        1
+    );
+    let h = f.hold(&user(0), 1).await;
+    assert!(
+        f.rush
+            .admission
+            .admit_next(f.session)
+            .await
+            .expect("admit")
+            .admitted
+            .is_empty()
+    );
+    f.clock.advance(f.rush.limits().hold_ttl);
+    let sweep = f.rush.expiry.sweep(10).await.expect("sweep");
+    assert_eq!(sweep.expired.len(), 1);
+    assert_eq!(
+        sweep.admitted, 1,
+        "expired units did not wake the next user"
+    );
+    let v = f
+        .rush
+        .admission
+        .view(f.session, &user(1))
+        .await
+        .expect("view");
+    assert_eq!(v.ticket.state, TicketState::Active);
+    let h1 = f.hold(&user(1), 1).await;
+    f.rush
+        .holds
+        .release(h1.id, &user(1))
+        .await
+        .expect("release");
+    let v = f
+        .rush
+        .admission
+        .view(f.session, &user(2))
+        .await
+        .expect("view");
+    assert_eq!(
+        v.ticket.state,
+        TicketState::Active,
+        "released units did not wake the next user"
+    );
+    assert_eq!(
+        f.reload(&h).await.state,
+        crate::model::hold::HoldState::Expired
+    );
+}
+
+/// Leaving is idempotent; a user who left can join again at the back.
+pub async fn leaving_is_idempotent(stores: Stores) {
+    let f = queued(stores, 10).await;
+    for i in 0..3 {
+        f.rush
+            .admission
+            .join(f.session, &user(i))
+            .await
+            .expect("join");
+    }
+    let left = f
+        .rush
+        .admission
+        .leave(f.session, &user(0))
+        .await
+        .expect("leave");
+    assert_eq!(left.state, TicketState::Left);
+    assert_eq!(
+        f.rush
+            .admission
+            .leave(f.session, &user(0))
+            .await
+            .expect("again"),
+        left
+    );
+    assert_eq!(
+        f.rush
+            .admission
+            .view(f.session, &user(1))
+            .await
+            .expect("view")
+            .position,
+        Some(1)
+    );
+    let back = f
+        .rush
+        .admission
+        .join(f.session, &user(0))
+        .await
+        .expect("rejoin");
+    assert_ne!(back.id, left.id);
+    assert_eq!(
+        f.rush
+            .admission
+            .view(f.session, &user(0))
+            .await
+            .expect("view")
+            .position,
+        Some(3)
+    );
+}
