@@ -16,7 +16,10 @@ pub struct TimeLimits {
     /// How long a hold lasts before it expires (default 5 min).
     pub hold_ttl: Duration,
     /// The longest a payment provider may take to answer a checkout (default 2 min). A hold
-    /// must outlive it, so the payment can finish before the hold expires.
+    /// (which expires `hold_ttl` after it is created) must outlive it, so a checkout started
+    /// right after the hold can finish before it expires; a checkout started later that gets
+    /// no answer is resolved by polling the provider before the hold expires, and a payment
+    /// that still lands late follows the late-payment policy.
     pub payment_timeout: Duration,
     /// How long before public sales open the pre-queue accepts joins (default 30 min).
     pub pre_queue_opens_before: Duration,

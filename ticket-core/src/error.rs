@@ -65,7 +65,9 @@ pub enum InvalidInput {
     Config(String),
 }
 
-/// A domain refusal: the request was well-formed, a rule said no, and nothing changed.
+/// A domain refusal: the request was well-formed, a rule said no, and nothing changed, with
+/// one documented exception: [`Refusal::HoldExpired`] is answered after the store expired
+/// the hold on the spot (its units are back on sale).
 ///
 /// Refusals are final for the request that got them and serialisable, so an idempotent
 /// repeat replays exactly the same refusal.

@@ -96,6 +96,19 @@ impl MemoryStore {
         f(&mut guard)
     }
 
+    /// Claims a fresh hold id atomically, so two requests can never create the same hold.
+    fn reserve_hold_id(&self, id: HoldId, session: SessionId) -> Result<()> {
+        match self.inner.hold_sessions.entry(id) {
+            dashmap::Entry::Occupied(_) => {
+                Err(InvalidInput::Definition(format!("hold id {id} already used")).into())
+            }
+            dashmap::Entry::Vacant(v) => {
+                v.insert(session);
+                Ok(())
+            }
+        }
+    }
+
     fn hold_session(&self, id: HoldId) -> Result<SessionId> {
         self.inner
             .hold_sessions
@@ -283,14 +296,13 @@ impl WaitingQueue for MemoryStore {
 #[async_trait]
 impl Reservations for MemoryStore {
     async fn hold(&self, req: NewHold) -> Result<Hold> {
-        if self.inner.hold_sessions.contains_key(&req.id) {
-            return Err(
-                InvalidInput::Definition(format!("hold id {} already used", req.id)).into(),
-            );
+        let id = req.id;
+        self.reserve_hold_id(id, req.session)?;
+        let out = self.with_session(req.session, |s| s.hold(req));
+        if out.is_err() {
+            self.inner.hold_sessions.remove(&id);
         }
-        let hold = self.with_session(req.session, |s| s.hold(req))?;
-        self.inner.hold_sessions.insert(hold.id, hold.session);
-        Ok(hold)
+        out
     }
 
     async fn get(&self, id: HoldId) -> Result<Hold> {
@@ -317,10 +329,13 @@ impl Reservations for MemoryStore {
         now: Timestamp,
     ) -> Result<Hold> {
         let session = self.hold_session(id)?;
-        let hold =
-            self.with_session(session, |s| s.rebook(id, new_id, payment_ref, &actor, now))?;
-        self.inner.hold_sessions.insert(hold.id, hold.session);
-        Ok(hold)
+        self.reserve_hold_id(new_id, session)?;
+        let out = self.with_session(session, |s| s.rebook(id, new_id, payment_ref, &actor, now));
+        // An idempotent repeat returns the earlier new hold: free the id reserved now.
+        if out.as_ref().map_or(true, |h| h.id != new_id) {
+            self.inner.hold_sessions.remove(&new_id);
+        }
+        out
     }
 
     async fn expire_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Hold>> {

@@ -13,7 +13,8 @@ pub const MAX_KEY_LEN: usize = 255;
 /// users, or for two operations, names two different records.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct IdempotencyKey {
-    /// `"<operation>:<user>"`.
+    /// `"<len(operation)>:<operation>:<user>"`: the length prefix keeps scopes distinct even
+    /// when operation names or user ids contain `:`.
     pub scope: String,
     /// The client's key (1..=255 characters).
     pub key: String,
@@ -27,7 +28,7 @@ impl IdempotencyKey {
             return Err(InvalidInput::IdempotencyKey { len });
         }
         Ok(Self {
-            scope: format!("{operation}:{user}"),
+            scope: format!("{}:{operation}:{user}", operation.len()),
             key: key.to_owned(),
         })
     }

@@ -1,6 +1,6 @@
 //! Cancellation (units go back on sale: resale) and refunds.
 
-use crate::error::Result;
+use crate::error::{Refusal, Result};
 use crate::ids::{HoldId, UserId};
 use crate::model::audit::Actor;
 use crate::model::hold::{Hold, HoldState, TransitionRequest};
@@ -52,7 +52,17 @@ impl CancelService {
 
     /// Records that the money of a CANCELLED reservation was returned: CANCELLED → REFUNDED.
     /// Idempotent; refunding twice is impossible because the second call finds REFUNDED.
+    /// Refused with `IllegalTransition` for a hold that is not CANCELLED (refunds of late
+    /// payments are decided by [`crate::service::PaymentService::succeeded`]).
     pub async fn record_refund(&self, id: HoldId, refund_ref: &str, actor: Actor) -> Result<Hold> {
+        let hold = self.ctx.stores.reservations.get(id).await?;
+        if !matches!(hold.state, HoldState::Cancelled | HoldState::Refunded) {
+            return Err(Refusal::IllegalTransition {
+                from: hold.state,
+                to: HoldState::Refunded,
+            }
+            .into());
+        }
         let out = self
             .ctx
             .stores

@@ -35,7 +35,8 @@ pub enum RefundReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "a Refund settlement means money must be returned"]
 pub enum Settlement {
-    /// The hold is CONFIRMED (now or by an earlier, identical report).
+    /// This payment is settled by this hold: confirmed now, or by an earlier report of the
+    /// same payment (the hold may since have been cancelled or refunded).
     Confirmed(Hold),
     /// The hold had ended; its units were taken again as a new CONFIRMED hold.
     Rebooked {
@@ -44,9 +45,12 @@ pub enum Settlement {
         /// The new, confirmed hold.
         confirmed: Hold,
     },
-    /// Nothing was sold for this payment: return the money. `first` is true for exactly
-    /// one report of a late payment (the one that moved the hold to REFUNDED), so a caller
-    /// that refunds only when `first` never refunds twice.
+    /// Nothing was sold for this payment: return the money. For a late payment `first` is
+    /// true for exactly one report (the one that moved the hold to REFUNDED), so a caller
+    /// that refunds only when `first` never refunds twice. A duplicate payment changes no
+    /// state, so `first` is always true: deduplicate its reports by the provider's event id
+    /// (the idempotency layer does this for webhooks) and refund with the provider's own
+    /// idempotency key.
     Refund {
         /// The hold, as it stands.
         hold: Hold,
@@ -115,7 +119,16 @@ impl PaymentService {
         );
         req.payment_ref = Some(payment_ref.to_owned());
         req.correlation_id = Some(payment_ref.to_owned());
-        Ok(self.ctx.stores.reservations.transition(req).await?.hold)
+        match self.ctx.stores.reservations.transition(req).await {
+            Ok(out) => Ok(out.hold),
+            Err(e @ Error::Refused(Refusal::HoldExpired { .. })) => {
+                // The store expired the hold on the spot: its units are back, wake the queue.
+                let hold = self.ctx.stores.reservations.get(id).await?;
+                self.admission.admit_next(hold.session).await?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The provider reports that payment `payment_ref` for hold `id` succeeded.
@@ -152,7 +165,14 @@ impl PaymentService {
             Ok(out) => Ok(Settlement::Confirmed(out.hold)),
             Err(Error::Refused(
                 Refusal::HoldExpired { .. } | Refusal::IllegalTransition { .. },
-            )) => self.settle_late(id, payment_ref, actor).await,
+            )) => {
+                let settlement = self.settle_late(id, payment_ref, actor).await?;
+                if matches!(settlement, Settlement::Refund { first: true, .. }) {
+                    // The hold may have just been expired on the spot: wake the queue.
+                    self.admission.admit_next(hold.session).await?;
+                }
+                Ok(settlement)
+            }
             Err(e) => Err(e),
         }
     }
@@ -179,6 +199,10 @@ impl PaymentService {
                 .rebook(id, new_id, payment_ref.to_owned(), actor.clone(), now)
                 .await
             {
+                Ok(confirmed) if confirmed.payment_ref.as_deref() != Some(payment_ref) => {
+                    // Already re-booked with another payment: this one bought nothing.
+                    return Ok(duplicate(confirmed, payment_ref));
+                }
                 Ok(confirmed) => {
                     let ended = reservations.get(id).await?;
                     return Ok(Settlement::Rebooked { ended, confirmed });
@@ -206,7 +230,8 @@ impl PaymentService {
 
     /// The provider reports that payment for hold `id` failed: a live hold becomes
     /// PAYMENT_FAILED, its units go back on sale and the queue is woken. A failure that
-    /// arrives after the hold was paid or ended changes nothing ([`FailureOutcome::Ignored`]).
+    /// arrives after the hold was paid or ended, or that names another payment than the one
+    /// checkout started with, changes nothing ([`FailureOutcome::Ignored`]).
     pub async fn failed(
         &self,
         id: HoldId,
@@ -215,7 +240,11 @@ impl PaymentService {
     ) -> Result<FailureOutcome> {
         let reservations = &self.ctx.stores.reservations;
         let hold = reservations.get(id).await?;
-        if !hold.state.is_live() && hold.state != HoldState::PaymentFailed {
+        let other_payment = hold
+            .payment_ref
+            .as_deref()
+            .is_some_and(|p| p != payment_ref);
+        if other_payment || (!hold.state.is_live() && hold.state != HoldState::PaymentFailed) {
             return Ok(FailureOutcome::Ignored(hold));
         }
         let mut req = self.request(

@@ -26,8 +26,8 @@ pub trait IdempotencyStore: Send + Sync {
     ) -> Result<Claim>;
 
     /// Stores the outcome of the request that claimed `key`, kept until `expires_at`.
-    /// Does nothing if the key is no longer in flight under `fingerprint` (the marker lapsed
-    /// and another request took it).
+    /// Does nothing unless the key is in flight under `fingerprint` (if the marker lapsed and
+    /// a repeat of the same payload took it over, whichever completes first is stored).
     async fn complete(
         &self,
         key: &IdempotencyKey,

@@ -3,8 +3,9 @@
 //!
 //! Each operation that must be atomic is one trait method ("hold N if available", "move from
 //! state A to B"), never a load/save pair, so a backend can make it one Lua script or one SQL
-//! statement. Every method receives the instant it runs at (from the service's
-//! [`crate::Clock`]) so that expiry is decided by the same clock in every backend.
+//! statement. Every method whose outcome depends on time receives the instant it runs at
+//! (from the service's [`crate::Clock`]), so expiry is decided by the same clock in every
+//! backend and tests can move time.
 
 mod idempotency;
 mod inventory;

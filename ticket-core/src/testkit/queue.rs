@@ -411,7 +411,7 @@ pub async fn expired_admission_is_unusable_and_frees_its_slot(stores: Stores) {
 /// Units that come back (expiry, release, failure, cancellation) wake the next waiting user.
 pub async fn returned_units_wake_the_next_waiting_user(stores: Stores) {
     let f = queued(stores, 1).await;
-    for i in 0..3 {
+    for i in 0..5 {
         f.rush
             .admission
             .join(f.session, &user(i))
@@ -472,6 +472,55 @@ pub async fn returned_units_wake_the_next_waiting_user(stores: Stores) {
     assert_eq!(
         f.reload(&h).await.state,
         crate::model::hold::HoldState::Expired
+    );
+    let h2 = f.hold(&user(2), 1).await;
+    f.rush
+        .payments
+        .start(h2.id, &user(2), "pay-2")
+        .await
+        .expect("start");
+    f.rush
+        .payments
+        .failed(h2.id, "pay-2", "declined")
+        .await
+        .expect("failed");
+    let v = f
+        .rush
+        .admission
+        .view(f.session, &user(3))
+        .await
+        .expect("view");
+    assert_eq!(
+        v.ticket.state,
+        TicketState::Active,
+        "a failed payment did not wake the next user"
+    );
+    let h3 = f.hold(&user(3), 1).await;
+    f.pay(&h3).await;
+    assert!(
+        f.rush
+            .admission
+            .admit_next(f.session)
+            .await
+            .expect("admit")
+            .admitted
+            .is_empty()
+    );
+    f.rush
+        .cancellations
+        .cancel(h3.id, &user(3), "resale")
+        .await
+        .expect("cancel");
+    let v = f
+        .rush
+        .admission
+        .view(f.session, &user(4))
+        .await
+        .expect("view");
+    assert_eq!(
+        v.ticket.state,
+        TicketState::Active,
+        "a cancellation did not wake the next user"
     );
 }
 
