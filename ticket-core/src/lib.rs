@@ -51,3 +51,8 @@ pub use error::{Error, InvalidInput, Refusal, Result};
 pub use ids::{EventId, HoldId, SessionId, TicketId, UserId};
 pub use service::TicketRush;
 pub use store::Stores;
+
+/// The README's code blocks, compiled and run as doctests so its quickstart keeps working.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
