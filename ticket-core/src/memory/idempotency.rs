@@ -67,11 +67,12 @@ impl IdempotencyStore for MemoryStore {
         outcome: &StoredOutcome,
         expires_at: Timestamp,
     ) -> Result<()> {
-        if let Some(mut r) = self.inner.idempotency.get_mut(key) {
-            if r.fingerprint == fingerprint && r.outcome.is_none() {
-                r.outcome = Some(outcome.clone());
-                r.expires_at = expires_at;
-            }
+        if let Some(mut r) = self.inner.idempotency.get_mut(key)
+            && r.fingerprint == fingerprint
+            && r.outcome.is_none()
+        {
+            r.outcome = Some(outcome.clone());
+            r.expires_at = expires_at;
         }
         Ok(())
     }

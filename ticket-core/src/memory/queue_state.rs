@@ -71,17 +71,17 @@ impl QueueState {
                 break;
             }
             self.active.pop_first();
-            if let Some(t) = self.tickets.get_mut(&user) {
-                if t.state == TicketState::Active {
-                    t.state = TicketState::Expired;
-                    changes.push(TicketChange {
-                        ticket: t.id,
-                        user: user.clone(),
-                        from: Some(TicketState::Active),
-                        to: TicketState::Expired,
-                        reason: "admission TTL elapsed",
-                    });
-                }
+            if let Some(t) = self.tickets.get_mut(&user)
+                && t.state == TicketState::Active
+            {
+                t.state = TicketState::Expired;
+                changes.push(TicketChange {
+                    ticket: t.id,
+                    user: user.clone(),
+                    from: Some(TicketState::Active),
+                    to: TicketState::Expired,
+                    reason: "admission TTL elapsed",
+                });
             }
         }
     }
@@ -124,15 +124,15 @@ impl QueueState {
         changes: &mut Vec<TicketChange>,
     ) -> Result<QueueTicket> {
         self.settle(req.now, changes);
-        if let Some(t) = self.tickets.get(&req.user) {
-            if t.state_at(req.now).is_live() {
-                return Ok(t.clone());
-            }
+        if let Some(t) = self.tickets.get(&req.user)
+            && t.state_at(req.now).is_live()
+        {
+            return Ok(t.clone());
         }
-        if let Some(cap) = req.max_waiting {
-            if self.waiting() >= u64::from(cap) {
-                return Err(Refusal::QueueFull { cap }.into());
-            }
+        if let Some(cap) = req.max_waiting
+            && self.waiting() >= u64::from(cap)
+        {
+            return Err(Refusal::QueueFull { cap }.into());
         }
         let pre_queue = req.pre_queue && self.draw.is_none();
         if !pre_queue && self.draw.is_none() {
@@ -327,13 +327,13 @@ impl QueueState {
 
     /// Marks the user's ACTIVE ticket USED (after [`Self::check_admission`] passed).
     pub(super) fn mark_used(&mut self, user: &UserId) {
-        if let Some(t) = self.tickets.get_mut(user) {
-            if t.state == TicketState::Active {
-                if let Some(exp) = t.expires_at {
-                    self.active.remove(&(exp, user.clone()));
-                }
-                t.state = TicketState::Used;
+        if let Some(t) = self.tickets.get_mut(user)
+            && t.state == TicketState::Active
+        {
+            if let Some(exp) = t.expires_at {
+                self.active.remove(&(exp, user.clone()));
             }
+            t.state = TicketState::Used;
         }
     }
 

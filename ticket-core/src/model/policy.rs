@@ -102,13 +102,13 @@ impl SalesPolicy {
         };
         for p in &self.presales {
             known(&p.min_tier)?;
-            if let Some(open) = public_open {
-                if p.opens_at >= open {
-                    return Err(bad(format!(
-                        "presale for {} must open before public sales",
-                        p.min_tier
-                    )));
-                }
+            if let Some(open) = public_open
+                && p.opens_at >= open
+            {
+                return Err(bad(format!(
+                    "presale for {} must open before public sales",
+                    p.min_tier
+                )));
             }
         }
         for r in &self.grade_rules {
@@ -176,13 +176,13 @@ impl SalesPolicy {
         }
         let rank = self.rank(tier)?;
         for g in grades {
-            if let Some(rule) = self.grade_rules.iter().find(|r| &r.grade == g) {
-                if !self.at_least(rank, &rule.min_tier) {
-                    return Err(Refusal::GradeNotAllowed {
-                        grade: g.clone(),
-                        tier: tier.unwrap_or("none").to_owned(),
-                    });
-                }
+            if let Some(rule) = self.grade_rules.iter().find(|r| &r.grade == g)
+                && !self.at_least(rank, &rule.min_tier)
+            {
+                return Err(Refusal::GradeNotAllowed {
+                    grade: g.clone(),
+                    tier: tier.unwrap_or("none").to_owned(),
+                });
             }
         }
         Ok(())

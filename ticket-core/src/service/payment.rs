@@ -141,14 +141,14 @@ impl PaymentService {
         let reservations = &self.ctx.stores.reservations;
         let hold = reservations.get(id).await?;
         let actor = Actor::system("payments");
-        if let Some(other) = hold.payment_ref.as_deref().filter(|p| *p != payment_ref) {
-            if matches!(
+        if let Some(other) = hold.payment_ref.as_deref().filter(|p| *p != payment_ref)
+            && matches!(
                 hold.state,
                 HoldState::Confirmed | HoldState::Cancelled | HoldState::Refunded
-            ) {
-                tracing::warn!(hold = %id, paid_by = other, duplicate = payment_ref, "second payment for a paid hold");
-                return Ok(duplicate(hold, payment_ref));
-            }
+            )
+        {
+            tracing::warn!(hold = %id, paid_by = other, duplicate = payment_ref, "second payment for a paid hold");
+            return Ok(duplicate(hold, payment_ref));
         }
         if hold.state == HoldState::Held {
             let mut req = self.request(id, HoldState::Paying, actor.clone(), "payment reported");
