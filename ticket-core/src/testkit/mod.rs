@@ -19,7 +19,7 @@ mod policy;
 mod queue;
 mod state_machine;
 
-pub use fixture::{Fixture, T0};
+pub use fixture::{Fixture, SALES_WINDOW, T0, grade, seat, user};
 pub use holds::*;
 pub use idempotency::*;
 pub use payments::*;
