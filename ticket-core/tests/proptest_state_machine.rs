@@ -112,10 +112,10 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         // "Never confirm an expired hold" is checked on the audit trail in
                         // `check`: a repeat report may return a hold confirmed earlier.
                         match f.rush.payments.succeeded(id, &format!("pay-{id}")).await? {
-                            Settlement::Rebooked { confirmed, .. } => {
-                                if !holds.contains(&confirmed.id) {
-                                    holds.push(confirmed.id);
-                                }
+                            Settlement::Rebooked { confirmed, .. }
+                                if !holds.contains(&confirmed.id) =>
+                            {
+                                holds.push(confirmed.id);
                             }
                             // Duplicate payments change no state and are deduplicated by the
                             // caller (documented); late-payment refunds must be decided once.
