@@ -1,6 +1,6 @@
 //! Per-session append-only audit log with indexes by hold and by user.
 
-use std::collections::HashMap;
+use super::FastMap as HashMap;
 
 use crate::ids::{HoldId, UserId};
 use crate::model::audit::{AuditRecord, Subject};

@@ -1,6 +1,8 @@
 //! One session's waiting queue on the in-memory backend.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::FastMap as HashMap;
 use std::time::Duration;
 
 use super::fenwick::Fenwick;

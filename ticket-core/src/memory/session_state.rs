@@ -2,7 +2,9 @@
 //! queue, policy and audit log. One lock per session (never a global one) makes every
 //! operation on a session atomic, as one Lua script or one transaction would be.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use super::FastMap as HashMap;
 
 use super::audit_log::AuditLog;
 use super::queue_state::QueueState;
@@ -45,8 +47,8 @@ impl SessionState {
         Self {
             stock: Stock::new(&session.inventory),
             session,
-            holds: HashMap::new(),
-            holds_by_user: HashMap::new(),
+            holds: HashMap::default(),
+            holds_by_user: HashMap::default(),
             expiry: BTreeSet::new(),
             queue: QueueState::default(),
             policy: None,

@@ -1,7 +1,7 @@
 //! Stock counters and seat states of one session. Every method is all-or-nothing: it checks
 //! everything first and changes nothing on refusal.
 
-use std::collections::HashMap;
+use super::FastMap as HashMap;
 
 use crate::error::Refusal;
 use crate::model::hold::{HoldItems, StockEffect};
@@ -35,7 +35,7 @@ impl Stock {
                 sold: 0,
             }),
         };
-        let mut seats = HashMap::new();
+        let mut seats = HashMap::default();
         let mut seat_order = Vec::new();
         match plan {
             InventoryPlan::General { grades: g } => {

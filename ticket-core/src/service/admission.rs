@@ -25,7 +25,7 @@ impl AdmissionService {
     /// again while the ticket is live returns the same ticket.
     pub async fn join(&self, session: SessionId, user: &UserId) -> Result<QueueTicket> {
         let now = self.ctx.clock.now();
-        let s = self.ctx.stores.inventory.session(session).await?;
+        let s = self.ctx.session(session).await?;
         let policy = self.ctx.stores.policies.policy(session).await?;
         let opens_at = s
             .sales
@@ -69,7 +69,7 @@ impl AdmissionService {
     /// it with a fresh seed). Refused before the open.
     pub async fn draw(&self, session: SessionId, seed: u64) -> Result<PreQueueDraw> {
         let now = self.ctx.clock.now();
-        let s = self.ctx.stores.inventory.session(session).await?;
+        let s = self.ctx.session(session).await?;
         if now < s.sales.open_at {
             return Err(Refusal::SalesNotOpen {
                 opens_at: s.sales.open_at,
@@ -84,7 +84,7 @@ impl AdmissionService {
     /// nothing outside the sales window.
     pub async fn admit_next(&self, session: SessionId) -> Result<AdmissionRound> {
         let now = self.ctx.clock.now();
-        let s = self.ctx.stores.inventory.session(session).await?;
+        let s = self.ctx.session(session).await?;
         if s.status_at(now) != SessionStatus::OnSale {
             return Ok(AdmissionRound {
                 admitted: Vec::new(),

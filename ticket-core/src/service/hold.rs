@@ -66,7 +66,7 @@ impl HoldService {
 
     async fn hold_once(&self, cmd: &HoldCommand) -> Result<Hold> {
         let now = self.ctx.clock.now();
-        let session = self.ctx.stores.inventory.session(cmd.session).await?;
+        let session = self.ctx.session(cmd.session).await?;
         let policy = self.ctx.stores.policies.policy(cmd.session).await?;
         let (items, _) = price_selection(&session.inventory, &cmd.selection)?;
         let grades: Vec<_> = items.per_grade().into_iter().map(|(g, _)| g).collect();

@@ -34,8 +34,9 @@ use crate::config::TimeLimits;
 use crate::error::Result;
 use crate::ids::SessionId;
 use crate::model::policy::SalesPolicy;
-use crate::model::session::Event;
+use crate::model::session::{Event, Session};
 use crate::store::Stores;
+use dashmap::DashMap;
 
 /// What every service shares.
 #[derive(Clone, Debug)]
@@ -43,6 +44,20 @@ pub(crate) struct Context {
     pub(crate) stores: Stores,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) limits: TimeLimits,
+    /// Sessions never change once created, so each process reads one at most once.
+    sessions: Arc<DashMap<SessionId, Arc<Session>>>,
+}
+
+impl Context {
+    /// The session, from the process-local cache or the store.
+    pub(crate) async fn session(&self, id: SessionId) -> Result<Arc<Session>> {
+        if let Some(s) = self.sessions.get(&id) {
+            return Ok(s.value().clone());
+        }
+        let s = Arc::new(self.stores.inventory.session(id).await?);
+        self.sessions.insert(id, s.clone());
+        Ok(s)
+    }
 }
 
 /// Every service over one backend, clock and configuration. Cheap to clone.
@@ -71,6 +86,7 @@ impl TicketRush {
             stores,
             clock,
             limits,
+            sessions: Arc::default(),
         };
         let admission = AdmissionService::new(ctx.clone());
         let idempotency = Idempotency::new(ctx.clone());
@@ -106,7 +122,7 @@ impl TicketRush {
 
     /// Validates and stores a session's sales policy; it applies from the next request on.
     pub async fn set_policy(&self, session: SessionId, policy: &SalesPolicy) -> Result<()> {
-        let s = self.ctx.stores.inventory.session(session).await?;
+        let s = self.ctx.session(session).await?;
         policy.validate(Some(s.sales.open_at))?;
         self.ctx.stores.policies.set_policy(session, policy).await
     }
