@@ -256,7 +256,7 @@ async fn check(f: &Fixture, ids: &[HoldId]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases by default; PROPTEST_CASES=N for a longer search.
 
     #[test]
     fn random_flows_keep_every_invariant(ops in prop::collection::vec(op(), 1..60)) {

@@ -5,8 +5,8 @@ use crate::error::{Error, Refusal, Result};
 use crate::ids::HoldId;
 use crate::model::audit::{Actor, Subject};
 use crate::model::hold::{
-    AdmissionCheck, Decision, Hold, HoldState, NewHold, StockEffect, TransitionOutcome,
-    TransitionRequest, decide, decide_rebook, price_selection,
+    AdmissionCheck, Decision, Hold, HoldState, NewHold, RebookRequest, StockEffect,
+    TransitionOutcome, TransitionRequest, decide, decide_rebook, price_selection,
 };
 use crate::model::inventory::SeatState;
 
@@ -179,14 +179,16 @@ impl SessionState {
         Ok(hold)
     }
 
-    pub(super) fn rebook(
-        &mut self,
-        id: HoldId,
-        new_id: HoldId,
-        payment_ref: String,
-        actor: &Actor,
-        now: Timestamp,
-    ) -> Result<Hold> {
+    pub(super) fn rebook(&mut self, req: RebookRequest) -> Result<Hold> {
+        let RebookRequest {
+            hold: id,
+            new_id,
+            payment_ref,
+            per_user_limit,
+            actor,
+            now,
+        } = req;
+        let actor = &actor;
         let old = self
             .holds
             .get(&id)
@@ -199,6 +201,17 @@ impl SessionState {
                 .ok_or_else(|| Error::Corrupt(format!("re-booked hold {existing} missing")));
         }
         let old = old.clone();
+        if let Some(limit) = per_user_limit {
+            let current = self.units_counted_for(&old.user, now);
+            if current + old.units() > limit {
+                return Err(Refusal::LimitExceeded {
+                    limit,
+                    current,
+                    requested: old.units(),
+                }
+                .into());
+            }
+        }
         self.stock.take(&old.items, SeatState::Sold)?;
         let new = Hold {
             id: new_id,

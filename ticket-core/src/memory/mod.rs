@@ -31,7 +31,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, InvalidInput, Result};
 use crate::ids::{EventId, HoldId, SessionId, UserId};
 use crate::model::audit::{Actor, AuditRecord, AuditScope, Subject};
-use crate::model::hold::{Hold, NewHold, TransitionOutcome, TransitionRequest};
+use crate::model::hold::{Hold, NewHold, RebookRequest, TransitionOutcome, TransitionRequest};
 use crate::model::idempotency::IdempotencyKey;
 use crate::model::inventory::InventorySnapshot;
 use crate::model::policy::SalesPolicy;
@@ -101,6 +101,15 @@ impl MemoryStore {
         let state = self.session_state(id)?;
         let mut guard = state.lock();
         f(&mut guard)
+    }
+
+    /// Every session's state, collected so no map shard stays locked while one is locked.
+    fn all_sessions(&self) -> Vec<Arc<Mutex<SessionState>>> {
+        self.inner
+            .sessions
+            .iter()
+            .map(|e| e.value().clone())
+            .collect()
     }
 
     /// Claims a fresh hold id atomically, so two requests can never create the same hold.
@@ -327,17 +336,11 @@ impl Reservations for MemoryStore {
         self.with_session(session, |s| s.transition(req))
     }
 
-    async fn rebook(
-        &self,
-        id: HoldId,
-        new_id: HoldId,
-        payment_ref: String,
-        actor: Actor,
-        now: Timestamp,
-    ) -> Result<Hold> {
-        let session = self.hold_session(id)?;
+    async fn rebook(&self, req: RebookRequest) -> Result<Hold> {
+        let new_id = req.new_id;
+        let session = self.hold_session(req.hold)?;
         self.reserve_hold_id(new_id, session)?;
-        let out = self.with_session(session, |s| s.rebook(id, new_id, payment_ref, &actor, now));
+        let out = self.with_session(session, |s| s.rebook(req));
         // An idempotent repeat returns the earlier new hold: free the id reserved now.
         if out.as_ref().map_or(true, |h| h.id != new_id) {
             self.inner.hold_sessions.remove(&new_id);
@@ -346,12 +349,7 @@ impl Reservations for MemoryStore {
     }
 
     async fn expire_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Hold>> {
-        let sessions: Vec<Arc<Mutex<SessionState>>> = self
-            .inner
-            .sessions
-            .iter()
-            .map(|e| e.value().clone())
-            .collect();
+        let sessions = self.all_sessions();
         let mut out = Vec::new();
         for s in sessions {
             if out.len() >= limit {
@@ -382,12 +380,7 @@ impl Reservations for MemoryStore {
             }
             AuditScope::Session(id) => self.with_session(*id, |s| Ok(s.audit.all(limit))),
             AuditScope::User(user) => {
-                let sessions: Vec<Arc<Mutex<SessionState>>> = self
-                    .inner
-                    .sessions
-                    .iter()
-                    .map(|e| e.value().clone())
-                    .collect();
+                let sessions = self.all_sessions();
                 let mut all: Vec<AuditRecord> = sessions
                     .iter()
                     .flat_map(|s| s.lock().audit.of_user(user, limit))

@@ -427,6 +427,24 @@ pub struct TransitionRequest {
     pub payment_ref: Option<String>,
 }
 
+/// Late payment: take an ended hold's units again for the payment that arrived late.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebookRequest {
+    /// The ended hold (EXPIRED, RELEASED or PAYMENT_FAILED).
+    pub hold: HoldId,
+    /// Id for the new, confirmed hold.
+    pub new_id: HoldId,
+    /// The payment that arrived late.
+    pub payment_ref: String,
+    /// Per-user limit, checked atomically like a new hold's: the buyer may have bought more
+    /// since the hold ended.
+    pub per_user_limit: Option<u32>,
+    /// Who asks.
+    pub actor: Actor,
+    /// The instant of the request.
+    pub now: Timestamp,
+}
+
 /// Result of a transition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransitionOutcome {

@@ -3,7 +3,7 @@
 use crate::error::{Refusal, Result};
 use crate::ids::{HoldId, UserId};
 use crate::model::audit::Actor;
-use crate::model::hold::{Hold, HoldState, TransitionRequest};
+use crate::model::hold::{Hold, HoldState};
 
 use super::hold::owned;
 use super::{AdmissionService, Context};
@@ -34,15 +34,7 @@ impl CancelService {
             .ctx
             .stores
             .reservations
-            .transition(TransitionRequest {
-                hold: id,
-                to: HoldState::Cancelled,
-                now: self.ctx.clock.now(),
-                actor,
-                reason: reason.to_owned(),
-                correlation_id: None,
-                payment_ref: None,
-            })
+            .transition(self.ctx.request(id, HoldState::Cancelled, actor, reason))
             .await?;
         if out.changed {
             self.admission.admit_next(out.hold.session).await?;
@@ -63,20 +55,9 @@ impl CancelService {
             }
             .into());
         }
-        let out = self
-            .ctx
-            .stores
-            .reservations
-            .transition(TransitionRequest {
-                hold: id,
-                to: HoldState::Refunded,
-                now: self.ctx.clock.now(),
-                actor,
-                reason: format!("refunded ({refund_ref})"),
-                correlation_id: Some(refund_ref.to_owned()),
-                payment_ref: None,
-            })
-            .await?;
+        let mut req = self.ctx.request(id, HoldState::Refunded, actor, "refunded");
+        req.correlation_id = Some(refund_ref.to_owned());
+        let out = self.ctx.stores.reservations.transition(req).await?;
         Ok(out.hold)
     }
 }

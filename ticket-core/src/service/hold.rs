@@ -5,9 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Refusal, Result};
 use crate::ids::{HoldId, SessionId, UserId};
 use crate::model::audit::Actor;
-use crate::model::hold::{
-    AdmissionCheck, Hold, HoldState, NewHold, Selection, TransitionRequest, price_selection,
-};
+use crate::model::hold::{AdmissionCheck, Hold, HoldState, NewHold, Selection, price_selection};
 use crate::model::idempotency::IdempotencyKey;
 
 use super::{AdmissionService, Context, Idempotency};
@@ -102,15 +100,12 @@ impl HoldService {
             .ctx
             .stores
             .reservations
-            .transition(TransitionRequest {
-                hold: id,
-                to: HoldState::Released,
-                now: self.ctx.clock.now(),
-                actor: Actor::User(user.clone()),
-                reason: "released by the buyer".into(),
-                correlation_id: None,
-                payment_ref: None,
-            })
+            .transition(self.ctx.request(
+                id,
+                HoldState::Released,
+                Actor::User(user.clone()),
+                "released by the buyer",
+            ))
             .await?;
         if out.changed {
             self.admission.admit_next(hold.session).await?;

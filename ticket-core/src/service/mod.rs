@@ -32,7 +32,9 @@ pub use payment::{FailureOutcome, LatePaymentPolicy, PaymentService, RefundReaso
 use crate::clock::Clock;
 use crate::config::TimeLimits;
 use crate::error::Result;
-use crate::ids::SessionId;
+use crate::ids::{HoldId, SessionId};
+use crate::model::audit::Actor;
+use crate::model::hold::{HoldState, TransitionRequest};
 use crate::model::policy::SalesPolicy;
 use crate::model::session::{Event, Session};
 use crate::store::Stores;
@@ -49,6 +51,25 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// A request to move hold `id` to `to` now.
+    pub(crate) fn request(
+        &self,
+        id: HoldId,
+        to: HoldState,
+        actor: Actor,
+        reason: &str,
+    ) -> TransitionRequest {
+        TransitionRequest {
+            hold: id,
+            to,
+            now: self.clock.now(),
+            actor,
+            reason: reason.to_owned(),
+            correlation_id: None,
+            payment_ref: None,
+        }
+    }
+
     /// The session, from the process-local cache or the store.
     pub(crate) async fn session(&self, id: SessionId) -> Result<Arc<Session>> {
         if let Some(s) = self.sessions.get(&id) {

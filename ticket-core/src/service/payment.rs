@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Refusal, Result};
 use crate::ids::{HoldId, UserId};
 use crate::model::audit::Actor;
-use crate::model::hold::{Hold, HoldState, TransitionRequest};
+use crate::model::hold::{Hold, HoldState, RebookRequest};
 
 use super::hold::owned;
 use super::{AdmissionService, Context};
@@ -13,7 +13,8 @@ use super::{AdmissionService, Context};
 /// What to do with a payment that succeeds after its hold ended (expired or released).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LatePaymentPolicy {
-    /// Take the same units again if they are still on sale (a new CONFIRMED hold),
+    /// Take the same units again if they are still on sale and the buyer's per-user limit
+    /// allows (a new CONFIRMED hold),
     /// otherwise refund.
     RebookOrRefund,
     /// Always refund.
@@ -95,23 +96,11 @@ impl PaymentService {
         self
     }
 
-    fn request(&self, id: HoldId, to: HoldState, actor: Actor, reason: &str) -> TransitionRequest {
-        TransitionRequest {
-            hold: id,
-            to,
-            now: self.ctx.clock.now(),
-            actor,
-            reason: reason.to_owned(),
-            correlation_id: None,
-            payment_ref: None,
-        }
-    }
-
     /// The buyer starts checkout: HELD → PAYING, recording the provider's reference.
     /// `HoldExpired` past the TTL (the hold is expired on the spot).
     pub async fn start(&self, id: HoldId, user: &UserId, payment_ref: &str) -> Result<Hold> {
         owned(&self.ctx, id, user).await?;
-        let mut req = self.request(
+        let mut req = self.ctx.request(
             id,
             HoldState::Paying,
             Actor::User(user.clone()),
@@ -151,14 +140,18 @@ impl PaymentService {
             return Ok(duplicate(hold, payment_ref));
         }
         if hold.state == HoldState::Held {
-            let mut req = self.request(id, HoldState::Paying, actor.clone(), "payment reported");
+            let mut req =
+                self.ctx
+                    .request(id, HoldState::Paying, actor.clone(), "payment reported");
             req.payment_ref = Some(payment_ref.to_owned());
             match reservations.transition(req).await {
                 Ok(_) | Err(Error::Refused(Refusal::HoldExpired { .. })) => {}
                 Err(e) => return Err(e),
             }
         }
-        let mut req = self.request(id, HoldState::Confirmed, actor.clone(), "payment succeeded");
+        let mut req =
+            self.ctx
+                .request(id, HoldState::Confirmed, actor.clone(), "payment succeeded");
         req.payment_ref = Some(payment_ref.to_owned());
         req.correlation_id = Some(payment_ref.to_owned());
         match reservations.transition(req).await {
@@ -193,12 +186,17 @@ impl PaymentService {
             _ => {}
         }
         if self.late == LatePaymentPolicy::RebookOrRefund || hold.rebooked_as.is_some() {
-            let new_id = HoldId::new_at(self.ctx.clock.now());
             let now = self.ctx.clock.now();
-            match reservations
-                .rebook(id, new_id, payment_ref.to_owned(), actor.clone(), now)
-                .await
-            {
+            let policy = self.ctx.stores.policies.policy(hold.session).await?;
+            let req = RebookRequest {
+                hold: id,
+                new_id: HoldId::new_at(now),
+                payment_ref: payment_ref.to_owned(),
+                per_user_limit: policy.max_units_per_user,
+                actor: actor.clone(),
+                now,
+            };
+            match reservations.rebook(req).await {
                 Ok(confirmed) if confirmed.payment_ref.as_deref() != Some(payment_ref) => {
                     // Already re-booked with another payment: this one bought nothing.
                     return Ok(duplicate(confirmed, payment_ref));
@@ -207,16 +205,19 @@ impl PaymentService {
                     let ended = reservations.get(id).await?;
                     return Ok(Settlement::Rebooked { ended, confirmed });
                 }
-                Err(Error::Refused(Refusal::SoldOut { .. } | Refusal::SeatsUnavailable { .. })) => {
-                }
+                Err(Error::Refused(
+                    Refusal::SoldOut { .. }
+                    | Refusal::SeatsUnavailable { .. }
+                    | Refusal::LimitExceeded { .. },
+                )) => {}
                 Err(e) => return Err(e),
             }
         }
-        let mut req = self.request(
+        let mut req = self.ctx.request(
             id,
             HoldState::Refunded,
             actor,
-            "late payment: units no longer available",
+            "late payment: units no longer available to this buyer",
         );
         req.correlation_id = Some(payment_ref.to_owned());
         let out = reservations.transition(req).await?;
@@ -247,7 +248,7 @@ impl PaymentService {
         if other_payment || (!hold.state.is_live() && hold.state != HoldState::PaymentFailed) {
             return Ok(FailureOutcome::Ignored(hold));
         }
-        let mut req = self.request(
+        let mut req = self.ctx.request(
             id,
             HoldState::PaymentFailed,
             Actor::system("payments"),

@@ -3,8 +3,8 @@ use async_trait::async_trait;
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::ids::{HoldId, SessionId, UserId};
-use crate::model::audit::{Actor, AuditRecord, AuditScope};
-use crate::model::hold::{Hold, NewHold, TransitionOutcome, TransitionRequest};
+use crate::model::audit::{AuditRecord, AuditScope};
+use crate::model::hold::{Hold, NewHold, RebookRequest, TransitionOutcome, TransitionRequest};
 
 /// Holds, their state machine, and the audit trail.
 ///
@@ -38,15 +38,10 @@ pub trait Reservations: Send + Sync {
     /// Atomically takes the same units or seats again as a new CONFIRMED hold carrying
     /// `payment_ref`, and links the two (`rebooked_as` / `rebooked_from`). Idempotent: a
     /// hold already re-booked returns the existing new hold. `SoldOut` / `SeatsUnavailable`
-    /// when the units were resold; `IllegalTransition` for a hold in any other state.
-    async fn rebook(
-        &self,
-        id: HoldId,
-        new_id: HoldId,
-        payment_ref: String,
-        actor: Actor,
-        now: Timestamp,
-    ) -> Result<Hold>;
+    /// when the units were resold; `LimitExceeded` when the buyer's held and bought units
+    /// plus these would pass `per_user_limit`; `IllegalTransition` for a hold in any other
+    /// state. Refusals change nothing.
+    async fn rebook(&self, req: RebookRequest) -> Result<Hold>;
 
     /// Expires up to `limit` live holds whose TTL passed by `now`, returning the holds this
     /// call expired (each hold is returned by exactly one call, ever).

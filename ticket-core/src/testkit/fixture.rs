@@ -7,9 +7,12 @@ use crate::clock::{ManualClock, Timestamp};
 use crate::config::TimeLimits;
 use crate::ids::{EventId, SessionId, UserId};
 use crate::model::hold::{Hold, HoldState, Selection};
-use crate::model::inventory::{Grade, GradeStock, GradeTotals, InventoryPlan, Seat, SeatId};
+use crate::model::inventory::{
+    Grade, GradeStock, GradeTotals, InventoryPlan, InventorySnapshot, Seat, SeatId,
+};
 use crate::model::money::{Currency, Money};
 use crate::model::policy::SalesPolicy;
+use crate::model::queue::QueueTicket;
 use crate::model::session::{Event, SalesWindow, Session};
 use crate::service::{HoldCommand, TicketRush};
 use crate::store::Stores;
@@ -155,6 +158,22 @@ impl Fixture {
             .expect("policy is valid");
     }
 
+    /// Joins the queue as [`user`] `i`, panicking on failure.
+    pub async fn join(&self, i: usize) -> QueueTicket {
+        self.rush
+            .admission
+            .join(self.session, &user(i))
+            .await
+            .expect("join")
+    }
+
+    /// Joins users `0..n` in order.
+    pub async fn join_all(&self, n: usize) {
+        for i in 0..n {
+            self.join(i).await;
+        }
+    }
+
     /// A hold command for `quantity` units of `GA`.
     pub fn units(&self, user: &UserId, quantity: u32) -> HoldCommand {
         HoldCommand {
@@ -189,9 +208,9 @@ impl Fixture {
             .expect("hold")
     }
 
-    /// Totals over all grades, asserting conservation (`available + held + sold ==
-    /// capacity`, per grade and in total) and seat/counter agreement.
-    pub async fn totals(&self) -> GradeTotals {
+    /// A snapshot of the session's stock, asserting conservation (`available + held + sold
+    /// == capacity`, per grade and in total) and seat/counter agreement.
+    pub async fn snapshot(&self) -> InventorySnapshot {
         let snap = self
             .rush
             .stores()
@@ -222,19 +241,17 @@ impl Fixture {
         }
         let t = snap.totals();
         assert!(t.is_conserved(), "conservation broken: {t:?}");
-        t
+        snap
     }
 
-    /// Totals of grade `GA` alone.
+    /// Totals over all grades (conservation asserted).
+    pub async fn totals(&self) -> GradeTotals {
+        self.snapshot().await.totals()
+    }
+
+    /// Counters `(available, held, sold)` of grade `GA` (conservation asserted).
     pub async fn ga(&self) -> (u32, u32, u32) {
-        self.totals().await;
-        let snap = self
-            .rush
-            .stores()
-            .inventory
-            .snapshot(self.session)
-            .await
-            .expect("snapshot");
+        let snap = self.snapshot().await;
         let g = snap.grade(&grade("GA")).expect("GA grade");
         (g.available, g.held, g.sold)
     }

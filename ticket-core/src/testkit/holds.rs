@@ -133,14 +133,7 @@ pub async fn seat_holds_are_all_or_nothing_under_race(stores: Stores) {
         taken.len() as u64,
         "a refused hold left seats behind"
     );
-    let snap = f
-        .rush
-        .stores()
-        .inventory
-        .snapshot(f.session)
-        .await
-        .expect("snapshot");
-    for s in &snap.seats {
+    for s in &f.snapshot().await.seats {
         let held = s.state == crate::model::inventory::SeatState::Held;
         assert_eq!(held, taken.contains(&s.seat.id), "seat {} state", s.seat.id);
     }

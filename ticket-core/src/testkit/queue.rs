@@ -95,13 +95,7 @@ pub async fn concurrent_joins_are_admitted_in_fifo_order(stores: Stores) {
 pub async fn queue_length_cap_answers_queue_full(stores: Stores) {
     let f = queued(stores, 10).await;
     f.set_policy(|p| p.queue.max_waiting = Some(3)).await;
-    for i in 0..3 {
-        f.rush
-            .admission
-            .join(f.session, &user(i))
-            .await
-            .expect("join");
-    }
+    f.join_all(3).await;
     let err = f
         .rush
         .admission
@@ -112,11 +106,7 @@ pub async fn queue_length_cap_answers_queue_full(stores: Stores) {
         matches!(err, Error::Refused(Refusal::QueueFull { cap: 3 })),
         "{err:?}"
     );
-    f.rush
-        .admission
-        .join(f.session, &user(0))
-        .await
-        .expect("duplicate join is not a new one");
+    f.join(0).await;
     let stats = f
         .rush
         .stores()
@@ -130,11 +120,7 @@ pub async fn queue_length_cap_answers_queue_full(stores: Stores) {
         .leave(f.session, &user(1))
         .await
         .expect("leave");
-    f.rush
-        .admission
-        .join(f.session, &user(3))
-        .await
-        .expect("room again");
+    f.join(3).await;
 }
 
 /// Admission never exceeds the concurrent ACTIVE cap nor the per-minute rate.
@@ -145,13 +131,7 @@ pub async fn admission_respects_active_cap_and_rate(stores: Stores) {
         p.queue.max_admissions_per_minute = 8;
     })
     .await;
-    for i in 0..30 {
-        f.rush
-            .admission
-            .join(f.session, &user(i))
-            .await
-            .expect("join");
-    }
+    f.join_all(30).await;
     let r1 = f.rush.admission.admit_next(f.session).await.expect("admit");
     assert_eq!(
         (r1.admitted.len(), r1.limit),
@@ -196,13 +176,7 @@ pub async fn admission_respects_active_cap_and_rate(stores: Stores) {
 /// session sells out every waiting user sees `SoldOut` at once; positions carry an outlook.
 pub async fn admission_follows_stock_and_sold_out_is_announced(stores: Stores) {
     let f = queued(stores, 3).await;
-    for i in 0..10 {
-        f.rush
-            .admission
-            .join(f.session, &user(i))
-            .await
-            .expect("join");
-    }
+    f.join_all(10).await;
     let r = f.rush.admission.admit_next(f.session).await.expect("admit");
     assert_eq!((r.admitted.len(), r.limit), (3, AdmissionLimit::Stock));
     assert_eq!(
@@ -338,16 +312,8 @@ pub async fn pre_queue_is_shuffled_once_with_a_recorded_seed(stores: Stores) {
 pub async fn expired_admission_is_unusable_and_frees_its_slot(stores: Stores) {
     let f = queued(stores, 100).await;
     f.set_policy(|p| p.queue.max_active = 1).await;
-    f.rush
-        .admission
-        .join(f.session, &user(0))
-        .await
-        .expect("join");
-    f.rush
-        .admission
-        .join(f.session, &user(1))
-        .await
-        .expect("join");
+    f.join(0).await;
+    f.join(1).await;
     assert_eq!(
         f.rush
             .admission
@@ -398,12 +364,7 @@ pub async fn expired_admission_is_unusable_and_frees_its_slot(stores: Stores) {
         vec![user(1)]
     );
     // Joining again after expiry issues a new ticket at the back.
-    let again = f
-        .rush
-        .admission
-        .join(f.session, &user(0))
-        .await
-        .expect("rejoin");
+    let again = f.join(0).await;
     assert_ne!(again.id, v.ticket.id);
     assert_eq!(again.state, TicketState::Waiting);
 }
@@ -411,13 +372,7 @@ pub async fn expired_admission_is_unusable_and_frees_its_slot(stores: Stores) {
 /// Units that come back (expiry, release, failure, cancellation) wake the next waiting user.
 pub async fn returned_units_wake_the_next_waiting_user(stores: Stores) {
     let f = queued(stores, 1).await;
-    for i in 0..5 {
-        f.rush
-            .admission
-            .join(f.session, &user(i))
-            .await
-            .expect("join");
-    }
+    f.join_all(5).await;
     assert_eq!(
         f.rush
             .admission
@@ -527,13 +482,7 @@ pub async fn returned_units_wake_the_next_waiting_user(stores: Stores) {
 /// Leaving is idempotent; a user who left can join again at the back.
 pub async fn leaving_is_idempotent(stores: Stores) {
     let f = queued(stores, 10).await;
-    for i in 0..3 {
-        f.rush
-            .admission
-            .join(f.session, &user(i))
-            .await
-            .expect("join");
-    }
+    f.join_all(3).await;
     let left = f
         .rush
         .admission
@@ -558,12 +507,7 @@ pub async fn leaving_is_idempotent(stores: Stores) {
             .position,
         Some(1)
     );
-    let back = f
-        .rush
-        .admission
-        .join(f.session, &user(0))
-        .await
-        .expect("rejoin");
+    let back = f.join(0).await;
     assert_ne!(back.id, left.id);
     assert_eq!(
         f.rush
