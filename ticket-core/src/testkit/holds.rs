@@ -94,11 +94,12 @@ pub async fn hold_never_oversells_under_race(stores: Stores) {
     assert_eq!((a, s), (CAPACITY - held, 0));
 }
 
-/// 64 tasks race for overlapping seat sets: every seat is held at most once, and a hold takes
-/// all of its seats or none.
+/// 64 tasks race for overlapping seat sets, then 64 for one seat: every seat is held at most
+/// once, and a hold takes all of its seats or none.
 pub async fn seat_holds_are_all_or_nothing_under_race(stores: Stores) {
     let names: Vec<String> = (1..=8).map(|i| format!("A-{i}")).collect();
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    refs.push("B-1");
     let f = Arc::new(Fixture::seated(stores, &refs).await);
     let racers: Vec<_> = (0..64usize)
         .map(|i| {
@@ -137,6 +138,23 @@ pub async fn seat_holds_are_all_or_nothing_under_race(stores: Stores) {
         let held = s.state == crate::model::inventory::SeatState::Held;
         assert_eq!(held, taken.contains(&s.seat.id), "seat {} state", s.seat.id);
     }
+    // Then 64 tasks race for the very same seat, B-1: exactly one wins.
+    let racers: Vec<_> = (100..164usize)
+        .map(|i| {
+            let f = f.clone();
+            tokio::spawn(async move { f.rush.holds.hold(f.seats(&user(i), &["B-1"]), None).await })
+        })
+        .collect();
+    let mut winners = 0;
+    for r in racers {
+        match r.await.expect("task") {
+            Ok(_) => winners += 1,
+            Err(Error::Refused(Refusal::SeatsUnavailable { .. })) => {}
+            Err(e) => panic!("unexpected error: {e:?}"),
+        }
+    }
+    assert_eq!(winners, 1, "seat B-1 held by {winners} racers");
+    assert_eq!(f.totals().await.held, taken.len() as u64 + 1);
 }
 
 /// One user's concurrent holds never exceed the per-user limit (held + confirmed).
