@@ -59,6 +59,8 @@ pub struct MemoryStore {
 
 #[derive(Default)]
 struct Inner {
+    /// Serialises event creation (rare) so its checks and inserts are one atomic step.
+    catalogue: Mutex<()>,
     events: DashMap<EventId, Event, Hasher>,
     sessions: DashMap<SessionId, Arc<Mutex<SessionState>>, Hasher>,
     hold_sessions: DashMap<HoldId, SessionId, Hasher>,
@@ -167,7 +169,9 @@ fn ticket_state_name(s: crate::model::queue::TicketState) -> &'static str {
 impl Inventory for MemoryStore {
     async fn create_event(&self, event: &Event) -> Result<()> {
         event.validate()?;
-        // Check every id first so a conflicting definition changes nothing.
+        // Catalogue writes are rare: one lock makes check-then-insert atomic, so a conflicting
+        // definition (or a concurrent one sharing a session id) changes nothing.
+        let _catalogue = self.inner.catalogue.lock();
         if let Some(existing) = self.inner.events.get(&event.id) {
             return if *existing == *event {
                 Ok(())
@@ -188,24 +192,11 @@ impl Inventory for MemoryStore {
                 InvalidInput::Definition(format!("session {} already exists", s.id)).into(),
             );
         }
-        match self.inner.events.entry(event.id) {
-            dashmap::Entry::Occupied(e) if e.get() == event => return Ok(()),
-            dashmap::Entry::Occupied(_) => {
-                return Err(InvalidInput::Definition(format!(
-                    "event {} exists with another definition",
-                    event.id
-                ))
-                .into());
-            }
-            dashmap::Entry::Vacant(v) => {
-                for s in &event.sessions {
-                    self.inner
-                        .sessions
-                        .insert(s.id, Arc::new(Mutex::new(SessionState::new(s.clone()))));
-                }
-                v.insert(event.clone());
-            }
+        for s in &event.sessions {
+            let state = Arc::new(Mutex::new(SessionState::new(s.clone())));
+            self.inner.sessions.insert(s.id, state);
         }
+        self.inner.events.insert(event.id, event.clone());
         Ok(())
     }
 

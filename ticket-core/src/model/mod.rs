@@ -7,4 +7,5 @@ pub mod inventory;
 pub mod money;
 pub mod policy;
 pub mod queue;
+pub mod selection;
 pub mod session;
