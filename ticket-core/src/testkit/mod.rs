@@ -11,6 +11,7 @@
 //! database), so the tests run in parallel. Each test is named after the guarantee it proves
 //! and panics with a message naming the broken guarantee.
 
+mod admission;
 mod fixture;
 mod holds;
 mod idempotency;
@@ -19,6 +20,7 @@ mod policy;
 mod queue;
 mod state_machine;
 
+pub use admission::*;
 pub use fixture::{Fixture, SALES_WINDOW, T0, grade, seat, user};
 pub use holds::*;
 pub use idempotency::*;
