@@ -18,39 +18,28 @@ pub async fn admission_respects_active_cap_and_rate(stores: Stores) {
     })
     .await;
     f.join_all(30).await;
-    let r1 = f.rush.admission.admit_next(f.session).await.expect("admit");
+    let r1 = f.admit().await;
     assert_eq!(
         (r1.admitted.len(), r1.limit),
         (5, AdmissionLimit::ActiveCap)
     );
-    let r2 = f.rush.admission.admit_next(f.session).await.expect("admit");
+    let r2 = f.admit().await;
     assert_eq!(r2.admitted.len(), 0, "active cap exceeded");
     for t in &r1.admitted {
         f.hold(&t.user, 1).await; // USED frees the ACTIVE slot
     }
-    let r3 = f.rush.admission.admit_next(f.session).await.expect("admit");
+    let r3 = f.admit().await;
     assert_eq!(
         (r3.admitted.len(), r3.limit),
         (3, AdmissionLimit::Rate),
         "rate of 8/min exceeded"
     );
     f.clock.advance(Duration::from_secs(60));
-    let r4 = f.rush.admission.admit_next(f.session).await.expect("admit");
+    let r4 = f.admit().await;
     assert_eq!(r4.admitted.len(), 2, "3 still ACTIVE of a cap of 5");
-    let stats = f
-        .rush
-        .stores()
-        .queue
-        .stats(f.session, crate::clock::Clock::now(&f.clock))
-        .await
-        .expect("stats");
+    let stats = f.stats().await;
     assert_eq!((stats.active, stats.waiting), (5, 20));
-    let v = f
-        .rush
-        .admission
-        .view(f.session, &user(29))
-        .await
-        .expect("view");
+    let v = f.view(29).await;
     assert_eq!(v.position, Some(20));
     assert!(
         v.eta.is_some(),
@@ -63,56 +52,19 @@ pub async fn admission_respects_active_cap_and_rate(stores: Stores) {
 pub async fn admission_follows_stock_and_sold_out_is_announced(stores: Stores) {
     let f = queued(stores, 3).await;
     f.join_all(10).await;
-    let r = f.rush.admission.admit_next(f.session).await.expect("admit");
+    let r = f.admit().await;
     assert_eq!((r.admitted.len(), r.limit), (3, AdmissionLimit::Stock));
-    assert_eq!(
-        f.rush
-            .admission
-            .view(f.session, &user(3))
-            .await
-            .expect("view")
-            .outlook,
-        Outlook::Unlikely
-    );
+    assert_eq!(f.view(3).await.outlook, Outlook::Unlikely);
     let h = f.hold(&user(0), 2).await;
     // 1 unit left, 2 admitted users still ACTIVE: nobody else gets in, but holds may lapse.
-    assert!(
-        f.rush
-            .admission
-            .admit_next(f.session)
-            .await
-            .expect("admit")
-            .admitted
-            .is_empty()
-    );
-    assert_eq!(
-        f.rush
-            .admission
-            .view(f.session, &user(3))
-            .await
-            .expect("view")
-            .outlook,
-        Outlook::Possible
-    );
+    assert!(f.admit().await.admitted.is_empty());
+    assert_eq!(f.view(3).await.outlook, Outlook::Possible);
     let h1 = f.hold(&user(1), 1).await;
     f.pay(&h).await;
-    assert_eq!(
-        f.rush
-            .admission
-            .view(f.session, &user(3))
-            .await
-            .expect("view")
-            .outlook,
-        Outlook::Unlikely
-    );
+    assert_eq!(f.view(3).await.outlook, Outlook::Unlikely);
     f.pay(&h1).await;
     for i in 3..10 {
-        let v = f
-            .rush
-            .admission
-            .view(f.session, &user(i))
-            .await
-            .expect("view");
+        let v = f.view(i).await;
         assert_eq!(
             v.outlook,
             Outlook::SoldOut,
@@ -126,12 +78,7 @@ pub async fn admission_follows_stock_and_sold_out_is_announced(stores: Stores) {
         .cancel(h1.id, &user(1), "cannot come")
         .await
         .expect("cancel");
-    let v = f
-        .rush
-        .admission
-        .view(f.session, &user(4))
-        .await
-        .expect("view");
+    let v = f.view(4).await;
     assert_ne!(v.outlook, Outlook::SoldOut);
 }
 
@@ -141,25 +88,8 @@ pub async fn expired_admission_is_unusable_and_frees_its_slot(stores: Stores) {
     f.set_policy(|p| p.queue.max_active = 1).await;
     f.join(0).await;
     f.join(1).await;
-    assert_eq!(
-        f.rush
-            .admission
-            .admit_next(f.session)
-            .await
-            .expect("admit")
-            .admitted
-            .len(),
-        1
-    );
-    assert!(
-        f.rush
-            .admission
-            .admit_next(f.session)
-            .await
-            .expect("admit")
-            .admitted
-            .is_empty()
-    );
+    assert_eq!(f.admit().await.admitted.len(), 1);
+    assert!(f.admit().await.admitted.is_empty());
     f.clock.advance(f.rush.limits().admission_ttl);
     let err = f
         .rush
@@ -175,14 +105,9 @@ pub async fn expired_admission_is_unusable_and_frees_its_slot(stores: Stores) {
         "{err:?}"
     );
     assert_eq!(f.ga().await, (100, 0, 0));
-    let v = f
-        .rush
-        .admission
-        .view(f.session, &user(0))
-        .await
-        .expect("view");
+    let v = f.view(0).await;
     assert_eq!(v.ticket.state, TicketState::Expired);
-    let r = f.rush.admission.admit_next(f.session).await.expect("admit");
+    let r = f.admit().await;
     assert_eq!(
         r.admitted
             .iter()
@@ -200,26 +125,9 @@ pub async fn expired_admission_is_unusable_and_frees_its_slot(stores: Stores) {
 pub async fn returned_units_wake_the_next_waiting_user(stores: Stores) {
     let f = queued(stores, 1).await;
     f.join_all(5).await;
-    assert_eq!(
-        f.rush
-            .admission
-            .admit_next(f.session)
-            .await
-            .expect("admit")
-            .admitted
-            .len(),
-        1
-    );
+    assert_eq!(f.admit().await.admitted.len(), 1);
     let h = f.hold(&user(0), 1).await;
-    assert!(
-        f.rush
-            .admission
-            .admit_next(f.session)
-            .await
-            .expect("admit")
-            .admitted
-            .is_empty()
-    );
+    assert!(f.admit().await.admitted.is_empty());
     f.clock.advance(f.rush.limits().hold_ttl);
     let sweep = f.rush.expiry.sweep(10).await.expect("sweep");
     assert_eq!(sweep.expired.len(), 1);
@@ -227,12 +135,7 @@ pub async fn returned_units_wake_the_next_waiting_user(stores: Stores) {
         sweep.admitted, 1,
         "expired units did not wake the next user"
     );
-    let v = f
-        .rush
-        .admission
-        .view(f.session, &user(1))
-        .await
-        .expect("view");
+    let v = f.view(1).await;
     assert_eq!(v.ticket.state, TicketState::Active);
     let h1 = f.hold(&user(1), 1).await;
     f.rush
@@ -240,12 +143,7 @@ pub async fn returned_units_wake_the_next_waiting_user(stores: Stores) {
         .release(h1.id, &user(1))
         .await
         .expect("release");
-    let v = f
-        .rush
-        .admission
-        .view(f.session, &user(2))
-        .await
-        .expect("view");
+    let v = f.view(2).await;
     assert_eq!(
         v.ticket.state,
         TicketState::Active,
@@ -266,12 +164,7 @@ pub async fn returned_units_wake_the_next_waiting_user(stores: Stores) {
         .failed(h2.id, "pay-2", "declined")
         .await
         .expect("failed");
-    let v = f
-        .rush
-        .admission
-        .view(f.session, &user(3))
-        .await
-        .expect("view");
+    let v = f.view(3).await;
     assert_eq!(
         v.ticket.state,
         TicketState::Active,
@@ -279,26 +172,13 @@ pub async fn returned_units_wake_the_next_waiting_user(stores: Stores) {
     );
     let h3 = f.hold(&user(3), 1).await;
     f.pay(&h3).await;
-    assert!(
-        f.rush
-            .admission
-            .admit_next(f.session)
-            .await
-            .expect("admit")
-            .admitted
-            .is_empty()
-    );
+    assert!(f.admit().await.admitted.is_empty());
     f.rush
         .cancellations
         .cancel(h3.id, &user(3), "resale")
         .await
         .expect("cancel");
-    let v = f
-        .rush
-        .admission
-        .view(f.session, &user(4))
-        .await
-        .expect("view");
+    let v = f.view(4).await;
     assert_eq!(
         v.ticket.state,
         TicketState::Active,

@@ -12,7 +12,7 @@ use crate::model::inventory::{
 };
 use crate::model::money::{Currency, Money};
 use crate::model::policy::SalesPolicy;
-use crate::model::queue::QueueTicket;
+use crate::model::queue::{AdmissionRound, QueueStats, QueueTicket, QueueView};
 use crate::model::session::{Event, SalesWindow, Session};
 use crate::service::{HoldCommand, TicketRush};
 use crate::store::Stores;
@@ -165,6 +165,35 @@ impl Fixture {
             .join(self.session, &user(i))
             .await
             .expect("join")
+    }
+
+    /// [`user`] `i`'s queue view, panicking on failure.
+    pub async fn view(&self, i: usize) -> QueueView {
+        self.rush
+            .admission
+            .view(self.session, &user(i))
+            .await
+            .expect("view")
+    }
+
+    /// One admission round, panicking on failure.
+    pub async fn admit(&self) -> AdmissionRound {
+        self.rush
+            .admission
+            .admit_next(self.session)
+            .await
+            .expect("admit")
+    }
+
+    /// Queue figures now.
+    pub async fn stats(&self) -> QueueStats {
+        let now = crate::clock::Clock::now(&self.clock);
+        self.rush
+            .stores()
+            .queue
+            .stats(self.session, now)
+            .await
+            .expect("stats")
     }
 
     /// Joins users `0..n` in order.

@@ -213,7 +213,7 @@ pub async fn hold_requires_and_consumes_an_active_admission(stores: Stores) {
         matches!(err, Error::Refused(Refusal::NotAdmitted)),
         "{err:?}"
     );
-    let round = f.rush.admission.admit_next(f.session).await.expect("admit");
+    let round = f.admit().await;
     assert_eq!(round.admitted.len(), 1);
     let hold = f.hold(&u, 2).await;
     assert_eq!(hold.admission, Some(round.admitted[0].id));

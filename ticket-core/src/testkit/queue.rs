@@ -83,7 +83,7 @@ pub async fn concurrent_joins_are_admitted_in_fifo_order(stores: Stores) {
         .await;
     let mut admitted = Vec::new();
     for _ in 0..7 {
-        let round = f.rush.admission.admit_next(f.session).await.expect("admit");
+        let round = f.admit().await;
         admitted.extend(round.admitted.into_iter().map(|t| t.user));
         f.clock.advance(Duration::from_secs(61));
     }
@@ -108,13 +108,7 @@ pub async fn queue_length_cap_answers_queue_full(stores: Stores) {
         "{err:?}"
     );
     f.join(0).await;
-    let stats = f
-        .rush
-        .stores()
-        .queue
-        .stats(f.session, crate::clock::Clock::now(&f.clock))
-        .await
-        .expect("stats");
+    let stats = f.stats().await;
     assert_eq!(stats.waiting, 3);
     f.rush
         .admission
@@ -202,24 +196,8 @@ pub async fn leaving_is_idempotent(stores: Stores) {
             .expect("again"),
         left
     );
-    assert_eq!(
-        f.rush
-            .admission
-            .view(f.session, &user(1))
-            .await
-            .expect("view")
-            .position,
-        Some(1)
-    );
+    assert_eq!(f.view(1).await.position, Some(1));
     let back = f.join(0).await;
     assert_ne!(back.id, left.id);
-    assert_eq!(
-        f.rush
-            .admission
-            .view(f.session, &user(0))
-            .await
-            .expect("view")
-            .position,
-        Some(3)
-    );
+    assert_eq!(f.view(0).await.position, Some(3));
 }
