@@ -25,23 +25,34 @@ impl SessionState {
             .sum()
     }
 
+    /// The per-user limit: `requested` more units must keep the user's held and bought units
+    /// in the session within `limit`.
+    fn check_limit(
+        &self,
+        user: &crate::ids::UserId,
+        limit: Option<u32>,
+        requested: u32,
+        now: Timestamp,
+    ) -> Result<(), Refusal> {
+        let Some(limit) = limit else { return Ok(()) };
+        let current = self.units_counted_for(user, now);
+        if current + requested > limit {
+            return Err(Refusal::LimitExceeded {
+                limit,
+                current,
+                requested,
+            });
+        }
+        Ok(())
+    }
+
     pub(super) fn hold(&mut self, req: NewHold) -> Result<Hold> {
         let (items, amount) = price_selection(&self.session.inventory, &req.selection)?;
         let ticket = match req.admission {
             AdmissionCheck::Required => Some(self.queue.check_admission(&req.user, req.now)?),
             AdmissionCheck::NotRequired => None,
         };
-        if let Some(limit) = req.per_user_limit {
-            let current = self.units_counted_for(&req.user, req.now);
-            if current + items.units() > limit {
-                return Err(Refusal::LimitExceeded {
-                    limit,
-                    current,
-                    requested: items.units(),
-                }
-                .into());
-            }
-        }
+        self.check_limit(&req.user, req.per_user_limit, items.units(), req.now)?;
         self.stock.take(&items, SeatState::Held)?;
         if let Some(ticket) = ticket {
             self.queue.mark_used(&req.user);
@@ -201,17 +212,7 @@ impl SessionState {
                 .ok_or_else(|| Error::Corrupt(format!("re-booked hold {existing} missing")));
         }
         let old = old.clone();
-        if let Some(limit) = per_user_limit {
-            let current = self.units_counted_for(&old.user, now);
-            if current + old.units() > limit {
-                return Err(Refusal::LimitExceeded {
-                    limit,
-                    current,
-                    requested: old.units(),
-                }
-                .into());
-            }
-        }
+        self.check_limit(&old.user, per_user_limit, old.units(), now)?;
         self.stock.take(&old.items, SeatState::Sold)?;
         let new = Hold {
             id: new_id,

@@ -42,6 +42,7 @@ use crate::model::session::{Event, Session};
 use crate::store::{Inventory, Reservations, SalesPolicyStore, Stores, WaitingQueue};
 
 use queue_state::TicketChange;
+use session_state::{Audit, SessionState};
 
 /// Randomly seeded fast hashing (foldhash) for every map of the backend: SipHash was a tenth
 /// of the hold path's time.
@@ -49,7 +50,6 @@ type Hasher = foldhash::fast::RandomState;
 
 /// A `HashMap` with [`Hasher`].
 type FastMap<K, V> = std::collections::HashMap<K, V, Hasher>;
-use session_state::{Audit, SessionState};
 
 /// The in-memory backend. Cheap to clone (clones share state).
 #[derive(Clone, Default)]

@@ -1,10 +1,9 @@
 //! One session's waiting queue on the in-memory backend.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-
-use super::FastMap as HashMap;
 use std::time::Duration;
 
+use super::FastMap as HashMap;
 use super::fenwick::Fenwick;
 use crate::clock::Timestamp;
 use crate::error::{Error, Refusal, Result};
