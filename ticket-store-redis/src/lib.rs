@@ -1,9 +1,91 @@
-//! Redis backend for ticketrush (not implemented yet; tracked as the next issue).
+//! Redis backend for ticketrush: every `ticket-core` storage trait on Redis, so that many
+//! app servers can sell one session together.
 //!
-//! This crate will implement every `ticket-core` storage trait on Redis so that many app
-//! servers can sell one session together: each atomic operation is one Lua script called by
-//! SHA, keys carry a Redis Cluster hash tag per session (`{s:<id>}`), and the crate runs the
-//! `ticket_core::testkit` conformance suite against a real Redis.
+//! ```no_run
+//! # async fn demo() -> ticket_core::Result<()> {
+//! use ticket_store_redis::{RedisConfig, RedisStore};
+//! let store = RedisStore::connect(RedisConfig::new("redis://127.0.0.1:6379")).await?;
+//! let rush = ticket_core::TicketRush::new(
+//!     store.stores(),
+//!     std::sync::Arc::new(ticket_core::SystemClock),
+//!     ticket_core::TimeLimits::default(),
+//! )?;
+//! # let _ = rush; Ok(()) }
+//! ```
 //!
-//! It deliberately contains no code yet: nothing here pretends to work before it does.
+//! # Atomicity
+//! Every operation that must be atomic is one Lua script, called by SHA (`EVALSHA`) and
+//! reloaded after `NOSCRIPT`. There is no client-side read-modify-write and no lock: a
+//! script runs alone on the server, so a hold checks the admission, the per-user limit and
+//! the stock and takes it all-or-nothing in one step. State-machine rules stay in
+//! `ticket-core`: the transition script is handed the decision for every state, computed by
+//! `ticket_core::model::hold::decide_parts`.
+//!
+//! # Throughput
+//! One multiplexed connection ([`redis::aio::ConnectionManager`]) carries every call and
+//! pipelines concurrent ones. Holds and joins for one session that arrive while a call for
+//! that session is in flight are coalesced into one script call
+//! ([`RedisConfig::max_batch`]), each request still checked and applied on its own.
+//!
+//! # Keys and Redis Cluster
+//! Keys start with [`RedisConfig::prefix`]. Everything about one session carries the hash
+//! tag `{s:<session id>}`, so it sits in one cluster slot and one script can touch it all:
+//!
+//! | key | type | content |
+//! |---|---|---|
+//! | `P:{s:ID}:def` | hash | session definition (JSON) and its event id |
+//! | `P:{s:ID}:stock` | hash | `a:`/`h:`/`s:`/`c:<grade>`: available, held, sold, capacity |
+//! | `P:{s:ID}:seats` | hash | seat id → `A`/`H`/`S` |
+//! | `P:{s:ID}:policy` | string | sales policy (JSON) |
+//! | `P:{s:ID}:h:<hold>` | hash | a hold: `doc` (immutable JSON) + state, times, references |
+//! | `P:{s:ID}:uh:<user>` | list | the user's holds, in creation order |
+//! | `P:{s:ID}:exp` | zset | live holds by expiry (the sweeper's index) |
+//! | `P:{s:ID}:seq`, `line` | counter, zset | queue sequence; waiting users scored by it |
+//! | `P:{s:ID}:pq`, `pqv`, `draw` | list, counter, string | pre-queue, its version, the draw |
+//! | `P:{s:ID}:t:<user>` | hash | the user's latest queue ticket |
+//! | `P:{s:ID}:act`, `adm` | zset, zset | ACTIVE users by admission expiry; admissions by time |
+//! | `P:{s:ID}:audit` | stream | audit trail, capped (`MAXLEN ~`) |
+//! | `P:{s:ID}:ha:<hold>`, `ua:<user>` | list | audit entry ids per hold / per user |
+//! | `P:ev:<event>` | string | event definition (JSON) |
+//! | `P:sessions` | set | every session id |
+//! | `P:hs:<hold>` | string | the session of a hold (ids are claimed here with `SET NX`) |
+//! | `P:idem:<scope>:<key>` | hash | idempotency record, with a TTL |
+//!
+//! Scripts receive the session's key base (`P:{s:ID}:`) as `KEYS[1]` and build the other
+//! names from it, so the cluster client routes them by that slot. Keys outside a session
+//! (event, hold index, idempotency) are written by separate commands.
+//!
+//! # Durability
+//! Redis keeps this state in memory. What survives a restart depends on its persistence:
+//! * **AOF with `appendfsync everysec`**: everything but up to about one second of writes.
+//!   A hold, payment confirmation or join acknowledged in that last second can be lost;
+//!   stock counters and holds are written by the same script, so what is replayed is
+//!   consistent (no unit is both sold and available).
+//! * **Persistence off** (as on the test machines): everything is lost.
+//!
+//! Either way a confirmed sale must not depend on Redis alone: record confirmations in a
+//! durable store (the PostgreSQL backend is the system of record) and, after a Redis loss,
+//! recreate the session and re-apply the confirmed reservations from there before selling
+//! again. Holds and queue positions are short-lived by design and are not reconciled.
+//!
+//! # Failures
+//! A Redis error or timeout is `Error::Unavailable`: the outcome is unknown (a script that
+//! reached the server ran whole or not at all) and the caller retries with the same
+//! idempotency key. The connection reconnects by itself.
 #![warn(missing_docs)]
+
+mod batch;
+mod codec;
+mod config;
+mod idempotency;
+mod inventory;
+mod keys;
+mod policy;
+mod queue;
+mod reply;
+mod reservations;
+mod scripts;
+mod store;
+
+pub use config::RedisConfig;
+pub use store::RedisStore;

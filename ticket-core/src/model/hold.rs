@@ -117,13 +117,28 @@ pub enum Decision {
 /// * A hold whose late payment was re-booked is never refunded (the money bought the new
 ///   hold).
 pub fn decide(hold: &Hold, to: HoldState, now: Timestamp) -> Result<Decision, Refusal> {
-    if to == HoldState::Refunded && hold.rebooked_as.is_some() && hold.state != to {
-        return Err(Refusal::IllegalTransition {
-            from: hold.state,
-            to,
-        });
+    decide_parts(
+        hold.state,
+        hold.expires_at,
+        hold.rebooked_as.is_some(),
+        to,
+        now,
+    )
+}
+
+/// [`decide`] on the parts of a hold it reads, for backends that evaluate the rule where the
+/// hold is stored (a Lua script can be handed the decision for every `from` up front).
+pub fn decide_parts(
+    from: HoldState,
+    expires_at: Timestamp,
+    rebooked: bool,
+    to: HoldState,
+    now: Timestamp,
+) -> Result<Decision, Refusal> {
+    if to == HoldState::Refunded && rebooked && from != to {
+        return Err(Refusal::IllegalTransition { from, to });
     }
-    decide_state(hold.state, hold.expires_at, to, now)
+    decide_state(from, expires_at, to, now)
 }
 
 /// Late payment: may `hold` be re-booked? `Ok(Some(id))` when it already was (idempotent
@@ -131,8 +146,15 @@ pub fn decide(hold: &Hold, to: HoldState, now: Timestamp) -> Result<Decision, Re
 /// `IllegalTransition` unless the hold ended without a sale (EXPIRED, RELEASED,
 /// PAYMENT_FAILED).
 pub fn decide_rebook(hold: &Hold) -> Result<Option<HoldId>, Refusal> {
-    match hold.state {
-        HoldState::Expired | HoldState::Released | HoldState::PaymentFailed => Ok(hold.rebooked_as),
+    rebook_allowed_from(hold.state)?;
+    Ok(hold.rebooked_as)
+}
+
+/// Whether a hold in `from` may be re-booked after a late payment (EXPIRED, RELEASED or
+/// PAYMENT_FAILED); the rule of [`decide_rebook`] on a bare state.
+pub fn rebook_allowed_from(from: HoldState) -> Result<(), Refusal> {
+    match from {
+        HoldState::Expired | HoldState::Released | HoldState::PaymentFailed => Ok(()),
         from => Err(Refusal::IllegalTransition {
             from,
             to: HoldState::Confirmed,

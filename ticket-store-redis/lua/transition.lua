@@ -1,0 +1,34 @@
+-- Moves one hold to another state, following the decision table computed in Rust from
+-- ticket_core::model::hold::decide_parts (src/reservations.rs):
+-- ARGV[3] now, ARGV[4] actor, ARGV[5] hold id, ARGV[6] target state, ARGV[7] table
+-- (",STATE:xxxx" per state; the 4 codes are for (due, rebooked) = 00, 01, 10, 11),
+-- ARGV[8] reason, ARGV[9] correlation id, ARGV[10] payment reference.
+-- Codes: 'A' already there, 'X' expire instead, 'D' not due, 'I' illegal, '0' apply without
+-- stock effect, 'S' held->sold, 'V' held->available, 'C' sold->available.
+-- Reply: {'ok', changed (0/1), hold} | {'err', refusal JSON} | {'nf'}.
+local now_s, actor, id, to = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local tbl, reason, corr, pref = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local now = tonumber(now_s)
+local h = redis.call('HMGET', B .. 'h:' .. id, unpack(HOLD_STATE_FIELDS))
+if not h[1] then
+  return { 'nf' }
+end
+local codes = string.match(tbl, ',' .. h[1] .. ':(....)')
+if not codes then
+  return redis.error_reply('hold ' .. id .. ' is in unknown state ' .. h[1])
+end
+local due = now >= tonumber(h[2]) and 2 or 0
+local rebooked = h[3] and 1 or 0
+local code = string.sub(codes, due + rebooked + 1, due + rebooked + 1)
+if code == 'A' then
+  return { 'ok', 0, hold_reply(id) }
+elseif code == 'D' then
+  return { 'err', '{"code":"NOT_DUE","expires_at":' .. h[2] .. '}' }
+elseif code == 'I' then
+  return { 'err', cjson.encode({ code = 'ILLEGAL_TRANSITION', from = h[1], to = to }) }
+elseif code == 'X' then
+  apply(id, h, 'EXPIRED', 'V', now_s, actor, 'used after its TTL', corr, nil)
+  return { 'err', '{"code":"HOLD_EXPIRED","expired_at":' .. h[2] .. '}' }
+end
+apply(id, h, to, code, now_s, actor, reason, corr, pref)
+return { 'ok', 1, hold_reply(id) }

@@ -1,0 +1,74 @@
+//! Connection and key-space settings.
+
+use std::time::Duration;
+
+use ticket_core::InvalidInput;
+
+/// How to reach Redis and where to keep the keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// Connection URL, e.g. `redis://127.0.0.1:6379` (`rediss://` is not compiled in).
+    pub url: String,
+    /// Prefix of every key this store writes (no `{`, `}` or whitespace). Several
+    /// independent deployments (or tests) can share one Redis under different prefixes.
+    pub prefix: String,
+    /// Approximate cap of each session's audit stream (`XADD … MAXLEN ~`): older records are
+    /// trimmed beyond it. Keep a durable copy (e.g. the PostgreSQL backend) if you need all.
+    pub audit_max_len: u64,
+    /// A command without an answer after this long fails with `Unavailable`.
+    pub response_timeout: Duration,
+    /// A connection attempt fails after this long.
+    pub connection_timeout: Duration,
+    /// Hold and join requests arriving for one session while a call for it is in flight are
+    /// sent together as one script call (group commit), up to this many per call; `1`
+    /// disables coalescing.
+    pub max_batch: usize,
+    /// Delete every key under `prefix` when the last handle to the store is dropped. For
+    /// tests only: it makes a test leave nothing behind.
+    pub delete_keys_on_drop: bool,
+}
+
+impl RedisConfig {
+    /// Defaults for `url`: prefix `ticketrush`, 1 000 000 audit records per session, 5 s
+    /// response timeout, 2 s connection timeout, batches of up to 64 requests.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: "ticketrush".into(),
+            audit_max_len: 1_000_000,
+            response_timeout: Duration::from_secs(5),
+            connection_timeout: Duration::from_secs(2),
+            max_batch: 64,
+            delete_keys_on_drop: false,
+        }
+    }
+
+    /// The same settings under another key prefix.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Checks the settings as a whole.
+    pub fn validate(&self) -> Result<(), InvalidInput> {
+        let bad = |m: &str| Err(InvalidInput::Config(m.to_owned()));
+        if self.prefix.is_empty()
+            || self
+                .prefix
+                .chars()
+                .any(|c| c == '{' || c == '}' || c.is_whitespace() || c.is_control())
+        {
+            return bad("prefix must be non-empty, without braces or whitespace");
+        }
+        if self.audit_max_len == 0 {
+            return bad("audit_max_len must be positive");
+        }
+        if self.max_batch == 0 {
+            return bad("max_batch must be at least 1");
+        }
+        if self.response_timeout.is_zero() || self.connection_timeout.is_zero() {
+            return bad("timeouts must be positive");
+        }
+        Ok(())
+    }
+}

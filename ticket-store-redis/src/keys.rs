@@ -1,0 +1,53 @@
+//! The key layout. Everything about one session lives under a prefix carrying the Redis
+//! Cluster hash tag `{s:<session id>}`, so one script can touch all of it in one slot.
+
+use ticket_core::ids::{EventId, HoldId, SessionId};
+use ticket_core::model::idempotency::IdempotencyKey;
+
+/// Builds key names under a configured prefix.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `<prefix>:{s:<id>}:` — the base every session script builds its keys from.
+    pub(crate) fn session(&self, id: SessionId) -> String {
+        format!("{}:{{s:{id}}}:", self.prefix)
+    }
+
+    /// A key inside the session's slot, e.g. `session_key(id, "def")`.
+    pub(crate) fn session_key(&self, id: SessionId, name: &str) -> String {
+        format!("{}{name}", self.session(id))
+    }
+
+    /// The event definition.
+    pub(crate) fn event(&self, id: EventId) -> String {
+        format!("{}:ev:{id}", self.prefix)
+    }
+
+    /// The set of every session id (for the sweeper and cross-session audit queries).
+    pub(crate) fn sessions(&self) -> String {
+        format!("{}:sessions", self.prefix)
+    }
+
+    /// Which session a hold belongs to.
+    pub(crate) fn hold_session(&self, id: HoldId) -> String {
+        format!("{}:hs:{id}", self.prefix)
+    }
+
+    /// One idempotency record.
+    pub(crate) fn idempotency(&self, key: &IdempotencyKey) -> String {
+        format!("{}:idem:{}:{}", self.prefix, key.scope, key.key)
+    }
+}

@@ -1,0 +1,404 @@
+//! Holds, their state machine and the audit trail.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+use redis::Value;
+use ticket_core::ids::{HoldId, SessionId, UserId};
+use ticket_core::model::audit::{Actor, AuditRecord, AuditScope};
+use ticket_core::model::hold::{
+    AdmissionCheck, Decision, Hold, HoldState, NewHold, RebookRequest, StockEffect,
+    TransitionOutcome, TransitionRequest, decide_parts, price_selection, rebook_allowed_from,
+};
+use ticket_core::store::Reservations;
+use ticket_core::{Error, InvalidInput, Refusal, Result, Timestamp};
+
+use crate::batch::{Batch, Batched};
+use crate::codec::{HoldDoc, audit_record, grade_counts, hold, seat_list};
+use crate::reply::{array, at, opt_text, refusal, tagged, text, to_json, unavailable};
+use crate::store::RedisStore;
+
+/// One hold request, as the `hold` script reads it (12 arguments, see `lua/hold.lua`).
+pub(crate) struct HoldArgs {
+    args: [String; 12],
+}
+
+impl Batched for HoldArgs {
+    async fn run(store: &RedisStore, session: SessionId, reqs: &[Self]) -> Result<Vec<Value>> {
+        let now = reqs
+            .first()
+            .and_then(|r| r.args[2].parse().ok())
+            .map_or(Timestamp::from_millis(0), Timestamp::from_millis);
+        let mut inv = store.session_call(&store.inner.scripts.hold, session, now);
+        inv.arg(reqs.len());
+        for r in reqs {
+            inv.arg(&r.args[..]);
+        }
+        match store.run(&inv).await? {
+            Value::Array(replies) => Ok(replies),
+            other => Err(Error::Corrupt(format!("hold batch reply: {other:?}"))),
+        }
+    }
+
+    fn batchers(store: &RedisStore) -> &DashMap<SessionId, Arc<Batch<Self>>> {
+        &store.inner.batchers.holds
+    }
+}
+
+/// The script's code for each `(from, due, rebooked)` under `decide_parts` (see
+/// `lua/transition.lua`): the state machine stays in `ticket-core`, the script only looks
+/// the answer up.
+fn decision_table(to: HoldState) -> String {
+    let expires = Timestamp::from_millis(1);
+    let mut table = String::new();
+    for from in HoldState::ALL {
+        table.push(',');
+        table.push_str(from.as_str());
+        table.push(':');
+        for (now, rebooked) in [(0, false), (0, true), (1, false), (1, true)] {
+            let code = match decide_parts(from, expires, rebooked, to, Timestamp::from_millis(now))
+            {
+                Ok(Decision::AlreadyThere) => 'A',
+                Ok(Decision::ExpireInstead) => 'X',
+                Ok(Decision::Apply(StockEffect::None)) => '0',
+                Ok(Decision::Apply(StockEffect::HeldToSold)) => 'S',
+                Ok(Decision::Apply(StockEffect::HeldToAvailable)) => 'V',
+                Ok(Decision::Apply(StockEffect::SoldToAvailable)) => 'C',
+                Err(Refusal::NotDue { .. }) => 'D',
+                Err(_) => 'I',
+            };
+            table.push(code);
+        }
+    }
+    table
+}
+
+/// `",EXPIRED,RELEASED,…,"`: the states `rebook_allowed_from` accepts.
+fn rebookable_states() -> String {
+    let mut s = String::from(",");
+    for st in HoldState::ALL {
+        if rebook_allowed_from(st).is_ok() {
+            s.push_str(st.as_str());
+            s.push(',');
+        }
+    }
+    s
+}
+
+fn actor_json(actor: &Actor) -> Result<String> {
+    to_json(actor)
+}
+
+fn limit_arg(limit: Option<u32>) -> String {
+    limit.map(|l| l.to_string()).unwrap_or_default()
+}
+
+impl RedisStore {
+    /// The session a hold belongs to, from the global `hs:<id>` index.
+    async fn session_of(&self, id: HoldId) -> Result<SessionId> {
+        let raw: Value = redis::cmd("GET")
+            .arg(self.inner.keys.hold_session(id))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        match opt_text(&raw, "hold index")? {
+            Some(s) => s
+                .parse()
+                .map_err(|_| Error::Corrupt(format!("hold index holds {s:?}"))),
+            None => Err(Error::not_found("hold", id)),
+        }
+    }
+
+    /// Claims `id` for `session` in the global index (`SET NX`), so no two holds anywhere
+    /// share an id.
+    async fn claim_hold_id(&self, id: HoldId, session: SessionId) -> Result<()> {
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.inner.keys.hold_session(id))
+            .arg(session.to_string())
+            .arg("NX")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        match set {
+            Some(_) => Ok(()),
+            None => Err(InvalidInput::Definition(format!("hold id {id} already used")).into()),
+        }
+    }
+
+    async fn unclaim_hold_id(&self, id: HoldId) -> Result<()> {
+        redis::cmd("DEL")
+            .arg(self.inner.keys.hold_session(id))
+            .exec_async(&mut self.conn())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn audit_of(
+        &self,
+        session: SessionId,
+        scope: &str,
+        subject: &str,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>> {
+        let mut inv = self.session_call(
+            &self.inner.scripts.audit_read,
+            session,
+            Timestamp::from_millis(0),
+        );
+        inv.arg(scope).arg(subject).arg(limit);
+        let reply = self.run(&inv).await?;
+        array(&reply, "audit")?
+            .iter()
+            .map(|e| audit_record(session, e))
+            .collect()
+    }
+
+    async fn expire_in(
+        &self,
+        session: SessionId,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Hold>> {
+        let mut inv = self.session_call(&self.inner.scripts.expire, session, now);
+        inv.arg(now.as_millis())
+            .arg(actor_json(&Actor::system("sweeper"))?)
+            .arg(limit);
+        let reply = self.run(&inv).await?;
+        array(&reply, "expire")?
+            .iter()
+            .map(|pair| {
+                let p = array(pair, "expired hold")?;
+                let id: HoldId = text(at(p, 0, "expired hold")?, "hold id")?
+                    .parse()
+                    .map_err(|_| Error::Corrupt("expired hold id".into()))?;
+                hold(id, at(p, 1, "expired hold")?)
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Reservations for RedisStore {
+    /// Claims the hold id, then runs the `hold` script (coalesced with concurrent holds of
+    /// the same session): admission, per-user limit and stock are checked and taken in one
+    /// atomic step per request.
+    async fn hold(&self, req: NewHold) -> Result<Hold> {
+        let session = self.session_def(req.session).await?;
+        let (items, amount) = price_selection(&session.inventory, &req.selection)?;
+        let doc = to_json(&HoldDoc {
+            session: req.session,
+            user: req.user.clone(),
+            items: items.clone(),
+            amount,
+        })?;
+        self.claim_hold_id(req.id, req.session).await?;
+        let args = HoldArgs {
+            args: [
+                req.id.to_string(),
+                req.user.as_str().to_owned(),
+                req.now.as_millis().to_string(),
+                req.expires_at.as_millis().to_string(),
+                limit_arg(req.per_user_limit),
+                match req.admission {
+                    AdmissionCheck::Required => "1".into(),
+                    AdmissionCheck::NotRequired => "0".into(),
+                },
+                actor_json(&req.actor)?,
+                req.correlation_id.clone().unwrap_or_default(),
+                doc,
+                items.units().to_string(),
+                grade_counts(&items),
+                seat_list(&items),
+            ],
+        };
+        let outcome = self.submit(req.session, args).await;
+        let reply = match outcome {
+            Ok(r) => r,
+            // Outcome unknown: keep the id claimed (the hold may exist).
+            Err(e) => return Err(e),
+        };
+        let (tag, rest) = tagged(&reply, "hold")?;
+        match tag {
+            "ok" => {
+                let admission = opt_text(at(rest, 0, "hold")?, "admission")?
+                    .map(|s| {
+                        s.parse()
+                            .map_err(|_| Error::Corrupt(format!("admission ticket {s:?}")))
+                    })
+                    .transpose()?;
+                Ok(Hold {
+                    id: req.id,
+                    session: req.session,
+                    user: req.user,
+                    items,
+                    amount,
+                    state: HoldState::Held,
+                    created_at: req.now,
+                    expires_at: req.expires_at,
+                    updated_at: req.now,
+                    payment_ref: None,
+                    admission,
+                    rebooked_from: None,
+                    rebooked_as: None,
+                })
+            }
+            "err" => {
+                self.unclaim_hold_id(req.id).await?;
+                Err(refusal(at(rest, 0, "hold")?))
+            }
+            "dup" => {
+                Err(InvalidInput::Definition(format!("hold id {} already used", req.id)).into())
+            }
+            other => Err(Error::Corrupt(format!("hold reply tag {other:?}"))),
+        }
+    }
+
+    async fn get(&self, id: HoldId) -> Result<Hold> {
+        let session = self.session_of(id).await?;
+        let mut inv = self.session_call(
+            &self.inner.scripts.hold_read,
+            session,
+            Timestamp::from_millis(0),
+        );
+        inv.arg("one").arg(id.to_string());
+        hold(id, &self.run(&inv).await?)
+    }
+
+    /// One script: looks the decision up in the table computed from `decide_parts`, and
+    /// applies it with its stock effect and audit record.
+    async fn transition(&self, req: TransitionRequest) -> Result<TransitionOutcome> {
+        let session = self.session_of(req.hold).await?;
+        let mut inv = self.session_call(&self.inner.scripts.transition, session, req.now);
+        inv.arg(req.now.as_millis())
+            .arg(actor_json(&req.actor)?)
+            .arg(req.hold.to_string())
+            .arg(req.to.as_str())
+            .arg(decision_table(req.to))
+            .arg(&req.reason)
+            .arg(req.correlation_id.as_deref().unwrap_or(""))
+            .arg(req.payment_ref.as_deref().unwrap_or(""));
+        let reply = self.run(&inv).await?;
+        let (tag, rest) = tagged(&reply, "transition")?;
+        match tag {
+            "ok" => Ok(TransitionOutcome {
+                changed: crate::reply::int(at(rest, 0, "transition")?, "changed")? == 1,
+                hold: hold(req.hold, at(rest, 1, "transition")?)?,
+            }),
+            "err" => Err(refusal(at(rest, 0, "transition")?)),
+            "nf" => Err(Error::not_found("hold", req.hold)),
+            other => Err(Error::Corrupt(format!("transition reply tag {other:?}"))),
+        }
+    }
+
+    async fn rebook(&self, req: RebookRequest) -> Result<Hold> {
+        let session = self.session_of(req.hold).await?;
+        self.claim_hold_id(req.new_id, session).await?;
+        let mut inv = self.session_call(&self.inner.scripts.rebook, session, req.now);
+        inv.arg(req.now.as_millis())
+            .arg(actor_json(&req.actor)?)
+            .arg(req.hold.to_string())
+            .arg(req.new_id.to_string())
+            .arg(&req.payment_ref)
+            .arg(limit_arg(req.per_user_limit))
+            .arg(rebookable_states())
+            .arg(format!("late payment for {} re-booked", req.hold));
+        let reply = self.run(&inv).await?;
+        let (tag, rest) = tagged(&reply, "rebook")?;
+        let out = match tag {
+            "ok" => {
+                let id: HoldId = text(at(rest, 0, "rebook")?, "hold id")?
+                    .parse()
+                    .map_err(|_| Error::Corrupt("rebooked hold id".into()))?;
+                hold(id, at(rest, 1, "rebook")?)
+            }
+            "err" => Err(refusal(at(rest, 0, "rebook")?)),
+            "nf" => Err(Error::not_found("hold", req.hold)),
+            "dup" => {
+                Err(InvalidInput::Definition(format!("hold id {} already used", req.new_id)).into())
+            }
+            other => Err(Error::Corrupt(format!("rebook reply tag {other:?}"))),
+        };
+        // The new id is only used if this call created the hold.
+        if out.as_ref().map_or(true, |h| h.id != req.new_id) {
+            self.unclaim_hold_id(req.new_id).await?;
+        }
+        out
+    }
+
+    /// Counts due holds in every session (one pipelined read), then expires them session by
+    /// session; each script claims its holds from the expiry index, so racing sweepers on
+    /// any number of servers expire each hold once.
+    async fn expire_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Hold>> {
+        let sessions = self.all_sessions().await?;
+        let mut pipe = redis::pipe();
+        for s in &sessions {
+            pipe.cmd("ZCOUNT")
+                .arg(self.inner.keys.session_key(*s, "exp"))
+                .arg("-inf")
+                .arg(now.as_millis());
+        }
+        let due: Vec<u64> = if sessions.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async(&mut self.conn())
+                .await
+                .map_err(unavailable)?
+        };
+        let mut out = Vec::new();
+        for (session, n) in sessions.into_iter().zip(due) {
+            if out.len() >= limit {
+                break;
+            }
+            if n > 0 {
+                out.extend(self.expire_in(session, now, limit - out.len()).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn holds_of(&self, session: SessionId, user: &UserId) -> Result<Vec<Hold>> {
+        self.session_def(session).await?;
+        let mut inv = self.session_call(
+            &self.inner.scripts.hold_read,
+            session,
+            Timestamp::from_millis(0),
+        );
+        inv.arg("user").arg(user.as_str());
+        let reply = self.run(&inv).await?;
+        array(&reply, "holds_of")?
+            .iter()
+            .map(|pair| {
+                let p = array(pair, "hold")?;
+                let id: HoldId = text(at(p, 0, "hold")?, "hold id")?
+                    .parse()
+                    .map_err(|_| Error::Corrupt("hold id".into()))?;
+                hold(id, at(p, 1, "hold")?)
+            })
+            .collect()
+    }
+
+    /// Reads the session's audit stream (through the per-hold and per-user indexes for
+    /// those scopes). A user's records span sessions: every session is read and merged.
+    async fn audit(&self, scope: &AuditScope, limit: usize) -> Result<Vec<AuditRecord>> {
+        match scope {
+            AuditScope::Session(id) => {
+                self.session_def(*id).await?;
+                self.audit_of(*id, "session", "", limit).await
+            }
+            AuditScope::Hold(id) => {
+                let session = self.session_of(*id).await?;
+                self.audit_of(session, "hold", &id.to_string(), limit).await
+            }
+            AuditScope::User(user) => {
+                let mut all = Vec::new();
+                for s in self.all_sessions().await? {
+                    all.extend(self.audit_of(s, "user", user.as_str(), limit).await?);
+                }
+                all.sort_by_key(|r| (r.at, r.id));
+                all.truncate(limit);
+                Ok(all)
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The Lua scripts, each loaded once per connection and called by SHA (`EVALSHA`); the
+//! `redis` crate reloads a script after `NOSCRIPT` (a restarted or flushed server).
+
+use redis::Script;
+
+macro_rules! session_script {
+    ($file:literal) => {
+        Script::new(concat!(
+            include_str!("../lua/common.lua"),
+            "\n",
+            include_str!(concat!("../lua/", $file))
+        ))
+    };
+}
+
+/// Every script of the backend.
+pub(crate) struct Scripts {
+    pub(crate) create_session: Script,
+    pub(crate) drop_session: Script,
+    pub(crate) snapshot: Script,
+    pub(crate) hold: Script,
+    pub(crate) transition: Script,
+    pub(crate) rebook: Script,
+    pub(crate) expire: Script,
+    pub(crate) hold_read: Script,
+    pub(crate) audit_read: Script,
+    pub(crate) join: Script,
+    pub(crate) view: Script,
+    pub(crate) admit: Script,
+    pub(crate) leave: Script,
+    pub(crate) stats: Script,
+    pub(crate) draw_read: Script,
+    pub(crate) draw_commit: Script,
+    pub(crate) idempotency: Script,
+}
+
+impl Scripts {
+    pub(crate) fn new() -> Self {
+        Self {
+            create_session: session_script!("create_session.lua"),
+            drop_session: session_script!("drop_session.lua"),
+            snapshot: session_script!("snapshot.lua"),
+            hold: session_script!("hold.lua"),
+            transition: session_script!("transition.lua"),
+            rebook: session_script!("rebook.lua"),
+            expire: session_script!("expire.lua"),
+            hold_read: session_script!("hold_read.lua"),
+            audit_read: session_script!("audit_read.lua"),
+            join: session_script!("join.lua"),
+            view: session_script!("view.lua"),
+            admit: session_script!("admit.lua"),
+            leave: session_script!("leave.lua"),
+            stats: session_script!("stats.lua"),
+            draw_read: session_script!("draw_read.lua"),
+            draw_commit: session_script!("draw_commit.lua"),
+            idempotency: Script::new(include_str!("../lua/idempotency.lua")),
+        }
+    }
+}

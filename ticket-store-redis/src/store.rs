@@ -1,0 +1,213 @@
+//! The store handle: one multiplexed, self-reconnecting connection shared by every call.
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, ScriptInvocation, Value};
+use ticket_core::ids::{AuditId, SessionId};
+use ticket_core::model::session::Session;
+use ticket_core::store::Stores;
+use ticket_core::{Error, InvalidInput, Result, Timestamp};
+
+use crate::batch::Batchers;
+use crate::config::RedisConfig;
+use crate::keys::Keys;
+use crate::reply::{json, opt_text, unavailable};
+use crate::scripts::Scripts;
+
+/// The Redis backend: implements every `ticket-core` storage trait. Cheap to clone (clones
+/// share the connection and caches).
+#[derive(Clone)]
+pub struct RedisStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) conn: ConnectionManager,
+    pub(crate) keys: Keys,
+    pub(crate) scripts: Scripts,
+    pub(crate) config: RedisConfig,
+    /// Session definitions never change once created: cached after the first read.
+    pub(crate) sessions: DashMap<SessionId, Arc<Session>>,
+    pub(crate) batchers: Batchers,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.inner.keys.prefix())
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// Connects to Redis and checks it answers (`PING`).
+    ///
+    /// The connection is multiplexed: concurrent calls share it and are pipelined. It
+    /// reconnects by itself after a failure; calls made while it is down fail with
+    /// `Unavailable`.
+    pub async fn connect(config: RedisConfig) -> Result<Self> {
+        config.validate()?;
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| InvalidInput::Config(format!("redis url {:?}: {e}", config.url)))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_response_timeout(config.response_timeout)
+            .set_connection_timeout(config.connection_timeout)
+            .set_number_of_retries(2)
+            .set_max_delay(500);
+        let mut conn = ConnectionManager::new_with_config(client, manager_config)
+            .await
+            .map_err(unavailable)?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                conn,
+                keys: Keys::new(&config.prefix),
+                scripts: Scripts::new(),
+                sessions: DashMap::new(),
+                batchers: Batchers::default(),
+                config,
+            }),
+        })
+    }
+
+    /// The five [`Stores`] backed by this store.
+    pub fn stores(&self) -> Stores {
+        Stores::from_backend(Arc::new(self.clone()))
+    }
+
+    /// The settings this store runs with.
+    pub fn config(&self) -> &RedisConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn conn(&self) -> ConnectionManager {
+        self.inner.conn.clone()
+    }
+
+    /// Runs a script and returns its raw reply; Redis failures are `Unavailable`.
+    pub(crate) async fn run(&self, inv: &ScriptInvocation<'_>) -> Result<Value> {
+        inv.invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Starts a call of a session script: KEYS[1] is the session's key base, ARGV[1] the
+    /// audit cap and ARGV[2] the audit-id prefix minted at `now` (see `lua/common.lua`).
+    pub(crate) fn session_call<'a>(
+        &self,
+        script: &'a Script,
+        session: SessionId,
+        now: Timestamp,
+    ) -> ScriptInvocation<'a> {
+        let mut inv = script.prepare_invoke();
+        inv.key(self.inner.keys.session(session))
+            .arg(self.inner.config.audit_max_len)
+            .arg(audit_id_prefix(now));
+        inv
+    }
+
+    /// The session definition (cached: definitions never change), or `NotFound`.
+    pub(crate) async fn session_def(&self, id: SessionId) -> Result<Arc<Session>> {
+        if let Some(s) = self.inner.sessions.get(&id) {
+            return Ok(s.clone());
+        }
+        let raw: Value = redis::cmd("HGET")
+            .arg(self.inner.keys.session_key(id, "def"))
+            .arg("json")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        let Some(text) = opt_text(&raw, "session")? else {
+            return Err(Error::not_found("session", id));
+        };
+        let session: Arc<Session> = Arc::new(json(text, "session")?);
+        self.inner.sessions.insert(id, session.clone());
+        Ok(session)
+    }
+
+    /// Every session id known to this store.
+    pub(crate) async fn all_sessions(&self) -> Result<Vec<SessionId>> {
+        let ids: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.inner.keys.sessions())
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        ids.iter()
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| Error::Corrupt(format!("bad session id {s:?}")))
+            })
+            .collect()
+    }
+
+    /// Deletes every key under this store's prefix (`SCAN` + `UNLINK`). Destroys all data
+    /// of this deployment: for tests and for tearing down a demo.
+    pub async fn delete_all_keys(&self) -> Result<u64> {
+        let mut conn = self.conn();
+        delete_prefix(&mut conn, self.inner.keys.prefix()).await
+    }
+}
+
+/// The first 26 hex digits of a fresh UUIDv7 minted at `now`; scripts append a 6-digit
+/// counter, so every audit record of the call gets its own time-ordered id.
+fn audit_id_prefix(now: Timestamp) -> String {
+    let mut hex = AuditId::new_at(now).as_uuid().simple().to_string();
+    hex.truncate(26);
+    hex
+}
+
+async fn delete_prefix(conn: &mut ConnectionManager, prefix: &str) -> Result<u64> {
+    let pattern = format!("{prefix}:*");
+    let mut cursor: u64 = 0;
+    let mut deleted = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .map_err(unavailable)?;
+        if !keys.is_empty() {
+            let n: u64 = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(conn)
+                .await
+                .map_err(unavailable)?;
+            deleted += n;
+        }
+        if next == 0 {
+            return Ok(deleted);
+        }
+        cursor = next;
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if !self.config.delete_keys_on_drop {
+            return;
+        }
+        // Drop cannot await: clean up on a plain thread with a blocking connection.
+        let url = self.config.url.clone();
+        let pattern = format!("{}:*", self.keys.prefix());
+        let cleanup = std::thread::spawn(move || -> redis::RedisResult<()> {
+            let mut conn = redis::Client::open(url)?.get_connection()?;
+            let keys: Vec<String> = redis::Commands::scan_match(&mut conn, &pattern)?.collect();
+            for chunk in keys.chunks(1000) {
+                redis::cmd("UNLINK").arg(chunk).exec(&mut conn)?;
+            }
+            Ok(())
+        });
+        if let Ok(Err(e)) = cleanup.join() {
+            tracing::warn!(error = %e, "could not delete the store's keys on drop");
+        }
+    }
+}

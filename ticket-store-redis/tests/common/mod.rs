@@ -1,0 +1,31 @@
+//! Test support: a store on its own key prefix that deletes its keys when dropped.
+
+use ticket_store_redis::{RedisConfig, RedisStore};
+
+/// `REDIS_URL`, or the local default.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A fresh store under a unique prefix (`tr-test:<uuid>`). Fails loudly, never skips, when
+/// Redis cannot be reached.
+pub async fn isolated_store(max_batch: usize) -> RedisStore {
+    let url = redis_url();
+    let mut config =
+        RedisConfig::new(&url).with_prefix(format!("tr-test:{}", uuid::Uuid::now_v7().simple()));
+    config.delete_keys_on_drop = true;
+    config.max_batch = max_batch;
+    match RedisStore::connect(config).await {
+        Ok(store) => store,
+        Err(e) => panic!(
+            "Redis is not reachable at {url} ({e:?}). The Redis backend tests need a real Redis: \
+             start one with `redis-server --daemonize yes --port 6379 --save '' --appendonly no` \
+             (or `docker compose up -d redis`), or point REDIS_URL at one. {}",
+            if std::env::var("CI").as_deref() == Ok("true") {
+                "CI=true: this is a failure, not a skip."
+            } else {
+                "These tests are never skipped silently."
+            }
+        ),
+    }
+}
