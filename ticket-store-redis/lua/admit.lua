@@ -34,12 +34,13 @@ if n > 0 then
   for i = 1, #popped, 2 do
     local user = popped[i]
     local tk = B .. 't:' .. user
-    local id = redis.call('HGET', tk, 'id')
+    local t = redis.call('HMGET', tk, 'id', 'aud')
+    local id = t[1]
     if id then
-      redis.call('HSET', tk, 'st', 'ACTIVE', 'aat', ARGV[3], 'exp', exp_s)
+      local eid = audit(ARGV[3], actor, 't', id, user, 'WAITING', 'ACTIVE', 'admitted', nil)
+      redis.call('HSET', tk, 'st', 'ACTIVE', 'aat', ARGV[3], 'exp', exp_s, 'aud', with_entry(t[2], eid))
       redis.call('ZADD', B .. 'act', exp_s, user)
       redis.call('ZADD', B .. 'adm', ARGV[3], id)
-      audit(ARGV[3], actor, 't', id, user, 'WAITING', 'ACTIVE', 'admitted', nil)
       admitted[#admitted + 1] = { user, ticket_reply(user) }
     end
   end

@@ -10,16 +10,21 @@ local AUDIT_MAX = ARGV[1]
 local AID = ARGV[2]
 local audited = 0
 
--- Appends one audit record to the session's stream and indexes it by hold and by owner.
+-- Appends one audit record to the session's stream; returns its entry id, which the caller
+-- appends to the subject's `aud` field (the per-hold and per-user index of the trail).
 local function audit(at, actor, kind, subject, owner, from, to, reason, corr)
   audited = audited + 1
-  local eid = redis.call('XADD', B .. 'audit', 'MAXLEN', '~', AUDIT_MAX, '*',
+  return redis.call('XADD', B .. 'audit', 'MAXLEN', '~', AUDIT_MAX, '*',
     'i', AID .. string.format('%06x', audited), 'a', at, 'k', kind, 's', subject,
     'o', owner, 'c', actor, 'f', from or '', 't', to, 'r', reason, 'x', corr or '')
-  if kind == 'h' then
-    redis.call('RPUSH', B .. 'ha:' .. subject, eid)
+end
+
+-- `aud` (space-separated entry ids) with `eid` appended.
+local function with_entry(aud, eid)
+  if aud and aud ~= '' then
+    return aud .. ' ' .. eid
   end
-  redis.call('RPUSH', B .. 'ua:' .. owner, eid)
+  return eid
 end
 
 -- "a:1;b:2" -> { {'a', 1}, {'b', 2} }
@@ -54,10 +59,12 @@ local function move(gq, seats, from, to)
 end
 
 -- Takes every unit or seat from 'a' into `to` ('h' or 's'), or nothing: returns the refusal
--- as JSON when something is missing.
+-- as JSON when something is missing. Counters are decremented and checked in one call each;
+-- a grade that falls short is put back before anything else changes.
 local function take(gq, seats, to)
   local busy = {}
-  for _, s in ipairs(seat_list(seats)) do
+  local seat_ids = seat_list(seats)
+  for _, s in ipairs(seat_ids) do
     if redis.call('HGET', B .. 'seats', s) ~= 'A' then
       busy[#busy + 1] = s
     end
@@ -65,13 +72,23 @@ local function take(gq, seats, to)
   if #busy > 0 then
     return cjson.encode({ code = 'SEATS_UNAVAILABLE', seats = busy })
   end
-  for _, p in ipairs(grade_counts(gq)) do
-    local available = tonumber(redis.call('HGET', B .. 'stock', 'a:' .. p[1]) or '0')
-    if available < p[2] then
-      return cjson.encode({ code = 'SOLD_OUT', grade = p[1], requested = p[2], available = available })
+  local grades = grade_counts(gq)
+  for i, p in ipairs(grades) do
+    local left = redis.call('HINCRBY', B .. 'stock', 'a:' .. p[1], -p[2])
+    if left < 0 then
+      for j = 1, i do
+        redis.call('HINCRBY', B .. 'stock', 'a:' .. grades[j][1], grades[j][2])
+      end
+      return cjson.encode({ code = 'SOLD_OUT', grade = p[1], requested = p[2], available = left + p[2] })
     end
   end
-  move(gq, seats, 'a', to)
+  for _, p in ipairs(grades) do
+    redis.call('HINCRBY', B .. 'stock', to .. ':' .. p[1], p[2])
+  end
+  local state = string.upper(to)
+  for _, s in ipairs(seat_ids) do
+    redis.call('HSET', B .. 'seats', s, state)
+  end
   return nil
 end
 
@@ -111,8 +128,8 @@ local function is_live(state)
   return state == 'HELD' or state == 'PAYING'
 end
 
--- Moves hold `id` (fields `h` = state, exp, rbas, user, gq, seats) to `to` with stock effect
--- `effect` ('0' none, 'S' held->sold, 'V' held->available, 'C' sold->available).
+-- Moves hold `id` (fields `h` = HOLD_STATE_FIELDS) to `to` with stock effect `effect`
+-- ('0' none, 'S' held->sold, 'V' held->available, 'C' sold->available).
 local function apply(id, h, to, effect, at, actor, reason, corr, pref)
   if effect == 'S' then
     move(h[5], h[6], 'h', 's')
@@ -121,19 +138,20 @@ local function apply(id, h, to, effect, at, actor, reason, corr, pref)
   elseif effect == 'C' then
     move(h[5], h[6], 's', 'a')
   end
+  local eid = audit(at, actor, 'h', id, h[4], h[1], to, reason, corr)
   local hk = B .. 'h:' .. id
+  local aud = with_entry(h[7], eid)
   if pref ~= nil and pref ~= '' then
-    redis.call('HSET', hk, 'state', to, 'upd', at, 'pref', pref)
+    redis.call('HSET', hk, 'state', to, 'upd', at, 'aud', aud, 'pref', pref)
   else
-    redis.call('HSET', hk, 'state', to, 'upd', at)
+    redis.call('HSET', hk, 'state', to, 'upd', at, 'aud', aud)
   end
   if is_live(h[1]) and not is_live(to) then
     redis.call('ZREM', B .. 'exp', id)
   end
-  audit(at, actor, 'h', id, h[4], h[1], to, reason, corr)
 end
 
-local HOLD_STATE_FIELDS = { 'state', 'exp', 'rbas', 'user', 'gq', 'seats' }
+local HOLD_STATE_FIELDS = { 'state', 'exp', 'rbas', 'user', 'gq', 'seats', 'aud' }
 
 local TICKET_FIELDS = { 'id', 'st', 'pq', 'seq', 'jat', 'aat', 'exp' }
 
@@ -154,10 +172,10 @@ local function settle(now_s, actor)
   local due = redis.call('ZRANGEBYSCORE', B .. 'act', '-inf', now_s)
   for _, u in ipairs(due) do
     local tk = B .. 't:' .. u
-    local t = redis.call('HMGET', tk, 'st', 'id')
+    local t = redis.call('HMGET', tk, 'st', 'id', 'aud')
     if t[1] == 'ACTIVE' then
-      redis.call('HSET', tk, 'st', 'EXPIRED')
-      audit(now_s, actor, 't', t[2], u, 'ACTIVE', 'EXPIRED', 'admission TTL elapsed', nil)
+      local eid = audit(now_s, actor, 't', t[2], u, 'ACTIVE', 'EXPIRED', 'admission TTL elapsed', nil)
+      redis.call('HSET', tk, 'st', 'EXPIRED', 'aud', with_entry(t[3], eid))
     end
   end
   if #due > 0 then

@@ -3,7 +3,7 @@
 local now_s, actor, user = ARGV[3], ARGV[4], ARGV[5]
 settle(now_s, actor)
 local tk = B .. 't:' .. user
-local t = redis.call('HMGET', tk, 'st', 'id', 'seq')
+local t = redis.call('HMGET', tk, 'st', 'id', 'seq', 'aud')
 local st = t[1]
 if not st then
   return { 'nf' }
@@ -21,6 +21,6 @@ elseif st == 'ACTIVE' then
 else
   return { 'err', '{"code":"NOT_IN_QUEUE"}' }
 end
-redis.call('HSET', tk, 'st', 'LEFT')
-audit(now_s, actor, 't', t[2], user, st, 'LEFT', 'left the queue', nil)
+local eid = audit(now_s, actor, 't', t[2], user, st, 'LEFT', 'left the queue', nil)
+redis.call('HSET', tk, 'st', 'LEFT', 'aud', with_entry(t[4], eid))
 return { 'ok', ticket_reply(user) }

@@ -27,8 +27,9 @@ if refusal then
   return { 'err', refusal }
 end
 redis.call('HSET', ok, 'rbas', new, 'upd', now_s)
+local eid = audit(now_s, actor, 'h', new, user, nil, 'CONFIRMED', reason, pref)
 redis.call('HSET', nk, 'doc', h[7], 'user', user, 'units', h[6], 'gq', h[4], 'seats', h[5],
-  'state', 'CONFIRMED', 'crt', now_s, 'exp', now_s, 'upd', now_s, 'pref', pref, 'rbf', old)
+  'state', 'CONFIRMED', 'crt', now_s, 'exp', now_s, 'upd', now_s, 'pref', pref, 'rbf', old,
+  'aud', eid)
 redis.call('RPUSH', B .. 'uh:' .. user, new)
-audit(now_s, actor, 'h', new, user, nil, 'CONFIRMED', reason, pref)
 return { 'ok', new, hold_reply(new) }

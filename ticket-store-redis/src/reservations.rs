@@ -17,28 +17,117 @@ use ticket_core::{Error, InvalidInput, Refusal, Result, Timestamp};
 use crate::batch::{Batch, Batched};
 use crate::codec::{HoldDoc, audit_record, grade_counts, hold, seat_list};
 use crate::reply::{array, at, opt_text, refusal, tagged, text, to_json, unavailable};
-use crate::store::RedisStore;
+use crate::store::{RedisStore, audit_id_prefix};
 
 /// One hold request, as the `hold` script reads it (12 arguments, see `lua/hold.lua`).
 pub(crate) struct HoldArgs {
     args: [String; 12],
 }
 
+impl HoldArgs {
+    fn id(&self) -> &str {
+        &self.args[0]
+    }
+}
+
 impl Batched for HoldArgs {
+    /// One pipeline, one round trip: `SET NX` of every hold id in the global index, then the
+    /// `hold` script for the whole batch. A request whose id was already taken in another
+    /// session is compensated (its new hold released at once) and answered `dup`; refused
+    /// requests give their index entry back.
     async fn run(store: &RedisStore, session: SessionId, reqs: &[Self]) -> Result<Vec<Value>> {
         let now = reqs
             .first()
             .and_then(|r| r.args[2].parse().ok())
             .map_or(Timestamp::from_millis(0), Timestamp::from_millis);
-        let mut inv = store.session_call(&store.inner.scripts.hold, session, now);
-        inv.arg(reqs.len());
+        let keys = &store.inner.keys;
+        let script = &store.inner.scripts.hold;
+        let aid = audit_id_prefix(now);
+        let mut inv = script.prepare_invoke();
+        inv.key(keys.session(session))
+            .arg(store.inner.config.audit_max_len)
+            .arg(&aid)
+            .arg(reqs.len());
+        let mut pipe = redis::pipe();
         for r in reqs {
             inv.arg(&r.args[..]);
+            pipe.cmd("SET")
+                .arg(format!("{}:hs:{}", keys.prefix(), r.id()))
+                .arg(session.to_string())
+                .arg("NX");
         }
-        match store.run(&inv).await? {
-            Value::Array(replies) => Ok(replies),
-            other => Err(Error::Corrupt(format!("hold batch reply: {other:?}"))),
+        // The same call as `inv`, by SHA, inside the pipeline.
+        let eval = pipe
+            .cmd("EVALSHA")
+            .arg(script.get_hash())
+            .arg(1)
+            .arg(keys.session(session))
+            .arg(store.inner.config.audit_max_len)
+            .arg(&aid)
+            .arg(reqs.len());
+        for r in reqs {
+            eval.arg(&r.args[..]);
         }
+        let (claimed, replies) = match pipe.query_async::<Vec<Value>>(&mut store.conn()).await {
+            Ok(mut all) => {
+                let replies = all.pop().unwrap_or(Value::Nil);
+                (
+                    all.iter().map(|v| *v != Value::Nil).collect::<Vec<_>>(),
+                    replies,
+                )
+            }
+            Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+                // A restarted or flushed server: the claims ran; load the script, run it,
+                // and read back which claims are ours.
+                let replies = store.run(&inv).await?;
+                let mut check = redis::pipe();
+                for r in reqs {
+                    check
+                        .cmd("GET")
+                        .arg(format!("{}:hs:{}", keys.prefix(), r.id()));
+                }
+                let owners: Vec<Option<String>> = check
+                    .query_async(&mut store.conn())
+                    .await
+                    .map_err(unavailable)?;
+                let mine = session.to_string();
+                let claimed = owners.iter().map(|o| o.as_deref() == Some(&mine)).collect();
+                (claimed, replies)
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
+        let Value::Array(mut replies) = replies else {
+            return Err(Error::Corrupt(format!("hold batch reply: {replies:?}")));
+        };
+        let mut give_back = Vec::new();
+        for ((req, claimed), reply) in reqs.iter().zip(claimed).zip(replies.iter_mut()) {
+            let tag = tagged(reply, "hold")?.0.to_owned();
+            match (tag.as_str(), claimed) {
+                ("ok", false) => {
+                    store.release_duplicate(session, req, now).await?;
+                    *reply = Value::Array(vec![Value::SimpleString("dup".into())]);
+                }
+                ("err", true) => give_back.push(req.id().to_owned()),
+                _ => {}
+            }
+        }
+        if !give_back.is_empty() {
+            // Best effort, off the callers' path: an index entry without a hold reads as
+            // NotFound anyway.
+            let conn = store.conn();
+            let prefix = keys.prefix().to_owned();
+            tokio::spawn(async move {
+                let mut conn = conn;
+                let keys: Vec<String> = give_back
+                    .iter()
+                    .map(|id| format!("{prefix}:hs:{id}"))
+                    .collect();
+                if let Err(e) = redis::cmd("DEL").arg(keys).exec_async(&mut conn).await {
+                    tracing::debug!(error = %e, "could not drop index entries of refused holds");
+                }
+            });
+        }
+        Ok(replies)
     }
 
     fn batchers(store: &RedisStore) -> &DashMap<SessionId, Arc<Batch<Self>>> {
@@ -134,6 +223,62 @@ impl RedisStore {
             .map_err(unavailable)
     }
 
+    /// Runs the transition script on a hold of `session`.
+    async fn transition_in(
+        &self,
+        session: SessionId,
+        req: TransitionRequest,
+    ) -> Result<TransitionOutcome> {
+        let mut inv = self.session_call(&self.inner.scripts.transition, session, req.now);
+        inv.arg(req.now.as_millis())
+            .arg(actor_json(&req.actor)?)
+            .arg(req.hold.to_string())
+            .arg(req.to.as_str())
+            .arg(decision_table(req.to))
+            .arg(&req.reason)
+            .arg(req.correlation_id.as_deref().unwrap_or(""))
+            .arg(req.payment_ref.as_deref().unwrap_or(""));
+        let reply = self.run(&inv).await?;
+        let (tag, rest) = tagged(&reply, "transition")?;
+        match tag {
+            "ok" => Ok(TransitionOutcome {
+                changed: crate::reply::int(at(rest, 0, "transition")?, "changed")? == 1,
+                hold: hold(req.hold, at(rest, 1, "transition")?)?,
+            }),
+            "err" => Err(refusal(at(rest, 0, "transition")?)),
+            "nf" => Err(Error::not_found("hold", req.hold)),
+            other => Err(Error::Corrupt(format!("transition reply tag {other:?}"))),
+        }
+    }
+
+    /// A hold was created under an id that another session already uses: release it at once
+    /// (units back on sale, audited) so nothing is kept under an id that leads elsewhere.
+    async fn release_duplicate(
+        &self,
+        session: SessionId,
+        req: &HoldArgs,
+        now: Timestamp,
+    ) -> Result<()> {
+        let id: HoldId = req
+            .id()
+            .parse()
+            .map_err(|_| Error::Corrupt(format!("hold id {:?}", req.id())))?;
+        self.transition_in(
+            session,
+            TransitionRequest {
+                hold: id,
+                to: HoldState::Released,
+                now,
+                actor: Actor::system("hold"),
+                reason: "hold id already used in another session".into(),
+                correlation_id: None,
+                payment_ref: None,
+            },
+        )
+        .await
+        .map(drop)
+    }
+
     async fn audit_of(
         &self,
         session: SessionId,
@@ -192,7 +337,6 @@ impl Reservations for RedisStore {
             items: items.clone(),
             amount,
         })?;
-        self.claim_hold_id(req.id, req.session).await?;
         let args = HoldArgs {
             args: [
                 req.id.to_string(),
@@ -212,12 +356,7 @@ impl Reservations for RedisStore {
                 seat_list(&items),
             ],
         };
-        let outcome = self.submit(req.session, args).await;
-        let reply = match outcome {
-            Ok(r) => r,
-            // Outcome unknown: keep the id claimed (the hold may exist).
-            Err(e) => return Err(e),
-        };
+        let reply = self.submit(req.session, args).await?;
         let (tag, rest) = tagged(&reply, "hold")?;
         match tag {
             "ok" => {
@@ -243,10 +382,7 @@ impl Reservations for RedisStore {
                     rebooked_as: None,
                 })
             }
-            "err" => {
-                self.unclaim_hold_id(req.id).await?;
-                Err(refusal(at(rest, 0, "hold")?))
-            }
+            "err" => Err(refusal(at(rest, 0, "hold")?)),
             "dup" => {
                 Err(InvalidInput::Definition(format!("hold id {} already used", req.id)).into())
             }
@@ -269,26 +405,7 @@ impl Reservations for RedisStore {
     /// applies it with its stock effect and audit record.
     async fn transition(&self, req: TransitionRequest) -> Result<TransitionOutcome> {
         let session = self.session_of(req.hold).await?;
-        let mut inv = self.session_call(&self.inner.scripts.transition, session, req.now);
-        inv.arg(req.now.as_millis())
-            .arg(actor_json(&req.actor)?)
-            .arg(req.hold.to_string())
-            .arg(req.to.as_str())
-            .arg(decision_table(req.to))
-            .arg(&req.reason)
-            .arg(req.correlation_id.as_deref().unwrap_or(""))
-            .arg(req.payment_ref.as_deref().unwrap_or(""));
-        let reply = self.run(&inv).await?;
-        let (tag, rest) = tagged(&reply, "transition")?;
-        match tag {
-            "ok" => Ok(TransitionOutcome {
-                changed: crate::reply::int(at(rest, 0, "transition")?, "changed")? == 1,
-                hold: hold(req.hold, at(rest, 1, "transition")?)?,
-            }),
-            "err" => Err(refusal(at(rest, 0, "transition")?)),
-            "nf" => Err(Error::not_found("hold", req.hold)),
-            other => Err(Error::Corrupt(format!("transition reply tag {other:?}"))),
-        }
+        self.transition_in(session, req).await
     }
 
     async fn rebook(&self, req: RebookRequest) -> Result<Hold> {

@@ -155,7 +155,7 @@ impl RedisStore {
 
 /// The first 26 hex digits of a fresh UUIDv7 minted at `now`; scripts append a 6-digit
 /// counter, so every audit record of the call gets its own time-ordered id.
-fn audit_id_prefix(now: Timestamp) -> String {
+pub(crate) fn audit_id_prefix(now: Timestamp) -> String {
     let mut hex = AuditId::new_at(now).as_uuid().simple().to_string();
     hex.truncate(26);
     hex

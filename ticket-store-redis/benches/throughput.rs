@@ -1,0 +1,236 @@
+//! Hold and join throughput on one hot session, beside raw Redis measured in the same run.
+//!
+//! ```text
+//! cargo bench -p ticket-store-redis --bench throughput
+//! ```
+//! For each client count (`BENCH_CLIENTS`, default `1 16 64`) it runs, in this order:
+//! * raw: `redis-benchmark -c <clients>` calling by `EVALSHA` a one-line conditional
+//!   decrement (the script of `shared/bench/raw-limits.sh`), unpipelined;
+//! * hold: `<clients>` tokio tasks calling `Reservations::hold` (1 unit, per-user limit 4,
+//!   a new user each time) on one session;
+//! * join: `<clients>` tasks calling `WaitingQueue::join` (a new user each time) on one
+//!   session.
+//!
+//! `BENCH_OPS` (default 60 000) operations per run; `BENCH_ONLY=hold|join` skips the other; `REDIS_URL` (default db 9 of the local
+//! server). Everything runs under a fresh key prefix that is deleted afterwards.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ticket_core::Timestamp;
+use ticket_core::ids::{EventId, HoldId, SessionId, UserId};
+use ticket_core::model::audit::Actor;
+use ticket_core::model::hold::{AdmissionCheck, NewHold, Selection};
+use ticket_core::model::inventory::{Grade, GradeStock, InventoryPlan};
+use ticket_core::model::money::{Currency, Money};
+use ticket_core::model::queue::JoinRequest;
+use ticket_core::model::session::{Event, SalesWindow, Session};
+use ticket_core::store::{Inventory, Reservations, WaitingQueue};
+use ticket_store_redis::{RedisConfig, RedisStore};
+
+const DECREMENT: &str = "local v=tonumber(redis.call('GET',KEYS[1])); \
+    if v and v>=tonumber(ARGV[1]) then return redis.call('DECRBY',KEYS[1],ARGV[1]) else return -1 end";
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+fn main() {
+    let url = env_or("REDIS_URL", "redis://127.0.0.1:6379/9");
+    let ops: u64 = env_or("BENCH_OPS", "60000").parse().expect("BENCH_OPS");
+    let clients: Vec<u64> = env_or("BENCH_CLIENTS", "1 16 64")
+        .split_whitespace()
+        .map(|c| c.parse().expect("BENCH_CLIENTS"))
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let info = redis::Client::open(url.as_str())
+        .expect("REDIS_URL")
+        .get_connection_info()
+        .clone();
+    let (host, port) = match &info.addr {
+        redis::ConnectionAddr::Tcp(h, p) => (h.clone(), *p),
+        other => panic!("TCP Redis needed, got {other:?}"),
+    };
+    let db = info.redis.db;
+    println!(
+        "# ticket-store-redis throughput, {} cores, {ops} ops per run, Redis db {db}",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("| clients | raw EVALSHA ops/s | hold ops/s | hold / raw | join ops/s | join / raw |");
+    println!("|---|---|---|---|---|---|");
+    for c in clients {
+        let raw = raw_evalsha(&url, &host, port, db, c, ops);
+        let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+        let (hold, join) = rt.block_on(async {
+            let hold = if only == "join" {
+                f64::NAN
+            } else {
+                ours(&url, c, ops, Op::Hold).await
+            };
+            let join = if only == "hold" {
+                f64::NAN
+            } else {
+                ours(&url, c, ops, Op::Join).await
+            };
+            (hold, join)
+        });
+        println!(
+            "| {c} | {raw:.0} | {hold:.0} | {:.2} | {join:.0} | {:.2} |",
+            hold / raw,
+            join / raw
+        );
+    }
+}
+
+/// redis-benchmark's rate for EVALSHA of the one-line conditional decrement.
+fn raw_evalsha(url: &str, host: &str, port: u16, db: i64, clients: u64, ops: u64) -> f64 {
+    let mut conn = redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .expect("redis connection");
+    let key = format!("tr-bench-raw:{}", uuid::Uuid::now_v7().simple());
+    let sha: String = redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg(DECREMENT)
+        .query(&mut conn)
+        .expect("script load");
+    redis::cmd("SET")
+        .arg(&key)
+        .arg(1_000_000_000_000_000u64)
+        .exec(&mut conn)
+        .expect("set");
+    let out = Command::new("redis-benchmark")
+        .args([
+            "-h",
+            host,
+            "-p",
+            &port.to_string(),
+            "--dbnum",
+            &db.to_string(),
+        ])
+        .args([
+            "-q",
+            "--csv",
+            "-n",
+            &ops.to_string(),
+            "-c",
+            &clients.to_string(),
+        ])
+        .args(["EVALSHA", &sha, "1", &key, "1"])
+        .output()
+        .expect("redis-benchmark (Debian package redis-tools) must be installed");
+    redis::cmd("DEL").arg(&key).exec(&mut conn).expect("del");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter_map(|l| l.split("\",\"").nth(1))
+        .find_map(|rps| rps.trim_matches('"').parse().ok())
+        .unwrap_or_else(|| panic!("cannot read redis-benchmark output: {text}"))
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Hold,
+    Join,
+}
+
+const T0: Timestamp = Timestamp::from_millis(1_900_000_000_000);
+
+/// Our operations per second with `clients` concurrent tasks on one session.
+async fn ours(url: &str, clients: u64, ops: u64, op: Op) -> f64 {
+    let mut config =
+        RedisConfig::new(url).with_prefix(format!("tr-bench:{}", uuid::Uuid::now_v7().simple()));
+    config.delete_keys_on_drop = true;
+    let store = RedisStore::connect(config).await.expect("connect");
+    let session = session(&store).await;
+    if let Op::Join = op {
+        store.draw(session, 1, T0).await.expect("draw");
+    }
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (store, next) = (store.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= ops {
+                        break;
+                    }
+                    let user = UserId::new(format!("user-{i}")).expect("user");
+                    match op {
+                        Op::Hold => {
+                            store
+                                .hold(NewHold {
+                                    id: HoldId::new_at(T0),
+                                    session,
+                                    user: user.clone(),
+                                    selection: Selection::Units {
+                                        grade: Grade::new("R").expect("grade"),
+                                        quantity: 1,
+                                    },
+                                    now: T0,
+                                    expires_at: T0.plus(Duration::from_secs(300)),
+                                    per_user_limit: Some(4),
+                                    admission: AdmissionCheck::NotRequired,
+                                    actor: Actor::User(user),
+                                    correlation_id: None,
+                                })
+                                .await
+                                .expect("hold");
+                        }
+                        Op::Join => {
+                            store
+                                .join(JoinRequest {
+                                    session,
+                                    user,
+                                    now: T0,
+                                    pre_queue: false,
+                                    max_waiting: Some(10_000_000),
+                                })
+                                .await
+                                .expect("join");
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let rate = ops as f64 / started.elapsed().as_secs_f64();
+    drop(store);
+    rate
+}
+
+async fn session(store: &RedisStore) -> SessionId {
+    let event_id = EventId::new_at(T0);
+    let id = SessionId::new_at(T0);
+    let krw = Currency::new("KRW").expect("currency");
+    let event = Event {
+        id: event_id,
+        name: "bench".into(),
+        sessions: vec![Session {
+            id,
+            event_id,
+            starts_at: T0.plus(Duration::from_secs(86_400)),
+            sales: SalesWindow {
+                open_at: T0,
+                close_at: T0.plus(Duration::from_secs(86_400)),
+            },
+            inventory: InventoryPlan::General {
+                grades: vec![GradeStock {
+                    grade: Grade::new("R").expect("grade"),
+                    capacity: 10_000_000,
+                    price: Money::new(100_000, krw).expect("price"),
+                }],
+            },
+        }],
+    };
+    store.create_event(&event).await.expect("create event");
+    id
+}
