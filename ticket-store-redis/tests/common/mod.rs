@@ -9,8 +9,15 @@ pub fn redis_url() -> String {
 
 /// A fresh store under a unique prefix (`tr-test:<uuid>`). Fails loudly, never skips, when
 /// Redis cannot be reached.
+#[allow(dead_code)] // used by some test binaries only
 pub async fn isolated_store(max_batch: usize) -> RedisStore {
-    let url = redis_url();
+    isolated_store_at(&redis_url(), max_batch).await
+}
+
+/// [`isolated_store`] on another URL (e.g. another logical database).
+#[allow(dead_code)] // used by some test binaries only
+pub async fn isolated_store_at(url: &str, max_batch: usize) -> RedisStore {
+    let url = url.to_owned();
     let mut config =
         RedisConfig::new(&url).with_prefix(format!("tr-test:{}", uuid::Uuid::now_v7().simple()));
     config.delete_keys_on_drop = true;
