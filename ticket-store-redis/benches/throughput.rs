@@ -161,6 +161,8 @@ async fn ours(url: &str, clients: u64, ops: u64, op: Op) -> f64 {
                         break;
                     }
                     let user = UserId::new(format!("user-{i}")).expect("user");
+                    // The clock moves as in a real rush (holds expire at distinct instants).
+                    let now = T0.plus(started.elapsed());
                     match op {
                         Op::Hold => {
                             store
@@ -172,8 +174,8 @@ async fn ours(url: &str, clients: u64, ops: u64, op: Op) -> f64 {
                                         grade: Grade::new("R").expect("grade"),
                                         quantity: 1,
                                     },
-                                    now: T0,
-                                    expires_at: T0.plus(Duration::from_secs(300)),
+                                    now,
+                                    expires_at: now.plus(Duration::from_secs(300)),
                                     per_user_limit: Some(4),
                                     admission: AdmissionCheck::NotRequired,
                                     actor: Actor::User(user),
@@ -187,7 +189,7 @@ async fn ours(url: &str, clients: u64, ops: u64, op: Op) -> f64 {
                                 .join(JoinRequest {
                                     session,
                                     user,
-                                    now: T0,
+                                    now,
                                     pre_queue: false,
                                     max_waiting: Some(10_000_000),
                                 })

@@ -45,12 +45,17 @@ local function seat_list(seats)
   return out
 end
 
--- Moves the units of a hold between the counters 'a' (available), 'h' (held) and 's' (sold),
--- and its seats (if any) to the matching seat state.
+-- Moves the units of a hold between 'a' (available), 'h' (held) and 's' (sold), and its
+-- seats (if any) to the matching seat state. Only 'a' and 's' are stored counters; held is
+-- capacity - available - sold, so the three always add up to the capacity.
 local function move(gq, seats, from, to)
   for _, p in ipairs(grade_counts(gq)) do
-    redis.call('HINCRBY', B .. 'stock', from .. ':' .. p[1], -p[2])
-    redis.call('HINCRBY', B .. 'stock', to .. ':' .. p[1], p[2])
+    if from ~= 'h' then
+      redis.call('HINCRBY', B .. 'stock', from .. ':' .. p[1], -p[2])
+    end
+    if to ~= 'h' then
+      redis.call('HINCRBY', B .. 'stock', to .. ':' .. p[1], p[2])
+    end
   end
   local state = string.upper(to)
   for _, s in ipairs(seat_list(seats)) do
@@ -82,8 +87,10 @@ local function take(gq, seats, to)
       return cjson.encode({ code = 'SOLD_OUT', grade = p[1], requested = p[2], available = left + p[2] })
     end
   end
-  for _, p in ipairs(grades) do
-    redis.call('HINCRBY', B .. 'stock', to .. ':' .. p[1], p[2])
+  if to ~= 'h' then
+    for _, p in ipairs(grades) do
+      redis.call('HINCRBY', B .. 'stock', to .. ':' .. p[1], p[2])
+    end
   end
   local state = string.upper(to)
   for _, s in ipairs(seat_ids) do
@@ -183,17 +190,19 @@ local function settle(now_s, actor)
   end
 end
 
--- Units available and held over every grade.
+-- Units available and held over every grade (held = capacity - available - sold).
 local function stock_totals()
-  local available, held = 0, 0
+  local available, capacity, sold = 0, 0, 0
   local all = redis.call('HGETALL', B .. 'stock')
   for i = 1, #all, 2 do
-    local c = string.sub(all[i], 1, 2)
+    local c, n = string.sub(all[i], 1, 2), tonumber(all[i + 1])
     if c == 'a:' then
-      available = available + tonumber(all[i + 1])
-    elseif c == 'h:' then
-      held = held + tonumber(all[i + 1])
+      available = available + n
+    elseif c == 'c:' then
+      capacity = capacity + n
+    elseif c == 's:' then
+      sold = sold + n
     end
   end
-  return available, held
+  return available, capacity - available - sold
 end

@@ -12,7 +12,7 @@ redis.call('HSET', B .. 'def', 'event', ARGV[3], 'json', ARGV[4])
 local grades = tonumber(ARGV[5])
 for i = 0, grades - 1 do
   local g, cap = ARGV[6 + 2 * i], ARGV[7 + 2 * i]
-  redis.call('HSET', B .. 'stock', 'a:' .. g, cap, 'h:' .. g, 0, 's:' .. g, 0, 'c:' .. g, cap)
+  redis.call('HSET', B .. 'stock', 'a:' .. g, cap, 's:' .. g, 0, 'c:' .. g, cap)
 end
 local first = 6 + 2 * grades
 local batch = {}

@@ -6,6 +6,9 @@
 local n = tonumber(ARGV[3])
 local out = {}
 local drawn = redis.call('EXISTS', B .. 'draw') == 1
+-- Waiting users, read once and kept up to date by this batch's own joins (settling only
+-- moves ACTIVE tickets, which are not waiting).
+local waiting = redis.call('ZCARD', B .. 'line') + redis.call('LLEN', B .. 'pq')
 for i = 0, n - 1 do
   local o = 3 + i * 6
   local user, now_s, pre, cap = ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], ARGV[o + 4]
@@ -15,7 +18,7 @@ for i = 0, n - 1 do
   local old = redis.call('HMGET', tk, 'st', 'aud')
   if old[1] == 'WAITING' or old[1] == 'ACTIVE' then
     out[#out + 1] = { 'ok', ticket_reply(user) }
-  elseif cap ~= '' and redis.call('ZCARD', B .. 'line') + redis.call('LLEN', B .. 'pq') >= tonumber(cap) then
+  elseif cap ~= '' and waiting >= tonumber(cap) then
     out[#out + 1] = { 'err', '{"code":"QUEUE_FULL","cap":' .. cap .. '}' }
   elseif pre ~= '1' and not drawn then
     out[#out + 1] = { 'draw' }
@@ -33,6 +36,7 @@ for i = 0, n - 1 do
       seq = redis.call('INCR', B .. 'seq') - 1
       redis.call('ZADD', B .. 'line', seq, user)
     end
+    waiting = waiting + 1
     local eid = audit(now_s, actor, 't', ticket, user, nil, 'WAITING', reason, nil)
     if seq == '' then
       redis.call('HSET', tk, 'id', ticket, 'st', 'WAITING', 'pq', pq, 'jat', now_s,

@@ -165,11 +165,23 @@ impl Inventory for RedisStore {
             .grades()
             .into_iter()
             .map(|g| {
+                let capacity = counter("c:", g.as_str())?;
+                let available = counter("a:", g.as_str())?;
+                let sold = counter("s:", g.as_str())?;
+                // Held is not stored: it is what is neither available nor sold.
+                let held = capacity
+                    .checked_sub(available)
+                    .and_then(|rest| rest.checked_sub(sold))
+                    .ok_or_else(|| {
+                        Error::Corrupt(format!(
+                            "grade {g}: {available} available + {sold} sold > {capacity}"
+                        ))
+                    })?;
                 Ok(GradeCounts {
-                    capacity: counter("c:", g.as_str())?,
-                    available: counter("a:", g.as_str())?,
-                    held: counter("h:", g.as_str())?,
-                    sold: counter("s:", g.as_str())?,
+                    capacity,
+                    available,
+                    held,
+                    sold,
                     grade: g,
                 })
             })

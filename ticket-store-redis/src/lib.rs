@@ -34,7 +34,7 @@
 //! | key | type | content |
 //! |---|---|---|
 //! | `P:{s:ID}:def` | hash | session definition (JSON) and its event id |
-//! | `P:{s:ID}:stock` | hash | `a:`/`h:`/`s:`/`c:<grade>`: available, held, sold, capacity |
+//! | `P:{s:ID}:stock` | hash | `a:`/`s:`/`c:<grade>`: available, sold, capacity (held is the rest) |
 //! | `P:{s:ID}:seats` | hash | seat id → `A`/`H`/`S` |
 //! | `P:{s:ID}:policy` | string | sales policy (JSON) |
 //! | `P:{s:ID}:h:<hold>` | hash | a hold: `doc` (immutable JSON) + state, times, references |
