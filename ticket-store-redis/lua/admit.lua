@@ -1,11 +1,12 @@
 -- Admits the next users in line as far as the pacing allows.
 -- ARGV[3] now, ARGV[4] actor, ARGV[5] max active, ARGV[6] max per minute,
 -- ARGV[7] units per user, ARGV[8] admission expiry.
--- Reply: {'ok', limit, {{user, ticket}, ...}} | {'draw'} (no draw yet: the caller draws first).
-local actor = ARGV[4]
+-- Reply: {'ok', limit, {{user, ticket}, ...}} | {'draw'} (no draw yet: the caller draws).
+local now_s, actor = ARGV[3], ARGV[4]
 local max_active, max_rate = tonumber(ARGV[5]), tonumber(ARGV[6])
 local per_user, exp_s = math.max(tonumber(ARGV[7]), 1), ARGV[8]
-settle(ARGV[3], actor)
+settle(now_s, actor)
+commit()
 if redis.call('EXISTS', B .. 'draw') == 0 then
   return { 'draw' }
 end
@@ -33,16 +34,20 @@ if n > 0 then
   local popped = redis.call('ZPOPMIN', B .. 'line', n)
   for i = 1, #popped, 2 do
     local user = popped[i]
-    local tk = B .. 't:' .. user
-    local t = redis.call('HMGET', tk, 'id', 'aud')
-    local id = t[1]
-    if id then
-      local eid = audit(ARGV[3], actor, 't', id, user, 'WAITING', 'ACTIVE', 'admitted', nil)
-      redis.call('HSET', tk, 'st', 'ACTIVE', 'aat', ARGV[3], 'exp', exp_s, 'aud', with_entry(t[2], eid))
-      redis.call('ZADD', B .. 'act', exp_s, user)
-      redis.call('ZADD', B .. 'adm', ARGV[3], id)
-      admitted[#admitted + 1] = { user, ticket_reply(user) }
+    local t = load_ticket(user)
+    if t then
+      t.st, t.aat, t.exp = 'ACTIVE', now_s, exp_s
+      save_ticket(user, t)
+      zadd(B .. 'act', exp_s, user)
+      zadd(B .. 'adm', now_s, t.id)
+      audit(now_s, actor, 't', t.id, user, 'WAITING', 'ACTIVE', 'admitted', nil)
+      admitted[#admitted + 1] = user
     end
   end
 end
-return { 'ok', limit, admitted }
+commit()
+local out = {}
+for _, user in ipairs(admitted) do
+  out[#out + 1] = { user, ticket_reply(tickets[user]) }
+end
+return { 'ok', limit, out }

@@ -1,29 +1,44 @@
 -- Audit records: ARGV[3] 'session' | 'hold' | 'user', ARGV[4] hold id or user, ARGV[5] limit.
--- Reply: stream entries {id, {field, value, ...}}: the session's oldest first; a hold's in
--- order; a user's grouped by subject (the caller sorts them).
+-- 'session' replies with stream entries {id, {field, value, ...}} (ten pairs per record),
+-- oldest first, at most `limit` entries; 'hold' and 'user' reply with one flat
+-- {field, value, ...} list per record: a hold's in order, a user's grouped by subject.
 local scope, subject, limit = ARGV[3], ARGV[4], tonumber(ARGV[5])
 if scope == 'session' then
   return redis.call('XRANGE', B .. 'audit', '-', '+', 'COUNT', limit)
 end
--- Entry ids from the `aud` fields of the subjects in scope.
-local lists = {}
+-- "<entry id>/<index>" references from the `aud` of the subjects in scope.
+local refs = {}
 if scope == 'hold' then
-  lists[1] = redis.call('HGET', B .. 'h:' .. subject, 'aud')
+  local h = load_hold(subject)
+  refs[1] = h and h[H_AUD] or ''
 else
-  lists[1] = redis.call('HGET', B .. 't:' .. subject, 'aud')
-  for _, id in ipairs(redis.call('LRANGE', B .. 'uh:' .. subject, 0, -1)) do
-    lists[#lists + 1] = redis.call('HGET', B .. 'h:' .. id, 'aud')
+  local t = load_ticket(subject)
+  refs[1] = t and t.aud or ''
+  local ids = {}
+  for id in string.gmatch(load_user_holds(subject), '%S+') do
+    ids[#ids + 1] = id
+  end
+  prefetch_holds(ids)
+  for _, id in ipairs(ids) do
+    refs[#refs + 1] = holds[id] and holds[id][H_AUD] or ''
   end
 end
 local out = {}
-for _, aud in ipairs(lists) do
-  for eid in string.gmatch(aud or '', '%S+') do
+for _, aud in ipairs(refs) do
+  for eid, k in string.gmatch(aud, '(%S+)/(%d+)') do
     if #out >= limit and scope == 'hold' then
       return out
     end
     local e = redis.call('XRANGE', B .. 'audit', eid, eid)
     if e[1] then
-      out[#out + 1] = e[1]
+      local fields, first = e[1][2], tonumber(k) * 20
+      local record = {}
+      for j = first + 1, first + 20 do
+        record[#record + 1] = fields[j]
+      end
+      if #record == 20 then
+        out[#out + 1] = record
+      end
     end
   end
 end

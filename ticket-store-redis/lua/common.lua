@@ -5,26 +5,123 @@
 -- Redis Cluster slot; the client routes the call by KEYS[1].
 -- ARGV[1] is the audit stream's approximate cap, ARGV[2] the first 26 hex digits of a fresh
 -- UUIDv7 from which this call's audit ids are minted (plus a 6-digit counter).
+--
+-- Scripts work on a unit of work: reads go through caches, changes are kept in them, and
+-- commit() writes everything at the end with one command per key (one HSET for all holds
+-- touched, one XADD for all audit records, one ZADD per sorted set, ...). A batch of
+-- requests thus costs a handful of Redis calls, not a handful per request, and later
+-- requests of a batch see the effects of earlier ones through the caches.
 local B = KEYS[1]
 local AUDIT_MAX = ARGV[1]
 local AID = ARGV[2]
-local audited = 0
+local SEP = '\31'
 
--- Appends one audit record to the session's stream; returns its entry id, which the caller
--- appends to the subject's `aud` field (the per-hold and per-user index of the trail).
-local function audit(at, actor, kind, subject, owner, from, to, reason, corr)
-  audited = audited + 1
-  return redis.call('XADD', B .. 'audit', 'MAXLEN', '~', AUDIT_MAX, '*',
-    'i', AID .. string.format('%06x', audited), 'a', at, 'k', kind, 's', subject,
-    'o', owner, 'c', actor, 'f', from or '', 't', to, 'r', reason, 'x', corr or '')
+-- Packed holds (field of the `holds` hash): these fields joined by SEP, `doc` (the
+-- immutable JSON: session, user, items, amount) last. Empty string = none.
+local H_USER, H_STATE, H_CRT, H_EXP, H_UPD, H_UNITS, H_GQ, H_SEATS = 1, 2, 3, 4, 5, 6, 7, 8
+local H_PREF, H_ADM, H_RBF, H_RBAS, H_AUD, H_DOC = 9, 10, 11, 12, 13, 14
+
+local function unpack_hold(s)
+  local f, start = {}, 1
+  for i = 1, H_DOC - 1 do
+    local j = string.find(s, SEP, start, true)
+    f[i] = string.sub(s, start, j - 1)
+    start = j + 1
+  end
+  f[H_DOC] = string.sub(s, start)
+  return f
 end
 
--- `aud` (space-separated entry ids) with `eid` appended.
-local function with_entry(aud, eid)
-  if aud and aud ~= '' then
-    return aud .. ' ' .. eid
+-- Holds ------------------------------------------------------------------------------
+local holds, holds_dirty, holds_order = {}, {}, {}
+
+-- Reads the holds `ids` into the cache with one HMGET.
+local function prefetch_holds(ids)
+  local want = {}
+  for _, id in ipairs(ids) do
+    if holds[id] == nil then
+      want[#want + 1] = id
+    end
   end
-  return eid
+  if #want == 0 then
+    return
+  end
+  local packed = redis.call('HMGET', B .. 'holds', unpack(want))
+  for i, id in ipairs(want) do
+    holds[id] = packed[i] and unpack_hold(packed[i]) or false
+  end
+end
+
+-- The hold's fields, or false.
+local function load_hold(id)
+  if holds[id] == nil then
+    prefetch_holds({ id })
+  end
+  return holds[id]
+end
+
+local function save_hold(id, h)
+  holds[id] = h
+  if not holds_dirty[id] then
+    holds_dirty[id] = true
+    holds_order[#holds_order + 1] = id
+  end
+end
+
+-- Hold ids of each user, in creation order ('id id id' in the `uh` hash).
+local user_holds, uh_dirty, uh_order = {}, {}, {}
+
+local function load_user_holds(user)
+  if user_holds[user] == nil then
+    user_holds[user] = redis.call('HGET', B .. 'uh', user) or ''
+  end
+  return user_holds[user]
+end
+
+local function add_user_hold(user, id)
+  local ids = load_user_holds(user)
+  user_holds[user] = (ids == '') and id or (ids .. ' ' .. id)
+  if not uh_dirty[user] then
+    uh_dirty[user] = true
+    uh_order[#uh_order + 1] = user
+  end
+end
+
+-- Stock ------------------------------------------------------------------------------
+-- Counters 'a:<grade>' (available), 's:<grade>' (sold), 'c:<grade>' (capacity). Held is
+-- capacity - available - sold, so the three always add up to the capacity.
+local stock_base, stock_delta, stock_order = {}, {}, {}
+
+local function stock_value(f)
+  if stock_base[f] == nil then
+    stock_base[f] = tonumber(redis.call('HGET', B .. 'stock', f) or '0')
+  end
+  return stock_base[f] + (stock_delta[f] or 0)
+end
+
+local function stock_add(f, d)
+  if stock_delta[f] == nil then
+    stock_delta[f] = 0
+    stock_order[#stock_order + 1] = f
+  end
+  stock_delta[f] = stock_delta[f] + d
+end
+
+local seats, seats_dirty, seats_order = {}, {}, {}
+
+local function seat_state(s)
+  if seats[s] == nil then
+    seats[s] = redis.call('HGET', B .. 'seats', s) or false
+  end
+  return seats[s]
+end
+
+local function set_seat(s, state)
+  seats[s] = state
+  if not seats_dirty[s] then
+    seats_dirty[s] = true
+    seats_order[#seats_order + 1] = s
+  end
 end
 
 -- "a:1;b:2" -> { {'a', 1}, {'b', 2} }
@@ -37,76 +134,94 @@ local function grade_counts(gq)
 end
 
 -- "s1;s2" -> { 's1', 's2' }
-local function seat_list(seats)
+local function seat_list(s)
   local out = {}
-  for s in string.gmatch(seats, '[^;]+') do
-    out[#out + 1] = s
+  for id in string.gmatch(s, '[^;]+') do
+    out[#out + 1] = id
   end
   return out
 end
 
--- Moves the units of a hold between 'a' (available), 'h' (held) and 's' (sold), and its
--- seats (if any) to the matching seat state. Only 'a' and 's' are stored counters; held is
--- capacity - available - sold, so the three always add up to the capacity.
-local function move(gq, seats, from, to)
+-- Moves a hold's units between 'a' (available), 'h' (held) and 's' (sold), and its seats to
+-- the matching state.
+local function move(gq, seat_ids, from, to)
   for _, p in ipairs(grade_counts(gq)) do
     if from ~= 'h' then
-      redis.call('HINCRBY', B .. 'stock', from .. ':' .. p[1], -p[2])
+      stock_add(from .. ':' .. p[1], -p[2])
     end
     if to ~= 'h' then
-      redis.call('HINCRBY', B .. 'stock', to .. ':' .. p[1], p[2])
+      stock_add(to .. ':' .. p[1], p[2])
     end
   end
   local state = string.upper(to)
-  for _, s in ipairs(seat_list(seats)) do
-    redis.call('HSET', B .. 'seats', s, state)
+  for _, s in ipairs(seat_list(seat_ids)) do
+    set_seat(s, state)
   end
 end
 
 -- Takes every unit or seat from 'a' into `to` ('h' or 's'), or nothing: returns the refusal
--- as JSON when something is missing. Counters are decremented and checked in one call each;
--- a grade that falls short is put back before anything else changes.
-local function take(gq, seats, to)
+-- as JSON when something is missing.
+local function take(gq, seat_ids, to)
   local busy = {}
-  local seat_ids = seat_list(seats)
-  for _, s in ipairs(seat_ids) do
-    if redis.call('HGET', B .. 'seats', s) ~= 'A' then
+  for _, s in ipairs(seat_list(seat_ids)) do
+    if seat_state(s) ~= 'A' then
       busy[#busy + 1] = s
     end
   end
   if #busy > 0 then
     return cjson.encode({ code = 'SEATS_UNAVAILABLE', seats = busy })
   end
-  local grades = grade_counts(gq)
-  for i, p in ipairs(grades) do
-    local left = redis.call('HINCRBY', B .. 'stock', 'a:' .. p[1], -p[2])
-    if left < 0 then
-      for j = 1, i do
-        redis.call('HINCRBY', B .. 'stock', 'a:' .. grades[j][1], grades[j][2])
-      end
-      return cjson.encode({ code = 'SOLD_OUT', grade = p[1], requested = p[2], available = left + p[2] })
+  for _, p in ipairs(grade_counts(gq)) do
+    local available = stock_value('a:' .. p[1])
+    if available < p[2] then
+      return cjson.encode({ code = 'SOLD_OUT', grade = p[1], requested = p[2], available = available })
     end
   end
-  if to ~= 'h' then
-    for _, p in ipairs(grades) do
-      redis.call('HINCRBY', B .. 'stock', to .. ':' .. p[1], p[2])
-    end
-  end
-  local state = string.upper(to)
-  for _, s in ipairs(seat_ids) do
-    redis.call('HSET', B .. 'seats', s, state)
-  end
+  move(gq, seat_ids, 'a', to)
   return nil
+end
+
+-- Units available and held over every grade.
+local function stock_totals()
+  local all = redis.call('HGETALL', B .. 'stock')
+  local available, capacity, sold = 0, 0, 0
+  for i = 1, #all, 2 do
+    local f = all[i]
+    local n = tonumber(all[i + 1]) + (stock_delta[f] or 0)
+    local c = string.sub(f, 1, 2)
+    if c == 'a:' then
+      available = available + n
+    elseif c == 'c:' then
+      capacity = capacity + n
+    elseif c == 's:' then
+      sold = sold + n
+    end
+  end
+  return available, capacity - available - sold
+end
+
+local function is_live(state)
+  return state == 'HELD' or state == 'PAYING'
 end
 
 -- Units the user holds (unexpired) or bought in the session.
 local function counted_units(user, now)
+  local ids = {}
+  for id in string.gmatch(load_user_holds(user), '%S+') do
+    ids[#ids + 1] = id
+  end
+  if #ids == 0 then
+    return 0
+  end
+  prefetch_holds(ids)
   local total = 0
-  for _, id in ipairs(redis.call('LRANGE', B .. 'uh:' .. user, 0, -1)) do
-    local h = redis.call('HMGET', B .. 'h:' .. id, 'state', 'exp', 'units')
-    local st = h[1]
-    if st == 'CONFIRMED' or ((st == 'HELD' or st == 'PAYING') and now < tonumber(h[2])) then
-      total = total + tonumber(h[3])
+  for _, id in ipairs(ids) do
+    local h = holds[id]
+    if h then
+      local st = h[H_STATE]
+      if st == 'CONFIRMED' or (is_live(st) and now < tonumber(h[H_EXP])) then
+        total = total + tonumber(h[H_UNITS])
+      end
     end
   end
   return total
@@ -124,51 +239,207 @@ local function limit_refusal(user, limit, requested, now)
   return nil
 end
 
-local HOLD_FIELDS = { 'doc', 'state', 'crt', 'exp', 'upd', 'pref', 'adm', 'rbf', 'rbas' }
+-- Queue tickets: one hash per user (`t:<user>`), cached as tables -------------------------
+local TICKET_FIELDS = { 'id', 'st', 'pq', 'seq', 'jat', 'aat', 'exp', 'aud' }
+local tickets, tickets_dirty, tickets_order = {}, {}, {}
 
--- A hold as returned to Rust (see codec.rs): its fields in HOLD_FIELDS order.
+local function load_ticket(user)
+  if tickets[user] == nil then
+    local v = redis.call('HMGET', B .. 't:' .. user, unpack(TICKET_FIELDS))
+    if v[1] then
+      local t = {}
+      for i, f in ipairs(TICKET_FIELDS) do
+        t[f] = v[i] or ''
+      end
+      tickets[user] = t
+    else
+      tickets[user] = false
+    end
+  end
+  return tickets[user]
+end
+
+local function save_ticket(user, t)
+  tickets[user] = t
+  if not tickets_dirty[user] then
+    tickets_dirty[user] = true
+    tickets_order[#tickets_order + 1] = user
+  end
+end
+
+-- A ticket as returned to Rust: the first seven TICKET_FIELDS.
+local function ticket_reply(t)
+  return { t.id, t.st, t.pq, t.seq, t.jat, t.aat, t.exp }
+end
+
+-- Sorted-set changes, written at commit --------------------------------------------------
+local zadds, zrems = {}, {}
+
+local function zadd(key, score, member)
+  local l = zadds[key]
+  if not l then
+    l = {}
+    zadds[key] = l
+  end
+  l[#l + 1] = score
+  l[#l + 1] = member
+end
+
+local function zrem(key, member)
+  local l = zrems[key]
+  if not l then
+    l = {}
+    zrems[key] = l
+  end
+  l[#l + 1] = member
+end
+
+-- Audit ------------------------------------------------------------------------------
+-- Records are kept until commit, then written as stream entries of up to 200 records each
+-- (ten field-value pairs per record); the subject's `aud` gets "<entry id>/<index>".
+local records = {}
+local audited = 0
+
+local function audit(at, actor, kind, subject, owner, from, to, reason, corr)
+  records[#records + 1] = { at, actor, kind, subject, owner, from or '', to, reason, corr or '' }
+end
+
+local function with_entry(aud, ref)
+  if aud == nil or aud == '' then
+    return ref
+  end
+  return aud .. ' ' .. ref
+end
+
+local function call_chunked(cmd, key, list, step)
+  for i = 1, #list, step do
+    redis.call(cmd, key, unpack(list, i, math.min(i + step - 1, #list)))
+  end
+end
+
+-- Writes everything this call changed.
+local function commit()
+  local i = 1
+  while i <= #records do
+    local last = math.min(i + 199, #records)
+    local args = { B .. 'audit', 'MAXLEN', '~', AUDIT_MAX, '*' }
+    for k = i, last do
+      local r = records[k]
+      audited = audited + 1
+      local n = #args
+      args[n + 1], args[n + 2] = 'i', AID .. string.format('%06x', audited)
+      args[n + 3], args[n + 4] = 'a', r[1]
+      args[n + 5], args[n + 6] = 'k', r[3]
+      args[n + 7], args[n + 8] = 's', r[4]
+      args[n + 9], args[n + 10] = 'o', r[5]
+      args[n + 11], args[n + 12] = 'c', r[2]
+      args[n + 13], args[n + 14] = 'f', r[6]
+      args[n + 15], args[n + 16] = 't', r[7]
+      args[n + 17], args[n + 18] = 'r', r[8]
+      args[n + 19], args[n + 20] = 'x', r[9]
+    end
+    local eid = redis.call('XADD', unpack(args))
+    for k = i, last do
+      local r = records[k]
+      local ref = eid .. '/' .. (k - i)
+      if r[3] == 'h' then
+        local h = load_hold(r[4])
+        h[H_AUD] = with_entry(h[H_AUD], ref)
+        save_hold(r[4], h)
+      else
+        local t = load_ticket(r[5])
+        t.aud = with_entry(t.aud, ref)
+        save_ticket(r[5], t)
+      end
+    end
+    i = last + 1
+  end
+  records = {}
+  if #holds_order > 0 then
+    local args = {}
+    for _, id in ipairs(holds_order) do
+      args[#args + 1] = id
+      args[#args + 1] = table.concat(holds[id], SEP, 1, H_DOC)
+    end
+    call_chunked('HSET', B .. 'holds', args, 1000)
+  end
+  if #uh_order > 0 then
+    local args = {}
+    for _, u in ipairs(uh_order) do
+      args[#args + 1] = u
+      args[#args + 1] = user_holds[u]
+    end
+    call_chunked('HSET', B .. 'uh', args, 1000)
+  end
+  for _, u in ipairs(tickets_order) do
+    local t = tickets[u]
+    local args = {}
+    for _, f in ipairs(TICKET_FIELDS) do
+      args[#args + 1] = f
+      args[#args + 1] = t[f]
+    end
+    redis.call('HSET', B .. 't:' .. u, unpack(args))
+  end
+  for _, f in ipairs(stock_order) do
+    if stock_delta[f] ~= 0 then
+      redis.call('HINCRBY', B .. 'stock', f, stock_delta[f])
+    end
+  end
+  if #seats_order > 0 then
+    local args = {}
+    for _, s in ipairs(seats_order) do
+      args[#args + 1] = s
+      args[#args + 1] = seats[s]
+    end
+    call_chunked('HSET', B .. 'seats', args, 1000)
+  end
+  for key, l in pairs(zadds) do
+    call_chunked('ZADD', key, l, 1000)
+  end
+  for key, l in pairs(zrems) do
+    call_chunked('ZREM', key, l, 1000)
+  end
+  holds_dirty, holds_order, uh_dirty, uh_order = {}, {}, {}, {}
+  tickets_dirty, tickets_order, seats_dirty, seats_order = {}, {}, {}, {}
+  stock_base, stock_delta, stock_order = {}, {}, {}
+  zadds, zrems = {}, {}
+end
+
+-- The hold as returned to Rust: its packed form (after commit).
 local function hold_reply(id)
-  return redis.call('HMGET', B .. 'h:' .. id, unpack(HOLD_FIELDS))
+  local h = load_hold(id)
+  if not h then
+    return false
+  end
+  return table.concat(h, SEP, 1, H_DOC)
 end
 
-local function is_live(state)
-  return state == 'HELD' or state == 'PAYING'
-end
-
--- Moves hold `id` (fields `h` = HOLD_STATE_FIELDS) to `to` with stock effect `effect`
--- ('0' none, 'S' held->sold, 'V' held->available, 'C' sold->available).
+-- Moves hold `id` (fields `h`) to `to` with stock effect `effect` ('0' none,
+-- 'S' held->sold, 'V' held->available, 'C' sold->available).
 local function apply(id, h, to, effect, at, actor, reason, corr, pref)
   if effect == 'S' then
-    move(h[5], h[6], 'h', 's')
+    move(h[H_GQ], h[H_SEATS], 'h', 's')
   elseif effect == 'V' then
-    move(h[5], h[6], 'h', 'a')
+    move(h[H_GQ], h[H_SEATS], 'h', 'a')
   elseif effect == 'C' then
-    move(h[5], h[6], 's', 'a')
+    move(h[H_GQ], h[H_SEATS], 's', 'a')
   end
-  local eid = audit(at, actor, 'h', id, h[4], h[1], to, reason, corr)
-  local hk = B .. 'h:' .. id
-  local aud = with_entry(h[7], eid)
+  local from = h[H_STATE]
+  audit(at, actor, 'h', id, h[H_USER], from, to, reason, corr)
+  h[H_STATE] = to
+  h[H_UPD] = at
   if pref ~= nil and pref ~= '' then
-    redis.call('HSET', hk, 'state', to, 'upd', at, 'aud', aud, 'pref', pref)
-  else
-    redis.call('HSET', hk, 'state', to, 'upd', at, 'aud', aud)
+    h[H_PREF] = pref
   end
-  if is_live(h[1]) and not is_live(to) then
-    redis.call('ZREM', B .. 'exp', id)
+  save_hold(id, h)
+  if is_live(from) and not is_live(to) then
+    zrem(B .. 'exp', id)
   end
 end
 
-local HOLD_STATE_FIELDS = { 'state', 'exp', 'rbas', 'user', 'gq', 'seats', 'aud' }
-
-local TICKET_FIELDS = { 'id', 'st', 'pq', 'seq', 'jat', 'aat', 'exp' }
-
-local function ticket_reply(user)
-  return redis.call('HMGET', B .. 't:' .. user, unpack(TICKET_FIELDS))
-end
-
--- Forgets admissions older than a minute and expires ACTIVE tickets past their admission TTL.
--- `now_s` is the instant as its decimal string (timestamps never go through Lua numbers on
--- their way into Redis, so they are stored exactly).
+-- Forgets admissions older than a minute and expires ACTIVE tickets past their admission
+-- TTL. `now_s` is the instant as its decimal string (timestamps never go through Lua
+-- numbers on their way into Redis, so they are stored exactly).
 local settled_at = nil
 local function settle(now_s, actor)
   if settled_at == now_s then
@@ -178,31 +449,14 @@ local function settle(now_s, actor)
   redis.call('ZREMRANGEBYSCORE', B .. 'adm', '-inf', string.format('%d', tonumber(now_s) - 60000))
   local due = redis.call('ZRANGEBYSCORE', B .. 'act', '-inf', now_s)
   for _, u in ipairs(due) do
-    local tk = B .. 't:' .. u
-    local t = redis.call('HMGET', tk, 'st', 'id', 'aud')
-    if t[1] == 'ACTIVE' then
-      local eid = audit(now_s, actor, 't', t[2], u, 'ACTIVE', 'EXPIRED', 'admission TTL elapsed', nil)
-      redis.call('HSET', tk, 'st', 'EXPIRED', 'aud', with_entry(t[3], eid))
+    local t = load_ticket(u)
+    if t and t.st == 'ACTIVE' then
+      t.st = 'EXPIRED'
+      save_ticket(u, t)
+      audit(now_s, actor, 't', t.id, u, 'ACTIVE', 'EXPIRED', 'admission TTL elapsed', nil)
     end
   end
   if #due > 0 then
     redis.call('ZREMRANGEBYSCORE', B .. 'act', '-inf', now_s)
   end
-end
-
--- Units available and held over every grade (held = capacity - available - sold).
-local function stock_totals()
-  local available, capacity, sold = 0, 0, 0
-  local all = redis.call('HGETALL', B .. 'stock')
-  for i = 1, #all, 2 do
-    local c, n = string.sub(all[i], 1, 2), tonumber(all[i + 1])
-    if c == 'a:' then
-      available = available + n
-    elseif c == 'c:' then
-      capacity = capacity + n
-    elseif c == 's:' then
-      sold = sold + n
-    end
-  end
-  return available, capacity - available - sold
 end

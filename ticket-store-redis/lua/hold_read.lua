@@ -1,10 +1,15 @@
--- Reads holds: ARGV[3] 'one' with ARGV[4] a hold id -> hold (all fields nil if missing);
+-- Reads holds: ARGV[3] 'one' with ARGV[4] a hold id -> packed hold or nil;
 -- ARGV[3] 'user' with ARGV[4] a user -> { {id, hold}, ... } in creation order.
 if ARGV[3] == 'one' then
   return hold_reply(ARGV[4])
 end
+local ids = {}
+for id in string.gmatch(load_user_holds(ARGV[4]), '%S+') do
+  ids[#ids + 1] = id
+end
+prefetch_holds(ids)
 local out = {}
-for _, id in ipairs(redis.call('LRANGE', B .. 'uh:' .. ARGV[4], 0, -1)) do
+for _, id in ipairs(ids) do
   out[#out + 1] = { id, hold_reply(id) }
 end
 return out

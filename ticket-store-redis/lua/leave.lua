@@ -2,15 +2,17 @@
 -- Reply: {'ok', ticket} | {'err', refusal JSON} | {'nf'}.
 local now_s, actor, user = ARGV[3], ARGV[4], ARGV[5]
 settle(now_s, actor)
-local tk = B .. 't:' .. user
-local t = redis.call('HMGET', tk, 'st', 'id', 'seq', 'aud')
-local st = t[1]
-if not st then
+local t = load_ticket(user)
+if not t then
+  commit()
   return { 'nf' }
-elseif st == 'LEFT' then
-  return { 'ok', ticket_reply(user) }
+end
+local st = t.st
+if st == 'LEFT' then
+  commit()
+  return { 'ok', ticket_reply(t) }
 elseif st == 'WAITING' then
-  if t[3] then
+  if t.seq ~= '' then
     redis.call('ZREM', B .. 'line', user)
   else
     redis.call('LREM', B .. 'pq', 0, user)
@@ -19,8 +21,11 @@ elseif st == 'WAITING' then
 elseif st == 'ACTIVE' then
   redis.call('ZREM', B .. 'act', user)
 else
+  commit()
   return { 'err', '{"code":"NOT_IN_QUEUE"}' }
 end
-local eid = audit(now_s, actor, 't', t[2], user, st, 'LEFT', 'left the queue', nil)
-redis.call('HSET', tk, 'st', 'LEFT', 'aud', with_entry(t[4], eid))
-return { 'ok', ticket_reply(user) }
+t.st = 'LEFT'
+save_ticket(user, t)
+audit(now_s, actor, 't', t.id, user, st, 'LEFT', 'left the queue', nil)
+commit()
+return { 'ok', ticket_reply(t) }

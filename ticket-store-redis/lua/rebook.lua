@@ -6,30 +6,29 @@
 local now_s, actor, old, new, pref = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local limit, allowed, reason = ARGV[8], ARGV[9], ARGV[10]
 local now = tonumber(now_s)
-local ok = B .. 'h:' .. old
-local h = redis.call('HMGET', ok, 'state', 'rbas', 'user', 'gq', 'seats', 'units', 'doc')
-if not h[1] then
+local h = load_hold(old)
+if not h then
   return { 'nf' }
 end
-if not string.find(allowed, ',' .. h[1] .. ',', 1, true) then
-  return { 'err', cjson.encode({ code = 'ILLEGAL_TRANSITION', from = h[1], to = 'CONFIRMED' }) }
+if not string.find(allowed, ',' .. h[H_STATE] .. ',', 1, true) then
+  return { 'err', cjson.encode({ code = 'ILLEGAL_TRANSITION', from = h[H_STATE], to = 'CONFIRMED' }) }
 end
-if h[2] then
-  return { 'ok', h[2], hold_reply(h[2]) }
+if h[H_RBAS] ~= '' then
+  return { 'ok', h[H_RBAS], hold_reply(h[H_RBAS]) }
 end
-local nk = B .. 'h:' .. new
-if redis.call('EXISTS', nk) == 1 then
+if load_hold(new) then
   return { 'dup' }
 end
-local user = h[3]
-local refusal = limit_refusal(user, limit, tonumber(h[6]), now) or take(h[4], h[5], 's')
+local user = h[H_USER]
+local refusal = limit_refusal(user, limit, tonumber(h[H_UNITS]), now) or take(h[H_GQ], h[H_SEATS], 's')
 if refusal then
   return { 'err', refusal }
 end
-redis.call('HSET', ok, 'rbas', new, 'upd', now_s)
-local eid = audit(now_s, actor, 'h', new, user, nil, 'CONFIRMED', reason, pref)
-redis.call('HSET', nk, 'doc', h[7], 'user', user, 'units', h[6], 'gq', h[4], 'seats', h[5],
-  'state', 'CONFIRMED', 'crt', now_s, 'exp', now_s, 'upd', now_s, 'pref', pref, 'rbf', old,
-  'aud', eid)
-redis.call('RPUSH', B .. 'uh:' .. user, new)
+h[H_RBAS] = new
+h[H_UPD] = now_s
+save_hold(old, h)
+save_hold(new, { user, 'CONFIRMED', now_s, now_s, now_s, h[H_UNITS], h[H_GQ], h[H_SEATS], pref, '', old, '', '', h[H_DOC] })
+add_user_hold(user, new)
+audit(now_s, actor, 'h', new, user, nil, 'CONFIRMED', reason, pref)
+commit()
 return { 'ok', new, hold_reply(new) }

@@ -9,26 +9,29 @@
 local now_s, actor, id, to = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local tbl, reason, corr, pref = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local now = tonumber(now_s)
-local h = redis.call('HMGET', B .. 'h:' .. id, unpack(HOLD_STATE_FIELDS))
-if not h[1] then
+local h = load_hold(id)
+if not h then
   return { 'nf' }
 end
-local codes = string.match(tbl, ',' .. h[1] .. ':(....)')
+local state, expires = h[H_STATE], h[H_EXP]
+local codes = string.match(tbl, ',' .. state .. ':(....)')
 if not codes then
-  return redis.error_reply('hold ' .. id .. ' is in unknown state ' .. h[1])
+  return redis.error_reply('hold ' .. id .. ' is in unknown state ' .. state)
 end
-local due = now >= tonumber(h[2]) and 2 or 0
-local rebooked = h[3] and 1 or 0
+local due = now >= tonumber(expires) and 2 or 0
+local rebooked = (h[H_RBAS] ~= '') and 1 or 0
 local code = string.sub(codes, due + rebooked + 1, due + rebooked + 1)
 if code == 'A' then
   return { 'ok', 0, hold_reply(id) }
 elseif code == 'D' then
-  return { 'err', '{"code":"NOT_DUE","expires_at":' .. h[2] .. '}' }
+  return { 'err', '{"code":"NOT_DUE","expires_at":' .. expires .. '}' }
 elseif code == 'I' then
-  return { 'err', cjson.encode({ code = 'ILLEGAL_TRANSITION', from = h[1], to = to }) }
+  return { 'err', cjson.encode({ code = 'ILLEGAL_TRANSITION', from = state, to = to }) }
 elseif code == 'X' then
   apply(id, h, 'EXPIRED', 'V', now_s, actor, 'used after its TTL', corr, nil)
-  return { 'err', '{"code":"HOLD_EXPIRED","expired_at":' .. h[2] .. '}' }
+  commit()
+  return { 'err', '{"code":"HOLD_EXPIRED","expired_at":' .. expires .. '}' }
 end
 apply(id, h, to, code, now_s, actor, reason, corr, pref)
+commit()
 return { 'ok', 1, hold_reply(id) }

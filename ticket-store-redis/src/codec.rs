@@ -64,32 +64,57 @@ fn uuid<T: std::str::FromStr>(s: &str, what: &str) -> Result<T> {
         .map_err(|_| Error::Corrupt(format!("stored {what} is not a UUID: {s:?}")))
 }
 
-fn opt_uuid<T: std::str::FromStr>(v: &Value, what: &str) -> Result<Option<T>> {
-    opt_text(v, what)?.map(|s| uuid(s, what)).transpose()
-}
+/// The separator of a packed hold (ASCII unit separator): it cannot occur in JSON text, in
+/// ids, in user ids (no control characters) or in timestamps.
+pub(crate) const SEP: char = '\u{1f}';
 
-/// A hold from the fields the scripts return (`HOLD_FIELDS` in `lua/common.lua`):
-/// doc, state, crt, exp, upd, pref, adm, rbf, rbas.
+/// A hold from its packed form (`lua/common.lua`): user, state, crt, exp, upd, units, gq,
+/// seats, pref, adm, rbf, rbas, aud, doc — joined by [`SEP`], the JSON document last.
 pub(crate) fn hold(id: HoldId, v: &Value) -> Result<Hold> {
-    let f = array(v, "hold")?;
-    let Some(doc) = opt_text(at(f, 0, "hold")?, "hold doc")? else {
+    let Some(packed) = opt_text(v, "hold")? else {
         return Err(Error::not_found("hold", id));
     };
+    let f: Vec<&str> = packed.splitn(14, SEP).collect();
+    let [
+        _user,
+        state,
+        crt,
+        exp,
+        upd,
+        _units,
+        _gq,
+        _seats,
+        pref,
+        adm,
+        rbf,
+        rbas,
+        _aud,
+        doc,
+    ] = f.as_slice()
+    else {
+        return Err(Error::Corrupt(format!("hold {id} has {} fields", f.len())));
+    };
     let doc: HoldDoc = json(doc, "hold")?;
+    let millis = |s: &str, what: &str| -> Result<Timestamp> {
+        s.parse()
+            .map(Timestamp::from_millis)
+            .map_err(|_| Error::Corrupt(format!("hold {id}: {what} {s:?}")))
+    };
+    let opt = |s: &&str| (!s.is_empty()).then(|| (*s).to_owned());
     Ok(Hold {
         id,
         session: doc.session,
         user: doc.user,
         items: doc.items,
         amount: doc.amount,
-        state: hold_state(text(at(f, 1, "hold")?, "hold state")?)?,
-        created_at: ts(at(f, 2, "hold")?, "created_at")?,
-        expires_at: ts(at(f, 3, "hold")?, "expires_at")?,
-        updated_at: ts(at(f, 4, "hold")?, "updated_at")?,
-        payment_ref: opt_text(at(f, 5, "hold")?, "payment_ref")?.map(str::to_owned),
-        admission: opt_uuid(at(f, 6, "hold")?, "admission")?,
-        rebooked_from: opt_uuid(at(f, 7, "hold")?, "rebooked_from")?,
-        rebooked_as: opt_uuid(at(f, 8, "hold")?, "rebooked_as")?,
+        state: hold_state(state)?,
+        created_at: millis(crt, "created_at")?,
+        expires_at: millis(exp, "expires_at")?,
+        updated_at: millis(upd, "updated_at")?,
+        payment_ref: opt(pref),
+        admission: opt(adm).map(|s| uuid(&s, "admission")).transpose()?,
+        rebooked_from: opt(rbf).map(|s| uuid(&s, "rebooked_from")).transpose()?,
+        rebooked_as: opt(rbas).map(|s| uuid(&s, "rebooked_as")).transpose()?,
     })
 }
 
@@ -123,11 +148,18 @@ pub(crate) fn ticket(session: SessionId, user: &UserId, v: &Value) -> Result<Que
     })
 }
 
-/// An audit record from a stream entry `{id, {field, value, …}}` written by `audit()` in
-/// `lua/common.lua`.
-pub(crate) fn audit_record(session: SessionId, entry: &Value) -> Result<AuditRecord> {
+/// Audit records of one stream entry `{id, {field, value, …}}` (ten pairs per record, as
+/// `commit()` in `lua/common.lua` writes them).
+pub(crate) fn audit_entry(session: SessionId, entry: &Value) -> Result<Vec<AuditRecord>> {
     let e = array(entry, "audit entry")?;
-    let fields = array(at(e, 1, "audit entry")?, "audit fields")?;
+    array(at(e, 1, "audit entry")?, "audit fields")?
+        .chunks(20)
+        .map(|record| audit_record(session, record))
+        .collect()
+}
+
+/// One audit record from its ten field-value pairs.
+pub(crate) fn audit_record(session: SessionId, fields: &[Value]) -> Result<AuditRecord> {
     let get = |name: &str| -> Result<Option<&str>> {
         let mut it = fields.chunks(2);
         it.find_map(|kv| match kv {

@@ -1,7 +1,7 @@
 //! The key layout. Everything about one session lives under a prefix carrying the Redis
 //! Cluster hash tag `{s:<session id>}`, so one script can touch all of it in one slot.
 
-use ticket_core::ids::{EventId, HoldId, SessionId};
+use ticket_core::ids::{EventId, SessionId};
 use ticket_core::model::idempotency::IdempotencyKey;
 
 /// Builds key names under a configured prefix.
@@ -41,9 +41,9 @@ impl Keys {
         format!("{}:sessions", self.prefix)
     }
 
-    /// Which session a hold belongs to.
-    pub(crate) fn hold_session(&self, id: HoldId) -> String {
-        format!("{}:hs:{id}", self.prefix)
+    /// The global hold index: a hash from hold id to session id (ids are claimed in it).
+    pub(crate) fn hold_index(&self) -> String {
+        format!("{}:hs", self.prefix)
     }
 
     /// One idempotency record.

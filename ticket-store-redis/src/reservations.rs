@@ -15,8 +15,8 @@ use ticket_core::store::Reservations;
 use ticket_core::{Error, InvalidInput, Refusal, Result, Timestamp};
 
 use crate::batch::{Batch, Batched};
-use crate::codec::{HoldDoc, audit_record, grade_counts, hold, seat_list};
-use crate::reply::{array, at, opt_text, refusal, tagged, text, to_json, unavailable};
+use crate::codec::{HoldDoc, audit_entry, audit_record, grade_counts, hold, seat_list};
+use crate::reply::{array, at, int, opt_text, refusal, tagged, text, to_json, unavailable};
 use crate::store::{RedisStore, audit_id_prefix};
 
 /// One hold request, as the `hold` script reads it (12 arguments, see `lua/hold.lua`).
@@ -48,15 +48,26 @@ impl Batched for HoldArgs {
             .arg(store.inner.config.audit_max_len)
             .arg(&aid)
             .arg(reqs.len());
-        let mut pipe = redis::pipe();
         for r in reqs {
             inv.arg(&r.args[..]);
-            pipe.cmd("SET")
-                .arg(format!("{}:hs:{}", keys.prefix(), r.id()))
-                .arg(session.to_string())
-                .arg("NX");
         }
-        // The same call as `inv`, by SHA, inside the pipeline.
+        let index = keys.hold_index();
+        let mut claim = store.inner.scripts.claim_ids.prepare_invoke();
+        claim.key(&index).arg(session.to_string());
+        for r in reqs {
+            claim.arg(r.id());
+        }
+        // Both calls by SHA in one pipeline: the id claims, then the batch.
+        let mut pipe = redis::pipe();
+        let c = pipe
+            .cmd("EVALSHA")
+            .arg(store.inner.scripts.claim_ids.get_hash())
+            .arg(1)
+            .arg(&index)
+            .arg(session.to_string());
+        for r in reqs {
+            c.arg(r.id());
+        }
         let eval = pipe
             .cmd("EVALSHA")
             .arg(script.get_hash())
@@ -68,25 +79,22 @@ impl Batched for HoldArgs {
         for r in reqs {
             eval.arg(&r.args[..]);
         }
-        let (claimed, replies) = match pipe.query_async::<Vec<Value>>(&mut store.conn()).await {
-            Ok(mut all) => {
-                let replies = all.pop().unwrap_or(Value::Nil);
-                (
-                    all.iter().map(|v| *v != Value::Nil).collect::<Vec<_>>(),
-                    replies,
-                )
+        let (claimed, replies) = match pipe.query_async::<(Value, Value)>(&mut store.conn()).await {
+            Ok((claimed, replies)) => {
+                let claimed = array(&claimed, "claim_ids")?
+                    .iter()
+                    .map(|v| Ok(int(v, "claim")? == 1))
+                    .collect::<Result<Vec<bool>>>()?;
+                (claimed, replies)
             }
             Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
-                // A restarted or flushed server: the claims ran; load the script, run it,
-                // and read back which claims are ours.
+                // A restarted or flushed server: run both by source (which reloads them),
+                // then read back which claims are ours (the claim may have run already).
+                let _: Value = store.run(&claim).await?;
                 let replies = store.run(&inv).await?;
-                let mut check = redis::pipe();
-                for r in reqs {
-                    check
-                        .cmd("GET")
-                        .arg(format!("{}:hs:{}", keys.prefix(), r.id()));
-                }
-                let owners: Vec<Option<String>> = check
+                let owners: Vec<Option<String>> = redis::cmd("HMGET")
+                    .arg(&index)
+                    .arg(reqs.iter().map(HoldArgs::id).collect::<Vec<_>>())
                     .query_async(&mut store.conn())
                     .await
                     .map_err(unavailable)?;
@@ -114,15 +122,14 @@ impl Batched for HoldArgs {
         if !give_back.is_empty() {
             // Best effort, off the callers' path: an index entry without a hold reads as
             // NotFound anyway.
-            let conn = store.conn();
-            let prefix = keys.prefix().to_owned();
+            let mut conn = store.conn();
             tokio::spawn(async move {
-                let mut conn = conn;
-                let keys: Vec<String> = give_back
-                    .iter()
-                    .map(|id| format!("{prefix}:hs:{id}"))
-                    .collect();
-                if let Err(e) = redis::cmd("DEL").arg(keys).exec_async(&mut conn).await {
+                if let Err(e) = redis::cmd("HDEL")
+                    .arg(index)
+                    .arg(give_back)
+                    .exec_async(&mut conn)
+                    .await
+                {
                     tracing::debug!(error = %e, "could not drop index entries of refused holds");
                 }
             });
@@ -184,10 +191,11 @@ fn limit_arg(limit: Option<u32>) -> String {
 }
 
 impl RedisStore {
-    /// The session a hold belongs to, from the global `hs:<id>` index.
+    /// The session a hold belongs to, from the global hold index.
     async fn session_of(&self, id: HoldId) -> Result<SessionId> {
-        let raw: Value = redis::cmd("GET")
-            .arg(self.inner.keys.hold_session(id))
+        let raw: Value = redis::cmd("HGET")
+            .arg(self.inner.keys.hold_index())
+            .arg(id.to_string())
             .query_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
@@ -199,25 +207,26 @@ impl RedisStore {
         }
     }
 
-    /// Claims `id` for `session` in the global index (`SET NX`), so no two holds anywhere
+    /// Claims `id` for `session` in the global index (`HSETNX`), so no two holds anywhere
     /// share an id.
     async fn claim_hold_id(&self, id: HoldId, session: SessionId) -> Result<()> {
-        let set: Option<String> = redis::cmd("SET")
-            .arg(self.inner.keys.hold_session(id))
+        let set: i64 = redis::cmd("HSETNX")
+            .arg(self.inner.keys.hold_index())
+            .arg(id.to_string())
             .arg(session.to_string())
-            .arg("NX")
             .query_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
         match set {
-            Some(_) => Ok(()),
-            None => Err(InvalidInput::Definition(format!("hold id {id} already used")).into()),
+            1 => Ok(()),
+            _ => Err(InvalidInput::Definition(format!("hold id {id} already used")).into()),
         }
     }
 
     async fn unclaim_hold_id(&self, id: HoldId) -> Result<()> {
-        redis::cmd("DEL")
-            .arg(self.inner.keys.hold_session(id))
+        redis::cmd("HDEL")
+            .arg(self.inner.keys.hold_index())
+            .arg(id.to_string())
             .exec_async(&mut self.conn())
             .await
             .map_err(unavailable)
@@ -242,7 +251,7 @@ impl RedisStore {
         let (tag, rest) = tagged(&reply, "transition")?;
         match tag {
             "ok" => Ok(TransitionOutcome {
-                changed: crate::reply::int(at(rest, 0, "transition")?, "changed")? == 1,
+                changed: int(at(rest, 0, "transition")?, "changed")? == 1,
                 hold: hold(req.hold, at(rest, 1, "transition")?)?,
             }),
             "err" => Err(refusal(at(rest, 0, "transition")?)),
@@ -293,10 +302,20 @@ impl RedisStore {
         );
         inv.arg(scope).arg(subject).arg(limit);
         let reply = self.run(&inv).await?;
-        array(&reply, "audit")?
-            .iter()
-            .map(|e| audit_record(session, e))
-            .collect()
+        let items = array(&reply, "audit")?;
+        if scope == "session" {
+            let mut out = Vec::new();
+            for entry in items {
+                out.extend(audit_entry(session, entry)?);
+            }
+            out.truncate(limit);
+            Ok(out)
+        } else {
+            items
+                .iter()
+                .map(|r| audit_record(session, array(r, "audit record")?))
+                .collect()
+        }
     }
 
     async fn expire_in(

@@ -32,6 +32,7 @@ pub(crate) struct Scripts {
     pub(crate) draw_read: Script,
     pub(crate) draw_commit: Script,
     pub(crate) idempotency: Script,
+    pub(crate) claim_ids: Script,
 }
 
 impl Scripts {
@@ -54,6 +55,7 @@ impl Scripts {
             draw_read: session_script!("draw_read.lua"),
             draw_commit: session_script!("draw_commit.lua"),
             idempotency: Script::new(include_str!("../lua/idempotency.lua")),
+            claim_ids: Script::new(include_str!("../lua/claim_ids.lua")),
         }
     }
 }
