@@ -44,7 +44,9 @@ fn main() {
         .split_whitespace()
         .map(|c| c.parse().expect("BENCH_CLIENTS"))
         .collect();
+    let workers: usize = env_or("BENCH_WORKERS", "2").parse().expect("BENCH_WORKERS");
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
         .expect("runtime");
@@ -144,6 +146,9 @@ async fn ours(url: &str, clients: u64, ops: u64, op: Op) -> f64 {
     let mut config =
         RedisConfig::new(url).with_prefix(format!("tr-bench:{}", uuid::Uuid::now_v7().simple()));
     config.delete_keys_on_drop = true;
+    if let Ok(n) = std::env::var("BENCH_IN_FLIGHT") {
+        config.max_in_flight = n.parse().expect("BENCH_IN_FLIGHT");
+    }
     let store = RedisStore::connect(config).await.expect("connect");
     let session = session(&store).await;
     if let Op::Join = op {

@@ -15,6 +15,8 @@ local B = KEYS[1]
 local AUDIT_MAX = ARGV[1]
 local AID = ARGV[2]
 local SEP = '\31'
+local K_HOLDS, K_UH, K_STOCK, K_SEATS = B .. 'holds', B .. 'uh', B .. 'stock', B .. 'seats'
+local K_EXP, K_ACT, K_AUDIT = B .. 'exp', B .. 'act', B .. 'audit'
 
 -- Packed holds (field of the `holds` hash): these fields joined by SEP, `doc` (the
 -- immutable JSON: session, user, items, amount) last. Empty string = none.
@@ -46,7 +48,7 @@ local function prefetch_holds(ids)
   if #want == 0 then
     return
   end
-  local packed = redis.call('HMGET', B .. 'holds', unpack(want))
+  local packed = redis.call('HMGET', K_HOLDS, unpack(want))
   for i, id in ipairs(want) do
     holds[id] = packed[i] and unpack_hold(packed[i]) or false
   end
@@ -71,9 +73,26 @@ end
 -- Hold ids of each user, in creation order ('id id id' in the `uh` hash).
 local user_holds, uh_dirty, uh_order = {}, {}, {}
 
+-- Reads the hold lists of `users` into the cache with one HMGET.
+local function prefetch_user_holds(users)
+  local want = {}
+  for _, u in ipairs(users) do
+    if user_holds[u] == nil then
+      want[#want + 1] = u
+    end
+  end
+  if #want == 0 then
+    return
+  end
+  local lists = redis.call('HMGET', K_UH, unpack(want))
+  for i, u in ipairs(want) do
+    user_holds[u] = lists[i] or ''
+  end
+end
+
 local function load_user_holds(user)
   if user_holds[user] == nil then
-    user_holds[user] = redis.call('HGET', B .. 'uh', user) or ''
+    user_holds[user] = redis.call('HGET', K_UH, user) or ''
   end
   return user_holds[user]
 end
@@ -94,7 +113,7 @@ local stock_base, stock_delta, stock_order = {}, {}, {}
 
 local function stock_value(f)
   if stock_base[f] == nil then
-    stock_base[f] = tonumber(redis.call('HGET', B .. 'stock', f) or '0')
+    stock_base[f] = tonumber(redis.call('HGET', K_STOCK, f) or '0')
   end
   return stock_base[f] + (stock_delta[f] or 0)
 end
@@ -111,7 +130,7 @@ local seats, seats_dirty, seats_order = {}, {}, {}
 
 local function seat_state(s)
   if seats[s] == nil then
-    seats[s] = redis.call('HGET', B .. 'seats', s) or false
+    seats[s] = redis.call('HGET', K_SEATS, s) or false
   end
   return seats[s]
 end
@@ -124,17 +143,27 @@ local function set_seat(s, state)
   end
 end
 
--- "a:1;b:2" -> { {'a', 1}, {'b', 2} }
+-- "a:1;b:2" -> { {'a', 1}, {'b', 2} } (parsed once per call and value: the results are
+-- shared, never modified).
+local parsed_gq = {}
 local function grade_counts(gq)
-  local out = {}
-  for g, q in string.gmatch(gq, '([^:;]+):([^;]+)') do
-    out[#out + 1] = { g, tonumber(q) }
+  local out = parsed_gq[gq]
+  if not out then
+    out = {}
+    for g, q in string.gmatch(gq, '([^:;]+):([^;]+)') do
+      out[#out + 1] = { g, tonumber(q) }
+    end
+    parsed_gq[gq] = out
   end
   return out
 end
 
 -- "s1;s2" -> { 's1', 's2' }
+local NO_SEATS = {}
 local function seat_list(s)
+  if s == '' then
+    return NO_SEATS
+  end
   local out = {}
   for id in string.gmatch(s, '[^;]+') do
     out[#out + 1] = id
@@ -183,7 +212,7 @@ end
 
 -- Units available and held over every grade.
 local function stock_totals()
-  local all = redis.call('HGETALL', B .. 'stock')
+  local all = redis.call('HGETALL', K_STOCK)
   local available, capacity, sold = 0, 0, 0
   for i = 1, #all, 2 do
     local f = all[i]
@@ -206,8 +235,12 @@ end
 
 -- Units the user holds (unexpired) or bought in the session.
 local function counted_units(user, now)
+  local list = load_user_holds(user)
+  if list == '' then
+    return 0
+  end
   local ids = {}
-  for id in string.gmatch(load_user_holds(user), '%S+') do
+  for id in string.gmatch(list, '%S+') do
     ids[#ids + 1] = id
   end
   if #ids == 0 then
@@ -322,7 +355,7 @@ local function commit()
   local i = 1
   while i <= #records do
     local last = math.min(i + 199, #records)
-    local args = { B .. 'audit', 'MAXLEN', '~', AUDIT_MAX, '*' }
+    local args = { K_AUDIT, 'MAXLEN', '~', AUDIT_MAX, '*' }
     for k = i, last do
       local r = records[k]
       audited = audited + 1
@@ -361,7 +394,7 @@ local function commit()
       args[#args + 1] = id
       args[#args + 1] = table.concat(holds[id], SEP, 1, H_DOC)
     end
-    call_chunked('HSET', B .. 'holds', args, 1000)
+    call_chunked('HSET', K_HOLDS, args, 1000)
   end
   if #uh_order > 0 then
     local args = {}
@@ -369,7 +402,7 @@ local function commit()
       args[#args + 1] = u
       args[#args + 1] = user_holds[u]
     end
-    call_chunked('HSET', B .. 'uh', args, 1000)
+    call_chunked('HSET', K_UH, args, 1000)
   end
   for _, u in ipairs(tickets_order) do
     local t = tickets[u]
@@ -382,7 +415,7 @@ local function commit()
   end
   for _, f in ipairs(stock_order) do
     if stock_delta[f] ~= 0 then
-      redis.call('HINCRBY', B .. 'stock', f, stock_delta[f])
+      redis.call('HINCRBY', K_STOCK, f, stock_delta[f])
     end
   end
   if #seats_order > 0 then
@@ -391,7 +424,7 @@ local function commit()
       args[#args + 1] = s
       args[#args + 1] = seats[s]
     end
-    call_chunked('HSET', B .. 'seats', args, 1000)
+    call_chunked('HSET', K_SEATS, args, 1000)
   end
   for key, l in pairs(zadds) do
     call_chunked('ZADD', key, l, 1000)
@@ -433,7 +466,7 @@ local function apply(id, h, to, effect, at, actor, reason, corr, pref)
   end
   save_hold(id, h)
   if is_live(from) and not is_live(to) then
-    zrem(B .. 'exp', id)
+    zrem(K_EXP, id)
   end
 end
 
@@ -447,7 +480,7 @@ local function settle(now_s, actor)
   end
   settled_at = now_s
   redis.call('ZREMRANGEBYSCORE', B .. 'adm', '-inf', string.format('%d', tonumber(now_s) - 60000))
-  local due = redis.call('ZRANGEBYSCORE', B .. 'act', '-inf', now_s)
+  local due = redis.call('ZRANGEBYSCORE', K_ACT, '-inf', now_s)
   for _, u in ipairs(due) do
     local t = load_ticket(u)
     if t and t.st == 'ACTIVE' then
@@ -457,6 +490,6 @@ local function settle(now_s, actor)
     end
   end
   if #due > 0 then
-    redis.call('ZREMRANGEBYSCORE', B .. 'act', '-inf', now_s)
+    redis.call('ZREMRANGEBYSCORE', K_ACT, '-inf', now_s)
   end
 end

@@ -6,11 +6,13 @@
 -- actor (JSON), correlation id, immutable document (JSON), units, grade counts, seats.
 -- Reply per request: {'ok', admission ticket id or ''} | {'err', refusal JSON} | {'dup'}.
 local n = tonumber(ARGV[3])
-local ids = {}
+local ids, users = {}, {}
 for i = 0, n - 1 do
   ids[#ids + 1] = ARGV[4 + i * 12]
+  users[#users + 1] = ARGV[5 + i * 12]
 end
 prefetch_holds(ids)
+prefetch_user_holds(users)
 local out = {}
 for i = 0, n - 1 do
   local o = 3 + i * 12
@@ -41,12 +43,12 @@ for i = 0, n - 1 do
       adm = ticket.id
       ticket.st = 'USED'
       save_ticket(user, ticket)
-      zrem(B .. 'act', user)
+      zrem(K_ACT, user)
       audit(now_s, actor, 't', ticket.id, user, 'ACTIVE', 'USED', 'hold made', corr)
     end
     save_hold(id, { user, 'HELD', now_s, exp_s, now_s, units, gq, seat_ids, '', adm, '', '', '', doc })
     add_user_hold(user, id)
-    zadd(B .. 'exp', exp_s, id)
+    zadd(K_EXP, exp_s, id)
     audit(now_s, actor, 'h', id, user, nil, 'HELD', 'hold created', corr)
     out[#out + 1] = { 'ok', adm }
   end

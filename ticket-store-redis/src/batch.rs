@@ -3,7 +3,10 @@
 //! applies them one after another in arrival order, each all-or-nothing.
 //!
 //! One round trip and one script invocation then serve many requests, which is what lets a
-//! hot session go past one-round-trip-per-operation rates. Atomicity per request is
+//! hot session go past one-round-trip-per-operation rates. Up to
+//! [`RedisConfig::max_in_flight`](crate::RedisConfig::max_in_flight) calls per session are in
+//! flight at once, so Redis works on one batch while the next is on its way; requests in
+//! different batches are concurrent, so their relative order is not promised. Atomicity per request is
 //! unchanged: a script runs alone on the server, and each request inside it is checked and
 //! applied as if it had been sent on its own.
 
@@ -48,7 +51,8 @@ pub(crate) struct Batch<R> {
 
 struct State<R> {
     pending: Vec<(R, Waiter)>,
-    running: bool,
+    /// Drain tasks running (each has at most one call in flight).
+    running: usize,
 }
 
 /// The whole call failed: every request in it gets this (the outcome is unknown).
@@ -71,7 +75,7 @@ impl RedisStore {
                 Arc::new(Batch {
                     state: Mutex::new(State {
                         pending: Vec::new(),
-                        running: false,
+                        running: 0,
                     }),
                 })
             })
@@ -80,7 +84,11 @@ impl RedisStore {
         let lead = {
             let mut st = batch.state.lock();
             st.pending.push((req, tx));
-            !std::mem::replace(&mut st.running, true)
+            let lead = st.running < self.inner.config.max_in_flight;
+            if lead {
+                st.running += 1;
+            }
+            lead
         };
         if lead {
             // The call runs on its own task, so a caller that gives up (timeout, dropped
@@ -100,7 +108,7 @@ impl RedisStore {
             let taken: Vec<(R, Waiter)> = {
                 let mut st = batch.state.lock();
                 if st.pending.is_empty() {
-                    st.running = false;
+                    st.running -= 1;
                     return;
                 }
                 let n = st.pending.len().min(max);

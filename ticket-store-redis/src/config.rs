@@ -23,6 +23,9 @@ pub struct RedisConfig {
     /// sent together as one script call (group commit), up to this many per call; `1`
     /// disables coalescing.
     pub max_batch: usize,
+    /// Batched calls per session that may be in flight at once (pipelined on the
+    /// connection), so Redis never waits for the client between batches.
+    pub max_in_flight: usize,
     /// Delete every key under `prefix` when the last handle to the store is dropped. For
     /// tests only: it makes a test leave nothing behind.
     pub delete_keys_on_drop: bool,
@@ -30,7 +33,7 @@ pub struct RedisConfig {
 
 impl RedisConfig {
     /// Defaults for `url`: prefix `ticketrush`, 1 000 000 audit records per session, 5 s
-    /// response timeout, 2 s connection timeout, batches of up to 64 requests.
+    /// response timeout, 2 s connection timeout, batches of up to 64 requests, 2 in flight.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -39,6 +42,7 @@ impl RedisConfig {
             response_timeout: Duration::from_secs(5),
             connection_timeout: Duration::from_secs(2),
             max_batch: 64,
+            max_in_flight: 2,
             delete_keys_on_drop: false,
         }
     }
@@ -63,8 +67,8 @@ impl RedisConfig {
         if self.audit_max_len == 0 {
             return bad("audit_max_len must be positive");
         }
-        if self.max_batch == 0 {
-            return bad("max_batch must be at least 1");
+        if self.max_batch == 0 || self.max_in_flight == 0 {
+            return bad("max_batch and max_in_flight must be at least 1");
         }
         if self.response_timeout.is_zero() || self.connection_timeout.is_zero() {
             return bad("timeouts must be positive");
