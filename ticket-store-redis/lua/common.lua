@@ -272,22 +272,48 @@ local function limit_refusal(user, limit, requested, now)
   return nil
 end
 
--- Queue tickets: one hash per user (`t:<user>`), cached as tables -------------------------
+-- Queue tickets: the user's latest ticket, packed (TICKET_FIELDS joined by SEP) in the
+-- `tickets` hash, cached as tables. `aud` holds the audit references of all the user's
+-- tickets in the session.
 local TICKET_FIELDS = { 'id', 'st', 'pq', 'seq', 'jat', 'aat', 'exp', 'aud' }
+local K_TICKETS = B .. 'tickets'
 local tickets, tickets_dirty, tickets_order = {}, {}, {}
+
+local function unpack_ticket(s)
+  local t, start = {}, 1
+  for i, f in ipairs(TICKET_FIELDS) do
+    local j = string.find(s, SEP, start, true)
+    if j then
+      t[f] = string.sub(s, start, j - 1)
+      start = j + 1
+    else
+      t[f] = string.sub(s, start)
+      start = #s + 2
+    end
+  end
+  return t
+end
+
+-- Reads the tickets of `users` into the cache with one HMGET.
+local function prefetch_tickets(users)
+  local want = {}
+  for _, u in ipairs(users) do
+    if tickets[u] == nil then
+      want[#want + 1] = u
+    end
+  end
+  if #want == 0 then
+    return
+  end
+  local packed = redis.call('HMGET', K_TICKETS, unpack(want))
+  for i, u in ipairs(want) do
+    tickets[u] = packed[i] and unpack_ticket(packed[i]) or false
+  end
+end
 
 local function load_ticket(user)
   if tickets[user] == nil then
-    local v = redis.call('HMGET', B .. 't:' .. user, unpack(TICKET_FIELDS))
-    if v[1] then
-      local t = {}
-      for i, f in ipairs(TICKET_FIELDS) do
-        t[f] = v[i] or ''
-      end
-      tickets[user] = t
-    else
-      tickets[user] = false
-    end
+    prefetch_tickets({ user })
   end
   return tickets[user]
 end
@@ -404,14 +430,14 @@ local function commit()
     end
     call_chunked('HSET', K_UH, args, 1000)
   end
-  for _, u in ipairs(tickets_order) do
-    local t = tickets[u]
+  if #tickets_order > 0 then
     local args = {}
-    for _, f in ipairs(TICKET_FIELDS) do
-      args[#args + 1] = f
-      args[#args + 1] = t[f]
+    for _, u in ipairs(tickets_order) do
+      local t = tickets[u]
+      args[#args + 1] = u
+      args[#args + 1] = table.concat({ t.id, t.st, t.pq, t.seq, t.jat, t.aat, t.exp, t.aud }, SEP)
     end
-    redis.call('HSET', B .. 't:' .. u, unpack(args))
+    call_chunked('HSET', K_TICKETS, args, 1000)
   end
   for _, f in ipairs(stock_order) do
     if stock_delta[f] ~= 0 then

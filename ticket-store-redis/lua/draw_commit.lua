@@ -9,12 +9,21 @@ end
 if (redis.call('GET', B .. 'pqv') or '0') ~= ARGV[3] then
   return { 'retry' }
 end
+local users = {}
 for i = 5, #ARGV do
-  local user = ARGV[i]
-  local seq = redis.call('INCR', B .. 'seq') - 1
-  redis.call('ZADD', B .. 'line', seq, user)
-  redis.call('HSET', B .. 't:' .. user, 'seq', seq)
+  users[#users + 1] = ARGV[i]
 end
+prefetch_tickets(users)
+for _, user in ipairs(users) do
+  local seq = tostring(redis.call('INCR', B .. 'seq') - 1)
+  zadd(B .. 'line', seq, user)
+  local t = load_ticket(user)
+  if t then
+    t.seq = seq
+    save_ticket(user, t)
+  end
+end
+commit()
 redis.call('DEL', B .. 'pq')
 redis.call('SET', B .. 'draw', ARGV[4])
 return { 'done', ARGV[4] }

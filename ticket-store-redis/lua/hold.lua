@@ -13,6 +13,9 @@ for i = 0, n - 1 do
 end
 prefetch_holds(ids)
 prefetch_user_holds(users)
+if ARGV[9] == '1' then
+  prefetch_tickets(users)
+end
 local out = {}
 for i = 0, n - 1 do
   local o = 3 + i * 12

@@ -10,6 +10,11 @@ local drawn = redis.call('EXISTS', B .. 'draw') == 1
 local waiting = redis.call('ZCARD', B .. 'line') + redis.call('LLEN', B .. 'pq')
 local seq = tonumber(redis.call('GET', B .. 'seq') or '0')
 local first_seq = seq
+local users = {}
+for i = 0, n - 1 do
+  users[#users + 1] = ARGV[4 + i * 6]
+end
+prefetch_tickets(users)
 local replies = {}
 for i = 0, n - 1 do
   local o = 3 + i * 6

@@ -42,7 +42,7 @@
 //! | `P:{s:ID}:exp` | zset | live holds by expiry (the sweeper's index) |
 //! | `P:{s:ID}:seq`, `line` | counter, zset | queue sequence; waiting users scored by it |
 //! | `P:{s:ID}:pq`, `pqv`, `draw` | list, counter, string | pre-queue, its version, the draw |
-//! | `P:{s:ID}:t:<user>` | hash | the user's latest queue ticket |
+//! | `P:{s:ID}:tickets` | hash | user → latest queue ticket (packed) and the audit references of all their tickets |
 //! | `P:{s:ID}:act`, `adm` | zset, zset | ACTIVE users by admission expiry; admissions by time |
 //! | `P:{s:ID}:audit` | stream | audit trail, capped (`MAXLEN ~`) |
 //! | `P:{s:ID}:ha:<hold>`, `ua:<user>` | list | audit entry ids per hold / per user |
