@@ -1,7 +1,7 @@
 -- Audit records: ARGV[3] 'session' | 'hold' | 'user', ARGV[4] hold id or user, ARGV[5] limit.
--- 'session' replies with stream entries {id, {field, value, ...}} (ten pairs per record),
--- oldest first, at most `limit` entries; 'hold' and 'user' reply with one flat
--- {field, value, ...} list per record: a hold's in order, a user's grouped by subject.
+-- 'session' replies with stream entries {id, {'r', record, ...}}, oldest first, at most
+-- `limit` entries; 'hold' and 'user' reply with packed records: a hold's in order, a user's
+-- grouped by subject.
 local scope, subject, limit = ARGV[3], ARGV[4], tonumber(ARGV[5])
 if scope == 'session' then
   return redis.call('XRANGE', B .. 'audit', '-', '+', 'COUNT', limit)
@@ -31,12 +31,8 @@ for _, aud in ipairs(refs) do
     end
     local e = redis.call('XRANGE', B .. 'audit', eid, eid)
     if e[1] then
-      local fields, first = e[1][2], tonumber(k) * 20
-      local record = {}
-      for j = first + 1, first + 20 do
-        record[#record + 1] = fields[j]
-      end
-      if #record == 20 then
+      local record = e[1][2][tonumber(k) * 2 + 2]
+      if record then
         out[#out + 1] = record
       end
     end

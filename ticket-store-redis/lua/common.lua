@@ -354,13 +354,22 @@ local function zrem(key, member)
 end
 
 -- Audit ------------------------------------------------------------------------------
--- Records are kept until commit, then written as stream entries of up to 200 records each
--- (ten field-value pairs per record); the subject's `aud` gets "<entry id>/<index>".
+-- Records are kept until commit, then written as stream entries of up to 500 records each,
+-- one field 'r' per record holding its packed form (id, at, kind, subject, owner, actor,
+-- from, to, reason, correlation id joined by SEP); the subject's `aud` gets
+-- "<entry id>/<index>". A record's id is AID plus a counter unless the caller built it.
 local records = {}
 local audited = 0
 
 local function audit(at, actor, kind, subject, owner, from, to, reason, corr)
-  records[#records + 1] = { at, actor, kind, subject, owner, from or '', to, reason, corr or '' }
+  audited = audited + 1
+  records[#records + 1] = { table.concat({ AID .. string.format('%06x', audited), at, kind, subject,
+    owner, actor, from or '', to, reason, corr or '' }, SEP), kind, subject, owner }
+end
+
+-- A record packed by the caller (same layout).
+local function audit_packed(packed, kind, subject, owner)
+  records[#records + 1] = { packed, kind, subject, owner }
 end
 
 local function with_entry(aud, ref)
@@ -380,35 +389,24 @@ end
 local function commit()
   local i = 1
   while i <= #records do
-    local last = math.min(i + 199, #records)
+    local last = math.min(i + 499, #records)
     local args = { K_AUDIT, 'MAXLEN', '~', AUDIT_MAX, '*' }
     for k = i, last do
-      local r = records[k]
-      audited = audited + 1
-      local n = #args
-      args[n + 1], args[n + 2] = 'i', AID .. string.format('%06x', audited)
-      args[n + 3], args[n + 4] = 'a', r[1]
-      args[n + 5], args[n + 6] = 'k', r[3]
-      args[n + 7], args[n + 8] = 's', r[4]
-      args[n + 9], args[n + 10] = 'o', r[5]
-      args[n + 11], args[n + 12] = 'c', r[2]
-      args[n + 13], args[n + 14] = 'f', r[6]
-      args[n + 15], args[n + 16] = 't', r[7]
-      args[n + 17], args[n + 18] = 'r', r[8]
-      args[n + 19], args[n + 20] = 'x', r[9]
+      args[#args + 1] = 'r'
+      args[#args + 1] = records[k][1]
     end
     local eid = redis.call('XADD', unpack(args))
     for k = i, last do
       local r = records[k]
       local ref = eid .. '/' .. (k - i)
-      if r[3] == 'h' then
-        local h = load_hold(r[4])
+      if r[2] == 'h' then
+        local h = load_hold(r[3])
         h[H_AUD] = with_entry(h[H_AUD], ref)
-        save_hold(r[4], h)
+        save_hold(r[3], h)
       else
-        local t = load_ticket(r[5])
+        local t = load_ticket(r[4])
         t.aud = with_entry(t.aud, ref)
-        save_ticket(r[5], t)
+        save_ticket(r[4], t)
       end
     end
     i = last + 1

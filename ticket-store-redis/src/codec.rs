@@ -6,7 +6,7 @@
 
 use redis::Value;
 use serde::{Deserialize, Serialize};
-use ticket_core::ids::{AuditId, HoldId, SessionId, TicketId, UserId};
+use ticket_core::ids::{HoldId, SessionId, TicketId, UserId};
 use ticket_core::model::audit::{Actor, AuditRecord, Subject};
 use ticket_core::model::hold::{Hold, HoldItems, HoldState};
 use ticket_core::model::money::Money;
@@ -148,54 +148,130 @@ pub(crate) fn ticket(session: SessionId, user: &UserId, v: &Value) -> Result<Que
     })
 }
 
-/// Audit records of one stream entry `{id, {field, value, …}}` (ten pairs per record, as
-/// `commit()` in `lua/common.lua` writes them).
+/// Audit records of one stream entry `{id, {'r', record, …}}`, as `commit()` in
+/// `lua/common.lua` writes them.
 pub(crate) fn audit_entry(session: SessionId, entry: &Value) -> Result<Vec<AuditRecord>> {
     let e = array(entry, "audit entry")?;
     array(at(e, 1, "audit entry")?, "audit fields")?
-        .chunks(20)
-        .map(|record| audit_record(session, record))
+        .chunks(2)
+        .map(|pair| match pair {
+            [_, record] => audit_record(session, text(record, "audit record")?),
+            _ => Err(Error::Corrupt("odd audit entry".into())),
+        })
         .collect()
 }
 
-/// One audit record from its ten field-value pairs.
-pub(crate) fn audit_record(session: SessionId, fields: &[Value]) -> Result<AuditRecord> {
-    let get = |name: &str| -> Result<Option<&str>> {
-        let mut it = fields.chunks(2);
-        it.find_map(|kv| match kv {
-            [k, v] if text(k, "audit field").ok() == Some(name) => Some(opt_text(v, name)),
-            _ => None,
-        })
-        .transpose()
-        .map(Option::flatten)
+/// Packs an audit record the way the scripts do: id, at, kind (`h`/`t`), subject, owner,
+/// actor (JSON), from, to, reason, correlation id, joined by [`SEP`].
+pub(crate) fn pack_audit(r: &AuditRecord) -> Result<String> {
+    let (kind, subject) = match r.subject {
+        Subject::Hold(h) => ("h", h.to_string()),
+        Subject::Ticket(t) => ("t", t.to_string()),
     };
-    let need = |v: Option<&str>, name: &str| {
-        v.map(str::to_owned)
-            .ok_or_else(|| Error::Corrupt(format!("audit record without {name}")))
-    };
-    let id: AuditId = uuid(&need(get("i")?, "id")?, "audit id")?;
-    let at_ms: i64 = need(get("a")?, "at")?
-        .parse()
-        .map_err(|_| Error::Corrupt("audit time unreadable".into()))?;
-    let subject_id = need(get("s")?, "subject")?;
-    let subject = match get("k")? {
-        Some("h") => Subject::Hold(uuid(&subject_id, "hold id")?),
-        Some("t") => Subject::Ticket(uuid(&subject_id, "ticket id")?),
-        other => return Err(Error::Corrupt(format!("audit subject kind {other:?}"))),
-    };
-    let owner = UserId::new(need(get("o")?, "owner")?)
-        .map_err(|e| Error::Corrupt(format!("audit owner: {e}")))?;
-    let actor: Actor = json(&need(get("c")?, "actor")?, "audit actor")?;
-    Ok(AuditRecord {
+    let actor = crate::reply::to_json(&r.actor)?;
+    let at = r.at.as_millis().to_string();
+    let id = r.id.as_uuid().simple().to_string();
+    let fields = [
+        id.as_str(),
+        at.as_str(),
+        kind,
+        subject.as_str(),
+        r.owner.as_str(),
+        actor.as_str(),
+        r.from.as_deref().unwrap_or(""),
+        r.to.as_str(),
+        r.reason.as_str(),
+        r.correlation_id.as_deref().unwrap_or(""),
+    ];
+    Ok(fields.join(SEP.encode_utf8(&mut [0; 4])))
+}
+
+/// One audit record from its packed form.
+pub(crate) fn audit_record(session: SessionId, packed: &str) -> Result<AuditRecord> {
+    let f: Vec<&str> = packed.splitn(10, SEP).collect();
+    let [
         id,
-        at: Timestamp::from_millis(at_ms),
-        session,
+        at_ms,
+        kind,
         subject,
         owner,
         actor,
-        from: get("f")?.map(str::to_owned),
-        to: need(get("t")?, "to")?,
-        reason: need(get("r")?, "reason")?,
-        correlation_id: get("x")?.map(str::to_owned),
+        from,
+        to,
+        reason,
+        corr,
+    ] = f.as_slice()
+    else {
+        return Err(Error::Corrupt(format!(
+            "audit record with {} fields",
+            f.len()
+        )));
+    };
+    let opt = |s: &&str| (!s.is_empty()).then(|| (*s).to_owned());
+    Ok(AuditRecord {
+        id: uuid(id, "audit id")?,
+        at: Timestamp::from_millis(
+            at_ms
+                .parse()
+                .map_err(|_| Error::Corrupt(format!("audit time {at_ms:?}")))?,
+        ),
+        session,
+        subject: match *kind {
+            "h" => Subject::Hold(uuid(subject, "hold id")?),
+            "t" => Subject::Ticket(uuid(subject, "ticket id")?),
+            other => return Err(Error::Corrupt(format!("audit subject kind {other:?}"))),
+        },
+        owner: UserId::new(*owner).map_err(|e| Error::Corrupt(format!("audit owner: {e}")))?,
+        actor: json::<Actor>(actor, "audit actor")?,
+        from: opt(from),
+        to: (*to).to_owned(),
+        reason: (*reason).to_owned(),
+        correlation_id: opt(corr),
     })
+}
+
+/// Free text that goes into packed records must not contain [`SEP`].
+pub(crate) fn check_text(what: &str, value: &str) -> Result<()> {
+    if value.contains(SEP) {
+        return Err(ticket_core::InvalidInput::Definition(format!(
+            "{what} must not contain the control character U+001F"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ticket_core::ids::AuditId;
+
+    #[test]
+    fn audit_records_round_trip_through_their_packed_form() {
+        let at = Timestamp::from_millis(1_900_000_000_123);
+        let session = SessionId::new_at(at);
+        let record = AuditRecord {
+            id: AuditId::new_at(at),
+            at,
+            session,
+            subject: Subject::Hold(HoldId::new_at(at)),
+            owner: UserId::new("user with spaces & ünïcode").expect("user"),
+            actor: Actor::Operator("ops: \"quoted\"\nnewline".into()),
+            from: Some("HELD".into()),
+            to: "PAYING".into(),
+            reason: "checkout; started\ttab".into(),
+            correlation_id: None,
+        };
+        let packed = pack_audit(&record).expect("pack");
+        assert_eq!(audit_record(session, &packed).expect("unpack"), record);
+    }
+
+    #[test]
+    fn the_separator_is_refused_in_free_text() {
+        assert!(check_text("reason", "fine\ttext\n").is_ok());
+        assert!(matches!(
+            check_text("reason", "bad\u{1f}text"),
+            Err(Error::Invalid(_))
+        ));
+    }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use dashmap::DashMap;
 use redis::Value;
-use ticket_core::ids::{HoldId, SessionId, UserId};
-use ticket_core::model::audit::{Actor, AuditRecord, AuditScope};
+use ticket_core::ids::{AuditId, HoldId, SessionId, UserId};
+use ticket_core::model::audit::{Actor, AuditRecord, AuditScope, Subject};
 use ticket_core::model::hold::{
     AdmissionCheck, Decision, Hold, HoldState, NewHold, RebookRequest, StockEffect,
     TransitionOutcome, TransitionRequest, decide_parts, price_selection, rebook_allowed_from,
@@ -15,13 +15,15 @@ use ticket_core::store::Reservations;
 use ticket_core::{Error, InvalidInput, Refusal, Result, Timestamp};
 
 use crate::batch::{Batch, Batched};
-use crate::codec::{HoldDoc, audit_entry, audit_record, grade_counts, hold, seat_list};
+use crate::codec::{
+    HoldDoc, audit_entry, audit_record, check_text, grade_counts, hold, pack_audit, seat_list,
+};
 use crate::reply::{array, at, int, opt_text, refusal, tagged, text, to_json, unavailable};
 use crate::store::{RedisStore, audit_id_prefix};
 
-/// One hold request, as the `hold` script reads it (12 arguments, see `lua/hold.lua`).
+/// One hold request, as the `hold` script reads it (13 arguments, see `lua/hold.lua`).
 pub(crate) struct HoldArgs {
-    args: [String; 12],
+    args: [String; 13],
 }
 
 impl HoldArgs {
@@ -313,7 +315,7 @@ impl RedisStore {
         } else {
             items
                 .iter()
-                .map(|r| audit_record(session, array(r, "audit record")?))
+                .map(|r| audit_record(session, text(r, "audit record")?))
                 .collect()
         }
     }
@@ -349,7 +351,22 @@ impl Reservations for RedisStore {
     /// atomic step per request.
     async fn hold(&self, req: NewHold) -> Result<Hold> {
         let session = self.session_def(req.session).await?;
+        if let Some(c) = &req.correlation_id {
+            check_text("correlation id", c)?;
+        }
         let (items, amount) = price_selection(&session.inventory, &req.selection)?;
+        let created = pack_audit(&AuditRecord {
+            id: AuditId::new_at(req.now),
+            at: req.now,
+            session: req.session,
+            subject: Subject::Hold(req.id),
+            owner: req.user.clone(),
+            actor: req.actor.clone(),
+            from: None,
+            to: HoldState::Held.as_str().to_owned(),
+            reason: "hold created".to_owned(),
+            correlation_id: req.correlation_id.clone(),
+        })?;
         let doc = to_json(&HoldDoc {
             session: req.session,
             user: req.user.clone(),
@@ -373,6 +390,7 @@ impl Reservations for RedisStore {
                 items.units().to_string(),
                 grade_counts(&items),
                 seat_list(&items),
+                created,
             ],
         };
         let reply = self.submit(req.session, args).await?;
@@ -423,11 +441,21 @@ impl Reservations for RedisStore {
     /// One script: looks the decision up in the table computed from `decide_parts`, and
     /// applies it with its stock effect and audit record.
     async fn transition(&self, req: TransitionRequest) -> Result<TransitionOutcome> {
+        check_text("reason", &req.reason)?;
+        for (what, v) in [
+            ("correlation id", &req.correlation_id),
+            ("payment reference", &req.payment_ref),
+        ] {
+            if let Some(v) = v {
+                check_text(what, v)?;
+            }
+        }
         let session = self.session_of(req.hold).await?;
         self.transition_in(session, req).await
     }
 
     async fn rebook(&self, req: RebookRequest) -> Result<Hold> {
+        check_text("payment reference", &req.payment_ref)?;
         let session = self.session_of(req.hold).await?;
         self.claim_hold_id(req.new_id, session).await?;
         let mut inv = self.session_call(&self.inner.scripts.rebook, session, req.now);
