@@ -11,7 +11,8 @@
 //! * join: `<clients>` tasks calling `WaitingQueue::join` (a new user each time) on one
 //!   session.
 //!
-//! `BENCH_OPS` (default 60 000) operations per run; `BENCH_ONLY=hold|join` skips the other; `REDIS_URL` (default db 9 of the local
+//! `BENCH_OPS` (default 60 000) operations per run, `BENCH_REPEAT` (default 3) rounds per
+//! client count (medians are printed); `BENCH_ONLY=hold|join` skips the other; `REDIS_URL` (default db 9 of the local
 //! server). Everything runs under a fresh key prefix that is deleted afterwards.
 
 use std::process::Command;
@@ -65,28 +66,45 @@ fn main() {
     );
     println!("| clients | raw EVALSHA ops/s | hold ops/s | hold / raw | join ops/s | join / raw |");
     println!("|---|---|---|---|---|---|");
+    let repeat: usize = env_or("BENCH_REPEAT", "3").parse().expect("BENCH_REPEAT");
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     for c in clients {
-        let raw = raw_evalsha(&url, &host, port, db, c, ops);
-        let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-        let (hold, join) = rt.block_on(async {
-            let hold = if only == "join" {
-                f64::NAN
-            } else {
-                ours(&url, c, ops, Op::Hold).await
-            };
-            let join = if only == "hold" {
-                f64::NAN
-            } else {
-                ours(&url, c, ops, Op::Join).await
-            };
-            (hold, join)
-        });
+        // Raw, hold and join measured back to back, `repeat` times; each figure is the
+        // median of its runs and each ratio the median of the per-round ratios, so a slow
+        // moment of the machine hits both sides of a ratio.
+        let mut rounds = Vec::new();
+        for _ in 0..repeat {
+            let raw = raw_evalsha(&url, &host, port, db, c, ops);
+            let (hold, join) = rt.block_on(async {
+                let hold = if only == "join" {
+                    f64::NAN
+                } else {
+                    ours(&url, c, ops, Op::Hold).await
+                };
+                let join = if only == "hold" {
+                    f64::NAN
+                } else {
+                    ours(&url, c, ops, Op::Join).await
+                };
+                (hold, join)
+            });
+            rounds.push([raw, hold, join, hold / raw, join / raw]);
+        }
+        let m = |i: usize| median(rounds.iter().map(|r| r[i]).collect());
         println!(
-            "| {c} | {raw:.0} | {hold:.0} | {:.2} | {join:.0} | {:.2} |",
-            hold / raw,
-            join / raw
+            "| {c} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} |",
+            m(0),
+            m(1),
+            m(3),
+            m(2),
+            m(4)
         );
     }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// redis-benchmark's rate for EVALSHA of the one-line conditional decrement.

@@ -151,7 +151,8 @@ local function grade_counts(gq)
   if not out then
     out = {}
     for g, q in string.gmatch(gq, '([^:;]+):([^;]+)') do
-      out[#out + 1] = { g, tonumber(q) }
+      -- grade, quantity, and the counter names per stock letter
+      out[#out + 1] = { g, tonumber(q), { a = 'a:' .. g, s = 's:' .. g } }
     end
     parsed_gq[gq] = out
   end
@@ -173,16 +174,17 @@ end
 
 -- Moves a hold's units between 'a' (available), 'h' (held) and 's' (sold), and its seats to
 -- the matching state.
+local SEAT_STATE = { a = 'A', h = 'H', s = 'S' }
 local function move(gq, seat_ids, from, to)
   for _, p in ipairs(grade_counts(gq)) do
     if from ~= 'h' then
-      stock_add(from .. ':' .. p[1], -p[2])
+      stock_add(p[3][from], -p[2])
     end
     if to ~= 'h' then
-      stock_add(to .. ':' .. p[1], p[2])
+      stock_add(p[3][to], p[2])
     end
   end
-  local state = string.upper(to)
+  local state = SEAT_STATE[to]
   for _, s in ipairs(seat_list(seat_ids)) do
     set_seat(s, state)
   end
@@ -201,7 +203,7 @@ local function take(gq, seat_ids, to)
     return cjson.encode({ code = 'SEATS_UNAVAILABLE', seats = busy })
   end
   for _, p in ipairs(grade_counts(gq)) do
-    local available = stock_value('a:' .. p[1])
+    local available = stock_value(p[3].a)
     if available < p[2] then
       return cjson.encode({ code = 'SOLD_OUT', grade = p[1], requested = p[2], available = available })
     end

@@ -23,9 +23,13 @@
 //!
 //! # Throughput
 //! One multiplexed connection ([`redis::aio::ConnectionManager`]) carries every call and
-//! pipelines concurrent ones. Holds and joins for one session that arrive while a call for
-//! that session is in flight are coalesced into one script call
-//! ([`RedisConfig::max_batch`]), each request still checked and applied on its own.
+//! pipelines concurrent ones. Holds and joins for one session that arrive while calls for
+//! that session are in flight are coalesced into one script call
+//! ([`RedisConfig::max_batch`], up to [`RedisConfig::max_in_flight`] calls per session at
+//! once), each request still checked and applied on its own. Inside a script, reads go
+//! through caches and all writes are issued once at the end (one `HSET` for every hold the
+//! call touched, one `XADD` for all its audit records, one `ZADD` per sorted set), so a
+//! batch costs a handful of Redis commands rather than a handful per request.
 //!
 //! # Keys and Redis Cluster
 //! Keys start with [`RedisConfig::prefix`]. Everything about one session carries the hash
@@ -37,23 +41,29 @@
 //! | `P:{s:ID}:stock` | hash | `a:`/`s:`/`c:<grade>`: available, sold, capacity (held is the rest) |
 //! | `P:{s:ID}:seats` | hash | seat id → `A`/`H`/`S` |
 //! | `P:{s:ID}:policy` | string | sales policy (JSON) |
-//! | `P:{s:ID}:h:<hold>` | hash | a hold: `doc` (immutable JSON) + state, times, references |
-//! | `P:{s:ID}:uh:<user>` | list | the user's holds, in creation order |
+//! | `P:{s:ID}:holds` | hash | hold id → the hold, packed (state, times, references, audit references, immutable JSON) |
+//! | `P:{s:ID}:uh` | hash | user → the user's hold ids, in creation order |
 //! | `P:{s:ID}:exp` | zset | live holds by expiry (the sweeper's index) |
 //! | `P:{s:ID}:seq`, `line` | counter, zset | queue sequence; waiting users scored by it |
 //! | `P:{s:ID}:pq`, `pqv`, `draw` | list, counter, string | pre-queue, its version, the draw |
-//! | `P:{s:ID}:tickets` | hash | user → latest queue ticket (packed) and the audit references of all their tickets |
+//! | `P:{s:ID}:tickets` | hash | user → latest queue ticket, packed, with the audit references of all their tickets |
 //! | `P:{s:ID}:act`, `adm` | zset, zset | ACTIVE users by admission expiry; admissions by time |
-//! | `P:{s:ID}:audit` | stream | audit trail, capped (`MAXLEN ~`) |
-//! | `P:{s:ID}:ha:<hold>`, `ua:<user>` | list | audit entry ids per hold / per user |
+//! | `P:{s:ID}:audit` | stream | audit trail, capped (`MAXLEN ~`): one packed record per field |
 //! | `P:ev:<event>` | string | event definition (JSON) |
 //! | `P:sessions` | set | every session id |
-//! | `P:hs:<hold>` | string | the session of a hold (ids are claimed here with `SET NX`) |
+//! | `P:hs` | hash | hold id → session (ids are claimed here with `HSETNX`) |
 //! | `P:idem:<scope>:<key>` | hash | idempotency record, with a TTL |
+//!
+//! Packed values join their fields with U+001F, which JSON, ids and timestamps never contain;
+//! free text that would land in one (reasons, correlation ids, payment references) is refused
+//! if it contains that character.
 //!
 //! Scripts receive the session's key base (`P:{s:ID}:`) as `KEYS[1]` and build the other
 //! names from it, so the cluster client routes them by that slot. Keys outside a session
-//! (event, hold index, idempotency) are written by separate commands.
+//! (event, hold index, idempotency) are written by separate commands; the hold index is one
+//! hash, so on a cluster every hold batch also writes that key's slot (one small script call
+//! per batch). This crate connects to a single Redis endpoint (`ConnectionManager`); the key
+//! layout is what lets the same scripts run under a cluster client.
 //!
 //! # Durability
 //! Redis keeps this state in memory. What survives a restart depends on its persistence:
