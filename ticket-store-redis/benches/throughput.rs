@@ -164,6 +164,9 @@ async fn ours(url: &str, clients: u64, ops: u64, op: Op) -> f64 {
     let mut config =
         RedisConfig::new(url).with_prefix(format!("tr-bench:{}", uuid::Uuid::now_v7().simple()));
     config.delete_keys_on_drop = true;
+    if let Ok(n) = std::env::var("BENCH_MAX_BATCH") {
+        config.max_batch = n.parse().expect("BENCH_MAX_BATCH");
+    }
     if let Ok(n) = std::env::var("BENCH_IN_FLIGHT") {
         config.max_in_flight = n.parse().expect("BENCH_IN_FLIGHT");
     }
