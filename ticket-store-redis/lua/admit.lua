@@ -32,6 +32,11 @@ end
 local admitted = {}
 if n > 0 then
   local popped = redis.call('ZPOPMIN', B .. 'line', n)
+  local users = {}
+  for i = 1, #popped, 2 do
+    users[#users + 1] = popped[i]
+  end
+  prefetch_tickets(users)
   for i = 1, #popped, 2 do
     local user = popped[i]
     local t = load_ticket(user)

@@ -34,6 +34,18 @@ local function unpack_hold(s)
   return f
 end
 
+-- HMGET of many fields, in chunks (Lua's unpack is limited to a few thousand values).
+local function hmget_many(key, fields)
+  local out = {}
+  for i = 1, #fields, 1000 do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + 999, #fields)))
+    for j = 1, #part do
+      out[i + j - 1] = part[j]
+    end
+  end
+  return out
+end
+
 -- Holds ------------------------------------------------------------------------------
 local holds, holds_dirty, holds_order = {}, {}, {}
 
@@ -48,7 +60,7 @@ local function prefetch_holds(ids)
   if #want == 0 then
     return
   end
-  local packed = redis.call('HMGET', K_HOLDS, unpack(want))
+  local packed = hmget_many(K_HOLDS, want)
   for i, id in ipairs(want) do
     holds[id] = packed[i] and unpack_hold(packed[i]) or false
   end
@@ -84,7 +96,7 @@ local function prefetch_user_holds(users)
   if #want == 0 then
     return
   end
-  local lists = redis.call('HMGET', K_UH, unpack(want))
+  local lists = hmget_many(K_UH, want)
   for i, u in ipairs(want) do
     user_holds[u] = lists[i] or ''
   end
@@ -307,7 +319,7 @@ local function prefetch_tickets(users)
   if #want == 0 then
     return
   end
-  local packed = redis.call('HMGET', K_TICKETS, unpack(want))
+  local packed = hmget_many(K_TICKETS, want)
   for i, u in ipairs(want) do
     tickets[u] = packed[i] and unpack_ticket(packed[i]) or false
   end
