@@ -519,6 +519,7 @@ local function settle(now_s, actor)
   settled_at = now_s
   redis.call('ZREMRANGEBYSCORE', B .. 'adm', '-inf', string.format('%d', tonumber(now_s) - 60000))
   local due = redis.call('ZRANGEBYSCORE', K_ACT, '-inf', now_s)
+  prefetch_tickets(due)
   for _, u in ipairs(due) do
     local t = load_ticket(u)
     if t and t.st == 'ACTIVE' then
