@@ -6,34 +6,41 @@ local scope, subject, limit = ARGV[3], ARGV[4], tonumber(ARGV[5])
 if scope == 'session' then
   return redis.call('XRANGE', B .. 'audit', '-', '+', 'COUNT', limit)
 end
--- "<entry id>/<index>" references from the `aud` of the subjects in scope.
-local refs = {}
+-- Entry ids from the `aud` of each subject in scope, with the subject's kind and id (or owner
+-- for tickets): the records of that subject are picked out of each entry.
+local wanted = {}
 if scope == 'hold' then
   local h = load_hold(subject)
-  refs[1] = h and h[H_AUD] or ''
+  wanted[1] = { h and h[H_AUD] or '', 'h', subject, nil }
 else
   local t = load_ticket(subject)
-  refs[1] = t and t.aud or ''
+  wanted[1] = { t and t.aud or '', 't', nil, subject }
   local ids = {}
   for id in string.gmatch(load_user_holds(subject), '%S+') do
     ids[#ids + 1] = id
   end
   prefetch_holds(ids)
   for _, id in ipairs(ids) do
-    refs[#refs + 1] = holds[id] and holds[id][H_AUD] or ''
+    wanted[#wanted + 1] = { holds[id] and holds[id][H_AUD] or '', 'h', id, nil }
   end
 end
 local out = {}
-for _, aud in ipairs(refs) do
-  for eid, k in string.gmatch(aud, '(%S+)/(%d+)') do
-    if #out >= limit and scope == 'hold' then
-      return out
-    end
-    local e = redis.call('XRANGE', B .. 'audit', eid, eid)
-    if e[1] then
-      local record = e[1][2][tonumber(k) * 2 + 2]
-      if record then
-        out[#out + 1] = record
+for _, w in ipairs(wanted) do
+  local seen = {}
+  for eid in string.gmatch(w[1], '%S+') do
+    if not seen[eid] then
+      seen[eid] = true
+      local e = redis.call('XRANGE', B .. 'audit', eid, eid)
+      local fields = e[1] and e[1][2] or {}
+      for j = 2, #fields, 2 do
+        local record = fields[j]
+        local kind, subj, owner = string.match(record, '^[^\31]*\31[^\31]*\31([^\31]*)\31([^\31]*)\31([^\31]*)\31')
+        if kind == w[2] and (w[3] == nil or subj == w[3]) and (w[4] == nil or owner == w[4]) then
+          if scope == 'hold' and #out >= limit then
+            return out
+          end
+          out[#out + 1] = record
+        end
       end
     end
   end

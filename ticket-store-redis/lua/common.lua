@@ -19,7 +19,7 @@ local K_HOLDS, K_UH, K_STOCK, K_SEATS = B .. 'holds', B .. 'uh', B .. 'stock', B
 local K_EXP, K_ACT, K_AUDIT = B .. 'exp', B .. 'act', B .. 'audit'
 
 -- Packed holds (field of the `holds` hash): these fields joined by SEP, `doc` (the
--- immutable JSON: session, user, items, amount) last. Empty string = none.
+-- immutable JSON of items and amount) last. Empty string = none.
 local H_USER, H_STATE, H_CRT, H_EXP, H_UPD, H_UNITS, H_GQ, H_SEATS = 1, 2, 3, 4, 5, 6, 7, 8
 local H_PREF, H_ADM, H_RBF, H_RBAS, H_AUD, H_DOC = 9, 10, 11, 12, 13, 14
 
@@ -370,8 +370,8 @@ end
 -- Audit ------------------------------------------------------------------------------
 -- Records are kept until commit, then written as stream entries of up to 500 records each,
 -- one field 'r' per record holding its packed form (id, at, kind, subject, owner, actor,
--- from, to, reason, correlation id joined by SEP); the subject's `aud` gets
--- "<entry id>/<index>". A record's id is AID plus a counter unless the caller built it.
+-- from, to, reason, correlation id joined by SEP); the subject's `aud` gets the entry id.
+-- A record's id is AID plus a counter unless the caller built it.
 local records = {}
 local audited = 0
 
@@ -386,11 +386,16 @@ local function audit_packed(packed, kind, subject, owner)
   records[#records + 1] = { packed, kind, subject, owner }
 end
 
-local function with_entry(aud, ref)
+-- `aud` with stream entry `eid` appended (once: a subject with several records in one entry
+-- references it once; readers pick the subject's records out of the entry).
+local function with_entry(aud, eid)
   if aud == nil or aud == '' then
-    return ref
+    return eid
   end
-  return aud .. ' ' .. ref
+  if string.sub(aud, -#eid) == eid then
+    return aud
+  end
+  return aud .. ' ' .. eid
 end
 
 local function call_chunked(cmd, key, list, step)
@@ -412,14 +417,13 @@ local function commit()
     local eid = redis.call('XADD', unpack(args))
     for k = i, last do
       local r = records[k]
-      local ref = eid .. '/' .. (k - i)
       if r[2] == 'h' then
         local h = load_hold(r[3])
-        h[H_AUD] = with_entry(h[H_AUD], ref)
+        h[H_AUD] = with_entry(h[H_AUD], eid)
         save_hold(r[3], h)
       else
         local t = load_ticket(r[4])
-        t.aud = with_entry(t.aud, ref)
+        t.aud = with_entry(t.aud, eid)
         save_ticket(r[4], t)
       end
     end

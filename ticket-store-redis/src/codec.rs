@@ -1,8 +1,9 @@
 //! How holds, queue tickets and audit records are laid out in Redis, and read back.
 //!
-//! A hold is a hash: `doc` (immutable JSON: session, user, items, amount) plus one field per
-//! mutable attribute, so scripts change states and timestamps without parsing JSON. Queue
-//! tickets are hashes of plain fields. Audit records are stream entries of plain fields.
+//! A hold is one packed field of the session's `holds` hash: its attributes joined by
+//! [`SEP`], the JSON of what scripts never read (items, amount) last, so scripts change
+//! states and timestamps without parsing JSON. Queue tickets are packed the same way in the
+//! `tickets` hash, and each audit record is one packed field of a stream entry.
 
 use redis::Value;
 use serde::{Deserialize, Serialize};
@@ -15,11 +16,10 @@ use ticket_core::{Error, Result, Timestamp};
 
 use crate::reply::{array, at, int, json, opt_int, opt_text, text};
 
-/// The immutable part of a hold, stored as JSON in its `doc` field.
+/// The immutable part of a hold that the scripts never read, stored as JSON (the session is
+/// the key's, the user has its own field).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct HoldDoc {
-    pub(crate) session: SessionId,
-    pub(crate) user: UserId,
     pub(crate) items: HoldItems,
     pub(crate) amount: Money,
 }
@@ -70,13 +70,13 @@ pub(crate) const SEP: char = '\u{1f}';
 
 /// A hold from its packed form (`lua/common.lua`): user, state, crt, exp, upd, units, gq,
 /// seats, pref, adm, rbf, rbas, aud, doc — joined by [`SEP`], the JSON document last.
-pub(crate) fn hold(id: HoldId, v: &Value) -> Result<Hold> {
+pub(crate) fn hold(session: SessionId, id: HoldId, v: &Value) -> Result<Hold> {
     let Some(packed) = opt_text(v, "hold")? else {
         return Err(Error::not_found("hold", id));
     };
     let f: Vec<&str> = packed.splitn(14, SEP).collect();
     let [
-        _user,
+        user,
         state,
         crt,
         exp,
@@ -103,8 +103,8 @@ pub(crate) fn hold(id: HoldId, v: &Value) -> Result<Hold> {
     let opt = |s: &&str| (!s.is_empty()).then(|| (*s).to_owned());
     Ok(Hold {
         id,
-        session: doc.session,
-        user: doc.user,
+        session,
+        user: UserId::new(*user).map_err(|e| Error::Corrupt(format!("hold {id} user: {e}")))?,
         items: doc.items,
         amount: doc.amount,
         state: hold_state(state)?,

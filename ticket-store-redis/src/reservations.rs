@@ -254,7 +254,7 @@ impl RedisStore {
         match tag {
             "ok" => Ok(TransitionOutcome {
                 changed: int(at(rest, 0, "transition")?, "changed")? == 1,
-                hold: hold(req.hold, at(rest, 1, "transition")?)?,
+                hold: hold(session, req.hold, at(rest, 1, "transition")?)?,
             }),
             "err" => Err(refusal(at(rest, 0, "transition")?)),
             "nf" => Err(Error::not_found("hold", req.hold)),
@@ -338,7 +338,7 @@ impl RedisStore {
                 let id: HoldId = text(at(p, 0, "expired hold")?, "hold id")?
                     .parse()
                     .map_err(|_| Error::Corrupt("expired hold id".into()))?;
-                hold(id, at(p, 1, "expired hold")?)
+                hold(session, id, at(p, 1, "expired hold")?)
             })
             .collect()
     }
@@ -368,8 +368,6 @@ impl Reservations for RedisStore {
             correlation_id: req.correlation_id.clone(),
         })?;
         let doc = to_json(&HoldDoc {
-            session: req.session,
-            user: req.user.clone(),
             items: items.clone(),
             amount,
         })?;
@@ -435,7 +433,7 @@ impl Reservations for RedisStore {
             Timestamp::from_millis(0),
         );
         inv.arg("one").arg(id.to_string());
-        hold(id, &self.run(&inv).await?)
+        hold(session, id, &self.run(&inv).await?)
     }
 
     /// One script: looks the decision up in the table computed from `decide_parts`, and
@@ -474,7 +472,7 @@ impl Reservations for RedisStore {
                 let id: HoldId = text(at(rest, 0, "rebook")?, "hold id")?
                     .parse()
                     .map_err(|_| Error::Corrupt("rebooked hold id".into()))?;
-                hold(id, at(rest, 1, "rebook")?)
+                hold(session, id, at(rest, 1, "rebook")?)
             }
             "err" => Err(refusal(at(rest, 0, "rebook")?)),
             "nf" => Err(Error::not_found("hold", req.hold)),
@@ -537,7 +535,7 @@ impl Reservations for RedisStore {
                 let id: HoldId = text(at(p, 0, "hold")?, "hold id")?
                     .parse()
                     .map_err(|_| Error::Corrupt("hold id".into()))?;
-                hold(id, at(p, 1, "hold")?)
+                hold(session, id, at(p, 1, "hold")?)
             })
             .collect()
     }
