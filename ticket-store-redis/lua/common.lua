@@ -16,7 +16,7 @@ local AUDIT_MAX = ARGV[1]
 local AID = ARGV[2]
 local SEP = '\31'
 local K_HOLDS, K_UH, K_STOCK, K_SEATS = B .. 'holds', B .. 'uh', B .. 'stock', B .. 'seats'
-local K_EXP, K_ACT, K_AUDIT = B .. 'exp', B .. 'act', B .. 'audit'
+local K_EXPB, K_ACT, K_AUDIT = B .. 'expb', B .. 'act', B .. 'audit'
 
 -- Packed holds (field of the `holds` hash): these fields joined by SEP, `doc` (the
 -- immutable JSON of items and amount) last. Empty string = none.
@@ -367,6 +367,30 @@ local function zrem(key, member)
   l[#l + 1] = member
 end
 
+-- Expiry index: live holds listed per second of their expiry (`exp:<second>` lists), the
+-- seconds in the `expb` sorted set. Entries are never removed when a hold ends early: the
+-- sweeper skips holds that are no longer live.
+local expiring, expiring_order = {}, {}
+
+-- The second of a millisecond timestamp, as a decimal string (floor division).
+local function expiry_second(ms_s)
+  if #ms_s > 3 and string.byte(ms_s, 1) ~= 45 then -- positive, at least one second
+    return string.sub(ms_s, 1, -4)
+  end
+  return string.format('%d', math.floor(tonumber(ms_s) / 1000))
+end
+
+local function index_expiry(exp_s, id)
+  local sec = expiry_second(exp_s)
+  local l = expiring[sec]
+  if not l then
+    l = {}
+    expiring[sec] = l
+    expiring_order[#expiring_order + 1] = sec
+  end
+  l[#l + 1] = id
+end
+
 -- Audit ------------------------------------------------------------------------------
 -- Records are kept until commit, then written as stream entries of up to 500 records each,
 -- one field 'r' per record holding its packed form (id, at, kind, subject, owner, actor,
@@ -468,6 +492,11 @@ local function commit()
     end
     call_chunked('HSET', K_SEATS, args, 1000)
   end
+  for _, sec in ipairs(expiring_order) do
+    call_chunked('RPUSH', B .. 'exp:' .. sec, expiring[sec], 1000)
+    redis.call('ZADD', K_EXPB, 'NX', sec, sec)
+  end
+  expiring, expiring_order = {}, {}
   for key, l in pairs(zadds) do
     call_chunked('ZADD', key, l, 1000)
   end
@@ -507,9 +536,6 @@ local function apply(id, h, to, effect, at, actor, reason, corr, pref)
     h[H_PREF] = pref
   end
   save_hold(id, h)
-  if is_live(from) and not is_live(to) then
-    zrem(K_EXP, id)
-  end
 end
 
 -- Forgets admissions older than a minute and expires ACTIVE tickets past their admission

@@ -52,7 +52,7 @@ for i = 0, n - 1 do
     end
     save_hold(id, { user, 'HELD', now_s, exp_s, now_s, units, gq, seat_ids, '', adm, '', '', '', doc })
     add_user_hold(user, id)
-    zadd(K_EXP, exp_s, id)
+    index_expiry(exp_s, id)
     audit_packed(ARGV[o + 13], 'h', id, user)
     out[#out + 1] = { 'ok', adm }
   end

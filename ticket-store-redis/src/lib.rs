@@ -43,7 +43,7 @@
 //! | `P:{s:ID}:policy` | string | sales policy (JSON) |
 //! | `P:{s:ID}:holds` | hash | hold id → the hold, packed (state, times, references, audit references, immutable JSON) |
 //! | `P:{s:ID}:uh` | hash | user → the user's hold ids, in creation order |
-//! | `P:{s:ID}:exp` | zset | live holds by expiry (the sweeper's index) |
+//! | `P:{s:ID}:expb`, `exp:<second>` | zset, lists | the sweeper's index: seconds with expiring holds; the holds expiring in each |
 //! | `P:{s:ID}:seq`, `line` | counter, zset | queue sequence; waiting users scored by it |
 //! | `P:{s:ID}:pq`, `pqv`, `draw` | list, counter, string | pre-queue, its version, the draw |
 //! | `P:{s:ID}:tickets` | hash | user → latest queue ticket, packed, with the audit references of all their tickets |

@@ -493,12 +493,14 @@ impl Reservations for RedisStore {
     /// any number of servers expire each hold once.
     async fn expire_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Hold>> {
         let sessions = self.all_sessions().await?;
+        // Seconds of the expiry index up to now (the current one may hold nothing due yet).
+        let second = now.as_millis().div_euclid(1000);
         let mut pipe = redis::pipe();
         for s in &sessions {
             pipe.cmd("ZCOUNT")
-                .arg(self.inner.keys.session_key(*s, "exp"))
+                .arg(self.inner.keys.session_key(*s, "expb"))
                 .arg("-inf")
-                .arg(now.as_millis());
+                .arg(second);
         }
         let due: Vec<u64> = if sessions.is_empty() {
             Vec::new()
