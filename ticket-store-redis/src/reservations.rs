@@ -45,43 +45,34 @@ impl Batched for HoldArgs {
         let keys = &store.inner.keys;
         let script = &store.inner.scripts.hold;
         let aid = audit_id_prefix(now);
-        let mut inv = script.prepare_invoke();
-        inv.key(keys.session(session))
-            .arg(store.inner.config.audit_max_len)
-            .arg(&aid)
-            .arg(reqs.len());
-        for r in reqs {
-            inv.arg(&r.args[..]);
-        }
         let index = keys.hold_index();
-        let mut claim = store.inner.scripts.claim_ids.prepare_invoke();
-        claim.key(&index).arg(session.to_string());
-        for r in reqs {
-            claim.arg(r.id());
-        }
-        // Both calls by SHA in one pipeline: the id claims, then the batch.
+        // The id claims, then the batch, both by SHA, sent as one pipeline.
+        let commands = || {
+            let mut claim = redis::cmd("EVALSHA");
+            claim
+                .arg(store.inner.scripts.claim_ids.get_hash())
+                .arg(1)
+                .arg(&index)
+                .arg(session.to_string());
+            let mut batch = redis::cmd("EVALSHA");
+            batch
+                .arg(script.get_hash())
+                .arg(1)
+                .arg(keys.session(session))
+                .arg(store.inner.config.audit_max_len)
+                .arg(&aid)
+                .arg(reqs.len());
+            for r in reqs {
+                claim.arg(r.id());
+                batch.arg(&r.args[..]);
+            }
+            (claim, batch)
+        };
+        let (claim, batch) = commands();
         let mut pipe = redis::pipe();
-        let c = pipe
-            .cmd("EVALSHA")
-            .arg(store.inner.scripts.claim_ids.get_hash())
-            .arg(1)
-            .arg(&index)
-            .arg(session.to_string());
-        for r in reqs {
-            c.arg(r.id());
-        }
-        let eval = pipe
-            .cmd("EVALSHA")
-            .arg(script.get_hash())
-            .arg(1)
-            .arg(keys.session(session))
-            .arg(store.inner.config.audit_max_len)
-            .arg(&aid)
-            .arg(reqs.len());
-        for r in reqs {
-            eval.arg(&r.args[..]);
-        }
-        let (claimed, replies) = match pipe.query_async::<(Value, Value)>(&mut store.conn()).await {
+        pipe.add_command(claim).add_command(batch);
+        let mut conn = store.conn();
+        let (claimed, replies) = match pipe.query_async::<(Value, Value)>(&mut conn).await {
             Ok((claimed, replies)) => {
                 let claimed = array(&claimed, "claim_ids")?
                     .iter()
@@ -90,14 +81,18 @@ impl Batched for HoldArgs {
                 (claimed, replies)
             }
             Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
-                // A restarted or flushed server: run both by source (which reloads them),
-                // then read back which claims are ours (the claim may have run already).
-                let _: Value = store.run(&claim).await?;
-                let replies = store.run(&inv).await?;
+                // A restarted or flushed server: load both scripts and run them again, then
+                // read back which claims are ours (the first claim may have run already).
+                for s in [&store.inner.scripts.claim_ids, script] {
+                    s.load_async(&mut conn).await.map_err(unavailable)?;
+                }
+                let (claim, batch) = commands();
+                let _: Value = claim.query_async(&mut conn).await.map_err(unavailable)?;
+                let replies: Value = batch.query_async(&mut conn).await.map_err(unavailable)?;
                 let owners: Vec<Option<String>> = redis::cmd("HMGET")
                     .arg(&index)
                     .arg(reqs.iter().map(HoldArgs::id).collect::<Vec<_>>())
-                    .query_async(&mut store.conn())
+                    .query_async(&mut conn)
                     .await
                     .map_err(unavailable)?;
                 let mine = session.to_string();
