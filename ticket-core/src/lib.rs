@@ -17,7 +17,7 @@
 //! See `examples/quickstart` for the whole flow: join → admit → hold → pay → confirm.
 //!
 //! ## Guarantees
-//! Every backend, proven by [`testkit`]:
+//! Every backend, proven by `testkit`:
 //! * **No oversell**: `available + held + sold == capacity` at every instant; a hold takes all
 //!   of its units or seats or none.
 //! * **Fair queue**: FIFO admission behind a pre-queue shuffled once at the open with a
@@ -30,7 +30,7 @@
 //!
 //! ## Layout
 //! [`model`] (plain data and pure rules) · [`store`] (one trait per concept) · [`service`]
-//! (flows) · [`memory`] (in-memory backend) · [`testkit`] (conformance suite, feature
+//! (flows) · [`memory`] (in-memory backend) · `testkit` (conformance suite, feature
 //! `testkit`) · [`clock`] · [`config`] · [`error`].
 #![warn(missing_docs)]
 

@@ -1,7 +1,7 @@
 //! The in-memory backend: every storage trait, concurrent, in one process.
 //!
 //! The embedded default, used by the example server and the simulator when no service is
-//! configured, and held to the same [`crate::testkit`] conformance suite as every backend.
+//! configured, and held to the same `crate::testkit` conformance suite as every backend.
 //!
 //! # Concurrency
 //! Each session's state (stock, holds, queue, policy, audit) sits behind its own mutex, so

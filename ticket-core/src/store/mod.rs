@@ -1,5 +1,5 @@
 //! The storage traits: one concept each. Every backend implements all of them and proves it
-//! with the [`crate::testkit`] conformance suite.
+//! with the `crate::testkit` conformance suite.
 //!
 //! Each operation that must be atomic is one trait method ("hold N if available", "move from
 //! state A to B"), never a load/save pair, so a backend can make it one Lua script or one SQL
