@@ -36,3 +36,14 @@ pub async fn isolated_store_at(url: &str, max_batch: usize) -> RedisStore {
         ),
     }
 }
+
+/// Another handle on `store`'s keys (same prefix), with its own connection and batches, as
+/// a second app server would have. It leaves the keys to `store`'s clean-up.
+#[allow(dead_code)] // used by some test binaries only
+pub async fn another_server(store: &RedisStore) -> RedisStore {
+    let mut config = store.config().clone();
+    config.delete_keys_on_drop = false;
+    RedisStore::connect(config)
+        .await
+        .expect("second connection")
+}
