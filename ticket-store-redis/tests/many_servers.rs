@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ticket_core::model::hold::{HoldState, Selection};
-use ticket_core::service::HoldCommand;
+use ticket_core::service::{HoldCommand, Settlement};
 use ticket_core::testkit::{Fixture, grade, user};
 use ticket_core::{Error, Refusal, TicketRush, TimeLimits};
 
@@ -76,7 +76,11 @@ async fn four_servers_sell_one_session_without_overselling() {
                     0 => {
                         let r = format!("pay-{i}");
                         other.payments.start(hold.id, &u, &r).await.expect("start");
-                        other.payments.succeeded(hold.id, &r).await.expect("paid");
+                        let settled = other.payments.succeeded(hold.id, &r).await.expect("paid");
+                        assert!(
+                            matches!(settled, Settlement::Confirmed(_)),
+                            "payment within the TTL not confirmed: {settled:?}"
+                        );
                     }
                     1 => {
                         other.holds.release(hold.id, &u).await.expect("release");
@@ -132,7 +136,12 @@ async fn four_servers_sell_one_session_without_overselling() {
     );
     let mut confirmed = 0u64;
     for id in &held {
-        let h = servers[0].stores().reservations.get(*id).await.expect("hold");
+        let h = servers[0]
+            .stores()
+            .reservations
+            .get(*id)
+            .await
+            .expect("hold");
         match h.state {
             HoldState::Confirmed => confirmed += 1,
             HoldState::Released | HoldState::Expired => {}
