@@ -33,10 +33,10 @@ impl HoldArgs {
 }
 
 impl Batched for HoldArgs {
-    /// One pipeline, one round trip: `SET NX` of every hold id in the global index, then the
-    /// `hold` script for the whole batch. A request whose id was already taken in another
-    /// session is compensated (its new hold released at once) and answered `dup`; refused
-    /// requests give their index entry back.
+    /// One pipeline, one round trip: the `claim_ids` script (`HSETNX` of every hold id in the
+    /// global index), then the `hold` script for the whole batch. A request whose id was already
+    /// taken in another session is compensated (its new hold released at once) and answered
+    /// `dup`; refused requests give their index entry back.
     async fn run(store: &RedisStore, session: SessionId, reqs: &[Self]) -> Result<Vec<Value>> {
         let now = reqs
             .first()
