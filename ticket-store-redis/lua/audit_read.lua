@@ -15,10 +15,7 @@ if scope == 'hold' then
 else
   local t = load_ticket(subject)
   wanted[1] = { t and t.aud or '', 't', nil, subject }
-  local ids = {}
-  for id in string.gmatch(load_user_holds(subject), '%S+') do
-    ids[#ids + 1] = id
-  end
+  local ids = user_hold_ids(subject)
   prefetch_holds(ids)
   for _, id in ipairs(ids) do
     wanted[#wanted + 1] = { holds[id] and holds[id][H_AUD] or '', 'h', id, nil }

@@ -46,76 +46,114 @@ local function hmget_many(key, fields)
   return out
 end
 
--- Holds ------------------------------------------------------------------------------
-local holds, holds_dirty, holds_order = {}, {}, {}
+-- Runs `cmd key <list>` in chunks of `step` values.
+local function call_chunked(cmd, key, list, step)
+  for i = 1, #list, step do
+    redis.call(cmd, key, unpack(list, i, math.min(i + step - 1, #list)))
+  end
+end
 
--- Reads the holds `ids` into the cache with one HMGET.
-local function prefetch_holds(ids)
+-- Per-call caches over hashes ------------------------------------------------------------
+-- Some fields of one hash: read (decoded) once, changed in memory, written back (encoded) by
+-- commit(). A missing field is cached as false.
+local function cached_hash(key, decode, encode)
+  return { key = key, decode = decode, encode = encode, values = {}, dirty = {}, order = {} }
+end
+
+local function same(v)
+  return v
+end
+
+-- Reads the `fields` not cached yet, with one HMGET.
+local function prefetch(c, fields)
   local want = {}
-  for _, id in ipairs(ids) do
-    if holds[id] == nil then
-      want[#want + 1] = id
+  for _, f in ipairs(fields) do
+    if c.values[f] == nil then
+      want[#want + 1] = f
     end
   end
   if #want == 0 then
     return
   end
-  local packed = hmget_many(K_HOLDS, want)
-  for i, id in ipairs(want) do
-    holds[id] = packed[i] and unpack_hold(packed[i]) or false
+  local raw = hmget_many(c.key, want)
+  for i, f in ipairs(want) do
+    c.values[f] = raw[i] and c.decode(raw[i]) or false
   end
+end
+
+local function load(c, field)
+  if c.values[field] == nil then
+    prefetch(c, { field })
+  end
+  return c.values[field]
+end
+
+local function save(c, field, value)
+  c.values[field] = value
+  if not c.dirty[field] then
+    c.dirty[field] = true
+    c.order[#c.order + 1] = field
+  end
+end
+
+-- Writes the changed fields.
+local function flush(c)
+  if #c.order == 0 then
+    return
+  end
+  local args = {}
+  for _, f in ipairs(c.order) do
+    args[#args + 1] = f
+    args[#args + 1] = c.encode(c.values[f])
+  end
+  call_chunked('HSET', c.key, args, 1000)
+  c.dirty, c.order = {}, {}
+end
+
+-- Holds ------------------------------------------------------------------------------
+local function pack_hold(h)
+  return table.concat(h, SEP, 1, H_DOC)
+end
+
+local HOLDS = cached_hash(K_HOLDS, unpack_hold, pack_hold)
+local holds = HOLDS.values
+
+local function prefetch_holds(ids)
+  prefetch(HOLDS, ids)
 end
 
 -- The hold's fields, or false.
 local function load_hold(id)
-  if holds[id] == nil then
-    prefetch_holds({ id })
-  end
-  return holds[id]
+  return load(HOLDS, id)
 end
 
 local function save_hold(id, h)
-  holds[id] = h
-  if not holds_dirty[id] then
-    holds_dirty[id] = true
-    holds_order[#holds_order + 1] = id
-  end
+  save(HOLDS, id, h)
 end
 
 -- Hold ids of each user, in creation order ('id id id' in the `uh` hash).
-local user_holds, uh_dirty, uh_order = {}, {}, {}
+local USER_HOLDS = cached_hash(K_UH, same, same)
 
--- Reads the hold lists of `users` into the cache with one HMGET.
 local function prefetch_user_holds(users)
-  local want = {}
-  for _, u in ipairs(users) do
-    if user_holds[u] == nil then
-      want[#want + 1] = u
-    end
-  end
-  if #want == 0 then
-    return
-  end
-  local lists = hmget_many(K_UH, want)
-  for i, u in ipairs(want) do
-    user_holds[u] = lists[i] or ''
-  end
+  prefetch(USER_HOLDS, users)
 end
 
 local function load_user_holds(user)
-  if user_holds[user] == nil then
-    user_holds[user] = redis.call('HGET', K_UH, user) or ''
+  return load(USER_HOLDS, user) or ''
+end
+
+-- The user's hold ids as a list.
+local function user_hold_ids(user)
+  local ids = {}
+  for id in string.gmatch(load_user_holds(user), '%S+') do
+    ids[#ids + 1] = id
   end
-  return user_holds[user]
+  return ids
 end
 
 local function add_user_hold(user, id)
   local ids = load_user_holds(user)
-  user_holds[user] = (ids == '') and id or (ids .. ' ' .. id)
-  if not uh_dirty[user] then
-    uh_dirty[user] = true
-    uh_order[#uh_order + 1] = user
-  end
+  save(USER_HOLDS, user, (ids == '') and id or (ids .. ' ' .. id))
 end
 
 -- Stock ------------------------------------------------------------------------------
@@ -138,21 +176,15 @@ local function stock_add(f, d)
   stock_delta[f] = stock_delta[f] + d
 end
 
-local seats, seats_dirty, seats_order = {}, {}, {}
+-- Seat states ('A', 'H', 'S'), false for an unknown seat.
+local SEATS = cached_hash(K_SEATS, same, same)
 
 local function seat_state(s)
-  if seats[s] == nil then
-    seats[s] = redis.call('HGET', K_SEATS, s) or false
-  end
-  return seats[s]
+  return load(SEATS, s)
 end
 
 local function set_seat(s, state)
-  seats[s] = state
-  if not seats_dirty[s] then
-    seats_dirty[s] = true
-    seats_order[#seats_order + 1] = s
-  end
+  save(SEATS, s, state)
 end
 
 -- "a:1;b:2" -> { {'a', 1}, {'b', 2} } (parsed once per call and value: the results are
@@ -249,14 +281,7 @@ end
 
 -- Units the user holds (unexpired) or bought in the session.
 local function counted_units(user, now)
-  local list = load_user_holds(user)
-  if list == '' then
-    return 0
-  end
-  local ids = {}
-  for id in string.gmatch(list, '%S+') do
-    ids[#ids + 1] = id
-  end
+  local ids = user_hold_ids(user)
   if #ids == 0 then
     return 0
   end
@@ -291,7 +316,6 @@ end
 -- tickets in the session.
 local TICKET_FIELDS = { 'id', 'st', 'pq', 'seq', 'jat', 'aat', 'exp', 'aud' }
 local K_TICKETS = B .. 'tickets'
-local tickets, tickets_dirty, tickets_order = {}, {}, {}
 
 local function unpack_ticket(s)
   local t, start = {}, 1
@@ -308,36 +332,27 @@ local function unpack_ticket(s)
   return t
 end
 
--- Reads the tickets of `users` into the cache with one HMGET.
+local function pack_ticket(t)
+  local f = {}
+  for i, name in ipairs(TICKET_FIELDS) do
+    f[i] = t[name]
+  end
+  return table.concat(f, SEP)
+end
+
+local TICKETS = cached_hash(K_TICKETS, unpack_ticket, pack_ticket)
+local tickets = TICKETS.values
+
 local function prefetch_tickets(users)
-  local want = {}
-  for _, u in ipairs(users) do
-    if tickets[u] == nil then
-      want[#want + 1] = u
-    end
-  end
-  if #want == 0 then
-    return
-  end
-  local packed = hmget_many(K_TICKETS, want)
-  for i, u in ipairs(want) do
-    tickets[u] = packed[i] and unpack_ticket(packed[i]) or false
-  end
+  prefetch(TICKETS, users)
 end
 
 local function load_ticket(user)
-  if tickets[user] == nil then
-    prefetch_tickets({ user })
-  end
-  return tickets[user]
+  return load(TICKETS, user)
 end
 
 local function save_ticket(user, t)
-  tickets[user] = t
-  if not tickets_dirty[user] then
-    tickets_dirty[user] = true
-    tickets_order[#tickets_order + 1] = user
-  end
+  save(TICKETS, user, t)
 end
 
 -- A ticket as returned to Rust: the first seven TICKET_FIELDS.
@@ -422,12 +437,6 @@ local function with_entry(aud, eid)
   return aud .. ' ' .. eid
 end
 
-local function call_chunked(cmd, key, list, step)
-  for i = 1, #list, step do
-    redis.call(cmd, key, unpack(list, i, math.min(i + step - 1, #list)))
-  end
-end
-
 -- Writes everything this call changed.
 local function commit()
   local i = 1
@@ -454,44 +463,15 @@ local function commit()
     i = last + 1
   end
   records = {}
-  if #holds_order > 0 then
-    local args = {}
-    for _, id in ipairs(holds_order) do
-      args[#args + 1] = id
-      args[#args + 1] = table.concat(holds[id], SEP, 1, H_DOC)
-    end
-    call_chunked('HSET', K_HOLDS, args, 1000)
-  end
-  if #uh_order > 0 then
-    local args = {}
-    for _, u in ipairs(uh_order) do
-      args[#args + 1] = u
-      args[#args + 1] = user_holds[u]
-    end
-    call_chunked('HSET', K_UH, args, 1000)
-  end
-  if #tickets_order > 0 then
-    local args = {}
-    for _, u in ipairs(tickets_order) do
-      local t = tickets[u]
-      args[#args + 1] = u
-      args[#args + 1] = table.concat({ t.id, t.st, t.pq, t.seq, t.jat, t.aat, t.exp, t.aud }, SEP)
-    end
-    call_chunked('HSET', K_TICKETS, args, 1000)
-  end
+  flush(HOLDS)
+  flush(USER_HOLDS)
+  flush(TICKETS)
   for _, f in ipairs(stock_order) do
     if stock_delta[f] ~= 0 then
       redis.call('HINCRBY', K_STOCK, f, stock_delta[f])
     end
   end
-  if #seats_order > 0 then
-    local args = {}
-    for _, s in ipairs(seats_order) do
-      args[#args + 1] = s
-      args[#args + 1] = seats[s]
-    end
-    call_chunked('HSET', K_SEATS, args, 1000)
-  end
+  flush(SEATS)
   for _, sec in ipairs(expiring_order) do
     call_chunked('RPUSH', B .. 'exp:' .. sec, expiring[sec], 1000)
     redis.call('ZADD', K_EXPB, 'NX', sec, sec)
@@ -503,8 +483,6 @@ local function commit()
   for key, l in pairs(zrems) do
     call_chunked('ZREM', key, l, 1000)
   end
-  holds_dirty, holds_order, uh_dirty, uh_order = {}, {}, {}, {}
-  tickets_dirty, tickets_order, seats_dirty, seats_order = {}, {}, {}, {}
   stock_base, stock_delta, stock_order = {}, {}, {}
   zadds, zrems = {}, {}
 end
@@ -512,10 +490,7 @@ end
 -- The hold as returned to Rust: its packed form (after commit).
 local function hold_reply(id)
   local h = load_hold(id)
-  if not h then
-    return false
-  end
-  return table.concat(h, SEP, 1, H_DOC)
+  return h and pack_hold(h)
 end
 
 -- Moves hold `id` (fields `h`) to `to` with stock effect `effect` ('0' none,

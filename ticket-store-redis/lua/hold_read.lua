@@ -3,10 +3,7 @@
 if ARGV[3] == 'one' then
   return hold_reply(ARGV[4])
 end
-local ids = {}
-for id in string.gmatch(load_user_holds(ARGV[4]), '%S+') do
-  ids[#ids + 1] = id
-end
+local ids = user_hold_ids(ARGV[4])
 prefetch_holds(ids)
 local out = {}
 for _, id in ipairs(ids) do
