@@ -396,21 +396,7 @@ impl Reservations for RedisStore {
                             .map_err(|_| Error::Corrupt(format!("admission ticket {s:?}")))
                     })
                     .transpose()?;
-                Ok(Hold {
-                    id: req.id,
-                    session: req.session,
-                    user: req.user,
-                    items,
-                    amount,
-                    state: HoldState::Held,
-                    created_at: req.now,
-                    expires_at: req.expires_at,
-                    updated_at: req.now,
-                    payment_ref: None,
-                    admission,
-                    rebooked_from: None,
-                    rebooked_as: None,
-                })
+                Ok(req.held(items, amount, admission))
             }
             "err" => Err(refusal(at(rest, 0, "hold")?)),
             "dup" => {

@@ -67,21 +67,7 @@ impl SessionState {
                 correlation_id: req.correlation_id.as_deref(),
             });
         }
-        let hold = Hold {
-            id: req.id,
-            session: req.session,
-            user: req.user.clone(),
-            items,
-            amount,
-            state: HoldState::Held,
-            created_at: req.now,
-            expires_at: req.expires_at,
-            updated_at: req.now,
-            payment_ref: None,
-            admission: ticket,
-            rebooked_from: None,
-            rebooked_as: None,
-        };
+        let hold = req.held(items, amount, ticket);
         self.insert(hold.clone());
         self.record(Audit {
             at: req.now,

@@ -266,6 +266,28 @@ pub struct NewHold {
     pub correlation_id: Option<String>,
 }
 
+impl NewHold {
+    /// The hold this request creates once the backend has taken `items` (priced at `amount`)
+    /// and, when required, used admission `ticket`: HELD, created and updated now.
+    pub fn held(&self, items: HoldItems, amount: Money, ticket: Option<TicketId>) -> Hold {
+        Hold {
+            id: self.id,
+            session: self.session,
+            user: self.user.clone(),
+            items,
+            amount,
+            state: HoldState::Held,
+            created_at: self.now,
+            expires_at: self.expires_at,
+            updated_at: self.now,
+            payment_ref: None,
+            admission: ticket,
+            rebooked_from: None,
+            rebooked_as: None,
+        }
+    }
+}
+
 /// A request to move a hold to another state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransitionRequest {
