@@ -7,28 +7,25 @@
 //! * raw: `redis-benchmark -c <clients>` calling by `EVALSHA` a one-line conditional
 //!   decrement (the script of `shared/bench/raw-limits.sh`), unpipelined;
 //! * hold: `<clients>` tokio tasks calling `Reservations::hold` (1 unit, per-user limit 4,
-//!   a new user each time) on one session;
+//!   a new user each time) on one session (the conformance fixture's, 10 million units);
 //! * join: `<clients>` tasks calling `WaitingQueue::join` (a new user each time) on one
 //!   session.
 //!
 //! `BENCH_OPS` (default 60 000) operations per run, `BENCH_REPEAT` (default 3) rounds per
-//! client count (medians are printed); `BENCH_ONLY=hold|join` skips the other; `REDIS_URL` (default db 9 of the local
-//! server). Everything runs under a fresh key prefix that is deleted afterwards.
+//! client count (medians are printed); `BENCH_ONLY=hold|join` skips the other;
+//! `BENCH_MAX_BATCH`, `BENCH_IN_FLIGHT`, `BENCH_WORKERS` override the store's batching and the
+//! runtime's threads; `REDIS_URL` (default db 9 of the local server). Everything runs under a fresh key prefix that is deleted afterwards.
 
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ticket_core::Timestamp;
-use ticket_core::ids::{EventId, HoldId, SessionId, UserId};
-use ticket_core::model::audit::Actor;
-use ticket_core::model::hold::{AdmissionCheck, NewHold, Selection};
-use ticket_core::model::inventory::{Grade, GradeStock, InventoryPlan};
-use ticket_core::model::money::{Currency, Money};
+use ticket_core::ids::UserId;
+use ticket_core::model::hold::NewHold;
 use ticket_core::model::queue::JoinRequest;
-use ticket_core::model::session::{Event, SalesWindow, Session};
-use ticket_core::store::{Inventory, Reservations, WaitingQueue};
+use ticket_core::store::{Reservations, WaitingQueue};
+use ticket_core::testkit::{Fixture, T0};
 use ticket_store_redis::{RedisConfig, RedisStore};
 
 const DECREMENT: &str = "local v=tonumber(redis.call('GET',KEYS[1])); \
@@ -157,8 +154,6 @@ enum Op {
     Join,
 }
 
-const T0: Timestamp = Timestamp::from_millis(1_900_000_000_000);
-
 /// Our operations per second with `clients` concurrent tasks on one session.
 async fn ours(url: &str, clients: u64, ops: u64, op: Op) -> f64 {
     let mut config =
@@ -171,7 +166,8 @@ async fn ours(url: &str, clients: u64, ops: u64, op: Op) -> f64 {
         config.max_in_flight = n.parse().expect("BENCH_IN_FLIGHT");
     }
     let store = RedisStore::connect(config).await.expect("connect");
-    let session = session(&store).await;
+    let fixture = Arc::new(Fixture::general(store.stores(), 10_000_000, Duration::ZERO).await);
+    let session = fixture.session;
     if let Op::Join = op {
         store.draw(session, 1, T0).await.expect("draw");
     }
@@ -179,7 +175,7 @@ async fn ours(url: &str, clients: u64, ops: u64, op: Op) -> f64 {
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
-            let (store, next) = (store.clone(), next.clone());
+            let (store, next, fixture) = (store.clone(), next.clone(), fixture.clone());
             tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -193,19 +189,13 @@ async fn ours(url: &str, clients: u64, ops: u64, op: Op) -> f64 {
                         Op::Hold => {
                             store
                                 .hold(NewHold {
-                                    id: HoldId::new_at(T0),
-                                    session,
-                                    user: user.clone(),
-                                    selection: Selection::Units {
-                                        grade: Grade::new("R").expect("grade"),
-                                        quantity: 1,
-                                    },
-                                    now,
-                                    expires_at: now.plus(Duration::from_secs(300)),
                                     per_user_limit: Some(4),
-                                    admission: AdmissionCheck::NotRequired,
-                                    actor: Actor::User(user),
-                                    correlation_id: None,
+                                    ..fixture.new_hold(
+                                        &user,
+                                        1,
+                                        now,
+                                        now.plus(Duration::from_secs(300)),
+                                    )
                                 })
                                 .await
                                 .expect("hold");
@@ -231,34 +221,6 @@ async fn ours(url: &str, clients: u64, ops: u64, op: Op) -> f64 {
         t.await.expect("task");
     }
     let rate = ops as f64 / started.elapsed().as_secs_f64();
-    drop(store);
+    drop((store, fixture));
     rate
-}
-
-async fn session(store: &RedisStore) -> SessionId {
-    let event_id = EventId::new_at(T0);
-    let id = SessionId::new_at(T0);
-    let krw = Currency::new("KRW").expect("currency");
-    let event = Event {
-        id: event_id,
-        name: "bench".into(),
-        sessions: vec![Session {
-            id,
-            event_id,
-            starts_at: T0.plus(Duration::from_secs(86_400)),
-            sales: SalesWindow {
-                open_at: T0,
-                close_at: T0.plus(Duration::from_secs(86_400)),
-            },
-            inventory: InventoryPlan::General {
-                grades: vec![GradeStock {
-                    grade: Grade::new("R").expect("grade"),
-                    capacity: 10_000_000,
-                    price: Money::new(100_000, krw).expect("price"),
-                }],
-            },
-        }],
-    };
-    store.create_event(&event).await.expect("create event");
-    id
 }

@@ -8,11 +8,10 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use ticket_core::ids::HoldId;
 use ticket_core::model::audit::Actor;
-use ticket_core::model::hold::{AdmissionCheck, HoldState, NewHold, Selection, TransitionRequest};
+use ticket_core::model::hold::{HoldState, TransitionRequest};
 use ticket_core::store::{Inventory, Reservations};
-use ticket_core::testkit::{Fixture, T0, grade, user};
+use ticket_core::testkit::{Fixture, T0, user};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn holds_expire_once_when_due_and_the_index_drains() {
@@ -23,21 +22,7 @@ async fn holds_expire_once_when_due_and_the_index_drains() {
     for i in 0..300u64 {
         let expires_at = T0.plus(Duration::from_millis(10_000 + (i / 25) * 250));
         let h = store
-            .hold(NewHold {
-                id: HoldId::new_at(T0),
-                session: f.session,
-                user: user(i as usize),
-                selection: Selection::Units {
-                    grade: grade("GA"),
-                    quantity: 1,
-                },
-                now: T0,
-                expires_at,
-                per_user_limit: None,
-                admission: AdmissionCheck::NotRequired,
-                actor: Actor::User(user(i as usize)),
-                correlation_id: None,
-            })
+            .hold(f.new_hold(&user(i as usize), 1, T0, expires_at))
             .await
             .expect("hold");
         ids.push((h.id, expires_at));

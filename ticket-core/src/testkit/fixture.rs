@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use crate::clock::{ManualClock, Timestamp};
 use crate::config::TimeLimits;
-use crate::ids::{EventId, SessionId, UserId};
-use crate::model::hold::{Hold, HoldState, Selection};
+use crate::ids::{EventId, HoldId, SessionId, UserId};
+use crate::model::audit::Actor;
+use crate::model::hold::{AdmissionCheck, Hold, HoldState, NewHold, Selection};
 use crate::model::inventory::{
     Grade, GradeStock, GradeTotals, InventoryPlan, InventorySnapshot, Seat, SeatId,
 };
@@ -213,6 +214,33 @@ impl Fixture {
                 grade: grade("GA"),
                 quantity,
             },
+        }
+    }
+
+    /// A store-level request (what `Reservations::hold` takes) for `quantity` units of `GA`
+    /// made by `user` at `now`, expiring at `expires_at`, with a fresh id, no per-user limit
+    /// and no admission; tests override fields with struct update syntax.
+    pub fn new_hold(
+        &self,
+        user: &UserId,
+        quantity: u32,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> NewHold {
+        NewHold {
+            id: HoldId::new_at(now),
+            session: self.session,
+            user: user.clone(),
+            selection: Selection::Units {
+                grade: grade("GA"),
+                quantity,
+            },
+            now,
+            expires_at,
+            per_user_limit: None,
+            admission: AdmissionCheck::NotRequired,
+            actor: Actor::User(user.clone()),
+            correlation_id: None,
         }
     }
 
