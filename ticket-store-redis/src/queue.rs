@@ -27,15 +27,14 @@ const DRAW_ATTEMPTS: usize = 64;
 
 /// One join request, as the `join` script reads it (6 arguments, see `lua/join.lua`).
 pub(crate) struct JoinArgs {
+    /// The request's instant (also `args[1]`), for the batch's audit ids.
+    now: Timestamp,
     args: [String; 6],
 }
 
 impl Batched for JoinArgs {
     async fn run(store: &RedisStore, session: SessionId, reqs: &[Self]) -> Result<Vec<Value>> {
-        let now = reqs
-            .first()
-            .and_then(|r| r.args[1].parse().ok())
-            .map_or(Timestamp::from_millis(0), Timestamp::from_millis);
+        let now = reqs.first().map_or(Timestamp::from_millis(0), |r| r.now);
         let mut inv = store.session_call(&store.inner.scripts.join, session, now);
         inv.arg(reqs.len());
         for r in reqs {
@@ -124,6 +123,7 @@ impl WaitingQueue for RedisStore {
         self.session_def(req.session).await?;
         loop {
             let args = JoinArgs {
+                now: req.now,
                 args: [
                     req.user.as_str().to_owned(),
                     req.now.as_millis().to_string(),

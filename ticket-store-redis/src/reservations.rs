@@ -1,6 +1,6 @@
 //! Holds, their state machine and the audit trail.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use dashmap::DashMap;
@@ -23,6 +23,8 @@ use crate::store::{RedisStore, audit_id_prefix};
 
 /// One hold request, as the `hold` script reads it (13 arguments, see `lua/hold.lua`).
 pub(crate) struct HoldArgs {
+    /// The request's instant (also `args[2]`), for the batch's audit ids.
+    now: Timestamp,
     args: [String; 13],
 }
 
@@ -38,10 +40,7 @@ impl Batched for HoldArgs {
     /// taken in another session is compensated (its new hold released at once) and answered
     /// `dup`; refused requests give their index entry back.
     async fn run(store: &RedisStore, session: SessionId, reqs: &[Self]) -> Result<Vec<Value>> {
-        let now = reqs
-            .first()
-            .and_then(|r| r.args[2].parse().ok())
-            .map_or(Timestamp::from_millis(0), Timestamp::from_millis);
+        let now = reqs.first().map_or(Timestamp::from_millis(0), |r| r.now);
         let keys = &store.inner.keys;
         let script = &store.inner.scripts.hold;
         let aid = audit_id_prefix(now);
@@ -139,9 +138,16 @@ impl Batched for HoldArgs {
     }
 }
 
-/// The script's code for each `(from, due, rebooked)` under `decide_parts` (see
-/// `lua/transition.lua`): the state machine stays in `ticket-core`, the script only looks
-/// the answer up.
+/// For each target state, the script's code for each
+/// `(from, due, rebooked)` under `decide_parts` (see `lua/transition.lua`): the state machine
+/// stays in `ticket-core`, the script only looks the answer up. Computed once.
+static DECISION_TABLES: LazyLock<Vec<(HoldState, String)>> = LazyLock::new(|| {
+    HoldState::ALL
+        .into_iter()
+        .map(|to| (to, decision_table(to)))
+        .collect()
+});
+
 fn decision_table(to: HoldState) -> String {
     let expires = Timestamp::from_millis(1);
     let mut table = String::new();
@@ -167,8 +173,8 @@ fn decision_table(to: HoldState) -> String {
     table
 }
 
-/// `",EXPIRED,RELEASED,…,"`: the states `rebook_allowed_from` accepts.
-fn rebookable_states() -> String {
+/// `",EXPIRED,RELEASED,…,"`: the states `rebook_allowed_from` accepts. Computed once.
+static REBOOKABLE_STATES: LazyLock<String> = LazyLock::new(|| {
     let mut s = String::from(",");
     for st in HoldState::ALL {
         if rebook_allowed_from(st).is_ok() {
@@ -177,11 +183,7 @@ fn rebookable_states() -> String {
         }
     }
     s
-}
-
-fn actor_json(actor: &Actor) -> Result<String> {
-    to_json(actor)
-}
+});
 
 fn limit_arg(limit: Option<u32>) -> String {
     limit.map(|l| l.to_string()).unwrap_or_default()
@@ -235,12 +237,17 @@ impl RedisStore {
         session: SessionId,
         req: TransitionRequest,
     ) -> Result<TransitionOutcome> {
+        let table = DECISION_TABLES
+            .iter()
+            .find(|(to, _)| *to == req.to)
+            .map(|(_, t)| t.as_str())
+            .ok_or_else(|| Error::Corrupt(format!("no decision table for {:?}", req.to)))?;
         let mut inv = self.session_call(&self.inner.scripts.transition, session, req.now);
         inv.arg(req.now.as_millis())
-            .arg(actor_json(&req.actor)?)
+            .arg(to_json(&req.actor)?)
             .arg(req.hold.to_string())
             .arg(req.to.as_str())
-            .arg(decision_table(req.to))
+            .arg(table)
             .arg(&req.reason)
             .arg(req.correlation_id.as_deref().unwrap_or(""))
             .arg(req.payment_ref.as_deref().unwrap_or(""));
@@ -323,7 +330,7 @@ impl RedisStore {
     ) -> Result<Vec<Hold>> {
         let mut inv = self.session_call(&self.inner.scripts.expire, session, now);
         inv.arg(now.as_millis())
-            .arg(actor_json(&Actor::system("sweeper"))?)
+            .arg(to_json(&Actor::system("sweeper"))?)
             .arg(limit);
         let reply = self.run(&inv).await?;
         array(&reply, "expire")?
@@ -367,6 +374,7 @@ impl Reservations for RedisStore {
             amount,
         })?;
         let args = HoldArgs {
+            now: req.now,
             args: [
                 req.id.to_string(),
                 req.user.as_str().to_owned(),
@@ -377,7 +385,7 @@ impl Reservations for RedisStore {
                     AdmissionCheck::Required => "1".into(),
                     AdmissionCheck::NotRequired => "0".into(),
                 },
-                actor_json(&req.actor)?,
+                to_json(&req.actor)?,
                 req.correlation_id.clone().unwrap_or_default(),
                 doc,
                 items.units().to_string(),
@@ -439,12 +447,12 @@ impl Reservations for RedisStore {
         self.claim_hold_id(req.new_id, session).await?;
         let mut inv = self.session_call(&self.inner.scripts.rebook, session, req.now);
         inv.arg(req.now.as_millis())
-            .arg(actor_json(&req.actor)?)
+            .arg(to_json(&req.actor)?)
             .arg(req.hold.to_string())
             .arg(req.new_id.to_string())
             .arg(&req.payment_ref)
             .arg(limit_arg(req.per_user_limit))
-            .arg(rebookable_states())
+            .arg(REBOOKABLE_STATES.as_str())
             .arg(format!("late payment for {} re-booked", req.hold));
         let reply = self.run(&inv).await?;
         let (tag, rest) = tagged(&reply, "rebook")?;
