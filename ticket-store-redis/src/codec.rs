@@ -68,7 +68,7 @@ fn uuid<T: std::str::FromStr>(s: &str, what: &str) -> Result<T> {
 /// ids, in user ids (no control characters) or in timestamps.
 pub(crate) const SEP: char = '\u{1f}';
 
-/// A hold from its packed form (`lua/common.lua`): user, state, crt, exp, upd, units, gq,
+/// A hold from its packed form (`lua/lib/holds.lua`): user, state, crt, exp, upd, units, gq,
 /// seats, pref, adm, rbf, rbas, aud, doc — joined by [`SEP`], the JSON document last.
 pub(crate) fn hold(session: SessionId, id: HoldId, v: &Value) -> Result<Hold> {
     let Some(packed) = opt_text(v, "hold")? else {
@@ -129,7 +129,7 @@ fn ticket_state(s: &str) -> Result<TicketState> {
     })
 }
 
-/// A queue ticket from `TICKET_FIELDS` (`lua/common.lua`): id, st, pq, seq, jat, aat, exp.
+/// A queue ticket from `TICKET_FIELDS` (`lua/lib/tickets.lua`): id, st, pq, seq, jat, aat, exp.
 pub(crate) fn ticket(session: SessionId, user: &UserId, v: &Value) -> Result<QueueTicket> {
     let f = array(v, "ticket")?;
     let id: TicketId = uuid(text(at(f, 0, "ticket")?, "ticket id")?, "ticket id")?;
@@ -149,7 +149,7 @@ pub(crate) fn ticket(session: SessionId, user: &UserId, v: &Value) -> Result<Que
 }
 
 /// Audit records of one stream entry `{id, {'r', record, …}}`, as `commit()` in
-/// `lua/common.lua` writes them.
+/// `lua/lib/commit.lua` writes them.
 pub(crate) fn audit_entry(session: SessionId, entry: &Value) -> Result<Vec<AuditRecord>> {
     let e = array(entry, "audit entry")?;
     array(at(e, 1, "audit entry")?, "audit fields")?

@@ -6,7 +6,15 @@ use redis::Script;
 macro_rules! session_script {
     ($file:literal) => {
         Script::new(concat!(
-            include_str!("../lua/common.lua"),
+            include_str!("../lua/lib/base.lua"),
+            "\n",
+            include_str!("../lua/lib/holds.lua"),
+            "\n",
+            include_str!("../lua/lib/stock.lua"),
+            "\n",
+            include_str!("../lua/lib/tickets.lua"),
+            "\n",
+            include_str!("../lua/lib/commit.lua"),
             "\n",
             include_str!(concat!("../lua/", $file))
         ))

@@ -97,7 +97,7 @@ impl RedisStore {
     }
 
     /// Starts a call of a session script: KEYS[1] is the session's key base, ARGV[1] the
-    /// audit cap and ARGV[2] the audit-id prefix minted at `now` (see `lua/common.lua`).
+    /// audit cap and ARGV[2] the audit-id prefix minted at `now` (see `lua/lib/base.lua`).
     pub(crate) fn session_call<'a>(
         &self,
         script: &'a Script,

@@ -1,0 +1,97 @@
+-- The first of the shared files prepended, in order, to every session script (see
+-- src/scripts.rs): base, holds, stock, tickets, commit.
+--
+-- KEYS[1] is the session's key prefix "<prefix>:{s:<session id>}:". Every key a script
+-- touches is built from it, so all of them carry the session's hash tag and live in one
+-- Redis Cluster slot; the client routes the call by KEYS[1].
+-- ARGV[1] is the audit stream's approximate cap, ARGV[2] the first 26 hex digits of a fresh
+-- UUIDv7 from which this call's audit ids are minted (plus a 6-digit counter).
+--
+-- Scripts work on a unit of work: reads go through caches, changes are kept in them, and
+-- commit() writes everything at the end with one command per key (one HSET for all holds
+-- touched, one XADD for all audit records, one ZADD per sorted set, ...). A batch of
+-- requests thus costs a handful of Redis calls, not a handful per request, and later
+-- requests of a batch see the effects of earlier ones through the caches.
+local B = KEYS[1]
+local AUDIT_MAX = ARGV[1]
+local AID = ARGV[2]
+local SEP = '\31'
+local K_HOLDS, K_UH, K_STOCK, K_SEATS = B .. 'holds', B .. 'uh', B .. 'stock', B .. 'seats'
+local K_EXPB, K_ACT, K_AUDIT = B .. 'expb', B .. 'act', B .. 'audit'
+
+-- HMGET of many fields, in chunks (Lua's unpack is limited to a few thousand values).
+local function hmget_many(key, fields)
+  local out = {}
+  for i = 1, #fields, 1000 do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + 999, #fields)))
+    for j = 1, #part do
+      out[i + j - 1] = part[j]
+    end
+  end
+  return out
+end
+
+-- Runs `cmd key <list>` in chunks of `step` values.
+local function call_chunked(cmd, key, list, step)
+  for i = 1, #list, step do
+    redis.call(cmd, key, unpack(list, i, math.min(i + step - 1, #list)))
+  end
+end
+
+-- Per-call caches over hashes ------------------------------------------------------------
+-- Some fields of one hash: read (decoded) once, changed in memory, written back (encoded) by
+-- commit(). A missing field is cached as false.
+local function cached_hash(key, decode, encode)
+  return { key = key, decode = decode, encode = encode, values = {}, dirty = {}, order = {} }
+end
+
+local function same(v)
+  return v
+end
+
+-- Reads the `fields` not cached yet, with one HMGET.
+local function prefetch(c, fields)
+  local want = {}
+  for _, f in ipairs(fields) do
+    if c.values[f] == nil then
+      want[#want + 1] = f
+    end
+  end
+  if #want == 0 then
+    return
+  end
+  local raw = hmget_many(c.key, want)
+  for i, f in ipairs(want) do
+    c.values[f] = raw[i] and c.decode(raw[i]) or false
+  end
+end
+
+local function load(c, field)
+  if c.values[field] == nil then
+    prefetch(c, { field })
+  end
+  return c.values[field]
+end
+
+local function save(c, field, value)
+  c.values[field] = value
+  if not c.dirty[field] then
+    c.dirty[field] = true
+    c.order[#c.order + 1] = field
+  end
+end
+
+-- Writes the changed fields.
+local function flush(c)
+  if #c.order == 0 then
+    return
+  end
+  local args = {}
+  for _, f in ipairs(c.order) do
+    args[#args + 1] = f
+    args[#args + 1] = c.encode(c.values[f])
+  end
+  call_chunked('HSET', c.key, args, 1000)
+  c.dirty, c.order = {}, {}
+end
+
