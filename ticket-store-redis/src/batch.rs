@@ -38,7 +38,7 @@ pub(crate) trait Batched: Send + Sized + 'static {
 /// Per-session batches of each kind.
 #[derive(Default)]
 pub(crate) struct Batchers {
-    pub(crate) holds: DashMap<SessionId, Arc<Batch<crate::reservations::HoldArgs>>>,
+    pub(crate) holds: DashMap<SessionId, Arc<Batch<crate::hold_batch::HoldArgs>>>,
     pub(crate) joins: DashMap<SessionId, Arc<Batch<crate::queue::JoinArgs>>>,
 }
 

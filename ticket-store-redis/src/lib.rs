@@ -84,9 +84,12 @@
 //! idempotency key. The connection reconnects by itself.
 #![warn(missing_docs)]
 
+mod audit;
 mod batch;
 mod codec;
 mod config;
+mod hold_batch;
+mod hold_index;
 mod idempotency;
 mod inventory;
 mod keys;
@@ -96,6 +99,7 @@ mod reply;
 mod reservations;
 mod scripts;
 mod store;
+mod transitions;
 
 pub use config::RedisConfig;
 pub use store::RedisStore;

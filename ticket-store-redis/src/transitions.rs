@@ -1,0 +1,96 @@
+//! Hold state changes: the transition script and the tables it looks its answers up in.
+
+use std::sync::LazyLock;
+
+use ticket_core::ids::SessionId;
+use ticket_core::model::hold::{
+    Decision, HoldState, StockEffect, TransitionOutcome, TransitionRequest, decide_parts,
+    rebook_allowed_from,
+};
+use ticket_core::{Error, Refusal, Result, Timestamp};
+
+use crate::codec::hold;
+use crate::reply::{at, int, refusal, tagged, to_json};
+use crate::store::RedisStore;
+
+/// For each target state, the script's code for each
+/// `(from, due, rebooked)` under `decide_parts` (see `lua/transition.lua`): the state machine
+/// stays in `ticket-core`, the script only looks the answer up. Computed once.
+static DECISION_TABLES: LazyLock<Vec<(HoldState, String)>> = LazyLock::new(|| {
+    HoldState::ALL
+        .into_iter()
+        .map(|to| (to, decision_table(to)))
+        .collect()
+});
+
+fn decision_table(to: HoldState) -> String {
+    let expires = Timestamp::from_millis(1);
+    let mut table = String::new();
+    for from in HoldState::ALL {
+        table.push(',');
+        table.push_str(from.as_str());
+        table.push(':');
+        for (now, rebooked) in [(0, false), (0, true), (1, false), (1, true)] {
+            let code = match decide_parts(from, expires, rebooked, to, Timestamp::from_millis(now))
+            {
+                Ok(Decision::AlreadyThere) => 'A',
+                Ok(Decision::ExpireInstead) => 'X',
+                Ok(Decision::Apply(StockEffect::None)) => '0',
+                Ok(Decision::Apply(StockEffect::HeldToSold)) => 'S',
+                Ok(Decision::Apply(StockEffect::HeldToAvailable)) => 'V',
+                Ok(Decision::Apply(StockEffect::SoldToAvailable)) => 'C',
+                Err(Refusal::NotDue { .. }) => 'D',
+                Err(_) => 'I',
+            };
+            table.push(code);
+        }
+    }
+    table
+}
+
+/// `",EXPIRED,RELEASED,…,"`: the states `rebook_allowed_from` accepts. Computed once.
+pub(crate) static REBOOKABLE_STATES: LazyLock<String> = LazyLock::new(|| {
+    let mut s = String::from(",");
+    for st in HoldState::ALL {
+        if rebook_allowed_from(st).is_ok() {
+            s.push_str(st.as_str());
+            s.push(',');
+        }
+    }
+    s
+});
+
+impl RedisStore {
+    /// Runs the transition script on a hold of `session`.
+    pub(crate) async fn transition_in(
+        &self,
+        session: SessionId,
+        req: TransitionRequest,
+    ) -> Result<TransitionOutcome> {
+        let table = DECISION_TABLES
+            .iter()
+            .find(|(to, _)| *to == req.to)
+            .map(|(_, t)| t.as_str())
+            .ok_or_else(|| Error::Corrupt(format!("no decision table for {:?}", req.to)))?;
+        let mut inv = self.session_call(&self.inner.scripts.transition, session, req.now);
+        inv.arg(req.now.as_millis())
+            .arg(to_json(&req.actor)?)
+            .arg(req.hold.to_string())
+            .arg(req.to.as_str())
+            .arg(table)
+            .arg(&req.reason)
+            .arg(req.correlation_id.as_deref().unwrap_or(""))
+            .arg(req.payment_ref.as_deref().unwrap_or(""));
+        let reply = self.run(&inv).await?;
+        let (tag, rest) = tagged(&reply, "transition")?;
+        match tag {
+            "ok" => Ok(TransitionOutcome {
+                changed: int(at(rest, 0, "transition")?, "changed")? == 1,
+                hold: hold(session, req.hold, at(rest, 1, "transition")?)?,
+            }),
+            "err" => Err(refusal(at(rest, 0, "transition")?)),
+            "nf" => Err(Error::not_found("hold", req.hold)),
+            other => Err(Error::Corrupt(format!("transition reply tag {other:?}"))),
+        }
+    }
+}
