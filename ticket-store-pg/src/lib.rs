@@ -1,10 +1,93 @@
-//! PostgreSQL backend for ticketrush (not implemented yet; tracked as an open issue).
+//! PostgreSQL backend for ticketrush: every `ticket-core` storage trait on sqlx, for teams
+//! who want one database and no Redis, and the system of record for confirmed tickets.
 //!
-//! This crate will implement every `ticket-core` storage trait on PostgreSQL with sqlx:
-//! embedded migrations applied by an explicit `migrate()`, a schema whose constraints make
-//! overselling impossible (`CHECK (available >= 0)`, unique live seat holds), one-statement
-//! hot paths and a `FOR UPDATE SKIP LOCKED` sweeper. It will run the `ticket_core::testkit`
-//! conformance suite against a real database.
+//! ```no_run
+//! # async fn run() -> ticket_core::Result<()> {
+//! use ticket_store_pg::{PgConfig, PgStore};
 //!
-//! It deliberately contains no code yet: nothing here pretends to work before it does.
+//! let store = PgStore::connect(PgConfig::new("postgres://postgres@127.0.0.1:5432/test")).await?;
+//! store.migrate().await?; // creates the schema `ticketrush` and applies the migrations
+//! let stores = store.stores(); // hand these to `ticket_core::TicketRush::new`
+//! # let _ = stores; Ok(()) }
+//! ```
+//!
+//! # Schema
+//! Everything lives in one schema ([`PgConfig::schema`], put first on every connection's
+//! `search_path`), created by [`PgStore::migrate`] from the migrations embedded in the
+//! binary (`migrations/`, applied with `sqlx::migrate!`; nothing needs a live database at
+//! build time). The constraints make overselling impossible even if code is wrong:
+//!
+//! | guarantee | constraint |
+//! |---|---|
+//! | counters stay in range | `stock`: `CHECK (available >= 0 AND available <= capacity)`, `held >= 0`, `sold >= 0` |
+//! | units are conserved | `stock`: `CHECK (available + held + sold = capacity)` |
+//! | a seat is in at most one live or sold hold | `hold_seats`: unique partial index on `(session_id, seat_id) WHERE state IN ('HELD','PAYING','CONFIRMED')` |
+//! | one live queue ticket per user and session | `queue_tickets`: unique partial index on `(session_id, user_id) WHERE state IN ('WAITING','ACTIVE')` |
+//! | one idempotency record per key and scope | `idempotency`: primary key `(scope, key)` |
+//! | nothing dangles | foreign keys from stock, seats, holds, hold seats, queue rows, tickets and audit to their session; re-booking links between holds |
+//! | the audit trail is append-only | triggers refuse `UPDATE`, `DELETE` and `TRUNCATE` on `audit` |
+//!
+//! # Atomicity and round trips
+//! Each atomic operation is one call of a PL/pgSQL function (`migrations/0002_functions.sql`):
+//! one round trip, one transaction. Functions take stock with a conditional
+//! `UPDATE stock … WHERE available >= $n`, never read a row to write it back from the
+//! client, and never rely on `SERIALIZABLE` retries. A hold checks admission, the per-user
+//! limit, seats and stock before its first write, so a refusal changes nothing; a multi-seat
+//! hold takes every seat or none. Taking stock in a session is serialised by a per-session
+//! advisory lock, which is what makes the per-user limit and the seat check race-free. The
+//! functions take their locks in one global order (advisory locks, queue rows, hold rows,
+//! stock rows by session and grade, ticket rows), so they cannot deadlock with each other.
+//!
+//! The state machine stays in `ticket-core`: a transition sends the decision table that
+//! [`ticket_core::model::hold::decide_parts`] computes, and the function looks its answer
+//! up for the hold's current state, expiry and re-booking.
+//!
+//! # Throughput: coalescing
+//! Holds that arrive while hold batches are in flight go together as one `tr_hold_batch`
+//! call: one transaction, one commit flush and one stock-row lock for many holds
+//! ([`PgConfig::max_batch`], [`PgConfig::max_in_flight`]). On a hot session this is what
+//! keeps the rate from collapsing on the row lock as buyers pile up. Each request in a batch
+//! is still all-or-nothing on its own.
+//!
+//! # Expiry
+//! Every function compares expiry with the instant the caller passes (the services'
+//! injected clock), so a hold past its TTL cannot be paid even before a sweeper runs. The
+//! sweeper (`tr_expire_due`) claims due holds in batches with `FOR UPDATE SKIP LOCKED`
+//! through a partial index on live holds: sweepers on many app servers never wait for each
+//! other and never expire one hold twice.
+//!
+//! # Queue
+//! One `queues` row per session holds the sequence, the waiting and pre-queue counters (the
+//! length cap is checked against them) and the recorded draw; joins and admission rounds
+//! lock it, so FIFO order is the order joins reached the database, whatever the app
+//! servers' clocks. A position is a count through the partial index of waiting tickets
+//! (`O(position)` index entries, unlike the memory backend's `O(log n)`).
+//!
+//! # Durability
+//! A confirmed ticket survives a crash: every state change (`tr_transition`, `tr_rebook`)
+//! sets `synchronous_commit = on` for its own transaction, so its commit returns only once
+//! the WAL is flushed, even on a server or role configured with `synchronous_commit = off`.
+//! Holds and joins follow the server's setting: with `off`, a crash can forget the last
+//! few hundred milliseconds of holds (their units simply go back on sale) but never a
+//! confirmation. With synchronous replication configured, `on` also waits for the standby.
+//!
+//! # Failures
+//! A lost connection, a timeout or a server error is `Error::Unavailable`: the transaction
+//! either committed or rolled back as a whole, and the caller retries with the same
+//! idempotency key. A constraint violation (which the functions never cause) is
+//! `Error::Corrupt`.
 #![warn(missing_docs)]
+
+mod answers;
+mod config;
+mod hold_batch;
+mod idempotency;
+mod inventory;
+mod policy;
+mod queue;
+mod reservations;
+mod rows;
+mod store;
+
+pub use config::PgConfig;
+pub use store::PgStore;

@@ -11,8 +11,8 @@ use ticket_core::ids::{SessionId, TicketId, UserId};
 use ticket_core::model::audit::Actor;
 use ticket_core::model::queue::QueueTicket;
 use ticket_core::model::queue::{
-    AdmissionLimit, AdmissionPacing, AdmissionRound, JoinRequest, Outlook, PreQueueDraw,
-    QueueStats, QueueView, TicketState, draw_order, eta, fresh_draw_seed, outlook,
+    AdmissionLimit, AdmissionPacing, AdmissionRound, JoinRequest, PreQueueDraw, QueueFigures,
+    QueueStats, QueueView, draw_order, fresh_draw_seed,
 };
 use ticket_core::store::WaitingQueue;
 use ticket_core::{Error, Result, Timestamp};
@@ -168,29 +168,20 @@ impl WaitingQueue for RedisStore {
         let admitted_last_minute = count(at(rest, 5, "view")?, "admissions")?;
         let available = count(at(rest, 6, "view")?, "available")?;
         let held = count(at(rest, 7, "view")?, "held")?;
-        let state = t.state_at(now);
-        let position = match (state, t.seq) {
-            (TicketState::Waiting, Some(_)) => u64::try_from(rank).ok().map(|r| r + 1),
-            _ => None,
-        };
-        let ahead = match (state, position) {
-            (TicketState::Waiting, Some(p)) => p.saturating_sub(1),
-            (TicketState::Waiting, None) => pre_queue.saturating_sub(1),
-            _ => 0,
-        };
-        let outlook = match state {
-            TicketState::Waiting | TicketState::Active => outlook(ahead, active, available, held),
-            _ if available == 0 && held == 0 => Outlook::SoldOut,
-            _ => Outlook::Unlikely,
-        };
-        Ok(QueueView {
-            eta: position.and_then(|p| eta(p, admitted_last_minute)),
-            position,
-            waiting: line + pre_queue,
-            pre_queue,
-            outlook,
-            ticket: QueueTicket { state, ..t },
-        })
+        let position = u64::try_from(rank).ok().map(|r| r + 1);
+        Ok(QueueView::assemble(
+            t,
+            now,
+            QueueFigures {
+                position,
+                waiting: line + pre_queue,
+                pre_queue,
+                active,
+                admitted_last_minute,
+                available,
+                held,
+            },
+        ))
     }
 
     async fn admit(

@@ -9,8 +9,8 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Refusal, Result};
 use crate::ids::{TicketId, UserId};
 use crate::model::queue::{
-    AdmissionLimit, AdmissionPacing, JoinRequest, Outlook, PreQueueDraw, QueueStats, QueueTicket,
-    QueueView, TicketState, draw_order, eta, outlook,
+    AdmissionLimit, AdmissionPacing, JoinRequest, PreQueueDraw, QueueFigures, QueueStats,
+    QueueTicket, QueueView, TicketState, draw_order,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -184,33 +184,25 @@ impl QueueState {
             .get(user)
             .ok_or_else(|| Error::not_found("queue ticket", user))?
             .clone();
-        let state = ticket.state_at(now);
-        let position = match (state, ticket.seq) {
-            (TicketState::Waiting, Some(seq)) => {
+        let position = match ticket.seq {
+            Some(seq) if ticket.state_at(now) == TicketState::Waiting => {
                 u64::try_from(self.ranks.prefix(seq_index(seq))).ok()
             }
             _ => None,
         };
-        let active = self.active.len() as u64;
-        let ahead = match (state, position) {
-            (TicketState::Waiting, Some(p)) => p.saturating_sub(1),
-            // Undrawn: the draw may put this user last.
-            (TicketState::Waiting, None) => (self.pre_queue.len() as u64).saturating_sub(1),
-            _ => 0,
-        };
-        let outlook = match state {
-            TicketState::Waiting | TicketState::Active => outlook(ahead, active, available, held),
-            _ if available == 0 && held == 0 => Outlook::SoldOut,
-            _ => Outlook::Unlikely,
-        };
-        Ok(QueueView {
-            eta: position.and_then(|p| eta(p, self.admissions.len() as u64)),
-            position,
-            waiting: self.waiting(),
-            pre_queue: self.pre_queue.len() as u64,
-            outlook,
-            ticket: QueueTicket { state, ..ticket },
-        })
+        Ok(QueueView::assemble(
+            ticket,
+            now,
+            QueueFigures {
+                position,
+                waiting: self.waiting(),
+                pre_queue: self.pre_queue.len() as u64,
+                active: self.active.len() as u64,
+                admitted_last_minute: self.admissions.len() as u64,
+                available,
+                held,
+            },
+        ))
     }
 
     pub(super) fn admit(

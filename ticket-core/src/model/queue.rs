@@ -101,6 +101,60 @@ pub struct QueueView {
     pub outlook: Outlook,
 }
 
+/// What a backend reads, at one instant, to answer [`crate::store::WaitingQueue::view`];
+/// [`QueueView::assemble`] turns it into the view, so every backend answers alike.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueFigures {
+    /// 1-based position of the ticket among the drawn waiting tickets (ignored unless the
+    /// ticket is WAITING and drawn).
+    pub position: Option<u64>,
+    /// WAITING tickets, drawn or not.
+    pub waiting: u64,
+    /// WAITING tickets in the undrawn pre-queue.
+    pub pre_queue: u64,
+    /// ACTIVE, unexpired tickets.
+    pub active: u64,
+    /// Admissions in the last 60 seconds.
+    pub admitted_last_minute: u64,
+    /// Units on sale.
+    pub available: u64,
+    /// Units in live holds.
+    pub held: u64,
+}
+
+impl QueueView {
+    /// The view of `ticket` at `now`: its state with admission expiry applied, its position
+    /// when WAITING and drawn, the ETA from the measured rate and the stock outlook.
+    pub fn assemble(ticket: QueueTicket, now: Timestamp, f: QueueFigures) -> Self {
+        let state = ticket.state_at(now);
+        let position = match (state, ticket.seq) {
+            (TicketState::Waiting, Some(_)) => f.position,
+            _ => None,
+        };
+        let ahead = match (state, position) {
+            (TicketState::Waiting, Some(p)) => p.saturating_sub(1),
+            // Undrawn: the draw may put this user last.
+            (TicketState::Waiting, None) => f.pre_queue.saturating_sub(1),
+            _ => 0,
+        };
+        let outlook = match state {
+            TicketState::Waiting | TicketState::Active => {
+                outlook(ahead, f.active, f.available, f.held)
+            }
+            _ if f.available == 0 && f.held == 0 => Outlook::SoldOut,
+            _ => Outlook::Unlikely,
+        };
+        Self {
+            eta: position.and_then(|p| eta(p, f.admitted_last_minute)),
+            position,
+            waiting: f.waiting,
+            pre_queue: f.pre_queue,
+            outlook,
+            ticket: QueueTicket { state, ..ticket },
+        }
+    }
+}
+
 /// Pacing of admissions for one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdmissionPacing {

@@ -1,0 +1,234 @@
+//! Events, sessions and their stock: created in one transaction, read in one statement.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ticket_core::ids::{EventId, SessionId};
+use ticket_core::model::inventory::{
+    GradeCounts, InventoryPlan, InventorySnapshot, SeatState, SeatStatus,
+};
+use ticket_core::model::session::{Event, Session};
+use ticket_core::store::Inventory;
+use ticket_core::{Error, InvalidInput, Result};
+
+use crate::rows::{count, text};
+use crate::store::{PgStore, db_error, decode};
+
+impl PgStore {
+    /// The session's definition (cached: it never changes once created), or `NotFound`.
+    pub(crate) async fn session_def(&self, id: SessionId) -> Result<Arc<Session>> {
+        if let Some(s) = self.inner.sessions.get(&id) {
+            return Ok(s.clone());
+        }
+        let row: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT definition FROM sessions WHERE id = $1")
+                .bind(id.as_uuid())
+                .fetch_optional(&self.inner.pool)
+                .await
+                .map_err(db_error)?;
+        let session: Session = decode(
+            row.ok_or_else(|| Error::not_found("session", id))?,
+            "stored session",
+        )?;
+        let session = Arc::new(session);
+        self.inner.sessions.insert(id, session.clone());
+        Ok(session)
+    }
+}
+
+/// Capacity per grade, in plan order.
+fn grade_capacities(plan: &InventoryPlan) -> (Vec<String>, Vec<i32>) {
+    let grades = plan.grades();
+    let caps = grades
+        .iter()
+        .map(|g| match plan {
+            InventoryPlan::General { grades } => grades
+                .iter()
+                .filter(|s| &s.grade == g)
+                .map(|s| i64::from(s.capacity))
+                .sum::<i64>(),
+            InventoryPlan::Seated { seats } => {
+                seats.iter().filter(|s| &s.grade == g).count() as i64
+            }
+        })
+        .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+        .collect();
+    (grades.into_iter().map(String::from).collect(), caps)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| Error::Corrupt(format!("not serialisable: {e}")))
+}
+
+fn unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "23505")
+}
+
+#[async_trait]
+impl Inventory for PgStore {
+    /// One transaction: the event, its sessions, their stock rows, seats and queue rows. A
+    /// repeat with the same definition is `Ok`; another definition under a used event or
+    /// session id is `Invalid(Definition)` and the transaction is rolled back.
+    async fn create_event(&self, event: &Event) -> Result<()> {
+        event.validate()?;
+        let mut tx = self.inner.pool.begin().await.map_err(db_error)?;
+        let inserted = sqlx::query(
+            "INSERT INTO events (id, definition) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(event.id.as_uuid())
+        .bind(to_json(event)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if inserted.rows_affected() == 0 {
+            let stored: serde_json::Value =
+                sqlx::query_scalar("SELECT definition FROM events WHERE id = $1")
+                    .bind(event.id.as_uuid())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+            let stored: Event = decode(stored, "stored event")?;
+            return if stored == *event {
+                Ok(())
+            } else {
+                Err(InvalidInput::Definition(format!(
+                    "event {} exists with another definition",
+                    event.id
+                ))
+                .into())
+            };
+        }
+        for s in &event.sessions {
+            let created =
+                sqlx::query("INSERT INTO sessions (id, event_id, definition) VALUES ($1, $2, $3)")
+                    .bind(s.id.as_uuid())
+                    .bind(event.id.as_uuid())
+                    .bind(to_json(s)?)
+                    .execute(&mut *tx)
+                    .await;
+            match created {
+                Err(e) if unique_violation(&e) => {
+                    return Err(InvalidInput::Definition(format!(
+                        "session {} already exists",
+                        s.id
+                    ))
+                    .into());
+                }
+                other => other.map_err(db_error)?,
+            };
+            let (grades, caps) = grade_capacities(&s.inventory);
+            sqlx::query(
+                "INSERT INTO stock (session_id, grade, ord, capacity, available, held, sold)
+                 SELECT $1, g, o, c, c, 0, 0 FROM unnest($2::text[], $3::int[])
+                        WITH ORDINALITY AS u(g, c, o)",
+            )
+            .bind(s.id.as_uuid())
+            .bind(&grades)
+            .bind(&caps)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            if let InventoryPlan::Seated { seats } = &s.inventory {
+                let ids: Vec<&str> = seats.iter().map(|x| x.id.as_str()).collect();
+                let grades: Vec<&str> = seats.iter().map(|x| x.grade.as_str()).collect();
+                sqlx::query(
+                    "INSERT INTO seats (session_id, seat_id, ord, grade)
+                     SELECT $1, id, o, g FROM unnest($2::text[], $3::text[])
+                            WITH ORDINALITY AS u(id, g, o)",
+                )
+                .bind(s.id.as_uuid())
+                .bind(&ids)
+                .bind(&grades)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            }
+            sqlx::query("INSERT INTO queues (session_id) VALUES ($1)")
+                .bind(s.id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn event(&self, id: EventId) -> Result<Event> {
+        let row: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT definition FROM events WHERE id = $1")
+                .bind(id.as_uuid())
+                .fetch_optional(&self.inner.pool)
+                .await
+                .map_err(db_error)?;
+        decode(
+            row.ok_or_else(|| Error::not_found("event", id))?,
+            "stored event",
+        )
+    }
+
+    async fn session(&self, id: SessionId) -> Result<Session> {
+        Ok(self.session_def(id).await?.as_ref().clone())
+    }
+
+    /// Counters and seat states come from one statement, so from one MVCC snapshot.
+    async fn snapshot(&self, id: SessionId) -> Result<InventorySnapshot> {
+        let session = self.session_def(id).await?;
+        let snap: serde_json::Value = sqlx::query_scalar(
+            "SELECT jsonb_build_object(
+                 'grades', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                'grade', grade, 'capacity', capacity, 'available', available,
+                                'held', held, 'sold', sold) ORDER BY ord), '[]')
+                              FROM stock WHERE session_id = $1),
+                 'seats', (SELECT coalesce(jsonb_object_agg(seat_id, state), '{}')
+                             FROM hold_seats
+                            WHERE session_id = $1 AND state IN ('HELD', 'PAYING', 'CONFIRMED')))",
+        )
+        .bind(id.as_uuid())
+        .fetch_one(&self.inner.pool)
+        .await
+        .map_err(db_error)?;
+        let grades = snap
+            .get("grades")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| Error::Corrupt(format!("snapshot {snap}")))?
+            .iter()
+            .map(|g| {
+                let n = |f: &str| -> Result<u32> {
+                    u32::try_from(count(g, f)?)
+                        .map_err(|_| Error::Corrupt(format!("{f} out of range")))
+                };
+                Ok(GradeCounts {
+                    grade: ticket_core::model::inventory::Grade::new(text(g, "grade")?)
+                        .map_err(|e| Error::Corrupt(format!("stored grade: {e}")))?,
+                    capacity: n("capacity")?,
+                    available: n("available")?,
+                    held: n("held")?,
+                    sold: n("sold")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let taken: HashMap<String, String> = snap
+            .get("seats")
+            .cloned()
+            .map(|s| decode(s, "seat states"))
+            .transpose()?
+            .unwrap_or_default();
+        let seats = match &session.inventory {
+            InventoryPlan::General { .. } => Vec::new(),
+            InventoryPlan::Seated { seats } => seats
+                .iter()
+                .map(|seat| SeatStatus {
+                    seat: seat.clone(),
+                    state: match taken.get(seat.id.as_str()).map(String::as_str) {
+                        Some("CONFIRMED") => SeatState::Sold,
+                        Some(_) => SeatState::Held,
+                        None => SeatState::Available,
+                    },
+                })
+                .collect(),
+        };
+        Ok(InventorySnapshot { grades, seats })
+    }
+}

@@ -1,0 +1,282 @@
+//! Holds, their state machine and the audit trail: each operation is one function call.
+
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use serde_json::json;
+use ticket_core::ids::{HoldId, SessionId, TicketId, UserId};
+use ticket_core::model::audit::{Actor, AuditRecord, AuditScope};
+use ticket_core::model::hold::{
+    AdmissionCheck, Decision, Hold, HoldItems, HoldState, NewHold, RebookRequest, StockEffect,
+    TransitionOutcome, TransitionRequest, decide_parts, price_selection, rebook_allowed_from,
+};
+use ticket_core::store::Reservations;
+use ticket_core::{Error, Refusal, Result, Timestamp};
+use uuid::Uuid;
+
+use crate::answers::{err_code, refusal};
+use crate::rows::{audit, hold};
+use crate::store::{PgStore, db_error, decode};
+
+/// For each current state, the codes `tr_transition` looks its decision up in, for each
+/// target state: the state machine stays in `ticket-core`. Computed once.
+static DECISION_TABLES: LazyLock<Vec<(HoldState, serde_json::Value)>> = LazyLock::new(|| {
+    HoldState::ALL
+        .into_iter()
+        .map(|to| (to, decision_table(to)))
+        .collect()
+});
+
+fn decision_table(to: HoldState) -> serde_json::Value {
+    let expires = Timestamp::from_millis(1);
+    let mut table = serde_json::Map::new();
+    for from in HoldState::ALL {
+        let codes: String = [(0, false), (0, true), (1, false), (1, true)]
+            .into_iter()
+            .map(|(now, rebooked)| {
+                match decide_parts(from, expires, rebooked, to, Timestamp::from_millis(now)) {
+                    Ok(Decision::AlreadyThere) => 'A',
+                    Ok(Decision::ExpireInstead) => 'X',
+                    Ok(Decision::Apply(StockEffect::None)) => '0',
+                    Ok(Decision::Apply(StockEffect::HeldToSold)) => 'S',
+                    Ok(Decision::Apply(StockEffect::HeldToAvailable)) => 'V',
+                    Ok(Decision::Apply(StockEffect::SoldToAvailable)) => 'C',
+                    Err(Refusal::NotDue { .. }) => 'D',
+                    Err(_) => 'I',
+                }
+            })
+            .collect();
+        table.insert(from.as_str().to_owned(), codes.into());
+    }
+    table.into()
+}
+
+/// `",EXPIRED,RELEASED,…,"`: the states `rebook_allowed_from` accepts. Computed once.
+static REBOOKABLE_STATES: LazyLock<String> = LazyLock::new(|| {
+    let mut s = String::from(",");
+    for st in HoldState::ALL {
+        if rebook_allowed_from(st).is_ok() {
+            s.push_str(st.as_str());
+            s.push(',');
+        }
+    }
+    s
+});
+
+pub(crate) fn actor_json(actor: &Actor) -> Result<serde_json::Value> {
+    serde_json::to_value(actor).map_err(|e| Error::Corrupt(format!("actor: {e}")))
+}
+
+fn limit_i32(limit: Option<u32>) -> Option<i32> {
+    limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX))
+}
+
+/// The hold request as `tr_hold_one` reads it.
+fn hold_request(
+    req: &NewHold,
+    items: &HoldItems,
+    amount: &ticket_core::model::money::Money,
+) -> Result<serde_json::Value> {
+    let mut per_grade = items.per_grade();
+    per_grade.sort();
+    let (grades, counts): (Vec<String>, Vec<u32>) = per_grade
+        .into_iter()
+        .map(|(g, n)| (String::from(g), n))
+        .unzip();
+    let seats: Vec<String> = items.seat_ids().into_iter().map(String::from).collect();
+    Ok(json!({
+        "id": req.id.as_uuid(),
+        "session": req.session.as_uuid(),
+        "user": req.user.as_str(),
+        "now": req.now.as_millis(),
+        "expires_at": req.expires_at.as_millis(),
+        "limit": req.per_user_limit,
+        "admission": req.admission == AdmissionCheck::Required,
+        "actor": actor_json(&req.actor)?,
+        "corr": req.correlation_id,
+        "grades": grades,
+        "counts": counts,
+        "units": items.units(),
+        "seated": matches!(items, HoldItems::Seats { .. }),
+        "seats": seats,
+        "items": serde_json::to_value(items).map_err(|e| Error::Corrupt(format!("items: {e}")))?,
+        "amount": amount.amount_minor,
+        "currency": amount.currency.as_str(),
+    }))
+}
+
+impl PgStore {
+    /// Runs a query that aggregates rows into one `jsonb` array, bound to an id and a limit.
+    async fn rows_of(&self, sql: &str, id: Uuid, limit: i64) -> Result<Vec<serde_json::Value>> {
+        let rows: serde_json::Value = sqlx::query_scalar(sql)
+            .bind(id)
+            .bind(limit)
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(db_error)?;
+        decode(rows, "rows")
+    }
+}
+
+#[async_trait]
+impl Reservations for PgStore {
+    /// Priced here (the plan is cached), then applied by `tr_hold_one` inside a coalesced
+    /// `tr_hold_batch` call: admission, per-user limit, seats and stock checked and taken in
+    /// one transaction under the session's advisory lock.
+    async fn hold(&self, req: NewHold) -> Result<Hold> {
+        let session = self.session_def(req.session).await?;
+        let (items, amount) = price_selection(&session.inventory, &req.selection)?;
+        let answer = self
+            .submit_hold(hold_request(&req, &items, &amount)?)
+            .await?;
+        if err_code(&answer).is_some() {
+            return Err(refusal(&answer, HoldState::Held));
+        }
+        let ticket = match answer.get("ticket") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(t) => Some(TicketId::from_uuid(decode(t.clone(), "ticket id")?)),
+        };
+        Ok(req.held(items, amount, ticket))
+    }
+
+    async fn get(&self, id: HoldId) -> Result<Hold> {
+        let row: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT to_jsonb(h) FROM holds h WHERE id = $1")
+                .bind(id.as_uuid())
+                .fetch_optional(&self.inner.pool)
+                .await
+                .map_err(db_error)?;
+        hold(row.ok_or_else(|| Error::not_found("hold", id))?)
+    }
+
+    /// One `tr_transition` call: locks the hold row, looks the decision up, applies it with
+    /// its stock effect and audit record, and commits synchronously.
+    async fn transition(&self, req: TransitionRequest) -> Result<TransitionOutcome> {
+        let table = DECISION_TABLES
+            .iter()
+            .find(|(to, _)| *to == req.to)
+            .map(|(_, t)| t.clone())
+            .ok_or_else(|| Error::Corrupt(format!("no decision table for {:?}", req.to)))?;
+        let answer: serde_json::Value =
+            sqlx::query_scalar("SELECT tr_transition($1, $2, $3, $4, $5, $6, $7, $8)")
+                .bind(req.hold.as_uuid())
+                .bind(req.to.as_str())
+                .bind(table)
+                .bind(req.now.as_millis())
+                .bind(actor_json(&req.actor)?)
+                .bind(&req.reason)
+                .bind(req.correlation_id.as_deref())
+                .bind(req.payment_ref.as_deref())
+                .fetch_one(&self.inner.pool)
+                .await
+                .map_err(db_error)?;
+        if answer.get("nf").is_some() {
+            return Err(Error::not_found("hold", req.hold));
+        }
+        if err_code(&answer).is_some() {
+            return Err(refusal(&answer, req.to));
+        }
+        Ok(TransitionOutcome {
+            changed: answer.get("changed").and_then(serde_json::Value::as_bool) == Some(true),
+            hold: hold(answer.get("hold").cloned().unwrap_or_default())?,
+        })
+    }
+
+    async fn rebook(&self, req: RebookRequest) -> Result<Hold> {
+        let answer: serde_json::Value =
+            sqlx::query_scalar("SELECT tr_rebook($1, $2, $3, $4, $5, $6, $7)")
+                .bind(req.hold.as_uuid())
+                .bind(req.new_id.as_uuid())
+                .bind(&req.payment_ref)
+                .bind(limit_i32(req.per_user_limit))
+                .bind(REBOOKABLE_STATES.as_str())
+                .bind(actor_json(&req.actor)?)
+                .bind(req.now.as_millis())
+                .fetch_one(&self.inner.pool)
+                .await
+                .map_err(db_error)?;
+        if answer.get("nf").is_some() {
+            return Err(Error::not_found("hold", req.hold));
+        }
+        if err_code(&answer).is_some() {
+            return Err(refusal(&answer, HoldState::Confirmed));
+        }
+        hold(answer.get("hold").cloned().unwrap_or_default())
+    }
+
+    /// One `tr_expire_due` call: claims due holds with `FOR UPDATE SKIP LOCKED`, so sweepers
+    /// on many app servers never expire one hold twice nor wait for each other.
+    async fn expire_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Hold>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let answer: serde_json::Value = sqlx::query_scalar("SELECT tr_expire_due($1, $2, $3)")
+            .bind(now.as_millis())
+            .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+            .bind(actor_json(&Actor::system("sweeper"))?)
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(db_error)?;
+        let rows: Vec<serde_json::Value> = decode(answer, "expired holds")?;
+        rows.into_iter().map(hold).collect()
+    }
+
+    async fn holds_of(&self, session: SessionId, user: &UserId) -> Result<Vec<Hold>> {
+        self.session_def(session).await?;
+        let rows: serde_json::Value = sqlx::query_scalar(
+            "SELECT coalesce(jsonb_agg(to_jsonb(h) ORDER BY h.ord), '[]') FROM holds h
+              WHERE session_id = $1 AND user_id = $2",
+        )
+        .bind(session.as_uuid())
+        .bind(user.as_str())
+        .fetch_one(&self.inner.pool)
+        .await
+        .map_err(db_error)?;
+        let rows: Vec<serde_json::Value> = decode(rows, "holds")?;
+        rows.into_iter().map(hold).collect()
+    }
+
+    async fn audit(&self, scope: &AuditScope, limit: usize) -> Result<Vec<AuditRecord>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = match scope {
+            AuditScope::Hold(id) => {
+                let rows = self
+                    .rows_of(
+                        "SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.ord), '[]') FROM
+                           (SELECT * FROM audit WHERE subject_id = $1 AND subject_kind = 'hold'
+                             ORDER BY ord LIMIT $2) a",
+                        id.as_uuid(),
+                        limit,
+                    )
+                    .await?;
+                if rows.is_empty() {
+                    self.get(*id).await?;
+                }
+                rows
+            }
+            AuditScope::Session(id) => {
+                self.session_def(*id).await?;
+                self.rows_of(
+                    "SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.ord), '[]') FROM
+                       (SELECT * FROM audit WHERE session_id = $1 ORDER BY ord LIMIT $2) a",
+                    id.as_uuid(),
+                    limit,
+                )
+                .await?
+            }
+            AuditScope::User(user) => {
+                let rows: serde_json::Value = sqlx::query_scalar(
+                    "SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.ord), '[]') FROM
+                       (SELECT * FROM audit WHERE owner = $1 ORDER BY ord LIMIT $2) a",
+                )
+                .bind(user.as_str())
+                .bind(limit)
+                .fetch_one(&self.inner.pool)
+                .await
+                .map_err(db_error)?;
+                decode(rows, "audit rows")?
+            }
+        };
+        rows.into_iter().map(audit).collect()
+    }
+}
