@@ -14,6 +14,8 @@ pub struct PgConfig {
     /// Several independent deployments (or tests) can share one database under different
     /// schemas.
     pub schema: String,
+    /// `application_name` of every connection, as `pg_stat_activity` shows it.
+    pub application_name: String,
     /// Connections in the pool.
     pub max_connections: u32,
     /// Waiting longer than this for a pooled connection fails with `Unavailable`.
@@ -30,12 +32,13 @@ pub struct PgConfig {
 }
 
 impl PgConfig {
-    /// Defaults for `url`: schema `ticketrush`, 16 connections, 5 s acquire timeout, batches
+    /// Defaults for `url`: schema and application name `ticketrush`, 16 connections, 5 s acquire timeout, batches
     /// of up to 64 holds, 4 batches in flight.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             schema: "ticketrush".into(),
+            application_name: "ticketrush".into(),
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
             max_batch: 64,

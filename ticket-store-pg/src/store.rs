@@ -115,7 +115,9 @@ impl PgStore {
 fn connect_options(config: &PgConfig) -> Result<PgConnectOptions> {
     let options = PgConnectOptions::from_str(&config.url)
         .map_err(|e| InvalidInput::Config(format!("database url: {e}")))?;
-    Ok(options.options([("search_path", config.schema.as_str())]))
+    Ok(options
+        .application_name(&config.application_name)
+        .options([("search_path", config.schema.as_str())]))
 }
 
 async fn drop_schema(config: &PgConfig) -> Result<()> {

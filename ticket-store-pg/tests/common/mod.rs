@@ -12,11 +12,26 @@ pub fn database_url() -> String {
 /// Fails loudly, never skips, when PostgreSQL cannot be reached.
 #[allow(dead_code)] // used by some test binaries only
 pub async fn isolated_store(max_batch: usize) -> PgStore {
-    let url = database_url();
-    let mut config =
-        PgConfig::new(&url).with_schema(format!("tr_test_{}", uuid::Uuid::now_v7().simple()));
-    config.drop_schema_on_drop = true;
+    let mut config = isolated_config();
     config.max_batch = max_batch;
+    connect_isolated(config).await
+}
+
+/// Settings for a fresh schema `tr_test_<uuid>` (also the connections' application name),
+/// dropped with the store.
+#[allow(dead_code)] // used by some test binaries only
+pub fn isolated_config() -> PgConfig {
+    let name = format!("tr_test_{}", uuid::Uuid::now_v7().simple());
+    let mut config = PgConfig::new(database_url()).with_schema(&name);
+    config.application_name = name;
+    config.drop_schema_on_drop = true;
+    config
+}
+
+/// Connects and migrates `config`; see [`isolated_store`].
+#[allow(dead_code)] // used by some test binaries only
+pub async fn connect_isolated(config: PgConfig) -> PgStore {
+    let url = config.url.clone();
     let store = match PgStore::connect(config).await {
         Ok(store) => store,
         Err(e) => panic!(
