@@ -12,6 +12,7 @@
 //! and panics with a message naming the broken guarantee.
 
 mod admission;
+mod differential;
 mod fixture;
 mod holds;
 mod idempotency;
@@ -22,6 +23,7 @@ mod queue;
 mod state_machine;
 
 pub use admission::*;
+pub use differential::{Step, agrees_with_the_memory_backend, scenarios};
 pub use fixture::{Fixture, SALES_WINDOW, T0, grade, seat, user};
 pub use holds::*;
 pub use idempotency::*;
