@@ -60,12 +60,16 @@ CREATE TABLE holds (
     updated_at    bigint  NOT NULL,
     payment_ref   text,
     admission     uuid,
-    rebooked_from uuid UNIQUE REFERENCES holds (id),
-    rebooked_as   uuid UNIQUE REFERENCES holds (id),
+    rebooked_from uuid REFERENCES holds (id),
+    rebooked_as   uuid REFERENCES holds (id),
     ord           bigint GENERATED ALWAYS AS IDENTITY,
     CHECK (cardinality(grades) = cardinality(counts))
 );
 CREATE INDEX holds_by_user ON holds (session_id, user_id, ord);
+-- a hold is re-booked at most once, and replaced by at most one; partial, so the common
+-- hold (never re-booked) costs no entry
+CREATE UNIQUE INDEX holds_rebooked_once ON holds (rebooked_from) WHERE rebooked_from IS NOT NULL;
+CREATE UNIQUE INDEX holds_replaced_once ON holds (rebooked_as) WHERE rebooked_as IS NOT NULL;
 -- the sweeper's index: only live holds are in it
 CREATE INDEX holds_due ON holds (expires_at) WHERE state IN ('HELD', 'PAYING');
 
@@ -129,7 +133,8 @@ CREATE TABLE admissions (
 -- The audit trail: append-only (a trigger refuses UPDATE, DELETE and TRUNCATE).
 CREATE TABLE audit (
     ord            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    id             uuid   NOT NULL UNIQUE,
+    -- UUIDv7 (74 random bits per millisecond); rows are ordered by `ord`
+    id             uuid   NOT NULL,
     at             bigint NOT NULL,
     session_id     uuid   NOT NULL REFERENCES sessions (id),
     subject_kind   text   NOT NULL CHECK (subject_kind IN ('hold', 'ticket')),
