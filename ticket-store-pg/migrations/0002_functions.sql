@@ -79,7 +79,6 @@ DECLARE
     v_counts  integer[] := ARRAY(SELECT jsonb_array_elements_text(r->'counts')::integer);
     v_seats   text[]    := ARRAY(SELECT jsonb_array_elements_text(r->'seats'));
     v_ticket  uuid;
-    v_tstate  text;
     v_texp    bigint;
     v_current bigint;
     v_avail   integer;
@@ -90,10 +89,11 @@ BEGIN
         RETURN '{"err":"dup_id"}';
     END IF;
     IF (r->>'admission')::boolean THEN
-        SELECT id, state, expires_at INTO v_ticket, v_tstate, v_texp FROM queue_tickets
-         WHERE session_id = v_session AND user_id = v_user AND state IN ('WAITING', 'ACTIVE')
+        -- only an ACTIVE ticket is locked: waiting tickets belong to admission rounds
+        SELECT id, expires_at INTO v_ticket, v_texp FROM queue_tickets
+         WHERE session_id = v_session AND user_id = v_user AND state = 'ACTIVE'
            FOR UPDATE;
-        IF NOT FOUND OR v_tstate <> 'ACTIVE' THEN
+        IF NOT FOUND THEN
             RETURN '{"err":"not_admitted"}';
         END IF;
         IF v_texp <= v_now THEN
@@ -511,9 +511,11 @@ BEGIN
         lim := 'empty';
     END IF;
     IF n > 0 THEN
+        -- FIFO: the first n of the line, waiting for (never skipping) a locked ticket, since
+        -- skipping one would admit someone behind it; rounds are serialised by the queue row
         FOR t IN SELECT * FROM queue_tickets
                   WHERE session_id = p_session AND state = 'WAITING' AND seq IS NOT NULL
-                  ORDER BY seq LIMIT n LOOP
+                  ORDER BY seq LIMIT n FOR UPDATE LOOP
             UPDATE queue_tickets SET state = 'ACTIVE', admitted_at = p_now, expires_at = p_now + p_ttl
              WHERE id = t.id RETURNING * INTO t;
             INSERT INTO admissions (session_id, at, ticket_id) VALUES (p_session, p_now, t.id);

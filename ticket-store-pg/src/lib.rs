@@ -63,6 +63,12 @@
 //! servers' clocks. A position is a count through the partial index of waiting tickets
 //! (`O(position)` index entries, unlike the memory backend's `O(log n)`).
 //!
+//! Admission rounds take the queue row's lock and then lock the first `n` waiting tickets in
+//! sequence order with a plain `FOR UPDATE`, not `SKIP LOCKED`: skipping a locked waiting
+//! ticket would admit someone behind it, a FIFO inversion. `SKIP LOCKED` is used where
+//! skipping is harmless, in the sweeper. Rounds on many servers therefore run one after the
+//! other per session; a round is a few index reads and one update per admitted ticket.
+//!
 //! # Durability
 //! A confirmed ticket survives a crash: every state change (`tr_transition`, `tr_rebook`)
 //! sets `synchronous_commit = on` for its own transaction, so its commit returns only once
