@@ -127,7 +127,7 @@ impl Reservations for PgStore {
         let session = self.session_def(req.session).await?;
         let (items, amount) = price_selection(&session.inventory, &req.selection)?;
         let answer = self
-            .submit_hold(hold_request(&req, &items, &amount)?)
+            .submit_hold(req.session, hold_request(&req, &items, &amount)?)
             .await?;
         if err_code(&answer).is_some() {
             return Err(refusal(&answer, HoldState::Held));
