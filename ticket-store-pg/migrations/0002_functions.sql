@@ -70,10 +70,12 @@ END $$;
 
 ------------------------------------------------------------------------------------ holds --
 
--- Admission and per-user limit of one hold request, checked before anything is written:
+-- Admission and per-user limit of one hold request, checked before anything is written
+-- (`p_pending`: the user's units accepted earlier in the batch but not written yet):
 -- `err` is the refusal, or NULL with `ticket` the user's ACTIVE ticket to use up (NULL when
 -- none is required; it stays locked until the transaction ends).
-CREATE FUNCTION tr_hold_checks(r jsonb, OUT err jsonb, OUT ticket uuid) LANGUAGE plpgsql AS $$
+CREATE FUNCTION tr_hold_checks(r jsonb, p_pending integer, OUT err jsonb, OUT ticket uuid)
+LANGUAGE plpgsql AS $$
 DECLARE
     v_session uuid   := (r->>'session')::uuid;
     v_user    text   := r->>'user';
@@ -100,6 +102,7 @@ BEGIN
         SELECT coalesce(sum(units), 0) INTO v_current FROM holds
          WHERE session_id = v_session AND user_id = v_user
            AND (state = 'CONFIRMED' OR (state IN ('HELD', 'PAYING') AND expires_at > v_now));
+        v_current := v_current + p_pending;
         IF v_current + (r->>'units')::bigint > (r->>'limit')::bigint THEN
             err := jsonb_build_object('err', 'limit', 'limit', (r->>'limit')::bigint,
                                       'current', v_current, 'requested', (r->>'units')::bigint);
@@ -168,7 +171,7 @@ BEGIN
         v_grades := ARRAY[r->'grades'->>0];
         v_counts := ARRAY[(r->'counts'->>0)::integer];
     END IF;
-    SELECT c.err, c.ticket INTO v_err, v_ticket FROM tr_hold_checks(r) AS c;
+    SELECT c.err, c.ticket INTO v_err, v_ticket FROM tr_hold_checks(r, 0) AS c;
     IF v_err IS NOT NULL THEN
         RETURN v_err;
     END IF;
@@ -217,13 +220,65 @@ BEGIN
     END LOOP;
 END $$;
 
+-- Writes the holds accepted for one general-admission session of a batch at once
+-- (`p_accepted`: [{"i", "req", "ticket"}] in order): one INSERT for the hold rows, one UPDATE
+-- for the used tickets, one INSERT for their audit records. Returns the `i` of the requests
+-- whose hold id already existed: nothing was written for them.
+CREATE FUNCTION tr_hold_flush(p_accepted jsonb) RETURNS integer[] LANGUAGE plpgsql AS $$
+DECLARE
+    v_inserted uuid[];
+BEGIN
+    WITH a AS (SELECT x.value AS r, x.value->'req' AS req FROM jsonb_array_elements(p_accepted) x),
+    ins AS (
+        INSERT INTO holds (id, session_id, user_id, state, seated, grades, counts, units, items,
+                           amount, currency, created_at, expires_at, updated_at, admission)
+        SELECT (req->>'id')::uuid, (req->>'session')::uuid, req->>'user', 'HELD', false,
+               ARRAY[req->'grades'->>0], ARRAY[(req->'counts'->>0)::integer],
+               (req->>'units')::integer, req->'items', (req->>'amount')::bigint,
+               req->>'currency', (req->>'now')::bigint, (req->>'expires_at')::bigint,
+               (req->>'now')::bigint, (r->>'ticket')::uuid
+          FROM a
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id)
+    SELECT array_agg(id) INTO v_inserted FROM ins;
+    v_inserted := coalesce(v_inserted, '{}');
+    UPDATE queue_tickets SET state = 'USED'
+     WHERE id IN (SELECT (x.value->>'ticket')::uuid FROM jsonb_array_elements(p_accepted) x
+                   WHERE (x.value->'req'->>'id')::uuid = ANY (v_inserted)
+                     AND x.value->>'ticket' IS NOT NULL);
+    INSERT INTO audit (id, at, session_id, subject_kind, subject_id, owner, actor, from_state,
+                       to_state, reason, correlation_id)
+    SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+               PLACING substring(int8send(w.at) FROM 3) FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid,
+           w.at, w.session, w.kind, w.subject, w.owner, w.actor, w.from_state, w.to_state,
+           w.reason, w.corr
+      FROM (SELECT (x.value->'req'->>'now')::bigint AS at,
+                   (x.value->'req'->>'session')::uuid AS session, k.kind,
+                   CASE k.kind WHEN 'ticket' THEN (x.value->>'ticket')::uuid
+                               ELSE (x.value->'req'->>'id')::uuid END AS subject,
+                   x.value->'req'->>'user' AS owner, x.value->'req'->'actor' AS actor,
+                   CASE k.kind WHEN 'ticket' THEN 'ACTIVE' END AS from_state,
+                   CASE k.kind WHEN 'ticket' THEN 'USED' ELSE 'HELD' END AS to_state,
+                   CASE k.kind WHEN 'ticket' THEN 'hold made' ELSE 'hold created' END AS reason,
+                   x.value->'req'->>'corr' AS corr, x.ordinality AS o, k.n
+              FROM jsonb_array_elements(p_accepted) WITH ORDINALITY x,
+                   (VALUES ('ticket', 1), ('hold', 2)) AS k(kind, n)
+             WHERE (x.value->'req'->>'id')::uuid = ANY (v_inserted)
+               AND (k.kind = 'hold' OR x.value->>'ticket' IS NOT NULL)) AS w
+     ORDER BY w.o, w.n;
+    RETURN ARRAY(SELECT (x.value->>'i')::integer FROM jsonb_array_elements(p_accepted) x
+                  WHERE NOT (x.value->'req'->>'id')::uuid = ANY (v_inserted));
+END $$;
+
 -- Many hold requests in one transaction (group commit). Each is applied as if alone: all of
 -- it or none of it. The sessions' advisory locks are taken first, in ascending order; then
 -- the requests run grouped by session (ascending), within a session by grade (so stock rows
 -- are locked in order), then in arrival order. A general-admission session with several
 -- requests in the batch has its stock rows locked and read once; the requests are decided
--- against those counters in order and the units taken are written back with one UPDATE per
--- grade, instead of one UPDATE per request. Returns one answer per request, in order.
+-- against those counters (and the units each user was given earlier in the batch) in order;
+-- then the accepted holds, their tickets and audit records are written by tr_hold_flush and
+-- the units taken with one UPDATE per grade, instead of a few statements per request.
+-- Returns one answer per request, in order.
 CREATE FUNCTION tr_hold_batch(reqs jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     r         record;
@@ -239,6 +294,9 @@ DECLARE
     v_grade   text;
     v_gi      integer;
     v_qty     integer;
+    v_dup     integer;
+    accepted  jsonb := '[]';
+    pending   jsonb := '{}';
     out       jsonb[] := '{}';
 BEGIN
     IF jsonb_array_length(reqs) = 1 THEN
@@ -261,7 +319,14 @@ BEGIN
               ORDER BY 3, (e.value->'grades'->>0) COLLATE "C", 2 LOOP
         IF r.session IS DISTINCT FROM prev THEN
             IF in_memory THEN
+                FOREACH v_dup IN ARRAY tr_hold_flush(accepted) LOOP
+                    out[v_dup] := '{"err":"dup_id"}';
+                    v_gi := array_position(g_names, reqs->(v_dup - 1)->'grades'->>0);
+                    g_taken[v_gi] := g_taken[v_gi] - (reqs->(v_dup - 1)->'counts'->>0)::integer;
+                END LOOP;
                 PERFORM tr_take_stock(prev, g_names, g_taken);
+                accepted := '[]';
+                pending := '{}';
             END IF;
             prev := r.session;
             in_memory := r.session = ANY (grouped);
@@ -279,9 +344,22 @@ BEGIN
             out[r.i] := tr_hold_one(r.req);
             CONTINUE;
         END IF;
-        SELECT c.err, c.ticket INTO v_err, v_ticket FROM tr_hold_checks(r.req) AS c;
+        SELECT c.err, c.ticket INTO v_err, v_ticket
+          FROM tr_hold_checks(r.req, coalesce((pending->>(r.req->>'user'))::integer, 0)) AS c;
         IF v_err IS NOT NULL THEN
             out[r.i] := v_err;
+            CONTINUE;
+        END IF;
+        -- not written yet, so not visible to the checks: an admission already used, or a hold
+        -- id already given, earlier in this group
+        IF v_ticket IS NOT NULL
+           AND accepted @> jsonb_build_array(jsonb_build_object('ticket', v_ticket)) THEN
+            out[r.i] := '{"err":"not_admitted"}';
+            CONTINUE;
+        END IF;
+        IF accepted @> jsonb_build_array(jsonb_build_object('req',
+                                         jsonb_build_object('id', r.req->'id'))) THEN
+            out[r.i] := '{"err":"dup_id"}';
             CONTINUE;
         END IF;
         v_grade := r.req->'grades'->>0;
@@ -292,15 +370,21 @@ BEGIN
                                            'available', coalesce(g_avail[v_gi], 0));
             CONTINUE;
         END IF;
-        IF NOT tr_hold_write(r.req, v_ticket, ARRAY[v_grade], ARRAY[v_qty], '{}') THEN
-            out[r.i] := '{"err":"dup_id"}';
-            CONTINUE;
-        END IF;
+        -- written with the rest of the session's group (tr_hold_flush)
+        accepted := accepted || jsonb_build_array(
+            jsonb_build_object('i', r.i, 'req', r.req, 'ticket', v_ticket));
+        pending := pending || jsonb_build_object(r.req->>'user',
+            coalesce((pending->>(r.req->>'user'))::integer, 0) + (r.req->>'units')::integer);
         g_avail[v_gi] := g_avail[v_gi] - v_qty;
         g_taken[v_gi] := g_taken[v_gi] + v_qty;
         out[r.i] := jsonb_build_object('ok', true, 'ticket', v_ticket);
     END LOOP;
     IF in_memory THEN
+        FOREACH v_dup IN ARRAY tr_hold_flush(accepted) LOOP
+            out[v_dup] := '{"err":"dup_id"}';
+            v_gi := array_position(g_names, reqs->(v_dup - 1)->'grades'->>0);
+            g_taken[v_gi] := g_taken[v_gi] - (reqs->(v_dup - 1)->'counts'->>0)::integer;
+        END LOOP;
         PERFORM tr_take_stock(prev, g_names, g_taken);
     END IF;
     RETURN to_jsonb(out);
