@@ -7,7 +7,7 @@ use ticket_core::model::audit::Actor;
 use ticket_core::model::hold::HoldState;
 use ticket_core::model::queue::{
     AdmissionLimit, AdmissionPacing, AdmissionRound, JoinRequest, PreQueueDraw, QueueFigures,
-    QueueStats, QueueTicket, QueueView, draw_order, fresh_draw_seed,
+    QueueStats, QueueTicket, QueueView, fresh_draw_seed,
 };
 use ticket_core::store::WaitingQueue;
 use ticket_core::{Error, Result, Timestamp};
@@ -178,7 +178,7 @@ impl WaitingQueue for PgStore {
     }
 
     /// One transaction holding the queue row's lock: read the pre-queue in join order,
-    /// shuffle it in Rust ([`draw_order`]), give each drawn ticket its sequence and record
+    /// shuffle it in Rust ([`PreQueueDraw::shuffle`]), give each drawn ticket its sequence and record
     /// the draw. A concurrent draw waits for the lock and then returns this one.
     async fn draw(&self, session: SessionId, seed: u64, now: Timestamp) -> Result<PreQueueDraw> {
         let mut tx = self.inner.pool.begin().await.map_err(db_error)?;
@@ -204,14 +204,7 @@ impl WaitingQueue for PgStore {
             .into_iter()
             .map(|u| UserId::new(u).map_err(|e| Error::Corrupt(format!("stored user: {e}"))))
             .collect::<Result<Vec<_>>>()?;
-        let order = draw_order(&joined, seed);
-        let draw = PreQueueDraw {
-            session,
-            seed,
-            joined,
-            order,
-            drawn_at: now,
-        };
+        let draw = PreQueueDraw::shuffle(session, joined, seed, now);
         let order: Vec<&str> = draw.order.iter().map(UserId::as_str).collect();
         sqlx::query(
             "UPDATE queue_tickets t SET seq = $2 + u.o - 1

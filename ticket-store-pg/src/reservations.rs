@@ -7,11 +7,11 @@ use serde_json::json;
 use ticket_core::ids::{HoldId, SessionId, TicketId, UserId};
 use ticket_core::model::audit::{Actor, AuditRecord, AuditScope};
 use ticket_core::model::hold::{
-    AdmissionCheck, Decision, Hold, HoldItems, HoldState, NewHold, RebookRequest, StockEffect,
-    TransitionOutcome, TransitionRequest, decide_parts, price_selection, rebook_allowed_from,
+    AdmissionCheck, Hold, HoldItems, HoldState, NewHold, RebookRequest, TransitionOutcome,
+    TransitionRequest, decision_codes, price_selection, rebookable_states_list,
 };
 use ticket_core::store::Reservations;
-use ticket_core::{Error, Refusal, Result, Timestamp};
+use ticket_core::{Error, Result, Timestamp};
 use uuid::Uuid;
 
 use crate::answers::{err_code, refusal};
@@ -28,43 +28,30 @@ static DECISION_TABLES: LazyLock<Vec<(HoldState, serde_json::Value)>> = LazyLock
 });
 
 fn decision_table(to: HoldState) -> serde_json::Value {
-    let expires = Timestamp::from_millis(1);
-    let mut table = serde_json::Map::new();
-    for from in HoldState::ALL {
-        let codes: String = [(0, false), (0, true), (1, false), (1, true)]
-            .into_iter()
-            .map(|(now, rebooked)| {
-                match decide_parts(from, expires, rebooked, to, Timestamp::from_millis(now)) {
-                    Ok(Decision::AlreadyThere) => 'A',
-                    Ok(Decision::ExpireInstead) => 'X',
-                    Ok(Decision::Apply(StockEffect::None)) => '0',
-                    Ok(Decision::Apply(StockEffect::HeldToSold)) => 'S',
-                    Ok(Decision::Apply(StockEffect::HeldToAvailable)) => 'V',
-                    Ok(Decision::Apply(StockEffect::SoldToAvailable)) => 'C',
-                    Err(Refusal::NotDue { .. }) => 'D',
-                    Err(_) => 'I',
-                }
-            })
-            .collect();
-        table.insert(from.as_str().to_owned(), codes.into());
-    }
-    table.into()
+    decision_codes(to)
+        .into_iter()
+        .map(|(from, codes)| (from.as_str().to_owned(), codes.into()))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// `",EXPIRED,RELEASED,…,"`: the states `rebook_allowed_from` accepts. Computed once.
-static REBOOKABLE_STATES: LazyLock<String> = LazyLock::new(|| {
-    let mut s = String::from(",");
-    for st in HoldState::ALL {
-        if rebook_allowed_from(st).is_ok() {
-            s.push_str(st.as_str());
-            s.push(',');
-        }
-    }
-    s
-});
+static REBOOKABLE_STATES: LazyLock<String> = LazyLock::new(rebookable_states_list);
 
 pub(crate) fn actor_json(actor: &Actor) -> Result<serde_json::Value> {
     serde_json::to_value(actor).map_err(|e| Error::Corrupt(format!("actor: {e}")))
+}
+
+/// The error a function's answer about hold `id` stands for, if any (`to`: the state asked
+/// for).
+fn hold_answer(answer: &serde_json::Value, id: HoldId, to: HoldState) -> Result<()> {
+    if answer.get("nf").is_some() {
+        return Err(Error::not_found("hold", id));
+    }
+    if err_code(answer).is_some() {
+        return Err(refusal(answer, to));
+    }
+    Ok(())
 }
 
 fn limit_i32(limit: Option<u32>) -> Option<i32> {
@@ -170,12 +157,7 @@ impl Reservations for PgStore {
                 .fetch_one(&self.inner.pool)
                 .await
                 .map_err(db_error)?;
-        if answer.get("nf").is_some() {
-            return Err(Error::not_found("hold", req.hold));
-        }
-        if err_code(&answer).is_some() {
-            return Err(refusal(&answer, req.to));
-        }
+        hold_answer(&answer, req.hold, req.to)?;
         Ok(TransitionOutcome {
             changed: answer.get("changed").and_then(serde_json::Value::as_bool) == Some(true),
             hold: hold(answer.get("hold").cloned().unwrap_or_default())?,
@@ -195,12 +177,7 @@ impl Reservations for PgStore {
                 .fetch_one(&self.inner.pool)
                 .await
                 .map_err(db_error)?;
-        if answer.get("nf").is_some() {
-            return Err(Error::not_found("hold", req.hold));
-        }
-        if err_code(&answer).is_some() {
-            return Err(refusal(&answer, HoldState::Confirmed));
-        }
+        hold_answer(&answer, req.hold, HoldState::Confirmed)?;
         hold(answer.get("hold").cloned().unwrap_or_default())
     }
 

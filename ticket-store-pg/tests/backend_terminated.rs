@@ -4,13 +4,11 @@
 
 mod common;
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection};
+use sqlx::PgConnection;
 use ticket_core::ids::HoldId;
 use ticket_core::model::audit::{Actor, AuditScope};
 use ticket_core::model::hold::{Hold, HoldState, TransitionRequest};
@@ -20,16 +18,6 @@ use ticket_core::{Error, Timestamp};
 use ticket_store_pg::PgStore;
 
 const TTL: Duration = Duration::from_secs(600);
-
-/// A connection of its own (not the store's pool) on the store's schema.
-async fn side_connection(store: &PgStore) -> PgConnection {
-    let options = PgConnectOptions::from_str(&store.config().url)
-        .expect("url")
-        .options([("search_path", store.config().schema.as_str())]);
-    PgConnection::connect_with(&options)
-        .await
-        .expect("side connection")
-}
 
 /// Terminates every backend of the store's pool; returns how many.
 async fn terminate_store_backends(side: &mut PgConnection, store: &PgStore) -> i64 {
@@ -144,7 +132,7 @@ async fn terminated_hold_batch_commits_nothing_and_a_retry_completes() {
     let store = common::isolated_store(64).await;
     let stores = store.stores();
     let f = Fixture::general(stores.clone(), 100, Duration::ZERO).await;
-    let mut side = side_connection(&store).await;
+    let mut side = common::side_connection(&store).await;
     block_stock(&mut side).await;
     let requests: Vec<_> = (0..10)
         .map(|i| f.new_hold(&user(i), 1, T0, T0.plus(TTL)))
@@ -158,7 +146,7 @@ async fn terminated_hold_batch_commits_nothing_and_a_retry_completes() {
         })
         .collect();
     wait_for_lock_wait(&mut side, &store).await;
-    let mut killer = side_connection(&store).await;
+    let mut killer = common::side_connection(&store).await;
     assert!(terminate_store_backends(&mut killer, &store).await > 0);
     unblock_stock(&mut side).await;
     let mut failed = Vec::new();
@@ -196,14 +184,14 @@ async fn terminated_confirmation_changes_nothing_and_a_retry_confirms_once() {
         .await
         .expect("paying")
         .hold;
-    let mut side = side_connection(&store).await;
+    let mut side = common::side_connection(&store).await;
     block_stock(&mut side).await;
     let confirm = {
         let (stores, req) = (stores.clone(), request(&paying, HoldState::Confirmed, T0));
         tokio::spawn(async move { stores.reservations.transition(req).await })
     };
     wait_for_lock_wait(&mut side, &store).await;
-    let mut killer = side_connection(&store).await;
+    let mut killer = common::side_connection(&store).await;
     assert!(terminate_store_backends(&mut killer, &store).await > 0);
     unblock_stock(&mut side).await;
     let err = confirm.await.expect("task").expect_err("cut off");
@@ -242,7 +230,7 @@ async fn terminations_during_a_rush_leave_every_hold_whole() {
     let killer = {
         let (store, stop, kills) = (store.clone(), stop.clone(), kills.clone());
         tokio::spawn(async move {
-            let mut side = side_connection(&store).await;
+            let mut side = common::side_connection(&store).await;
             while !stop.load(Ordering::SeqCst) {
                 let n = terminate_store_backends(&mut side, &store).await;
                 kills.fetch_add(u64::try_from(n).unwrap_or(0), Ordering::Relaxed);
@@ -282,6 +270,6 @@ async fn terminations_during_a_rush_leave_every_hold_whole() {
         kills.load(Ordering::Relaxed) > 0,
         "the killer never hit a backend"
     );
-    let mut side = side_connection(&store).await;
+    let mut side = common::side_connection(&store).await;
     assert_whole(&f, &mut side, &stores, &ids).await;
 }

@@ -3,11 +3,8 @@
 
 mod common;
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection};
 use ticket_core::model::hold::AdmissionCheck;
 use ticket_core::testkit::{Fixture, T0, user};
 use ticket_core::{Error, InvalidInput, Refusal};
@@ -23,10 +20,7 @@ async fn one_admission_and_one_hold_id_serve_one_hold_inside_a_batch() {
 
     // Hold the session's batch in flight on a locked stock row, so the next requests queue
     // and go together in the following batch.
-    let options = PgConnectOptions::from_str(&store.config().url)
-        .expect("url")
-        .options([("search_path", store.config().schema.as_str())]);
-    let mut side = PgConnection::connect_with(&options).await.expect("side");
+    let mut side = common::side_connection(&store).await;
     sqlx::query("BEGIN")
         .execute(&mut side)
         .await

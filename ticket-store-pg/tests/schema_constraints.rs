@@ -3,22 +3,11 @@
 
 mod common;
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection};
+use sqlx::PgConnection;
 use ticket_core::model::hold::Selection;
 use ticket_core::testkit::{Fixture, T0, seat, user};
-
-async fn side_connection(store: &ticket_store_pg::PgStore) -> PgConnection {
-    let options = PgConnectOptions::from_str(&store.config().url)
-        .expect("url")
-        .options([("search_path", store.config().schema.as_str())]);
-    PgConnection::connect_with(&options)
-        .await
-        .expect("side connection")
-}
 
 /// Runs `sql` and returns the SQLSTATE it failed with.
 async fn refused(conn: &mut PgConnection, sql: &str) -> String {
@@ -36,7 +25,7 @@ async fn refused(conn: &mut PgConnection, sql: &str) -> String {
 async fn stock_counters_cannot_leave_their_range_or_break_conservation() {
     let store = common::isolated_store(64).await;
     let f = Fixture::general(store.stores(), 10, Duration::ZERO).await;
-    let mut c = side_connection(&store).await;
+    let mut c = common::side_connection(&store).await;
     let check = "23514";
     assert_eq!(
         refused(&mut c, "UPDATE stock SET available = -1, held = held + 11").await,
@@ -75,7 +64,7 @@ async fn a_seat_cannot_be_in_two_live_holds() {
         .hold(req)
         .await
         .expect("seat hold");
-    let mut c = side_connection(&store).await;
+    let mut c = common::side_connection(&store).await;
     // A second live row for A-1, through another hold row copied from the first.
     let sql = "WITH h AS (INSERT INTO holds (id, session_id, user_id, state, seated, grades,
                    counts, units, items, amount, currency, created_at, expires_at, updated_at)
@@ -92,7 +81,7 @@ async fn a_user_cannot_have_two_live_queue_tickets() {
     let store = common::isolated_store(64).await;
     let f = Fixture::general(store.stores(), 10, Duration::ZERO).await;
     f.join(1).await;
-    let mut c = side_connection(&store).await;
+    let mut c = common::side_connection(&store).await;
     let sql = "INSERT INTO queue_tickets (id, session_id, user_id, state, pre_queue, seq, joined_at)
                SELECT gen_random_uuid(), session_id, user_id, 'WAITING', false, seq + 1000, joined_at
                  FROM queue_tickets LIMIT 1";
@@ -104,7 +93,7 @@ async fn the_audit_trail_is_append_only() {
     let store = common::isolated_store(64).await;
     let f = Fixture::general(store.stores(), 10, Duration::ZERO).await;
     f.join(1).await;
-    let mut c = side_connection(&store).await;
+    let mut c = common::side_connection(&store).await;
     let privilege = "42501";
     assert_eq!(
         refused(&mut c, "UPDATE audit SET reason = 'rewritten'").await,

@@ -12,7 +12,7 @@ use ticket_core::model::audit::Actor;
 use ticket_core::model::queue::QueueTicket;
 use ticket_core::model::queue::{
     AdmissionLimit, AdmissionPacing, AdmissionRound, JoinRequest, PreQueueDraw, QueueFigures,
-    QueueStats, QueueView, draw_order, fresh_draw_seed,
+    QueueStats, QueueView, fresh_draw_seed,
 };
 use ticket_core::store::WaitingQueue;
 use ticket_core::{Error, Result, Timestamp};
@@ -80,14 +80,7 @@ impl RedisStore {
                         .map_err(|e| Error::Corrupt(format!("pre-queue user: {e}")))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let order = draw_order(&joined, seed);
-            let draw = PreQueueDraw {
-                session,
-                seed,
-                joined,
-                order,
-                drawn_at: now,
-            };
+            let draw = PreQueueDraw::shuffle(session, joined, seed, now);
             let mut inv = self.session_call(&self.inner.scripts.draw_commit, session, now);
             inv.arg(version).arg(to_json(&draw)?);
             for u in &draw.order {

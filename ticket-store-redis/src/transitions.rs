@@ -4,10 +4,9 @@ use std::sync::LazyLock;
 
 use ticket_core::ids::SessionId;
 use ticket_core::model::hold::{
-    Decision, HoldState, StockEffect, TransitionOutcome, TransitionRequest, decide_parts,
-    rebook_allowed_from,
+    HoldState, TransitionOutcome, TransitionRequest, decision_codes, rebookable_states_list,
 };
-use ticket_core::{Error, Refusal, Result, Timestamp};
+use ticket_core::{Error, Result};
 
 use crate::codec::hold;
 use crate::reply::{at, int, refusal, tagged, to_json};
@@ -24,41 +23,18 @@ static DECISION_TABLES: LazyLock<Vec<(HoldState, String)>> = LazyLock::new(|| {
 });
 
 fn decision_table(to: HoldState) -> String {
-    let expires = Timestamp::from_millis(1);
     let mut table = String::new();
-    for from in HoldState::ALL {
+    for (from, codes) in decision_codes(to) {
         table.push(',');
         table.push_str(from.as_str());
         table.push(':');
-        for (now, rebooked) in [(0, false), (0, true), (1, false), (1, true)] {
-            let code = match decide_parts(from, expires, rebooked, to, Timestamp::from_millis(now))
-            {
-                Ok(Decision::AlreadyThere) => 'A',
-                Ok(Decision::ExpireInstead) => 'X',
-                Ok(Decision::Apply(StockEffect::None)) => '0',
-                Ok(Decision::Apply(StockEffect::HeldToSold)) => 'S',
-                Ok(Decision::Apply(StockEffect::HeldToAvailable)) => 'V',
-                Ok(Decision::Apply(StockEffect::SoldToAvailable)) => 'C',
-                Err(Refusal::NotDue { .. }) => 'D',
-                Err(_) => 'I',
-            };
-            table.push(code);
-        }
+        table.push_str(&codes);
     }
     table
 }
 
 /// `",EXPIRED,RELEASED,…,"`: the states `rebook_allowed_from` accepts. Computed once.
-pub(crate) static REBOOKABLE_STATES: LazyLock<String> = LazyLock::new(|| {
-    let mut s = String::from(",");
-    for st in HoldState::ALL {
-        if rebook_allowed_from(st).is_ok() {
-            s.push_str(st.as_str());
-            s.push(',');
-        }
-    }
-    s
-});
+pub(crate) static REBOOKABLE_STATES: LazyLock<String> = LazyLock::new(rebookable_states_list);
 
 impl RedisStore {
     /// Runs the transition script on a hold of `session`.

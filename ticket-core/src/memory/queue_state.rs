@@ -10,7 +10,7 @@ use crate::error::{Error, Refusal, Result};
 use crate::ids::{TicketId, UserId};
 use crate::model::queue::{
     AdmissionLimit, AdmissionPacing, JoinRequest, PreQueueDraw, QueueFigures, QueueStats,
-    QueueTicket, QueueView, TicketState, draw_order,
+    QueueTicket, QueueView, TicketState,
 };
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -97,20 +97,13 @@ impl QueueState {
             return d.clone();
         }
         let joined = std::mem::take(&mut self.pre_queue);
-        let order = draw_order(&joined, seed);
-        for user in &order {
+        let d = PreQueueDraw::shuffle(req_session, joined, seed, now);
+        for user in &d.order {
             let seq = self.enqueue(user);
             if let Some(t) = self.tickets.get_mut(user) {
                 t.seq = Some(seq);
             }
         }
-        let d = PreQueueDraw {
-            session: req_session,
-            seed,
-            joined,
-            order,
-            drawn_at: now,
-        };
         self.draw = Some(d.clone());
         d
     }

@@ -224,6 +224,26 @@ pub struct PreQueueDraw {
     pub drawn_at: Timestamp,
 }
 
+impl PreQueueDraw {
+    /// The draw of `joined` (the pre-queue in join order) with `seed` at `drawn_at`: its
+    /// order is [`draw_order`]`(&joined, seed)`.
+    pub fn shuffle(
+        session: SessionId,
+        joined: Vec<UserId>,
+        seed: u64,
+        drawn_at: Timestamp,
+    ) -> Self {
+        let order = draw_order(&joined, seed);
+        Self {
+            session,
+            seed,
+            joined,
+            order,
+            drawn_at,
+        }
+    }
+}
+
 /// A join request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinRequest {

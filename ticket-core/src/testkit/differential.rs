@@ -241,3 +241,34 @@ pub fn scenarios(max_len: usize) -> impl Strategy<Value = Vec<Step>> {
     ];
     proptest::collection::vec(step, 1..max_len)
 }
+
+/// [`agrees_with_the_memory_backend`] on random [`scenarios`] of up to 40 steps:
+/// `PROPTEST_CASES` cases (default 32), each on fresh stores from `fresh`, dropped after the
+/// case (sweeps are global, so cases must not see each other's holds; a store that cleans up
+/// when dropped leaves nothing behind). Builds its own runtime: call it from a plain `#[test]`.
+pub fn agrees_on_random_scenarios<F, Fut>(fresh: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Stores>,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(32);
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases,
+        ..proptest::test_runner::Config::default()
+    });
+    let result = runner.run(&scenarios(40), |steps| {
+        rt.block_on(async { agrees_with_the_memory_backend(fresh().await, &steps).await });
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}

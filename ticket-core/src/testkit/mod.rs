@@ -23,7 +23,9 @@ mod queue;
 mod state_machine;
 
 pub use admission::*;
-pub use differential::{Step, agrees_with_the_memory_backend, scenarios};
+pub use differential::{
+    Step, agrees_on_random_scenarios, agrees_with_the_memory_backend, scenarios,
+};
 pub use fixture::{Fixture, SALES_WINDOW, T0, grade, seat, user};
 pub use holds::*;
 pub use idempotency::*;

@@ -58,3 +58,17 @@ pub async fn another_server(store: &PgStore) -> PgStore {
     config.drop_schema_on_drop = false;
     PgStore::connect(config).await.expect("second pool")
 }
+
+/// A connection of its own (not the store's pool) on the store's schema, for statements the
+/// library never runs (locking rows, breaking rules, killing backends).
+#[allow(dead_code)] // used by some test binaries only
+pub async fn side_connection(store: &PgStore) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    let options =
+        <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&store.config().url)
+            .expect("url")
+            .options([("search_path", store.config().schema.as_str())]);
+    sqlx::PgConnection::connect_with(&options)
+        .await
+        .expect("side connection")
+}
