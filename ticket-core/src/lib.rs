@@ -37,6 +37,7 @@
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod gateway;
 pub mod ids;
 pub mod memory;
 pub mod model;

@@ -232,6 +232,18 @@ impl SessionState {
     }
 
     /// Expires up to `limit` due holds; returns them.
+    /// Up to `limit` PAYING holds due by `before`, soonest first.
+    pub(super) fn paying_due(&self, before: Timestamp, limit: usize) -> Vec<Hold> {
+        self.expiry
+            .iter()
+            .take_while(|(at, _)| *at <= before)
+            .filter_map(|(_, id)| self.holds.get(id))
+            .filter(|h| h.state == HoldState::Paying)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
     pub(super) fn expire_due(&mut self, now: Timestamp, limit: usize) -> Result<Vec<Hold>> {
         let due: Vec<HoldId> = self
             .expiry

@@ -352,6 +352,16 @@ impl Reservations for MemoryStore {
         Ok(out)
     }
 
+    async fn paying_due(&self, before: Timestamp, limit: usize) -> Result<Vec<Hold>> {
+        let mut out = Vec::new();
+        for s in self.all_sessions() {
+            out.extend(s.lock().paying_due(before, limit));
+        }
+        out.sort_by_key(|h| (h.expires_at, h.id));
+        out.truncate(limit);
+        Ok(out)
+    }
+
     async fn holds_of(&self, session: SessionId, user: &UserId) -> Result<Vec<Hold>> {
         self.with_session(session, |s| {
             Ok(s.holds_by_user

@@ -47,6 +47,12 @@ pub trait Reservations: Send + Sync {
     /// call expired (each hold is returned by exactly one call, ever).
     async fn expire_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Hold>>;
 
+    /// Up to `limit` PAYING holds whose TTL ends at or before `before` (past-due ones
+    /// included until a sweeper expires them), soonest expiry first, across every session.
+    /// A read that changes nothing: the checkout polls the payment provider for these, so a
+    /// checkout whose webhook never arrives is resolved before its hold expires.
+    async fn paying_due(&self, before: Timestamp, limit: usize) -> Result<Vec<Hold>>;
+
     /// The user's holds in the session, in creation order.
     async fn holds_of(&self, session: SessionId, user: &UserId) -> Result<Vec<Hold>>;
 

@@ -71,6 +71,7 @@ macro_rules! conformance_tests {
             late_payment_is_rebooked_or_refunded,
             cancellation_returns_units_and_refunds_once,
             stale_payment_failure_changes_nothing,
+            paying_due_lists_checkouts_to_poll,
         );
     };
     (@tests $stores:path; $($name:ident),+ $(,)?) => {

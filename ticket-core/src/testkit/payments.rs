@@ -223,3 +223,61 @@ pub async fn stale_payment_failure_changes_nothing(stores: Stores) {
     assert!(matches!(out, FailureOutcome::Failed(_)));
     assert_eq!(f.ga().await, (3, 0, 2));
 }
+
+/// `paying_due` lists PAYING holds due by an instant, soonest first, past-due ones until a
+/// sweeper expires them, and nothing else (HELD, CONFIRMED, ended holds).
+pub async fn paying_due_lists_checkouts_to_poll(stores: Stores) {
+    let f = Fixture::general(stores, 10, Duration::ZERO).await;
+    let r = f.rush.stores().reservations.clone();
+    let ids = |hs: Vec<crate::model::hold::Hold>| hs.into_iter().map(|h| h.id).collect::<Vec<_>>();
+    let a = f.hold(&user(1), 1).await;
+    f.rush
+        .payments
+        .start(a.id, &a.user, "pay-a")
+        .await
+        .expect("start a");
+    f.clock.advance(Duration::from_secs(1));
+    let held = f.hold(&user(2), 1).await;
+    let paid = f.hold(&user(3), 1).await;
+    f.pay(&paid).await;
+    f.clock.advance(Duration::from_secs(1));
+    let c = f.hold(&user(4), 1).await;
+    f.rush
+        .payments
+        .start(c.id, &c.user, "pay-c")
+        .await
+        .expect("start c");
+    assert!(a.expires_at < held.expires_at && held.expires_at < c.expires_at);
+
+    let early = a.expires_at.minus(Duration::from_millis(1));
+    assert_eq!(ids(r.paying_due(early, 10).await.expect("due")), vec![]);
+    assert_eq!(
+        ids(r.paying_due(a.expires_at, 10).await.expect("due")),
+        vec![a.id]
+    );
+    assert_eq!(
+        ids(r.paying_due(c.expires_at, 10).await.expect("due")),
+        vec![a.id, c.id],
+        "soonest first; HELD and CONFIRMED holds are not listed"
+    );
+    assert_eq!(
+        ids(r.paying_due(c.expires_at, 1).await.expect("due")),
+        vec![a.id]
+    );
+
+    // Past its TTL but not swept yet: still listed; once swept: gone.
+    f.clock.set(a.expires_at);
+    assert_eq!(
+        ids(r.paying_due(c.expires_at, 10).await.expect("due")),
+        vec![a.id, c.id]
+    );
+    assert_eq!(
+        f.rush.expiry.sweep(10).await.expect("sweep").expired.len(),
+        1
+    );
+    assert_eq!(
+        ids(r.paying_due(c.expires_at, 10).await.expect("due")),
+        vec![c.id]
+    );
+    assert_eq!(f.reload(&held).await.state, HoldState::Held);
+}
