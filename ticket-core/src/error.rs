@@ -8,10 +8,12 @@
 //! * [`Error::Unavailable`]: the backend failed; the outcome is unknown, retry with the same
 //!   idempotency key.
 //! * [`Error::Corrupt`]: a store returned data that breaks an invariant; a bug, not the caller's.
+//! * [`Error::Payment`]: the payment provider refused the request or could not be reached.
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
+use crate::gateway::GatewayError;
 use crate::model::hold::HoldState;
 use crate::model::inventory::{Grade, SeatId};
 
@@ -214,6 +216,10 @@ pub enum Error {
     /// The store returned data that breaks an invariant.
     #[error("store returned inconsistent data: {0}")]
     Corrupt(String),
+    /// The payment provider refused the request or failed ([`GatewayError::is_transient`]
+    /// says whether the outcome is unknown and a retry may succeed).
+    #[error("payment provider: {0}")]
+    Payment(#[from] GatewayError),
 }
 
 impl Error {

@@ -9,12 +9,14 @@
 //! | join → (draw) → admit, position, leave | [`AdmissionService`] |
 //! | hold (policy, limit, admission), release | [`HoldService`] |
 //! | start payment → confirm / fail, late payment | [`PaymentService`] |
+//! | checkout with a payment provider: begin, webhooks, polling | [`CheckoutService`] |
 //! | sweep expired holds, wake the queue | [`ExpiryService`] |
 //! | cancel (resale) → refund | [`CancelService`] |
 //! | run any operation once per key | [`Idempotency`] |
 
 mod admission;
 mod cancel;
+mod checkout;
 mod expiry;
 mod hold;
 mod idempotency;
@@ -24,6 +26,7 @@ use std::sync::Arc;
 
 pub use admission::AdmissionService;
 pub use cancel::CancelService;
+pub use checkout::{Checkout, CheckoutService, PaymentResult, ReconcileReport};
 pub use expiry::{ExpiryService, SweepReport};
 pub use hold::{HoldCommand, HoldService};
 pub use idempotency::{Idempotency, Replayable};
@@ -32,6 +35,7 @@ pub use payment::{FailureOutcome, LatePaymentPolicy, PaymentService, RefundReaso
 use crate::clock::Clock;
 use crate::config::TimeLimits;
 use crate::error::Result;
+use crate::gateway::PaymentGateway;
 use crate::ids::{HoldId, SessionId};
 use crate::model::audit::Actor;
 use crate::model::hold::{HoldState, TransitionRequest};
@@ -124,6 +128,17 @@ impl TicketRush {
             idempotency,
             ctx,
         })
+    }
+
+    /// The checkout over a payment provider: begins payments, applies the provider's
+    /// events, polls it for lost results. See [`CheckoutService`].
+    pub fn checkout(&self, gateway: Arc<dyn PaymentGateway>) -> CheckoutService {
+        CheckoutService::new(
+            self.ctx.clone(),
+            self.payments.clone(),
+            self.idempotency.clone(),
+            gateway,
+        )
     }
 
     /// The stores the services run on.

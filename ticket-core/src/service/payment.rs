@@ -30,6 +30,9 @@ pub enum RefundReason {
     LatePayment,
     /// A second, different payment for a hold that is already paid.
     DuplicatePayment,
+    /// The provider charged another amount or currency than the hold's price; the hold is
+    /// PAYMENT_FAILED.
+    AmountMismatch,
 }
 
 /// The outcome of a successful payment.

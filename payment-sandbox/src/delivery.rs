@@ -1,0 +1,540 @@
+//! Webhook delivery, as the Standard Webhooks scheme advises senders, with injected faults.
+//!
+//! * Every event goes to every enabled endpoint as a signed `POST` with a request timeout
+//!   ([`DeliveryConfig::request_timeout`], default 15 s).
+//! * A non-2xx answer, a timeout or a network error is retried on the scheme's schedule
+//!   (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), each wait multiplied by the
+//!   sandbox's time scale so tests run it in milliseconds.
+//! * `410 Gone` disables the endpoint: nothing more is sent to it.
+//! * `429` and `503` with a `Retry-After` (seconds) wait that long (scaled) instead of the
+//!   schedule's next step.
+//! * Every attempt is logged ([`DeliveryAttempt`]): status, latency, injected faults.
+//! * Faults ([`Faults`]) are drawn per endpoint from its seeded stream when the event is
+//!   emitted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use ticket_core::Clock;
+use ticket_core::Timestamp;
+use ticket_core::gateway::{EventKind, IntentId, PaymentEvent};
+use tokio::sync::Notify;
+
+use crate::error::SandboxError;
+use crate::faults::{CopyPlan, Dice, Faults};
+use crate::signature::{self, Signer, SigningKey, WebhookSecret};
+
+/// Delivery settings of a sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryConfig {
+    /// How long one attempt may take before it counts as failed (not scaled).
+    pub request_timeout: Duration,
+    /// Wait before each attempt: the first is the initial attempt (scaled by the time scale).
+    pub schedule: Vec<Duration>,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        let m = |minutes: u64| Duration::from_secs(minutes * 60);
+        Self {
+            request_timeout: Duration::from_secs(15),
+            schedule: vec![
+                Duration::ZERO,
+                Duration::from_secs(5),
+                m(5),
+                m(30),
+                m(120),
+                m(300),
+                m(600),
+                m(600),
+            ],
+        }
+    }
+}
+
+/// How an endpoint's webhooks are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SigningScheme {
+    /// `v1`: HMAC-SHA256 with a shared `whsec_` secret.
+    #[default]
+    Symmetric,
+    /// `v1a`: ed25519; the receiver verifies with the `whpk_` public key.
+    Asymmetric,
+}
+
+/// A webhook endpoint to register.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct EndpointConfig {
+    /// Where to `POST` events (`http://` or `https://`).
+    pub url: String,
+    /// How to sign.
+    #[serde(default)]
+    pub signing: SigningScheme,
+    /// Faults to inject.
+    #[serde(default)]
+    pub faults: Faults,
+}
+
+/// A registered endpoint, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointInfo {
+    /// The endpoint's id.
+    pub id: String,
+    /// Where events go.
+    pub url: String,
+    /// The key the receiver verifies with: the `whsec_` secret (symmetric) or the `whpk_`
+    /// public key (asymmetric). After a rotation, the newest.
+    pub verification_key: String,
+    /// False once the endpoint answered `410 Gone`.
+    pub enabled: bool,
+}
+
+/// What happened to one attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// The receiver answered 2xx.
+    Delivered {
+        /// HTTP status.
+        status: u16,
+    },
+    /// The receiver answered something else.
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// `Retry-After` seconds, when given with 429/503.
+        retry_after_secs: Option<u64>,
+    },
+    /// No answer within the request timeout.
+    TimedOut,
+    /// The connection failed.
+    NetworkError {
+        /// The client's message.
+        message: String,
+    },
+    /// Failed on purpose by the fault injector (nothing was sent).
+    InjectedFailure,
+}
+
+/// One delivery attempt, as logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryAttempt {
+    /// The endpoint.
+    pub endpoint: String,
+    /// The event (`webhook-id`).
+    pub event_id: String,
+    /// The event's type.
+    pub event_type: EventKind,
+    /// The intent the event is about.
+    pub intent: IntentId,
+    /// The event's per-intent sequence.
+    pub sequence: u64,
+    /// 0 for the original delivery, 1.. for injected duplicates.
+    pub copy: u32,
+    /// 1 for the first attempt of this copy.
+    pub attempt: u32,
+    /// When the attempt started (sandbox clock).
+    pub at: Timestamp,
+    /// How long it took, milliseconds.
+    pub latency_ms: u64,
+    /// Whether the signature was corrupted on purpose.
+    pub signature_corrupted: bool,
+    /// What happened.
+    pub outcome: AttemptOutcome,
+}
+
+/// Counters over every delivery so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DeliveryStats {
+    /// Events handed to the dispatcher, per endpoint (an event to two endpoints counts 2).
+    pub events: u64,
+    /// Copies scheduled (events plus injected duplicates).
+    pub copies: u64,
+    /// Copies delivered (a 2xx answer).
+    pub delivered: u64,
+    /// Copies given up: schedule exhausted, or the endpoint disabled.
+    pub abandoned: u64,
+    /// Attempts made (including injected failures).
+    pub attempts: u64,
+    /// Copies held back to be delivered out of order.
+    pub held_back: u64,
+}
+
+struct Endpoint {
+    info: EndpointInfo,
+    /// Newest last; every key signs, so a receiver with either secret verifies during a
+    /// rotation.
+    keys: Vec<Signer>,
+    faults: Faults,
+    dice: Dice,
+    /// Wakes copies held back once a later event to this endpoint was attempted.
+    release: Arc<Notify>,
+}
+
+/// Sends events to endpoints; shared by the sandbox's clones.
+#[derive(Clone)]
+pub(crate) struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: reqwest::Client,
+    config: DeliveryConfig,
+    time_scale: f64,
+    clock: Arc<dyn Clock>,
+    endpoints: Mutex<HashMap<String, Endpoint>>,
+    log: Mutex<Vec<DeliveryAttempt>>,
+    stats: Mutex<DeliveryStats>,
+    in_flight: AtomicUsize,
+    idle: Notify,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("endpoints", &self.inner.endpoints.lock().len())
+            .field("in_flight", &self.inner.in_flight.load(Ordering::SeqCst))
+            .finish()
+    }
+}
+
+/// Decrements the in-flight count when a copy's delivery ends, however it ends.
+struct InFlight(Arc<Inner>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Dispatcher {
+    pub(crate) fn new(
+        config: DeliveryConfig,
+        time_scale: f64,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, SandboxError> {
+        if config.schedule.is_empty() {
+            return Err(SandboxError::InvalidConfig(
+                "the retry schedule needs at least one attempt".into(),
+            ));
+        }
+        if config.request_timeout.is_zero() {
+            return Err(SandboxError::InvalidConfig(
+                "request_timeout must be positive".into(),
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .build()
+            .map_err(|e| SandboxError::InvalidConfig(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                config,
+                time_scale,
+                clock,
+                endpoints: Mutex::new(HashMap::new()),
+                log: Mutex::new(Vec::new()),
+                stats: Mutex::new(DeliveryStats::default()),
+                in_flight: AtomicUsize::new(0),
+                idle: Notify::new(),
+            }),
+        })
+    }
+
+    fn scaled(&self, d: Duration) -> Duration {
+        d.mul_f64(self.inner.time_scale)
+    }
+
+    pub(crate) fn register(&self, config: EndpointConfig) -> Result<EndpointInfo, SandboxError> {
+        config.faults.validate()?;
+        let url = reqwest::Url::parse(&config.url)
+            .map_err(|e| SandboxError::InvalidEndpoint(format!("{:?}: {e}", config.url)))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(SandboxError::InvalidEndpoint(format!(
+                "{:?}: only http and https URLs receive webhooks",
+                config.url
+            )));
+        }
+        let key = new_signer(config.signing)?;
+        let info = EndpointInfo {
+            id: format!("ep_{}", uuid::Uuid::now_v7().simple()),
+            url: config.url,
+            verification_key: key.verification_key().to_string(),
+            enabled: true,
+        };
+        self.inner.endpoints.lock().insert(
+            info.id.clone(),
+            Endpoint {
+                info: info.clone(),
+                keys: vec![key],
+                dice: Dice::new(config.faults.seed),
+                faults: config.faults,
+                release: Arc::new(Notify::new()),
+            },
+        );
+        Ok(info)
+    }
+
+    pub(crate) fn endpoint(&self, id: &str) -> Result<EndpointInfo, SandboxError> {
+        self.inner
+            .endpoints
+            .lock()
+            .get(id)
+            .map(|e| e.info.clone())
+            .ok_or_else(|| SandboxError::UnknownEndpoint(id.to_owned()))
+    }
+
+    /// Adds a new signing key; the previous one keeps signing too (the header carries both
+    /// signatures) until the next rotation, so receivers can switch without a gap.
+    pub(crate) fn rotate(&self, id: &str) -> Result<EndpointInfo, SandboxError> {
+        let mut endpoints = self.inner.endpoints.lock();
+        let e = endpoints
+            .get_mut(id)
+            .ok_or_else(|| SandboxError::UnknownEndpoint(id.to_owned()))?;
+        let scheme = match e.keys.last() {
+            Some(Signer::Asymmetric(_)) => SigningScheme::Asymmetric,
+            _ => SigningScheme::Symmetric,
+        };
+        let key = new_signer(scheme)?;
+        e.info.verification_key = key.verification_key().to_string();
+        e.keys.push(key);
+        if e.keys.len() > 2 {
+            e.keys.remove(0);
+        }
+        Ok(e.info.clone())
+    }
+
+    pub(crate) fn attempts(&self, endpoint: Option<&str>) -> Vec<DeliveryAttempt> {
+        self.inner
+            .log
+            .lock()
+            .iter()
+            .filter(|a| endpoint.is_none_or(|e| a.endpoint == e))
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn stats(&self) -> DeliveryStats {
+        *self.inner.stats.lock()
+    }
+
+    /// Waits until no delivery is pending, or `timeout` passes; true when idle.
+    pub(crate) async fn idle(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.inner.idle.notified();
+            if self.inner.in_flight.load(Ordering::SeqCst) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.inner.in_flight.load(Ordering::SeqCst) == 0;
+            }
+        }
+    }
+
+    /// Schedules `event` to every enabled endpoint, drawing each endpoint's faults now (in
+    /// emission order, so a seed reproduces them).
+    pub(crate) fn dispatch(&self, event: &PaymentEvent) {
+        let body: Arc<[u8]> = match serde_json::to_vec(event) {
+            Ok(b) => b.into(),
+            Err(e) => {
+                tracing::error!(event = %event.id, "event not serialisable: {e}");
+                return;
+            }
+        };
+        let mut endpoints = self.inner.endpoints.lock();
+        for e in endpoints.values_mut().filter(|e| e.info.enabled) {
+            let plans = e.dice.plan(&e.faults);
+            {
+                let mut s = self.inner.stats.lock();
+                s.events += 1;
+                s.copies += plans.len() as u64;
+                s.held_back += plans.iter().filter(|p| p.held_back).count() as u64;
+            }
+            for (copy, plan) in plans.into_iter().enumerate() {
+                let job = Job {
+                    endpoint: e.info.id.clone(),
+                    url: e.info.url.clone(),
+                    release: e.release.clone(),
+                    max_hold: Duration::from_millis(e.faults.reorder_max_hold_ms),
+                    event_id: event.id.clone(),
+                    event_type: event.kind,
+                    intent: event.intent.id.clone(),
+                    sequence: event.sequence,
+                    copy: u32::try_from(copy).unwrap_or(u32::MAX),
+                    body: body.clone(),
+                    plan,
+                };
+                self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
+                let guard = InFlight(self.inner.clone());
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let _guard = guard;
+                    this.deliver(job).await;
+                });
+            }
+        }
+    }
+
+    async fn deliver(&self, job: Job) {
+        tokio::time::sleep(self.scaled(job.plan.delay)).await;
+        if job.plan.held_back {
+            let released = job.release.notified();
+            let _ = tokio::time::timeout(self.scaled(job.max_hold), released).await;
+        }
+        let mut retry_after: Option<Duration> = None;
+        let schedule = self.inner.config.schedule.clone();
+        for (i, step) in schedule.iter().enumerate() {
+            let wait = retry_after.take().unwrap_or(*step);
+            tokio::time::sleep(self.scaled(wait)).await;
+            let attempt = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            let Some(keys) = self.enabled_keys(&job.endpoint) else {
+                break;
+            };
+            let at = self.inner.clock.now();
+            let started = Instant::now();
+            let outcome = if attempt <= job.plan.fail_first {
+                AttemptOutcome::InjectedFailure
+            } else {
+                self.send(&job, &keys, at).await
+            };
+            if !job.plan.held_back {
+                job.release.notify_waiters();
+            }
+            let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.record(&job, attempt, at, latency_ms, outcome.clone());
+            match outcome {
+                AttemptOutcome::Delivered { .. } => {
+                    self.inner.stats.lock().delivered += 1;
+                    return;
+                }
+                AttemptOutcome::Rejected { status: 410, .. } => {
+                    self.disable(&job.endpoint);
+                    break;
+                }
+                AttemptOutcome::Rejected {
+                    status: 429 | 503,
+                    retry_after_secs: Some(secs),
+                } => retry_after = Some(Duration::from_secs(secs)),
+                _ => {}
+            }
+        }
+        self.inner.stats.lock().abandoned += 1;
+    }
+
+    fn enabled_keys(&self, endpoint: &str) -> Option<Vec<Signer>> {
+        self.inner
+            .endpoints
+            .lock()
+            .get(endpoint)
+            .filter(|e| e.info.enabled)
+            .map(|e| e.keys.clone())
+    }
+
+    fn disable(&self, endpoint: &str) {
+        if let Some(e) = self.inner.endpoints.lock().get_mut(endpoint) {
+            e.info.enabled = false;
+            tracing::warn!(endpoint, "endpoint answered 410 Gone: disabled");
+        }
+    }
+
+    async fn send(&self, job: &Job, keys: &[Signer], at: Timestamp) -> AttemptOutcome {
+        let timestamp = at.as_millis().div_euclid(1000);
+        let signed_body: &[u8] = &job.body;
+        let signatures = if job.plan.corrupt_signature {
+            // Signed over other bytes: well-formed, and wrong.
+            let mut tampered = signed_body.to_vec();
+            tampered.push(b' ');
+            signature::signature_header(keys, &job.event_id, timestamp, &tampered)
+        } else {
+            signature::signature_header(keys, &job.event_id, timestamp, signed_body)
+        };
+        let request = self
+            .inner
+            .client
+            .post(&job.url)
+            .header("content-type", "application/json")
+            .header(signature::HEADER_ID, &job.event_id)
+            .header(signature::HEADER_TIMESTAMP, timestamp.to_string())
+            .header(signature::HEADER_SIGNATURE, signatures)
+            .body(job.body.to_vec());
+        match request.send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                if resp.status().is_success() {
+                    AttemptOutcome::Delivered { status }
+                } else {
+                    let retry_after_secs = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    AttemptOutcome::Rejected {
+                        status,
+                        retry_after_secs,
+                    }
+                }
+            }
+            Err(e) if e.is_timeout() => AttemptOutcome::TimedOut,
+            Err(e) => AttemptOutcome::NetworkError {
+                message: e.to_string(),
+            },
+        }
+    }
+
+    fn record(
+        &self,
+        job: &Job,
+        attempt: u32,
+        at: Timestamp,
+        latency_ms: u64,
+        outcome: AttemptOutcome,
+    ) {
+        self.inner.stats.lock().attempts += 1;
+        self.inner.log.lock().push(DeliveryAttempt {
+            endpoint: job.endpoint.clone(),
+            event_id: job.event_id.clone(),
+            event_type: job.event_type,
+            intent: job.intent.clone(),
+            sequence: job.sequence,
+            copy: job.copy,
+            attempt,
+            at,
+            latency_ms,
+            signature_corrupted: job.plan.corrupt_signature,
+            outcome,
+        });
+    }
+}
+
+fn new_signer(scheme: SigningScheme) -> Result<Signer, SandboxError> {
+    let key_error =
+        |e: signature::KeyError| SandboxError::InvalidConfig(format!("key generation: {e}"));
+    Ok(match scheme {
+        SigningScheme::Symmetric => Signer::from(WebhookSecret::generate().map_err(key_error)?),
+        SigningScheme::Asymmetric => Signer::from(SigningKey::generate().map_err(key_error)?),
+    })
+}
+
+/// One copy of one event on its way to one endpoint.
+struct Job {
+    endpoint: String,
+    url: String,
+    release: Arc<Notify>,
+    max_hold: Duration,
+    event_id: String,
+    event_type: EventKind,
+    intent: IntentId,
+    sequence: u64,
+    copy: u32,
+    body: Arc<[u8]>,
+    plan: CopyPlan,
+}

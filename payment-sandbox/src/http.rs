@@ -1,0 +1,244 @@
+//! The sandbox as an HTTP service (axum), shaped like a provider's REST API.
+//!
+//! | method and path | does |
+//! |---|---|
+//! | `POST /v1/payment_intents` | create (`Idempotency-Key` header; body [`CreateIntentBody`]) |
+//! | `GET /v1/payment_intents/{id}` | read |
+//! | `POST /v1/payment_intents/{id}/confirm` | confirm (outcome by test card) |
+//! | `POST /v1/payment_intents/{id}/cancel` | cancel (before confirmation) |
+//! | `POST /v1/payment_intents/{id}/refunds` | refund (`Idempotency-Key`; body [`RefundBody`]) |
+//! | `POST /v1/webhook_endpoints` | register an endpoint ([`EndpointConfig`]) |
+//! | `GET /v1/webhook_endpoints/{id}` | read an endpoint |
+//! | `POST /v1/webhook_endpoints/{id}/rotate_secret` | rotate its signing key |
+//! | `GET /v1/webhook_endpoints/{id}/deliveries` | its delivery log |
+//! | `GET /v1/deliveries/stats` | delivery counters |
+//!
+//! `Idempotency-Key` has the core's semantics: the same key with the same body returns the
+//! first answer, with another body `422 idempotency_key_reused`; a rejected (invalid)
+//! request stores nothing. Errors are `{"error": {"type": …, "message": …}}` with 400
+//! (invalid), 404, 409 (state conflict), 422, 503 or 504 (provider timeout).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use ticket_core::gateway::{GatewayError, IntentId, NewIntent, PaymentGateway, RefundRequest};
+use ticket_core::model::money::Money;
+
+use crate::delivery::EndpointConfig;
+use crate::error::SandboxError;
+use crate::gateway::Sandbox;
+use crate::intent;
+
+/// Body of `POST /v1/payment_intents`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateIntentBody {
+    /// Amount in minor units.
+    pub amount_minor: i64,
+    /// Currency code (`KRW`, `USD`, …).
+    pub currency: String,
+    /// Test card number (see [`crate::cards`]).
+    pub payment_method: String,
+    /// Free-form metadata.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Body of `POST /v1/payment_intents/{id}/refunds`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RefundBody {
+    /// Minor units to refund; absent refunds what is left.
+    #[serde(default)]
+    pub amount_minor: Option<i64>,
+    /// Why.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// The sandbox's routes, to serve or to nest in another router.
+pub fn router(sandbox: Sandbox) -> Router {
+    Router::new()
+        .route("/v1/payment_intents", post(create_intent))
+        .route("/v1/payment_intents/{id}", get(get_intent))
+        .route("/v1/payment_intents/{id}/confirm", post(confirm_intent))
+        .route("/v1/payment_intents/{id}/cancel", post(cancel_intent))
+        .route("/v1/payment_intents/{id}/refunds", post(refund))
+        .route("/v1/webhook_endpoints", post(register_endpoint))
+        .route("/v1/webhook_endpoints/{id}", get(get_endpoint))
+        .route(
+            "/v1/webhook_endpoints/{id}/rotate_secret",
+            post(rotate_secret),
+        )
+        .route("/v1/webhook_endpoints/{id}/deliveries", get(deliveries))
+        .route("/v1/deliveries/stats", get(stats))
+        .with_state(sandbox)
+}
+
+/// Binds `addr` and serves the sandbox until the task is dropped; returns the bound address
+/// (ask for port 0 to get a free one) and the server task.
+pub async fn serve(
+    sandbox: Sandbox,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = router(sandbox);
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((bound, task))
+}
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": { "type": self.1, "message": self.2 } }));
+        (self.0, body).into_response()
+    }
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(e: GatewayError) -> Self {
+        let (status, kind) = match &e {
+            GatewayError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            GatewayError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            GatewayError::Conflict { .. } => (StatusCode::CONFLICT, "invalid_state"),
+            GatewayError::KeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
+            GatewayError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+            _ => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        };
+        Self(status, kind, e.to_string())
+    }
+}
+
+impl From<SandboxError> for ApiError {
+    fn from(e: SandboxError) -> Self {
+        match e {
+            SandboxError::UnknownEndpoint(_) => {
+                Self(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
+            _ => Self(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()),
+        }
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => v.to_str().map(|s| Some(s.to_owned())).map_err(|_| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Idempotency-Key must be printable ASCII".into(),
+            )
+        }),
+    }
+}
+
+fn intent_id(raw: &str) -> Result<IntentId, ApiError> {
+    Ok(IntentId::new(raw)?)
+}
+
+async fn create_intent(
+    State(sandbox): State<Sandbox>,
+    headers: HeaderMap,
+    Json(body): Json<CreateIntentBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let currency = intent::currency(&body.currency)?;
+    let amount = Money {
+        amount_minor: body.amount_minor,
+        currency,
+    };
+    // Without a key every request is new, as with the providers.
+    let key = idempotency_key(&headers)?
+        .unwrap_or_else(|| format!("auto-{}", uuid::Uuid::now_v7().simple()));
+    let created = sandbox
+        .create_intent(NewIntent {
+            amount,
+            payment_method: body.payment_method,
+            metadata: body.metadata,
+            idempotency_key: key,
+        })
+        .await?;
+    Ok((StatusCode::OK, Json(created)))
+}
+
+async fn get_intent(
+    State(sandbox): State<Sandbox>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(sandbox.get_intent(&intent_id(&id)?).await?))
+}
+
+async fn confirm_intent(
+    State(sandbox): State<Sandbox>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(sandbox.confirm_intent(&intent_id(&id)?).await?))
+}
+
+async fn cancel_intent(
+    State(sandbox): State<Sandbox>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(sandbox.cancel_intent(&intent_id(&id)?).await?))
+}
+
+async fn refund(
+    State(sandbox): State<Sandbox>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<RefundBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let key = idempotency_key(&headers)?
+        .unwrap_or_else(|| format!("auto-{}", uuid::Uuid::now_v7().simple()));
+    let refund = sandbox
+        .refund(RefundRequest {
+            intent: intent_id(&id)?,
+            amount_minor: body.amount_minor,
+            reason: body.reason,
+            idempotency_key: key,
+        })
+        .await?;
+    Ok(Json(refund))
+}
+
+async fn register_endpoint(
+    State(sandbox): State<Sandbox>,
+    Json(body): Json<EndpointConfig>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok((StatusCode::CREATED, Json(sandbox.register_endpoint(body)?)))
+}
+
+async fn get_endpoint(
+    State(sandbox): State<Sandbox>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(sandbox.endpoint(&id)?))
+}
+
+async fn rotate_secret(
+    State(sandbox): State<Sandbox>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(sandbox.rotate_secret(&id)?))
+}
+
+async fn deliveries(
+    State(sandbox): State<Sandbox>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    sandbox.endpoint(&id)?;
+    Ok(Json(sandbox.deliveries(Some(&id))))
+}
+
+async fn stats(State(sandbox): State<Sandbox>) -> impl IntoResponse {
+    Json(sandbox.delivery_stats())
+}
