@@ -198,6 +198,26 @@ impl Reservations for PgStore {
         rows.into_iter().map(hold).collect()
     }
 
+    /// One read through `holds_due`, the partial index of live holds by expiry: PAYING
+    /// holds due by `before`, ordered by (expiry, id), no lock taken and nothing changed.
+    async fn paying_due(&self, before: Timestamp, limit: usize) -> Result<Vec<Hold>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows: serde_json::Value = sqlx::query_scalar(
+            "SELECT coalesce(jsonb_agg(to_jsonb(h) ORDER BY h.expires_at, h.id), '[]') FROM
+               (SELECT * FROM holds WHERE state = 'PAYING' AND expires_at <= $1
+                 ORDER BY expires_at, id LIMIT $2) h",
+        )
+        .bind(before.as_millis())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_one(&self.inner.pool)
+        .await
+        .map_err(db_error)?;
+        let rows: Vec<serde_json::Value> = decode(rows, "paying holds")?;
+        rows.into_iter().map(hold).collect()
+    }
+
     async fn holds_of(&self, session: SessionId, user: &UserId) -> Result<Vec<Hold>> {
         self.session_def(session).await?;
         let rows: serde_json::Value = sqlx::query_scalar(

@@ -43,7 +43,7 @@
 //! | `P:{s:ID}:policy` | string | sales policy (JSON) |
 //! | `P:{s:ID}:holds` | hash | hold id → the hold, packed (state, times, references, audit references, immutable JSON) |
 //! | `P:{s:ID}:uh` | hash | user → the user's hold ids, in creation order |
-//! | `P:{s:ID}:expb`, `exp:<second>` | zset, lists | the sweeper's index: seconds with expiring holds; the holds expiring in each |
+//! | `P:{s:ID}:expb`, `exp:<second>` | zset, lists | the expiry index (sweeper, checkouts to poll): seconds with expiring holds; the holds expiring in each |
 //! | `P:{s:ID}:seq`, `line` | counter, zset | queue sequence; waiting users scored by it |
 //! | `P:{s:ID}:pq`, `pqv`, `draw` | list, counter, string | pre-queue, its version, the draw |
 //! | `P:{s:ID}:tickets` | hash | user → latest queue ticket, packed, with the audit references of all their tickets |
@@ -88,11 +88,13 @@ mod audit;
 mod batch;
 mod codec;
 mod config;
+mod expiry_index;
 mod hold_batch;
 mod hold_index;
 mod idempotency;
 mod inventory;
 mod keys;
+mod paying;
 mod policy;
 mod queue;
 mod reply;

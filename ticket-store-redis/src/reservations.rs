@@ -12,7 +12,7 @@ use ticket_core::{Error, InvalidInput, Result, Timestamp};
 
 use crate::codec::{HoldDoc, check_text, grade_counts, hold, pack_audit, seat_list};
 use crate::hold_batch::HoldArgs;
-use crate::reply::{array, at, opt_text, refusal, tagged, text, to_json, unavailable};
+use crate::reply::{array, at, opt_text, refusal, tagged, text, to_json};
 use crate::store::RedisStore;
 use crate::transitions::REBOOKABLE_STATES;
 
@@ -176,37 +176,24 @@ impl Reservations for RedisStore {
         out
     }
 
-    /// Counts due holds in every session (one pipelined read), then expires them session by
-    /// session; each script claims its holds from the expiry index, so racing sweepers on
-    /// any number of servers expire each hold once.
+    /// Finds the sessions with due seconds in their expiry index (one pipelined read), then
+    /// expires holds session by session; each script claims its holds from the expiry
+    /// index, so racing sweepers on any number of servers expire each hold once.
     async fn expire_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Hold>> {
-        let sessions = self.all_sessions().await?;
-        // Seconds of the expiry index up to now (the current one may hold nothing due yet).
-        let second = now.as_millis().div_euclid(1000);
-        let mut pipe = redis::pipe();
-        for s in &sessions {
-            pipe.cmd("ZCOUNT")
-                .arg(self.inner.keys.session_key(*s, "expb"))
-                .arg("-inf")
-                .arg(second);
-        }
-        let due: Vec<u64> = if sessions.is_empty() {
-            Vec::new()
-        } else {
-            pipe.query_async(&mut self.conn())
-                .await
-                .map_err(unavailable)?
-        };
         let mut out = Vec::new();
-        for (session, n) in sessions.into_iter().zip(due) {
+        for session in self.sessions_expiring_by(now).await? {
             if out.len() >= limit {
                 break;
             }
-            if n > 0 {
-                out.extend(self.expire_in(session, now, limit - out.len()).await?);
-            }
+            out.extend(self.expire_in(session, now, limit - out.len()).await?);
         }
         Ok(out)
+    }
+
+    /// Reads each session's expiry index up to `before` (`lua/paying_read.lua`, no write)
+    /// and merges the sessions' PAYING holds by (expiry, id).
+    async fn paying_due(&self, before: Timestamp, limit: usize) -> Result<Vec<Hold>> {
+        self.paying_due_all(before, limit).await
     }
 
     async fn holds_of(&self, session: SessionId, user: &UserId) -> Result<Vec<Hold>> {
