@@ -32,9 +32,12 @@ use crate::shop;
 /// The matrix's knobs.
 #[derive(Debug, Clone)]
 pub struct MatrixConfig {
-    /// Buyers; each makes at most one payment.
+    /// Buyers; each makes at most one payment. More buyers than units keep demand waiting,
+    /// so units released by expiry are resold before slow payments land.
     pub buyers: usize,
-    /// Units on sale (fewer than buyers, so released units are resold).
+    /// Payments to make: buyers who get a hold after this many checkouts began release it.
+    pub payments: usize,
+    /// Units on sale.
     pub capacity: u32,
     /// Seed of the card mix and of the delivery faults.
     pub seed: u64,
@@ -45,8 +48,9 @@ pub struct MatrixConfig {
 impl Default for MatrixConfig {
     fn default() -> Self {
         Self {
-            buyers: 1_000,
-            capacity: 800,
+            buyers: 1_400,
+            payments: 1_000,
+            capacity: 600,
             seed: 20_261_123,
             hold_ttl: Duration::from_secs(2),
         }
@@ -73,6 +77,8 @@ pub struct MatrixReport {
     pub payments: usize,
     /// Buyers that never got a hold before the deadline.
     pub buyers_without_hold: usize,
+    /// Buyers that came after enough payments began (and released a hold they had).
+    pub buyers_released: usize,
     /// Holds that expired before their checkout began.
     pub expired_before_checkout: usize,
     /// Intents per final status.
@@ -144,9 +150,10 @@ impl fmt::Display for MatrixReport {
         )?;
         writeln!(
             f,
-            "  payments {} (buyers without a hold {}, holds expired before checkout {}): succeeded {}, failed {}, canceled {}, never answered {}",
+            "  payments {} (buyers without a hold {}, turned away after enough payments {}, holds expired before checkout {}): succeeded {}, failed {}, canceled {}, never answered {}",
             self.payments,
             self.buyers_without_hold,
+            self.buyers_released,
             self.expired_before_checkout,
             self.succeeded,
             self.failed,
@@ -192,11 +199,11 @@ fn user(i: usize) -> UserId {
 /// hold expired, and cards that never answer.
 fn card(rng: &mut ChaCha8Rng) -> &'static str {
     match rng.next_u32() % 100 {
-        0..55 => numbers::SUCCEEDS,
-        55..62 => numbers::DECLINED,
-        62..67 => numbers::INSUFFICIENT_FUNDS,
-        67..85 => numbers::SUCCEEDS_SLOWLY,
-        85..92 => numbers::DECLINED_SLOWLY,
+        0..45 => numbers::SUCCEEDS,
+        45..53 => numbers::DECLINED,
+        53..58 => numbers::INSUFFICIENT_FUNDS,
+        58..83 => numbers::SUCCEEDS_SLOWLY,
+        83..91 => numbers::DECLINED_SLOWLY,
         _ => numbers::NEVER_ANSWERS,
     }
 }
@@ -204,6 +211,7 @@ fn card(rng: &mut ChaCha8Rng) -> &'static str {
 enum Bought {
     Checkout,
     NoHold,
+    Enough,
     ExpiredBeforeCheckout,
 }
 
@@ -278,11 +286,13 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let cards: Vec<&'static str> = (0..cfg.buyers).map(|_| card(&mut rng)).collect();
     let deadline = Instant::now() + Duration::from_secs(30);
+    let begun = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut buyers = tokio::task::JoinSet::new();
     for (i, card) in cards.into_iter().enumerate() {
-        let (rush, checkout) = (rush.clone(), checkout.clone());
+        let (rush, checkout, begun) = (rush.clone(), checkout.clone(), begun.clone());
+        let payments = cfg.payments;
         buyers.spawn(async move {
-            tokio::time::sleep(Duration::from_millis(3 * i as u64)).await;
+            tokio::time::sleep(Duration::from_millis(5 * i as u64)).await;
             let buyer = user(i);
             let cmd = HoldCommand {
                 session,
@@ -293,16 +303,31 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
                     quantity: 1,
                 },
             };
+            // Sold out: try again later, backing off like a patient client (a storm of
+            // retries would only measure the retries).
+            let mut backoff = Duration::from_millis(50);
             let hold = loop {
+                if begun.load(Ordering::SeqCst) >= payments {
+                    return Bought::Enough;
+                }
                 match rush.holds.hold(cmd.clone(), None).await {
                     Ok(h) => break h,
                     Err(Error::Refused(Refusal::SoldOut { .. })) if Instant::now() < deadline => {
-                        tokio::time::sleep(Duration::from_millis(25)).await;
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_millis(400));
                     }
                     Err(Error::Refused(Refusal::SoldOut { .. })) => return Bought::NoHold,
                     Err(e) => panic!("hold failed: {e}"),
                 }
             };
+            if begun.fetch_add(1, Ordering::SeqCst) >= payments {
+                match rush.holds.release(hold.id, &buyer).await {
+                    // A refusal means the hold already ended (expired): nothing to give back.
+                    Ok(_) | Err(Error::Refused(_)) => {}
+                    Err(e) => panic!("release failed: {e}"),
+                }
+                return Bought::Enough;
+            }
             match checkout.begin(hold.id, &buyer, card).await {
                 Ok(_) => Bought::Checkout,
                 Err(Error::Refused(Refusal::HoldExpired { .. })) => Bought::ExpiredBeforeCheckout,
@@ -318,6 +343,7 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
         match done.expect("buyer task") {
             Bought::Checkout => {}
             Bought::NoHold => report.buyers_without_hold += 1,
+            Bought::Enough => report.buyers_released += 1,
             Bought::ExpiredBeforeCheckout => report.expired_before_checkout += 1,
         }
     }

@@ -127,7 +127,7 @@ async fn receive(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Sta
     let verified = ctx
         .verifier
         .get()
-        .map(|v| v.verify_headers(&header, &body, now_secs()));
+        .map(|v| v.verify_headers(header, &body, now_secs()));
     if !matches!(verified, Some(Ok(()))) {
         ctx.stats.bad_signature.fetch_add(1, Ordering::Relaxed);
         return StatusCode::BAD_REQUEST;

@@ -231,7 +231,6 @@ impl SessionState {
         Ok(new)
     }
 
-    /// Expires up to `limit` due holds; returns them.
     /// Up to `limit` PAYING holds due by `before`, soonest first.
     pub(super) fn paying_due(&self, before: Timestamp, limit: usize) -> Vec<Hold> {
         self.expiry
@@ -244,6 +243,7 @@ impl SessionState {
             .collect()
     }
 
+    /// Expires up to `limit` due holds; returns them.
     pub(super) fn expire_due(&mut self, now: Timestamp, limit: usize) -> Result<Vec<Hold>> {
         let due: Vec<HoldId> = self
             .expiry

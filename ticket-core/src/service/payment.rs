@@ -173,7 +173,27 @@ impl PaymentService {
         }
     }
 
+    /// Settles a payment whose hold ended. Reports of one payment can race (a webhook, a
+    /// duplicate, the poller, the checkout itself): one may re-book while another refunds.
+    /// A refusal saying the hold moved meanwhile is answered by looking again, so every
+    /// racer returns the outcome that stands.
     async fn settle_late(&self, id: HoldId, payment_ref: &str, actor: Actor) -> Result<Settlement> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.settle_late_once(id, payment_ref, actor.clone()).await {
+                Err(Error::Refused(Refusal::IllegalTransition { .. })) if tries < 3 => {}
+                other => return other,
+            }
+        }
+    }
+
+    async fn settle_late_once(
+        &self,
+        id: HoldId,
+        payment_ref: &str,
+        actor: Actor,
+    ) -> Result<Settlement> {
         let reservations = &self.ctx.stores.reservations;
         let hold = reservations.get(id).await?;
         match hold.state {
