@@ -10,7 +10,7 @@
 //! | `4000000000000119` | fails: `processing_error` |
 //! | `4000000000003220` | stays `processing`, succeeds after [`crate::SandboxConfig::slow_delay`] |
 //! | `4000000000000341` | stays `processing`, declined (`card_declined`) after the same delay |
-//! | `4000000000000101` | never answers: confirm times out, the intent stays `processing`, no webhook |
+//! | `4000000000000101` | never answers: confirm times out, the intent stays `processing` (its `processing` event is the last: no result ever comes) |
 //! | any other number of 12–19 digits that passes the Luhn check | succeeds at once |
 //!
 //! Anything else (letters, wrong length, failed Luhn check) is refused when the intent is

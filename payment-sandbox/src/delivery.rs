@@ -6,11 +6,12 @@
 //!   (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), each wait multiplied by the
 //!   sandbox's time scale so tests run it in milliseconds.
 //! * `410 Gone` disables the endpoint: nothing more is sent to it.
-//! * `429` and `503` with a `Retry-After` (seconds) wait that long (scaled) instead of the
+//! * `429` and `503` with a `Retry-After` (seconds) wait that long (scaled, at most 24 h) instead of the
 //!   schedule's next step.
 //! * Every attempt is logged ([`DeliveryAttempt`]): status, latency, injected faults.
 //! * Faults ([`Faults`]) are drawn per endpoint from its seeded stream when the event is
-//!   emitted.
+//!   emitted. Their delays are real time (they model the network); the time scale applies to
+//!   the provider's own schedule.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,11 +23,14 @@ use serde::{Deserialize, Serialize};
 use ticket_core::Clock;
 use ticket_core::Timestamp;
 use ticket_core::gateway::{EventKind, IntentId, PaymentEvent};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::error::SandboxError;
 use crate::faults::{CopyPlan, Dice, Faults};
 use crate::signature::{self, Signer, SigningKey, WebhookSecret};
+
+/// The longest any single wait lasts (a `Retry-After` asking for more is capped here).
+const MAX_WAIT: Duration = Duration::from_secs(24 * 3_600);
 
 /// Delivery settings of a sandbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,8 +176,11 @@ struct Endpoint {
     keys: Vec<Signer>,
     faults: Faults,
     dice: Dice,
-    /// Wakes copies held back once a later event to this endpoint was attempted.
-    release: Arc<Notify>,
+    /// Events dispatched to this endpoint so far (each job's `order` is its position).
+    dispatched: u64,
+    /// The highest `order` of a not-held-back job that made an attempt: a copy held back
+    /// is released once this passes its own `order` (a later event was attempted).
+    attempted: Arc<watch::Sender<u64>>,
 }
 
 /// Sends events to endpoints; shared by the sandbox's clones.
@@ -249,8 +256,11 @@ impl Dispatcher {
         })
     }
 
+    /// `d` times the time scale; never panics (an unrepresentable result is capped).
     fn scaled(&self, d: Duration) -> Duration {
-        d.mul_f64(self.inner.time_scale)
+        Duration::try_from_secs_f64(d.as_secs_f64() * self.inner.time_scale)
+            .unwrap_or(MAX_WAIT)
+            .min(MAX_WAIT)
     }
 
     pub(crate) fn register(&self, config: EndpointConfig) -> Result<EndpointInfo, SandboxError> {
@@ -277,7 +287,8 @@ impl Dispatcher {
                 keys: vec![key],
                 dice: Dice::new(config.faults.seed),
                 faults: config.faults,
-                release: Arc::new(Notify::new()),
+                dispatched: 0,
+                attempted: Arc::new(watch::Sender::new(0)),
             },
         );
         Ok(info)
@@ -353,6 +364,8 @@ impl Dispatcher {
         let mut endpoints = self.inner.endpoints.lock();
         for e in endpoints.values_mut().filter(|e| e.info.enabled) {
             let plans = e.dice.plan(&e.faults);
+            e.dispatched += 1;
+            let order = e.dispatched;
             {
                 let mut s = self.inner.stats.lock();
                 s.events += 1;
@@ -363,7 +376,8 @@ impl Dispatcher {
                 let job = Job {
                     endpoint: e.info.id.clone(),
                     url: e.info.url.clone(),
-                    release: e.release.clone(),
+                    order,
+                    attempted: e.attempted.clone(),
                     max_hold: Duration::from_millis(e.faults.reorder_max_hold_ms),
                     event_id: event.id.clone(),
                     event_type: event.kind,
@@ -385,10 +399,12 @@ impl Dispatcher {
     }
 
     async fn deliver(&self, job: Job) {
-        tokio::time::sleep(self.scaled(job.plan.delay)).await;
+        // Fault delays are network time: real, not scaled.
+        tokio::time::sleep(job.plan.delay).await;
         if job.plan.held_back {
-            let released = job.release.notified();
-            let _ = tokio::time::timeout(self.scaled(job.max_hold), released).await;
+            let mut attempted = job.attempted.subscribe();
+            let later = attempted.wait_for(|top| *top > job.order);
+            let _ = tokio::time::timeout(job.max_hold, later).await;
         }
         let mut retry_after: Option<Duration> = None;
         let schedule = self.inner.config.schedule.clone();
@@ -407,7 +423,13 @@ impl Dispatcher {
                 self.send(&job, &keys, at).await
             };
             if !job.plan.held_back {
-                job.release.notify_waiters();
+                job.attempted.send_if_modified(|top| {
+                    let later = job.order > *top;
+                    if later {
+                        *top = job.order;
+                    }
+                    later
+                });
             }
             let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             self.record(&job, attempt, at, latency_ms, outcome.clone());
@@ -528,7 +550,9 @@ fn new_signer(scheme: SigningScheme) -> Result<Signer, SandboxError> {
 struct Job {
     endpoint: String,
     url: String,
-    release: Arc<Notify>,
+    /// Position among the events dispatched to the endpoint.
+    order: u64,
+    attempted: Arc<watch::Sender<u64>>,
     max_hold: Duration,
     event_id: String,
     event_type: EventKind,

@@ -21,14 +21,14 @@ pub enum Delay {
     None,
     /// Always wait this long.
     Fixed {
-        /// Milliseconds (before the time scale).
+        /// Milliseconds (real time: fault delays are not scaled).
         ms: u64,
     },
     /// Wait a uniformly random time in `min_ms..=max_ms`.
     Range {
-        /// Shortest wait, milliseconds (before the time scale).
+        /// Shortest wait, milliseconds (real time).
         min_ms: u64,
-        /// Longest wait, milliseconds (before the time scale).
+        /// Longest wait, milliseconds (real time).
         max_ms: u64,
     },
 }
@@ -48,7 +48,8 @@ pub struct Faults {
     /// Probability that an event is held back and released only after a later event to the
     /// same endpoint was attempted (or after `reorder_max_hold_ms`).
     pub reorder_probability: f64,
-    /// The longest an event is held back, milliseconds (before the time scale).
+    /// The longest an event is held back, milliseconds (real time; at least 1 when
+    /// `reorder_probability` is above 0).
     pub reorder_max_hold_ms: u64,
     /// Probability that an event's first `fail_first_attempts` attempts fail (as if the
     /// receiver were unreachable), so the retry schedule takes over.
@@ -87,6 +88,9 @@ impl Faults {
                 self.duplicate_copies
             ));
         }
+        if self.reorder_probability > 0.0 && self.reorder_max_hold_ms == 0 {
+            return bad("reorder_max_hold_ms must be at least 1 when events are reordered".into());
+        }
         if self.fail_first_attempts > 20 {
             return bad(format!(
                 "fail_first_attempts must be at most 20, got {}",
@@ -105,7 +109,7 @@ impl Faults {
 /// The faults drawn for one copy of one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CopyPlan {
-    /// Wait before the first attempt (before the time scale).
+    /// Wait before the first attempt (real time).
     pub delay: Duration,
     /// Hold back until a later event was attempted.
     pub held_back: bool,
@@ -237,6 +241,9 @@ mod tests {
             max_ms: 1,
         };
         assert!(f.validate().is_err());
+        let mut f = heavy();
+        f.reorder_max_hold_ms = 0;
+        assert!(f.validate().is_err(), "reordering needs a hold time");
         let mut f = heavy();
         f.fail_first_probability = f64::NAN;
         assert!(f.validate().is_err(), "NaN is not a probability");

@@ -53,8 +53,9 @@ impl Default for SandboxConfig {
 /// A fake payment provider. Cheap to clone: clones share the same intents and endpoints.
 ///
 /// Guarantees, like a real provider's:
-/// * intent creation and refunds are idempotent per key (same key and request: the first
-///   answer; same key, other request: [`GatewayError::KeyReused`]);
+/// * intent creation and refunds are idempotent per key (same key and request: the same
+///   intent, as it stands now, or the same refund; same key, other request:
+///   [`GatewayError::KeyReused`]);
 /// * intents follow the state machine of [`crate::intent`]; refunds never exceed the amount;
 /// * each intent's events carry a strictly increasing `sequence`, in the order the status
 ///   changed; delivery may still reorder, duplicate, delay or drop them (see

@@ -13,9 +13,9 @@
 //! | `GET /v1/webhook_endpoints/{id}/deliveries` | its delivery log |
 //! | `GET /v1/deliveries/stats` | delivery counters |
 //!
-//! `Idempotency-Key` has the core's semantics: the same key with the same body returns the
-//! first answer, with another body `422 idempotency_key_reused`; a rejected (invalid)
-//! request stores nothing. Errors are `{"error": {"type": …, "message": …}}` with 400
+//! `Idempotency-Key` has the core's semantics: the same key with the same body names the
+//! same intent (returned as it stands now) or the same refund, with another body `422
+//! idempotency_key_reused`; a rejected (invalid) request stores nothing. Errors are `{"error": {"type": …, "message": …}}` with 400
 //! (invalid), 404, 409 (state conflict), 422, 503 or 504 (provider timeout).
 
 use std::collections::BTreeMap;

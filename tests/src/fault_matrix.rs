@@ -95,6 +95,8 @@ pub struct MatrixReport {
     pub rebooked: usize,
     /// Succeeded after their hold ended and its units were resold: refunded.
     pub refunded_late: usize,
+    /// Checkouts the reconciler settled from the provider's answer before their webhook came.
+    pub settled_by_polling: usize,
     /// Units sold at the end.
     pub sold: u32,
     /// Units available at the end.
@@ -162,8 +164,13 @@ impl fmt::Display for MatrixReport {
         )?;
         writeln!(
             f,
-            "  succeeded -> confirmed in time {}, re-booked late {}, refunded late {} | sold {}, available {}",
-            self.confirmed_in_time, self.rebooked, self.refunded_late, self.sold, self.available
+            "  succeeded -> confirmed in time {}, re-booked late {}, refunded late {} | settled by polling before the webhook {} | sold {}, available {}",
+            self.confirmed_in_time,
+            self.rebooked,
+            self.refunded_late,
+            self.settled_by_polling,
+            self.sold,
+            self.available
         )?;
         let d = &self.delivery;
         writeln!(
@@ -228,8 +235,10 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
     let time_scale = 0.001;
     let sandbox = Sandbox::new(SandboxConfig {
         time_scale,
-        // Slow cards settle 1.5 TTL after confirmation: always after their hold expired.
-        slow_delay: cfg.hold_ttl.mul_f64(1.5 / time_scale),
+        // Slow cards settle 0.75 TTL after confirmation: before their hold expires for quick
+        // buyers (whose webhook may still come late: polling settles them), after it for
+        // slow ones (late payments: re-booked or refunded).
+        slow_delay: cfg.hold_ttl.mul_f64(0.75 / time_scale),
         confirm_timeout: Duration::from_secs(15),
         delivery: DeliveryConfig {
             request_timeout: Duration::from_secs(10),
@@ -267,16 +276,22 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
 
     // The host's background jobs: the sweeper and the reconciler.
     let stop = Arc::new(AtomicBool::new(false));
+    let polled_settled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let background = {
         let (rush, checkout, stop) = (rush.clone(), checkout.clone(), stop.clone());
-        let lead = cfg.hold_ttl / 5;
+        let polled_settled = polled_settled.clone();
+        let lead = cfg.hold_ttl / 2;
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 if let Err(e) = rush.expiry.sweep(1_000).await {
                     tracing::warn!("sweep: {e}");
                 }
-                if let Err(e) = checkout.reconcile(lead, 1_000).await {
-                    tracing::warn!("reconcile: {e}");
+                match checkout.reconcile(lead, 1_000).await {
+                    Ok(r) => {
+                        polled_settled
+                            .fetch_add(r.confirmed + r.failed + r.refunded, Ordering::Relaxed);
+                    }
+                    Err(e) => tracing::warn!("reconcile: {e}"),
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -284,11 +299,18 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
     };
 
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let cards: Vec<&'static str> = (0..cfg.buyers).map(|_| card(&mut rng)).collect();
+    // Each buyer picks a card and takes 0 to 0.8 TTL to type it in.
+    let ttl_ms_u32 = u32::try_from(ttl_ms).expect("ttl");
+    let cards: Vec<(&'static str, Duration)> = (0..cfg.buyers)
+        .map(|_| {
+            let think = u64::from(rng.next_u32() % (ttl_ms_u32 * 4 / 5).max(1));
+            (card(&mut rng), Duration::from_millis(think))
+        })
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(30);
     let begun = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut buyers = tokio::task::JoinSet::new();
-    for (i, card) in cards.into_iter().enumerate() {
+    for (i, (card, think)) in cards.into_iter().enumerate() {
         let (rush, checkout, begun) = (rush.clone(), checkout.clone(), begun.clone());
         let payments = cfg.payments;
         buyers.spawn(async move {
@@ -328,6 +350,7 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
                 }
                 return Bought::Enough;
             }
+            tokio::time::sleep(think).await;
             match checkout.begin(hold.id, &buyer, card).await {
                 Ok(_) => Bought::Checkout,
                 Err(Error::Refused(Refusal::HoldExpired { .. })) => Bought::ExpiredBeforeCheckout,
@@ -373,6 +396,7 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
     background.await.expect("background jobs");
 
     check(&rush, session, cfg, &sandbox, &mut report).await;
+    report.settled_by_polling = polled_settled.load(Ordering::Relaxed);
     report.delivery = sandbox.delivery_stats();
     report.injected_failures = sandbox
         .deliveries(None)

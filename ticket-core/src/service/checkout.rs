@@ -142,18 +142,29 @@ impl CheckoutService {
     /// Creates the provider intent (idempotent per hold: a retried call reuses it), moves
     /// the hold HELD → PAYING with the intent as payment reference, then confirms the intent.
     /// A malformed payment method is refused by the provider before the hold changes. Calling
-    /// it again for a hold already in checkout returns that checkout. A hold priced at zero
-    /// is confirmed without the provider.
+    /// it again for a hold already in checkout returns that checkout (confirming the intent
+    /// if an earlier confirmation never reached the provider). A hold priced at zero is
+    /// confirmed without the provider.
     pub async fn begin(&self, id: HoldId, user: &UserId, payment_method: &str) -> Result<Checkout> {
         let hold = owned(&self.ctx, id, user).await?;
         if hold.state == HoldState::Paying
             && let Some(r) = hold.payment_ref.as_deref()
         {
-            let intent = self.gateway.get_intent(&IntentId::new(r)?).await?;
+            let id = IntentId::new(r)?;
+            let mut intent = self.gateway.get_intent(&id).await?;
+            if intent.status == IntentStatus::RequiresConfirmation {
+                // An earlier confirmation never reached the provider.
+                intent = self.gateway.confirm_intent(&id).await?;
+            }
+            let result = if intent.status.is_final() {
+                Some(self.apply_intent(&intent).await?)
+            } else {
+                None
+            };
             return Ok(Checkout {
-                hold,
+                hold: self.ctx.stores.reservations.get(hold.id).await?,
                 intent: Some(intent),
-                result: None,
+                result,
             });
         }
         if hold.amount.amount_minor == 0 {
@@ -253,6 +264,14 @@ impl CheckoutService {
                 self.settled(settlement, Some(intent)).await
             }
             IntentStatus::Failed | IntentStatus::Canceled => {
+                let hold = self.ctx.stores.reservations.get(hold_id).await?;
+                if hold.payment_ref.as_deref() != Some(reference) {
+                    // Never this hold's checkout (e.g. canceled because starting it failed):
+                    // the hold stays as it is, free to be paid again.
+                    return Ok(PaymentResult::Ignored {
+                        reason: format!("intent {} is not the hold's checkout", intent.id),
+                    });
+                }
                 let why = intent.failure.as_ref().map_or_else(
                     || format!("payment {}", intent.status.as_str()),
                     |f| format!("payment failed: {}", f.code),
