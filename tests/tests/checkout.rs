@@ -446,3 +446,58 @@ async fn a_payment_of_another_amount_is_refunded_and_fails_the_hold() {
     assert!(refund.is_some());
     assert_eq!(s.f.ga().await, (1, 0, 0));
 }
+
+#[tokio::test]
+async fn a_failed_intent_that_never_started_checkout_leaves_the_hold_alone() {
+    let s = shop(1).await;
+    let h = s.f.hold(&user(1), 1).await;
+    let intent = s
+        .sandbox
+        .create_intent(NewIntent {
+            amount: h.amount,
+            payment_method: numbers::SUCCEEDS.into(),
+            metadata: [(
+                ticket_core::gateway::HOLD_METADATA_KEY.to_owned(),
+                h.id.to_string(),
+            )]
+            .into(),
+            idempotency_key: "abandoned".into(),
+        })
+        .await
+        .expect("intent");
+    let canceled = s.sandbox.cancel_intent(&intent.id).await.expect("cancel");
+    let result = s.checkout.apply_intent(&canceled).await.expect("applied");
+    assert!(
+        matches!(result, PaymentResult::Ignored { .. }),
+        "{result:?}"
+    );
+    assert_eq!(s.f.reload(&h).await.state, HoldState::Held, "still payable");
+    let c = s
+        .checkout
+        .begin(h.id, &h.user, numbers::SUCCEEDS)
+        .await
+        .expect("pay");
+    assert_eq!(c.hold.state, HoldState::Confirmed);
+}
+
+#[tokio::test]
+async fn unknown_event_types_are_acknowledged_and_ignored() {
+    let s = shop(1).await;
+    let h = s.f.hold(&user(1), 1).await;
+    s.checkout
+        .begin(h.id, &h.user, numbers::SUCCEEDS_SLOWLY)
+        .await
+        .expect("checkout");
+    let intent = s.intent_of(&h).await;
+    let mut json =
+        serde_json::to_value(s.event("evt_new", EventKind::Processing, 1, &intent)).expect("json");
+    json["type"] = "charge.dispute.created".into();
+    let event: PaymentEvent = serde_json::from_value(json).expect("unknown types parse");
+    assert_eq!(event.kind, EventKind::Other);
+    let result = s.checkout.handle_event(&event).await.expect("handled");
+    assert!(
+        matches!(result, PaymentResult::Ignored { .. }),
+        "{result:?}"
+    );
+    assert_eq!(s.f.reload(&h).await.state, HoldState::Paying);
+}

@@ -197,6 +197,10 @@ pub enum EventKind {
     /// (Part of) a succeeded intent was refunded.
     #[serde(rename = "charge.refunded")]
     Refunded,
+    /// An event type this version does not know (providers add types over time): parsed,
+    /// acknowledged and ignored, so the provider stops re-sending it.
+    #[serde(other)]
+    Other,
 }
 
 /// An event from the provider: the body of a webhook, once its signature is verified.

@@ -236,9 +236,11 @@ impl CheckoutService {
                     EventKind::Succeeded | EventKind::PaymentFailed | EventKind::Canceled => {
                         self.apply_intent(&event.intent).await
                     }
-                    EventKind::Processing | EventKind::Refunded => Ok(PaymentResult::Ignored {
-                        reason: "informational event".into(),
-                    }),
+                    EventKind::Processing | EventKind::Refunded | EventKind::Other => {
+                        Ok(PaymentResult::Ignored {
+                            reason: "informational event".into(),
+                        })
+                    }
                 }
             })
             .await
