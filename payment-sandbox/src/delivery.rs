@@ -74,7 +74,7 @@ pub enum SigningScheme {
 /// A webhook endpoint to register.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct EndpointConfig {
-    /// Where to `POST` events (`http://` or `https://`).
+    /// Where to `POST` events (`http://` only: the sandbox sends no TLS).
     pub url: String,
     /// How to sign.
     #[serde(default)]
@@ -267,9 +267,11 @@ impl Dispatcher {
         config.faults.validate()?;
         let url = reqwest::Url::parse(&config.url)
             .map_err(|e| SandboxError::InvalidEndpoint(format!("{:?}: {e}", config.url)))?;
-        if !matches!(url.scheme(), "http" | "https") {
+        if url.scheme() != "http" {
+            // The sandbox's client has no TLS stack: it is a test double for local
+            // receivers, and an https endpoint would fail every attempt.
             return Err(SandboxError::InvalidEndpoint(format!(
-                "{:?}: only http and https URLs receive webhooks",
+                "{:?}: the sandbox delivers over plain http only",
                 config.url
             )));
         }
