@@ -9,13 +9,13 @@ use std::time::Duration;
 use payment_sandbox::cards::numbers;
 use payment_sandbox::{Sandbox, SandboxConfig};
 use ticket_core::gateway::{
-    EventKind, GatewayError, IntentId, IntentStatus, NewIntent, PaymentEvent, PaymentGateway,
-    PaymentIntent,
+    EventKind, GatewayError, HOLD_METADATA_KEY, IntentId, IntentStatus, NewIntent, PaymentEvent,
+    PaymentGateway, PaymentIntent,
 };
 use ticket_core::memory::MemoryStore;
 use ticket_core::model::audit::AuditScope;
 use ticket_core::model::hold::{Hold, HoldState};
-use ticket_core::service::{CheckoutService, PaymentResult, RefundReason};
+use ticket_core::service::{Checkout, CheckoutService, PaymentResult, RefundReason};
 use ticket_core::testkit::{Fixture, user};
 use ticket_core::{Clock, Error};
 
@@ -58,6 +58,30 @@ impl Shop {
             .expect("intent")
     }
 
+    /// User `i` holds one unit and pays for it with `card`.
+    async fn pay(&self, i: usize, card: &str) -> (Hold, Checkout) {
+        let h = self.f.hold(&user(i), 1).await;
+        let c = self
+            .checkout
+            .begin(h.id, &h.user, card)
+            .await
+            .expect("checkout");
+        (h, c)
+    }
+
+    /// An intent for `hold` created behind the checkout's back and never confirmed.
+    async fn unconfirmed_intent(&self, hold: &Hold, key: &str) -> PaymentIntent {
+        self.sandbox
+            .create_intent(NewIntent {
+                amount: hold.amount,
+                payment_method: numbers::SUCCEEDS.into(),
+                metadata: [(HOLD_METADATA_KEY.to_owned(), hold.id.to_string())].into(),
+                idempotency_key: key.into(),
+            })
+            .await
+            .expect("intent")
+    }
+
     /// Waits until the slow card's intent has settled at the provider.
     async fn settled(&self, hold: &Hold) -> PaymentIntent {
         for _ in 0..500 {
@@ -90,12 +114,7 @@ impl Shop {
 #[tokio::test]
 async fn a_succeeding_card_confirms_at_once() {
     let s = shop(2).await;
-    let h = s.f.hold(&user(1), 1).await;
-    let c = s
-        .checkout
-        .begin(h.id, &h.user, numbers::SUCCEEDS)
-        .await
-        .expect("checkout");
+    let (h, c) = s.pay(1, numbers::SUCCEEDS).await;
     assert!(
         matches!(c.result, Some(PaymentResult::Confirmed { .. })),
         "{c:?}"
@@ -113,12 +132,7 @@ async fn a_succeeding_card_confirms_at_once() {
 #[tokio::test]
 async fn a_declined_card_fails_the_hold_and_returns_its_units() {
     let s = shop(1).await;
-    let h = s.f.hold(&user(1), 1).await;
-    let c = s
-        .checkout
-        .begin(h.id, &h.user, numbers::INSUFFICIENT_FUNDS)
-        .await
-        .expect("checkout");
+    let (_, c) = s.pay(1, numbers::INSUFFICIENT_FUNDS).await;
     assert!(
         matches!(c.result, Some(PaymentResult::Failed { .. })),
         "{c:?}"
@@ -172,12 +186,7 @@ async fn only_the_owner_can_pay_and_beginning_twice_reuses_the_intent() {
 #[tokio::test]
 async fn reordered_duplicate_and_stale_events_settle_once() {
     let s = shop(2).await;
-    let h = s.f.hold(&user(1), 1).await;
-    let c = s
-        .checkout
-        .begin(h.id, &h.user, numbers::SUCCEEDS_SLOWLY)
-        .await
-        .expect("checkout");
+    let (h, c) = s.pay(1, numbers::SUCCEEDS_SLOWLY).await;
     assert_eq!((c.hold.state, c.result), (HoldState::Paying, None));
     let paid = s.settled(&h).await;
     let mut processing = paid.clone();
@@ -237,11 +246,7 @@ async fn reordered_duplicate_and_stale_events_settle_once() {
 #[tokio::test]
 async fn a_late_payment_after_resale_is_refunded_once_and_audited() {
     let s = shop(1).await;
-    let a = s.f.hold(&user(1), 1).await;
-    s.checkout
-        .begin(a.id, &a.user, numbers::SUCCEEDS_SLOWLY)
-        .await
-        .expect("checkout");
+    let (a, _) = s.pay(1, numbers::SUCCEEDS_SLOWLY).await;
     // The hold expires before the provider answers, and its unit is sold to someone else.
     s.f.clock.advance(s.f.rush.limits().hold_ttl);
     assert_eq!(
@@ -305,11 +310,7 @@ async fn a_late_payment_after_resale_is_refunded_once_and_audited() {
 #[tokio::test]
 async fn a_late_payment_with_units_still_on_sale_is_rebooked() {
     let s = shop(1).await;
-    let a = s.f.hold(&user(1), 1).await;
-    s.checkout
-        .begin(a.id, &a.user, numbers::SUCCEEDS_SLOWLY)
-        .await
-        .expect("checkout");
+    let (a, _) = s.pay(1, numbers::SUCCEEDS_SLOWLY).await;
     s.f.clock.advance(s.f.rush.limits().hold_ttl);
     s.f.rush.expiry.sweep(10).await.expect("sweep");
     let paid = s.settled(&a).await;
@@ -332,11 +333,7 @@ async fn a_late_payment_with_units_still_on_sale_is_rebooked() {
 #[tokio::test]
 async fn a_lost_webhook_is_resolved_by_polling_before_expiry() {
     let s = shop(1).await;
-    let h = s.f.hold(&user(1), 1).await;
-    s.checkout
-        .begin(h.id, &h.user, numbers::SUCCEEDS_SLOWLY)
-        .await
-        .expect("checkout");
+    let (h, _) = s.pay(1, numbers::SUCCEEDS_SLOWLY).await;
     s.settled(&h).await;
     let lead = Duration::from_secs(30);
     // Too early to poll: nothing is due.
@@ -357,20 +354,7 @@ async fn polling_cancels_an_intent_that_was_never_confirmed() {
     let s = shop(1).await;
     let h = s.f.hold(&user(1), 1).await;
     // A host that created the intent and started checkout, then crashed before confirming.
-    let intent = s
-        .sandbox
-        .create_intent(NewIntent {
-            amount: h.amount,
-            payment_method: numbers::SUCCEEDS.into(),
-            metadata: [(
-                ticket_core::gateway::HOLD_METADATA_KEY.to_owned(),
-                h.id.to_string(),
-            )]
-            .into(),
-            idempotency_key: "crashed".into(),
-        })
-        .await
-        .expect("intent");
+    let intent = s.unconfirmed_intent(&h, "crashed").await;
     s.f.rush
         .payments
         .start(h.id, &h.user, intent.id.as_str())
@@ -391,12 +375,7 @@ async fn polling_cancels_an_intent_that_was_never_confirmed() {
 #[tokio::test]
 async fn a_card_that_never_answers_charges_nothing() {
     let s = shop(1).await;
-    let h = s.f.hold(&user(1), 1).await;
-    let c = s
-        .checkout
-        .begin(h.id, &h.user, numbers::NEVER_ANSWERS)
-        .await
-        .expect("checkout");
+    let (h, c) = s.pay(1, numbers::NEVER_ANSWERS).await;
     assert_eq!(
         (c.hold.state, c.intent, c.result),
         (HoldState::Paying, None, None)
@@ -419,11 +398,7 @@ async fn a_card_that_never_answers_charges_nothing() {
 #[tokio::test]
 async fn a_payment_of_another_amount_is_refunded_and_fails_the_hold() {
     let s = shop(1).await;
-    let h = s.f.hold(&user(1), 1).await;
-    s.checkout
-        .begin(h.id, &h.user, numbers::SUCCEEDS_SLOWLY)
-        .await
-        .expect("checkout");
+    let (h, _) = s.pay(1, numbers::SUCCEEDS_SLOWLY).await;
     let mut paid = s.settled(&h).await;
     paid.amount.amount_minor -= 1;
     let result = s
@@ -451,20 +426,7 @@ async fn a_payment_of_another_amount_is_refunded_and_fails_the_hold() {
 async fn a_failed_intent_that_never_started_checkout_leaves_the_hold_alone() {
     let s = shop(1).await;
     let h = s.f.hold(&user(1), 1).await;
-    let intent = s
-        .sandbox
-        .create_intent(NewIntent {
-            amount: h.amount,
-            payment_method: numbers::SUCCEEDS.into(),
-            metadata: [(
-                ticket_core::gateway::HOLD_METADATA_KEY.to_owned(),
-                h.id.to_string(),
-            )]
-            .into(),
-            idempotency_key: "abandoned".into(),
-        })
-        .await
-        .expect("intent");
+    let intent = s.unconfirmed_intent(&h, "abandoned").await;
     let canceled = s.sandbox.cancel_intent(&intent.id).await.expect("cancel");
     let result = s.checkout.apply_intent(&canceled).await.expect("applied");
     assert!(
@@ -483,11 +445,7 @@ async fn a_failed_intent_that_never_started_checkout_leaves_the_hold_alone() {
 #[tokio::test]
 async fn unknown_event_types_are_acknowledged_and_ignored() {
     let s = shop(1).await;
-    let h = s.f.hold(&user(1), 1).await;
-    s.checkout
-        .begin(h.id, &h.user, numbers::SUCCEEDS_SLOWLY)
-        .await
-        .expect("checkout");
+    let (h, _) = s.pay(1, numbers::SUCCEEDS_SLOWLY).await;
     let intent = s.intent_of(&h).await;
     let mut json =
         serde_json::to_value(s.event("evt_new", EventKind::Processing, 1, &intent)).expect("json");
