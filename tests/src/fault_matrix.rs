@@ -73,13 +73,16 @@ pub struct MatrixReport {
     /// Units not conserved (`available + held + sold != capacity`, or sold != confirmed).
     pub conservation_errors: usize,
 
-    /// Payments (intents created).
+    /// Payments (intents created, including ones canceled because their hold expired while
+    /// the checkout started).
     pub payments: usize,
+    /// Buyers whose checkout began.
+    pub checkouts: usize,
     /// Buyers that never got a hold before the deadline.
     pub buyers_without_hold: usize,
     /// Buyers that came after enough payments began (and released a hold they had).
     pub buyers_released: usize,
-    /// Holds that expired before their checkout began.
+    /// Holds that expired before their checkout began (the buyer held again).
     pub expired_before_checkout: usize,
     /// Intents per final status.
     pub succeeded: usize,
@@ -152,8 +155,9 @@ impl fmt::Display for MatrixReport {
         )?;
         writeln!(
             f,
-            "  payments {} (buyers without a hold {}, turned away after enough payments {}, holds expired before checkout {}): succeeded {}, failed {}, canceled {}, never answered {}",
+            "  payments {} by {} buyers (buyers without a hold {}, turned away after enough payments {}, holds expired before checkout {}): succeeded {}, failed {}, canceled {}, never answered {}",
             self.payments,
+            self.checkouts,
             self.buyers_without_hold,
             self.buyers_released,
             self.expired_before_checkout,
@@ -219,7 +223,6 @@ enum Bought {
     Checkout,
     NoHold,
     Enough,
-    ExpiredBeforeCheckout,
 }
 
 /// Runs the matrix on `backend`.
@@ -325,36 +328,48 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
                     quantity: 1,
                 },
             };
-            // Sold out: try again later, backing off like a patient client (a storm of
-            // retries would only measure the retries).
-            let mut backoff = Duration::from_millis(50);
-            let hold = loop {
-                if begun.load(Ordering::SeqCst) >= payments {
-                    return Bought::Enough;
-                }
-                match rush.holds.hold(cmd.clone(), None).await {
-                    Ok(h) => break h,
-                    Err(Error::Refused(Refusal::SoldOut { .. })) if Instant::now() < deadline => {
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_millis(400));
+            // A buyer holds, thinks, pays. Sold out: try again later, backing off like a
+            // patient client (a storm of retries would only measure the retries). Hold
+            // expired while thinking: hold again and pay again, on the same payment slot.
+            let mut slot = false;
+            let mut expired = 0;
+            loop {
+                let mut backoff = Duration::from_millis(50);
+                let hold = loop {
+                    if !slot && begun.load(Ordering::SeqCst) >= payments {
+                        return (Bought::Enough, expired);
                     }
-                    Err(Error::Refused(Refusal::SoldOut { .. })) => return Bought::NoHold,
-                    Err(e) => panic!("hold failed: {e}"),
+                    match rush.holds.hold(cmd.clone(), None).await {
+                        Ok(h) => break h,
+                        Err(Error::Refused(Refusal::SoldOut { .. }))
+                            if Instant::now() < deadline =>
+                        {
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(Duration::from_millis(400));
+                        }
+                        Err(Error::Refused(Refusal::SoldOut { .. })) => {
+                            return (Bought::NoHold, expired);
+                        }
+                        Err(e) => panic!("hold failed: {e}"),
+                    }
+                };
+                if !slot {
+                    if begun.fetch_add(1, Ordering::SeqCst) >= payments {
+                        match rush.holds.release(hold.id, &buyer).await {
+                            // A refusal means the hold already ended: nothing to give back.
+                            Ok(_) | Err(Error::Refused(_)) => {}
+                            Err(e) => panic!("release failed: {e}"),
+                        }
+                        return (Bought::Enough, expired);
+                    }
+                    slot = true;
                 }
-            };
-            if begun.fetch_add(1, Ordering::SeqCst) >= payments {
-                match rush.holds.release(hold.id, &buyer).await {
-                    // A refusal means the hold already ended (expired): nothing to give back.
-                    Ok(_) | Err(Error::Refused(_)) => {}
-                    Err(e) => panic!("release failed: {e}"),
+                tokio::time::sleep(think).await;
+                match checkout.begin(hold.id, &buyer, card).await {
+                    Ok(_) => return (Bought::Checkout, expired),
+                    Err(Error::Refused(Refusal::HoldExpired { .. })) => expired += 1,
+                    Err(e) => panic!("checkout failed: {e}"),
                 }
-                return Bought::Enough;
-            }
-            tokio::time::sleep(think).await;
-            match checkout.begin(hold.id, &buyer, card).await {
-                Ok(_) => Bought::Checkout,
-                Err(Error::Refused(Refusal::HoldExpired { .. })) => Bought::ExpiredBeforeCheckout,
-                Err(e) => panic!("checkout failed: {e}"),
             }
         });
     }
@@ -363,11 +378,12 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
         ..MatrixReport::default()
     };
     while let Some(done) = buyers.join_next().await {
-        match done.expect("buyer task") {
-            Bought::Checkout => {}
+        let (bought, expired) = done.expect("buyer task");
+        report.expired_before_checkout += expired;
+        match bought {
+            Bought::Checkout => report.checkouts += 1,
             Bought::NoHold => report.buyers_without_hold += 1,
             Bought::Enough => report.buyers_released += 1,
-            Bought::ExpiredBeforeCheckout => report.expired_before_checkout += 1,
         }
     }
 

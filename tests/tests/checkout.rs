@@ -459,3 +459,67 @@ async fn unknown_event_types_are_acknowledged_and_ignored() {
     );
     assert_eq!(s.f.reload(&h).await.state, HoldState::Paying);
 }
+
+#[tokio::test]
+async fn paying_an_expired_hold_is_refused_before_any_intent_exists() {
+    let s = shop(1).await;
+    let h = s.f.hold(&user(1), 1).await;
+    s.f.clock.set(h.expires_at);
+    for swept in [false, true] {
+        if swept {
+            assert_eq!(
+                s.f.rush
+                    .expiry
+                    .sweep(10)
+                    .await
+                    .expect("sweep")
+                    .expired
+                    .len(),
+                1
+            );
+        }
+        let err = s
+            .checkout
+            .begin(h.id, &h.user, numbers::SUCCEEDS)
+            .await
+            .expect_err("expired");
+        assert!(
+            matches!(
+                err,
+                Error::Refused(ticket_core::Refusal::HoldExpired { .. })
+            ),
+            "swept {swept}: {err:?}"
+        );
+    }
+    assert!(s.sandbox.intents().is_empty(), "nothing to charge");
+    assert_eq!(s.f.ga().await, (1, 0, 0));
+}
+
+#[tokio::test]
+async fn polling_leaves_a_checkout_that_is_still_starting() {
+    let s = shop(1).await;
+    let h = s.f.hold(&user(1), 1).await;
+    let intent = s.unconfirmed_intent(&h, "starting").await;
+    // Checkout starts 5 s before the hold expires; the confirmation is still on its way.
+    s.f.clock.set(h.expires_at.minus(Duration::from_secs(5)));
+    s.f.rush
+        .payments
+        .start(h.id, &h.user, intent.id.as_str())
+        .await
+        .expect("start");
+    let report = s
+        .checkout
+        .reconcile(Duration::from_secs(30), 10)
+        .await
+        .expect("poll");
+    assert_eq!(
+        (report.polled, report.pending, report.failed),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    assert_eq!(
+        s.intent_of(&h).await.status,
+        IntentStatus::RequiresConfirmation
+    );
+    assert_eq!(s.f.reload(&h).await.state, HoldState::Paying);
+}

@@ -14,7 +14,8 @@ async fn matrix(backend: Backend, config: MatrixConfig) {
     let report = run(&backend, &config).await;
     println!("{report}");
     report.assert_clean();
-    assert_eq!(report.payments, 1_000, "1 000 payments:\n{report}");
+    assert_eq!(report.checkouts, 1_000, "1 000 buyers paid:\n{report}");
+    assert!(report.payments >= 1_000, "1 000 payments:\n{report}");
     assert!(
         report.rebooked + report.refunded_late > 0 && report.refunded_late > 0,
         "late payments were exercised:\n{report}"

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::gateway::{
     EventKind, GatewayError, HOLD_METADATA_KEY, IntentId, IntentStatus, NewIntent, PaymentEvent,
     PaymentGateway, PaymentIntent, Refund, RefundRequest,
@@ -141,6 +141,8 @@ impl CheckoutService {
     ///
     /// Creates the provider intent (idempotent per hold: a retried call reuses it), moves
     /// the hold HELD → PAYING with the intent as payment reference, then confirms the intent.
+    /// A hold past its TTL is `HoldExpired` before any intent exists, also when the sweeper
+    /// expires it while the checkout starts (the unused intent is canceled).
     /// A malformed payment method is refused by the provider before the hold changes. Calling
     /// it again for a hold already in checkout returns that checkout (confirming the intent
     /// if an earlier confirmation never reached the provider). A hold priced at zero is
@@ -167,6 +169,14 @@ impl CheckoutService {
                 result,
             });
         }
+        if hold.state == HoldState::Expired || hold.is_due(self.ctx.clock.now()) {
+            // Refused before an intent exists, so nothing can be charged for it (a due hold's
+            // units go back with the next sweep).
+            return Err(Refusal::HoldExpired {
+                expired_at: hold.expires_at,
+            }
+            .into());
+        }
         if hold.amount.amount_minor == 0 {
             return self.confirm_free(hold, user).await;
         }
@@ -180,6 +190,17 @@ impl CheckoutService {
             })
             .await?;
         if let Err(e) = self.payments.start(id, user, intent.id.as_str()).await {
+            // The sweeper may have expired the hold since it was read: say so as such.
+            let e = match e {
+                Error::Refused(Refusal::IllegalTransition {
+                    from: HoldState::Expired,
+                    ..
+                }) => Refusal::HoldExpired {
+                    expired_at: hold.expires_at,
+                }
+                .into(),
+                e => e,
+            };
             // Never confirmed: cancel so it can never charge (best effort; an intent left in
             // requires_confirmation charges nothing either).
             if let Err(c) = self.gateway.cancel_intent(&intent.id).await {
@@ -187,7 +208,12 @@ impl CheckoutService {
             }
             return Err(e);
         }
-        match self.gateway.confirm_intent(&intent.id).await {
+        let confirmed = match self.gateway.confirm_intent(&intent.id).await {
+            // Canceled meanwhile (the poller gave up on it): settle from what it is now.
+            Err(GatewayError::Conflict { .. }) => self.gateway.get_intent(&intent.id).await,
+            other => other,
+        };
+        match confirmed {
             Ok(confirmed) => {
                 let result = if confirmed.status.is_final() {
                     Some(self.apply_intent(&confirmed).await?)
@@ -380,8 +406,9 @@ impl CheckoutService {
 
     /// Polls the provider for up to `limit` PAYING holds that expire within `lead`, and
     /// settles each from the provider's answer: a final status is applied as a webhook
-    /// would; an intent never confirmed is canceled (it can no longer charge) and its hold
-    /// fails; one still processing is left (see [`ReconcileReport::pending`]). Safe to run
+    /// would; an intent not confirmed `payment_timeout` after its checkout started is
+    /// canceled (it can no longer charge) and its hold fails; one still processing is left
+    /// (see [`ReconcileReport::pending`]). Safe to run
     /// on any number of servers at once: everything it applies is idempotent.
     pub async fn reconcile(&self, lead: Duration, limit: usize) -> Result<ReconcileReport> {
         let before = self.ctx.clock.now().plus(lead);
@@ -421,6 +448,14 @@ impl CheckoutService {
         let intent = self.gateway.get_intent(&id).await?;
         if intent.status != IntentStatus::RequiresConfirmation {
             return self.apply_intent(&intent).await;
+        }
+        // Give a checkout that is still starting (between its start and its confirmation)
+        // the provider's answer time before calling it abandoned.
+        let paying_for = self.ctx.clock.now().since(hold.updated_at);
+        if paying_for < self.ctx.limits.payment_timeout {
+            return Ok(PaymentResult::Ignored {
+                reason: "checkout still starting".into(),
+            });
         }
         match self.gateway.cancel_intent(&id).await {
             Ok(canceled) => self.apply_intent(&canceled).await,
