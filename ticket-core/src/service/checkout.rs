@@ -152,22 +152,9 @@ impl CheckoutService {
         if hold.state == HoldState::Paying
             && let Some(r) = hold.payment_ref.as_deref()
         {
-            let id = IntentId::new(r)?;
-            let mut intent = self.gateway.get_intent(&id).await?;
-            if intent.status == IntentStatus::RequiresConfirmation {
-                // An earlier confirmation never reached the provider.
-                intent = self.gateway.confirm_intent(&id).await?;
-            }
-            let result = if intent.status.is_final() {
-                Some(self.apply_intent(&intent).await?)
-            } else {
-                None
-            };
-            return Ok(Checkout {
-                hold: self.ctx.stores.reservations.get(hold.id).await?,
-                intent: Some(intent),
-                result,
-            });
+            // Confirming again is harmless, and completes a confirmation that never reached
+            // the provider.
+            return self.confirm_and_settle(hold.id, &IntentId::new(r)?).await;
         }
         if hold.state == HoldState::Expired || hold.is_due(self.ctx.clock.now()) {
             // Refused before an intent exists, so nothing can be charged for it (a due hold's
@@ -208,34 +195,34 @@ impl CheckoutService {
             }
             return Err(e);
         }
-        let confirmed = match self.gateway.confirm_intent(&intent.id).await {
-            // Canceled meanwhile (the poller gave up on it): settle from what it is now.
-            Err(GatewayError::Conflict { .. }) => self.gateway.get_intent(&intent.id).await,
+        self.confirm_and_settle(id, &intent.id).await
+    }
+
+    /// Confirms the intent and settles the hold when the answer is final. A transient
+    /// failure leaves it to the webhook or the poller; an intent canceled meanwhile (the
+    /// poller gave up on it) is settled from what it is now.
+    async fn confirm_and_settle(&self, hold: HoldId, intent: &IntentId) -> Result<Checkout> {
+        let confirmed = match self.gateway.confirm_intent(intent).await {
+            Err(GatewayError::Conflict { .. }) => self.gateway.get_intent(intent).await,
             other => other,
         };
-        match confirmed {
-            Ok(confirmed) => {
-                let result = if confirmed.status.is_final() {
-                    Some(self.apply_intent(&confirmed).await?)
-                } else {
-                    None
-                };
-                Ok(Checkout {
-                    hold: self.ctx.stores.reservations.get(id).await?,
-                    intent: Some(confirmed),
-                    result,
-                })
-            }
+        let intent = match confirmed {
+            Ok(i) => Some(i),
             Err(e) if e.is_transient() => {
-                tracing::warn!(intent = %intent.id, hold = %id, "confirmation unanswered: {e}");
-                Ok(Checkout {
-                    hold: self.ctx.stores.reservations.get(id).await?,
-                    intent: None,
-                    result: None,
-                })
+                tracing::warn!(intent = %intent, %hold, "confirmation unanswered: {e}");
+                None
             }
-            Err(e) => Err(e.into()),
-        }
+            Err(e) => return Err(e.into()),
+        };
+        let result = match &intent {
+            Some(i) if i.status.is_final() => Some(self.apply_intent(i).await?),
+            _ => None,
+        };
+        Ok(Checkout {
+            hold: self.ctx.stores.reservations.get(hold).await?,
+            intent,
+            result,
+        })
     }
 
     async fn confirm_free(&self, hold: Hold, user: &UserId) -> Result<Checkout> {
