@@ -93,14 +93,37 @@ pub async fn serve(
     Ok((bound, task))
 }
 
-/// An error answer.
+/// An error answer: `{"error": {"type", "message", "gateway_error"?}}`. `gateway_error` is
+/// the [`GatewayError`] itself, so [`crate::client::HttpGateway`] gives callers the same typed
+/// error as the in-process sandbox.
 #[derive(Debug)]
-pub struct ApiError(StatusCode, &'static str, String);
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+    gateway: Option<GatewayError>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, message: String) -> Self {
+        Self {
+            status,
+            kind,
+            message,
+            gateway: None,
+        }
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({ "error": { "type": self.1, "message": self.2 } }));
-        (self.0, body).into_response()
+        let mut error = json!({ "type": self.kind, "message": self.message });
+        if let Some(g) = &self.gateway
+            && let Ok(v) = serde_json::to_value(g)
+        {
+            error["gateway_error"] = v;
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
     }
 }
 
@@ -114,7 +137,12 @@ impl From<GatewayError> for ApiError {
             GatewayError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             _ => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
-        Self(status, kind, e.to_string())
+        Self {
+            status,
+            kind,
+            message: e.to_string(),
+            gateway: Some(e),
+        }
     }
 }
 
@@ -122,9 +150,9 @@ impl From<SandboxError> for ApiError {
     fn from(e: SandboxError) -> Self {
         match e {
             SandboxError::UnknownEndpoint(_) => {
-                Self(StatusCode::NOT_FOUND, "not_found", e.to_string())
+                Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
             }
-            _ => Self(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()),
+            _ => Self::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()),
         }
     }
 }
@@ -133,7 +161,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     match headers.get("idempotency-key") {
         None => Ok(None),
         Some(v) => v.to_str().map(|s| Some(s.to_owned())).map_err(|_| {
-            ApiError(
+            ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 "Idempotency-Key must be printable ASCII".into(),

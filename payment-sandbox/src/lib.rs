@@ -8,7 +8,8 @@
 //!   `requires_confirmation` → `processing` → `succeeded` | `failed`, `canceled` before any
 //!   charge, full and partial refunds after success (never above the amount). Amounts are
 //!   integer minor units of a supported currency. [`http::router`] serves the same sandbox as
-//!   a REST API (axum), with `Idempotency-Key` on creation and refunds.
+//!   a REST API (axum), with `Idempotency-Key` on creation and refunds, and
+//!   [`client::HttpGateway`] is the trait over that API, for apps with several processes.
 //! * **Outcomes by test card** ([`cards`]): `4242424242424242` succeeds,
 //!   `4000000000000002` is declined, `4000000000009995` has insufficient funds, one number
 //!   succeeds only after a delay, one never answers. The full table is in [`cards`].
@@ -44,6 +45,7 @@
 #![warn(missing_docs)]
 
 pub mod cards;
+pub mod client;
 pub mod delivery;
 pub mod error;
 pub mod faults;

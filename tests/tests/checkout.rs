@@ -523,3 +523,42 @@ async fn polling_leaves_a_checkout_that_is_still_starting() {
     );
     assert_eq!(s.f.reload(&h).await.state, HoldState::Paying);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkout_works_over_the_sandbox_http_api() {
+    let f = Fixture::general(MemoryStore::new().stores(), 2, Duration::ZERO).await;
+    let sandbox =
+        Sandbox::with_clock(SandboxConfig::default(), Arc::new(f.clock.clone())).expect("sandbox");
+    let (addr, _server) =
+        payment_sandbox::http::serve(sandbox.clone(), "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("serve");
+    let gateway = payment_sandbox::client::HttpGateway::new(
+        &format!("http://{addr}"),
+        Duration::from_secs(5),
+    )
+    .expect("client");
+    let checkout = f.rush.checkout(Arc::new(gateway));
+    let a = f.hold(&user(1), 1).await;
+    let paid = checkout
+        .begin(a.id, &a.user, numbers::SUCCEEDS)
+        .await
+        .expect("paid");
+    assert!(
+        matches!(paid.result, Some(PaymentResult::Confirmed { .. })),
+        "{paid:?}"
+    );
+    let b = f.hold(&user(2), 1).await;
+    let declined = checkout
+        .begin(b.id, &b.user, numbers::DECLINED)
+        .await
+        .expect("declined");
+    assert!(
+        matches!(declined.result, Some(PaymentResult::Failed { .. })),
+        "{declined:?}"
+    );
+    let bad = checkout.begin(b.id, &b.user, "nope").await;
+    assert!(bad.is_err(), "a failed hold cannot be paid: {bad:?}");
+    assert_eq!(sandbox.intents().len(), 2);
+    assert_eq!(f.ga().await, (1, 0, 1));
+}

@@ -1,0 +1,171 @@
+//! [`HttpGateway`]: the [`PaymentGateway`] trait over the sandbox's HTTP API, for apps that
+//! run several processes against one sandbox (an in-process [`crate::Sandbox`] lives in one
+//! process's memory; a shared provider must not).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use ticket_core::gateway::{
+    GatewayError, IntentId, NewIntent, PaymentGateway, PaymentIntent, Refund, RefundRequest,
+};
+
+use crate::http::{CreateIntentBody, RefundBody};
+
+/// A client of a sandbox served by [`crate::http::serve`] (or the `payment-sandbox`
+/// binary). Errors come back typed as the in-process sandbox gives them; a request that
+/// times out is [`GatewayError::Timeout`], one that cannot reach the server
+/// [`GatewayError::Unavailable`] (the outcome is unknown in both cases: repeat with the same
+/// idempotency key, or read the intent).
+#[derive(Debug, Clone)]
+pub struct HttpGateway {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl HttpGateway {
+    /// A client of the sandbox at `base_url` (e.g. `http://127.0.0.1:8090`), each request
+    /// limited to `timeout`.
+    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, GatewayError> {
+        let url = reqwest::Url::parse(base_url)
+            .map_err(|e| GatewayError::Invalid(format!("sandbox URL {base_url:?}: {e}")))?;
+        if url.scheme() != "http" {
+            return Err(GatewayError::Invalid(format!(
+                "sandbox URL {base_url:?}: only http is supported"
+            )));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| GatewayError::Unavailable(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            base: base_url.trim_end_matches('/').to_owned(),
+            client,
+        })
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<&impl Serialize>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, GatewayError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = match body {
+            Some(b) => {
+                let bytes = serde_json::to_vec(b)
+                    .map_err(|e| GatewayError::Invalid(format!("request body: {e}")))?;
+                self.client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(bytes)
+            }
+            None => self.client.get(url),
+        };
+        if let Some(k) = idempotency_key {
+            req = req.header("idempotency-key", k);
+        }
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(transport)?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| GatewayError::Unavailable(format!("unreadable answer: {e}")));
+        }
+        Err(api_error(status, &bytes))
+    }
+
+    async fn post_empty<T: DeserializeOwned>(&self, path: &str) -> Result<T, GatewayError> {
+        self.call(path, Some(&serde_json::json!({})), None).await
+    }
+}
+
+fn transport(e: reqwest::Error) -> GatewayError {
+    if e.is_timeout() {
+        GatewayError::Timeout
+    } else {
+        GatewayError::Unavailable(e.to_string())
+    }
+}
+
+/// The typed error the sandbox put in its answer, or one made from the status.
+fn api_error(status: StatusCode, body: &[u8]) -> GatewayError {
+    let parsed: Option<GatewayError> = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| serde_json::from_value(v["error"]["gateway_error"].clone()).ok());
+    parsed.unwrap_or_else(|| {
+        let text = String::from_utf8_lossy(body).into_owned();
+        match status {
+            StatusCode::GATEWAY_TIMEOUT => GatewayError::Timeout,
+            s if s.is_client_error() => GatewayError::Invalid(format!("{s}: {text}")),
+            s => GatewayError::Unavailable(format!("{s}: {text}")),
+        }
+    })
+}
+
+/// The id as a path segment; the sandbox's ids are `[A-Za-z0-9_-]`, anything else could
+/// change the request's path and is refused.
+fn path_id(id: &IntentId) -> Result<&str, GatewayError> {
+    let s = id.as_str();
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        Ok(s)
+    } else {
+        Err(GatewayError::Invalid(format!(
+            "intent id {s:?} is not a sandbox id"
+        )))
+    }
+}
+
+#[async_trait]
+impl PaymentGateway for HttpGateway {
+    async fn create_intent(&self, req: NewIntent) -> Result<PaymentIntent, GatewayError> {
+        let body = CreateIntentBody {
+            amount_minor: req.amount.amount_minor,
+            currency: req.amount.currency.as_str().to_owned(),
+            payment_method: req.payment_method,
+            metadata: req.metadata,
+        };
+        self.call(
+            "/v1/payment_intents",
+            Some(&body),
+            Some(&req.idempotency_key),
+        )
+        .await
+    }
+
+    async fn confirm_intent(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
+        self.post_empty(&format!("/v1/payment_intents/{}/confirm", path_id(id)?))
+            .await
+    }
+
+    async fn get_intent(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
+        self.call(
+            &format!("/v1/payment_intents/{}", path_id(id)?),
+            None::<&()>,
+            None,
+        )
+        .await
+    }
+
+    async fn cancel_intent(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
+        self.post_empty(&format!("/v1/payment_intents/{}/cancel", path_id(id)?))
+            .await
+    }
+
+    async fn refund(&self, req: RefundRequest) -> Result<Refund, GatewayError> {
+        let body = RefundBody {
+            amount_minor: req.amount_minor,
+            reason: req.reason,
+        };
+        self.call(
+            &format!("/v1/payment_intents/{}/refunds", path_id(&req.intent)?),
+            Some(&body),
+            Some(&req.idempotency_key),
+        )
+        .await
+    }
+}

@@ -1,0 +1,146 @@
+//! `HttpGateway` against a served sandbox: the same answers and typed errors as in-process.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use payment_sandbox::cards::numbers;
+use payment_sandbox::client::HttpGateway;
+use payment_sandbox::{Sandbox, SandboxConfig, http};
+use ticket_core::gateway::{
+    GatewayError, IntentId, IntentStatus, NewIntent, PaymentGateway, RefundRequest,
+};
+use ticket_core::model::money::{Currency, Money};
+
+async fn served(config: SandboxConfig) -> (Sandbox, String) {
+    let sandbox = Sandbox::new(config).expect("sandbox");
+    let (addr, _task) = http::serve(sandbox.clone(), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("serve");
+    (sandbox, format!("http://{addr}"))
+}
+
+fn new_intent(card: &str, key: &str, currency: &str) -> NewIntent {
+    NewIntent {
+        amount: Money {
+            amount_minor: 50_000,
+            currency: Currency::new(currency).expect("currency"),
+        },
+        payment_method: card.into(),
+        metadata: BTreeMap::from([("order".to_owned(), "42".to_owned())]),
+        idempotency_key: key.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_gateway_behaves_like_the_sandbox() {
+    let (sandbox, url) = served(SandboxConfig::default()).await;
+    let gw = HttpGateway::new(&url, Duration::from_secs(5)).expect("client");
+
+    let created = gw
+        .create_intent(new_intent(numbers::SUCCEEDS, "k1", "KRW"))
+        .await
+        .expect("create");
+    assert_eq!(created.status, IntentStatus::RequiresConfirmation);
+    assert_eq!(
+        created.metadata.get("order").map(String::as_str),
+        Some("42")
+    );
+    let again = gw
+        .create_intent(new_intent(numbers::SUCCEEDS, "k1", "KRW"))
+        .await
+        .expect("repeat");
+    assert_eq!(again.id, created.id, "same key, same intent");
+    assert_eq!(
+        gw.create_intent(new_intent(numbers::DECLINED, "k1", "KRW"))
+            .await,
+        Err(GatewayError::KeyReused)
+    );
+    assert!(matches!(
+        gw.create_intent(new_intent(numbers::SUCCEEDS, "k2", "XXX"))
+            .await,
+        Err(GatewayError::Invalid(_))
+    ));
+    assert!(matches!(
+        gw.create_intent(new_intent("4242", "k3", "KRW")).await,
+        Err(GatewayError::Invalid(_))
+    ));
+
+    let paid = gw.confirm_intent(&created.id).await.expect("confirm");
+    assert_eq!(paid.status, IntentStatus::Succeeded);
+    assert_eq!(gw.get_intent(&created.id).await.expect("get"), paid);
+    assert_eq!(
+        gw.cancel_intent(&created.id).await,
+        Err(GatewayError::Conflict {
+            action: "cancel".into(),
+            status: IntentStatus::Succeeded
+        })
+    );
+    let refund = |amount_minor, key: &str| RefundRequest {
+        intent: created.id.clone(),
+        amount_minor,
+        reason: "test".into(),
+        idempotency_key: key.into(),
+    };
+    let part = gw.refund(refund(Some(100), "r1")).await.expect("partial");
+    assert_eq!(part.amount.amount_minor, 100);
+    assert_eq!(
+        gw.refund(refund(Some(100), "r1")).await,
+        Ok(part),
+        "replayed"
+    );
+    assert!(matches!(
+        gw.refund(refund(Some(60_000), "r2")).await,
+        Err(GatewayError::Invalid(_))
+    ));
+    let rest = gw.refund(refund(None, "r3")).await.expect("rest");
+    assert_eq!(rest.amount.amount_minor, 49_900);
+    assert!(matches!(
+        gw.refund(refund(None, "r4")).await,
+        Err(GatewayError::Conflict { .. })
+    ));
+    assert_eq!(sandbox.refunds().len(), 2);
+
+    let unknown = IntentId::new("pi_unknown").expect("id");
+    assert!(matches!(
+        gw.get_intent(&unknown).await,
+        Err(GatewayError::NotFound(_))
+    ));
+    let sneaky = IntentId::new("pi/../../v1/deliveries").expect("id");
+    assert!(matches!(
+        gw.get_intent(&sneaky).await,
+        Err(GatewayError::Invalid(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_or_absent_provider_is_a_timeout_or_unavailable() {
+    let (sandbox, url) = served(SandboxConfig {
+        confirm_timeout: Duration::from_secs(3),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let gw = HttpGateway::new(&url, Duration::from_millis(300)).expect("client");
+    let intent = gw
+        .create_intent(new_intent(numbers::NEVER_ANSWERS, "n1", "KRW"))
+        .await
+        .expect("create");
+    assert_eq!(
+        gw.confirm_intent(&intent.id).await,
+        Err(GatewayError::Timeout)
+    );
+    assert_eq!(
+        sandbox.intents()[0].status,
+        IntentStatus::Processing,
+        "the provider went on"
+    );
+
+    let nobody = HttpGateway::new("http://127.0.0.1:1", Duration::from_secs(1)).expect("client");
+    assert!(matches!(
+        nobody.get_intent(&intent.id).await,
+        Err(GatewayError::Unavailable(_))
+    ));
+    assert!(matches!(
+        HttpGateway::new("ftp://example", Duration::from_secs(1)),
+        Err(GatewayError::Invalid(_))
+    ));
+}
