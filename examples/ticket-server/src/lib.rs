@@ -1,0 +1,11 @@
+//! The ticketrush example server (being built, issue 6): the whole ticket rush over HTTP on
+//! any backend. This crate is the application around the library: accounts, a wallet,
+//! ticket codes and the HTTP API live here; the ticket rush itself lives in `ticket-core`.
+//!
+//! Everything correctness needs is stored in the chosen backend (memory, Redis or
+//! PostgreSQL), never only in one process's memory, so several server processes can share
+//! one Redis or PostgreSQL.
+
+pub mod accounts;
+pub mod auth;
+pub mod wallet;
