@@ -8,4 +8,5 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod error;
 pub mod wallet;
