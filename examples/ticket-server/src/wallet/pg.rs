@@ -1,0 +1,432 @@
+//! The PostgreSQL wallet: a ledger table and a balance row per user, changed in one
+//! transaction.
+//!
+//! Tables (in the wallet's own schema, created by [`PgWallet::migrate`]):
+//!
+//! - `wallet_accounts (user_id PK, currency, balance_minor CHECK >= 0)`;
+//! - `wallet_ledger (seq, id, user_id, kind, amount_minor, currency, reference,
+//!   idempotency_key, fingerprint, at_ms)` with `UNIQUE (user_id, idempotency_key)`, a
+//!   foreign key `(user_id, currency)` to the account (one currency per wallet), a sign check
+//!   per kind, and triggers refusing `UPDATE`, `DELETE` and `TRUNCATE` (append-only).
+//!
+//! Every change runs in one transaction that first locks the user's account row
+//! (`SELECT … FOR UPDATE`), so changes to one wallet are serialised: the idempotency lookup,
+//! the checks, the ledger insert and the balance update see no concurrent change, and the
+//! balance row always equals the sum of the user's ledger rows.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, PgConnection, Row};
+use ticket_core::Timestamp;
+use ticket_core::model::money::{Currency, Money};
+use uuid::Uuid;
+
+use super::{
+    Entry, EntryKind, Request, Result, Snapshot, Stored, WalletError, WalletStore, check_user,
+    replay,
+};
+
+/// How to reach PostgreSQL and where to keep the wallet's tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgWalletConfig {
+    /// Connection URL, e.g. `postgres://postgres@127.0.0.1:5432/test`.
+    pub url: String,
+    /// Schema of the wallet's tables, set as `search_path` on every connection of the pool;
+    /// 1..=63 lower-case letters, digits or `_`, not starting with a digit.
+    pub schema: String,
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// Waiting longer than this for a pooled connection fails with `Unavailable`.
+    pub acquire_timeout: Duration,
+}
+
+impl PgWalletConfig {
+    /// Defaults for `url`: schema `ticketrush_wallet`, 10 connections, 5 s acquire timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            schema: "ticketrush_wallet".into(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The same settings under another schema.
+    pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    fn options(&self) -> Result<PgConnectOptions> {
+        check_schema(&self.schema)?;
+        let options = PgConnectOptions::from_str(&self.url)
+            .map_err(|e| WalletError::InvalidRequest(format!("database url: {e}")))?;
+        Ok(options.options([("search_path", self.schema.as_str())]))
+    }
+}
+
+fn check_schema(schema: &str) -> Result<()> {
+    let ok = !schema.is_empty()
+        && schema.len() <= 63
+        && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(WalletError::InvalidRequest(
+            "schema must be 1..=63 lower-case letters, digits or '_', not starting with a digit"
+                .into(),
+        ))
+    }
+}
+
+/// The wallet in PostgreSQL. Cheap to clone (a pool). Every process using the same database
+/// and schema sees the same wallets.
+#[derive(Debug, Clone)]
+pub struct PgWallet {
+    pool: PgPool,
+    config: PgWalletConfig,
+}
+
+/// Schema DDL, idempotent; `{s}` is the quoted schema.
+const DDL: &str = r#"
+CREATE TABLE IF NOT EXISTS {s}.wallet_accounts (
+    user_id       text PRIMARY KEY CHECK (octet_length(user_id) BETWEEN 1 AND 256),
+    currency      text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+    balance_minor bigint NOT NULL CHECK (balance_minor >= 0),
+    UNIQUE (user_id, currency)
+);
+CREATE TABLE IF NOT EXISTS {s}.wallet_ledger (
+    seq             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id              uuid NOT NULL UNIQUE,
+    user_id         text NOT NULL,
+    kind            text NOT NULL CHECK (kind IN ('CHARGE', 'PAYMENT', 'REFUND')),
+    amount_minor    bigint NOT NULL CHECK (
+        (kind = 'PAYMENT' AND amount_minor < 0) OR (kind <> 'PAYMENT' AND amount_minor > 0)),
+    currency        text NOT NULL,
+    reference       text NOT NULL,
+    idempotency_key text NOT NULL CHECK (octet_length(idempotency_key) BETWEEN 1 AND 256),
+    fingerprint     text NOT NULL,
+    at_ms           bigint NOT NULL,
+    UNIQUE (user_id, idempotency_key),
+    FOREIGN KEY (user_id, currency) REFERENCES {s}.wallet_accounts (user_id, currency)
+);
+CREATE INDEX IF NOT EXISTS wallet_ledger_user_seq ON {s}.wallet_ledger (user_id, seq DESC);
+CREATE OR REPLACE FUNCTION {s}.wallet_ledger_append_only() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'wallet_ledger is append-only: % refused', TG_OP;
+END
+$$;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                   WHERE tgrelid = '{s}.wallet_ledger'::regclass
+                     AND tgname = 'wallet_ledger_no_update_or_delete') THEN
+        CREATE TRIGGER wallet_ledger_no_update_or_delete BEFORE UPDATE OR DELETE
+            ON {s}.wallet_ledger FOR EACH ROW EXECUTE FUNCTION {s}.wallet_ledger_append_only();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger
+                   WHERE tgrelid = '{s}.wallet_ledger'::regclass
+                     AND tgname = 'wallet_ledger_no_truncate') THEN
+        CREATE TRIGGER wallet_ledger_no_truncate BEFORE TRUNCATE
+            ON {s}.wallet_ledger FOR EACH STATEMENT EXECUTE FUNCTION {s}.wallet_ledger_append_only();
+    END IF;
+END
+$$;
+"#;
+
+const ENTRY_COLUMNS: &str = "id::text AS id, user_id, kind, amount_minor, currency, reference, idempotency_key, fingerprint, at_ms";
+
+impl PgWallet {
+    /// Connects a pool with `search_path` set to `config.schema` and checks the server
+    /// answers. Creates nothing: call [`PgWallet::migrate`] (idempotent) before use.
+    pub async fn connect(config: PgWalletConfig) -> Result<Self> {
+        let options = config.options()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .acquire_timeout(config.acquire_timeout)
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
+        Ok(Self { pool, config })
+    }
+
+    /// The settings this wallet was connected with.
+    pub fn config(&self) -> &PgWalletConfig {
+        &self.config
+    }
+
+    /// Creates the schema, tables, indexes and triggers that do not exist yet; leaves
+    /// existing ones (and their rows) alone. Safe to run at every start and from several
+    /// processes at once (serialised by a transaction-scoped advisory lock).
+    pub async fn migrate(&self) -> Result<()> {
+        let s = format!("\"{}\"", self.config.schema);
+        let ddl = DDL.replace("{s}", &s);
+        // A concurrent `CREATE SCHEMA` by someone not taking our lock can still collide:
+        // retry once on the duplicate errors it raises.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut tx = self.pool.begin().await.map_err(db_error)?;
+            let run = async {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                    .bind(format!("ticketrush-wallet-migrate:{}", self.config.schema))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS {s}"))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::raw_sql(&ddl).execute(&mut *tx).await?;
+                Ok::<_, sqlx::Error>(())
+            }
+            .await;
+            match run {
+                Ok(()) => return tx.commit().await.map_err(db_error),
+                Err(e) if attempts < 3 && is_code(&e, &["23505", "42P06", "42P07"]) => continue,
+                Err(e) => return Err(db_error(e)),
+            }
+        }
+    }
+
+    /// Drops the wallet's schema and everything in it. Irreversible: for tests and tearing
+    /// down a demo only. Runs on a connection of its own, so it works after the pool closed.
+    pub async fn drop_schema(config: &PgWalletConfig) -> Result<()> {
+        let mut conn = PgConnection::connect_with(&config.options()?)
+            .await
+            .map_err(db_error)?;
+        sqlx::raw_sql(&format!(
+            "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+            config.schema
+        ))
+        .execute(&mut conn)
+        .await
+        .map_err(db_error)?;
+        conn.close().await.map_err(db_error)
+    }
+
+    /// Closes the pool (waits for connections in use to come back).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// One attempt of [`WalletStore::post`] in one transaction.
+    async fn post_once(&self, req: &Request<'_>, now: Timestamp) -> Result<Entry, PostError> {
+        let s = &self.config.schema;
+        let mut tx = self.pool.begin().await?;
+        if !req.kind.is_debit() {
+            // A credit may open the wallet; an existing row keeps its currency.
+            sqlx::query(&format!(
+                "INSERT INTO \"{s}\".wallet_accounts (user_id, currency, balance_minor) \
+                 VALUES ($1, $2, 0) ON CONFLICT (user_id) DO NOTHING"
+            ))
+            .bind(req.user)
+            .bind(req.amount.currency.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let account = sqlx::query(&format!(
+            "SELECT currency, balance_minor FROM \"{s}\".wallet_accounts \
+             WHERE user_id = $1 FOR UPDATE"
+        ))
+        .bind(req.user)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(account) = account else {
+            // Only a payment gets here: no wallet, so no entry and no funds.
+            let refusal = req
+                .short(0, req.amount.currency)
+                .unwrap_or_else(|| WalletError::Unavailable("wallet row missing".into()));
+            return Err(PostError::Wallet(refusal));
+        };
+        let currency: String = account.try_get("currency")?;
+        let currency = Currency::new(&currency).map_err(|_| corrupt("currency"))?;
+        let balance: i64 = account.try_get("balance_minor")?;
+
+        let previous = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM \"{s}\".wallet_ledger \
+             WHERE user_id = $1 AND idempotency_key = $2"
+        ))
+        .bind(req.user)
+        .bind(req.key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = previous {
+            return Ok(replay(stored_from_row(&row)?, req)?);
+        }
+        if let Some(refusal) = req
+            .mismatch(currency)
+            .or_else(|| req.short(balance, currency))
+            .or_else(|| req.over_limit(balance, currency))
+        {
+            return Err(PostError::Wallet(refusal));
+        }
+        let entry = req.entry(now);
+        sqlx::query(&format!(
+            "INSERT INTO \"{s}\".wallet_ledger (id, user_id, kind, amount_minor, currency, \
+             reference, idempotency_key, fingerprint, at_ms) \
+             VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(entry.id.to_string())
+        .bind(&entry.user)
+        .bind(entry.kind.as_str())
+        .bind(entry.amount_minor)
+        .bind(entry.currency.as_str())
+        .bind(&entry.reference)
+        .bind(&entry.idempotency_key)
+        .bind(req.fingerprint())
+        .bind(entry.at.as_millis())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "UPDATE \"{s}\".wallet_accounts SET balance_minor = balance_minor + $2 \
+             WHERE user_id = $1"
+        ))
+        .bind(req.user)
+        .bind(entry.amount_minor)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+}
+
+/// A refusal, or a database error that may deserve a retry.
+enum PostError {
+    Wallet(WalletError),
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for PostError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl From<WalletError> for PostError {
+    fn from(e: WalletError) -> Self {
+        Self::Wallet(e)
+    }
+}
+
+fn is_code(e: &sqlx::Error, codes: &[&str]) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| codes.contains(&c.as_ref()))
+}
+
+fn db_error(e: sqlx::Error) -> WalletError {
+    WalletError::Unavailable(format!("postgres: {e}"))
+}
+
+fn corrupt(what: &str) -> WalletError {
+    WalletError::Unavailable(format!("postgres: unreadable wallet data ({what})"))
+}
+
+fn stored_from_row(row: &sqlx::postgres::PgRow) -> Result<Stored> {
+    let get_text = |name: &str| -> Result<String> { row.try_get(name).map_err(db_error) };
+    let id = Uuid::parse_str(&get_text("id")?).map_err(|_| corrupt("id"))?;
+    let kind = EntryKind::parse(&get_text("kind")?).ok_or_else(|| corrupt("kind"))?;
+    let currency = Currency::new(&get_text("currency")?).map_err(|_| corrupt("currency"))?;
+    let amount_minor: i64 = row.try_get("amount_minor").map_err(db_error)?;
+    let at_ms: i64 = row.try_get("at_ms").map_err(db_error)?;
+    Ok(Stored {
+        e: Entry {
+            id,
+            user: get_text("user_id")?,
+            kind,
+            amount_minor,
+            currency,
+            reference: get_text("reference")?,
+            idempotency_key: get_text("idempotency_key")?,
+            at: Timestamp::from_millis(at_ms),
+        },
+        fp: get_text("fingerprint")?,
+    })
+}
+
+#[async_trait]
+impl WalletStore for PgWallet {
+    async fn post(
+        &self,
+        kind: EntryKind,
+        user: &str,
+        key: &str,
+        amount: Money,
+        reference: &str,
+        now: Timestamp,
+    ) -> Result<Entry> {
+        let req = Request::new(kind, user, key, amount, reference)?;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.post_once(&req, now).await {
+                Ok(entry) => return Ok(entry),
+                Err(PostError::Wallet(e)) => return Err(e),
+                // A unique violation means a racing twin committed first (the row lock makes
+                // this all but impossible); run again to answer from its entry.
+                Err(PostError::Db(e)) if attempts < 3 && is_code(&e, &["23505"]) => continue,
+                Err(PostError::Db(e)) => return Err(db_error(e)),
+            }
+        }
+    }
+
+    async fn snapshot(&self, user: &str, limit: usize) -> Result<Snapshot> {
+        check_user(user)?;
+        let s = &self.config.schema;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // One REPEATABLE READ transaction: the balance and the entries are one snapshot.
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let account = sqlx::query(&format!(
+            "SELECT currency, balance_minor, \
+             (SELECT count(*) FROM \"{s}\".wallet_ledger l WHERE l.user_id = a.user_id) AS n \
+             FROM \"{s}\".wallet_accounts a WHERE user_id = $1"
+        ))
+        .bind(user)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let Some(account) = account else {
+            tx.commit().await.map_err(db_error)?;
+            return Ok(Snapshot {
+                balance: None,
+                entries: Vec::new(),
+                entry_count: 0,
+            });
+        };
+        let currency: String = account.try_get("currency").map_err(db_error)?;
+        let balance: i64 = account.try_get("balance_minor").map_err(db_error)?;
+        let count: i64 = account.try_get("n").map_err(db_error)?;
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM \"{s}\".wallet_ledger WHERE user_id = $1 \
+             ORDER BY seq DESC LIMIT $2"
+        ))
+        .bind(user)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        let entries = rows
+            .iter()
+            .map(|r| stored_from_row(r).map(|s| s.e))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Snapshot {
+            balance: Some(Money {
+                amount_minor: balance,
+                currency: Currency::new(&currency).map_err(|_| corrupt("currency"))?,
+            }),
+            entries,
+            entry_count: u64::try_from(count).unwrap_or(0),
+        })
+    }
+}

@@ -1,0 +1,317 @@
+//! The Redis wallet: one Lua script per change.
+//!
+//! Keys per user (`<tag>` is the first 32 hex digits of SHA-256 of the user id, so any user
+//! id makes a safe key and a cluster hash tag):
+//!
+//! - `<prefix>:wallet:{<tag>}:acct`, a hash: `user`, `currency`, `balance` (minor units) and
+//!   one field `k:<idempotency key>` per entry holding the entry and its request fingerprint;
+//! - `<prefix>:wallet:{<tag>}:ledger`, a list of the entries, newest first (`LPUSH`).
+//!
+//! The script `post.lua` does the idempotency lookup, the currency, funds and limit checks,
+//! the ledger `LPUSH` and the balance `HINCRBY` in one atomic step, so the balance always
+//! equals the sum of the list and racing payments cannot overdraw.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, Value};
+use sha2::{Digest, Sha256};
+use ticket_core::Timestamp;
+use ticket_core::model::money::{Currency, Money};
+
+use super::{
+    Entry, EntryKind, MAX_BALANCE_MINOR, Request, Result, Snapshot, Stored, WalletError,
+    WalletStore, check_user, replay,
+};
+
+/// How to reach Redis and where to keep the wallet's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisWalletConfig {
+    /// Connection URL, e.g. `redis://127.0.0.1:6379`.
+    pub url: String,
+    /// Prefix of every key (`<prefix>:wallet:…`); several deployments or tests can share one
+    /// Redis under different prefixes. Must be 1..=128 bytes of letters, digits and `-_:.`.
+    pub prefix: String,
+    /// A call waiting longer than this for Redis fails with `Unavailable`.
+    pub response_timeout: Duration,
+    /// Connecting longer than this fails with `Unavailable`.
+    pub connection_timeout: Duration,
+}
+
+impl RedisWalletConfig {
+    /// Defaults for `url`: prefix `ticketrush`, 5 s timeouts.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: "ticketrush".into(),
+            response_timeout: Duration::from_secs(5),
+            connection_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The same settings under another key prefix.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+}
+
+/// A prefix is safe in keys and in a `SCAN MATCH` pattern (no glob characters).
+fn check_prefix(prefix: &str) -> Result<()> {
+    let ok = !prefix.is_empty()
+        && prefix.len() <= 128
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(WalletError::InvalidRequest(
+            "redis key prefix must be 1..=128 letters, digits or '-', '_', ':', '.'".into(),
+        ))
+    }
+}
+
+/// The wallet in Redis. Cheap to clone (one multiplexed, self-reconnecting connection).
+/// Every process using the same Redis and prefix sees the same wallets.
+#[derive(Clone)]
+pub struct RedisWallet {
+    conn: ConnectionManager,
+    prefix: String,
+    post: Script,
+}
+
+impl std::fmt::Debug for RedisWallet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisWallet")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+const POST_LUA: &str = r#"
+-- KEYS[1] account hash, KEYS[2] ledger list
+-- ARGV[1] idempotency field, ARGV[2] currency, ARGV[3] signed delta,
+-- ARGV[4] stored entry (JSON), ARGV[5] balance cap, ARGV[6] user id
+local prev = redis.call('HGET', KEYS[1], ARGV[1])
+if prev then return {'dup', prev} end
+local cur = redis.call('HGET', KEYS[1], 'currency')
+if cur and cur ~= ARGV[2] then return {'currency', cur} end
+local raw = redis.call('HGET', KEYS[1], 'balance') or '0'
+local bal = tonumber(raw)
+local delta = tonumber(ARGV[3])
+if delta < 0 and bal + delta < 0 then return {'short', raw} end
+if delta > 0 and bal + delta > tonumber(ARGV[5]) then return {'limit', raw} end
+redis.call('HSET', KEYS[1], 'user', ARGV[6], 'currency', ARGV[2], ARGV[1], ARGV[4])
+redis.call('HINCRBY', KEYS[1], 'balance', ARGV[3])
+redis.call('LPUSH', KEYS[2], ARGV[4])
+return {'ok', ARGV[4]}
+"#;
+
+impl RedisWallet {
+    /// Connects to `config.url` and checks Redis answers (`PING`).
+    pub async fn connect(config: RedisWalletConfig) -> Result<Self> {
+        check_prefix(&config.prefix)?;
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| WalletError::InvalidRequest(format!("redis url: {e}")))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_response_timeout(config.response_timeout)
+            .set_connection_timeout(config.connection_timeout)
+            .set_number_of_retries(2)
+            .set_max_delay(500);
+        let conn = ConnectionManager::new_with_config(client, manager_config)
+            .await
+            .map_err(unavailable)?;
+        let wallet = Self::with_connection(conn, config.prefix)?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut wallet.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(wallet)
+    }
+
+    /// A wallet on an existing connection (e.g. shared with the rest of the server), under
+    /// `prefix` (checked as [`RedisWalletConfig::prefix`]).
+    pub fn with_connection(conn: ConnectionManager, prefix: impl Into<String>) -> Result<Self> {
+        let prefix = prefix.into();
+        check_prefix(&prefix)?;
+        Ok(Self {
+            conn,
+            prefix,
+            post: Script::new(POST_LUA),
+        })
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Deletes every wallet key under this prefix (`SCAN` + `UNLINK`) and returns how many
+    /// keys went. Irreversible, and not atomic with concurrent changes: for tests and tearing
+    /// down a demo only.
+    pub async fn delete_all(&self) -> Result<u64> {
+        let mut conn = self.conn.clone();
+        let pattern = format!("{}:wallet:*", self.prefix);
+        let mut cursor: u64 = 0;
+        let mut deleted = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            if !keys.is_empty() {
+                let n: u64 = redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                deleted += n;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
+    fn keys(&self, user: &str) -> (String, String) {
+        let digest = hex::encode(Sha256::digest(user.as_bytes()));
+        let tag = digest.get(..32).unwrap_or(&digest);
+        let base = format!("{}:wallet:{{{tag}}}", self.prefix);
+        (format!("{base}:acct"), format!("{base}:ledger"))
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> WalletError {
+    WalletError::Unavailable(format!("redis: {e}"))
+}
+
+fn corrupt(what: &str) -> WalletError {
+    WalletError::Unavailable(format!("redis: unreadable wallet data ({what})"))
+}
+
+fn parse_stored(text: &str) -> Result<Stored> {
+    serde_json::from_str(text).map_err(|e| corrupt(&format!("entry: {e}")))
+}
+
+fn parse_balance(raw: &str) -> Result<i64> {
+    raw.parse().map_err(|_| corrupt("balance"))
+}
+
+fn parse_currency(raw: &str) -> Result<Currency> {
+    Currency::new(raw).map_err(|_| corrupt("currency"))
+}
+
+#[async_trait]
+impl WalletStore for RedisWallet {
+    async fn post(
+        &self,
+        kind: EntryKind,
+        user: &str,
+        key: &str,
+        amount: Money,
+        reference: &str,
+        now: Timestamp,
+    ) -> Result<Entry> {
+        let req = Request::new(kind, user, key, amount, reference)?;
+        let stored = Stored {
+            e: req.entry(now),
+            fp: req.fingerprint(),
+        };
+        let json = serde_json::to_string(&stored)
+            .map_err(|e| WalletError::Unavailable(format!("encoding an entry: {e}")))?;
+        let (acct, ledger) = self.keys(user);
+        let reply: Vec<String> = self
+            .post
+            .key(acct)
+            .key(ledger)
+            .arg(format!("k:{key}"))
+            .arg(amount.currency.as_str())
+            .arg(req.delta())
+            .arg(&json)
+            .arg(MAX_BALANCE_MINOR)
+            .arg(user)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        let (Some(status), Some(value)) = (reply.first(), reply.get(1)) else {
+            return Err(corrupt("script reply"));
+        };
+        match status.as_str() {
+            "ok" => Ok(stored.e),
+            "dup" => replay(parse_stored(value)?, &req),
+            "currency" => Err(req
+                .mismatch(parse_currency(value)?)
+                .unwrap_or_else(|| corrupt("currency check"))),
+            "short" => {
+                let balance = parse_balance(value)?;
+                Err(req
+                    .short(balance, amount.currency)
+                    .unwrap_or_else(|| corrupt("funds check")))
+            }
+            "limit" => {
+                let balance = parse_balance(value)?;
+                Err(req
+                    .over_limit(balance, amount.currency)
+                    .unwrap_or_else(|| corrupt("limit check")))
+            }
+            _ => Err(corrupt("script status")),
+        }
+    }
+
+    async fn snapshot(&self, user: &str, limit: usize) -> Result<Snapshot> {
+        check_user(user)?;
+        let (acct, ledger) = self.keys(user);
+        let stop = i64::try_from(limit).unwrap_or(i64::MAX).saturating_sub(1);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HMGET")
+            .arg(&acct)
+            .arg("currency")
+            .arg("balance")
+            .cmd("LLEN")
+            .arg(&ledger);
+        if limit > 0 {
+            pipe.cmd("LRANGE").arg(&ledger).arg(0).arg(stop);
+        }
+        let reply: Vec<Value> = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        let mut reply = reply.into_iter();
+        let (currency, balance): (Option<String>, Option<String>) =
+            redis::from_redis_value(&reply.next().ok_or_else(|| corrupt("snapshot reply"))?)
+                .map_err(|_| corrupt("account"))?;
+        let entry_count: u64 =
+            redis::from_redis_value(&reply.next().ok_or_else(|| corrupt("snapshot reply"))?)
+                .map_err(|_| corrupt("ledger length"))?;
+        let texts: Vec<String> = match reply.next() {
+            Some(v) => redis::from_redis_value(&v).map_err(|_| corrupt("ledger"))?,
+            None => Vec::new(),
+        };
+        let balance = match (currency, balance) {
+            (Some(c), Some(b)) => Some(Money {
+                amount_minor: parse_balance(&b)?,
+                currency: parse_currency(&c)?,
+            }),
+            (None, None) => None,
+            _ => return Err(corrupt("account half written")),
+        };
+        let entries = texts
+            .iter()
+            .map(|t| parse_stored(t).map(|s| s.e))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Snapshot {
+            balance,
+            entries,
+            entry_count,
+        })
+    }
+}
