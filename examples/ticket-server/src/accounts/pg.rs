@@ -1,0 +1,453 @@
+//! The PostgreSQL backend: three tables in their own schema (`migrations/accounts/`), a
+//! unique index on the email, `INSERT … ON CONFLICT` for signups and the admin upsert, and
+//! one transaction holding row locks for each rotation.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use ticket_core::Timestamp;
+
+use super::{
+    AccountError, AccountStore, FamilyId, RefreshToken, Result, Role, TokenHash, User, UserId,
+    check_password_hash, normalize_email,
+};
+
+/// The embedded migrations of the accounts schema, applied by [`PgAccounts::migrate`].
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/accounts");
+
+/// How to reach PostgreSQL and where to keep the account tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgAccountsConfig {
+    /// Connection URL, e.g. `postgres://postgres@127.0.0.1:5432/test`.
+    pub url: String,
+    /// Schema holding the account tables (created by [`PgAccounts::migrate`]); 1..=63
+    /// lower-case ASCII letters, digits or `_`, not starting with a digit. Server processes
+    /// that must agree use the same schema.
+    pub schema: String,
+    /// `application_name` of every connection, as `pg_stat_activity` shows it.
+    pub application_name: String,
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// Waiting longer than this for a pooled connection fails with `Unavailable`.
+    pub acquire_timeout: Duration,
+}
+
+impl PgAccountsConfig {
+    /// Defaults for `url`: schema `ticketrush_accounts`, application name `ticket-server`,
+    /// 8 connections, 5 s acquire timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            schema: "ticketrush_accounts".into(),
+            application_name: "ticket-server".into(),
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The same settings under another schema.
+    pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// Checks the settings; [`AccountError::Invalid`] names what is wrong.
+    pub fn validate(&self) -> Result<()> {
+        let s = &self.schema;
+        let schema_ok = !s.is_empty()
+            && s.len() <= 63
+            && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !schema_ok {
+            return Err(AccountError::Invalid(
+                "schema must be 1..=63 lower-case letters, digits or '_', not starting with a digit"
+                    .into(),
+            ));
+        }
+        if self.max_connections == 0 || self.acquire_timeout.is_zero() {
+            return Err(AccountError::Invalid(
+                "max_connections and acquire_timeout must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Accounts on PostgreSQL, in one schema. Atomicity comes from the database: a unique index
+/// on the email with `INSERT … ON CONFLICT`, and one transaction per rotation that locks the
+/// token's row and its family's row (`SELECT … FOR UPDATE`) before deciding. Several server
+/// processes on one database and schema agree. Cheap to clone (clones share the pool).
+#[derive(Debug, Clone)]
+pub struct PgAccounts {
+    pool: PgPool,
+    config: PgAccountsConfig,
+}
+
+fn db(e: sqlx::Error) -> AccountError {
+    AccountError::Unavailable(format!("postgres: {e}"))
+}
+
+/// `id::text, email, password_hash, role, created_at` of `users`.
+type UserRow = (String, String, String, String, i64);
+
+const USER_COLUMNS: &str = "id::text, email, password_hash, role, created_at";
+
+fn user_from_row((id, email, password_hash, role, created_at): UserRow) -> Result<User> {
+    Ok(User {
+        id: id
+            .parse()
+            .map_err(|_| AccountError::Corrupt(format!("bad user id {id:?}")))?,
+        role: role
+            .parse()
+            .map_err(|_| AccountError::Corrupt(format!("user {id}: bad role {role:?}")))?,
+        email,
+        password_hash,
+        created_at: Timestamp::from_millis(created_at),
+    })
+}
+
+fn parse_id<T: FromStr>(s: &str, what: &str) -> Result<T> {
+    s.parse()
+        .map_err(|_| AccountError::Corrupt(format!("bad {what} {s:?}")))
+}
+
+impl PgAccounts {
+    /// Connects a pool to `config.url` with `search_path` set to `config.schema` on every
+    /// connection, and checks the server answers. Creates nothing: call
+    /// [`PgAccounts::migrate`] (idempotent) before use.
+    pub async fn connect(config: PgAccountsConfig) -> Result<Self> {
+        config.validate()?;
+        let options = PgConnectOptions::from_str(&config.url)
+            .map_err(|e| AccountError::Invalid(format!("database url: {e}")))?
+            .application_name(&config.application_name)
+            .options([("search_path", config.schema.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(config.acquire_timeout)
+            .connect_with(options)
+            .await
+            .map_err(db)?;
+        Ok(Self { pool, config })
+    }
+
+    /// Creates the schema if needed and applies the embedded migrations not applied yet
+    /// (recorded in the schema's own `_sqlx_migrations` table). Idempotent, and safe from
+    /// several processes at once (sqlx serialises migrators with an advisory lock; a lost
+    /// race to create the schema is no error).
+    pub async fn migrate(&self) -> Result<()> {
+        let create = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", self.config.schema);
+        if let Err(e) = sqlx::query(&create).execute(&self.pool).await {
+            let raced = e
+                .as_database_error()
+                .and_then(|d| d.code())
+                .is_some_and(|c| c == "23505" || c == "42P06");
+            if !raced {
+                return Err(db(e));
+            }
+        }
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| AccountError::Unavailable(format!("migrating accounts: {e}")))
+    }
+
+    /// Drops the schema and everything in it. Irreversible: for tests and teardown.
+    pub async fn drop_schema(&self) -> Result<()> {
+        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.config.schema);
+        sqlx::query(&sql).execute(&self.pool).await.map_err(db)?;
+        Ok(())
+    }
+
+    /// The settings this store was connected with.
+    pub fn config(&self) -> &PgAccountsConfig {
+        &self.config
+    }
+
+    /// The pool (its connections' `search_path` is the accounts schema).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Closes the pool's connections; later calls fail with `Unavailable`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn user_where(&self, condition: &str, value: &str) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE {condition}");
+        sqlx::query_as::<_, UserRow>(&sql)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .map(user_from_row)
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl AccountStore for PgAccounts {
+    async fn create_user(
+        &self,
+        email: &str,
+        password_hash: &str,
+        role: Role,
+        now: Timestamp,
+    ) -> Result<User> {
+        let email = normalize_email(email)?;
+        check_password_hash(password_hash)?;
+        let user = User {
+            id: UserId::new_at(now),
+            email,
+            password_hash: password_hash.to_owned(),
+            role,
+            created_at: now,
+        };
+        // the unique index on email decides between racing signups
+        let inserted = sqlx::query(
+            "INSERT INTO users (id, email, password_hash, role, created_at) \
+             VALUES ($1::uuid, $2, $3, $4, $5) ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(user.id.to_string())
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(role.as_str())
+        .bind(now.as_millis())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if inserted == 1 {
+            Ok(user)
+        } else {
+            Err(AccountError::EmailTaken)
+        }
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<User> {
+        let email = normalize_email(email).map_err(|_| AccountError::NotFound)?;
+        self.user_where("email = $1", &email)
+            .await?
+            .ok_or(AccountError::NotFound)
+    }
+
+    async fn user(&self, id: UserId) -> Result<User> {
+        self.user_where("id = $1::uuid", &id.to_string())
+            .await?
+            .ok_or(AccountError::NotFound)
+    }
+
+    async fn ensure_admin(&self, email: &str, password_hash: &str, now: Timestamp) -> Result<User> {
+        let email = normalize_email(email)?;
+        check_password_hash(password_hash)?;
+        // one upsert statement: of racing callers one inserts, the others update that row
+        let sql = format!(
+            "INSERT INTO users (id, email, password_hash, role, created_at) \
+             VALUES ($1::uuid, $2, $3, 'ADMIN', $4) \
+             ON CONFLICT (email) DO UPDATE SET role = 'ADMIN' \
+             RETURNING {USER_COLUMNS}"
+        );
+        let row = sqlx::query_as::<_, UserRow>(&sql)
+            .bind(UserId::new_at(now).to_string())
+            .bind(&email)
+            .bind(password_hash)
+            .bind(now.as_millis())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        user_from_row(row)
+    }
+
+    async fn issue_refresh(
+        &self,
+        user: UserId,
+        token: &TokenHash,
+        family: FamilyId,
+        expires_at: Timestamp,
+        _now: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // creates the family if the user exists; a family already there is kept
+        sqlx::query(
+            "INSERT INTO refresh_families (id, user_id) \
+             SELECT $1::uuid, id FROM users WHERE id = $2::uuid \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(family.to_string())
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let owner: Option<String> =
+            sqlx::query_scalar("SELECT user_id::text FROM refresh_families WHERE id = $1::uuid")
+                .bind(family.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+        match owner {
+            None => return Err(AccountError::NotFound),
+            Some(owner) if owner != user.to_string() => {
+                return Err(AccountError::Invalid(
+                    "the token family belongs to another user".into(),
+                ));
+            }
+            Some(_) => {}
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO refresh_tokens (hash, family, user_id, expires_at) \
+             VALUES ($1, $2::uuid, $3::uuid, $4) ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(token.as_bytes().as_slice())
+        .bind(family.to_string())
+        .bind(user.to_string())
+        .bind(expires_at.as_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if inserted != 1 {
+            return Err(AccountError::Invalid(
+                "this token hash is already stored".into(),
+            ));
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old: &TokenHash,
+        new: &TokenHash,
+        now: Timestamp,
+        new_expires_at: Timestamp,
+    ) -> Result<(UserId, Role)> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Locks the token's row and its family's row: racing rotations of one token, and
+        // revocations of its family, wait here and then see what the winner wrote.
+        let row: Option<(String, String, i64, bool, bool, String)> = sqlx::query_as(
+            "SELECT t.family::text, t.user_id::text, t.expires_at, t.used, f.revoked, u.role \
+             FROM refresh_tokens t \
+             JOIN refresh_families f ON f.id = t.family \
+             JOIN users u ON u.id = t.user_id \
+             WHERE t.hash = $1 \
+             FOR UPDATE OF t, f",
+        )
+        .bind(old.as_bytes().as_slice())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some((family, user, expires_at, used, revoked, role)) = row else {
+            return Err(AccountError::TokenUnknown);
+        };
+        if used {
+            sqlx::query("UPDATE refresh_families SET revoked = true WHERE id = $1::uuid")
+                .bind(&family)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            return Err(AccountError::TokenReused);
+        }
+        if revoked {
+            return Err(AccountError::TokenRevoked);
+        }
+        if now.as_millis() >= expires_at {
+            return Err(AccountError::TokenExpired);
+        }
+        let user_id: UserId = parse_id(&user, "user id")?;
+        let role: Role = parse_id(&role, "role")?;
+        sqlx::query("UPDATE refresh_tokens SET used = true WHERE hash = $1")
+            .bind(old.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let inserted = sqlx::query(
+            "INSERT INTO refresh_tokens (hash, family, user_id, expires_at) \
+             VALUES ($1, $2::uuid, $3::uuid, $4) ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(new.as_bytes().as_slice())
+        .bind(&family)
+        .bind(&user)
+        .bind(new_expires_at.as_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if inserted != 1 {
+            // dropping the transaction rolls back the `used` mark
+            return Err(AccountError::Invalid(
+                "this token hash is already stored".into(),
+            ));
+        }
+        tx.commit().await.map_err(db)?;
+        Ok((user_id, role))
+    }
+
+    async fn refresh_token(&self, token: &TokenHash) -> Result<Option<RefreshToken>> {
+        let row: Option<(String, String, i64, bool, bool)> = sqlx::query_as(
+            "SELECT t.family::text, t.user_id::text, t.expires_at, t.used, f.revoked \
+             FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family \
+             WHERE t.hash = $1",
+        )
+        .bind(token.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some((family, user, expires_at, used, revoked)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(RefreshToken {
+            hash: *token,
+            family: parse_id(&family, "family id")?,
+            user: parse_id(&user, "user id")?,
+            expires_at: Timestamp::from_millis(expires_at),
+            used,
+            revoked,
+        }))
+    }
+
+    async fn revoke_family(&self, family: FamilyId) -> Result<()> {
+        sqlx::query("UPDATE refresh_families SET revoked = true WHERE id = $1::uuid")
+            .bind(family.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn revoke_user_tokens(&self, user: UserId) -> Result<()> {
+        // rows locked in id order, so two of these never deadlock
+        sqlx::query(
+            "UPDATE refresh_families SET revoked = true WHERE id IN ( \
+               SELECT id FROM refresh_families \
+               WHERE user_id = $1::uuid AND NOT revoked \
+               ORDER BY id FOR UPDATE)",
+        )
+        .bind(user.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn purge_expired(&self, before: Timestamp) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let removed = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
+            .bind(before.as_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        sqlx::query(
+            "DELETE FROM refresh_families f \
+             WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family = f.id)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(removed)
+    }
+}
