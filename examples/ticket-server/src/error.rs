@@ -171,7 +171,7 @@ impl From<Error> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::InvalidEmail(_) | AuthError::WeakPassword(_) => {
+            AuthError::WeakPassword(_) => {
                 Self::new(StatusCode::BAD_REQUEST, "VALIDATION", e.to_string())
             }
             AuthError::InvalidCredentials | AuthError::TokenInvalid => {

@@ -8,5 +8,6 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod config;
 pub mod error;
 pub mod wallet;

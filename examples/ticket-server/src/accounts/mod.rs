@@ -305,9 +305,9 @@ pub const MAX_EMAIL_LEN: usize = 254;
 pub const MAX_PASSWORD_HASH_LEN: usize = 1024;
 
 /// Normalises an email: surrounding whitespace trimmed, lower-cased. Refuses with
-/// [`AccountError::Invalid`] anything that is not `local@domain` with both parts non-empty,
-/// exactly one `@`, no whitespace or control characters, at most [`MAX_EMAIL_LEN`]
-/// characters.
+/// [`AccountError::Invalid`] anything that is not `local@domain` with a non-empty name, a
+/// dotted domain without empty labels, exactly one `@`, no whitespace or control characters,
+/// at most [`MAX_EMAIL_LEN`] characters.
 /// Two inputs that normalise to the same string name the same account.
 pub fn normalize_email(email: &str) -> Result<String> {
     let email = email.trim().to_lowercase();
@@ -323,11 +323,14 @@ pub fn normalize_email(email: &str) -> Result<String> {
     }
     match email.split_once('@') {
         Some((local, domain))
-            if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
+            if !local.is_empty()
+                && !domain.contains('@')
+                && domain.split('.').count() >= 2
+                && domain.split('.').all(|label| !label.is_empty()) =>
         {
             Ok(email)
         }
-        _ => bad("must look like name@domain"),
+        _ => bad("must look like name@example.com"),
     }
 }
 

@@ -1,22 +1,17 @@
-//! Authentication primitives: email and password rules, argon2id password hashes, JWT access
+//! Authentication primitives: the password policy, argon2id password hashes, JWT access
 //! tokens and opaque refresh tokens (stored only as SHA-256 hashes, see
 //! [`crate::accounts`]).
 
 mod password;
 mod tokens;
 
-pub use password::{
-    MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, hash_password, normalise_email, verify_password,
-};
-pub use tokens::{AccessClaims, TokenKeys, new_refresh_token, refresh_token_hash};
+pub use password::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, hash_password, verify_password};
+pub use tokens::{AccessClaims, MIN_SECRET_LEN, TokenKeys, new_refresh_token};
 
 /// Why an authentication step failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
-    /// The email is malformed.
-    #[error("invalid email: {0}")]
-    InvalidEmail(String),
     /// The password breaks the policy (length, letters and digits).
     #[error("weak password: {0}")]
     WeakPassword(String),

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use ticket_core::Timestamp;
 
 use super::AuthError;
+use crate::accounts::TokenHash;
 
 /// The shortest accepted signing secret, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -100,20 +100,15 @@ impl TokenKeys {
     }
 }
 
-/// A new refresh token (256 random bits, hex) and the hash to store for it.
-pub fn new_refresh_token() -> Result<(String, String), AuthError> {
+/// A new refresh token (256 random bits, hex) and the hash to store for it
+/// ([`TokenHash`]: a leaked table of hashes cannot be replayed as tokens).
+pub fn new_refresh_token() -> Result<(String, TokenHash), AuthError> {
     let mut bytes = [0u8; 32];
     rand_core::TryRngCore::try_fill_bytes(&mut rand_core::OsRng, &mut bytes)
         .map_err(|e| AuthError::Crypto(format!("randomness: {e}")))?;
     let token = hex::encode(bytes);
-    let hash = refresh_token_hash(&token);
+    let hash = TokenHash::of(&token);
     Ok((token, hash))
-}
-
-/// The SHA-256 (hex) under which a refresh token is stored: a leaked table of hashes
-/// cannot be replayed as tokens.
-pub fn refresh_token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 #[cfg(test)]
@@ -175,7 +170,7 @@ mod tests {
         let (b, _) = new_refresh_token().unwrap();
         assert_ne!(a, b);
         assert_eq!(a.len(), 64);
-        assert_eq!(refresh_token_hash(&a), ha);
-        assert_ne!(ha, a);
+        assert_eq!(TokenHash::of(&a), ha);
+        assert_ne!(ha.to_hex(), a);
     }
 }

@@ -1,0 +1,157 @@
+//! Configuration from flags and environment variables (clap): every flag has an env
+//! variable of the same name in upper case, and flags win.
+
+use std::net::SocketAddr;
+
+use clap::{Parser, ValueEnum};
+
+/// Where the server keeps everything correctness needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// In this process only (one server; nothing to install).
+    Memory,
+    /// One Redis shared by every server process.
+    Redis,
+    /// One PostgreSQL database shared by every server process.
+    Pg,
+}
+
+/// The server's settings.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "ticket-server",
+    version,
+    about = "The ticketrush example server"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Backend: memory, redis or pg.
+    #[arg(long, env = "STORE", value_enum, default_value = "memory")]
+    pub store: StoreKind,
+    /// Redis URL (with `--store redis`).
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// PostgreSQL URL (with `--store pg`).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pub database_url: String,
+    /// Key prefix (Redis) or schema (PostgreSQL) of this deployment: servers that share it
+    /// sell the same sessions.
+    #[arg(long, env = "NAMESPACE", default_value = "ticketrush")]
+    pub namespace: String,
+    /// The admin account created (or promoted) at start.
+    #[arg(long, env = "ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+    /// Its password.
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Secret (at least 32 bytes) that signs access tokens; every process of a deployment
+    /// needs the same. Without it a random one is made, which suits one process only.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Access token lifetime, seconds.
+    #[arg(long, env = "ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime, seconds.
+    #[arg(long, env = "REFRESH_TOKEN_TTL_SECS", default_value_t = 14 * 86_400)]
+    pub refresh_token_ttl_secs: u64,
+    /// A payment sandbox served over HTTP, shared by every process; without it each process
+    /// runs one in-process (one process only).
+    #[arg(long, env = "PAYMENT_SANDBOX_URL")]
+    pub payment_sandbox_url: Option<String>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "LOG_JSON")]
+    pub log_json: bool,
+    /// Origins allowed by CORS (comma-separated); none allows same-origin only.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Requests per minute per user and per IP on the queue and hold routes.
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 120)]
+    pub rate_limit_per_minute: u32,
+    /// Largest accepted request body, bytes.
+    #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 64 * 1024)]
+    pub body_limit_bytes: usize,
+    /// Longest a request may run, seconds.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 10)]
+    pub request_timeout_secs: u64,
+}
+
+impl Config {
+    /// Checks values against each other; the message names the flag.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.admin_email.is_some() != self.admin_password.is_some() {
+            return Err("--admin-email and --admin-password go together".into());
+        }
+        if let Some(s) = &self.jwt_secret
+            && s.len() < crate::auth::MIN_SECRET_LEN
+        {
+            return Err(format!(
+                "--jwt-secret must be at least {} bytes",
+                crate::auth::MIN_SECRET_LEN
+            ));
+        }
+        if self.access_token_ttl_secs == 0
+            || self.refresh_token_ttl_secs <= self.access_token_ttl_secs
+        {
+            return Err("token lifetimes must be positive, refresh longer than access".into());
+        }
+        if self.rate_limit_per_minute == 0
+            || self.body_limit_bytes < 1024
+            || self.request_timeout_secs == 0
+        {
+            return Err(
+                "rate limit, body limit (>= 1024) and request timeout must be positive".into(),
+            );
+        }
+        let ns_ok = !self.namespace.is_empty()
+            && self.namespace.len() <= 48
+            && self
+                .namespace
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ns_ok {
+            return Err("--namespace must be 1 to 48 of a-z, 0-9 and _".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_service_and_are_valid() {
+        let c = Config::try_parse_from(["ticket-server"]).unwrap();
+        assert_eq!(c.store, StoreKind::Memory);
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn flags_are_parsed_and_checked() {
+        let c = Config::try_parse_from([
+            "ticket-server",
+            "--store",
+            "pg",
+            "--cors-origins",
+            "http://a.test,http://b.test",
+            "--admin-email",
+            "admin@example.com",
+        ])
+        .unwrap();
+        assert_eq!(c.store, StoreKind::Pg);
+        assert_eq!(c.cors_origins.len(), 2);
+        assert!(c.validate().is_err(), "admin email without password");
+        assert!(Config::try_parse_from(["ticket-server", "--store", "mongo"]).is_err());
+        let short = Config::try_parse_from(["ticket-server", "--jwt-secret", "short"]).unwrap();
+        assert!(short.validate().is_err());
+        let ns = Config::try_parse_from(["ticket-server", "--namespace", "Bad-NS"]).unwrap();
+        assert!(ns.validate().is_err());
+    }
+}
