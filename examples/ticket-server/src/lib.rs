@@ -7,7 +7,11 @@
 //! one Redis or PostgreSQL.
 
 pub mod accounts;
+pub mod admin;
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod routes;
+pub mod state;
 pub mod wallet;
