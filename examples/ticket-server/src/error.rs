@@ -10,6 +10,7 @@ use serde_json::json;
 use ticket_core::gateway::GatewayError;
 use ticket_core::{Error, Refusal};
 
+use crate::accounts::AccountError;
 use crate::auth::AuthError;
 
 /// An error as the API answers it.
@@ -192,6 +193,44 @@ impl From<AuthError> for ApiError {
     }
 }
 
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::EmailTaken => {
+                Self::new(StatusCode::CONFLICT, "EMAIL_TAKEN", e.to_string())
+            }
+            AccountError::NotFound => Self::not_found("user"),
+            AccountError::TokenUnknown | AccountError::TokenRevoked => {
+                Self::unauthorized(e.to_string())
+            }
+            AccountError::TokenExpired => {
+                Self::new(StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED", e.to_string())
+            }
+            AccountError::TokenReused => {
+                Self::new(StatusCode::UNAUTHORIZED, "TOKEN_REUSED", e.to_string())
+            }
+            AccountError::Invalid(m) => Self::validation(m),
+            AccountError::Unavailable(m) => {
+                tracing::warn!("account storage unavailable: {m}");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "storage unavailable, retry",
+                )
+                .retry_after(Duration::from_secs(1))
+            }
+            AccountError::Corrupt(m) => {
+                tracing::error!("corrupt account data: {m}");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "internal error",
+                )
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +281,59 @@ mod tests {
         assert_eq!(
             (auth.status, auth.code.as_str()),
             (StatusCode::UNAUTHORIZED, "TOKEN_EXPIRED")
+        );
+    }
+
+    #[test]
+    fn account_errors_map_to_documented_answers() {
+        let cases = [
+            (
+                AccountError::EmailTaken,
+                StatusCode::CONFLICT,
+                "EMAIL_TAKEN",
+            ),
+            (
+                AccountError::TokenReused,
+                StatusCode::UNAUTHORIZED,
+                "TOKEN_REUSED",
+            ),
+            (
+                AccountError::TokenExpired,
+                StatusCode::UNAUTHORIZED,
+                "TOKEN_EXPIRED",
+            ),
+            (
+                AccountError::TokenUnknown,
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+            ),
+            (
+                AccountError::TokenRevoked,
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+            ),
+            (
+                AccountError::Invalid("x".into()),
+                StatusCode::BAD_REQUEST,
+                "VALIDATION",
+            ),
+            (
+                AccountError::Corrupt("x".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+            ),
+        ];
+        for (e, status, code) in cases {
+            let api: ApiError = e.into();
+            assert_eq!((api.status, api.code.as_str()), (status, code));
+        }
+        let down: ApiError = AccountError::Unavailable("x".into()).into();
+        assert_eq!(
+            (down.status, down.retry_after),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(Duration::from_secs(1))
+            )
         );
     }
 }
