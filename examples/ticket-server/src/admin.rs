@@ -36,3 +36,29 @@ pub async fn ensure_admin(state: &AppState) -> Result<(), ApiError> {
     tracing::info!(email = %email, role = Role::Admin.as_str(), "admin account ready");
     Ok(())
 }
+
+/// Registers this server's webhook route with the in-process sandbox and trusts the key it
+/// hands back. `base_url` is where the server is reachable (`http://127.0.0.1:8080`). With a
+/// shared sandbox (`--payment-sandbox-url`) nothing is registered here.
+pub fn connect_sandbox_webhooks(state: &AppState, base_url: &str) -> Result<(), ApiError> {
+    let Some(sandbox) = &state.sandbox else {
+        return Ok(());
+    };
+    let internal =
+        |e: String| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e);
+    let endpoint = sandbox
+        .register_endpoint(payment_sandbox::delivery::EndpointConfig {
+            url: format!("{}/api/payments/webhook", base_url.trim_end_matches('/')),
+            ..payment_sandbox::delivery::EndpointConfig::default()
+        })
+        .map_err(|e| internal(e.to_string()))?;
+    let key = endpoint
+        .verification_key
+        .parse()
+        .map_err(|e: payment_sandbox::signature::KeyError| internal(e.to_string()))?;
+    state
+        .webhook_verifier
+        .set(payment_sandbox::signature::Verifier::new([key]))
+        .map_err(|_| internal("webhooks are already connected".into()))?;
+    Ok(())
+}

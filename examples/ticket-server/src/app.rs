@@ -12,6 +12,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(routes::auth::router())
         .merge(routes::catalog::router())
+        .merge(routes::rush::router())
         .with_state(state)
 }
 

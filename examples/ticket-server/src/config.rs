@@ -64,6 +64,9 @@ pub struct Config {
     /// runs one in-process (one process only).
     #[arg(long, env = "PAYMENT_SANDBOX_URL")]
     pub payment_sandbox_url: Option<String>,
+    /// How long the in-process sandbox's slow test cards stay processing, milliseconds.
+    #[arg(long, env = "SANDBOX_SLOW_DELAY_MS", default_value_t = 10_000)]
+    pub sandbox_slow_delay_ms: u64,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "LOG_JSON")]
     pub log_json: bool,

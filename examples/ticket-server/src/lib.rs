@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod background;
 pub mod config;
 pub mod error;
 pub mod extract;

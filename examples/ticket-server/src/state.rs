@@ -146,7 +146,11 @@ impl AppState {
                 None,
             ),
             None => {
-                let sandbox = Sandbox::with_clock(SandboxConfig::default(), clock.clone())
+                let sandbox_config = SandboxConfig {
+                    slow_delay: Duration::from_millis(config.sandbox_slow_delay_ms),
+                    ..SandboxConfig::default()
+                };
+                let sandbox = Sandbox::with_clock(sandbox_config, clock.clone())
                     .map_err(|e| StartError::Config(format!("sandbox: {e}")))?;
                 (Arc::new(sandbox.clone()), Some(sandbox))
             }

@@ -38,11 +38,15 @@ pub async fn memory_server(extra: &[&str]) -> Server {
     args.extend_from_slice(extra);
     let config = Config::try_parse_from(args).expect("config");
     let state = AppState::build(config).await.expect("state");
-    ticket_server::admin::ensure_admin(&state).await.expect("admin");
+    ticket_server::admin::ensure_admin(&state)
+        .await
+        .expect("admin");
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
+    ticket_server::admin::connect_sandbox_webhooks(&state, &format!("http://{addr}"))
+        .expect("webhooks");
     let app = ticket_server::app::router(state.clone());
     let task = tokio::spawn(async move {
         axum::serve(listener, app).await.expect("serve");
