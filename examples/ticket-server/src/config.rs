@@ -67,6 +67,9 @@ pub struct Config {
     /// How long the in-process sandbox's slow test cards stay processing, milliseconds.
     #[arg(long, env = "SANDBOX_SLOW_DELAY_MS", default_value_t = 10_000)]
     pub sandbox_slow_delay_ms: u64,
+    /// Do not create the demo event (one GA and one seated session) at start.
+    #[arg(long, env = "NO_DEMO")]
+    pub no_demo: bool,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "LOG_JSON")]
     pub log_json: bool,

@@ -12,6 +12,7 @@ pub mod app;
 pub mod auth;
 pub mod background;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod routes;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use ticket_server::config::Config;
 use ticket_server::state::AppState;
-use ticket_server::{admin, app, background};
+use ticket_server::{admin, app, background, demo};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -36,6 +36,12 @@ async fn run(config: Config) -> Result<(), String> {
     let listen = config.listen;
     let state = AppState::build(config).await.map_err(|e| e.to_string())?;
     admin::ensure_admin(&state).await.map_err(|e| e.message)?;
+    if !state.config.no_demo {
+        let event = demo::ensure_demo_event(&state)
+            .await
+            .map_err(|e| e.message)?;
+        tracing::info!(event = %event.id, "demo event on sale");
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;

@@ -662,3 +662,43 @@ async fn unknown_and_malformed_ids_answer_404_and_400() {
         assert_error(&get(&server, path).await, 400, "VALIDATION");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_event_is_on_sale_once_per_namespace() {
+    let s = memory_server(&[]).await;
+    let first = ticket_server::demo::ensure_demo_event(&s.state)
+        .await
+        .expect("demo");
+    let again = ticket_server::demo::ensure_demo_event(&s.state)
+        .await
+        .expect("again");
+    assert_eq!(first, again, "a second start keeps the stored event");
+    assert_eq!(
+        first.id,
+        ticket_server::demo::demo_event_id(&s.state.config.namespace)
+    );
+    let listed = call(&s, "GET", "/api/events?status=on_sale", None, &[], None).await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    assert!(
+        listed.json["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|e| e["id"] == first.id.to_string()),
+        "{listed:?}"
+    );
+    let ga = first.sessions[0].id;
+    let session = call(&s, "GET", &format!("/api/sessions/{ga}"), None, &[], None).await;
+    assert_eq!(session.json["grades"][0]["available"], 100, "{session:?}");
+    let seated = first.sessions[1].id;
+    let seats = call(
+        &s,
+        "GET",
+        &format!("/api/sessions/{seated}/seats"),
+        None,
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(seats.json.as_array().map(Vec::len), Some(40), "{seats:?}");
+}
