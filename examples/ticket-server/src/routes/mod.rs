@@ -1,5 +1,7 @@
 //! Route groups, one module each.
 
+pub mod admin;
 pub mod auth;
 pub mod catalog;
+pub mod reservations;
 pub mod rush;

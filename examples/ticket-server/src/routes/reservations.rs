@@ -1,0 +1,229 @@
+//! A buyer's reservations: list them, cancel a confirmed one with a full refund.
+//!
+//! | route | does |
+//! |---|---|
+//! | `GET /api/me/reservations` | my reservations across sessions, newest first |
+//! | `POST /api/reservations/{id}/cancel` | cancel a confirmed reservation of mine and refund it in full (`Idempotency-Key` required; another user's: 404; not confirmed: 409) |
+//!
+//! A cancellation puts the units back on sale at once and the library admits the next
+//! waiting user; the payment is then refunded through the provider (its idempotency key is
+//! per hold, so no money goes back twice) and the refund is recorded on the hold
+//! (CANCELLED → REFUNDED).
+
+use std::collections::HashSet;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use ticket_core::gateway::{GatewayError, IntentId, RefundRequest};
+use ticket_core::model::audit::{Actor, AuditScope, Subject};
+use ticket_core::model::hold::{Hold, HoldState};
+use ticket_core::model::idempotency::IdempotencyKey;
+use ticket_core::{Error, HoldId, UserId};
+
+use crate::error::ApiError;
+use crate::extract::AuthUser;
+use crate::state::AppState;
+
+/// How many of a user's audit records are read to find their reservations.
+const AUDIT_SCAN_LIMIT: usize = 10_000;
+
+/// Why a buyer's cancellation happened, as recorded in the audit trail and at the provider.
+const CANCEL_REASON: &str = "cancelled by the buyer";
+
+/// The routes of a buyer's reservations.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/me/reservations", get(my_reservations))
+        .route("/api/reservations/{id}/cancel", post(cancel))
+}
+
+fn user_of(me: &AuthUser) -> Result<UserId, ApiError> {
+    UserId::new(me.id.to_string()).map_err(|e| ApiError::validation(e.to_string()))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let key = headers
+        .get("idempotency-key")
+        .ok_or_else(|| ApiError::validation("the Idempotency-Key header is required"))?
+        .to_str()
+        .map_err(|_| ApiError::validation("Idempotency-Key must be printable ASCII"))?;
+    if key.is_empty() || key.len() > 255 {
+        return Err(ApiError::validation(
+            "Idempotency-Key must be 1 to 255 characters",
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+/// A reservation as the API shows it.
+#[derive(Debug, Serialize)]
+struct ReservationAnswer {
+    id: String,
+    session_id: String,
+    status: String,
+    units: u32,
+    amount: i64,
+    currency: String,
+    expires_at: i64,
+    payment_id: Option<String>,
+    created_at: i64,
+}
+
+impl From<&Hold> for ReservationAnswer {
+    fn from(h: &Hold) -> Self {
+        Self {
+            id: h.id.to_string(),
+            session_id: h.session.to_string(),
+            status: h.state.as_str().to_lowercase(),
+            units: h.units(),
+            amount: h.amount.amount_minor,
+            currency: h.amount.currency.as_str().to_owned(),
+            expires_at: h.expires_at.as_millis(),
+            payment_id: h.payment_ref.clone(),
+            created_at: h.created_at.as_millis(),
+        }
+    }
+}
+
+async fn my_reservations(
+    State(state): State<AppState>,
+    me: AuthUser,
+) -> Result<impl IntoResponse, ApiError> {
+    let user = user_of(&me)?;
+    let reservations = &state.rush.stores().reservations;
+    let records = reservations
+        .audit(&AuditScope::User(user.clone()), AUDIT_SCAN_LIMIT)
+        .await?;
+    let mut seen = HashSet::new();
+    let mut holds = Vec::new();
+    for record in records {
+        let Subject::Hold(id) = record.subject else {
+            continue;
+        };
+        if !seen.insert(id) {
+            continue;
+        }
+        let hold = reservations.get(id).await?;
+        // The audit scope is the owner already; this keeps anyone else's hold out for sure.
+        if hold.user == user {
+            holds.push(hold);
+        }
+    }
+    holds.sort_by_key(|h| std::cmp::Reverse((h.created_at, h.id)));
+    let answer: Vec<ReservationAnswer> = holds.iter().map(ReservationAnswer::from).collect();
+    Ok(Json(answer))
+}
+
+/// The answer of a cancellation.
+#[derive(Debug, Serialize, Deserialize)]
+struct CancelAnswer {
+    id: String,
+    status: String,
+    refund_id: Option<String>,
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let id: HoldId = id
+        .parse()
+        .map_err(|_| ApiError::validation(format!("malformed reservation id {id:?}")))?;
+    let user = user_of(&me)?;
+    let idem = IdempotencyKey::new(user.as_str(), "cancel", &key)
+        .map_err(|e| ApiError::validation(e.to_string()))?;
+    let payload = serde_json::json!({ "hold": id.to_string() });
+    let answer: CancelAnswer = state
+        .rush
+        .idempotency
+        .run(&idem, &payload, || cancel_and_refund(&state, id, &user))
+        .await?;
+    Ok(Json(answer))
+}
+
+/// Cancels hold `id` of `user`, refunds its payment in full and records the refund. Every
+/// step is idempotent, so a retry after a failure part-way finishes the job.
+async fn cancel_and_refund(
+    state: &AppState,
+    id: HoldId,
+    user: &UserId,
+) -> Result<CancelAnswer, Error> {
+    let rush = &state.rush;
+    let current = rush.holds.get(id, user).await?;
+    if current.state == HoldState::Refunded {
+        // Finished earlier (under another key): answer as then.
+        return Ok(CancelAnswer {
+            id: id.to_string(),
+            status: "refunded".to_owned(),
+            refund_id: recorded_refund(state, id).await?,
+        });
+    }
+    let hold = rush.cancellations.cancel(id, user, CANCEL_REASON).await?;
+    let refund_id = match &hold.payment_ref {
+        Some(payment) => refund_in_full(state, id, payment).await?,
+        // Nothing was paid (a free reservation): nothing to return.
+        None => format!("none-{id}"),
+    };
+    let hold = rush
+        .cancellations
+        .record_refund(id, &refund_id, Actor::User(user.clone()))
+        .await?;
+    Ok(CancelAnswer {
+        id: hold.id.to_string(),
+        status: hold.state.as_str().to_lowercase(),
+        refund_id: Some(refund_id),
+    })
+}
+
+/// Refunds everything left of the payment `payment` of hold `id`; the provider's key is per
+/// hold, so a repeat returns the first refund. When the provider says the intent cannot be
+/// refunded and it turns out already refunded in full (by some other refund), the intent's
+/// id stands as the refund's reference.
+async fn refund_in_full(state: &AppState, id: HoldId, payment: &str) -> Result<String, Error> {
+    let intent = IntentId::new(payment.to_owned()).map_err(Error::Payment)?;
+    let gateway = state.checkout.gateway();
+    let req = RefundRequest {
+        intent: intent.clone(),
+        amount_minor: None,
+        reason: CANCEL_REASON.to_owned(),
+        idempotency_key: format!("ticketrush-cancel-{id}"),
+    };
+    match gateway.refund(req).await {
+        Ok(refund) => {
+            tracing::info!(hold = %id, refund = %refund.id, "cancelled reservation refunded");
+            Ok(refund.id)
+        }
+        Err(conflict @ GatewayError::Conflict { .. }) => {
+            let now = gateway.get_intent(&intent).await.map_err(Error::Payment)?;
+            if now.fully_refunded() {
+                tracing::info!(hold = %id, intent = %intent, "payment was already refunded");
+                Ok(intent.to_string())
+            } else {
+                Err(Error::Payment(conflict))
+            }
+        }
+        Err(e) => Err(Error::Payment(e)),
+    }
+}
+
+/// The refund reference recorded when hold `id` became REFUNDED, if any.
+async fn recorded_refund(state: &AppState, id: HoldId) -> Result<Option<String>, Error> {
+    let records = state
+        .rush
+        .stores()
+        .reservations
+        .audit(&AuditScope::Hold(id), AUDIT_SCAN_LIMIT)
+        .await?;
+    Ok(records
+        .into_iter()
+        .rev()
+        .find(|r| r.to == HoldState::Refunded.as_str())
+        .and_then(|r| r.correlation_id))
+}

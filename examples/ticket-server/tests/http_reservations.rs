@@ -1,0 +1,493 @@
+//! Reservations and the admin views over HTTP on the memory backend: list my reservations,
+//! cancel a confirmed one with a full refund (once per key, never twice), strangers and
+//! unpaid holds refused without changing anything; session stats and the audit trail for
+//! admins only, bad queries refused.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Answer, Server, call, memory_server};
+use ticket_core::model::inventory::{Grade, GradeStock, InventoryPlan};
+use ticket_core::model::money::{Currency, Money};
+use ticket_core::model::session::{Event, SalesWindow, Session};
+use ticket_core::{EventId, SessionId};
+use ticket_server::accounts::Role;
+
+/// A GA session of `capacity` units on sale now, with the queue on.
+async fn ga_session(server: &Server, capacity: u32) -> SessionId {
+    let rush = &server.state.rush;
+    let now = server.state.clock.now();
+    let (event_id, session) = (EventId::new_at(now), SessionId::new_at(now));
+    rush.create_event(&Event {
+        id: event_id,
+        name: "Rush".into(),
+        sessions: vec![Session {
+            id: session,
+            event_id,
+            starts_at: now.plus(Duration::from_secs(86_400 * 7)),
+            sales: SalesWindow {
+                open_at: now.minus(Duration::from_secs(60)),
+                close_at: now.plus(Duration::from_secs(86_400)),
+            },
+            inventory: InventoryPlan::General {
+                grades: vec![GradeStock {
+                    grade: Grade::new("GA").unwrap(),
+                    capacity,
+                    price: Money::new(50_000, Currency::new("KRW").unwrap()).unwrap(),
+                }],
+            },
+        }],
+    })
+    .await
+    .unwrap();
+    session
+}
+
+/// An access token for a fresh user, and the user's id.
+fn token(server: &Server) -> (String, String) {
+    let id = uuid::Uuid::now_v7().to_string();
+    let token = server
+        .state
+        .keys
+        .issue(
+            &id,
+            "USER",
+            server.state.clock.now(),
+            Duration::from_secs(900),
+        )
+        .unwrap()
+        .0;
+    (token, id)
+}
+
+/// An access token for the start-up admin.
+async fn admin_token(server: &Server) -> String {
+    let admin = server
+        .state
+        .accounts
+        .user_by_email("admin@example.com")
+        .await
+        .unwrap();
+    server
+        .state
+        .keys
+        .issue(
+            &admin.id.to_string(),
+            Role::Admin.as_str(),
+            server.state.clock.now(),
+            Duration::from_secs(900),
+        )
+        .unwrap()
+        .0
+}
+
+/// (available, held, sold) of the session.
+async fn totals(server: &Server, session: SessionId) -> (u64, u64, u64) {
+    let t = server
+        .state
+        .rush
+        .stores()
+        .inventory
+        .snapshot(session)
+        .await
+        .unwrap()
+        .totals();
+    (t.available, t.held, t.sold)
+}
+
+/// Joins the queue and holds one unit through the API; the hold's id.
+async fn hold_one(server: &Server, session: SessionId, token: &str, key: &str) -> String {
+    let joined = call(
+        server,
+        "POST",
+        &format!("/api/sessions/{session}/queue"),
+        Some(token),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(joined.json["status"], "active", "{joined:?}");
+    let body = format!(r#"{{"session_id":"{session}","grade":"GA","quantity":1}}"#);
+    let held = call(
+        server,
+        "POST",
+        "/api/holds",
+        Some(token),
+        &[("idempotency-key", key)],
+        Some(&body),
+    )
+    .await;
+    assert_eq!(held.status, 201, "{held:?}");
+    held.json["id"].as_str().unwrap().to_owned()
+}
+
+/// Buys one unit through the API (queue, hold, card); (hold id, payment id).
+async fn buy_one(server: &Server, session: SessionId, token: &str, key: &str) -> (String, String) {
+    let hold = hold_one(server, session, token, key).await;
+    let pay = call(
+        server,
+        "POST",
+        &format!("/api/holds/{hold}/checkout"),
+        Some(token),
+        &[("idempotency-key", key)],
+        Some(r#"{"method":"card","card_number":"4242424242424242"}"#),
+    )
+    .await;
+    assert_eq!(pay.status, 200, "{pay:?}");
+    assert_eq!(pay.json["hold"]["status"], "confirmed", "{pay:?}");
+    (hold, pay.json["payment_id"].as_str().unwrap().to_owned())
+}
+
+async fn cancel(server: &Server, hold: &str, token: Option<&str>, key: Option<&str>) -> Answer {
+    let headers: Vec<(&str, &str)> = key.map(|k| ("idempotency-key", k)).into_iter().collect();
+    call(
+        server,
+        "POST",
+        &format!("/api/reservations/{hold}/cancel"),
+        token,
+        &headers,
+        None,
+    )
+    .await
+}
+
+async fn reservations(server: &Server, token: &str) -> Answer {
+    call(
+        server,
+        "GET",
+        "/api/me/reservations",
+        Some(token),
+        &[],
+        None,
+    )
+    .await
+}
+
+fn refunds(server: &Server) -> Vec<ticket_core::gateway::Refund> {
+    server.state.sandbox.as_ref().unwrap().refunds()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buyers_list_and_cancel_reservations_with_one_refund() {
+    let s = memory_server(&[]).await;
+    let session = ga_session(&s, 5).await;
+    let (me, _) = token(&s);
+    let (bought, payment) = buy_one(&s, session, &me, "buy-1").await;
+    let unpaid = hold_one(&s, session, &me, "hold-2").await;
+    assert_eq!(totals(&s, session).await, (3, 1, 1));
+
+    let list = reservations(&s, &me).await;
+    assert_eq!(list.status, 200, "{list:?}");
+    let items = list.json.as_array().unwrap();
+    assert_eq!(items.len(), 2, "{list:?}");
+    assert_eq!(
+        items[0]["id"].as_str(),
+        Some(unpaid.as_str()),
+        "newest first"
+    );
+    assert_eq!(items[0]["status"], "held");
+    assert_eq!(items[1]["id"].as_str(), Some(bought.as_str()));
+    assert_eq!(items[1]["status"], "confirmed");
+    assert_eq!(items[1]["payment_id"].as_str(), Some(payment.as_str()));
+    assert_eq!(
+        (
+            items[1]["units"].as_u64(),
+            items[1]["amount"].as_i64(),
+            items[1]["currency"].as_str()
+        ),
+        (Some(1), Some(50_000), Some("KRW"))
+    );
+    assert_eq!(
+        items[1]["session_id"].as_str(),
+        Some(session.to_string().as_str())
+    );
+    assert!(items[1]["created_at"].as_i64().unwrap() > 0);
+    assert!(items[1]["expires_at"].as_i64().is_some());
+    let (other, _) = token(&s);
+    let none = reservations(&s, &other).await;
+    assert_eq!(
+        (none.status, none.json.clone()),
+        (200, serde_json::json!([]))
+    );
+    assert_eq!(
+        call(&s, "GET", "/api/me/reservations", None, &[], None)
+            .await
+            .status,
+        401
+    );
+
+    // Refusals change nothing.
+    let no_key = cancel(&s, &bought, Some(&me), None).await;
+    assert_eq!(
+        (no_key.status, no_key.json["error"]["code"].as_str()),
+        (400, Some("VALIDATION"))
+    );
+    let stranger = cancel(&s, &bought, Some(&other), Some("c-1")).await;
+    assert_eq!(
+        (stranger.status, stranger.json["error"]["code"].as_str()),
+        (404, Some("NOT_FOUND")),
+        "{stranger:?}"
+    );
+    let unpaid_cancel = cancel(&s, &unpaid, Some(&me), Some("c-unpaid")).await;
+    assert_eq!(
+        (
+            unpaid_cancel.status,
+            unpaid_cancel.json["error"]["code"].as_str()
+        ),
+        (409, Some("ILLEGAL_TRANSITION")),
+        "{unpaid_cancel:?}"
+    );
+    assert_eq!(
+        cancel(&s, "not-an-id", Some(&me), Some("c-x")).await.status,
+        400
+    );
+    assert_eq!(cancel(&s, &bought, None, Some("c-1")).await.status, 401);
+    assert_eq!(
+        totals(&s, session).await,
+        (3, 1, 1),
+        "refusals changed nothing"
+    );
+    assert!(refunds(&s).is_empty(), "no refund yet");
+    assert_eq!(reservations(&s, &me).await.json[1]["status"], "confirmed");
+
+    // The cancellation: refunded in full, the unit back on sale.
+    let done = cancel(&s, &bought, Some(&me), Some("c-1")).await;
+    assert_eq!(done.status, 200, "{done:?}");
+    assert_eq!(done.json["id"].as_str(), Some(bought.as_str()));
+    assert_eq!(done.json["status"], "refunded");
+    let refund_id = done.json["refund_id"].as_str().unwrap().to_owned();
+    let issued = refunds(&s);
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    assert_eq!(issued[0].id, refund_id);
+    assert_eq!(issued[0].intent.to_string(), payment);
+    assert_eq!(issued[0].amount.amount_minor, 50_000);
+    assert_eq!(
+        totals(&s, session).await,
+        (4, 1, 0),
+        "the unit is back on sale"
+    );
+    let paid = call(
+        &s,
+        "GET",
+        &format!("/api/payments/{payment}"),
+        Some(&me),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(paid.json["amount_refunded"], 50_000, "{paid:?}");
+
+    // Repeats: the same answer, no second refund.
+    let again = cancel(&s, &bought, Some(&me), Some("c-1")).await;
+    assert_eq!((again.status, &again.json), (200, &done.json));
+    let other_key = cancel(&s, &bought, Some(&me), Some("c-2")).await;
+    assert_eq!((other_key.status, &other_key.json), (200, &done.json));
+    assert_eq!(refunds(&s).len(), 1, "money goes back once");
+    assert_eq!(totals(&s, session).await, (4, 1, 0));
+    let stranger_after = cancel(&s, &bought, Some(&other), Some("c-3")).await;
+    assert_eq!(stranger_after.status, 404);
+
+    let list = reservations(&s, &me).await;
+    let items = list.json.as_array().unwrap();
+    assert_eq!(
+        (items[0]["status"].as_str(), items[1]["status"].as_str()),
+        (Some("held"), Some("refunded"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancellation_admits_the_next_waiting_user() {
+    let s = memory_server(&[]).await;
+    let session = ga_session(&s, 1).await;
+    let (me, _) = token(&s);
+    let (bought, _) = buy_one(&s, session, &me, "buy").await;
+    let (next, _) = token(&s);
+    let q = format!("/api/sessions/{session}/queue");
+    let waiting = call(&s, "POST", &q, Some(&next), &[], None).await;
+    assert_eq!(waiting.json["status"], "waiting", "{waiting:?}");
+
+    let done = cancel(&s, &bought, Some(&me), Some("c")).await;
+    assert_eq!(done.json["status"], "refunded", "{done:?}");
+    assert_eq!(totals(&s, session).await, (1, 0, 0));
+    let admitted = call(&s, "GET", &q, Some(&next), &[], None).await;
+    assert_eq!(admitted.json["status"], "active", "{admitted:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_read_session_stats_and_the_audit_trail() {
+    let s = memory_server(&[]).await;
+    let session = ga_session(&s, 3).await;
+    let admin = admin_token(&s).await;
+    let (me, me_id) = token(&s);
+    let (bought, _) = buy_one(&s, session, &me, "buy").await;
+    let (late, _) = token(&s);
+    let _unpaid = hold_one(&s, session, &late, "hold").await;
+
+    let stats_path = format!("/api/admin/sessions/{session}/stats");
+    let stats = call(&s, "GET", &stats_path, Some(&admin), &[], None).await;
+    assert_eq!(stats.status, 200, "{stats:?}");
+    assert_eq!(
+        stats.json,
+        serde_json::json!({
+            "capacity": 3,
+            "available": 1,
+            "held": 1,
+            "sold": 1,
+            "queue_length": 0,
+            "active": 0,
+            "reservations_by_status": { "confirmed": 1, "held": 1 },
+        })
+    );
+    let forbidden = call(&s, "GET", &stats_path, Some(&me), &[], None).await;
+    assert_eq!(
+        (forbidden.status, forbidden.json["error"]["code"].as_str()),
+        (403, Some("FORBIDDEN"))
+    );
+    let anonymous = call(&s, "GET", &stats_path, None, &[], None).await;
+    assert_eq!(
+        (anonymous.status, anonymous.json["error"]["code"].as_str()),
+        (401, Some("UNAUTHORIZED"))
+    );
+    let unknown = SessionId::new_at(s.state.clock.now());
+    let missing = call(
+        &s,
+        "GET",
+        &format!("/api/admin/sessions/{unknown}/stats"),
+        Some(&admin),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(missing.status, 404, "{missing:?}");
+    assert_eq!(
+        call(
+            &s,
+            "GET",
+            "/api/admin/sessions/nope/stats",
+            Some(&admin),
+            &[],
+            None
+        )
+        .await
+        .status,
+        400
+    );
+
+    // After a cancellation the counts follow.
+    assert_eq!(cancel(&s, &bought, Some(&me), Some("c")).await.status, 200);
+    let stats = call(&s, "GET", &stats_path, Some(&admin), &[], None).await;
+    assert_eq!(
+        (
+            stats.json["available"].as_u64(),
+            stats.json["sold"].as_u64()
+        ),
+        (Some(2), Some(0))
+    );
+    assert_eq!(
+        stats.json["reservations_by_status"],
+        serde_json::json!({ "refunded": 1, "held": 1 })
+    );
+
+    // The audit trail, by session and by user.
+    let by_session = call(
+        &s,
+        "GET",
+        &format!("/api/admin/audit?session_id={session}"),
+        Some(&admin),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(by_session.status, 200, "{by_session:?}");
+    let records = by_session.json.as_array().unwrap();
+    let to: Vec<&str> = records
+        .iter()
+        .filter(|r| r["subject"]["id"].as_str() == Some(bought.as_str()))
+        .map(|r| r["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        to,
+        ["HELD", "PAYING", "CONFIRMED", "CANCELLED", "REFUNDED"],
+        "{records:?}"
+    );
+    let first = &records[0];
+    for field in [
+        "at",
+        "subject",
+        "owner",
+        "actor",
+        "from",
+        "to",
+        "reason",
+        "correlation_id",
+    ] {
+        assert!(first.get(field).is_some(), "{field} missing in {first}");
+    }
+    let by_user = call(
+        &s,
+        "GET",
+        &format!("/api/admin/audit?user_id={me_id}"),
+        Some(&admin),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(by_user.status, 200, "{by_user:?}");
+    let mine = by_user.json.as_array().unwrap();
+    assert!(mine.len() >= 5, "{mine:?}");
+    assert!(
+        mine.iter()
+            .all(|r| r["owner"].as_str() == Some(me_id.as_str()))
+    );
+    let limited = call(
+        &s,
+        "GET",
+        &format!("/api/admin/audit?user_id={me_id}&limit=2"),
+        Some(&admin),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(limited.json.as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        call(
+            &s,
+            "GET",
+            &format!("/api/admin/audit?session_id={session}"),
+            Some(&me),
+            &[],
+            None
+        )
+        .await
+        .status,
+        403
+    );
+
+    for query in [
+        String::new(),
+        "?limit=10".to_owned(),
+        format!("?session_id={session}&user_id={me_id}"),
+        format!("?session_id={session}&limit=0"),
+        format!("?session_id={session}&limit=1001"),
+        format!("?session_id={session}&limit=ten"),
+        format!("?session_id={session}&limit=-1"),
+        "?session_id=nope".to_owned(),
+        format!("?session_id={session}&extra=1"),
+    ] {
+        let bad = call(
+            &s,
+            "GET",
+            &format!("/api/admin/audit{query}"),
+            Some(&admin),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(
+            (bad.status, bad.json["error"]["code"].as_str()),
+            (400, Some("VALIDATION")),
+            "{query}: {bad:?}"
+        );
+    }
+}
