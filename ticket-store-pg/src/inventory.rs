@@ -168,6 +168,30 @@ impl Inventory for PgStore {
         )
     }
 
+    /// One statement on the primary key (`id > $1 ORDER BY id LIMIT $2`): one MVCC snapshot,
+    /// and events appear only once their creating transaction committed. PostgreSQL orders
+    /// `uuid` by its bytes, as [`EventId`] does.
+    async fn events(&self, after: Option<EventId>, limit: usize) -> Result<Vec<Event>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<serde_json::Value> = sqlx::query_scalar(
+            "SELECT definition FROM events
+              WHERE $1::uuid IS NULL OR id > $1
+              ORDER BY id
+              LIMIT $2",
+        )
+        .bind(after.map(|id| id.as_uuid()))
+        .bind(limit)
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(db_error)?;
+        rows.into_iter()
+            .map(|row| decode(row, "stored event"))
+            .collect()
+    }
+
     async fn session(&self, id: SessionId) -> Result<Session> {
         Ok(self.session_def(id).await?.as_ref().clone())
     }

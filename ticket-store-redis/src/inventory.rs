@@ -54,6 +54,63 @@ impl RedisStore {
         }
     }
 
+    /// Adds every complete stored event to the event index that [`Inventory::events`]
+    /// pages through, and returns how many were added: for data written before the index
+    /// existed (`create_event` maintains it). Idempotent and safe while the store is in use.
+    ///
+    /// `SCAN`s the event keys; an event counts as complete when all its sessions are in the
+    /// session set, which `create_event` writes after the sessions (an interrupted call is
+    /// left out until it is repeated).
+    pub async fn index_events(&self) -> Result<u64> {
+        let mut conn = self.conn();
+        let pattern = self.inner.keys.event_pattern();
+        let mut cursor: u64 = 0;
+        let mut added = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            for key in keys {
+                let doc: Option<String> = redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                let Some(doc) = doc else { continue };
+                let event: Event = json(&doc, "event")?;
+                let mut check = redis::pipe();
+                for s in &event.sessions {
+                    check
+                        .cmd("SISMEMBER")
+                        .arg(self.inner.keys.sessions())
+                        .arg(s.id.to_string());
+                }
+                let members: Vec<bool> = check.query_async(&mut conn).await.map_err(unavailable)?;
+                if !members.iter().all(|m| *m) {
+                    continue;
+                }
+                let n: u64 = redis::cmd("ZADD")
+                    .arg(self.inner.keys.events())
+                    .arg(0)
+                    .arg(event.id.to_string())
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                added += n;
+            }
+            if next == 0 {
+                return Ok(added);
+            }
+            cursor = next;
+        }
+    }
+
     async fn drop_session(&self, event: EventId, id: SessionId) -> Result<()> {
         let mut inv = self.session_call(
             &self.inner.scripts.drop_session,
@@ -117,13 +174,67 @@ impl Inventory for RedisStore {
                 }
             }
         }
+        // The session set, then the event index, last: a listed event is complete. Two
+        // commands, not `MULTI`: the keys may sit in different cluster slots, and the order
+        // is enough. Both adds are idempotent, so repeating `create_event` completes an
+        // interrupted call and indexes an event stored before the index existed.
         let ids: Vec<String> = event.sessions.iter().map(|s| s.id.to_string()).collect();
         redis::cmd("SADD")
             .arg(self.inner.keys.sessions())
             .arg(ids)
             .exec_async(&mut conn)
             .await
+            .map_err(unavailable)?;
+        redis::cmd("ZADD")
+            .arg(self.inner.keys.events())
+            .arg(0)
+            .arg(event.id.to_string())
+            .exec_async(&mut conn)
+            .await
             .map_err(unavailable)
+    }
+
+    /// Pages through the event index (`ZRANGEBYLEX` from `(after`), then reads the
+    /// definitions of one page in one pipeline. The index is written by `create_event` once
+    /// the event is complete; events stored before it existed are listed after
+    /// [`RedisStore::index_events`] or after being created again.
+    async fn events(&self, after: Option<EventId>, limit: usize) -> Result<Vec<Event>> {
+        let mut out: Vec<Event> = Vec::new();
+        let mut from = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
+        let mut conn = self.conn();
+        while out.len() < limit {
+            let want = limit - out.len();
+            let ids: Vec<String> = redis::cmd("ZRANGEBYLEX")
+                .arg(self.inner.keys.events())
+                .arg(&from)
+                .arg("+")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(want)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            let Some(last) = ids.last() else { break };
+            from = format!("({last}");
+            let mut pipe = redis::pipe();
+            for id in &ids {
+                let id: EventId = id
+                    .parse()
+                    .map_err(|_| Error::Corrupt(format!("bad event id {id:?} in the index")))?;
+                pipe.cmd("GET").arg(self.inner.keys.event(id));
+            }
+            let docs: Vec<Option<String>> =
+                pipe.query_async(&mut conn).await.map_err(unavailable)?;
+            // A definition missing under an indexed id can only be a create_event rolled
+            // back by a concurrent call: not an event.
+            for doc in docs.iter().flatten() {
+                out.push(json(doc, "event")?);
+            }
+            if ids.len() < want {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     async fn event(&self, id: EventId) -> Result<Event> {

@@ -36,6 +36,18 @@ impl Keys {
         format!("{}:ev:{id}", self.prefix)
     }
 
+    /// The event index: a sorted set of every event id, all with score 0, so members sort
+    /// by their bytes (lower-case hyphenated UUIDv7: id order, creation order) for
+    /// `ZRANGEBYLEX` paging.
+    pub(crate) fn events(&self) -> String {
+        format!("{}:events", self.prefix)
+    }
+
+    /// `<prefix>:ev:*`, the pattern matching every event definition (for re-indexing).
+    pub(crate) fn event_pattern(&self) -> String {
+        format!("{}:ev:*", self.prefix)
+    }
+
     /// The set of every session id (for the sweeper and cross-session audit queries).
     pub(crate) fn sessions(&self) -> String {
         format!("{}:sessions", self.prefix)

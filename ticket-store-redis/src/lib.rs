@@ -50,6 +50,7 @@
 //! | `P:{s:ID}:act`, `adm` | zset, zset | ACTIVE users by admission expiry; admissions by time |
 //! | `P:{s:ID}:audit` | stream | audit trail, capped (`MAXLEN ~`): one packed record per field |
 //! | `P:ev:<event>` | string | event definition (JSON) |
+//! | `P:events` | zset | every complete event id, score 0, paged by `ZRANGEBYLEX` (id order) |
 //! | `P:sessions` | set | every session id |
 //! | `P:hs` | hash | hold id → session (ids are claimed here with `HSETNX`) |
 //! | `P:idem:<scope>:<key>` | hash | idempotency record, with a TTL |

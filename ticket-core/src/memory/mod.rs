@@ -21,11 +21,13 @@ mod queue_state;
 mod session_state;
 mod stock;
 
+use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use dashmap::DashMap;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, InvalidInput, Result};
@@ -61,7 +63,8 @@ pub struct MemoryStore {
 struct Inner {
     /// Serialises event creation (rare) so its checks and inserts are one atomic step.
     catalogue: Mutex<()>,
-    events: DashMap<EventId, Event, Hasher>,
+    /// Events by id (UUIDv7, so in creation order), for keyset listing.
+    events: RwLock<BTreeMap<EventId, Event>>,
     sessions: DashMap<SessionId, Arc<Mutex<SessionState>>, Hasher>,
     hold_sessions: DashMap<HoldId, SessionId, Hasher>,
     idempotency: DashMap<IdempotencyKey, crate::model::idempotency::IdempotencyRecord, Hasher>,
@@ -172,7 +175,7 @@ impl Inventory for MemoryStore {
         // Catalogue writes are rare: one lock makes check-then-insert atomic, so a conflicting
         // definition (or a concurrent one sharing a session id) changes nothing.
         let _catalogue = self.inner.catalogue.lock();
-        if let Some(existing) = self.inner.events.get(&event.id) {
+        if let Some(existing) = self.inner.events.read().get(&event.id) {
             return if *existing == *event {
                 Ok(())
             } else {
@@ -196,16 +199,30 @@ impl Inventory for MemoryStore {
             let state = Arc::new(Mutex::new(SessionState::new(s.clone())));
             self.inner.sessions.insert(s.id, state);
         }
-        self.inner.events.insert(event.id, event.clone());
+        self.inner.events.write().insert(event.id, event.clone());
         Ok(())
     }
 
     async fn event(&self, id: EventId) -> Result<Event> {
         self.inner
             .events
+            .read()
             .get(&id)
-            .map(|e| e.value().clone())
+            .cloned()
             .ok_or_else(|| Error::not_found("event", id))
+    }
+
+    /// A range read of the id-ordered map under its read lock: one consistent view.
+    async fn events(&self, after: Option<EventId>, limit: usize) -> Result<Vec<Event>> {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(self
+            .inner
+            .events
+            .read()
+            .range((start, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, e)| e.clone())
+            .collect())
     }
 
     async fn session(&self, id: SessionId) -> Result<Session> {

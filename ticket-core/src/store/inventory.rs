@@ -25,6 +25,16 @@ pub trait Inventory: Send + Sync {
     /// The event, or `NotFound`.
     async fn event(&self, id: EventId) -> Result<Event>;
 
+    /// Every stored event, ordered by id, starting after `after` (exclusive; `None` starts
+    /// at the first) and at most `limit` of them: keyset paging.
+    ///
+    /// Event ids are UUIDv7, so id order is creation order. A read that changes nothing.
+    /// Paging with `after` set to the last id of the previous page returns each event
+    /// exactly once over all pages, whatever was created in between; an event created
+    /// concurrently with the paging may or may not appear (it appears at most once). An
+    /// empty page means there is nothing after `after`. `limit == 0` answers an empty page.
+    async fn events(&self, after: Option<EventId>, limit: usize) -> Result<Vec<Event>>;
+
     /// The session, or `NotFound`.
     async fn session(&self, id: SessionId) -> Result<Session>;
 

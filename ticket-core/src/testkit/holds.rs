@@ -1,4 +1,5 @@
-//! Inventory and holds: no oversell, all-or-nothing, per-user limits, admission.
+//! Inventory and holds: event creation and listing, no oversell, all-or-nothing, per-user
+//! limits, admission.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -43,6 +44,67 @@ pub async fn create_event_is_idempotent_and_conflicts_change_nothing(stores: Sto
         f.rush.stores().inventory.snapshot(missing).await,
         Err(Error::NotFound { .. })
     ));
+}
+
+/// `events` lists every stored event in id order, each once over keyset pages; a page
+/// after the last event and a page of `limit == 0` are empty.
+pub async fn events_are_listed_once_in_id_order_by_keyset_pages(stores: Stores) {
+    let f = Fixture::general(stores, 5, Duration::ZERO).await;
+    let inventory = f.rush.stores().inventory.clone();
+    let mut expected = vec![f.event.id];
+    for i in 1..5u64 {
+        let at = T0.plus(Duration::from_millis(i));
+        let mut event = f.event.clone();
+        event.id = crate::ids::EventId::new_at(at);
+        event.name = format!("Listed {i}");
+        for s in &mut event.sessions {
+            s.id = crate::ids::SessionId::new_at(at);
+            s.event_id = event.id;
+        }
+        f.rush.create_event(&event).await.expect("create event");
+        expected.push(event.id);
+    }
+    expected.sort();
+
+    let mut listed = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = inventory.events(after, 2).await.expect("events page");
+        assert!(page.len() <= 2, "a page holds more than its limit");
+        pages += 1;
+        assert!(pages <= 4, "paging does not end: {listed:?}");
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        for e in &page {
+            let stored = inventory
+                .event(e.id)
+                .await
+                .expect("listed event reads back");
+            assert_eq!(*e, stored, "a listed event differs from the stored one");
+        }
+        listed.extend(page.iter().map(|e| e.id));
+    }
+    assert_eq!(
+        listed, expected,
+        "events are not listed once each in id order"
+    );
+    let tail = inventory
+        .events(expected.last().copied(), 2)
+        .await
+        .expect("tail");
+    assert!(
+        tail.is_empty(),
+        "events listed after the last one: {tail:?}"
+    );
+    let none = inventory.events(None, 0).await.expect("limit 0");
+    assert!(none.is_empty(), "limit 0 listed events");
+    let all = inventory.events(None, 100).await.expect("one page");
+    assert_eq!(
+        all.iter().map(|e| e.id).collect::<Vec<_>>(),
+        expected,
+        "a single large page disagrees with the keyset pages"
+    );
 }
 
 /// 64 tasks race for the last units: exactly as many units as exist are held, and

@@ -43,6 +43,7 @@ macro_rules! conformance_tests {
     ($stores:path) => {
         $crate::conformance_tests!(@tests $stores;
             create_event_is_idempotent_and_conflicts_change_nothing,
+            events_are_listed_once_in_id_order_by_keyset_pages,
             hold_never_oversells_under_race,
             seat_holds_are_all_or_nothing_under_race,
             per_user_limit_holds_under_concurrent_holds,

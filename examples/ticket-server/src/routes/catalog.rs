@@ -24,14 +24,12 @@
 //!   an unknown id → 404 `NOT_FOUND`; no or a bad token on an admin route → 401, a
 //!   non-admin → 403. A refused request changes nothing.
 //!
-//! **Listing.** The library's [`ticket_core::store::Inventory`] reads one event by id but
-//! cannot list events, so `GET /api/events` lists the events created *through this
-//! process* (by `POST /api/admin/events` or [`publish_event`]), each read back from the
-//! shared backend. With several server processes on one Redis or PostgreSQL, each lists
-//! only its own events (every other route, including `GET /api/events/{id}`, sees them
-//! all), and a restart forgets the list. Listing across processes needs an
-//! `Inventory::events` method in the library (or a catalogue store in the app's backend);
-//! nothing sales correctness needs depends on this list.
+//! **Listing.** `GET /api/events` pages through every event of the shared backend
+//! ([`ticket_core::store::Inventory::events`], [`LOAD_PAGE`] at a time, in id order), then
+//! filters, sorts and pages them as the query asks. So every server process on one Redis or
+//! PostgreSQL lists the same events, whichever process created them. An event created while
+//! a listing runs may or may not be in it. The cost is one read of the whole catalogue per
+//! request: fine for a catalogue of thousands of events, not for millions.
 
 use std::collections::BTreeMap;
 
@@ -40,7 +38,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use ticket_core::Timestamp;
 use ticket_core::ids::{EventId, SessionId};
@@ -327,24 +324,32 @@ pub struct SeatView {
 }
 
 // ---------------------------------------------------------------------------------------
-// The events this process created (see the module documentation on listing).
+// Publishing and loading
 
-static LISTED: Mutex<Vec<EventId>> = Mutex::new(Vec::new());
+/// How many events `GET /api/events` reads from the backend per call while it loads them.
+pub const LOAD_PAGE: usize = 200;
 
-fn remember(id: EventId) {
-    let mut listed = LISTED.lock();
-    if !listed.contains(&id) {
-        listed.push(id);
-    }
-}
-
-/// Creates `event` in the library (validated, idempotent for an identical event) and adds
-/// it to this process's `GET /api/events` listing. For events made outside the HTTP API,
-/// such as the demo event at start.
+/// Creates `event` in the library (validated, idempotent for an identical event); it is
+/// listed by `GET /api/events` from every server sharing the backend. For events made
+/// outside the HTTP API, such as the demo event at start.
 pub async fn publish_event(state: &AppState, event: &Event) -> Result<(), ApiError> {
     state.rush.create_event(event).await?;
-    remember(event.id);
     Ok(())
+}
+
+/// Every event of the backend, in id order, read [`LOAD_PAGE`] at a time.
+async fn all_events(state: &AppState) -> Result<Vec<Event>, ApiError> {
+    let inventory = &state.rush.stores().inventory;
+    let mut events: Vec<Event> = Vec::new();
+    loop {
+        let after = events.last().map(|e| e.id);
+        let page = inventory.events(after, LOAD_PAGE).await?;
+        let full = page.len() == LOAD_PAGE;
+        events.extend(page);
+        if !full {
+            return Ok(events);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -536,8 +541,8 @@ async fn set_policy(
     Ok(Json(stored))
 }
 
-/// `GET /api/events`: the listed events (see the module documentation) filtered by `q`,
-/// `status`, `from` and `to`, one page of them.
+/// `GET /api/events`: every event of the backend (see the module documentation) filtered
+/// by `q`, `status`, `from` and `to`, one page of them.
 async fn list_events(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
@@ -570,18 +575,11 @@ async fn list_events(
         )));
     }
 
-    let ids: Vec<EventId> = LISTED.lock().clone();
+    let events = all_events(&state).await?;
     let now = state.clock.now();
     // Sorted by earliest session start, then id (UUIDv7: creation order).
     let mut matching: BTreeMap<(i64, EventId), EventView> = BTreeMap::new();
-    for id in ids {
-        let event = match state.rush.stores().inventory.event(id).await {
-            Ok(e) => e,
-            // Created through this process on another backend (another server in the
-            // same process, as in tests): not this catalogue's.
-            Err(ticket_core::Error::NotFound { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        };
+    for event in events {
         if !needle.is_empty() && !event.name.to_lowercase().contains(&needle) {
             continue;
         }
@@ -602,7 +600,7 @@ async fn list_events(
             .map(|s| s.starts_at.as_millis())
             .min()
             .unwrap_or(i64::MAX);
-        matching.insert((first, id), view);
+        matching.insert((first, event.id), view);
     }
     let total = matching.len();
     let skip = usize::try_from(u64::from(page - 1) * u64::from(per_page)).unwrap_or(usize::MAX);
