@@ -13,6 +13,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::auth::router())
         .merge(routes::catalog::router())
         .merge(routes::rush::router())
+        .merge(routes::queue_events::router())
         .merge(routes::reservations::router())
         .merge(routes::admin::router())
         .with_state(state)

@@ -3,5 +3,6 @@
 pub mod admin;
 pub mod auth;
 pub mod catalog;
+pub mod queue_events;
 pub mod reservations;
 pub mod rush;

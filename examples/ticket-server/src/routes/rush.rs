@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `POST /api/sessions/{id}/queue` | join (idempotent: the same ticket again) |
 //! | `GET /api/sessions/{id}/queue` | my place in the queue |
+//! | `DELETE /api/sessions/{id}/queue` | leave it (idempotent); the next waiting user moves up |
 //! | `POST /api/holds` | hold units or seats (`Idempotency-Key` required; needs an admission when the session queues) |
 //! | `GET /api/holds/{id}`, `DELETE /api/holds/{id}` | read or release my hold (another user's: 404) |
 //! | `POST /api/holds/{id}/checkout` | pay by card through the payment provider (`Idempotency-Key` required) |
@@ -32,7 +33,10 @@ use crate::state::AppState;
 /// The routes of the rush.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/sessions/{id}/queue", post(join).get(my_place))
+        .route(
+            "/api/sessions/{id}/queue",
+            post(join).get(my_place).delete(leave),
+        )
         .route("/api/holds", post(create_hold))
         .route("/api/holds/{id}", get(read_hold).delete(release_hold))
         .route("/api/holds/{id}/checkout", post(checkout))
@@ -45,8 +49,14 @@ fn parse<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
         .map_err(|_| ApiError::validation(format!("malformed {what} id {raw:?}")))
 }
 
-fn user_of(me: &AuthUser) -> Result<UserId, ApiError> {
+/// The library's user id of the caller.
+pub(crate) fn user_of(me: &AuthUser) -> Result<UserId, ApiError> {
     UserId::new(me.id.to_string()).map_err(|e| ApiError::validation(e.to_string()))
+}
+
+/// A session id from a path segment (400 when malformed).
+pub(crate) fn session_id(raw: &str) -> Result<SessionId, ApiError> {
+    parse(raw, "session")
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
@@ -64,7 +74,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
 }
 
 /// The queue as a buyer sees it.
-fn queue_answer(view: &QueueView) -> Value {
+pub(crate) fn queue_answer(view: &QueueView) -> Value {
     let t = &view.ticket;
     let status = serde_json::to_value(t.state)
         .ok()
@@ -102,6 +112,19 @@ async fn my_place(
 ) -> Result<impl IntoResponse, ApiError> {
     let session: SessionId = parse(&id, "session")?;
     let view = state.rush.admission.view(session, &user_of(&me)?).await?;
+    Ok(Json(queue_answer(&view)))
+}
+
+async fn leave(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let session: SessionId = parse(&id, "session")?;
+    let user = user_of(&me)?;
+    state.rush.admission.leave(session, &user).await?;
+    state.rush.admission.admit_next(session).await?;
+    let view = state.rush.admission.view(session, &user).await?;
     Ok(Json(queue_answer(&view)))
 }
 

@@ -1,0 +1,189 @@
+//! The queue's Server-Sent Events over HTTP: a waiting user sees `position`, then
+//! `admitted` once a slot frees, and the stream ends; resuming continues the ids.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, call, memory_server};
+use ticket_core::model::inventory::{Grade, GradeStock, InventoryPlan};
+use ticket_core::model::money::{Currency, Money};
+use ticket_core::model::session::{Event, SalesWindow, Session};
+use ticket_core::{EventId, SessionId};
+
+/// A GA session on sale now whose queue admits one user at a time.
+async fn one_at_a_time(server: &Server) -> SessionId {
+    let rush = &server.state.rush;
+    let now = server.state.clock.now();
+    let (event_id, session) = (EventId::new_at(now), SessionId::new_at(now));
+    rush.create_event(&Event {
+        id: event_id,
+        name: "Queue".into(),
+        sessions: vec![Session {
+            id: session,
+            event_id,
+            starts_at: now.plus(Duration::from_secs(86_400 * 7)),
+            sales: SalesWindow {
+                open_at: now.minus(Duration::from_secs(60)),
+                close_at: now.plus(Duration::from_secs(86_400)),
+            },
+            inventory: InventoryPlan::General {
+                grades: vec![GradeStock {
+                    grade: Grade::new("GA").unwrap(),
+                    capacity: 10,
+                    price: Money::new(50_000, Currency::new("KRW").unwrap()).unwrap(),
+                }],
+            },
+        }],
+    })
+    .await
+    .unwrap();
+    let mut policy = rush.stores().policies.policy(session).await.unwrap();
+    policy.queue.require_admission = true;
+    policy.queue.max_active = 1;
+    rush.set_policy(session, &policy).await.unwrap();
+    session
+}
+
+fn token(server: &Server) -> String {
+    let id = uuid::Uuid::now_v7().to_string();
+    server
+        .state
+        .keys
+        .issue(
+            &id,
+            "USER",
+            server.state.clock.now(),
+            Duration::from_secs(900),
+        )
+        .unwrap()
+        .0
+}
+
+/// Reads the SSE stream until it ends or `limit` passes; returns (id, event) pairs.
+async fn read_events(
+    server: &Server,
+    path: &str,
+    token: &str,
+    last_id: Option<&str>,
+    limit: Duration,
+    until: &str,
+) -> Vec<(String, String)> {
+    let mut req = reqwest::Client::new()
+        .get(format!("{}{path}", server.url))
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(id) = last_id {
+        req = req.header("last-event-id", id);
+    }
+    let mut resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, resp.chunk()).await {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        if text.contains(&format!("event: {until}")) && text.ends_with("\n\n") {
+            break;
+        }
+    }
+    text.split("\n\n")
+        .filter_map(|block| {
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
+            };
+            Some((field("id")?, field("event")?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_user_sees_position_then_admitted() {
+    let s = memory_server(&[]).await;
+    let session = one_at_a_time(&s).await;
+    let (first, second) = (token(&s), token(&s));
+    let q = format!("/api/sessions/{session}/queue");
+    assert_eq!(
+        call(&s, "POST", &q, Some(&first), &[], None).await.json["status"],
+        "active"
+    );
+    let waiting = call(&s, "POST", &q, Some(&second), &[], None).await;
+    assert_eq!(
+        (
+            waiting.json["status"].as_str(),
+            waiting.json["position"].as_u64()
+        ),
+        (Some("waiting"), Some(1))
+    );
+
+    let events = format!("{q}/events");
+    let early = read_events(
+        &s,
+        &events,
+        &second,
+        None,
+        Duration::from_millis(800),
+        "admitted",
+    )
+    .await;
+    assert_eq!(
+        early.first().map(|e| e.1.as_str()),
+        Some("position"),
+        "{early:?}"
+    );
+
+    // The first user leaves: the slot frees and the stream announces the admission.
+    let left = call(&s, "DELETE", &q, Some(&first), &[], None).await;
+    assert_eq!(
+        (left.status, left.json["status"].as_str()),
+        (200, Some("left")),
+        "{left:?}"
+    );
+    let later = read_events(
+        &s,
+        &events,
+        &second,
+        Some("41"),
+        Duration::from_secs(5),
+        "admitted",
+    )
+    .await;
+    let last = later.last().expect("events");
+    assert_eq!(last.1, "admitted", "{later:?}");
+    assert!(
+        later.iter().all(|(id, _)| id.parse::<u64>().unwrap() > 41),
+        "ids continue after Last-Event-ID: {later:?}"
+    );
+    assert_eq!(
+        call(&s, "GET", &q, Some(&second), &[], None).await.json["status"],
+        "active"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watching_needs_a_ticket_and_a_token() {
+    let s = memory_server(&[]).await;
+    let session = one_at_a_time(&s).await;
+    let path = format!("/api/sessions/{session}/queue/events");
+    assert_eq!(call(&s, "GET", &path, None, &[], None).await.status, 401);
+    let stranger = token(&s);
+    let answer = call(&s, "GET", &path, Some(&stranger), &[], None).await;
+    assert!(answer.status == 404 || answer.status == 403, "{answer:?}");
+    assert_eq!(
+        call(
+            &s,
+            "GET",
+            "/api/sessions/nope/queue/events",
+            Some(&stranger),
+            &[],
+            None
+        )
+        .await
+        .status,
+        400
+    );
+}
