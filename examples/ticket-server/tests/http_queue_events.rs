@@ -5,39 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, call, memory_server};
-use ticket_core::model::inventory::{Grade, GradeStock, InventoryPlan};
-use ticket_core::model::money::{Currency, Money};
-use ticket_core::model::session::{Event, SalesWindow, Session};
-use ticket_core::{EventId, SessionId};
+use common::{Server, call, ga_session, memory_server};
+use ticket_core::SessionId;
 
 /// A GA session on sale now whose queue admits one user at a time.
 async fn one_at_a_time(server: &Server) -> SessionId {
+    let session = ga_session(server, 10).await;
     let rush = &server.state.rush;
-    let now = server.state.clock.now();
-    let (event_id, session) = (EventId::new_at(now), SessionId::new_at(now));
-    rush.create_event(&Event {
-        id: event_id,
-        name: "Queue".into(),
-        sessions: vec![Session {
-            id: session,
-            event_id,
-            starts_at: now.plus(Duration::from_secs(86_400 * 7)),
-            sales: SalesWindow {
-                open_at: now.minus(Duration::from_secs(60)),
-                close_at: now.plus(Duration::from_secs(86_400)),
-            },
-            inventory: InventoryPlan::General {
-                grades: vec![GradeStock {
-                    grade: Grade::new("GA").unwrap(),
-                    capacity: 10,
-                    price: Money::new(50_000, Currency::new("KRW").unwrap()).unwrap(),
-                }],
-            },
-        }],
-    })
-    .await
-    .unwrap();
     let mut policy = rush.stores().policies.policy(session).await.unwrap();
     policy.queue.require_admission = true;
     policy.queue.max_active = 1;
@@ -46,18 +20,7 @@ async fn one_at_a_time(server: &Server) -> SessionId {
 }
 
 fn token(server: &Server) -> String {
-    let id = uuid::Uuid::now_v7().to_string();
-    server
-        .state
-        .keys
-        .issue(
-            &id,
-            "USER",
-            server.state.clock.now(),
-            Duration::from_secs(900),
-        )
-        .unwrap()
-        .0
+    common::user_token(server).0
 }
 
 /// Reads the SSE stream until it ends or `limit` passes; returns (id, event) pairs.

@@ -7,58 +7,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Answer, Server, call, memory_server};
-use ticket_core::model::inventory::{Grade, GradeStock, InventoryPlan};
-use ticket_core::model::money::{Currency, Money};
-use ticket_core::model::session::{Event, SalesWindow, Session};
-use ticket_core::{EventId, SessionId};
+use common::{Answer, Server, call, ga_session, memory_server};
+use ticket_core::SessionId;
 use ticket_server::accounts::Role;
-
-/// A GA session of `capacity` units on sale now, with the queue on.
-async fn ga_session(server: &Server, capacity: u32) -> SessionId {
-    let rush = &server.state.rush;
-    let now = server.state.clock.now();
-    let (event_id, session) = (EventId::new_at(now), SessionId::new_at(now));
-    rush.create_event(&Event {
-        id: event_id,
-        name: "Rush".into(),
-        sessions: vec![Session {
-            id: session,
-            event_id,
-            starts_at: now.plus(Duration::from_secs(86_400 * 7)),
-            sales: SalesWindow {
-                open_at: now.minus(Duration::from_secs(60)),
-                close_at: now.plus(Duration::from_secs(86_400)),
-            },
-            inventory: InventoryPlan::General {
-                grades: vec![GradeStock {
-                    grade: Grade::new("GA").unwrap(),
-                    capacity,
-                    price: Money::new(50_000, Currency::new("KRW").unwrap()).unwrap(),
-                }],
-            },
-        }],
-    })
-    .await
-    .unwrap();
-    session
-}
 
 /// An access token for a fresh user, and the user's id.
 fn token(server: &Server) -> (String, String) {
-    let id = uuid::Uuid::now_v7().to_string();
-    let token = server
-        .state
-        .keys
-        .issue(
-            &id,
-            "USER",
-            server.state.clock.now(),
-            Duration::from_secs(900),
-        )
-        .unwrap()
-        .0;
-    (token, id)
+    common::user_token(server)
 }
 
 /// An access token for the start-up admin.

@@ -109,3 +109,61 @@ pub async fn call(
         retry_after,
     }
 }
+
+/// A GA session of `capacity` units at 50 000 KRW, on sale now (the default policy: the
+/// queue is on).
+#[allow(dead_code)]
+pub async fn ga_session(server: &Server, capacity: u32) -> ticket_core::SessionId {
+    use std::time::Duration;
+    use ticket_core::model::inventory::{Grade, GradeStock, InventoryPlan};
+    use ticket_core::model::money::{Currency, Money};
+    use ticket_core::model::session::{Event, SalesWindow, Session};
+    let rush = &server.state.rush;
+    let now = server.state.clock.now();
+    let (event_id, session) = (
+        ticket_core::EventId::new_at(now),
+        ticket_core::SessionId::new_at(now),
+    );
+    rush.create_event(&Event {
+        id: event_id,
+        name: "Rush".into(),
+        sessions: vec![Session {
+            id: session,
+            event_id,
+            starts_at: now.plus(Duration::from_secs(86_400 * 7)),
+            sales: SalesWindow {
+                open_at: now.minus(Duration::from_secs(60)),
+                close_at: now.plus(Duration::from_secs(86_400)),
+            },
+            inventory: InventoryPlan::General {
+                grades: vec![GradeStock {
+                    grade: Grade::new("GA").expect("grade"),
+                    capacity,
+                    price: Money::new(50_000, Currency::new("KRW").expect("currency"))
+                        .expect("price"),
+                }],
+            },
+        }],
+    })
+    .await
+    .expect("create event");
+    session
+}
+
+/// An access token for a fresh user, and that user's id.
+#[allow(dead_code)]
+pub fn user_token(server: &Server) -> (String, String) {
+    let id = uuid::Uuid::now_v7().to_string();
+    let token = server
+        .state
+        .keys
+        .issue(
+            &id,
+            "USER",
+            server.state.clock.now(),
+            std::time::Duration::from_secs(900),
+        )
+        .expect("token")
+        .0;
+    (token, id)
+}
