@@ -206,32 +206,9 @@ impl RedisAccounts {
     /// keys went. Destroys every account and token: for tests and tearing down a demo.
     pub async fn delete_all_keys(&self) -> Result<u64> {
         let mut conn = self.conn.clone();
-        let pattern = format!("{}*", self.base);
-        let mut cursor: u64 = 0;
-        let mut deleted = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
-            if !keys.is_empty() {
-                let n: u64 = redis::cmd("UNLINK")
-                    .arg(&keys)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(unavailable)?;
-                deleted += n;
-            }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
-        }
+        crate::redis_scan::unlink_matching(&mut conn, &format!("{}*", self.base))
+            .await
+            .map_err(unavailable)
     }
 
     /// Milliseconds a record valid until `expires_at` is kept, seen from `now`: the time

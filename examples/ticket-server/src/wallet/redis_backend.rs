@@ -153,32 +153,9 @@ impl RedisWallet {
     /// down a demo only.
     pub async fn delete_all(&self) -> Result<u64> {
         let mut conn = self.conn.clone();
-        let pattern = format!("{}:wallet:*", self.prefix);
-        let mut cursor: u64 = 0;
-        let mut deleted = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut conn)
-                .await
-                .map_err(unavailable)?;
-            if !keys.is_empty() {
-                let n: u64 = redis::cmd("UNLINK")
-                    .arg(&keys)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(unavailable)?;
-                deleted += n;
-            }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
-        }
+        crate::redis_scan::unlink_matching(&mut conn, &format!("{}:wallet:*", self.prefix))
+            .await
+            .map_err(unavailable)
     }
 
     fn keys(&self, user: &str) -> (String, String) {
