@@ -87,6 +87,18 @@ impl Backend {
         }
     }
 
+    /// Removes the backend's keys or schema now (dropping it does the same, but only once
+    /// every clone of its stores is gone; a test calls this when it is done).
+    pub async fn cleanup(self) {
+        match &self {
+            Self::Memory(_) => {}
+            Self::Redis(s) => {
+                s.delete_all_keys().await.expect("delete the test keys");
+            }
+            Self::Pg(s) => s.drop_schema().await.expect("drop the test schema"),
+        }
+    }
+
     /// A short name for reports.
     pub fn name(&self) -> &'static str {
         match self {

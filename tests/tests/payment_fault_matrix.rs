@@ -12,6 +12,7 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 async fn matrix(backend: Backend, config: MatrixConfig) {
     let _turn = ONE_AT_A_TIME.lock().await;
     let report = run(&backend, &config).await;
+    backend.cleanup().await;
     println!("{report}");
     report.assert_clean();
     assert_eq!(report.checkouts, 1_000, "1 000 buyers paid:\n{report}");
