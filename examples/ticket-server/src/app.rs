@@ -1,13 +1,26 @@
-//! The HTTP application: every route group merged into one router over [`AppState`].
+//! The HTTP application: every route group merged into one router over [`AppState`], behind
+//! the middleware every request passes: a request id (`x-request-id`, taken from the client
+//! or minted, echoed back and on every log line of the request), request tracing, CORS for
+//! the configured origins, a body size limit (413 `PAYLOAD_TOO_LARGE`) and a request timeout
+//! (408).
+
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use axum::routing::get;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
 
 use crate::routes;
 use crate::state::AppState;
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
     Router::new()
         .route("/healthz", get(healthz))
         .merge(routes::auth::router())
@@ -17,6 +30,52 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::reservations::router())
         .merge(routes::admin::router())
         .with_state(state)
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(config.request_timeout_secs),
+        ))
+        .layer(cors(&config.cors_origins))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// CORS for exactly the configured origins (malformed ones are skipped with a warning);
+/// none configured means same-origin only.
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| match HeaderValue::from_str(o.trim()) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                tracing::warn!(origin = %o, "ignoring a malformed CORS origin");
+                None
+            }
+        })
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("idempotency-key"),
+            header::HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([
+            header::RETRY_AFTER,
+            header::HeaderName::from_static("x-request-id"),
+        ])
 }
 
 /// Liveness: the process answers.
