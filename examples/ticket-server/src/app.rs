@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::queue_events::router())
         .merge(routes::reservations::router())
         .merge(routes::admin::router())
+        .merge(routes::wallet::router())
         .with_state(state)
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(

@@ -6,3 +6,4 @@ pub mod catalog;
 pub mod queue_events;
 pub mod reservations;
 pub mod rush;
+pub mod wallet;

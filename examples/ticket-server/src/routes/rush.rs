@@ -59,7 +59,8 @@ pub(crate) fn session_id(raw: &str) -> Result<SessionId, ApiError> {
     parse(raw, "session")
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+/// The required `Idempotency-Key` header (400 when missing or malformed).
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let key = headers
         .get("idempotency-key")
         .ok_or_else(|| ApiError::validation("the Idempotency-Key header is required"))?
