@@ -19,6 +19,7 @@ use ticket_core::{SessionId, UserId};
 
 use crate::error::ApiError;
 use crate::extract::AdminUser;
+use crate::routes::params::path_id;
 use crate::state::AppState;
 
 /// How many of a session's audit records are read to count its reservations by status.
@@ -54,9 +55,7 @@ async fn session_stats(
     _admin: AdminUser,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let session: SessionId = id
-        .parse()
-        .map_err(|_| ApiError::validation(format!("malformed session id {id:?}")))?;
+    let session: SessionId = path_id(&id)?;
     let stores = state.rush.stores();
     let totals = stores.inventory.snapshot(session).await?.totals();
     let queue = stores.queue.stats(session, state.clock.now()).await?;
@@ -135,10 +134,7 @@ impl From<AuditRecord> for AuditAnswer {
 fn audit_scope(q: AuditQuery) -> Result<(AuditScope, usize), ApiError> {
     let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
     let scope = match (non_empty(q.session_id), non_empty(q.user_id)) {
-        (Some(s), None) => AuditScope::Session(
-            s.parse()
-                .map_err(|_| ApiError::validation(format!("malformed session_id {s:?}")))?,
-        ),
+        (Some(s), None) => AuditScope::Session(path_id(&s)?),
         (None, Some(u)) => AuditScope::User(
             UserId::new(u).map_err(|e| ApiError::validation(format!("user_id: {e}")))?,
         ),

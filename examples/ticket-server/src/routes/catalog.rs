@@ -48,6 +48,7 @@ use ticket_core::model::session::{Event, SalesWindow, Session, SessionStatus};
 
 use crate::error::ApiError;
 use crate::extract::{AdminUser, JsonBody};
+use crate::routes::params::path_id;
 use crate::state::AppState;
 
 /// The routes of this group.
@@ -504,14 +505,6 @@ fn event_view(e: &Event, now: Timestamp) -> EventView {
     }
 }
 
-fn parse_id<T>(raw: &str) -> Result<T, ApiError>
-where
-    T: std::str::FromStr<Err = ticket_core::error::InvalidInput>,
-{
-    raw.parse::<T>()
-        .map_err(|e: ticket_core::error::InvalidInput| ApiError::validation(e.to_string()))
-}
-
 // ---------------------------------------------------------------------------------------
 // Handlers
 
@@ -535,7 +528,7 @@ async fn set_policy(
     Path(id): Path<String>,
     JsonBody(policy): JsonBody<SalesPolicy>,
 ) -> Result<Json<SalesPolicy>, ApiError> {
-    let id: SessionId = parse_id(&id)?;
+    let id: SessionId = path_id(&id)?;
     state.rush.set_policy(id, &policy).await?;
     let stored = state.rush.stores().policies.policy(id).await?;
     Ok(Json(stored))
@@ -622,7 +615,7 @@ async fn get_event(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<EventView>, ApiError> {
-    let id: EventId = parse_id(&id)?;
+    let id: EventId = path_id(&id)?;
     let event = state.rush.stores().inventory.event(id).await?;
     Ok(Json(event_view(&event, state.clock.now())))
 }
@@ -633,7 +626,7 @@ async fn get_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<SessionStock>, ApiError> {
-    let id: SessionId = parse_id(&id)?;
+    let id: SessionId = path_id(&id)?;
     let inventory = &state.rush.stores().inventory;
     let session = inventory.session(id).await?;
     let snapshot = inventory.snapshot(id).await?;
@@ -672,7 +665,7 @@ async fn get_seats(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<SeatView>>, ApiError> {
-    let id: SessionId = parse_id(&id)?;
+    let id: SessionId = path_id(&id)?;
     let inventory = &state.rush.stores().inventory;
     let session = inventory.session(id).await?;
     if !session.inventory.is_seated() {

@@ -3,7 +3,10 @@
 pub mod admin;
 pub mod auth;
 pub mod catalog;
+pub mod holds;
+mod params;
+pub mod payments;
+pub mod queue;
 pub mod queue_events;
 pub mod reservations;
-pub mod rush;
 pub mod wallet;

@@ -22,7 +22,8 @@ use ticket_core::{SessionId, UserId};
 
 use crate::error::ApiError;
 use crate::extract::AuthUser;
-use crate::routes::rush::{queue_answer, session_id, user_of};
+use crate::routes::params::{path_id, user_of};
+use crate::routes::queue::queue_answer;
 use crate::state::AppState;
 
 /// How often a stream reads the queue.
@@ -59,7 +60,7 @@ async fn queue_events(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let session = session_id(&id)?;
+    let session: SessionId = path_id(&id)?;
     let user = user_of(&me)?;
     // Refuse up front (404 / 403 …) when there is nothing to watch.
     let first = state.rush.admission.view(session, &user).await?;

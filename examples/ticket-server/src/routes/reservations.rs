@@ -26,6 +26,7 @@ use ticket_core::{Error, HoldId, UserId};
 
 use crate::error::ApiError;
 use crate::extract::AuthUser;
+use crate::routes::params::{idempotency_key, path_id, user_of};
 use crate::state::AppState;
 
 /// How many of a user's audit records are read to find their reservations.
@@ -39,24 +40,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/me/reservations", get(my_reservations))
         .route("/api/reservations/{id}/cancel", post(cancel))
-}
-
-fn user_of(me: &AuthUser) -> Result<UserId, ApiError> {
-    UserId::new(me.id.to_string()).map_err(|e| ApiError::validation(e.to_string()))
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    let key = headers
-        .get("idempotency-key")
-        .ok_or_else(|| ApiError::validation("the Idempotency-Key header is required"))?
-        .to_str()
-        .map_err(|_| ApiError::validation("Idempotency-Key must be printable ASCII"))?;
-    if key.is_empty() || key.len() > 255 {
-        return Err(ApiError::validation(
-            "Idempotency-Key must be 1 to 255 characters",
-        ));
-    }
-    Ok(key.to_owned())
 }
 
 /// A reservation as the API shows it.
@@ -133,9 +116,7 @@ async fn cancel(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let key = idempotency_key(&headers)?;
-    let id: HoldId = id
-        .parse()
-        .map_err(|_| ApiError::validation(format!("malformed reservation id {id:?}")))?;
+    let id: HoldId = path_id(&id)?;
     let user = user_of(&me)?;
     let idem = IdempotencyKey::new(user.as_str(), "cancel", &key)
         .map_err(|e| ApiError::validation(e.to_string()))?;

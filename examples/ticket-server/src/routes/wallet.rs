@@ -20,7 +20,7 @@ use ticket_core::model::money::{Currency, Money};
 
 use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
-use crate::routes::rush::idempotency_key;
+use crate::routes::params::idempotency_key;
 use crate::state::AppState;
 use crate::wallet::WalletError;
 
