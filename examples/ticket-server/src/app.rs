@@ -2,7 +2,7 @@
 //! the middleware every request passes: a request id (`x-request-id`, taken from the client
 //! or minted, echoed back and on every log line of the request), request tracing, CORS for
 //! the configured origins, a body size limit (413 `PAYLOAD_TOO_LARGE`) and a request timeout
-//! (408).
+//! (408). Outermost, [`metrics::track`] times and counts every answer (`GET /metrics`).
 
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::metrics;
 use crate::routes;
 use crate::state::AppState;
 
@@ -32,7 +33,9 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::reservations::router())
         .merge(routes::admin::router())
         .merge(routes::wallet::router())
-        .with_state(state)
+        .merge(metrics::router())
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn(metrics::tag_checkout))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -51,6 +54,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn_with_state(state, metrics::track))
 }
 
 /// CORS for exactly the configured origins (malformed ones are skipped with a warning);

@@ -78,10 +78,17 @@ impl ApiError {
     }
 }
 
+/// The `code` of an [`ApiError`] answer, put in the response's extensions by
+/// [`ApiError::into_response`] so middleware can read it without parsing the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorCode(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
         let mut resp = (self.status, body).into_response();
+        // The code, for middleware (metrics) that must not parse bodies.
+        resp.extensions_mut().insert(ErrorCode(self.code.clone()));
         if let Some(after) = self.retry_after {
             // Whole seconds, at least one.
             let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);

@@ -15,6 +15,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 mod redis_scan;
 pub mod routes;
 pub mod state;

@@ -65,6 +65,8 @@ pub struct AppState {
     pub sandbox: Option<Sandbox>,
     /// Checks webhook signatures; set once the webhook endpoint is registered.
     pub webhook_verifier: Arc<OnceLock<Verifier>>,
+    /// This process's counters and latency histograms (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -177,6 +179,7 @@ impl AppState {
             config: Arc::new(config),
             sandbox,
             webhook_verifier: Arc::new(OnceLock::new()),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         })
     }
 }

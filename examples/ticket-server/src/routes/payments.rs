@@ -53,6 +53,7 @@ async fn webhook(
     let event: PaymentEvent =
         serde_json::from_slice(&body).map_err(|e| ApiError::validation(format!("event: {e}")))?;
     let result = state.checkout.handle_event(&event).await?;
+    state.metrics.webhook_result(&result);
     Ok(Json(json!({ "received": event.id, "result": result })))
 }
 

@@ -54,7 +54,8 @@ async fn admit_and_view(
     session: SessionId,
     user: &UserId,
 ) -> Result<Value, ApiError> {
-    state.rush.admission.admit_next(session).await?;
+    let round = state.rush.admission.admit_next(session).await?;
+    state.metrics.admitted(round.admitted.len());
     let view = state.rush.admission.view(session, user).await?;
     Ok(queue_answer(&view))
 }
