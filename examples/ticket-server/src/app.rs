@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::admin::router())
         .merge(routes::wallet::router())
         .merge(metrics::router())
+        .merge(routes::demo_page::router())
         .with_state(state.clone())
         .layer(axum::middleware::from_fn(metrics::tag_checkout))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod catalog;
+pub mod demo_page;
 pub mod holds;
 mod params;
 pub mod payments;

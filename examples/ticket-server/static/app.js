@@ -1,0 +1,710 @@
+// The ticketrush demo page: sign up or log in, join a session's queue and watch it live,
+// pick units or seats, hold, pay in the payment sandbox, see the ticket codes; admins see a
+// session's live figures. Plain JavaScript over the server's JSON API on this origin.
+//
+// Tokens stay in memory (a reload logs out) and never go into a URL: the queue's
+// Server-Sent Events are read with fetch() so that they can carry the Authorization header,
+// which EventSource cannot send.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+/** Everything the page knows. */
+const state = {
+  access: null, // access token (JWT)
+  refresh: null, // refresh token, single use
+  me: null, // {id, email, role}
+  sessions: new Map(), // session id -> {event, session} from GET /api/events
+  current: null, // the session being bought: {event, session}
+  queueWatch: null, // AbortController of the open queue stream
+  admitted: false, // an active admission on the current session
+  seats: new Set(), // seat ids picked on the seat map
+  hold: null, // the live hold (HoldAnswer)
+  statsTimer: null, // admin stats interval
+};
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+
+/** An error answer of the API: `{"error": {"code", "message"}}`. */
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A random UUID for Idempotency-Key (randomUUID needs a secure context; 127.0.0.1 is one). */
+function newKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** `minor` units of `currency`, formatted ("₩50,000"). */
+function money(minor, currency) {
+  try {
+    const f = new Intl.NumberFormat("en", { style: "currency", currency });
+    return f.format(minor / 10 ** f.resolvedOptions().maximumFractionDigits);
+  } catch {
+    return `${minor} ${currency}`;
+  }
+}
+
+const time = (ms) => new Date(ms).toLocaleTimeString();
+const date = (ms) => new Date(ms).toLocaleString();
+
+/** A new element with attributes (`text` sets textContent) and children. */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "text") node.textContent = v;
+    else if (k === "className") node.className = v;
+    else if (v !== undefined && v !== null) node.setAttribute(k, v);
+  }
+  node.append(...children);
+  return node;
+}
+
+function showError(e) {
+  const box = $("error");
+  box.textContent = e instanceof ApiError ? `${e.code}: ${e.message}` : `Error: ${e.message || e}`;
+  box.hidden = false;
+}
+
+function clearError() {
+  $("error").hidden = true;
+  $("error").textContent = "";
+}
+
+/**
+ * Runs `fn` when `button` is clicked: errors go to the error banner, and clicks while it runs
+ * are ignored (the button is marked busy; whether it is enabled afterwards is up to `fn`).
+ */
+function action(button, fn) {
+  button.addEventListener("click", async (ev) => {
+    ev.preventDefault();
+    if (button.classList.contains("busy")) return;
+    button.classList.add("busy");
+    clearError();
+    try {
+      await fn();
+    } catch (e) {
+      showError(e);
+    } finally {
+      button.classList.remove("busy");
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// The API
+
+/** The JSON body of `resp`, or throws its ApiError. */
+async function parse(resp) {
+  const text = await resp.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!resp.ok) {
+    const err = data && data.error;
+    throw new ApiError(
+      resp.status,
+      (err && err.code) || `HTTP_${resp.status}`,
+      (err && err.message) || text || resp.statusText,
+    );
+  }
+  return data;
+}
+
+/**
+ * Calls the API. `key` is sent as Idempotency-Key (the same on the one retry after a token
+ * refresh, so nothing runs twice).
+ */
+async function api(method, path, { body, key } = {}) {
+  const send = () => {
+    const headers = {};
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (key) headers["idempotency-key"] = key;
+    if (state.access) headers.authorization = `Bearer ${state.access}`;
+    return fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+    });
+  };
+  let resp = await send();
+  if (resp.status === 401 && state.refresh && (await refreshTokens())) {
+    resp = await send();
+  }
+  return parse(resp);
+}
+
+/** Trades the refresh token for new tokens; false (and logged out) when that fails. */
+async function refreshTokens() {
+  const resp = await fetch("/api/auth/refresh", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ refresh_token: state.refresh }),
+  });
+  if (!resp.ok) {
+    loggedOut("Your session ended: log in again.");
+    return false;
+  }
+  const tokens = await resp.json();
+  state.access = tokens.access_token;
+  state.refresh = tokens.refresh_token;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------
+// Accounts
+
+function credentials() {
+  return { email: $("email").value.trim(), password: $("password").value };
+}
+
+async function signup() {
+  const created = await api("POST", "/api/auth/signup", { body: credentials() });
+  $("auth-status").textContent = `Account created for ${created.email}.`;
+  await login();
+}
+
+async function login() {
+  const tokens = await api("POST", "/api/auth/login", { body: credentials() });
+  state.access = tokens.access_token;
+  state.refresh = tokens.refresh_token;
+  state.me = await api("GET", "/api/me");
+  $("password").value = "";
+  $("auth-status").textContent = `Logged in as ${state.me.email}.`;
+  $("whoami").textContent = `${state.me.email} (${state.me.role.toLowerCase()})`;
+  $("logout").hidden = false;
+  $("auth-form").hidden = true;
+  $("mine-section").hidden = false;
+  await loadMine();
+  if (state.me.role === "ADMIN") startAdmin();
+}
+
+async function logout() {
+  try {
+    await api("POST", "/api/auth/logout");
+  } finally {
+    loggedOut("Logged out.");
+  }
+}
+
+/** Forgets the tokens and everything of the user. */
+function loggedOut(message) {
+  stopQueueWatch();
+  stopAdmin();
+  Object.assign(state, { access: null, refresh: null, me: null, hold: null, admitted: false });
+  state.seats.clear();
+  $("whoami").textContent = "Not logged in";
+  $("logout").hidden = true;
+  $("auth-form").hidden = false;
+  $("auth-status").textContent = message;
+  for (const id of ["rush-section", "mine-section", "admin-section"]) $(id).hidden = true;
+  $("tickets").replaceChildren();
+  $("reservations").replaceChildren();
+}
+
+// ---------------------------------------------------------------------------------------
+// The catalogue
+
+function describeSession(session) {
+  const grades = session.grades
+    .map((g) => `${g.grade} ${money(g.price_minor, g.currency)}`)
+    .join(", ");
+  const kind = session.kind === "seated" ? "Seated" : "General admission";
+  return `${kind} · ${date(session.starts_at)} · ${grades} · ${session.status.replace("_", " ")}`;
+}
+
+async function loadEvents() {
+  const page = await api("GET", "/api/events?per_page=50");
+  const list = $("events");
+  list.replaceChildren();
+  state.sessions.clear();
+  if (page.items.length === 0) list.textContent = "No events.";
+  for (const event of page.items) {
+    const sessions = el("ul", { className: "sessions" });
+    for (const session of event.sessions) {
+      state.sessions.set(session.id, { event, session });
+      const choose = el("button", {
+        type: "button",
+        text: "Choose",
+        "data-testid": `session-${session.id}`,
+        "data-kind": session.kind,
+      });
+      choose.addEventListener("click", () => chooseSession(session.id).catch(showError));
+      sessions.append(el("li", {}, el("span", { text: describeSession(session) }), " ", choose));
+    }
+    list.append(el("article", { className: "event" }, el("h3", { text: event.name }), sessions));
+  }
+  fillAdminSessions();
+}
+
+/** Shows the stock left of the current session. */
+async function loadStock() {
+  const { session } = state.current;
+  const stock = await api("GET", `/api/sessions/${session.id}`);
+  $("session-stock").textContent = stock.grades
+    .map((g) => `${g.grade}: ${g.available} of ${g.capacity} left (${g.sold} sold)`)
+    .join(" · ");
+}
+
+async function chooseSession(id) {
+  clearError();
+  stopQueueWatch();
+  state.current = state.sessions.get(id);
+  state.hold = null;
+  state.admitted = false;
+  state.seats.clear();
+  const { event, session } = state.current;
+  $("rush-section").hidden = false;
+  $("rush-section").dataset.sessionId = id;
+  $("session-title").textContent = `${event.name}: ${describeSession(session)}`;
+  $("join").textContent = "Join the queue";
+  $("queue-status").textContent = "Not in the queue.";
+  $("pick-step").hidden = true;
+  $("pay-step").hidden = true;
+  $("hold-status").textContent = "";
+  $("pay-status").textContent = "";
+  await loadStock();
+  if (!state.access) {
+    $("queue-status").textContent = "Log in to join the queue.";
+    return;
+  }
+  // Already in this queue (e.g. after choosing another session): pick up where it stands.
+  try {
+    const view = await api("GET", `/api/sessions/${id}/queue`);
+    if (showQueue(view) === "waiting") watchQueue(id);
+  } catch (e) {
+    if (!(e instanceof ApiError && [403, 404].includes(e.status))) throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// The queue, live
+
+async function join() {
+  if (!state.access) throw new ApiError(401, "UNAUTHORIZED", "log in first");
+  const id = state.current.session.id;
+  const view = await api("POST", `/api/sessions/${id}/queue`);
+  if (showQueue(view) === "waiting") watchQueue(id);
+}
+
+/**
+ * Shows a queue answer (`GET /api/sessions/{id}/queue` or an event of its stream) and returns
+ * the ticket's status.
+ */
+function showQueue(view, event) {
+  const status = $("queue-status");
+  status.dataset.status = view.status;
+  if (view.status === "waiting" && event !== "sold_out") {
+    const position = view.position == null ? "not drawn yet" : `position ${view.position}`;
+    const eta = view.eta_seconds == null ? "ETA unknown" : `about ${view.eta_seconds} s`;
+    status.textContent = `Waiting: ${position} of ${view.waiting} · ${eta} · outlook ${view.outlook}`;
+  } else if (view.status === "active") {
+    const until = view.admission_expires_at ? ` before ${time(view.admission_expires_at)}` : "";
+    status.textContent = `Admitted: pick and hold your tickets${until}.`;
+    admitted();
+  } else if (event === "sold_out" || view.outlook === "sold_out") {
+    status.textContent = "Sold out: nothing left to wait for.";
+  } else if (view.status === "used") {
+    status.textContent = "Your admission was used by a hold. Join again to buy more.";
+  } else if (view.status === "left") {
+    status.textContent = "You left the queue.";
+  } else {
+    status.textContent = "Your admission expired: join the queue again.";
+  }
+  if (view.status !== "active") {
+    state.admitted = false;
+    $("join").textContent = view.status === "waiting" ? "Join the queue" : "Join the queue again";
+  }
+  return view.status;
+}
+
+function stopQueueWatch() {
+  if (state.queueWatch) state.queueWatch.abort();
+  state.queueWatch = null;
+}
+
+/**
+ * Follows `GET /api/sessions/{id}/queue/events` until a final event (admitted, expired,
+ * sold_out), reconnecting with Last-Event-ID after a dropped connection.
+ */
+async function watchQueue(sessionId) {
+  stopQueueWatch();
+  const watch = new AbortController();
+  state.queueWatch = watch;
+  let lastId = null;
+  while (!watch.signal.aborted) {
+    try {
+      const headers = { accept: "text/event-stream", authorization: `Bearer ${state.access}` };
+      if (lastId) headers["last-event-id"] = lastId;
+      const resp = await fetch(`/api/sessions/${sessionId}/queue/events`, {
+        headers,
+        signal: watch.signal,
+        cache: "no-store",
+      });
+      if (resp.status === 401 && (await refreshTokens())) continue;
+      if (!resp.ok) await parse(resp); // throws the API's error
+      const finished = await readEvents(resp.body, (ev) => {
+        if (ev.id) lastId = ev.id;
+        return onQueueEvent(ev);
+      });
+      if (finished) break;
+    } catch (e) {
+      if (watch.signal.aborted) return;
+      if (e instanceof ApiError) {
+        showError(e);
+        break;
+      }
+      // A dropped connection: try again shortly.
+    }
+    await sleep(1000);
+  }
+  if (state.queueWatch === watch) state.queueWatch = null;
+}
+
+/** Handles one queue event; true when it ends the stream. */
+function onQueueEvent(ev) {
+  if (ev.type === "error") {
+    showError(new Error(ev.data));
+    return true;
+  }
+  const view = JSON.parse(ev.data);
+  showQueue(view, ev.type);
+  return ev.type !== "position";
+}
+
+/**
+ * Reads Server-Sent Events from a response body and calls `onEvent({type, data, id})` for
+ * each; stops and returns true when `onEvent` returns true, false when the stream ends.
+ * Lines end with LF or CRLF (the server sends LF); comments (keep-alives) are skipped.
+ */
+async function readEvents(body, onEvent) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  let ev = { type: "message", data: [], id: null };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return false;
+    buffer += value;
+    const lines = buffer.split("\n");
+    buffer = lines.pop();
+    for (const raw of lines) {
+      const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+      if (line === "") {
+        if (ev.data.length > 0) {
+          const stop = onEvent({ type: ev.type, data: ev.data.join("\n"), id: ev.id });
+          if (stop) {
+            await reader.cancel();
+            return true;
+          }
+        }
+        ev = { type: "message", data: [], id: null };
+        continue;
+      }
+      if (line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? "" : line.slice(colon + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      if (field === "event") ev.type = value;
+      else if (field === "data") ev.data.push(value);
+      else if (field === "id") ev.id = value;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Picking and holding
+
+/** The admission is active: show the picker of the session's kind. */
+function admitted() {
+  if (state.admitted) return;
+  state.admitted = true;
+  state.seats.clear();
+  const { session } = state.current;
+  $("pick-step").hidden = false;
+  $("hold").disabled = false;
+  $("hold-status").textContent = "";
+  const seated = session.kind === "seated";
+  $("ga-picker").hidden = seated;
+  $("seat-picker").hidden = !seated;
+  if (seated) {
+    loadSeatMap().catch(showError);
+  } else {
+    $("grade").replaceChildren(
+      ...session.grades.map((g) =>
+        el("option", { value: g.grade, text: `${g.grade}: ${money(g.price_minor, g.currency)}` }),
+      ),
+    );
+    showSelection();
+  }
+}
+
+async function loadSeatMap() {
+  const seats = await api("GET", `/api/sessions/${state.current.session.id}/seats`);
+  const rows = new Map();
+  for (const seat of seats) {
+    const row = (seat.id.match(/^[A-Za-z]+/) || [seat.section])[0];
+    if (!rows.has(row)) rows.set(row, []);
+    rows.get(row).push(seat);
+  }
+  const map = $("seat-map");
+  map.replaceChildren();
+  for (const [row, list] of rows) {
+    const line = el("div", { className: "seat-row" }, el("span", { className: "row-label", text: row }));
+    for (const seat of list) {
+      const button = el("button", {
+        type: "button",
+        className: `seat ${seat.status}`,
+        text: seat.id,
+        title: `${seat.id} · ${seat.grade} · ${money(seat.price_minor, seat.currency)} · ${seat.status}`,
+        "data-seat": seat.id,
+        "data-testid": `seat-${seat.id}`,
+        "data-price": seat.price_minor,
+        "data-currency": seat.currency,
+      });
+      button.disabled = seat.status !== "available";
+      button.addEventListener("click", () => toggleSeat(button));
+      line.append(button);
+    }
+    map.append(line);
+  }
+  showSelection();
+}
+
+function toggleSeat(button) {
+  const id = button.dataset.seat;
+  if (state.seats.has(id)) state.seats.delete(id);
+  else state.seats.add(id);
+  button.classList.toggle("selected", state.seats.has(id));
+  showSelection();
+}
+
+/** The hold request for what is picked, and its price. */
+function selection() {
+  const { session } = state.current;
+  if (session.kind === "seated") {
+    const buttons = [...state.seats].map((id) => $("seat-map").querySelector(`[data-seat="${id}"]`));
+    const total = buttons.reduce((sum, b) => sum + Number(b.dataset.price), 0);
+    const currency = buttons.length ? buttons[0].dataset.currency : "";
+    return {
+      body: { session_id: session.id, seat_ids: [...state.seats] },
+      text: buttons.length ? `Seats ${[...state.seats].join(", ")}: ${money(total, currency)}` : "No seat picked.",
+    };
+  }
+  const grade = session.grades.find((g) => g.grade === $("grade").value) || session.grades[0];
+  const quantity = Number.parseInt($("quantity").value, 10) || 0;
+  return {
+    body: { session_id: session.id, grade: grade.grade, quantity },
+    text: `${quantity} × ${grade.grade}: ${money(quantity * grade.price_minor, grade.currency)}`,
+  };
+}
+
+function showSelection() {
+  $("selection").textContent = selection().text;
+}
+
+async function hold() {
+  const { body } = selection();
+  if (body.seat_ids && body.seat_ids.length === 0) {
+    throw new ApiError(400, "VALIDATION", "pick at least one seat");
+  }
+  const held = await api("POST", "/api/holds", { body, key: newKey() });
+  state.hold = held;
+  // The hold used the admission.
+  state.admitted = false;
+  $("queue-status").textContent = "Admission used by your hold.";
+  $("join").textContent = "Join the queue again";
+  $("hold").disabled = true;
+  showHold(held);
+  $("pay-step").hidden = false;
+  $("pay").disabled = false;
+  $("pay-status").textContent = "";
+  await loadStock();
+}
+
+function showHold(h) {
+  const status = $("hold-status");
+  status.dataset.status = h.status;
+  status.textContent = `Hold ${h.status}: ${h.units} ticket(s), ${money(h.amount, h.currency)}, until ${time(h.expires_at)}.`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Paying
+
+const FINAL = ["confirmed", "payment_failed", "expired", "released", "cancelled", "refunded"];
+
+async function pay() {
+  if (!state.hold) throw new ApiError(409, "NO_HOLD", "hold tickets first");
+  const card = $("card").value;
+  const holdId = state.hold.id;
+  $("pay-status").textContent = "Paying…";
+  const answer = await api("POST", `/api/holds/${holdId}/checkout`, {
+    body: { method: "card", card_number: card },
+    key: newKey(),
+  });
+  let h = answer.hold;
+  // A slow card leaves the hold PAYING: the provider's webhook settles it; poll until then.
+  for (let i = 0; !FINAL.includes(h.status) && i < 120; i++) {
+    showHold(h);
+    $("pay-status").textContent = `Payment ${answer.status || "processing"}: waiting for the result…`;
+    await sleep(1000);
+    h = await api("GET", `/api/holds/${holdId}`);
+  }
+  showHold(h);
+  const status = $("pay-status");
+  status.dataset.status = h.status;
+  if (h.status === "confirmed") {
+    status.textContent = "Payment succeeded: reservation confirmed.";
+    state.hold = null;
+    $("pay").disabled = true;
+  } else if (h.status === "payment_failed") {
+    status.textContent =
+      "Payment declined: your hold was released. Join the queue again to try another card.";
+    state.hold = null;
+    $("pay").disabled = true;
+  } else if (FINAL.includes(h.status)) {
+    status.textContent = `The hold ended (${h.status.replace("_", " ")}): join the queue again.`;
+    state.hold = null;
+  } else {
+    status.textContent = "No result yet: see My reservations later.";
+  }
+  await loadStock();
+  await loadMine(h.status === "confirmed" ? holdId : undefined);
+}
+
+// ---------------------------------------------------------------------------------------
+// My tickets and reservations
+
+/**
+ * Shows my tickets and reservations; with `confirmedHold`, retries a few times until that
+ * reservation's tickets are listed (they are issued when it is confirmed).
+ */
+async function loadMine(confirmedHold) {
+  const list = $("tickets");
+  for (let attempt = 0; ; attempt++) {
+    let tickets = null;
+    try {
+      tickets = (await api("GET", "/api/me/tickets")).tickets;
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404)) throw e;
+    }
+    if (tickets === null) {
+      list.replaceChildren(el("li", { text: "This server issues no ticket codes." }));
+      break;
+    }
+    list.replaceChildren(
+      ...tickets.map((t) =>
+        el(
+          "li",
+          { "data-testid": "ticket", "data-reservation": t.reservation_id, "data-status": t.status },
+          el("code", { className: "ticket-code", "data-testid": "ticket-code", text: t.code }),
+          ` ${t.status} · reservation ${t.reservation_id}`,
+        ),
+      ),
+    );
+    if (tickets.length === 0) list.replaceChildren(el("li", { text: "No tickets yet." }));
+    const found = !confirmedHold || tickets.some((t) => t.reservation_id === confirmedHold);
+    if (found || attempt >= 10) break;
+    await sleep(500);
+  }
+  const reservations = await api("GET", "/api/me/reservations");
+  $("reservations").replaceChildren(
+    ...reservations.map((r) =>
+      el("li", {
+        "data-testid": "reservation",
+        "data-id": r.id,
+        "data-status": r.status,
+        text: `${r.status.replace("_", " ")} · ${r.units} ticket(s) · ${money(r.amount, r.currency)} · ${r.id}`,
+      }),
+    ),
+  );
+  if (reservations.length === 0) $("reservations").replaceChildren(el("li", { text: "None yet." }));
+}
+
+// ---------------------------------------------------------------------------------------
+// Admin: live stats
+
+function fillAdminSessions() {
+  const select = $("admin-session");
+  const chosen = select.value;
+  select.replaceChildren(
+    ...[...state.sessions.values()].map(({ event, session }) =>
+      el("option", {
+        value: session.id,
+        text: `${event.name}: ${session.kind === "seated" ? "seated" : "general admission"}`,
+      }),
+    ),
+  );
+  if (chosen && state.sessions.has(chosen)) select.value = chosen;
+}
+
+function startAdmin() {
+  $("admin-section").hidden = false;
+  fillAdminSessions();
+  stopAdmin();
+  refreshStats();
+  state.statsTimer = setInterval(refreshStats, 1000);
+}
+
+function stopAdmin() {
+  if (state.statsTimer) clearInterval(state.statsTimer);
+  state.statsTimer = null;
+}
+
+async function refreshStats() {
+  const id = $("admin-session").value;
+  if (!id || !state.access) return;
+  try {
+    const s = await api("GET", `/api/admin/sessions/${id}/stats`);
+    if ($("admin-session").value !== id) return; // changed meanwhile
+    $("stat-capacity").textContent = s.capacity;
+    $("stat-available").textContent = s.available;
+    $("stat-held").textContent = s.held;
+    $("stat-sold").textContent = s.sold;
+    $("stat-queue").textContent = s.queue_length;
+    $("stat-active").textContent = s.active;
+    const by = Object.entries(s.reservations_by_status);
+    $("stat-reservations").textContent = by.length
+      ? by.map(([k, v]) => `${k.replace("_", " ")}: ${v}`).join(", ")
+      : "none";
+    $("stats-updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  } catch (e) {
+    $("stats-updated").textContent =
+      e instanceof ApiError ? `${e.code}: ${e.message}` : `Error: ${e.message}`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Wiring
+
+document.addEventListener("DOMContentLoaded", () => {
+  action($("signup"), signup);
+  action($("login"), login);
+  // Enter in the form clicks "Log in", whose handler runs the login; never submit the form.
+  $("auth-form").addEventListener("submit", (ev) => ev.preventDefault());
+  action($("logout"), logout);
+  action($("join"), join);
+  action($("hold"), hold);
+  action($("pay"), pay);
+  action($("refresh-mine"), () => loadMine());
+  $("grade").addEventListener("change", showSelection);
+  $("quantity").addEventListener("input", showSelection);
+  $("admin-session").addEventListener("change", refreshStats);
+  loadEvents().catch(showError);
+});

@@ -1,0 +1,584 @@
+//! The demo page (`GET /`) in a real browser: headless Chromium driven over WebDriver
+//! (chromedriver, through `fantoccini`) against a memory-backed server on a free port. The
+//! test reads what the page shows (element text, enabled state), not only the API's state.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
+//! `/usr/bin/chromedriver`; `CHROMIUM` and `CHROMEDRIVER` override the paths). Without them
+//! the browser test fails under `CI=true` and is skipped with a note otherwise.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, call, memory_server};
+use fantoccini::{Client, ClientBuilder, Locator};
+use ticket_core::SessionId;
+use ticket_core::model::policy::{QueueRules, SalesPolicy};
+
+/// How long the page gets to show something.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_and_its_assets_are_served_with_a_strict_policy() {
+    let s = memory_server(&[]).await;
+    let client = reqwest::Client::new();
+    for (path, content_type, needle) in [
+        ("/", "text/html; charset=utf-8", "<script src=\"/app.js\""),
+        ("/app.js", "text/javascript; charset=utf-8", "queue/events"),
+        ("/app.css", "text/css; charset=utf-8", ".seat"),
+    ] {
+        let resp = client
+            .get(format!("{}{path}", s.url))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200, "{path}");
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(header("content-type"), content_type, "{path}");
+        let csp = header("content-security-policy");
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        let body = resp.text().await.expect("body");
+        assert!(body.contains(needle), "{path} lacks {needle:?}");
+    }
+    let html = ticket_server::routes::demo_page::INDEX_HTML;
+    assert!(
+        !html.contains("<script>") && !html.contains("style="),
+        "nothing inline: the policy would block it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_and_an_admin_use_the_demo_page_in_headless_chromium() {
+    let Some(tools) = browser_tools() else {
+        return;
+    };
+    let started = Instant::now();
+    let browser = Browser::start(&tools).await;
+    let client = browser.client.clone();
+    // The flow runs on a thread of its own (its panic caught by the join), so that the
+    // browser is closed whatever happens to it; `block_on` there needs no `Send` future.
+    let runtime = tokio::runtime::Handle::current();
+    let outcome =
+        tokio::task::spawn_blocking(move || runtime.block_on(buyer_and_admin(&client))).await;
+    browser.close().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+    eprintln!("browser flow took {:?}", started.elapsed());
+}
+
+/// The whole flow: sign up, log in, queue live, GA hold, declined then accepted payment,
+/// ticket codes, admin stats, and a seat bought on the seat map.
+async fn buyer_and_admin(c: &Client) {
+    let s = memory_server(&[]).await;
+    let event = ticket_server::demo::ensure_demo_event(&s.state)
+        .await
+        .expect("demo event");
+    let (ga, seated) = (event.sessions[0].id, event.sessions[1].id);
+    assert!(!event.sessions[0].inventory.is_seated() && event.sessions[1].inventory.is_seated());
+    // One admission at a time on the GA session, so the buyer waits behind someone first.
+    let one_at_a_time = SalesPolicy {
+        queue: QueueRules {
+            max_active: 1,
+            ..QueueRules::default()
+        },
+        ..SalesPolicy::default()
+    };
+    s.state
+        .rush
+        .set_policy(ga, &one_at_a_time)
+        .await
+        .expect("policy");
+    let (ahead, _) = common::user_token(&s);
+    let queue = format!("/api/sessions/{ga}/queue");
+    let first = call(&s, "POST", &queue, Some(&ahead), &[], None).await;
+    assert_eq!(first.json["status"], "active", "{first:?}");
+
+    c.goto(&s.url).await.expect("open the page");
+    wait_text(c, &testid(&format!("session-{ga}")), "Choose").await;
+
+    // Sign up (which logs in), log out, fail to sign up twice, log in.
+    let email = format!("buyer-{}@example.com", uuid::Uuid::now_v7().simple());
+    let password = "buyer-pass-1";
+    fill(c, "#email", &email).await;
+    fill(c, "#password", password).await;
+    click(c, "#signup").await;
+    wait_text(c, "#whoami", &format!("{email} (user)")).await;
+    click(c, "#logout").await;
+    wait_text(c, "#whoami", "Not logged in").await;
+    fill(c, "#email", &email).await;
+    fill(c, "#password", password).await;
+    click(c, "#signup").await;
+    wait_text(c, "#error", "EMAIL_TAKEN").await;
+    click(c, "#login").await;
+    wait_text(c, "#whoami", &format!("{email} (user)")).await;
+    assert!(
+        !displayed(c, "#error").await,
+        "a success clears the error banner"
+    );
+
+    // The GA session: wait behind the admitted user, then get admitted live over SSE.
+    click(c, &testid(&format!("session-{ga}"))).await;
+    wait_text(c, "#session-title", "General admission").await;
+    wait_text(c, "#session-stock", "GA: 100 of 100 left").await;
+    click(c, "#join").await;
+    wait_text(c, "#queue-status", "Waiting: position 1 of 1").await;
+    assert!(!displayed(c, "#pick-step").await, "no picker while waiting");
+    let left = call(&s, "DELETE", &queue, Some(&ahead), &[], None).await;
+    assert_eq!(left.status, 200, "{left:?}");
+    wait_text(c, "#queue-status", "Admitted").await;
+
+    // Two GA tickets, a declined card: the page says so and the units go back.
+    fill(c, "#quantity", "2").await;
+    wait_text(c, "#selection", "2 × GA").await;
+    click(c, "#hold").await;
+    wait_text(c, "#hold-status", "Hold held: 2 ticket(s)").await;
+    wait_text(c, "#hold-status", "100,000").await;
+    wait_text(c, "#session-stock", "GA: 98 of 100 left").await;
+    select(c, "#card", "4000000000000002").await;
+    click(c, "#pay").await;
+    wait_text(c, "#pay-status", "Payment declined").await;
+    wait_text(c, "#hold-status", "payment_failed").await;
+    wait_text(c, "#session-stock", "GA: 100 of 100 left").await;
+    wait_text(c, "#reservations", "payment failed · 2 ticket(s)").await;
+
+    // Again, through the queue, with the card that succeeds.
+    wait_text(c, "#join", "Join the queue again").await;
+    click(c, "#join").await;
+    wait_text(c, "#queue-status", "Admitted").await;
+    assert!(enabled(c, "#hold").await, "a new admission allows a hold");
+    fill(c, "#quantity", "2").await;
+    click(c, "#hold").await;
+    wait_text(c, "#hold-status", "Hold held: 2 ticket(s)").await;
+    select(c, "#card", "4242424242424242").await;
+    click(c, "#pay").await;
+    wait_text(
+        c,
+        "#pay-status",
+        "Payment succeeded: reservation confirmed.",
+    )
+    .await;
+    wait_text(c, "#hold-status", "Hold confirmed").await;
+    wait_text(c, "#reservations", "confirmed · 2 ticket(s)").await;
+    wait_text(c, "#session-stock", "GA: 98 of 100 left (2 sold)").await;
+    let tickets = ticket_codes(c).await;
+    assert_ga_tickets(&tickets);
+
+    // The admin sees the sale in the live figures.
+    click(c, "#logout").await;
+    wait_text(c, "#whoami", "Not logged in").await;
+    assert!(!displayed(c, "#admin-section").await);
+    fill(c, "#email", "admin@example.com").await;
+    fill(c, "#password", "admin-pass-1").await;
+    click(c, "#login").await;
+    wait_text(c, "#whoami", "admin@example.com (admin)").await;
+    select(c, "#admin-session", &ga.to_string()).await;
+    wait_text_exact(c, "#stat-sold", "2").await;
+    wait_text_exact(c, "#stat-capacity", "100").await;
+    wait_text_exact(c, "#stat-available", "98").await;
+    wait_text(c, "#stat-reservations", "confirmed: 1").await;
+    wait_text(c, "#stat-reservations", "payment failed: 1").await;
+    let totals = s
+        .state
+        .rush
+        .stores()
+        .inventory
+        .snapshot(ga)
+        .await
+        .expect("snapshot")
+        .totals();
+    assert_eq!(
+        (totals.sold, totals.available),
+        (2, 98),
+        "the page showed the store's figures"
+    );
+    // Live: a sale made elsewhere shows up without touching the page.
+    let (other, _) = common::user_token(&s);
+    buy_ga_unit(&s, ga, &other).await;
+    wait_text_exact(c, "#stat-sold", "3").await;
+
+    // A second buyer picks two seats on the seat map.
+    click(c, "#logout").await;
+    let email2 = format!("seats-{}@example.com", uuid::Uuid::now_v7().simple());
+    fill(c, "#email", &email2).await;
+    fill(c, "#password", password).await;
+    click(c, "#signup").await;
+    wait_text(c, "#whoami", &email2).await;
+    click(c, &testid(&format!("session-{seated}"))).await;
+    wait_text(c, "#session-title", "Seated").await;
+    click(c, "#join").await;
+    wait_text(c, "#queue-status", "Admitted").await;
+    assert!(displayed(c, "#seat-map").await && !displayed(c, "#ga-picker").await);
+    click(c, &testid("seat-B3")).await;
+    click(c, &testid("seat-B4")).await;
+    wait_text(c, "#selection", "Seats B3, B4").await;
+    wait_text(c, "#selection", "198,000").await;
+    click(c, "#hold").await;
+    wait_text(c, "#hold-status", "Hold held: 2 ticket(s)").await;
+    select(c, "#card", "4242424242424242").await;
+    click(c, "#pay").await;
+    wait_text(
+        c,
+        "#pay-status",
+        "Payment succeeded: reservation confirmed.",
+    )
+    .await;
+    wait_text(c, "#reservations", "confirmed · 2 ticket(s)").await;
+    // The next admission's seat map shows them sold.
+    click(c, "#join").await;
+    wait_text(c, "#queue-status", "Admitted").await;
+    wait_attr(c, &testid("seat-B3"), "class", "sold").await;
+    assert!(
+        !enabled(c, &testid("seat-B4")).await,
+        "a sold seat cannot be picked"
+    );
+    assert!(
+        enabled(c, &testid("seat-B5")).await,
+        "the next seat is free"
+    );
+}
+
+/// The ticket codes the page lists (`GET /api/me/tickets`), or `None` when this server issues
+/// none (the page says so).
+async fn ticket_codes(c: &Client) -> Option<Vec<String>> {
+    let text = wait_text(c, "#tickets", "").await;
+    if text.contains("issues no ticket codes") {
+        return None;
+    }
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let codes = match c.find_all(Locator::Css(&testid("ticket-code"))).await {
+            Ok(found) => {
+                let mut codes = Vec::new();
+                for e in found {
+                    codes.push(e.text().await.unwrap_or_default());
+                }
+                codes
+            }
+            Err(_) => Vec::new(),
+        };
+        if !codes.is_empty() && codes.iter().all(|t| !t.trim().is_empty()) {
+            return Some(codes);
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "no ticket code shown; the page shows:\n{}",
+                page_text(c).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// With tickets issued: one per unit sold, each code distinct.
+fn assert_ga_tickets(codes: &Option<Vec<String>>) {
+    let Some(codes) = codes else {
+        eprintln!("note: no GET /api/me/tickets on this server: ticket codes not checked");
+        return;
+    };
+    let mut unique = codes.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), codes.len(), "distinct codes: {codes:?}");
+    assert_eq!(codes.len(), 2, "one ticket per unit: {codes:?}");
+}
+
+/// Sells one GA unit to `token`'s user over the API (join, hold, pay).
+async fn buy_ga_unit(s: &Server, session: SessionId, token: &str) {
+    let joined = call(
+        s,
+        "POST",
+        &format!("/api/sessions/{session}/queue"),
+        Some(token),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(joined.json["status"], "active", "{joined:?}");
+    let body = format!(r#"{{"session_id":"{session}","grade":"GA","quantity":1}}"#);
+    let held = call(
+        s,
+        "POST",
+        "/api/holds",
+        Some(token),
+        &[("idempotency-key", "other-hold")],
+        Some(&body),
+    )
+    .await;
+    assert_eq!(held.status, 201, "{held:?}");
+    let hold = held.json["id"].as_str().expect("hold id");
+    let paid = call(
+        s,
+        "POST",
+        &format!("/api/holds/{hold}/checkout"),
+        Some(token),
+        &[("idempotency-key", "other-pay")],
+        Some(r#"{"method":"card","card_number":"4242424242424242"}"#),
+    )
+    .await;
+    assert_eq!(paid.json["hold"]["status"], "confirmed", "{paid:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Driving the page
+
+fn testid(id: &str) -> String {
+    format!("[data-testid=\"{id}\"]")
+}
+
+/// Everything the page shows, for failure messages.
+async fn page_text(c: &Client) -> String {
+    c.execute("return document.body.innerText", vec![])
+        .await
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "(unreadable)".into())
+}
+
+/// Waits until `css` shows text satisfying `ok`; panics with what the page shows.
+async fn wait_until(c: &Client, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = String::new();
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await
+            && let Ok(text) = e.text().await
+        {
+            if ok(&text) {
+                return text;
+            }
+            last = text;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "{css} never showed {what}; it shows {last:?}. The page:\n{}",
+                page_text(c).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `css` shows text containing `needle` (visible text: hidden elements show none).
+async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
+    wait_until(c, css, &format!("{needle:?}"), |t| {
+        t.contains(needle) && !t.is_empty()
+    })
+    .await
+}
+
+/// Waits until `css` shows exactly `expected`.
+async fn wait_text_exact(c: &Client, css: &str, expected: &str) {
+    wait_until(c, css, &format!("exactly {expected:?}"), |t| {
+        t.trim() == expected
+    })
+    .await;
+}
+
+/// Waits until attribute `name` of `css` contains `needle`.
+async fn wait_attr(c: &Client, css: &str, name: &str, needle: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let value = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.attr(name).await.ok().flatten(),
+            Err(_) => None,
+        };
+        if value.as_deref().is_some_and(|v| v.contains(needle)) {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("{css}'s {name} never contained {needle:?}: {value:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The element, once it is displayed and enabled.
+async fn ready(c: &Client, css: &str) -> fantoccini::elements::Element {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await
+            && e.is_displayed().await.unwrap_or(false)
+            && e.is_enabled().await.unwrap_or(false)
+        {
+            return e;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "{css} never became visible and enabled. The page:\n{}",
+                page_text(c).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn click(c: &Client, css: &str) {
+    ready(c, css)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn fill(c: &Client, css: &str, value: &str) {
+    let e = ready(c, css).await;
+    e.clear()
+        .await
+        .unwrap_or_else(|e| panic!("clear {css}: {e}"));
+    e.send_keys(value)
+        .await
+        .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+}
+
+async fn select(c: &Client, css: &str, value: &str) {
+    ready(c, css)
+        .await
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("select {value} in {css}: {e}"));
+}
+
+async fn displayed(c: &Client, css: &str) -> bool {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.is_displayed().await.unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+async fn enabled(c: &Client, css: &str) -> bool {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.is_enabled().await.unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The browser
+
+/// Paths of the browser and its driver.
+struct Tools {
+    chromium: PathBuf,
+    chromedriver: PathBuf,
+}
+
+/// The installed tools; `None` (with a note) when missing outside CI, a failure in CI.
+fn browser_tools() -> Option<Tools> {
+    let path = |var: &str, default: &str| {
+        PathBuf::from(std::env::var(var).unwrap_or_else(|_| default.to_owned()))
+    };
+    let tools = Tools {
+        chromium: path("CHROMIUM", "/usr/bin/chromium"),
+        chromedriver: path("CHROMEDRIVER", "/usr/bin/chromedriver"),
+    };
+    let missing: Vec<String> = [&tools.chromium, &tools.chromedriver]
+        .into_iter()
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return Some(tools);
+    }
+    let message = format!(
+        "the browser test needs {} (install with `apt-get install chromium chromium-driver`)",
+        missing.join(" and ")
+    );
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    assert!(!ci, "{message}");
+    eprintln!("note: skipped: {message}");
+    None
+}
+
+/// chromedriver on a free port and a WebDriver session of headless Chromium.
+struct Browser {
+    driver: Child,
+    client: Client,
+    profile: PathBuf,
+}
+
+impl Browser {
+    async fn start(tools: &Tools) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut driver = Command::new(&tools.chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", tools.chromedriver.display()));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Ok(Some(status)) = driver.try_wait() {
+                panic!("chromedriver exited: {status}");
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let profile =
+            std::env::temp_dir().join(format!("ticketrush-chromium-{}", uuid::Uuid::now_v7()));
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": tools.chromium,
+                "args": [
+                    "--headless=new",
+                    // root in containers and CI has no user namespace sandbox
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--window-size=1280,1200",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        let connected =
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps)
+                .connect(&format!("http://{addr}"))
+                .await;
+        let client = match connected {
+            Ok(client) => client,
+            Err(e) => {
+                let _ = driver.kill();
+                let _ = driver.wait();
+                panic!("no WebDriver session with headless Chromium: {e}");
+            }
+        };
+        Self {
+            driver,
+            client,
+            profile,
+        }
+    }
+
+    /// Ends the session (Chromium exits), then chromedriver.
+    async fn close(mut self) {
+        if let Err(e) = self.client.clone().close().await {
+            eprintln!("closing the browser: {e}");
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
