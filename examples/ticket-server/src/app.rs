@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::reservations::router())
         .merge(routes::admin::router())
         .merge(routes::wallet::router())
+        .merge(routes::tickets::router())
         .merge(metrics::router())
         .merge(routes::demo_page::router())
         .with_state(state.clone())

@@ -19,4 +19,5 @@ pub mod metrics;
 mod redis_scan;
 pub mod routes;
 pub mod state;
+pub mod tickets;
 pub mod wallet;

@@ -20,6 +20,10 @@ use crate::accounts::{
 };
 use crate::auth::TokenKeys;
 use crate::config::{Config, StoreKind};
+use crate::tickets::{
+    MemoryTickets, PgTickets, PgTicketsConfig, RedisTickets, RedisTicketsConfig, TicketSigner,
+    TicketStore,
+};
 use crate::wallet::{
     MemoryWallet, PgWallet, PgWalletConfig, RedisWallet, RedisWalletConfig, WalletStore,
 };
@@ -57,6 +61,10 @@ pub struct AppState {
     pub wallet: Arc<dyn WalletStore>,
     /// Access-token keys.
     pub keys: TokenKeys,
+    /// Which tickets were used at the gate (shared by every process on the backend).
+    pub tickets: Arc<dyn TicketStore>,
+    /// Signs and checks ticket codes (from the JWT secret, so every process agrees).
+    pub ticket_codes: TicketSigner,
     /// The clock every handler reads.
     pub clock: Arc<dyn Clock>,
     /// The settings in force.
@@ -169,12 +177,20 @@ impl AppState {
             }
         }
         .map_err(|e| StartError::Config(e.to_string()))?;
+        let tickets = connect_tickets(&config).await?;
+        let ticket_codes = match &config.jwt_secret {
+            Some(s) => TicketSigner::from_secret(s.as_bytes()),
+            None => TicketSigner::random()
+                .map_err(|e| StartError::Config(format!("randomness: {e}")))?,
+        };
         Ok(Self {
             rush,
             checkout,
             accounts,
             wallet,
             keys,
+            tickets,
+            ticket_codes,
             clock,
             config: Arc::new(config),
             sandbox,
@@ -182,4 +198,30 @@ impl AppState {
             metrics: Arc::new(crate::metrics::Metrics::new()),
         })
     }
+}
+
+/// The ticket use marks of `config.store`: Redis under `<namespace>:app`, PostgreSQL in the
+/// schema `<namespace>_app` (migrated), like the wallet.
+async fn connect_tickets(config: &Config) -> Result<Arc<dyn TicketStore>, StartError> {
+    let ns = &config.namespace;
+    let err = backend("tickets");
+    Ok(match config.store {
+        StoreKind::Memory => Arc::new(MemoryTickets::new()),
+        StoreKind::Redis => Arc::new(
+            RedisTickets::connect(
+                RedisTicketsConfig::new(&config.redis_url).with_prefix(format!("{ns}:app")),
+            )
+            .await
+            .map_err(|e| err(e.to_string()))?,
+        ),
+        StoreKind::Pg => {
+            let tickets = PgTickets::connect(
+                PgTicketsConfig::new(&config.database_url).with_schema(format!("{ns}_app")),
+            )
+            .await
+            .map_err(|e| err(e.to_string()))?;
+            tickets.migrate().await.map_err(|e| err(e.to_string()))?;
+            Arc::new(tickets)
+        }
+    })
 }

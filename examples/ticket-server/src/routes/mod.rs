@@ -10,4 +10,5 @@ pub mod payments;
 pub mod queue;
 pub mod queue_events;
 pub mod reservations;
+pub mod tickets;
 pub mod wallet;

@@ -1,0 +1,285 @@
+//! Tickets over HTTP: a buyer's tickets with their signed codes, and the gate's scan.
+//!
+//! | route | does |
+//! |---|---|
+//! | `GET /api/me/tickets` | one ticket per unit or seat of each of my CONFIRMED reservations (newest reservation first), each with its signed `code`, `status` (`valid` or `used`) and `used_at` |
+//! | `POST /api/tickets/verify` | admin (the gate): `{"code": "…"}` → 200 on the ticket's first scan, marking it used; 409 `TICKET_ALREADY_USED` on any later scan (the message says when); 422 `INVALID_TICKET` for a forged, tampered or malformed code; 409 `TICKET_NOT_VALID` when its reservation is not CONFIRMED (cancelled, refunded) or does not match |
+//!
+//! A refused scan marks nothing. The use mark lives in the shared store, so gates on
+//! different server processes admit each ticket once (see [`crate::tickets`]).
+
+use std::collections::HashSet;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use ticket_core::model::audit::{AuditScope, Subject};
+use ticket_core::model::hold::{Hold, HoldState};
+use ticket_core::{Error, Timestamp};
+
+use crate::error::ApiError;
+use crate::extract::{AdminUser, AuthUser, JsonBody};
+use crate::routes::params::user_of;
+use crate::state::AppState;
+use crate::tickets::{CodeError, TicketClaims, TicketError, TicketLine, UseOutcome, tickets_of};
+
+/// How many of a user's audit records are read to find their reservations.
+const AUDIT_SCAN_LIMIT: usize = 10_000;
+
+/// The routes of tickets.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/me/tickets", get(my_tickets))
+        .route("/api/tickets/verify", post(verify))
+}
+
+impl From<TicketError> for ApiError {
+    fn from(e: TicketError) -> Self {
+        match e {
+            TicketError::InvalidRequest(m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION", m)
+            }
+            TicketError::Unavailable(m) => {
+                tracing::warn!("ticket storage unavailable: {m}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "ticket storage unavailable, retry",
+                )
+                .retry_after(std::time::Duration::from_secs(1))
+            }
+        }
+    }
+}
+
+impl From<CodeError> for ApiError {
+    fn from(e: CodeError) -> Self {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_TICKET",
+            e.to_string(),
+        )
+    }
+}
+
+/// 409 `TICKET_NOT_VALID`: a genuine code whose reservation does not admit anyone.
+fn not_valid(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "TICKET_NOT_VALID", message)
+}
+
+/// A ticket as the API shows it.
+#[derive(Debug, Serialize)]
+struct TicketAnswer {
+    ticket_id: String,
+    reservation_id: String,
+    session_id: String,
+    grade: String,
+    seat: Option<String>,
+    code: String,
+    status: &'static str,
+    used_at: Option<i64>,
+}
+
+async fn my_tickets(
+    State(state): State<AppState>,
+    me: AuthUser,
+) -> Result<impl IntoResponse, ApiError> {
+    let user = user_of(&me)?;
+    let reservations = &state.rush.stores().reservations;
+    let records = reservations
+        .audit(&AuditScope::User(user.clone()), AUDIT_SCAN_LIMIT)
+        .await?;
+    let mut seen = HashSet::new();
+    let mut holds = Vec::new();
+    for record in records {
+        let Subject::Hold(id) = record.subject else {
+            continue;
+        };
+        if !seen.insert(id) {
+            continue;
+        }
+        let hold = reservations.get(id).await?;
+        // The audit scope is the owner already; this keeps anyone else's hold out for sure.
+        if hold.user == user && hold.state == HoldState::Confirmed {
+            holds.push(hold);
+        }
+    }
+    holds.sort_by_key(|h| std::cmp::Reverse((h.created_at, h.id)));
+    let lines: Vec<(&Hold, TicketLine)> = holds
+        .iter()
+        .flat_map(|h| tickets_of(h).into_iter().map(move |l| (h, l)))
+        .collect();
+    let ids: Vec<_> = lines.iter().map(|(_, l)| l.id).collect();
+    let used = state.tickets.used(&ids).await?;
+    let tickets: Vec<TicketAnswer> = lines
+        .into_iter()
+        .map(|(hold, line)| {
+            let used_at = used.get(&line.id).map(|m| m.at.as_millis());
+            TicketAnswer {
+                ticket_id: line.id.to_string(),
+                reservation_id: hold.id.to_string(),
+                session_id: hold.session.to_string(),
+                code: state.ticket_codes.sign(&TicketClaims {
+                    ticket: line.id,
+                    session: hold.session,
+                    user: hold.user.clone(),
+                }),
+                grade: line.grade,
+                seat: line.seat,
+                status: if used_at.is_some() { "used" } else { "valid" },
+                used_at,
+            }
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "tickets": tickets })))
+}
+
+/// Body of `POST /api/tickets/verify`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyBody {
+    /// The scanned code.
+    code: String,
+}
+
+/// The answer to a first scan.
+#[derive(Debug, Serialize)]
+struct VerifyAnswer {
+    valid: bool,
+    first_use: bool,
+    ticket_id: String,
+    reservation_id: String,
+    session_id: String,
+    user_id: String,
+    grade: String,
+    seat: Option<String>,
+    used_at: i64,
+    used_by: String,
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    AdminUser(gate): AdminUser,
+    JsonBody(body): JsonBody<VerifyBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let claims = state.ticket_codes.verify(body.code.trim())?;
+    let ticket = claims.ticket;
+    let hold = match state.rush.stores().reservations.get(ticket.hold()).await {
+        Ok(hold) => hold,
+        Err(Error::NotFound { .. }) => {
+            return Err(not_valid(format!(
+                "ticket {ticket}: its reservation does not exist"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // A genuine code always matches its hold; a mismatch means the hold is not the one the
+    // code was issued for (e.g. another deployment's data under the same secret).
+    let line = tickets_of(&hold).into_iter().find(|l| l.id == ticket);
+    let Some(line) = line.filter(|_| hold.user == claims.user && hold.session == claims.session)
+    else {
+        return Err(not_valid(format!(
+            "ticket {ticket} does not match its reservation"
+        )));
+    };
+    if hold.state != HoldState::Confirmed {
+        return Err(not_valid(format!(
+            "ticket {ticket}: its reservation is {}, not confirmed",
+            hold.state.as_str().to_lowercase()
+        )));
+    }
+    let by = gate.id.to_string();
+    match state
+        .tickets
+        .mark_used(&ticket, &by, state.clock.now())
+        .await?
+    {
+        UseOutcome::FirstUse { at } => {
+            tracing::info!(ticket = %ticket, gate = %by, "ticket admitted");
+            Ok(Json(VerifyAnswer {
+                valid: true,
+                first_use: true,
+                ticket_id: ticket.to_string(),
+                reservation_id: hold.id.to_string(),
+                session_id: hold.session.to_string(),
+                user_id: hold.user.as_str().to_owned(),
+                grade: line.grade,
+                seat: line.seat,
+                used_at: at.as_millis(),
+                used_by: by,
+            }))
+        }
+        UseOutcome::AlreadyUsed { at, by: first } => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "TICKET_ALREADY_USED",
+            format!(
+                "ticket {ticket} was already used at {} ({} ms since the epoch), scanned by {first}",
+                utc_text(at),
+                at.as_millis()
+            ),
+        )),
+    }
+}
+
+/// `at` as an RFC 3339 UTC time with milliseconds, e.g. `2025-05-17T19:30:00.000Z`.
+fn utc_text(at: Timestamp) -> String {
+    let ms = at.as_millis();
+    let (days, in_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // Days since 1970-01-01 to a civil date (H. Hinnant's `civil_from_days`).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1_000 % 60,
+        in_day % 1_000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_utc() {
+        for (ms, text) in [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (951_782_400_000, "2000-02-29T00:00:00.000Z"),
+            (1_700_000_000_123, "2023-11-14T22:13:20.123Z"),
+            (1_735_689_599_999, "2024-12-31T23:59:59.999Z"),
+            (-1, "1969-12-31T23:59:59.999Z"),
+        ] {
+            assert_eq!(utc_text(Timestamp::from_millis(ms)), text);
+        }
+    }
+
+    #[test]
+    fn ticket_errors_map_to_documented_answers() {
+        let forged: ApiError = CodeError::Forged.into();
+        assert_eq!(
+            (forged.status, forged.code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "INVALID_TICKET")
+        );
+        let malformed: ApiError = CodeError::Malformed("x").into();
+        assert_eq!(malformed.code, "INVALID_TICKET");
+        let down: ApiError = TicketError::Unavailable("x".into()).into();
+        assert_eq!(
+            (down.status, down.retry_after),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(std::time::Duration::from_secs(1))
+            )
+        );
+    }
+}
