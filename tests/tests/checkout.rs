@@ -183,6 +183,47 @@ async fn only_the_owner_can_pay_and_beginning_twice_reuses_the_intent() {
     assert_eq!(s.sandbox.intents().len(), 1);
 }
 
+/// Checkouts of one hold racing each other share the one intent: none cancels it under
+/// another, every one answers the same confirmed hold, and the card is charged once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_checkouts_of_one_hold_charge_once_and_all_answer_it() {
+    let s = Arc::new(shop(3).await);
+    for round in 0..20 {
+        let h = s.f.hold(&user(round), 1).await;
+        let racers: Vec<_> = (0..8)
+            .map(|_| {
+                let (s, h) = (s.clone(), h.clone());
+                tokio::spawn(
+                    async move { s.checkout.begin(h.id, &h.user, numbers::SUCCEEDS).await },
+                )
+            })
+            .collect();
+        for r in racers {
+            let c = r
+                .await
+                .expect("task")
+                .expect("every racer answers the checkout");
+            assert_eq!(c.hold.state, HoldState::Confirmed, "{c:?}");
+        }
+        let intent = s.intent_of(&h).await;
+        assert_eq!(intent.status, IntentStatus::Succeeded);
+        assert_eq!(s.f.ga().await, (2, 0, 1), "round {round}");
+        // release the unit for the next round
+        s.f.rush
+            .cancellations
+            .cancel(h.id, &h.user, "next round")
+            .await
+            .expect("cancel");
+    }
+    let charged = s
+        .sandbox
+        .intents()
+        .iter()
+        .filter(|i| i.status == IntentStatus::Succeeded)
+        .count();
+    assert_eq!((s.sandbox.intents().len(), charged), (20, 20));
+}
+
 #[tokio::test]
 async fn reordered_duplicate_and_stale_events_settle_once() {
     let s = shop(2).await;

@@ -25,7 +25,8 @@ use crate::tickets::{
     TicketStore,
 };
 use crate::wallet::{
-    MemoryWallet, PgWallet, PgWalletConfig, RedisWallet, RedisWalletConfig, WalletStore,
+    MemoryWallet, PaymentMethods, PgWallet, PgWalletConfig, RedisWallet, RedisWalletConfig,
+    WalletGateway, WalletStore,
 };
 
 /// Why the server could not start.
@@ -165,7 +166,16 @@ impl AppState {
                 (Arc::new(sandbox.clone()), Some(sandbox))
             }
         };
-        let checkout = rush.checkout(gateway);
+        // Cards go to the provider; `wallet` payments are debited from the buyer's wallet.
+        let methods = PaymentMethods::new(
+            gateway,
+            WalletGateway::new(
+                wallet.clone(),
+                rush.stores().reservations.clone(),
+                clock.clone(),
+            ),
+        );
+        let checkout = rush.checkout(Arc::new(methods));
         let keys = match &config.jwt_secret {
             Some(s) => TokenKeys::from_secret(s.as_bytes()),
             None => {

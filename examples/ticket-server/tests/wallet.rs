@@ -303,11 +303,17 @@ async fn idempotent_repeats(bk: Backend) {
     // keys are per user
     let bob = w.charge("bob", "k1", krw(5), "", at(6)).await.unwrap();
     assert_ne!(bob.id, first.id);
+    // an entry is found by its key, on either handle, only in its own wallet
+    assert_eq!(other.entry_by_key("u", "p1").await.unwrap(), Some(pay));
+    assert_eq!(w.entry_by_key("bob", "k1").await.unwrap(), Some(bob));
+    assert_eq!(w.entry_by_key("bob", "p1").await.unwrap(), None);
+    assert_eq!(w.entry_by_key("nobody", "p1").await.unwrap(), None);
     // a refused payment leaves its key free for a retry
     assert!(matches!(
         w.pay("u", "p2", krw(5_000), "h2", at(7)).await,
         Err(WalletError::InsufficientFunds { .. })
     ));
+    assert_eq!(other.entry_by_key("u", "p2").await.unwrap(), None);
     w.charge("u", "k2", krw(4_000), "", at(8)).await.unwrap();
     let retried = w.pay("u", "p2", krw(5_000), "h2", at(9)).await.unwrap();
     assert_eq!(retried.amount_minor, -5_000);

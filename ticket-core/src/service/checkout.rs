@@ -177,6 +177,13 @@ impl CheckoutService {
             })
             .await?;
         if let Err(e) = self.payments.start(id, user, intent.id.as_str()).await {
+            // A racing call for the same hold started checkout with this very intent (the
+            // provider's key is per hold): join it rather than cancel the intent under it.
+            if let Ok(now) = self.ctx.stores.reservations.get(id).await
+                && now.payment_ref.as_deref() == Some(intent.id.as_str())
+            {
+                return self.confirm_and_settle(id, &intent.id).await;
+            }
             // The sweeper may have expired the hold since it was read: say so as such.
             let e = match e {
                 Error::Refused(Refusal::IllegalTransition {

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `POST /api/holds` | hold units or seats (`Idempotency-Key` required; needs an admission when the session queues) |
 //! | `GET /api/holds/{id}`, `DELETE /api/holds/{id}` | read or release my hold (another user's: 404) |
-//! | `POST /api/holds/{id}/checkout` | pay by card through the payment provider (`Idempotency-Key` required) |
+//! | `POST /api/holds/{id}/checkout` | pay by card through the payment provider, or from the wallet (`Idempotency-Key` required) |
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::extract::{AuthUser, JsonBody};
 use crate::routes::params::{idempotency_key, path_id, user_of};
 use crate::state::AppState;
+use crate::wallet::WALLET_METHOD;
 
 /// The routes of holds.
 pub fn router() -> Router<AppState> {
@@ -133,13 +134,28 @@ async fn release_hold(
 #[derive(Debug, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
 enum CheckoutBody {
-    /// A card (a sandbox test card number).
+    /// A card (a sandbox test card number), through the payment provider.
     Card {
         /// The card number.
         card_number: String,
     },
+    /// The buyer's wallet: debited at once, or refused for insufficient funds.
+    Wallet,
 }
 
+impl CheckoutBody {
+    /// The payment method as the provider takes it.
+    fn payment_method(&self) -> &str {
+        match self {
+            Self::Card { card_number } => card_number,
+            Self::Wallet => WALLET_METHOD,
+        }
+    }
+}
+
+/// Pays hold `id` with a card or the wallet. Once per `Idempotency-Key` (a repeat answers
+/// the first outcome); per hold, the payment itself happens at most once whatever the keys
+/// (the provider's and the wallet's own idempotency are per hold).
 async fn checkout(
     State(state): State<AppState>,
     me: AuthUser,
@@ -150,19 +166,20 @@ async fn checkout(
     let key = idempotency_key(&headers)?;
     let id: HoldId = path_id(&id)?;
     let user = user_of(&me)?;
-    let CheckoutBody::Card { card_number } = body;
+    let method = body.payment_method();
     let idem =
         ticket_core::model::idempotency::IdempotencyKey::new(user.as_str(), "checkout", &key)
             .map_err(|e| ApiError::validation(e.to_string()))?;
-    let payload = json!({ "hold": id.to_string(), "card": card_number });
+    let payload = json!({ "hold": id.to_string(), "method": method });
     let answer: Value = state
         .rush
         .idempotency
         .run(&idem, &payload, || async {
-            let started = state.checkout.begin(id, &user, &card_number).await?;
+            let started = state.checkout.begin(id, &user, method).await?;
             Ok::<_, Error>(json!({
                 "payment_id": started.intent.as_ref().map(|i| i.id.to_string()).or(started.hold.payment_ref.clone()),
                 "status": started.intent.as_ref().map(|i| i.status.as_str()),
+                "failure": started.intent.as_ref().and_then(|i| i.failure.as_ref()).map(|f| json!({"code": f.code, "message": f.message})),
                 "hold": HoldAnswer::from(&started.hold),
             }))
         })

@@ -3,7 +3,7 @@
 //! | route | does |
 //! |---|---|
 //! | `POST /api/sessions/{id}/queue` | join (idempotent: the same ticket again) |
-//! | `GET /api/sessions/{id}/queue` | my place in the queue |
+//! | `GET /api/sessions/{id}/queue` | my place in the queue (runs an admission round first) |
 //! | `DELETE /api/sessions/{id}/queue` | leave it (idempotent); the next waiting user moves up |
 //!
 //! Live updates of the same answer: [`crate::routes::queue_events`].
@@ -47,8 +47,8 @@ pub(crate) fn queue_answer(view: &QueueView) -> Value {
     })
 }
 
-/// Runs an admission round (so a freed or open slot is taken at once; the SSE stream runs
-/// rounds while someone watches) and answers the caller's place.
+/// Runs an admission round (so a freed or open slot is taken at once; polls and the SSE
+/// stream run rounds while someone watches) and answers the caller's place.
 async fn admit_and_view(
     state: &AppState,
     session: SessionId,
@@ -77,8 +77,9 @@ async fn my_place(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let session: SessionId = path_id(&id)?;
-    let view = state.rush.admission.view(session, &user_of(&me)?).await?;
-    Ok(Json(queue_answer(&view)))
+    // Polling runs admission rounds too, so a line moves while anyone watches it, on any
+    // server process (a round is one atomic step in the shared store).
+    Ok(Json(admit_and_view(&state, session, &user_of(&me)?).await?))
 }
 
 async fn leave(

@@ -88,6 +88,16 @@ impl WalletStore for MemoryWallet {
         Ok(entry)
     }
 
+    async fn entry_by_key(&self, user: &str, key: &str) -> Result<Option<Entry>> {
+        check_user(user)?;
+        let wallets = self.wallets.lock();
+        Ok(wallets.get(user).and_then(|w| {
+            w.keys
+                .get(key)
+                .and_then(|(i, _)| w.entries.get(*i).cloned())
+        }))
+    }
+
     async fn snapshot(&self, user: &str, limit: usize) -> Result<Snapshot> {
         check_user(user)?;
         let wallets = self.wallets.lock();

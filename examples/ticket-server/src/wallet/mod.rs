@@ -32,6 +32,7 @@
 //!   reached or did not answer; the change may or may not have happened. Retrying with the
 //!   same idempotency key is always safe.
 
+mod gateway;
 mod memory;
 mod pg;
 mod redis_backend;
@@ -45,6 +46,7 @@ use ticket_core::Timestamp;
 use ticket_core::model::money::{Currency, Money};
 use uuid::Uuid;
 
+pub use gateway::{PaymentMethods, WALLET_INTENT_PREFIX, WALLET_METHOD, WalletGateway};
 pub use memory::MemoryWallet;
 pub use pg::{PgWallet, PgWalletConfig};
 pub use redis_backend::{RedisWallet, RedisWalletConfig};
@@ -224,6 +226,10 @@ pub trait WalletStore: Send + Sync {
     /// The balance and the `limit` newest entries (newest first), read atomically: the
     /// balance always equals the sum of all the wallet's entries.
     async fn snapshot(&self, user: &str, limit: usize) -> Result<Snapshot>;
+
+    /// The entry `user` wrote under idempotency key `key`, if any (a refused request wrote
+    /// none). Lets a caller learn whether a payment whose answer it never got went through.
+    async fn entry_by_key(&self, user: &str, key: &str) -> Result<Option<Entry>>;
 
     /// Credits `amount` to `user`'s wallet. Idempotent per (user, key): a repeat returns the
     /// first entry and credits nothing.

@@ -376,6 +376,21 @@ impl WalletStore for PgWallet {
         }
     }
 
+    async fn entry_by_key(&self, user: &str, key: &str) -> Result<Option<Entry>> {
+        check_user(user)?;
+        let s = &self.config.schema;
+        let row = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM \"{s}\".wallet_ledger \
+             WHERE user_id = $1 AND idempotency_key = $2"
+        ))
+        .bind(user)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.map(|r| stored_from_row(&r).map(|s| s.e)).transpose()
+    }
+
     async fn snapshot(&self, user: &str, limit: usize) -> Result<Snapshot> {
         check_user(user)?;
         let s = &self.config.schema;

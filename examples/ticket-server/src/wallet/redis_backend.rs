@@ -243,6 +243,18 @@ impl WalletStore for RedisWallet {
         }
     }
 
+    async fn entry_by_key(&self, user: &str, key: &str) -> Result<Option<Entry>> {
+        check_user(user)?;
+        let (acct, _) = self.keys(user);
+        let text: Option<String> = redis::cmd("HGET")
+            .arg(acct)
+            .arg(format!("k:{key}"))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        text.map(|t| parse_stored(&t).map(|s| s.e)).transpose()
+    }
+
     async fn snapshot(&self, user: &str, limit: usize) -> Result<Snapshot> {
         check_user(user)?;
         let (acct, ledger) = self.keys(user);

@@ -6,6 +6,27 @@ use clap::Parser;
 use ticket_server::config::Config;
 use ticket_server::state::AppState;
 
+/// The backend a test server runs on.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// In-process memory.
+    Memory,
+    /// Redis at `REDIS_URL` (default `redis://127.0.0.1:6379`).
+    Redis,
+    /// PostgreSQL at `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
+    Pg,
+}
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
 /// A running server.
 #[allow(dead_code)] // each test binary uses part of it
 pub struct Server {
@@ -13,21 +34,131 @@ pub struct Server {
     pub url: String,
     /// Its state (stores, services), for assertions behind the API.
     pub state: AppState,
+    /// Its backend.
+    pub kind: Kind,
+    /// Its namespace (Redis key prefix, PostgreSQL schemas `<ns>` and `<ns>_app`).
+    pub namespace: String,
+    /// Whether dropping it removes the namespace (the first of twins does).
+    owns_namespace: bool,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Server {
+    /// Stops the server and removes its Redis keys or PostgreSQL schemas (also when the test
+    /// failed), on a thread of its own since the test's runtime may be shutting down.
     fn drop(&mut self) {
         self.task.abort();
+        let (kind, ns) = (self.kind, self.namespace.clone());
+        if kind == Kind::Memory || !self.owns_namespace {
+            return;
+        }
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("cleanup runtime");
+            rt.block_on(remove_namespace(kind, &ns));
+        });
+        if let Err(e) = cleanup.join() {
+            eprintln!(
+                "could not clean up test namespace {}: {e:?}",
+                self.namespace
+            );
+        }
     }
+}
+
+/// Deletes everything a server stored under namespace `ns`.
+async fn remove_namespace(kind: Kind, ns: &str) {
+    match kind {
+        Kind::Memory => {}
+        Kind::Redis => {
+            let client = redis::Client::open(redis_url()).expect("redis url");
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("redis for cleanup");
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{ns}*"))
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut conn)
+                    .await
+                    .expect("scan");
+                if !keys.is_empty() {
+                    let _: u64 = redis::cmd("UNLINK")
+                        .arg(&keys)
+                        .query_async(&mut conn)
+                        .await
+                        .expect("unlink");
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Kind::Pg => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&database_url())
+                .await
+                .expect("postgres for cleanup");
+            for schema in [ns.to_owned(), format!("{ns}_app")] {
+                sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("drop schema");
+            }
+        }
+    }
+}
+
+/// What to say when a backend is missing: with `CI=true` that is a failure.
+fn unreachable_help(kind: Kind, err: &dyn std::fmt::Display) -> String {
+    let start = match kind {
+        Kind::Redis => "redis-server --daemonize yes --port 6379 --save '' --appendonly no",
+        _ => "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    };
+    format!(
+        "{kind:?} is not reachable ({err}). Start it with `{start}`. {}",
+        if std::env::var("CI").as_deref() == Ok("true") {
+            "CI=true: this is a failure, not a skip."
+        } else {
+            "These tests are never skipped silently."
+        }
+    )
 }
 
 /// A memory-backed server with an admin `admin@example.com` / `admin-pass-1` and the
 /// extra flags given.
 #[allow(dead_code)]
 pub async fn memory_server(extra: &[&str]) -> Server {
+    server(Kind::Memory, extra).await
+}
+
+/// The configuration a test server of `kind` in namespace `ns` starts with.
+#[allow(dead_code)]
+pub fn config(kind: Kind, ns: &str, extra: &[&str]) -> Config {
+    let (redis, pg) = (redis_url(), database_url());
+    let store = match kind {
+        Kind::Memory => "memory",
+        Kind::Redis => "redis",
+        Kind::Pg => "pg",
+    };
     let mut args = vec![
         "ticket-server",
+        "--store",
+        store,
+        "--namespace",
+        ns,
+        "--redis-url",
+        &redis,
+        "--database-url",
+        &pg,
         "--admin-email",
         "admin@example.com",
         "--admin-password",
@@ -36,8 +167,34 @@ pub async fn memory_server(extra: &[&str]) -> Server {
         "test-secret-of-at-least-thirty-two-bytes",
     ];
     args.extend_from_slice(extra);
-    let config = Config::try_parse_from(args).expect("config");
-    let state = AppState::build(config).await.expect("state");
+    Config::try_parse_from(args).expect("config")
+}
+
+/// A server on backend `kind` in a fresh namespace (removed when the server is dropped),
+/// with an admin `admin@example.com` / `admin-pass-1` and the extra flags given.
+#[allow(dead_code)]
+pub async fn server(kind: Kind, extra: &[&str]) -> Server {
+    let ns = format!("t{}", uuid::Uuid::now_v7().simple());
+    serve(kind, ns, extra).await
+}
+
+/// Another server process's twin: a second server on the same backend and namespace as
+/// `first` (so the two sell the same sessions), with its own in-process state.
+#[allow(dead_code)]
+pub async fn twin(first: &Server, extra: &[&str]) -> Server {
+    assert_ne!(first.kind, Kind::Memory, "memory servers share nothing");
+    let mut s = serve(first.kind, first.namespace.clone(), extra).await;
+    // Only the first one removes the namespace.
+    s.owns_namespace = false;
+    s
+}
+
+async fn serve(kind: Kind, ns: String, extra: &[&str]) -> Server {
+    let config = config(kind, &ns, extra);
+    let state = match AppState::build(config).await {
+        Ok(s) => s,
+        Err(e) => panic!("{}", unreachable_help(kind, &e)),
+    };
     ticket_server::admin::ensure_admin(&state)
         .await
         .expect("admin");
@@ -49,14 +206,57 @@ pub async fn memory_server(extra: &[&str]) -> Server {
         .expect("webhooks");
     let app = ticket_server::app::router(state.clone());
     let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("serve");
+        // With the client's address, as main.rs serves (the per-IP rate limit reads it).
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("serve");
     });
     Server {
         url: format!("http://{addr}"),
         state,
+        kind,
+        namespace: ns,
+        owns_namespace: true,
         task,
     }
 }
+
+/// Runs each named `async fn name(kind: Kind)` on every backend: `memory::name`,
+/// `redis::name` and `pg::name`.
+#[allow(unused_macros)]
+macro_rules! on_all_backends {
+    ($($test:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::common::Kind::Memory).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::common::Kind::Redis).await;
+                }
+            )*
+        }
+        mod pg {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::common::Kind::Pg).await;
+                }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_all_backends;
 
 /// A JSON answer: status, `Retry-After` and body.
 #[allow(dead_code)]
@@ -166,4 +366,213 @@ pub fn user_token(server: &Server) -> (String, String) {
         .expect("token")
         .0;
     (token, id)
+}
+
+/// An access token for the start-up admin (`admin@example.com`).
+#[allow(dead_code)]
+pub async fn admin_token(server: &Server) -> String {
+    let admin = server
+        .state
+        .accounts
+        .user_by_email("admin@example.com")
+        .await
+        .expect("the admin exists");
+    server
+        .state
+        .keys
+        .issue(
+            &admin.id.to_string(),
+            "ADMIN",
+            server.state.clock.now(),
+            std::time::Duration::from_secs(900),
+        )
+        .expect("token")
+        .0
+}
+
+/// (available, held, sold) of the session, read from the store behind the API.
+#[allow(dead_code)]
+pub async fn totals(server: &Server, session: ticket_core::SessionId) -> (u64, u64, u64) {
+    let t = server
+        .state
+        .rush
+        .stores()
+        .inventory
+        .snapshot(session)
+        .await
+        .expect("snapshot")
+        .totals();
+    (t.available, t.held, t.sold)
+}
+
+/// Joins the queue (which must admit at once) and holds `quantity` GA units through the
+/// API under Idempotency-Key `key`; the hold's id.
+#[allow(dead_code)]
+pub async fn join_and_hold(
+    server: &Server,
+    session: ticket_core::SessionId,
+    token: &str,
+    key: &str,
+    quantity: u32,
+) -> String {
+    let joined = call(
+        server,
+        "POST",
+        &format!("/api/sessions/{session}/queue"),
+        Some(token),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(joined.json["status"], "active", "{joined:?}");
+    let body = format!(r#"{{"session_id":"{session}","grade":"GA","quantity":{quantity}}}"#);
+    let held = call(
+        server,
+        "POST",
+        "/api/holds",
+        Some(token),
+        &[("idempotency-key", key)],
+        Some(&body),
+    )
+    .await;
+    assert_eq!(held.status, 201, "{held:?}");
+    held.json["id"].as_str().expect("hold id").to_owned()
+}
+
+/// A `ticket-server` binary running as a child process (killed when dropped).
+#[allow(dead_code)]
+pub struct Process {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A namespace on a shared backend, removed when dropped (also when the test fails).
+#[allow(dead_code)]
+pub struct Namespace {
+    /// The backend.
+    pub kind: Kind,
+    /// `t<uuid>`.
+    pub name: String,
+}
+
+impl Namespace {
+    /// A fresh namespace on `kind`.
+    #[allow(dead_code)]
+    pub fn new(kind: Kind) -> Self {
+        Self {
+            kind,
+            name: format!("t{}", uuid::Uuid::now_v7().simple()),
+        }
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let (kind, ns) = (self.kind, self.name.clone());
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("cleanup runtime");
+            rt.block_on(remove_namespace(kind, &ns));
+        });
+        if let Err(e) = cleanup.join() {
+            eprintln!("could not clean up test namespace {}: {e:?}", self.name);
+        }
+    }
+}
+
+/// Starts the real `ticket-server` binary on a free port in namespace `ns` and waits until
+/// it answers `/healthz`.
+#[allow(dead_code)]
+pub async fn spawn_process(ns: &Namespace, extra: &[&str]) -> Process {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let store = match ns.kind {
+        Kind::Memory => "memory",
+        Kind::Redis => "redis",
+        Kind::Pg => "pg",
+    }
+    .to_owned();
+    let mut args = vec![
+        "--listen".to_owned(),
+        listen.clone(),
+        "--store".to_owned(),
+        store,
+        "--namespace".to_owned(),
+        ns.name.clone(),
+        "--redis-url".to_owned(),
+        redis_url(),
+        "--database-url".to_owned(),
+        database_url(),
+        "--admin-email".to_owned(),
+        "admin@example.com".to_owned(),
+        "--admin-password".to_owned(),
+        "admin-pass-1".to_owned(),
+        "--jwt-secret".to_owned(),
+        "test-secret-of-at-least-thirty-two-bytes".to_owned(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ticket-server"))
+        .args(&args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start ticket-server");
+    let mut process = Process {
+        url: format!("http://{listen}"),
+        child,
+    };
+    let client = reqwest::Client::new();
+    for _ in 0..300 {
+        if let Ok(Some(status)) = process.child.try_wait() {
+            panic!(
+                "ticket-server exited at start ({status}): {}",
+                unreachable_help(ns.kind, &"see its stderr above")
+            );
+        }
+        if let Ok(r) = client.get(format!("{}/healthz", process.url)).send().await
+            && r.status().is_success()
+        {
+            return process;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("ticket-server did not answer /healthz within 15 s");
+}
+
+/// Access tokens signed with the test servers' secret (every test server and process
+/// accepts them).
+#[allow(dead_code)]
+pub fn token_for(user: &str, role: &str) -> String {
+    let keys =
+        ticket_server::auth::TokenKeys::from_secret(b"test-secret-of-at-least-thirty-two-bytes")
+            .expect("keys");
+    keys.issue(
+        user,
+        role,
+        ticket_core::Timestamp::from_millis(
+            i64::try_from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("clock")
+                    .as_millis(),
+            )
+            .expect("millis"),
+        ),
+        std::time::Duration::from_secs(3_600),
+    )
+    .expect("token")
+    .0
 }
