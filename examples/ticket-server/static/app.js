@@ -528,6 +528,7 @@ async function hold() {
   state.hold = held;
   // The hold used the admission.
   state.admitted = false;
+  $("queue-status").dataset.status = "used";
   $("queue-status").textContent = "Admission used by your hold.";
   $("join").textContent = "Join the queue again";
   $("hold").disabled = true;
@@ -541,7 +542,7 @@ async function hold() {
 function showHold(h) {
   const status = $("hold-status");
   status.dataset.status = h.status;
-  status.textContent = `Hold ${h.status}: ${h.units} ticket(s), ${money(h.amount, h.currency)}, until ${time(h.expires_at)}.`;
+  status.textContent = `Hold ${h.status.replace("_", " ")}: ${h.units} ticket(s), ${money(h.amount, h.currency)}, until ${time(h.expires_at)}.`;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -156,7 +156,7 @@ async fn buyer_and_admin(c: &Client) {
     select(c, "#card", "4000000000000002").await;
     click(c, "#pay").await;
     wait_text(c, "#pay-status", "Payment declined").await;
-    wait_text(c, "#hold-status", "payment_failed").await;
+    wait_text(c, "#hold-status", "Hold payment failed").await;
     wait_text(c, "#session-stock", "GA: 100 of 100 left").await;
     wait_text(c, "#reservations", "payment failed · 2 ticket(s)").await;
 
@@ -179,8 +179,12 @@ async fn buyer_and_admin(c: &Client) {
     wait_text(c, "#hold-status", "Hold confirmed").await;
     wait_text(c, "#reservations", "confirmed · 2 ticket(s)").await;
     wait_text(c, "#session-stock", "GA: 98 of 100 left (2 sold)").await;
-    let tickets = ticket_codes(c).await;
-    assert_ga_tickets(&tickets);
+    // One ticket per unit, each code shown; the gate admits each once.
+    let codes = ticket_codes(c, 2).await;
+    assert_eq!(codes.len(), 2, "one ticket per unit: {codes:?}");
+    gate_admits(&s, &codes).await;
+    click(c, "#refresh-mine").await;
+    wait_text(c, "#tickets", "used").await;
 
     // The admin sees the sale in the live figures.
     click(c, "#logout").await;
@@ -242,6 +246,7 @@ async fn buyer_and_admin(c: &Client) {
     )
     .await;
     wait_text(c, "#reservations", "confirmed · 2 ticket(s)").await;
+    assert_eq!(ticket_codes(c, 2).await.len(), 2, "one ticket per seat");
     // The next admission's seat map shows them sold.
     click(c, "#join").await;
     wait_text(c, "#queue-status", "Admitted").await;
@@ -256,31 +261,30 @@ async fn buyer_and_admin(c: &Client) {
     );
 }
 
-/// The ticket codes the page lists (`GET /api/me/tickets`), or `None` when this server issues
-/// none (the page says so).
-async fn ticket_codes(c: &Client) -> Option<Vec<String>> {
-    let text = wait_text(c, "#tickets", "").await;
-    if text.contains("issues no ticket codes") {
-        return None;
-    }
+/// The ticket codes the page lists (`GET /api/me/tickets`), once there are `count`, each
+/// with the status `valid` shown next to it.
+async fn ticket_codes(c: &Client, count: usize) -> Vec<String> {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let codes = match c.find_all(Locator::Css(&testid("ticket-code"))).await {
-            Ok(found) => {
-                let mut codes = Vec::new();
-                for e in found {
-                    codes.push(e.text().await.unwrap_or_default());
+        let mut codes = Vec::new();
+        if let Ok(found) = c.find_all(Locator::Css(&testid("ticket"))).await {
+            for item in found {
+                let code = match item.find(Locator::Css(&testid("ticket-code"))).await {
+                    Ok(e) => e.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                let text = item.text().await.unwrap_or_default();
+                if !code.trim().is_empty() && text.contains("valid") {
+                    codes.push(code.trim().to_owned());
                 }
-                codes
             }
-            Err(_) => Vec::new(),
-        };
-        if !codes.is_empty() && codes.iter().all(|t| !t.trim().is_empty()) {
-            return Some(codes);
+        }
+        if codes.len() >= count {
+            return codes;
         }
         if Instant::now() > deadline {
             panic!(
-                "no ticket code shown; the page shows:\n{}",
+                "{count} ticket codes never shown (got {codes:?}); the page shows:\n{}",
                 page_text(c).await
             );
         }
@@ -288,17 +292,48 @@ async fn ticket_codes(c: &Client) -> Option<Vec<String>> {
     }
 }
 
-/// With tickets issued: one per unit sold, each code distinct.
-fn assert_ga_tickets(codes: &Option<Vec<String>>) {
-    let Some(codes) = codes else {
-        eprintln!("note: no GET /api/me/tickets on this server: ticket codes not checked");
-        return;
-    };
-    let mut unique = codes.clone();
+/// The gate (`POST /api/tickets/verify`, admin) admits each code the page showed, once.
+async fn gate_admits(s: &Server, codes: &[String]) {
+    let mut unique = codes.to_vec();
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), codes.len(), "distinct codes: {codes:?}");
-    assert_eq!(codes.len(), 2, "one ticket per unit: {codes:?}");
+    let login = call(
+        s,
+        "POST",
+        "/api/auth/login",
+        None,
+        &[],
+        Some(r#"{"email":"admin@example.com","password":"admin-pass-1"}"#),
+    )
+    .await;
+    let admin = login.json["access_token"].as_str().expect("admin token");
+    for code in codes {
+        let body = serde_json::json!({ "code": code }).to_string();
+        let first = call(
+            s,
+            "POST",
+            "/api/tickets/verify",
+            Some(admin),
+            &[],
+            Some(&body),
+        )
+        .await;
+        assert_eq!(
+            first.status, 200,
+            "the shown code {code} is a real ticket: {first:?}"
+        );
+        let again = call(
+            s,
+            "POST",
+            "/api/tickets/verify",
+            Some(admin),
+            &[],
+            Some(&body),
+        )
+        .await;
+        assert_eq!(again.status, 409, "{again:?}");
+    }
 }
 
 /// Sells one GA unit to `token`'s user over the API (join, hold, pay).
