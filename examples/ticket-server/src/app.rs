@@ -2,7 +2,8 @@
 //! the middleware every request passes: a request id (`x-request-id`, taken from the client
 //! or minted, echoed back and on every log line of the request), request tracing, CORS for
 //! the configured origins, a body size limit (413 `PAYLOAD_TOO_LARGE`) and a request timeout
-//! (408). Outermost, [`metrics::track`] times and counts every answer (`GET /metrics`).
+//! (408). Outermost, [`metrics::track`] times and counts every answer (`GET /metrics`);
+//! innermost, [`rate_limit::limit`] answers 429 on the queue and hold routes.
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::metrics;
+use crate::rate_limit;
 use crate::routes;
 use crate::state::AppState;
 
@@ -38,6 +40,10 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::demo_page::router())
         .with_state(state.clone())
         .layer(axum::middleware::from_fn(metrics::tag_checkout))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit,
+        ))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

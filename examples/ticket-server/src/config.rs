@@ -76,9 +76,14 @@ pub struct Config {
     /// Origins allowed by CORS (comma-separated); none allows same-origin only.
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
-    /// Requests per minute per user and per IP on the queue and hold routes.
+    /// Requests per minute per user on the queue and hold routes (bursts of as many), per
+    /// process; 0 turns the limit off. See `rate_limit`.
     #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 120)]
     pub rate_limit_per_minute: u32,
+    /// Requests per minute per client IP (IPv6: per /64) on the same routes, per process;
+    /// 0 turns it off. Default: ten times `--rate-limit-per-minute`.
+    #[arg(long, env = "RATE_LIMIT_PER_IP_PER_MINUTE")]
+    pub rate_limit_per_ip_per_minute: Option<u32>,
     /// Largest accepted request body, bytes.
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 64 * 1024)]
     pub body_limit_bytes: usize,
@@ -106,13 +111,8 @@ impl Config {
         {
             return Err("token lifetimes must be positive, refresh longer than access".into());
         }
-        if self.rate_limit_per_minute == 0
-            || self.body_limit_bytes < 1024
-            || self.request_timeout_secs == 0
-        {
-            return Err(
-                "rate limit, body limit (>= 1024) and request timeout must be positive".into(),
-            );
+        if self.body_limit_bytes < 1024 || self.request_timeout_secs == 0 {
+            return Err("body limit (>= 1024) and request timeout must be positive".into());
         }
         let ns_ok = !self.namespace.is_empty()
             && self.namespace.len() <= 48
@@ -159,5 +159,24 @@ mod tests {
         assert!(short.validate().is_err());
         let ns = Config::try_parse_from(["ticket-server", "--namespace", "Bad-NS"]).unwrap();
         assert!(ns.validate().is_err());
+    }
+
+    #[test]
+    fn rate_limits_default_per_user_and_zero_turns_them_off() {
+        let c = Config::try_parse_from(["ticket-server"]).unwrap();
+        assert_eq!(
+            (c.rate_limit_per_minute, c.rate_limit_per_ip_per_minute),
+            (120, None)
+        );
+        let off = Config::try_parse_from([
+            "ticket-server",
+            "--rate-limit-per-minute",
+            "0",
+            "--rate-limit-per-ip-per-minute",
+            "0",
+        ])
+        .unwrap();
+        assert!(off.validate().is_ok());
+        assert_eq!(off.rate_limit_per_ip_per_minute, Some(0));
     }
 }

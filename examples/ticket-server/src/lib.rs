@@ -16,6 +16,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod rate_limit;
 mod redis_scan;
 pub mod routes;
 pub mod state;

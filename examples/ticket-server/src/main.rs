@@ -1,5 +1,6 @@
 //! `cargo run -p ticket-server`: the example server on 127.0.0.1:8080 (see `--help`).
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -49,7 +50,9 @@ async fn run(config: Config) -> Result<(), String> {
     admin::connect_sandbox_webhooks(&state, &format!("http://{addr}")).map_err(|e| e.message)?;
     let jobs = background::spawn(state.clone());
     tracing::info!(%addr, store = ?state.config.store, "ticket-server listening");
-    let served = axum::serve(listener, app::router(state))
+    // The client's address, for the per-IP rate limit.
+    let app = app::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

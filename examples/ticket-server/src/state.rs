@@ -76,6 +76,8 @@ pub struct AppState {
     pub webhook_verifier: Arc<OnceLock<Verifier>>,
     /// This process's counters and latency histograms (`GET /metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// This process's per-user and per-IP request buckets.
+    pub rate_limits: Arc<crate::rate_limit::RateLimits>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -193,6 +195,7 @@ impl AppState {
             None => TicketSigner::random()
                 .map_err(|e| StartError::Config(format!("randomness: {e}")))?,
         };
+        let rate_limits = Arc::new(crate::rate_limit::RateLimits::from_config(&config));
         Ok(Self {
             rush,
             checkout,
@@ -206,6 +209,7 @@ impl AppState {
             sandbox,
             webhook_verifier: Arc::new(OnceLock::new()),
             metrics: Arc::new(crate::metrics::Metrics::new()),
+            rate_limits,
         })
     }
 }
