@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod admission_rounds;
 pub mod app;
 pub mod auth;
 pub mod background;

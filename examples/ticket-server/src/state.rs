@@ -78,6 +78,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// This process's per-user and per-IP request buckets.
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
+    /// This process's coalesced admission rounds.
+    pub admission_rounds: Arc<crate::admission_rounds::AdmissionRounds>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -210,6 +212,7 @@ impl AppState {
             webhook_verifier: Arc::new(OnceLock::new()),
             metrics: Arc::new(crate::metrics::Metrics::new()),
             rate_limits,
+            admission_rounds: Arc::new(crate::admission_rounds::AdmissionRounds::new()),
         })
     }
 }

@@ -54,8 +54,11 @@ async fn admit_and_view(
     session: SessionId,
     user: &UserId,
 ) -> Result<Value, ApiError> {
-    let round = state.rush.admission.admit_next(session).await?;
-    state.metrics.admitted(round.admitted.len());
+    let admitted = state
+        .admission_rounds
+        .run(&state.rush.admission, session)
+        .await?;
+    state.metrics.admitted(admitted);
     let view = state.rush.admission.view(session, user).await?;
     Ok(queue_answer(&view))
 }

@@ -89,8 +89,13 @@ async fn queue_events(
                     tokio::time::sleep(POLL_EVERY).await;
                     // A round of admissions, so a lone waiting user moves even without a
                     // timer (rounds are atomic and paced by the session's policy).
-                    match w.state.rush.admission.admit_next(w.session).await {
-                        Ok(round) => w.state.metrics.admitted(round.admitted.len()),
+                    match w
+                        .state
+                        .admission_rounds
+                        .run(&w.state.rush.admission, w.session)
+                        .await
+                    {
+                        Ok(admitted) => w.state.metrics.admitted(admitted),
                         Err(e) => tracing::warn!("admission round failed: {e}"),
                     }
                     match w.state.rush.admission.view(w.session, &w.user).await {
