@@ -3,7 +3,7 @@
 //! | route | does |
 //! |---|---|
 //! | `GET /api/me/reservations` | my reservations across sessions, newest first |
-//! | `POST /api/reservations/{id}/cancel` | cancel a confirmed reservation of mine and refund it in full (`Idempotency-Key` required; another user's: 404; not confirmed: 409) |
+//! | `POST /api/reservations/{id}/cancel` | cancel a confirmed reservation of mine and refund it in full (`Idempotency-Key` required; another user's: 404; not confirmed, or a ticket already scanned at the gate: 409) |
 //!
 //! A cancellation puts the units back on sale at once and the library admits the next
 //! waiting user; the payment is then refunded through the provider (its idempotency key is
@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -28,6 +28,7 @@ use crate::error::ApiError;
 use crate::extract::AuthUser;
 use crate::routes::params::{idempotency_key, path_id, user_of};
 use crate::state::AppState;
+use crate::tickets::tickets_of;
 
 /// How many of a user's audit records are read to find their reservations.
 const AUDIT_SCAN_LIMIT: usize = 10_000;
@@ -118,6 +119,7 @@ async fn cancel(
     let key = idempotency_key(&headers)?;
     let id: HoldId = path_id(&id)?;
     let user = user_of(&me)?;
+    refuse_if_admitted(&state, id, &user).await?;
     let idem = IdempotencyKey::new(user.as_str(), "cancel", &key)
         .map_err(|e| ApiError::validation(e.to_string()))?;
     let payload = serde_json::json!({ "hold": id.to_string() });
@@ -127,6 +129,28 @@ async fn cancel(
         .run(&idem, &payload, || cancel_and_refund(&state, id, &user))
         .await?;
     Ok(Json(answer))
+}
+
+/// A reservation one of whose tickets was scanned at the gate is not cancelled (the buyer
+/// went in): 409 `TICKET_ALREADY_USED`, nothing changes. Another user's hold is 404 as
+/// everywhere. A scan racing the cancellation itself is not excluded: the gate checks the
+/// reservation is CONFIRMED just before marking the ticket.
+async fn refuse_if_admitted(state: &AppState, id: HoldId, user: &UserId) -> Result<(), ApiError> {
+    let hold = state.rush.holds.get(id, user).await?;
+    let tickets: Vec<_> = tickets_of(&hold).into_iter().map(|t| t.id).collect();
+    let used = state.tickets.used(&tickets).await?;
+    match used.values().min_by_key(|m| m.at) {
+        None => Ok(()),
+        Some(first) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "TICKET_ALREADY_USED",
+            format!(
+                "a ticket of this reservation was used at the gate (at {} ms since the epoch): \
+                 it can no longer be cancelled",
+                first.at.as_millis()
+            ),
+        )),
+    }
 }
 
 /// Cancels hold `id` of `user`, refunds its payment in full and records the refund. Every
