@@ -39,13 +39,31 @@ pub async fn ensure_admin(state: &AppState) -> Result<(), ApiError> {
 
 /// Registers this server's webhook route with the in-process sandbox and trusts the key it
 /// hands back. `base_url` is where the server is reachable (`http://127.0.0.1:8080`). With a
-/// shared sandbox (`--payment-sandbox-url`) nothing is registered here.
+/// shared sandbox (`--payment-sandbox-url`) nothing is registered here: the deployment's
+/// endpoint is registered once at the sandbox, and its key given as `--webhook-secret` is
+/// trusted (without one, webhooks are refused and payments settle by polling).
 pub fn connect_sandbox_webhooks(state: &AppState, base_url: &str) -> Result<(), ApiError> {
-    let Some(sandbox) = &state.sandbox else {
-        return Ok(());
-    };
     let internal =
         |e: String| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e);
+    let Some(sandbox) = &state.sandbox else {
+        let Some(secret) = &state.config.webhook_secret else {
+            tracing::warn!(
+                "no --webhook-secret for the shared sandbox: webhooks are refused, \
+                 payments settle by polling"
+            );
+            return Ok(());
+        };
+        let key = secret
+            .trim()
+            .parse()
+            .map_err(|e: payment_sandbox::signature::KeyError| {
+                internal(format!("--webhook-secret: {e}"))
+            })?;
+        return state
+            .webhook_verifier
+            .set(payment_sandbox::signature::Verifier::new([key]))
+            .map_err(|_| internal("webhooks are already connected".into()));
+    };
     let endpoint = sandbox
         .register_endpoint(payment_sandbox::delivery::EndpointConfig {
             url: format!("{}/api/payments/webhook", base_url.trim_end_matches('/')),

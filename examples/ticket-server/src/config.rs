@@ -64,6 +64,11 @@ pub struct Config {
     /// runs one in-process (one process only).
     #[arg(long, env = "PAYMENT_SANDBOX_URL")]
     pub payment_sandbox_url: Option<String>,
+    /// With `--payment-sandbox-url`: the verification key (`whsec_…`) of the webhook endpoint
+    /// registered for this deployment at that sandbox (`POST /v1/webhook_endpoints`). Without
+    /// it, webhooks are refused (503) and payments settle by polling only.
+    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
     /// How long the in-process sandbox's slow test cards stay processing, milliseconds.
     #[arg(long, env = "SANDBOX_SLOW_DELAY_MS", default_value_t = 10_000)]
     pub sandbox_slow_delay_ms: u64,

@@ -494,10 +494,22 @@ impl Drop for Namespace {
 /// it answers `/healthz`.
 #[allow(dead_code)]
 pub async fn spawn_process(ns: &Namespace, extra: &[&str]) -> Process {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    spawn_process_on(ns, free_port(), extra).await
+}
+
+/// A loopback port free at the time of asking.
+#[allow(dead_code)]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
-        .port();
+        .port()
+}
+
+/// [`spawn_process`] on a given port (for a URL that must be known before the start, e.g.
+/// a webhook endpoint registered at a shared sandbox).
+#[allow(dead_code)]
+pub async fn spawn_process_on(ns: &Namespace, port: u16, extra: &[&str]) -> Process {
     let listen = format!("127.0.0.1:{port}");
     let store = match ns.kind {
         Kind::Memory => "memory",
