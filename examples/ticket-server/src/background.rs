@@ -1,6 +1,7 @@
 //! The jobs a server runs on timers: the sweeper (expired holds return their units and wake
-//! the queue) and the payment reconciler (checkouts whose webhook never came). Safe on every
-//! process at once: both are idempotent and claim their work atomically.
+//! the queue), the payment reconciler (checkouts whose webhook never came) and the purge of
+//! expired refresh tokens. Safe on every process at once: each is idempotent and claims its
+//! work atomically.
 
 use std::time::Duration;
 
@@ -12,12 +13,15 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(5);
 /// How long before a hold expires its checkout is polled.
 pub const RECONCILE_LEAD: Duration = Duration::from_secs(30);
+/// How often expired refresh tokens are deleted.
+pub const PURGE_EVERY: Duration = Duration::from_secs(3_600);
 
 /// Starts the jobs; abort the handle to stop them.
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
+        let mut purge = tokio::time::interval(PURGE_EVERY);
         loop {
             tokio::select! {
                 _ = sweep.tick() => {
@@ -28,6 +32,13 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                 _ = reconcile.tick() => {
                     if let Err(e) = state.checkout.reconcile(RECONCILE_LEAD, 500).await {
                         tracing::warn!("payment reconciliation failed: {e}");
+                    }
+                }
+                _ = purge.tick() => {
+                    match state.accounts.purge_expired(state.clock.now()).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(tokens = n, "expired refresh tokens purged"),
+                        Err(e) => tracing::warn!("refresh token purge failed: {e}"),
                     }
                 }
             }
