@@ -1,12 +1,12 @@
-//! The rush over HTTP on the memory backend: queue, holds, checkout, webhooks, payments;
-//! bad input answers the documented error and changes nothing.
+//! The rush over HTTP on every backend (memory, Redis, PostgreSQL): queue, holds, release,
+//! checkout, webhooks, payments; bad input answers the documented error and changes
+//! nothing.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Server, call, ga_session, memory_server};
-use ticket_core::SessionId;
+use common::{Kind, call, ga_session, join_and_hold, server, totals, user_token};
 
 /// A bad request: token, headers, body, expected status and code.
 type Case<'a> = (
@@ -17,29 +17,11 @@ type Case<'a> = (
     &'a str,
 );
 
-/// An access token for a fresh user.
-fn token(server: &Server) -> String {
-    common::user_token(server).0
-}
-
-async fn totals(server: &Server, session: SessionId) -> (u64, u64, u64) {
-    let t = server
-        .state
-        .rush
-        .stores()
-        .inventory
-        .snapshot(session)
-        .await
-        .unwrap()
-        .totals();
-    (t.available, t.held, t.sold)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queue_hold_and_pay_by_card() {
-    let s = memory_server(&[]).await;
+/// Join, hold (once per key) and pay by card; strangers read and release nothing.
+async fn queue_hold_and_pay_by_card(kind: Kind) {
+    let s = server(kind, &[]).await;
     let session = ga_session(&s, 2).await;
-    let me = token(&s);
+    let me = user_token(&s).0;
     let q = format!("/api/sessions/{session}/queue");
 
     let joined = call(&s, "POST", &q, Some(&me), &[], None).await;
@@ -96,7 +78,7 @@ async fn queue_hold_and_pay_by_card() {
         (read.status, read.json["status"].as_str()),
         (200, Some("succeeded"))
     );
-    let stranger = token(&s);
+    let stranger = user_token(&s).0;
     assert_eq!(
         call(
             &s,
@@ -143,11 +125,11 @@ async fn queue_hold_and_pay_by_card() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_hold_requests_answer_errors_and_change_nothing() {
-    let s = memory_server(&[]).await;
+/// Bad hold requests answer the documented error and hold nothing.
+async fn bad_hold_requests_answer_errors_and_change_nothing(kind: Kind) {
+    let s = server(kind, &[]).await;
     let session = ga_session(&s, 2).await;
-    let me = token(&s);
+    let me = user_token(&s).0;
     call(
         &s,
         "POST",
@@ -242,7 +224,7 @@ async fn bad_hold_requests_answer_errors_and_change_nothing() {
     assert_eq!(totals(&s, session).await, (2, 0, 0), "nothing was held");
 
     // Without an admission: a user who never joined the queue.
-    let other = token(&s);
+    let other = user_token(&s).0;
     let a = call(
         &s,
         "POST",
@@ -258,11 +240,11 @@ async fn bad_hold_requests_answer_errors_and_change_nothing() {
     assert_eq!(totals(&s, session).await, (2, 0, 0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_payment_is_settled_by_the_signed_webhook_and_forgeries_change_nothing() {
-    let s = memory_server(&["--sandbox-slow-delay-ms", "300"]).await;
+/// A slow card is settled by the provider's signed webhook; a forged one is refused.
+async fn a_slow_payment_is_settled_by_the_signed_webhook_and_forgeries_change_nothing(kind: Kind) {
+    let s = server(kind, &["--sandbox-slow-delay-ms", "300"]).await;
     let session = ga_session(&s, 1).await;
-    let me = token(&s);
+    let me = user_token(&s).0;
     call(
         &s,
         "POST",
@@ -332,3 +314,123 @@ async fn a_slow_payment_is_settled_by_the_signed_webhook_and_forgeries_change_no
     assert_eq!(status, "confirmed");
     assert_eq!(totals(&s, session).await, (0, 0, 1));
 }
+
+/// The owner releases a hold (the units go back on sale); bad checkouts, and releases or
+/// checkouts by anyone else, answer the documented error and change nothing.
+async fn releases_and_bad_checkouts_change_nothing(kind: Kind) {
+    let s = server(kind, &[]).await;
+    let session = ga_session(&s, 3).await;
+    let me = user_token(&s).0;
+    let stranger = user_token(&s).0;
+    let hold = join_and_hold(&s, session, &me, "h1", 1).await;
+    let checkout = format!("/api/holds/{hold}/checkout");
+    let good = r#"{"method":"card","card_number":"4242424242424242"}"#;
+    let unknown = ticket_core::HoldId::new_at(s.state.clock.now());
+    let key = [("idempotency-key", "pay")];
+    let cases: Vec<Case> = vec![
+        (Some(&me), &[], good.into(), 400, "VALIDATION"),
+        (Some(&me), &key, "{}".into(), 400, "VALIDATION"),
+        (Some(&me), &key, "{oops".into(), 400, "VALIDATION"),
+        (
+            Some(&me),
+            &key,
+            r#"{"method":"cash"}"#.into(),
+            400,
+            "VALIDATION",
+        ),
+        (
+            Some(&me),
+            &key,
+            r#"{"method":"card"}"#.into(),
+            400,
+            "VALIDATION",
+        ),
+        (
+            Some(&me),
+            &key,
+            r#"{"method":"card","card_number":"4242424242424242","cvc":1}"#.into(),
+            400,
+            "VALIDATION",
+        ),
+        (
+            Some(&me),
+            &key,
+            r#"{"method":"card","card_number":"4242"}"#.into(),
+            422,
+            "PAYMENT_INVALID",
+        ),
+        (Some(&stranger), &key, good.into(), 404, "NOT_FOUND"),
+        (None, &key, good.into(), 401, "UNAUTHORIZED"),
+    ];
+    for (tok, headers, body, status, code) in cases {
+        let a = call(&s, "POST", &checkout, tok, headers, Some(&body)).await;
+        assert_eq!(
+            (a.status, a.json["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {a:?}"
+        );
+    }
+    for (path, status, code) in [
+        ("/api/holds/nope/checkout".to_owned(), 400, "VALIDATION"),
+        (format!("/api/holds/{unknown}/checkout"), 404, "NOT_FOUND"),
+    ] {
+        let a = call(&s, "POST", &path, Some(&me), &key, Some(good)).await;
+        assert_eq!(
+            (a.status, a.json["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {a:?}"
+        );
+    }
+    let path = format!("/api/holds/{hold}");
+    for (tok, path, status, code) in [
+        (Some(stranger.as_str()), path.as_str(), 404, "NOT_FOUND"),
+        (None, path.as_str(), 401, "UNAUTHORIZED"),
+        (Some(me.as_str()), "/api/holds/nope", 400, "VALIDATION"),
+        (
+            Some(me.as_str()),
+            &format!("/api/holds/{unknown}"),
+            404,
+            "NOT_FOUND",
+        ),
+    ] {
+        let a = call(&s, "DELETE", path, tok, &[], None).await;
+        assert_eq!(
+            (a.status, a.json["error"]["code"].as_str()),
+            (status, Some(code)),
+            "DELETE {path}: {a:?}"
+        );
+    }
+    let read = call(&s, "GET", &path, Some(&me), &[], None).await;
+    assert_eq!(read.json["status"], "held", "{read:?}");
+    assert_eq!(
+        totals(&s, session).await,
+        (2, 1, 0),
+        "refusals changed nothing"
+    );
+
+    // The owner lets it go: the unit is back on sale, and it cannot be paid any more.
+    let released = call(&s, "DELETE", &path, Some(&me), &[], None).await;
+    assert_eq!(released.status, 200, "{released:?}");
+    assert_eq!(released.json["status"], "released", "{released:?}");
+    assert_eq!(totals(&s, session).await, (3, 0, 0));
+    let again = call(&s, "DELETE", &path, Some(&me), &[], None).await;
+    assert_eq!(again.json["status"], "released", "{again:?}");
+    let late = call(&s, "POST", &checkout, Some(&me), &key, Some(good)).await;
+    assert_eq!(
+        (late.status, late.json["error"]["code"].as_str()),
+        (409, Some("ILLEGAL_TRANSITION")),
+        "{late:?}"
+    );
+    assert_eq!(totals(&s, session).await, (3, 0, 0));
+    assert_eq!(
+        call(&s, "GET", &path, Some(&me), &[], None).await.json["status"],
+        "released"
+    );
+}
+
+common::on_all_backends!(
+    queue_hold_and_pay_by_card,
+    bad_hold_requests_answer_errors_and_change_nothing,
+    a_slow_payment_is_settled_by_the_signed_webhook_and_forgeries_change_nothing,
+    releases_and_bad_checkouts_change_nothing,
+);

@@ -588,3 +588,30 @@ pub fn token_for(user: &str, role: &str) -> String {
     .expect("token")
     .0
 }
+
+/// Buys `quantity` GA units through the API: joins the queue (which must admit at once),
+/// holds under Idempotency-Key `key` and pays with the sandbox's card that succeeds at
+/// once, under the same key; (hold id, payment id).
+#[allow(dead_code)]
+pub async fn buy(
+    server: &Server,
+    session: ticket_core::SessionId,
+    token: &str,
+    key: &str,
+    quantity: u32,
+) -> (String, String) {
+    let hold = join_and_hold(server, session, token, key, quantity).await;
+    let paid = call(
+        server,
+        "POST",
+        &format!("/api/holds/{hold}/checkout"),
+        Some(token),
+        &[("idempotency-key", key)],
+        Some(r#"{"method":"card","card_number":"4242424242424242"}"#),
+    )
+    .await;
+    assert_eq!(paid.status, 200, "{paid:?}");
+    assert_eq!(paid.json["hold"]["status"], "confirmed", "{paid:?}");
+    let payment = paid.json["payment_id"].as_str().expect("payment id");
+    (hold, payment.to_owned())
+}
