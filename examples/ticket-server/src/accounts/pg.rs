@@ -55,18 +55,7 @@ impl PgAccountsConfig {
 
     /// Checks the settings; [`AccountError::Invalid`] names what is wrong.
     pub fn validate(&self) -> Result<()> {
-        let s = &self.schema;
-        let schema_ok = !s.is_empty()
-            && s.len() <= 63
-            && s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-            && s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !schema_ok {
-            return Err(AccountError::Invalid(
-                "schema must be 1..=63 lower-case letters, digits or '_', not starting with a digit"
-                    .into(),
-            ));
-        }
+        crate::pg_support::check_schema(&self.schema).map_err(AccountError::Invalid)?;
         if self.max_connections == 0 || self.acquire_timeout.is_zero() {
             return Err(AccountError::Invalid(
                 "max_connections and acquire_timeout must be positive".into(),
@@ -139,14 +128,10 @@ impl PgAccounts {
     /// race to create the schema is no error).
     pub async fn migrate(&self) -> Result<()> {
         let create = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", self.config.schema);
-        if let Err(e) = sqlx::query(&create).execute(&self.pool).await {
-            let raced = e
-                .as_database_error()
-                .and_then(|d| d.code())
-                .is_some_and(|c| c == "23505" || c == "42P06");
-            if !raced {
-                return Err(db(e));
-            }
+        if let Err(e) = sqlx::query(&create).execute(&self.pool).await
+            && !crate::pg_support::is_code(&e, &["23505", "42P06"])
+        {
+            return Err(db(e));
         }
         MIGRATOR
             .run(&self.pool)

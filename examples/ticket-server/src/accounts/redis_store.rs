@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 use ticket_core::Timestamp;
 
@@ -78,18 +78,7 @@ impl RedisAccountsConfig {
 }
 
 fn validate_prefix(prefix: &str) -> Result<()> {
-    let ok = !prefix.is_empty()
-        && prefix.len() <= 128
-        && prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
-    if ok {
-        Ok(())
-    } else {
-        Err(AccountError::Invalid(
-            "redis key prefix must be 1..=128 ASCII letters, digits, '-', '_', '.' or ':'".into(),
-        ))
-    }
+    crate::redis_support::check_prefix(prefix).map_err(AccountError::Invalid)
 }
 
 struct Scripts {
@@ -163,20 +152,16 @@ impl RedisAccounts {
     /// [`AccountError::Unavailable`].
     pub async fn connect(config: RedisAccountsConfig) -> Result<Self> {
         config.validate()?;
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| AccountError::Invalid(format!("redis url: {e}")))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_response_timeout(config.response_timeout)
-            .set_connection_timeout(config.connection_timeout)
-            .set_number_of_retries(2)
-            .set_max_delay(500);
-        let mut conn = ConnectionManager::new_with_config(client, manager_config)
-            .await
-            .map_err(unavailable)?;
-        let _: String = redis::cmd("PING")
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+        let conn = crate::redis_support::connect(
+            &config.url,
+            config.response_timeout,
+            config.connection_timeout,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::redis_support::ConnectError::Url(m) => AccountError::Invalid(m),
+            crate::redis_support::ConnectError::Redis(e) => unavailable(e),
+        })?;
         Self::with_connection(conn, &config.prefix, config.token_retention)
     }
 
@@ -206,7 +191,7 @@ impl RedisAccounts {
     /// keys went. Destroys every account and token: for tests and tearing down a demo.
     pub async fn delete_all_keys(&self) -> Result<u64> {
         let mut conn = self.conn.clone();
-        crate::redis_scan::unlink_matching(&mut conn, &format!("{}*", self.base))
+        crate::redis_support::unlink_matching(&mut conn, &format!("{}*", self.base))
             .await
             .map_err(unavailable)
     }

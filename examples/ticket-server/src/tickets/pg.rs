@@ -10,12 +10,11 @@
 //! others then read the winner's row, which can no longer change.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use ticket_core::Timestamp;
 
 use super::{Result, TicketError, TicketId, TicketStore, UseOutcome, UsedMark, check_gate};
@@ -52,27 +51,7 @@ impl PgTicketsConfig {
     }
 
     fn options(&self) -> Result<PgConnectOptions> {
-        check_schema(&self.schema)?;
-        let options = PgConnectOptions::from_str(&self.url)
-            .map_err(|e| TicketError::InvalidRequest(format!("database url: {e}")))?;
-        Ok(options.options([("search_path", self.schema.as_str())]))
-    }
-}
-
-fn check_schema(schema: &str) -> Result<()> {
-    let ok = !schema.is_empty()
-        && schema.len() <= 63
-        && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && schema
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(TicketError::InvalidRequest(
-            "schema must be 1..=63 lower-case letters, digits or '_', not starting with a digit"
-                .into(),
-        ))
+        crate::pg_support::options(&self.url, &self.schema).map_err(TicketError::InvalidRequest)
     }
 }
 
@@ -115,10 +94,7 @@ impl PgTickets {
     /// answers. Creates nothing: call [`PgTickets::migrate`] (idempotent) before use.
     pub async fn connect(config: PgTicketsConfig) -> Result<Self> {
         let options = config.options()?;
-        let pool = PgPoolOptions::new()
-            .max_connections(config.max_connections.max(1))
-            .acquire_timeout(config.acquire_timeout)
-            .connect_with(options)
+        let pool = crate::pg_support::pool(options, config.max_connections, config.acquire_timeout)
             .await
             .map_err(db_error)?;
         Ok(Self { pool, config })
@@ -133,60 +109,28 @@ impl PgTickets {
     /// (and their rows) alone. Safe to run at every start and from several processes at
     /// once (serialised by a transaction-scoped advisory lock).
     pub async fn migrate(&self) -> Result<()> {
-        let s = format!("\"{}\"", self.config.schema);
-        let ddl = DDL.replace("{s}", &s);
-        // Another store creating the same schema under its own lock can still collide:
-        // retry on the duplicate errors it raises.
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let mut tx = self.pool.begin().await.map_err(db_error)?;
-            let run = async {
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                    .bind(format!("ticketrush-tickets-migrate:{}", self.config.schema))
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS {s}"))
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::raw_sql(&ddl).execute(&mut *tx).await?;
-                Ok::<_, sqlx::Error>(())
-            }
-            .await;
-            match run {
-                Ok(()) => return tx.commit().await.map_err(db_error),
-                Err(e) if attempts < 3 && is_code(&e, &["23505", "42P06", "42P07"]) => continue,
-                Err(e) => return Err(db_error(e)),
-            }
-        }
+        crate::pg_support::migrate(
+            &self.pool,
+            &self.config.schema,
+            "ticketrush-tickets-migrate",
+            DDL,
+        )
+        .await
+        .map_err(db_error)
     }
 
     /// Drops the store's schema and everything in it. Irreversible: for tests and tearing
     /// down a demo only. Runs on a connection of its own, so it works after the pool closed.
     pub async fn drop_schema(config: &PgTicketsConfig) -> Result<()> {
-        let mut conn = PgConnection::connect_with(&config.options()?)
+        crate::pg_support::drop_schema(&config.options()?, &config.schema)
             .await
-            .map_err(db_error)?;
-        sqlx::raw_sql(&format!(
-            "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-            config.schema
-        ))
-        .execute(&mut conn)
-        .await
-        .map_err(db_error)?;
-        conn.close().await.map_err(db_error)
+            .map_err(db_error)
     }
 
     /// Closes the pool (waits for connections in use to come back).
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-fn is_code(e: &sqlx::Error, codes: &[&str]) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|c| codes.contains(&c.as_ref()))
 }
 
 fn db_error(e: sqlx::Error) -> TicketError {

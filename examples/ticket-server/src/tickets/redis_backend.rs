@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use ticket_core::{HoldId, Timestamp};
 
 use super::{Result, TicketError, TicketId, TicketStore, UseOutcome, UsedMark, check_gate};
@@ -52,20 +52,8 @@ impl RedisTicketsConfig {
     }
 }
 
-/// A prefix is safe in keys and in a `SCAN MATCH` pattern (no glob characters).
 fn check_prefix(prefix: &str) -> Result<()> {
-    let ok = !prefix.is_empty()
-        && prefix.len() <= 128
-        && prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(TicketError::InvalidRequest(
-            "redis key prefix must be 1..=128 letters, digits or '-', '_', ':', '.'".into(),
-        ))
-    }
+    crate::redis_support::check_prefix(prefix).map_err(TicketError::InvalidRequest)
 }
 
 /// The use marks in Redis. Cheap to clone (one multiplexed, self-reconnecting connection).
@@ -88,22 +76,17 @@ impl RedisTickets {
     /// Connects to `config.url` and checks Redis answers (`PING`).
     pub async fn connect(config: RedisTicketsConfig) -> Result<Self> {
         check_prefix(&config.prefix)?;
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| TicketError::InvalidRequest(format!("redis url: {e}")))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_response_timeout(config.response_timeout)
-            .set_connection_timeout(config.connection_timeout)
-            .set_number_of_retries(2)
-            .set_max_delay(500);
-        let conn = ConnectionManager::new_with_config(client, manager_config)
-            .await
-            .map_err(unavailable)?;
-        let tickets = Self::with_connection(conn, config.prefix)?;
-        let _: String = redis::cmd("PING")
-            .query_async(&mut tickets.conn.clone())
-            .await
-            .map_err(unavailable)?;
-        Ok(tickets)
+        let conn = crate::redis_support::connect(
+            &config.url,
+            config.response_timeout,
+            config.connection_timeout,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::redis_support::ConnectError::Url(m) => TicketError::InvalidRequest(m),
+            crate::redis_support::ConnectError::Redis(e) => unavailable(e),
+        })?;
+        Self::with_connection(conn, config.prefix)
     }
 
     /// The marks on an existing connection (e.g. shared with the rest of the server), under
@@ -124,7 +107,7 @@ impl RedisTickets {
     /// down a demo only.
     pub async fn delete_all(&self) -> Result<u64> {
         let mut conn = self.conn.clone();
-        crate::redis_scan::unlink_matching(&mut conn, &format!("{}:tickets:*", self.prefix))
+        crate::redis_support::unlink_matching(&mut conn, &format!("{}:tickets:*", self.prefix))
             .await
             .map_err(unavailable)
     }

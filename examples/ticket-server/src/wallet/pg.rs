@@ -14,12 +14,11 @@
 //! the checks, the ledger insert and the balance update see no concurrent change, and the
 //! balance row always equals the sum of the user's ledger rows.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use ticket_core::Timestamp;
 use ticket_core::model::money::{Currency, Money};
 use uuid::Uuid;
@@ -61,27 +60,7 @@ impl PgWalletConfig {
     }
 
     fn options(&self) -> Result<PgConnectOptions> {
-        check_schema(&self.schema)?;
-        let options = PgConnectOptions::from_str(&self.url)
-            .map_err(|e| WalletError::InvalidRequest(format!("database url: {e}")))?;
-        Ok(options.options([("search_path", self.schema.as_str())]))
-    }
-}
-
-fn check_schema(schema: &str) -> Result<()> {
-    let ok = !schema.is_empty()
-        && schema.len() <= 63
-        && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && schema
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(WalletError::InvalidRequest(
-            "schema must be 1..=63 lower-case letters, digits or '_', not starting with a digit"
-                .into(),
-        ))
+        crate::pg_support::options(&self.url, &self.schema).map_err(WalletError::InvalidRequest)
     }
 }
 
@@ -148,10 +127,7 @@ impl PgWallet {
     /// answers. Creates nothing: call [`PgWallet::migrate`] (idempotent) before use.
     pub async fn connect(config: PgWalletConfig) -> Result<Self> {
         let options = config.options()?;
-        let pool = PgPoolOptions::new()
-            .max_connections(config.max_connections.max(1))
-            .acquire_timeout(config.acquire_timeout)
-            .connect_with(options)
+        let pool = crate::pg_support::pool(options, config.max_connections, config.acquire_timeout)
             .await
             .map_err(db_error)?;
         Ok(Self { pool, config })
@@ -166,48 +142,22 @@ impl PgWallet {
     /// existing ones (and their rows) alone. Safe to run at every start and from several
     /// processes at once (serialised by a transaction-scoped advisory lock).
     pub async fn migrate(&self) -> Result<()> {
-        let s = format!("\"{}\"", self.config.schema);
-        let ddl = DDL.replace("{s}", &s);
-        // A concurrent `CREATE SCHEMA` by someone not taking our lock can still collide:
-        // retry once on the duplicate errors it raises.
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let mut tx = self.pool.begin().await.map_err(db_error)?;
-            let run = async {
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                    .bind(format!("ticketrush-wallet-migrate:{}", self.config.schema))
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS {s}"))
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::raw_sql(&ddl).execute(&mut *tx).await?;
-                Ok::<_, sqlx::Error>(())
-            }
-            .await;
-            match run {
-                Ok(()) => return tx.commit().await.map_err(db_error),
-                Err(e) if attempts < 3 && is_code(&e, &["23505", "42P06", "42P07"]) => continue,
-                Err(e) => return Err(db_error(e)),
-            }
-        }
+        crate::pg_support::migrate(
+            &self.pool,
+            &self.config.schema,
+            "ticketrush-wallet-migrate",
+            DDL,
+        )
+        .await
+        .map_err(db_error)
     }
 
     /// Drops the wallet's schema and everything in it. Irreversible: for tests and tearing
     /// down a demo only. Runs on a connection of its own, so it works after the pool closed.
     pub async fn drop_schema(config: &PgWalletConfig) -> Result<()> {
-        let mut conn = PgConnection::connect_with(&config.options()?)
+        crate::pg_support::drop_schema(&config.options()?, &config.schema)
             .await
-            .map_err(db_error)?;
-        sqlx::raw_sql(&format!(
-            "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-            config.schema
-        ))
-        .execute(&mut conn)
-        .await
-        .map_err(db_error)?;
-        conn.close().await.map_err(db_error)
+            .map_err(db_error)
     }
 
     /// Closes the pool (waits for connections in use to come back).
@@ -314,12 +264,6 @@ impl From<WalletError> for PostError {
     }
 }
 
-fn is_code(e: &sqlx::Error, codes: &[&str]) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|c| codes.contains(&c.as_ref()))
-}
-
 fn db_error(e: sqlx::Error) -> WalletError {
     WalletError::Unavailable(format!("postgres: {e}"))
 }
@@ -370,7 +314,11 @@ impl WalletStore for PgWallet {
                 Err(PostError::Wallet(e)) => return Err(e),
                 // A unique violation means a racing twin committed first (the row lock makes
                 // this all but impossible); run again to answer from its entry.
-                Err(PostError::Db(e)) if attempts < 3 && is_code(&e, &["23505"]) => continue,
+                Err(PostError::Db(e))
+                    if attempts < 3 && crate::pg_support::is_code(&e, &["23505"]) =>
+                {
+                    continue;
+                }
                 Err(PostError::Db(e)) => return Err(db_error(e)),
             }
         }

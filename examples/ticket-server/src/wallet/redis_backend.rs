@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::{Script, Value};
 use sha2::{Digest, Sha256};
 use ticket_core::Timestamp;
@@ -57,20 +57,8 @@ impl RedisWalletConfig {
     }
 }
 
-/// A prefix is safe in keys and in a `SCAN MATCH` pattern (no glob characters).
 fn check_prefix(prefix: &str) -> Result<()> {
-    let ok = !prefix.is_empty()
-        && prefix.len() <= 128
-        && prefix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(WalletError::InvalidRequest(
-            "redis key prefix must be 1..=128 letters, digits or '-', '_', ':', '.'".into(),
-        ))
-    }
+    crate::redis_support::check_prefix(prefix).map_err(WalletError::InvalidRequest)
 }
 
 /// The wallet in Redis. Cheap to clone (one multiplexed, self-reconnecting connection).
@@ -113,22 +101,17 @@ impl RedisWallet {
     /// Connects to `config.url` and checks Redis answers (`PING`).
     pub async fn connect(config: RedisWalletConfig) -> Result<Self> {
         check_prefix(&config.prefix)?;
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| WalletError::InvalidRequest(format!("redis url: {e}")))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_response_timeout(config.response_timeout)
-            .set_connection_timeout(config.connection_timeout)
-            .set_number_of_retries(2)
-            .set_max_delay(500);
-        let conn = ConnectionManager::new_with_config(client, manager_config)
-            .await
-            .map_err(unavailable)?;
-        let wallet = Self::with_connection(conn, config.prefix)?;
-        let _: String = redis::cmd("PING")
-            .query_async(&mut wallet.conn.clone())
-            .await
-            .map_err(unavailable)?;
-        Ok(wallet)
+        let conn = crate::redis_support::connect(
+            &config.url,
+            config.response_timeout,
+            config.connection_timeout,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::redis_support::ConnectError::Url(m) => WalletError::InvalidRequest(m),
+            crate::redis_support::ConnectError::Redis(e) => unavailable(e),
+        })?;
+        Self::with_connection(conn, config.prefix)
     }
 
     /// A wallet on an existing connection (e.g. shared with the rest of the server), under
@@ -153,7 +136,7 @@ impl RedisWallet {
     /// down a demo only.
     pub async fn delete_all(&self) -> Result<u64> {
         let mut conn = self.conn.clone();
-        crate::redis_scan::unlink_matching(&mut conn, &format!("{}:wallet:*", self.prefix))
+        crate::redis_support::unlink_matching(&mut conn, &format!("{}:wallet:*", self.prefix))
             .await
             .map_err(unavailable)
     }

@@ -1,0 +1,101 @@
+//! What the app's PostgreSQL stores (accounts, wallet, tickets) share: schema names,
+//! connection pools with `search_path` set to the store's schema, idempotent DDL under an
+//! advisory lock, and dropping a schema.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, PgConnection};
+
+/// Checks a schema name: 1..=63 lower-case ASCII letters, digits or `_`, not starting with a
+/// digit (so it needs no escaping beyond double quotes).
+pub(crate) fn check_schema(schema: &str) -> Result<(), String> {
+    let ok = !schema.is_empty()
+        && schema.len() <= 63
+        && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            "schema must be 1..=63 lower-case letters, digits or '_', not starting with a digit"
+                .into(),
+        )
+    }
+}
+
+/// Connection options for `url` with `search_path` set to `schema` (checked).
+pub(crate) fn options(url: &str, schema: &str) -> Result<PgConnectOptions, String> {
+    check_schema(schema)?;
+    let options = PgConnectOptions::from_str(url).map_err(|e| format!("database url: {e}"))?;
+    Ok(options.options([("search_path", schema)]))
+}
+
+/// A pool of at least one connection, failing when none comes within `acquire_timeout`.
+pub(crate) async fn pool(
+    options: PgConnectOptions,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> sqlx::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(acquire_timeout)
+        .connect_with(options)
+        .await
+}
+
+/// Whether `e` is a database error with one of the SQLSTATE `codes`.
+pub(crate) fn is_code(e: &sqlx::Error, codes: &[&str]) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| codes.contains(&c.as_ref()))
+}
+
+/// Creates `schema` and runs `ddl` (idempotent DDL where `{s}` stands for the quoted schema)
+/// in one transaction under a transaction-scoped advisory lock named by `label` and the
+/// schema, so several processes may run it at every start. A concurrent `CREATE SCHEMA` by
+/// someone not taking the lock can still collide: that is retried.
+pub(crate) async fn migrate(
+    pool: &PgPool,
+    schema: &str,
+    label: &str,
+    ddl: &str,
+) -> sqlx::Result<()> {
+    let s = format!("\"{schema}\"");
+    let ddl = ddl.replace("{s}", &s);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let mut tx = pool.begin().await?;
+        let run = async {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(format!("{label}:{schema}"))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS {s}"))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::raw_sql(&ddl).execute(&mut *tx).await?;
+            Ok::<_, sqlx::Error>(())
+        }
+        .await;
+        match run {
+            Ok(()) => return tx.commit().await,
+            Err(e) if attempts < 3 && is_code(&e, &["23505", "42P06", "42P07"]) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Drops `schema` and everything in it, on a connection of its own (works after the store's
+/// pool closed). Irreversible: for tests and tearing down a demo.
+pub(crate) async fn drop_schema(options: &PgConnectOptions, schema: &str) -> sqlx::Result<()> {
+    let mut conn = PgConnection::connect_with(options).await?;
+    sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await
+}
