@@ -1,11 +1,12 @@
 //! The queue's Server-Sent Events over HTTP: a waiting user sees `position`, then
-//! `admitted` once a slot frees, and the stream ends; resuming continues the ids.
+//! `admitted` once a slot frees, and the stream ends; resuming continues the ids. On every
+//! backend (memory, Redis, PostgreSQL).
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Server, call, ga_session, memory_server};
+use common::{Kind, Server, call, ga_session, server, user_token};
 use ticket_core::SessionId;
 
 /// A GA session on sale now whose queue admits one user at a time.
@@ -17,10 +18,6 @@ async fn one_at_a_time(server: &Server) -> SessionId {
     policy.queue.max_active = 1;
     rush.set_policy(session, &policy).await.unwrap();
     session
-}
-
-fn token(server: &Server) -> String {
-    common::user_token(server).0
 }
 
 /// Reads the SSE stream until it ends or `limit` passes; returns (id, event) pairs.
@@ -64,11 +61,11 @@ async fn read_events(
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_waiting_user_sees_position_then_admitted() {
-    let s = memory_server(&[]).await;
+/// A waiting user's stream says `position`, then `admitted` when the one ahead leaves.
+async fn a_waiting_user_sees_position_then_admitted(kind: Kind) {
+    let s = server(kind, &[]).await;
     let session = one_at_a_time(&s).await;
-    let (first, second) = (token(&s), token(&s));
+    let (first, second) = (user_token(&s).0, user_token(&s).0);
     let q = format!("/api/sessions/{session}/queue");
     assert_eq!(
         call(&s, "POST", &q, Some(&first), &[], None).await.json["status"],
@@ -127,13 +124,13 @@ async fn a_waiting_user_sees_position_then_admitted() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watching_needs_a_ticket_and_a_token() {
-    let s = memory_server(&[]).await;
+/// No token: 401; no ticket in the queue: 404 or 403; a malformed session id: 400.
+async fn watching_needs_a_ticket_and_a_token(kind: Kind) {
+    let s = server(kind, &[]).await;
     let session = one_at_a_time(&s).await;
     let path = format!("/api/sessions/{session}/queue/events");
     assert_eq!(call(&s, "GET", &path, None, &[], None).await.status, 401);
-    let stranger = token(&s);
+    let stranger = user_token(&s).0;
     let answer = call(&s, "GET", &path, Some(&stranger), &[], None).await;
     assert!(answer.status == 404 || answer.status == 403, "{answer:?}");
     assert_eq!(
@@ -150,3 +147,8 @@ async fn watching_needs_a_ticket_and_a_token() {
         400
     );
 }
+
+common::on_all_backends!(
+    a_waiting_user_sees_position_then_admitted,
+    watching_needs_a_ticket_and_a_token,
+);

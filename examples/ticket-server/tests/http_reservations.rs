@@ -1,98 +1,16 @@
-//! Reservations and the admin views over HTTP on the memory backend: list my reservations,
+//! Reservations and the admin views over HTTP on every backend (memory, Redis, PostgreSQL):
+//! list my reservations,
 //! cancel a confirmed one with a full refund (once per key, never twice), strangers and
 //! unpaid holds refused without changing anything; session stats and the audit trail for
 //! admins only, bad queries refused.
 
 mod common;
 
-use std::time::Duration;
-
-use common::{Answer, Server, call, ga_session, memory_server};
+use common::{
+    Answer, Kind, Server, admin_token, buy, call, ga_session, join_and_hold, server, totals,
+    user_token,
+};
 use ticket_core::SessionId;
-use ticket_server::accounts::Role;
-
-/// An access token for a fresh user, and the user's id.
-fn token(server: &Server) -> (String, String) {
-    common::user_token(server)
-}
-
-/// An access token for the start-up admin.
-async fn admin_token(server: &Server) -> String {
-    let admin = server
-        .state
-        .accounts
-        .user_by_email("admin@example.com")
-        .await
-        .unwrap();
-    server
-        .state
-        .keys
-        .issue(
-            &admin.id.to_string(),
-            Role::Admin.as_str(),
-            server.state.clock.now(),
-            Duration::from_secs(900),
-        )
-        .unwrap()
-        .0
-}
-
-/// (available, held, sold) of the session.
-async fn totals(server: &Server, session: SessionId) -> (u64, u64, u64) {
-    let t = server
-        .state
-        .rush
-        .stores()
-        .inventory
-        .snapshot(session)
-        .await
-        .unwrap()
-        .totals();
-    (t.available, t.held, t.sold)
-}
-
-/// Joins the queue and holds one unit through the API; the hold's id.
-async fn hold_one(server: &Server, session: SessionId, token: &str, key: &str) -> String {
-    let joined = call(
-        server,
-        "POST",
-        &format!("/api/sessions/{session}/queue"),
-        Some(token),
-        &[],
-        None,
-    )
-    .await;
-    assert_eq!(joined.json["status"], "active", "{joined:?}");
-    let body = format!(r#"{{"session_id":"{session}","grade":"GA","quantity":1}}"#);
-    let held = call(
-        server,
-        "POST",
-        "/api/holds",
-        Some(token),
-        &[("idempotency-key", key)],
-        Some(&body),
-    )
-    .await;
-    assert_eq!(held.status, 201, "{held:?}");
-    held.json["id"].as_str().unwrap().to_owned()
-}
-
-/// Buys one unit through the API (queue, hold, card); (hold id, payment id).
-async fn buy_one(server: &Server, session: SessionId, token: &str, key: &str) -> (String, String) {
-    let hold = hold_one(server, session, token, key).await;
-    let pay = call(
-        server,
-        "POST",
-        &format!("/api/holds/{hold}/checkout"),
-        Some(token),
-        &[("idempotency-key", key)],
-        Some(r#"{"method":"card","card_number":"4242424242424242"}"#),
-    )
-    .await;
-    assert_eq!(pay.status, 200, "{pay:?}");
-    assert_eq!(pay.json["hold"]["status"], "confirmed", "{pay:?}");
-    (hold, pay.json["payment_id"].as_str().unwrap().to_owned())
-}
 
 async fn cancel(server: &Server, hold: &str, token: Option<&str>, key: Option<&str>) -> Answer {
     let headers: Vec<(&str, &str)> = key.map(|k| ("idempotency-key", k)).into_iter().collect();
@@ -123,13 +41,14 @@ fn refunds(server: &Server) -> Vec<ticket_core::gateway::Refund> {
     server.state.sandbox.as_ref().unwrap().refunds()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn buyers_list_and_cancel_reservations_with_one_refund() {
-    let s = memory_server(&[]).await;
+/// My reservations, newest first; a confirmed one cancelled with one full refund whatever
+/// is repeated; refusals change nothing.
+async fn buyers_list_and_cancel_reservations_with_one_refund(kind: Kind) {
+    let s = server(kind, &[]).await;
     let session = ga_session(&s, 5).await;
-    let (me, _) = token(&s);
-    let (bought, payment) = buy_one(&s, session, &me, "buy-1").await;
-    let unpaid = hold_one(&s, session, &me, "hold-2").await;
+    let (me, _) = user_token(&s);
+    let (bought, payment) = buy(&s, session, &me, "buy-1", 1).await;
+    let unpaid = join_and_hold(&s, session, &me, "hold-2", 1).await;
     assert_eq!(totals(&s, session).await, (3, 1, 1));
 
     let list = reservations(&s, &me).await;
@@ -159,7 +78,7 @@ async fn buyers_list_and_cancel_reservations_with_one_refund() {
     );
     assert!(items[1]["created_at"].as_i64().unwrap() > 0);
     assert!(items[1]["expires_at"].as_i64().is_some());
-    let (other, _) = token(&s);
+    let (other, _) = user_token(&s);
     let none = reservations(&s, &other).await;
     assert_eq!(
         (none.status, none.json.clone()),
@@ -251,13 +170,13 @@ async fn buyers_list_and_cancel_reservations_with_one_refund() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancellation_admits_the_next_waiting_user() {
-    let s = memory_server(&[]).await;
+/// A cancellation frees a unit, and the next waiting user is admitted.
+async fn a_cancellation_admits_the_next_waiting_user(kind: Kind) {
+    let s = server(kind, &[]).await;
     let session = ga_session(&s, 1).await;
-    let (me, _) = token(&s);
-    let (bought, _) = buy_one(&s, session, &me, "buy").await;
-    let (next, _) = token(&s);
+    let (me, _) = user_token(&s);
+    let (bought, _) = buy(&s, session, &me, "buy", 1).await;
+    let (next, _) = user_token(&s);
     let q = format!("/api/sessions/{session}/queue");
     let waiting = call(&s, "POST", &q, Some(&next), &[], None).await;
     assert_eq!(waiting.json["status"], "waiting", "{waiting:?}");
@@ -269,15 +188,15 @@ async fn a_cancellation_admits_the_next_waiting_user() {
     assert_eq!(admitted.json["status"], "active", "{admitted:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admins_read_session_stats_and_the_audit_trail() {
-    let s = memory_server(&[]).await;
+/// Session stats and the audit trail, for admins only; bad queries answer 400.
+async fn admins_read_session_stats_and_the_audit_trail(kind: Kind) {
+    let s = server(kind, &[]).await;
     let session = ga_session(&s, 3).await;
     let admin = admin_token(&s).await;
-    let (me, me_id) = token(&s);
-    let (bought, _) = buy_one(&s, session, &me, "buy").await;
-    let (late, _) = token(&s);
-    let _unpaid = hold_one(&s, session, &late, "hold").await;
+    let (me, me_id) = user_token(&s);
+    let (bought, _) = buy(&s, session, &me, "buy", 1).await;
+    let (late, _) = user_token(&s);
+    let _unpaid = join_and_hold(&s, session, &late, "hold", 1).await;
 
     let stats_path = format!("/api/admin/sessions/{session}/stats");
     let stats = call(&s, "GET", &stats_path, Some(&admin), &[], None).await;
@@ -446,3 +365,9 @@ async fn admins_read_session_stats_and_the_audit_trail() {
         );
     }
 }
+
+common::on_all_backends!(
+    buyers_list_and_cancel_reservations_with_one_refund,
+    a_cancellation_admits_the_next_waiting_user,
+    admins_read_session_stats_and_the_audit_trail,
+);
