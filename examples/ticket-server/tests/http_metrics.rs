@@ -1,12 +1,13 @@
 //! `GET /metrics`: after a join, a refused and a created hold, a card checkout and a forged
 //! webhook, the counters carry the expected labels and values, and the latency histogram is
-//! labelled by route template, never by a raw id.
+//! labelled by route template, never by a raw id. On every backend (memory, Redis,
+//! PostgreSQL): the counters are per process, but what they count goes through the store.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Server, call, ga_session, memory_server, user_token};
+use common::{Kind, Server, call, ga_session, server, user_token};
 
 /// The metrics text and its content type.
 async fn scrape(s: &Server) -> (String, String) {
@@ -28,9 +29,9 @@ fn sample(text: &str, series: &str) -> Option<f64> {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn counters_and_latency_by_route_template() {
-    let s = memory_server(&[]).await;
+/// Each counted answer shows once under its labels; latency is labelled by route template.
+async fn counters_and_latency_by_route_template(kind: Kind) {
+    let s = server(kind, &[]).await;
     let session = ga_session(&s, 5).await;
     let (me, _) = user_token(&s);
     let (stranger, _) = user_token(&s);
@@ -186,3 +187,5 @@ async fn counters_and_latency_by_route_template() {
     );
     assert!(!text.contains(&hold_id));
 }
+
+common::on_all_backends!(counters_and_latency_by_route_template);

@@ -1,75 +1,13 @@
-//! Tickets over HTTP on the memory backend: a buyer lists the tickets of their confirmed
-//! reservations with signed codes; the gate (an admin) admits each ticket once; forged,
-//! tampered and cancelled tickets are refused without marking anything; strangers see
-//! nothing of anyone else's.
+//! Tickets over HTTP on every backend (memory, Redis, PostgreSQL): a buyer lists the
+//! tickets of their confirmed reservations with signed codes; the gate (an admin) admits
+//! each ticket once; forged, tampered and cancelled tickets are refused without marking
+//! anything; strangers see nothing of anyone else's.
 
 mod common;
 
-use std::time::Duration;
-
-use common::{Answer, Server, call, ga_session, memory_server};
+use common::{Answer, Kind, Server, admin_token, buy, call, ga_session, server, user_token};
 use ticket_core::SessionId;
-use ticket_server::accounts::Role;
 use ticket_server::tickets::{TicketClaims, TicketId, TicketSigner};
-
-/// An access token for the start-up admin (the gate).
-async fn gate_token(server: &Server) -> String {
-    let admin = server
-        .state
-        .accounts
-        .user_by_email("admin@example.com")
-        .await
-        .unwrap();
-    server
-        .state
-        .keys
-        .issue(
-            &admin.id.to_string(),
-            Role::Admin.as_str(),
-            server.state.clock.now(),
-            Duration::from_secs(900),
-        )
-        .unwrap()
-        .0
-}
-
-/// Buys `quantity` GA units through the API (queue, hold, card); the hold's id.
-async fn buy(server: &Server, session: SessionId, token: &str, quantity: u32, key: &str) -> String {
-    let joined = call(
-        server,
-        "POST",
-        &format!("/api/sessions/{session}/queue"),
-        Some(token),
-        &[],
-        None,
-    )
-    .await;
-    assert_eq!(joined.json["status"], "active", "{joined:?}");
-    let body = format!(r#"{{"session_id":"{session}","grade":"GA","quantity":{quantity}}}"#);
-    let held = call(
-        server,
-        "POST",
-        "/api/holds",
-        Some(token),
-        &[("idempotency-key", key)],
-        Some(&body),
-    )
-    .await;
-    assert_eq!(held.status, 201, "{held:?}");
-    let hold = held.json["id"].as_str().unwrap().to_owned();
-    let paid = call(
-        server,
-        "POST",
-        &format!("/api/holds/{hold}/checkout"),
-        Some(token),
-        &[("idempotency-key", key)],
-        Some(r#"{"method":"card","card_number":"4242424242424242"}"#),
-    )
-    .await;
-    assert_eq!(paid.status, 200, "{paid:?}");
-    assert_eq!(paid.json["hold"]["status"], "confirmed", "{paid:?}");
-    hold
-}
 
 async fn my_tickets(server: &Server, token: &str) -> Vec<serde_json::Value> {
     let answer = call(server, "GET", "/api/me/tickets", Some(token), &[], None).await;
@@ -108,14 +46,14 @@ fn tampered(code: &str) -> String {
     String::from_utf8(bytes).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn buyers_list_tickets_and_the_gate_admits_each_once() {
-    let s = memory_server(&[]).await;
+/// A buyer's tickets carry signed codes; the gate admits each once; refusals mark nothing.
+async fn buyers_list_tickets_and_the_gate_admits_each_once(kind: Kind) {
+    let s = server(kind, &[]).await;
     let session = ga_session(&s, 10).await;
-    let gate = gate_token(&s).await;
-    let (me, me_id) = common::user_token(&s);
-    let (other, _) = common::user_token(&s);
-    let hold = buy(&s, session, &me, 2, "buy-1").await;
+    let gate = admin_token(&s).await;
+    let (me, me_id) = user_token(&s);
+    let (other, _) = user_token(&s);
+    let hold = buy(&s, session, &me, "buy-1", 2).await.0;
     // an unpaid hold has no tickets
     let joined = call(
         &s,
@@ -274,13 +212,13 @@ async fn buyers_list_tickets_and_the_gate_admits_each_once() {
     assert_eq!(second.json["ticket_id"], id2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cancelled_reservations_tickets_are_not_valid() {
-    let s = memory_server(&[]).await;
+/// A cancelled reservation has no tickets, and its codes are refused.
+async fn a_cancelled_reservations_tickets_are_not_valid(kind: Kind) {
+    let s = server(kind, &[]).await;
     let session = ga_session(&s, 3).await;
-    let gate = gate_token(&s).await;
-    let (me, _) = common::user_token(&s);
-    let hold = buy(&s, session, &me, 1, "buy").await;
+    let gate = admin_token(&s).await;
+    let (me, _) = user_token(&s);
+    let hold = buy(&s, session, &me, "buy", 1).await.0;
     let tickets = my_tickets(&s, &me).await;
     assert_eq!(tickets.len(), 1);
     let code = tickets[0]["code"].as_str().unwrap().to_owned();
@@ -318,7 +256,7 @@ async fn a_cancelled_reservations_tickets_are_not_valid() {
     assert_eq!(used_count(&s, &[&id]).await, 0, "nothing marked");
 
     // A genuine code of a reservation this deployment does not know.
-    let (stranger, stranger_id) = common::user_token(&s);
+    let (stranger, stranger_id) = user_token(&s);
     let unknown = s.state.ticket_codes.sign(&TicketClaims {
         ticket: TicketId::new(ticket_core::HoldId::new_at(s.state.clock.now()), 1).unwrap(),
         session,
@@ -331,13 +269,14 @@ async fn a_cancelled_reservations_tickets_are_not_valid() {
     assert!(my_tickets(&s, &stranger).await.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_genuine_code_must_match_its_reservation() {
-    let s = memory_server(&[]).await;
+/// A genuinely signed code for a unit, session or user the reservation does not have is
+/// refused.
+async fn a_genuine_code_must_match_its_reservation(kind: Kind) {
+    let s = server(kind, &[]).await;
     let session = ga_session(&s, 3).await;
-    let gate = gate_token(&s).await;
-    let (me, me_id) = common::user_token(&s);
-    let hold: ticket_core::HoldId = buy(&s, session, &me, 1, "buy").await.parse().unwrap();
+    let gate = admin_token(&s).await;
+    let (me, me_id) = user_token(&s);
+    let hold: ticket_core::HoldId = buy(&s, session, &me, "buy", 1).await.0.parse().unwrap();
     let me_id = ticket_core::UserId::new(me_id).unwrap();
     let sign = |ticket: TicketId, session: SessionId, user: &ticket_core::UserId| {
         s.state.ticket_codes.sign(&TicketClaims {
@@ -370,13 +309,13 @@ async fn a_genuine_code_must_match_its_reservation() {
     assert_eq!(verify(&s, Some(&gate), &good).await.status, 200);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn racing_gates_admit_a_ticket_once() {
-    let s = memory_server(&[]).await;
+/// Sixteen gates scanning one code at once admit it once.
+async fn racing_gates_admit_a_ticket_once(kind: Kind) {
+    let s = server(kind, &[]).await;
     let session = ga_session(&s, 3).await;
-    let gate = gate_token(&s).await;
-    let (me, _) = common::user_token(&s);
-    buy(&s, session, &me, 1, "buy").await;
+    let gate = admin_token(&s).await;
+    let (me, _) = user_token(&s);
+    buy(&s, session, &me, "buy", 1).await;
     let code = my_tickets(&s, &me).await[0]["code"]
         .as_str()
         .unwrap()
@@ -402,3 +341,10 @@ async fn racing_gates_admit_a_ticket_once() {
     }
     assert_eq!(admitted, 1, "exactly one gate lets the holder in");
 }
+
+common::on_all_backends!(
+    buyers_list_tickets_and_the_gate_admits_each_once,
+    a_cancelled_reservations_tickets_are_not_valid,
+    a_genuine_code_must_match_its_reservation,
+    racing_gates_admit_a_ticket_once,
+);

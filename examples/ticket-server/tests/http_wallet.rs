@@ -1,13 +1,14 @@
-//! The wallet over HTTP: charges once per key, the balance is the ledger's sum, bad input
-//! answers the documented error and changes nothing.
+//! The wallet over HTTP on every backend (memory, Redis, PostgreSQL): charges once per key,
+//! the balance is the ledger's sum, bad input answers the documented error and changes
+//! nothing; paying from the wallet debits once and a cancellation credits back once.
 
 mod common;
 
-use common::{call, memory_server, user_token};
+use common::{Kind, Server, call, join_and_hold, server, totals, user_token};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn charges_are_credited_once_and_listed() {
-    let s = memory_server(&[]).await;
+/// A charge is credited once per key; the wallet lists entries newest first, per user.
+async fn charges_are_credited_once_and_listed(kind: Kind) {
+    let s = server(kind, &[]).await;
     let (me, _) = user_token(&s);
     let charge = |key: &'static str, body: &'static str| {
         let me = me.clone();
@@ -58,9 +59,9 @@ async fn charges_are_credited_once_and_listed() {
     assert_eq!(theirs.json["balance"], 0, "wallets are per user");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_charges_change_nothing() {
-    let s = memory_server(&[]).await;
+/// Bad charges and bad listing queries answer the documented error and change nothing.
+async fn bad_charges_change_nothing(kind: Kind) {
+    let s = server(kind, &[]).await;
     let (me, _) = user_token(&s);
     let ok = call(
         &s,
@@ -165,9 +166,7 @@ async fn bad_charges_change_nothing() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// paying from the wallet, on every backend
-
-use common::{Kind, Server, join_and_hold, server, totals};
+// paying from the wallet
 
 async fn charge(s: &Server, token: &str, key: &str, amount: i64) {
     let a = call(
@@ -372,6 +371,8 @@ async fn racing_wallet_checkouts_debit_once(kind: Kind) {
 }
 
 common::on_all_backends!(
+    charges_are_credited_once_and_listed,
+    bad_charges_change_nothing,
     wallet_pays_once_and_cancel_refunds_once,
     a_short_wallet_fails_the_payment_and_debits_nothing,
     racing_wallet_checkouts_debit_once,
