@@ -1,71 +1,20 @@
-//! The catalogue routes over real HTTP on the memory backend: creating events (GA and
-//! seated), reading them back, stock per grade, the seat map, sales policies, listing with
-//! search, status, dates and paging, and bad input answering the documented error while
-//! changing nothing.
+//! The catalogue routes over real HTTP on every backend (memory, Redis, PostgreSQL):
+//! creating events (GA and seated), reading them back, stock per grade, the seat map, sales
+//! policies, listing with search, status, dates and paging, and bad input answering the
+//! documented error while changing nothing.
 
 mod common;
 
-use std::time::Duration;
-
-use common::{Answer, Server, call, memory_server};
+use common::{Answer, Kind, Server, admin_token, call, server, user_token};
 use serde_json::{Value, json};
 use ticket_core::Timestamp;
 use ticket_core::ids::{EventId, SessionId};
 use ticket_core::model::hold::Selection;
 use ticket_core::model::inventory::SeatId;
 use ticket_core::service::HoldCommand;
-use ticket_server::accounts::Role;
 
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
-
-/// An access token for the start-up admin, minted with the server's keys.
-async fn admin_token(server: &Server) -> String {
-    let admin = server
-        .state
-        .accounts
-        .user_by_email("admin@example.com")
-        .await
-        .expect("admin account");
-    let (token, _) = server
-        .state
-        .keys
-        .issue(
-            &admin.id.to_string(),
-            Role::Admin.as_str(),
-            server.state.clock.now(),
-            Duration::from_secs(900),
-        )
-        .expect("token");
-    token
-}
-
-/// An access token for a new buyer account.
-async fn user_token(server: &Server, email: &str) -> String {
-    let now = server.state.clock.now();
-    let user = server
-        .state
-        .accounts
-        .create_user(
-            email,
-            "$argon2id$placeholder-never-checked",
-            Role::User,
-            now,
-        )
-        .await
-        .expect("user");
-    let (token, _) = server
-        .state
-        .keys
-        .issue(
-            &user.id.to_string(),
-            Role::User.as_str(),
-            now,
-            Duration::from_secs(900),
-        )
-        .expect("token");
-    token
-}
 
 fn now_ms(server: &Server) -> i64 {
     server.state.clock.now().as_millis()
@@ -150,9 +99,9 @@ fn names(answer: &Answer) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn admins_create_ga_and_seated_events_and_everyone_reads_them() {
-    let server = memory_server(&[]).await;
+/// Admins create GA and seated events; anyone reads them, their stock and seat maps.
+async fn admins_create_ga_and_seated_events_and_everyone_reads_them(kind: Kind) {
+    let server = server(kind, &[]).await;
     let admin = admin_token(&server).await;
     let now = now_ms(&server);
 
@@ -245,9 +194,9 @@ async fn admins_create_ga_and_seated_events_and_everyone_reads_them() {
     assert_eq!(stock.json["grades"][0]["available"], 2);
 }
 
-#[tokio::test]
-async fn the_seat_map_and_counters_follow_holds() {
-    let server = memory_server(&[]).await;
+/// A held seat shows as held on the map and in the grade's counters.
+async fn the_seat_map_and_counters_follow_holds(kind: Kind) {
+    let server = server(kind, &[]).await;
     let admin = admin_token(&server).await;
     let now = now_ms(&server);
     let body = json!({
@@ -310,11 +259,11 @@ async fn the_seat_map_and_counters_follow_holds() {
     );
 }
 
-#[tokio::test]
-async fn admins_set_a_sessions_policy_and_bad_policies_change_nothing() {
-    let server = memory_server(&[]).await;
+/// Admins set a session's policy; bad policies and non-admins change nothing.
+async fn admins_set_a_sessions_policy_and_bad_policies_change_nothing(kind: Kind) {
+    let server = server(kind, &[]).await;
     let admin = admin_token(&server).await;
-    let user = user_token(&server, "buyer@example.com").await;
+    let user = user_token(&server).0;
     let now = now_ms(&server);
     let created = post_event(&server, Some(&admin), &ga_event("Policy Show", now + HOUR)).await;
     assert_eq!(created.status, 201, "{created:?}");
@@ -446,9 +395,9 @@ async fn admins_set_a_sessions_policy_and_bad_policies_change_nothing() {
     assert_eq!(serde_json::to_value(&stored).expect("json"), in_force);
 }
 
-#[tokio::test]
-async fn listing_searches_filters_by_status_and_date_and_pages() {
-    let server = memory_server(&[]).await;
+/// Listing: search, status and date filters, paging; bad queries answer 400.
+async fn listing_searches_filters_by_status_and_date_and_pages(kind: Kind) {
+    let server = server(kind, &[]).await;
     let admin = admin_token(&server).await;
     let now = now_ms(&server);
     // On sale (starts in a day), upcoming (starts in ~3 days), closed (started).
@@ -532,11 +481,11 @@ async fn listing_searches_filters_by_status_and_date_and_pages() {
     }
 }
 
-#[tokio::test]
-async fn bad_event_definitions_answer_the_documented_error_and_create_nothing() {
-    let server = memory_server(&[]).await;
+/// Malformed (400) or refused (422) events, and non-admins, create nothing.
+async fn bad_event_definitions_answer_the_documented_error_and_create_nothing(kind: Kind) {
+    let server = server(kind, &[]).await;
     let admin = admin_token(&server).await;
-    let user = user_token(&server, "buyer@example.com").await;
+    let user = user_token(&server).0;
     let now = now_ms(&server);
     let grade = |capacity: Value, price: Value, currency: &str| {
         json!({"name": "Show", "sessions": [ga_session(now, json!([
@@ -639,9 +588,9 @@ async fn bad_event_definitions_answer_the_documented_error_and_create_nothing() 
     assert_eq!(listed_total(&server).await, 1);
 }
 
-#[tokio::test]
-async fn unknown_and_malformed_ids_answer_404_and_400() {
-    let server = memory_server(&[]).await;
+/// Unknown ids answer 404, malformed ones 400.
+async fn unknown_and_malformed_ids_answer_404_and_400(kind: Kind) {
+    let server = server(kind, &[]).await;
     let unknown_event = EventId::new_at(server.state.clock.now());
     let unknown_session = SessionId::new_at(server.state.clock.now());
     for path in [
@@ -663,9 +612,9 @@ async fn unknown_and_malformed_ids_answer_404_and_400() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_event_is_on_sale_once_per_namespace() {
-    let s = memory_server(&[]).await;
+/// The demo event is created once per namespace and is on sale.
+async fn the_demo_event_is_on_sale_once_per_namespace(kind: Kind) {
+    let s = server(kind, &[]).await;
     let first = ticket_server::demo::ensure_demo_event(&s.state)
         .await
         .expect("demo");
@@ -702,3 +651,13 @@ async fn the_demo_event_is_on_sale_once_per_namespace() {
     .await;
     assert_eq!(seats.json.as_array().map(Vec::len), Some(40), "{seats:?}");
 }
+
+common::on_all_backends!(
+    admins_create_ga_and_seated_events_and_everyone_reads_them,
+    the_seat_map_and_counters_follow_holds,
+    admins_set_a_sessions_policy_and_bad_policies_change_nothing,
+    listing_searches_filters_by_status_and_date_and_pages,
+    bad_event_definitions_answer_the_documented_error_and_create_nothing,
+    unknown_and_malformed_ids_answer_404_and_400,
+    the_demo_event_is_on_sale_once_per_namespace,
+);

@@ -1,4 +1,8 @@
 //! What every request passes: request ids, CORS, the body size limit.
+//!
+//! Memory backend only, on purpose: these layers wrap the router and answer (or refuse)
+//! before any handler touches the store, so the backend changes nothing here. The routes
+//! behind them run on every backend in the other `http_*.rs` files.
 
 mod common;
 

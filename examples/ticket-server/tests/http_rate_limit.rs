@@ -1,5 +1,10 @@
 //! Rate limits on the queue and hold routes: 429 `RATE_LIMITED` with `Retry-After` past a
 //! user's or an address's budget, per user and per IP; other routes are never limited.
+//!
+//! Memory backend only, on purpose: the buckets live in the server process's memory
+//! (`src/rate_limit.rs`, "Per process") and are checked before any handler reads the store,
+//! so the backend changes nothing here. The limited routes themselves run on every backend
+//! in `http_rush.rs` and `http_queue_events.rs`.
 
 mod common;
 
