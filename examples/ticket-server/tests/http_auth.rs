@@ -1,6 +1,7 @@
-//! Accounts and tokens over real HTTP on the memory backend: signup, login, refresh-token
-//! rotation with reuse detection, logout, `/api/me`, the bearer and admin extractors, and
-//! every bad input answering the documented error without changing anything.
+//! Accounts and tokens over real HTTP on every backend (memory, Redis, PostgreSQL): signup,
+//! login, refresh-token rotation with reuse detection, logout, `/api/me`, the bearer and
+//! admin extractors, and every bad input answering the documented error without changing
+//! anything.
 
 mod common;
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use common::{Answer, Server, call, memory_server};
+use common::{Answer, Kind, Server, call, server};
 use serde_json::{Value, json};
 use ticket_server::accounts::{AccountError, FamilyId, TokenHash, UserId};
 use ticket_server::auth::TokenKeys;
@@ -84,9 +85,9 @@ async fn me(server: &Server, token: &str) -> Answer {
     call(server, "GET", "/api/me", Some(token), &[], None).await
 }
 
-#[tokio::test]
-async fn signup_then_login_then_me() {
-    let server = memory_server(&[]).await;
+/// Signup normalises the email and stores an argon2id hash; login and `/api/me` follow.
+async fn signup_then_login_then_me(kind: Kind) {
+    let server = server(kind, &[]).await;
     let s = signup(&server, "  Ann@Example.ORG ", PASSWORD).await;
     assert_eq!(s.status, 201, "{s:?}");
     assert_eq!(s.json["email"], "ann@example.org", "normalised");
@@ -118,9 +119,9 @@ async fn signup_then_login_then_me() {
     assert_eq!(m.json["role"], "USER");
 }
 
-#[tokio::test]
-async fn bad_signups_answer_validation_and_create_nothing() {
-    let server = memory_server(&[]).await;
+/// Malformed or refused signups answer 400 `VALIDATION` and create no account.
+async fn bad_signups_answer_validation_and_create_nothing(kind: Kind) {
+    let server = server(kind, &[]).await;
     let email = "bob@example.com";
     let cases: [(&str, Option<&str>); 13] = [
         ("null", Some("null")),
@@ -191,9 +192,9 @@ async fn bad_signups_answer_validation_and_create_nothing() {
     assert_eq!(signup(&server, email, "pass1234").await.status, 201);
 }
 
-#[tokio::test]
-async fn a_duplicate_email_is_409_and_changes_nothing() {
-    let server = memory_server(&[]).await;
+/// A taken email (in any case) answers 409 `EMAIL_TAKEN`; the first account is untouched.
+async fn a_duplicate_email_is_409_and_changes_nothing(kind: Kind) {
+    let server = server(kind, &[]).await;
     let first = signup(&server, "cat@example.com", PASSWORD).await;
     assert_eq!(first.status, 201);
     for variant in ["cat@example.com", " CAT@Example.com"] {
@@ -226,9 +227,9 @@ async fn a_duplicate_email_is_409_and_changes_nothing() {
     );
 }
 
-#[tokio::test]
-async fn wrong_password_and_unknown_email_answer_alike() {
-    let server = memory_server(&[]).await;
+/// A wrong password and an unknown email answer the same 401.
+async fn wrong_password_and_unknown_email_answer_alike(kind: Kind) {
+    let server = server(kind, &[]).await;
     new_user(&server, "dan@example.com").await;
     let wrong = login(&server, "dan@example.com", "wrong-pass-1").await;
     assert_error(&wrong, 401, "UNAUTHORIZED", "wrong password");
@@ -259,9 +260,9 @@ async fn wrong_password_and_unknown_email_answer_alike() {
     assert_error(&typed, 400, "VALIDATION", "null password");
 }
 
-#[tokio::test]
-async fn me_needs_a_valid_bearer_token() {
-    let server = memory_server(&[]).await;
+/// `/api/me` refuses a missing, malformed, forged or tampered bearer token.
+async fn me_needs_a_valid_bearer_token(kind: Kind) {
+    let server = server(kind, &[]).await;
     let (id, access, _) = new_user(&server, "eve@example.com").await;
     let none = call(&server, "GET", "/api/me", None, &[], None).await;
     assert_error(&none, 401, "UNAUTHORIZED", "no header");
@@ -314,9 +315,9 @@ async fn me_needs_a_valid_bearer_token() {
     );
 }
 
-#[tokio::test]
-async fn expired_access_tokens_answer_token_expired() {
-    let server = memory_server(&[]).await;
+/// An expired access token answers 401 `TOKEN_EXPIRED`.
+async fn expired_access_tokens_answer_token_expired(kind: Kind) {
+    let server = server(kind, &[]).await;
     let (id, _, _) = new_user(&server, "fay@example.com").await;
     // Issued with the server's own keys, 20 minutes ago, for 15 minutes.
     let then = server.state.clock.now().minus(Duration::from_secs(1_200));
@@ -330,9 +331,9 @@ async fn expired_access_tokens_answer_token_expired() {
     assert_error(&logout, 401, "TOKEN_EXPIRED", "logout with an old token");
 }
 
-#[tokio::test]
-async fn access_tokens_expire_after_the_configured_lifetime() {
-    let server = memory_server(&["--access-token-ttl-secs", "1"]).await;
+/// Access tokens expire after `--access-token-ttl-secs`; the refresh token still works.
+async fn access_tokens_expire_after_the_configured_lifetime(kind: Kind) {
+    let server = server(kind, &["--access-token-ttl-secs", "1"]).await;
     new_user(&server, "gus@example.com").await;
     let l = login(&server, "gus@example.com", PASSWORD).await;
     assert_eq!(l.json["expires_in"], 1);
@@ -355,9 +356,9 @@ async fn access_tokens_expire_after_the_configured_lifetime() {
     );
 }
 
-#[tokio::test]
-async fn refresh_rotates_and_a_reused_token_kills_the_family() {
-    let server = memory_server(&[]).await;
+/// Refresh rotates; presenting a rotated token again revokes its whole family.
+async fn refresh_rotates_and_a_reused_token_kills_the_family(kind: Kind) {
+    let server = server(kind, &[]).await;
     let (id, _, r0) = new_user(&server, "hal@example.com").await;
 
     let a1 = refresh(&server, &r0).await;
@@ -405,9 +406,9 @@ async fn refresh_rotates_and_a_reused_token_kills_the_family() {
     assert_eq!(fresh.status, 200);
 }
 
-#[tokio::test]
-async fn bad_refresh_requests() {
-    let server = memory_server(&[]).await;
+/// Unknown, empty, malformed and expired refresh tokens are refused and change nothing.
+async fn bad_refresh_requests(kind: Kind) {
+    let server = server(kind, &[]).await;
     let (id, _, _) = new_user(&server, "ida@example.com").await;
     assert_error(
         &refresh(&server, &"ab".repeat(32)).await,
@@ -457,9 +458,9 @@ async fn bad_refresh_requests() {
     assert!(!rec.used && !rec.revoked, "nothing written: {rec:?}");
 }
 
-#[tokio::test]
-async fn logout_revokes_every_refresh_token_of_the_user() {
-    let server = memory_server(&[]).await;
+/// Logout revokes every refresh token of the user, and only theirs.
+async fn logout_revokes_every_refresh_token_of_the_user(kind: Kind) {
+    let server = server(kind, &[]).await;
     let (_, access, r_a) = new_user(&server, "jon@example.com").await;
     let second = login(&server, "jon@example.com", PASSWORD).await;
     let r_b = second.json["refresh_token"].as_str().unwrap().to_owned();
@@ -522,9 +523,9 @@ async fn server_refresh_token_after(server: &Server, token: &str) -> String {
     a.json["refresh_token"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn the_configured_admin_logs_in_as_admin() {
-    let server = memory_server(&[]).await;
+/// The start-up admin logs in with the ADMIN role, which survives a refresh.
+async fn the_configured_admin_logs_in_as_admin(kind: Kind) {
+    let server = server(kind, &[]).await;
     let l = login(&server, "admin@example.com", "admin-pass-1").await;
     assert_eq!(l.status, 200, "{l:?}");
     let access = l.json["access_token"].as_str().unwrap();
@@ -537,9 +538,9 @@ async fn the_configured_admin_logs_in_as_admin() {
     assert_eq!(m.json["role"], "ADMIN");
 }
 
-#[tokio::test]
-async fn the_admin_extractor_lets_only_admins_in() {
-    let server = memory_server(&[]).await;
+/// `AdminUser` lets only unexpired admin tokens in; `AuthUser` any valid token.
+async fn the_admin_extractor_lets_only_admins_in(kind: Kind) {
+    let server = server(kind, &[]).await;
     // A tiny app on the same state, with one admin-only and one user route.
     let app = Router::new()
         .route(
@@ -615,3 +616,18 @@ async fn the_admin_extractor_lets_only_admins_in() {
     );
     task.abort();
 }
+
+common::on_all_backends!(
+    signup_then_login_then_me,
+    bad_signups_answer_validation_and_create_nothing,
+    a_duplicate_email_is_409_and_changes_nothing,
+    wrong_password_and_unknown_email_answer_alike,
+    me_needs_a_valid_bearer_token,
+    expired_access_tokens_answer_token_expired,
+    access_tokens_expire_after_the_configured_lifetime,
+    refresh_rotates_and_a_reused_token_kills_the_family,
+    bad_refresh_requests,
+    logout_revokes_every_refresh_token_of_the_user,
+    the_configured_admin_logs_in_as_admin,
+    the_admin_extractor_lets_only_admins_in,
+);
