@@ -428,9 +428,97 @@ async fn releases_and_bad_checkouts_change_nothing(kind: Kind) {
     );
 }
 
+/// Bad queue requests answer the documented error and put nobody in line.
+async fn bad_queue_requests_change_nothing(kind: Kind) {
+    let s = server(kind, &[]).await;
+    let session = ga_session(&s, 2).await;
+    let me = user_token(&s).0;
+    let admin = common::admin_token(&s).await;
+    let unknown = ticket_core::SessionId::new_at(s.state.clock.now());
+    let now = s.state.clock.now().as_millis();
+    let day = 86_400_000;
+    let upcoming = call(
+        &s,
+        "POST",
+        "/api/admin/events",
+        Some(&admin),
+        &[],
+        Some(
+            &serde_json::json!({"name": "Later", "sessions": [{
+                "starts_at": now + 3 * day, "sales_open_at": now + day,
+                "sales_close_at": now + 2 * day,
+                "grades": [{"grade": "GA", "capacity": 1, "price_minor": 1, "currency": "KRW"}]}]})
+            .to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(upcoming.status, 201, "{upcoming:?}");
+    let later = upcoming.json["sessions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let q = format!("/api/sessions/{session}/queue");
+    let not_yet = format!("/api/sessions/{later}/queue");
+    for method in ["POST", "GET", "DELETE"] {
+        // Sales open tomorrow: nobody joins; nobody has a ticket to read or leave.
+        let (not_open, not_open_code) = match method {
+            "POST" => (409, "QUEUE_NOT_OPEN"),
+            _ => (404, "NOT_FOUND"),
+        };
+        for (tok, path, status, code) in [
+            (None, q.clone(), 401, "UNAUTHORIZED"),
+            (Some("forged.token.here"), q.clone(), 401, "UNAUTHORIZED"),
+            (
+                Some(me.as_str()),
+                "/api/sessions/nope/queue".to_owned(),
+                400,
+                "VALIDATION",
+            ),
+            (
+                Some(me.as_str()),
+                format!("/api/sessions/{unknown}/queue"),
+                404,
+                "NOT_FOUND",
+            ),
+            (Some(me.as_str()), not_yet.clone(), not_open, not_open_code),
+        ] {
+            let a = call(&s, method, &path, tok, &[], None).await;
+            assert_eq!(
+                (a.status, a.json["error"]["code"].as_str()),
+                (status, Some(code)),
+                "{method} {path}: {a:?}"
+            );
+        }
+    }
+    // I never joined: no ticket to read or leave.
+    for method in ["GET", "DELETE"] {
+        let a = call(&s, method, &q, Some(&me), &[], None).await;
+        assert_eq!(
+            (a.status, a.json["error"]["code"].as_str()),
+            (404, Some("NOT_FOUND")),
+            "{method} {q}: {a:?}"
+        );
+    }
+    // Nobody was put in line: my first join is admitted at once, with nobody waiting.
+    let joined = call(&s, "POST", &q, Some(&me), &[], None).await;
+    assert_eq!(
+        (
+            joined.status,
+            joined.json["status"].as_str(),
+            joined.json["waiting"].as_u64()
+        ),
+        (200, Some("active"), Some(0)),
+        "{joined:?}"
+    );
+    let none = call(&s, "GET", &not_yet, Some(&me), &[], None).await;
+    assert_eq!(none.status, 404, "{none:?}");
+    assert_eq!(totals(&s, session).await, (2, 0, 0));
+}
+
 common::on_all_backends!(
     queue_hold_and_pay_by_card,
     bad_hold_requests_answer_errors_and_change_nothing,
     a_slow_payment_is_settled_by_the_signed_webhook_and_forgeries_change_nothing,
     releases_and_bad_checkouts_change_nothing,
+    bad_queue_requests_change_nothing,
 );
