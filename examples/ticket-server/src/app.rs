@@ -94,6 +94,13 @@ fn cors(origins: &[String]) -> CorsLayer {
 }
 
 /// Liveness: the process answers.
-async fn healthz() -> &'static str {
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    summary = "Liveness",
+    responses((status = 200, description = "`ok`: the process answers", body = String, content_type = "text/plain")),
+)]
+pub(crate) async fn healthz() -> &'static str {
     "ok"
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use ticket_core::gateway::GatewayError;
 use ticket_core::{Error, Refusal};
 
@@ -78,6 +78,26 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer: `{"error": {"code": "SOLD_OUT", "message": "…"}}`. The
+/// answer's status tells the class of error; `code` tells which one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(examples(json!({"error": {"code": "SOLD_OUT", "message": "sold out: 2 unit(s) of GA asked, 1 available"}})))]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The `error` of an [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, upper-case code to branch on (`VALIDATION`, `UNAUTHORIZED`, `TOKEN_EXPIRED`,
+    /// `FORBIDDEN`, `NOT_FOUND`, `SOLD_OUT`, `RATE_LIMITED`, `UNAVAILABLE`, …).
+    #[schema(examples("SOLD_OUT"))]
+    pub code: String,
+    /// For people; its wording may change.
+    pub message: String,
+}
+
 /// The `code` of an [`ApiError`] answer, put in the response's extensions by
 /// [`ApiError::into_response`] so middleware can read it without parsing the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,10 +105,16 @@ pub struct ErrorCode(pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
+        let code = ErrorCode(self.code.clone());
+        let body = Json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        });
         let mut resp = (self.status, body).into_response();
         // The code, for middleware (metrics) that must not parse bodies.
-        resp.extensions_mut().insert(ErrorCode(self.code.clone()));
+        resp.extensions_mut().insert(code);
         if let Some(after) = self.retry_after {
             // Whole seconds, at least one.
             let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);

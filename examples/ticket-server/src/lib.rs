@@ -17,6 +17,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod openapi;
 mod pg_support;
 pub mod rate_limit;
 mod redis_support;

@@ -457,7 +457,18 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(scrape))
 }
 
-async fn scrape(State(state): State<AppState>) -> Response {
+/// The metrics in the OpenMetrics text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "meta",
+    summary = "Metrics (OpenMetrics text)",
+    responses(
+        (status = 200, description = "Every metric in the OpenMetrics text format, ending in `# EOF`", body = String, content_type = "application/openmetrics-text"),
+    ),
+)]
+pub(crate) async fn scrape(State(state): State<AppState>) -> Response {
     match state.metrics.encode() {
         Ok(text) => {
             let mut resp = text.into_response();

@@ -4,6 +4,8 @@
 //! |---|---|
 //! | `GET /api/admin/sessions/{id}/stats` | stock, queue and reservations by status of a session |
 //! | `GET /api/admin/audit?session_id=&user_id=&limit=` | the audit trail of a session or of a user, oldest first (exactly one filter; `limit` 1..=1000, default 100) |
+//!
+//! Both are described for `GET /openapi.json` by their `#[utoipa::path]` (tag `admin`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,10 +16,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use ticket_core::model::audit::{AuditRecord, AuditScope, Subject};
+use ticket_core::model::audit::{Actor, AuditRecord, AuditScope, Subject};
 use ticket_core::{SessionId, UserId};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::AdminUser;
 use crate::routes::params::path_id;
 use crate::state::AppState;
@@ -39,17 +41,41 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A session's figures.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct StatsAnswer {
+    /// Units or seats in the plan.
     capacity: u64,
+    /// On sale now.
     available: u64,
+    /// In live holds.
     held: u64,
+    /// Sold.
     sold: u64,
+    /// Users waiting in the queue.
     queue_length: u64,
+    /// Users admitted now.
     active: u64,
+    /// How many reservations are in each state (`held`, `confirmed`, …), from the audit trail.
     reservations_by_status: BTreeMap<String, u64>,
 }
 
+/// Reads the session's stock, queue and reservations.
+#[utoipa::path(
+    get,
+    path = "/api/admin/sessions/{id}/stats",
+    tag = "admin",
+    summary = "A session's live figures (admin)",
+    params(("id" = String, Path, format = "uuid", description = "The session's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Stock, queue and reservations by status", body = StatsAnswer),
+        (status = 400, description = "A malformed id: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 403, description = "Not an admin: `FORBIDDEN`", body = ErrorBody),
+        (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn session_stats(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -91,28 +117,89 @@ fn by_status(records: &[AuditRecord]) -> BTreeMap<String, u64> {
 }
 
 /// The query of `GET /api/admin/audit`, all as text so every problem gets a clear message.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// The session whose trail to read (exactly one of `session_id` and `user_id`).
     #[serde(default)]
+    #[param(format = "uuid")]
     session_id: Option<String>,
+    /// The user whose trail to read (exactly one of `session_id` and `user_id`).
     #[serde(default)]
     user_id: Option<String>,
+    /// How many records, 1 to 1000 (default 100).
     #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
 /// One audit record as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct AuditAnswer {
+    /// When, epoch ms.
     at: i64,
+    /// What the record is about: `{"kind": "hold" | "ticket", "id": "…"}`.
+    #[schema(schema_with = subject_schema)]
     subject: Value,
+    /// The user it concerns.
     owner: String,
+    /// Who caused it: `{"kind": "user" | "operator" | "system", "id": "…"}`.
+    #[schema(schema_with = actor_schema)]
     actor: Value,
+    /// The state before (`null` for a creation).
     from: Option<String>,
+    /// The state after (upper case, as the library records it).
     to: String,
+    /// Why.
     reason: String,
+    /// A related reference (payment, refund, request), when there is one.
     correlation_id: Option<String>,
+}
+
+/// `{"kind": <one of kinds>, "id": "…"}`, the library's shape for audit subjects and actors.
+fn kind_and_id(kinds: Vec<String>, description: &str) -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .property("kind", crate::openapi::text_enum(kinds, "What `id` names"))
+        .required("kind")
+        .property("id", ObjectBuilder::new().schema_type(Type::String))
+        .required("id")
+        .description(Some(description))
+        .build()
+}
+
+/// The `kind` a value of an adjacently tagged library enum serialises with.
+fn kind_of<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v["kind"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The schema of [`AuditAnswer::subject`]: every [`Subject`] kind.
+fn subject_schema() -> utoipa::openapi::Object {
+    let id = ticket_core::HoldId::from_uuid(uuid::Uuid::nil());
+    let ticket = ticket_core::TicketId::from_uuid(uuid::Uuid::nil());
+    // Exhaustive, so a new kind fails to compile here until it is listed.
+    let kinds = [Subject::Hold(id), Subject::Ticket(ticket)].map(|s| match s {
+        Subject::Hold(_) | Subject::Ticket(_) => kind_of(&s),
+    });
+    kind_and_id(kinds.to_vec(), "What the record is about")
+}
+
+/// The schema of [`AuditAnswer::actor`]: every [`Actor`] kind.
+fn actor_schema() -> utoipa::openapi::Object {
+    let user = UserId::new("u").ok();
+    let mut actors: Vec<Actor> = user.into_iter().map(Actor::User).collect();
+    actors.extend([Actor::Operator(String::new()), Actor::system("")]);
+    let kinds = actors
+        .iter()
+        .map(|a| match a {
+            Actor::User(_) | Actor::Operator(_) | Actor::System(_) => kind_of(a),
+        })
+        .collect();
+    kind_and_id(kinds, "Who caused the transition")
 }
 
 impl From<AuditRecord> for AuditAnswer {
@@ -158,6 +245,23 @@ fn audit_scope(q: AuditQuery) -> Result<(AuditScope, usize), ApiError> {
     Ok((scope, limit))
 }
 
+/// The audit trail of a session or of a user, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/admin/audit",
+    operation_id = "read_audit",
+    tag = "admin",
+    summary = "The audit trail (admin)",
+    params(AuditQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The records, oldest first", body = [AuditAnswer]),
+        (status = 400, description = "Not exactly one of `session_id` and `user_id`, a malformed one, an unknown parameter or a bad `limit`: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 403, description = "Not an admin: `FORBIDDEN`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn audit(
     State(state): State<AppState>,
     _admin: AdminUser,

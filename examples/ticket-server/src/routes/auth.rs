@@ -8,6 +8,7 @@
 //! * `GET /api/me` (bearer) → {id, email, role, created_at}
 //!
 //! Password hashing and checking (argon2id, CPU-heavy by design) run on the blocking pool.
+//! Every handler is described for `GET /openapi.json` by its `#[utoipa::path]` (tag `auth`).
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::{AccountError, FamilyId, Role, UserId, normalize_email};
 use crate::auth::{self, AuthError};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AuthUser, JsonBody};
 use crate::state::AppState;
 
@@ -36,38 +37,42 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `POST /api/auth/signup` and `POST /api/auth/login` bodies.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Credentials {
     /// The email (normalised: trimmed, lower-cased).
+    #[schema(examples("buyer@example.com"))]
     pub email: String,
     /// The password (8 to 128 characters, letters and digits).
+    #[schema(examples("correct-horse-1"))]
     pub password: String,
 }
 
 /// `POST /api/auth/refresh` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh.
     pub refresh_token: String,
 }
 
 /// A new account.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SignupAnswer {
     /// Its id.
+    #[schema(value_type = String, format = "uuid")]
     pub id: UserId,
     /// Its normalised email.
     pub email: String,
 }
 
 /// Tokens, from a login or a refresh.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenAnswer {
     /// The JWT to send as `Authorization: Bearer …`.
     pub access_token: String,
     /// The opaque token for `POST /api/auth/refresh`; single use.
     pub refresh_token: String,
     /// Always `Bearer`.
+    #[schema(value_type = String, examples("Bearer"))]
     pub token_type: &'static str,
     /// Lifetime of the access token, seconds.
     pub expires_in: u64,
@@ -76,16 +81,26 @@ pub struct TokenAnswer {
 }
 
 /// The caller's account.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MeAnswer {
     /// The account's id.
+    #[schema(value_type = String, format = "uuid")]
     pub id: UserId,
     /// Its normalised email.
     pub email: String,
     /// `USER` or `ADMIN`.
+    #[schema(schema_with = role_schema)]
     pub role: Role,
     /// Creation time, milliseconds since the epoch.
     pub created_at: i64,
+}
+
+/// The schema of [`MeAnswer::role`]: every [`Role`], as the API spells it.
+fn role_schema() -> utoipa::openapi::Object {
+    crate::openapi::text_enum(
+        [Role::User, Role::Admin].map(Role::as_str),
+        "`USER` or `ADMIN`",
+    )
 }
 
 /// 500 for a blocking task that panicked or was cancelled.
@@ -98,6 +113,20 @@ fn join_error(e: tokio::task::JoinError) -> ApiError {
     )
 }
 
+/// Creates an account with the `USER` role.
+#[utoipa::path(
+    post,
+    path = "/api/auth/signup",
+    tag = "auth",
+    summary = "Create an account",
+    request_body = Credentials,
+    responses(
+        (status = 201, description = "The new account", body = SignupAnswer),
+        (status = 400, description = "Malformed body, invalid email or weak password: `VALIDATION`", body = ErrorBody),
+        (status = 409, description = "The email is taken: `EMAIL_TAKEN`", body = ErrorBody),
+        (status = 503, description = "Account storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn signup(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Credentials>,
@@ -130,6 +159,20 @@ fn dummy_hash() -> Option<&'static str> {
         .as_deref()
 }
 
+/// Checks the credentials and issues an access token and a refresh token.
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    tag = "auth",
+    summary = "Log in",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "The tokens", body = TokenAnswer),
+        (status = 400, description = "Malformed body: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "Unknown email or wrong password (the same answer for both): `UNAUTHORIZED`", body = ErrorBody),
+        (status = 503, description = "Account storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Credentials>,
@@ -197,6 +240,21 @@ fn tokens(
     }))
 }
 
+/// Trades a refresh token for new tokens; the old refresh token is spent (a reused one
+/// revokes its whole family).
+#[utoipa::path(
+    post,
+    path = "/api/auth/refresh",
+    tag = "auth",
+    summary = "Rotate the refresh token",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens", body = TokenAnswer),
+        (status = 400, description = "Malformed body: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "Unknown or revoked (`UNAUTHORIZED`), expired (`TOKEN_EXPIRED`) or already used (`TOKEN_REUSED`) refresh token", body = ErrorBody),
+        (status = 503, description = "Account storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn refresh(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<RefreshRequest>,
@@ -217,12 +275,38 @@ async fn refresh(
     tokens(&state, user, role, refresh_token)
 }
 
+/// Revokes every refresh token of the caller (access tokens stay valid until they expire).
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    tag = "auth",
+    summary = "Log out everywhere",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every refresh token of the caller is revoked"),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 503, description = "Account storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
     state.accounts.revoke_user_tokens(user.id).await?;
     tracing::info!(user = %user.id, "logged out");
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The caller's account.
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "auth",
+    summary = "My account",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's account", body = MeAnswer),
+        (status = 401, description = "No valid access token, or its account is gone: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 503, description = "Account storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<MeAnswer>, ApiError> {
     let account = match state.accounts.user(user.id).await {
         Ok(account) => account,

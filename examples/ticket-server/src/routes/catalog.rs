@@ -10,6 +10,9 @@
 //! | `GET /api/sessions/{id}` | anyone | 200 [`SessionStock`] |
 //! | `GET /api/sessions/{id}/seats` | anyone | 200 `[`[`SeatView`]`]` |
 //!
+//! Every handler is described for `GET /openapi.json` by its `#[utoipa::path]` (tag
+//! `catalog`); the policy's schema is [`SalesPolicyDoc`], a checked mirror of the library's type.
+//!
 //! Conventions:
 //! * Every instant, in requests and answers, is an integer: **milliseconds since the Unix
 //!   epoch** (UTC), the library's [`Timestamp`].
@@ -46,7 +49,7 @@ use ticket_core::model::money::{Currency, Money};
 use ticket_core::model::policy::SalesPolicy;
 use ticket_core::model::session::{Event, SalesWindow, Session, SessionStatus};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AdminUser, JsonBody};
 use crate::routes::params::path_id;
 use crate::state::AppState;
@@ -75,7 +78,7 @@ pub const MAX_QUERY_LEN: usize = 200;
 // Requests
 
 /// `POST /api/admin/events`: an event and its sessions.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEventRequest {
     /// Display name, 1 to 200 characters.
@@ -86,7 +89,7 @@ pub struct CreateEventRequest {
 
 /// One session of [`CreateEventRequest`]: exactly one of `grades` (general admission) or
 /// `seats` (a seat map).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSessionRequest {
     /// Performance start, epoch milliseconds.
@@ -104,7 +107,7 @@ pub struct CreateSessionRequest {
 }
 
 /// General-admission stock of one grade.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GradeRequest {
     /// Grade name (`GA`, `VIP`): letters, digits, `-`, `_`, `.`.
@@ -118,7 +121,7 @@ pub struct GradeRequest {
 }
 
 /// One seat.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeatRequest {
     /// Seat id, unique in the session (`A-12`).
@@ -134,8 +137,9 @@ pub struct SeatRequest {
 }
 
 /// Query of `GET /api/events`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Case-insensitive text searched in the event name.
     pub q: Option<String>,
@@ -155,7 +159,7 @@ pub struct ListQuery {
 // Answers
 
 /// A session's status as the API spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusView {
     /// Before public sales open.
@@ -177,7 +181,7 @@ impl From<SessionStatus> for StatusView {
 }
 
 /// What a session sells.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KindView {
     /// Interchangeable units per grade.
@@ -187,7 +191,7 @@ pub enum KindView {
 }
 
 /// A grade of a session's plan (no live counts; see [`SessionStock`]).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GradePlanView {
     /// The grade.
     pub grade: String,
@@ -200,9 +204,10 @@ pub struct GradePlanView {
 }
 
 /// A session as listed with its event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SessionView {
     /// Id.
+    #[schema(value_type = String, format = "uuid")]
     pub id: SessionId,
     /// Performance start, epoch ms.
     pub starts_at: i64,
@@ -219,9 +224,10 @@ pub struct SessionView {
 }
 
 /// An event with its sessions.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventView {
     /// Id.
+    #[schema(value_type = String, format = "uuid")]
     pub id: EventId,
     /// Display name.
     pub name: String,
@@ -233,7 +239,7 @@ pub struct EventView {
 }
 
 /// One page of `GET /api/events`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventPage {
     /// The events of this page, by earliest session start, then id.
     pub items: Vec<EventView>,
@@ -246,7 +252,7 @@ pub struct EventPage {
 }
 
 /// Live counters of one grade.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GradeStockView {
     /// The grade.
     pub grade: String,
@@ -265,11 +271,13 @@ pub struct GradeStockView {
 }
 
 /// `GET /api/sessions/{id}`: a session and what is left of it, per grade.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SessionStock {
     /// Id.
+    #[schema(value_type = String, format = "uuid")]
     pub id: SessionId,
     /// Its event.
+    #[schema(value_type = String, format = "uuid")]
     pub event_id: EventId,
     /// Performance start, epoch ms.
     pub starts_at: i64,
@@ -286,7 +294,7 @@ pub struct SessionStock {
 }
 
 /// A seat's state as the API spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SeatStateView {
     /// On sale.
@@ -308,7 +316,7 @@ impl From<SeatState> for SeatStateView {
 }
 
 /// One seat of `GET /api/sessions/{id}/seats`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SeatView {
     /// Seat id.
     pub id: String,
@@ -322,6 +330,124 @@ pub struct SeatView {
     pub currency: String,
     /// `available`, `held` or `sold`.
     pub status: SeatStateView,
+}
+
+// ---------------------------------------------------------------------------------------
+// The sales policy's documented shape
+
+/// The sales policy of a session as `PUT /api/admin/sessions/{id}/policy` takes and answers
+/// it: a documented mirror of the library's [`SalesPolicy`] (which this crate cannot annotate),
+/// kept equal to its serde shape by its `From<&SalesPolicy>` (a field added to the library's type
+/// fails to compile there) and a unit test. The handler reads and writes the library's type
+/// itself. Its `Default` is the library's, so the schema shows the library's defaults.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default)]
+#[schema(
+    as = SalesPolicy,
+    description = "A session's sales policy. Fields left out of a request take their defaults."
+)]
+pub struct SalesPolicyDoc {
+    /// User tiers from lowest to highest (`["BASIC", "SILVER", "GOLD"]`). A user without a
+    /// tier ranks below all of them.
+    pub tiers: Vec<String>,
+    /// Most units one user may hold or have bought in the session, enforced atomically with
+    /// the hold; `null`: no limit.
+    pub max_units_per_user: Option<u32>,
+    /// Presale windows by tier.
+    pub presales: Vec<PresaleDoc>,
+    /// Grades reserved to tiers.
+    pub grade_rules: Vec<GradeRuleDoc>,
+    /// Queue settings.
+    pub queue: QueueRulesDoc,
+}
+
+/// A presale: users of `min_tier` or above may buy from `opens_at`, before public sales.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Presale)]
+pub struct PresaleDoc {
+    /// Lowest tier admitted to the presale (one of `tiers`).
+    pub min_tier: String,
+    /// When the presale opens, epoch ms (before the public open).
+    pub opens_at: i64,
+}
+
+/// A grade reserved to a tier and above.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = GradeRule)]
+pub struct GradeRuleDoc {
+    /// The grade.
+    pub grade: String,
+    /// Lowest tier allowed to buy it (one of `tiers`).
+    pub min_tier: String,
+}
+
+/// Queue settings of a session.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = QueueRules)]
+pub struct QueueRulesDoc {
+    /// Holds need an active queue admission (after public open; presales bypass the queue).
+    pub require_admission: bool,
+    /// Concurrent active (admitted) users.
+    pub max_active: u32,
+    /// New admissions per minute.
+    pub max_admissions_per_minute: u32,
+    /// Longest line; joins beyond it answer 503 `QUEUE_FULL`. `null`: unbounded.
+    pub max_waiting: Option<u32>,
+}
+
+impl From<&SalesPolicy> for SalesPolicyDoc {
+    /// Field by field, destructured so that a field added to the library's type fails to
+    /// compile here until the mirror has it too.
+    fn from(p: &SalesPolicy) -> Self {
+        let SalesPolicy {
+            tiers,
+            max_units_per_user,
+            presales,
+            grade_rules,
+            queue,
+        } = p;
+        let ticket_core::model::policy::QueueRules {
+            require_admission,
+            max_active,
+            max_admissions_per_minute,
+            max_waiting,
+        } = *queue;
+        Self {
+            tiers: tiers.clone(),
+            max_units_per_user: *max_units_per_user,
+            presales: presales
+                .iter()
+                .map(
+                    |ticket_core::model::policy::Presale { min_tier, opens_at }| PresaleDoc {
+                        min_tier: min_tier.clone(),
+                        opens_at: opens_at.as_millis(),
+                    },
+                )
+                .collect(),
+            grade_rules: grade_rules
+                .iter()
+                .map(
+                    |ticket_core::model::policy::GradeRule { grade, min_tier }| GradeRuleDoc {
+                        grade: grade.as_str().to_owned(),
+                        min_tier: min_tier.clone(),
+                    },
+                )
+                .collect(),
+            queue: QueueRulesDoc {
+                require_admission,
+                max_active,
+                max_admissions_per_minute,
+                max_waiting,
+            },
+        }
+    }
+}
+
+impl Default for SalesPolicyDoc {
+    /// The library's default policy.
+    fn default() -> Self {
+        Self::from(&SalesPolicy::default())
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -509,6 +635,22 @@ fn event_view(e: &Event, now: Timestamp) -> EventView {
 // Handlers
 
 /// `POST /api/admin/events` (admin): creates an event with fresh ids → 201 [`EventView`].
+#[utoipa::path(
+    post,
+    path = "/api/admin/events",
+    tag = "catalog",
+    summary = "Create an event and its sessions (admin)",
+    request_body = CreateEventRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The event as stored, with fresh ids", body = EventView),
+        (status = 400, description = "Malformed JSON, wrong types, missing or unknown fields: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 403, description = "Not an admin: `FORBIDDEN`", body = ErrorBody),
+        (status = 422, description = "A definition the library refuses (empty name, no sessions, zero capacity, bad currency, seat listed twice, …): `VALIDATION`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn create_event(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -522,6 +664,24 @@ async fn create_event(
 
 /// `PUT /api/admin/sessions/{id}/policy` (admin): validates and stores the session's sales
 /// policy (fields left out take their defaults) → 200 the policy now in force.
+#[utoipa::path(
+    put,
+    path = "/api/admin/sessions/{id}/policy",
+    tag = "catalog",
+    summary = "Set a session's sales policy (admin)",
+    params(("id" = String, Path, format = "uuid", description = "The session's id")),
+    request_body(content = SalesPolicyDoc, description = "The policy; fields left out take their defaults"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The policy now in force", body = SalesPolicyDoc),
+        (status = 400, description = "Malformed JSON, wrong types, unknown fields or a malformed id: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 403, description = "Not an admin: `FORBIDDEN`", body = ErrorBody),
+        (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
+        (status = 422, description = "A policy the library refuses (unknown tier, zero limit, presale after the public open, …): `VALIDATION`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn set_policy(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -536,6 +696,18 @@ async fn set_policy(
 
 /// `GET /api/events`: every event of the backend (see the module documentation) filtered
 /// by `q`, `status`, `from` and `to`, one page of them.
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    tag = "catalog",
+    summary = "List events",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page of the matching events, by earliest session start", body = EventPage),
+        (status = 400, description = "A bad query (unknown parameter, page 0, per_page out of range, from after to, q too long): `VALIDATION`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn list_events(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
@@ -611,6 +783,19 @@ async fn list_events(
 }
 
 /// `GET /api/events/{id}`: the event and its sessions.
+#[utoipa::path(
+    get,
+    path = "/api/events/{id}",
+    tag = "catalog",
+    summary = "An event and its sessions",
+    params(("id" = String, Path, format = "uuid", description = "The event's id")),
+    responses(
+        (status = 200, description = "The event", body = EventView),
+        (status = 400, description = "A malformed id: `VALIDATION`", body = ErrorBody),
+        (status = 404, description = "No such event: `NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn get_event(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -622,6 +807,19 @@ async fn get_event(
 
 /// `GET /api/sessions/{id}`: the session and its live counters per grade (one consistent
 /// snapshot).
+#[utoipa::path(
+    get,
+    path = "/api/sessions/{id}",
+    tag = "catalog",
+    summary = "A session and its live stock per grade",
+    params(("id" = String, Path, format = "uuid", description = "The session's id")),
+    responses(
+        (status = 200, description = "The session and its counters, read at one instant", body = SessionStock),
+        (status = 400, description = "A malformed id: `VALIDATION`", body = ErrorBody),
+        (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn get_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -661,6 +859,19 @@ async fn get_session(
 
 /// `GET /api/sessions/{id}/seats`: every seat with its state, in plan order. A
 /// general-admission session has no seat map: 404 `NOT_SEATED`.
+#[utoipa::path(
+    get,
+    path = "/api/sessions/{id}/seats",
+    tag = "catalog",
+    summary = "A seated session's seat map",
+    params(("id" = String, Path, format = "uuid", description = "The session's id")),
+    responses(
+        (status = 200, description = "Every seat with its state, in plan order", body = [SeatView]),
+        (status = 400, description = "A malformed id: `VALIDATION`", body = ErrorBody),
+        (status = 404, description = "No such session (`NOT_FOUND`), or a general-admission one (`NOT_SEATED`)", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn get_seats(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -690,4 +901,46 @@ async fn get_seats(
             })
             .collect(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ticket_core::model::policy::{GradeRule, Presale};
+
+    /// The documented mirror has exactly the library policy's serde shape and defaults.
+    #[test]
+    fn the_policy_schema_mirrors_the_library_type() {
+        let policy = SalesPolicy {
+            tiers: vec!["BASIC".into(), "GOLD".into()],
+            max_units_per_user: None,
+            presales: vec![Presale {
+                min_tier: "GOLD".into(),
+                opens_at: Timestamp::from_millis(1_000),
+            }],
+            grade_rules: vec![GradeRule {
+                grade: Grade::new("VIP").expect("grade"),
+                min_tier: "GOLD".into(),
+            }],
+            ..SalesPolicy::default()
+        };
+        let library = serde_json::to_value(&policy).expect("policy json");
+        let json = |doc: &SalesPolicyDoc| serde_json::to_value(doc).expect("mirror json");
+        assert_eq!(json(&SalesPolicyDoc::from(&policy)), library);
+        let read: SalesPolicyDoc =
+            serde_json::from_value(library.clone()).expect("the mirror reads the library's JSON");
+        assert_eq!(json(&read), library);
+        // A partial body takes the same defaults through either type.
+        for partial in [
+            serde_json::json!({}),
+            serde_json::json!({ "tiers": ["A"], "max_units_per_user": 9 }),
+        ] {
+            let lib: SalesPolicy = serde_json::from_value(partial.clone()).expect("library");
+            let doc: SalesPolicyDoc = serde_json::from_value(partial).expect("mirror");
+            assert_eq!(
+                json(&doc),
+                serde_json::to_value(&lib).expect("library json")
+            );
+        }
+    }
 }

@@ -11,7 +11,8 @@
 //! `fetch`), no inline script or style, no framing, plus `nosniff` and `no-referrer`. The page
 //! keeps its tokens in memory (a reload logs out) and never puts them in a URL: it reads the
 //! queue's Server-Sent Events with `fetch`, which can send the `Authorization` header that
-//! `EventSource` cannot.
+//! `EventSource` cannot. The three routes are described for `GET /openapi.json` by their
+//! `#[utoipa::path]` (tag `demo_page`).
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -61,14 +62,41 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     (headers, body).into_response()
 }
 
+/// The demo page.
+#[utoipa::path(
+    get,
+    path = "/",
+    operation_id = "demo_page",
+    tag = "demo_page",
+    summary = "The demo page",
+    responses((status = 200, description = "The page", body = String, content_type = "text/html")),
+)]
 async fn index() -> Response {
     asset("text/html; charset=utf-8", INDEX_HTML)
 }
 
+/// The demo page's script.
+#[utoipa::path(
+    get,
+    path = "/app.js",
+    operation_id = "demo_script",
+    tag = "demo_page",
+    summary = "The demo page's script",
+    responses((status = 200, description = "The script", body = String, content_type = "text/javascript")),
+)]
 async fn script() -> Response {
     asset("text/javascript; charset=utf-8", APP_JS)
 }
 
+/// The demo page's style sheet.
+#[utoipa::path(
+    get,
+    path = "/app.css",
+    operation_id = "demo_style",
+    tag = "demo_page",
+    summary = "The demo page's style sheet",
+    responses((status = 200, description = "The style sheet", body = String, content_type = "text/css")),
+)]
 async fn style() -> Response {
     asset("text/css; charset=utf-8", APP_CSS)
 }

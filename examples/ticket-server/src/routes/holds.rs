@@ -5,6 +5,8 @@
 //! | `POST /api/holds` | hold units or seats (`Idempotency-Key` required; needs an admission when the session queues) |
 //! | `GET /api/holds/{id}`, `DELETE /api/holds/{id}` | read or release my hold (another user's: 404) |
 //! | `POST /api/holds/{id}/checkout` | pay by card through the payment provider, or from the wallet (`Idempotency-Key` required) |
+//!
+//! Every handler is described for `GET /openapi.json` by its `#[utoipa::path]` (tag `holds`).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,13 +14,14 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use ticket_core::model::hold::{Hold, Selection};
+use serde_json::json;
+use ticket_core::gateway::IntentStatus;
+use ticket_core::model::hold::{Hold, HoldState, Selection};
 use ticket_core::model::inventory::{Grade, SeatId};
 use ticket_core::service::HoldCommand;
 use ticket_core::{Error, HoldId, SessionId};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AuthUser, JsonBody};
 use crate::routes::params::{idempotency_key, path_id, user_of};
 use crate::state::AppState;
@@ -32,32 +35,62 @@ pub fn router() -> Router<AppState> {
         .route("/api/holds/{id}/checkout", post(checkout))
 }
 
-/// Body of `POST /api/holds`: units of a grade, or seats.
-#[derive(Debug, Deserialize)]
+/// Body of `POST /api/holds`: `grade` and `quantity` (general admission), or `seat_ids`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct HoldBody {
+    /// The session.
+    #[schema(format = "uuid")]
     session_id: String,
+    /// Grade of the units (with `quantity`).
     #[serde(default)]
     grade: Option<String>,
+    /// How many units (with `grade`).
     #[serde(default)]
     quantity: Option<u32>,
+    /// The seats (instead of `grade` and `quantity`).
     #[serde(default)]
     seat_ids: Option<Vec<String>>,
+    /// The buyer's tier, for presales and tier-reserved grades.
     #[serde(default)]
     tier: Option<String>,
 }
 
 /// A hold as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub(crate) struct HoldAnswer {
+    /// The hold's id (also the reservation's).
+    #[schema(format = "uuid")]
     id: String,
+    /// Its session.
+    #[schema(format = "uuid")]
     session_id: String,
+    /// Where it stands.
+    #[schema(schema_with = hold_status_schema)]
     status: String,
+    /// When an unpaid hold expires, epoch ms.
     expires_at: i64,
+    /// Total price in minor units.
     amount: i64,
+    /// Currency of `amount`.
     currency: String,
+    /// Units or seats held.
     units: u32,
+    /// The payment, once checkout started.
     payment_id: Option<String>,
+}
+
+/// A hold state as the API spells it (`held`, `payment_failed`, …).
+pub(crate) fn hold_status(state: HoldState) -> String {
+    state.as_str().to_lowercase()
+}
+
+/// The schema of a hold's `status`: every hold state, as the API spells it.
+pub(crate) fn hold_status_schema() -> utoipa::openapi::Object {
+    crate::openapi::text_enum(
+        HoldState::ALL.map(hold_status),
+        "`held` → `paying` → `confirmed` → `cancelled` → `refunded`, or `expired`, `released`, `payment_failed`",
+    )
 }
 
 impl From<&Hold> for HoldAnswer {
@@ -65,7 +98,7 @@ impl From<&Hold> for HoldAnswer {
         Self {
             id: h.id.to_string(),
             session_id: h.session.to_string(),
-            status: h.state.as_str().to_lowercase(),
+            status: hold_status(h.state),
             expires_at: h.expires_at.as_millis(),
             amount: h.amount.amount_minor,
             currency: h.amount.currency.as_str().to_owned(),
@@ -75,6 +108,28 @@ impl From<&Hold> for HoldAnswer {
     }
 }
 
+/// Holds units of a grade or seats for the caller until the hold expires. When the
+/// session queues, the caller needs an active admission.
+#[utoipa::path(
+    post,
+    path = "/api/holds",
+    tag = "holds",
+    summary = "Hold units or seats",
+    params(("Idempotency-Key" = String, Header, description = "Required; 1 to 255 printable ASCII characters. A repeat with the same key and body answers the first outcome")),
+    request_body = HoldBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The hold", body = HoldAnswer),
+        (status = 400, description = "Malformed body, neither or both of grade+quantity and seat_ids, a malformed id, or a missing or malformed `Idempotency-Key`: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 403, description = "The session queues and the caller has no active admission: `NOT_ADMITTED`, `ADMISSION_EXPIRED`", body = ErrorBody),
+        (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "Refused by the stock or the policy (`SOLD_OUT`, `SEATS_UNAVAILABLE`, `LIMIT_EXCEEDED`, `SALES_NOT_OPEN`, `SALES_CLOSED`, `GRADE_NOT_ALLOWED`, …), or a request with this key is still running (`IN_FLIGHT`)", body = ErrorBody),
+        (status = 422, description = "An unknown grade or seat (`UNKNOWN_ITEM`), a bad quantity (`VALIDATION`), or this key used with another body (`IDEMPOTENCY_KEY_REUSED`)", body = ErrorBody),
+        (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn create_hold(
     State(state): State<AppState>,
     me: AuthUser,
@@ -110,6 +165,22 @@ async fn create_hold(
     Ok((StatusCode::CREATED, Json(HoldAnswer::from(&hold))))
 }
 
+/// One of the caller's holds.
+#[utoipa::path(
+    get,
+    path = "/api/holds/{id}",
+    tag = "holds",
+    summary = "My hold",
+    params(("id" = String, Path, format = "uuid", description = "The hold's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The hold", body = HoldAnswer),
+        (status = 400, description = "A malformed id: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 404, description = "No such hold, or another user's: `NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn read_hold(
     State(state): State<AppState>,
     me: AuthUser,
@@ -120,6 +191,24 @@ async fn read_hold(
     Ok(Json(HoldAnswer::from(&hold)))
 }
 
+/// Releases one of the caller's live holds; its units go back on sale at once.
+#[utoipa::path(
+    delete,
+    path = "/api/holds/{id}",
+    tag = "holds",
+    summary = "Release my hold",
+    params(("id" = String, Path, format = "uuid", description = "The hold's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The hold, now `released` (a repeat answers the same)", body = HoldAnswer),
+        (status = 400, description = "A malformed id: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 404, description = "No such hold, or another user's: `NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "The hold can no longer be released (paid, expired, …): `ILLEGAL_TRANSITION`, `HOLD_EXPIRED`", body = ErrorBody),
+        (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn release_hold(
     State(state): State<AppState>,
     me: AuthUser,
@@ -130,8 +219,9 @@ async fn release_hold(
     Ok(Json(HoldAnswer::from(&hold)))
 }
 
-/// Body of `POST /api/holds/{id}/checkout`.
-#[derive(Debug, Deserialize)]
+/// Body of `POST /api/holds/{id}/checkout`: `{"method": "card", "card_number": "…"}` or
+/// `{"method": "wallet"}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
 enum CheckoutBody {
     /// A card (a sandbox test card number), through the payment provider.
@@ -141,6 +231,61 @@ enum CheckoutBody {
     },
     /// The buyer's wallet: debited at once, or refused for insufficient funds.
     Wallet,
+}
+
+/// The answer of a checkout: the payment as it started, and the hold.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+struct CheckoutAnswer {
+    /// The payment (intent) id.
+    payment_id: Option<String>,
+    /// The payment's status at the provider.
+    #[schema(schema_with = intent_status_schema)]
+    status: Option<String>,
+    /// Why the payment failed, when it did.
+    failure: Option<PaymentFailureAnswer>,
+    /// The hold after the checkout started (`paying`, `confirmed`, `payment_failed`, …).
+    hold: HoldAnswer,
+}
+
+/// Why a payment failed.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+struct PaymentFailureAnswer {
+    /// Machine-readable (`card_declined`, `insufficient_funds`, …).
+    code: String,
+    /// For people.
+    message: String,
+}
+
+/// How a payment's `status` is described.
+pub(crate) const INTENT_STATUS_DOC: &str =
+    "`requires_confirmation` → `processing` → `succeeded` or `failed`; or `canceled`";
+
+/// The schema of a checkout's `status`: `null` (no payment was started) or an intent
+/// status, as the provider spells it.
+fn intent_status_schema() -> utoipa::openapi::Object {
+    crate::openapi::nullable_text_enum(
+        all_intent_statuses().map(IntentStatus::as_str),
+        INTENT_STATUS_DOC,
+    )
+}
+
+/// Every intent status; exhaustive, so a new status fails to compile here until listed.
+pub(crate) fn all_intent_statuses() -> [IntentStatus; 5] {
+    let listed = |s: IntentStatus| match s {
+        IntentStatus::RequiresConfirmation
+        | IntentStatus::Processing
+        | IntentStatus::Succeeded
+        | IntentStatus::Failed
+        | IntentStatus::Canceled => s,
+    };
+    [
+        IntentStatus::RequiresConfirmation,
+        IntentStatus::Processing,
+        IntentStatus::Succeeded,
+        IntentStatus::Failed,
+        IntentStatus::Canceled,
+    ]
+    .map(listed)
 }
 
 impl CheckoutBody {
@@ -156,6 +301,25 @@ impl CheckoutBody {
 /// Pays hold `id` with a card or the wallet. Once per `Idempotency-Key` (a repeat answers
 /// the first outcome); per hold, the payment itself happens at most once whatever the keys
 /// (the provider's and the wallet's own idempotency are per hold).
+#[utoipa::path(
+    post,
+    path = "/api/holds/{id}/checkout",
+    tag = "holds",
+    summary = "Pay for my hold by card or from my wallet",
+    params(("id" = String, Path, format = "uuid", description = "The hold's id"), ("Idempotency-Key" = String, Header, description = "Required; 1 to 255 printable ASCII characters. A repeat with the same key and body answers the first outcome")),
+    request_body = CheckoutBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The payment as it started (a declined card or an empty wallet answers 200 with `failure`; the hold is then `payment_failed`)", body = CheckoutAnswer),
+        (status = 400, description = "Malformed body, a malformed id, or a missing or malformed `Idempotency-Key`: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 404, description = "No such hold, or another user's: `NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "The hold cannot be paid now (`HOLD_EXPIRED`, `ILLEGAL_TRANSITION`, `PAYMENT_CONFLICT`), or a request with this key is still running (`IN_FLIGHT`)", body = ErrorBody),
+        (status = 422, description = "The provider refused the request (`PAYMENT_INVALID`), or this key was used with another body (`IDEMPOTENCY_KEY_REUSED`)", body = ErrorBody),
+        (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "The payment provider or storage is unavailable: `PAYMENT_UNAVAILABLE`, `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn checkout(
     State(state): State<AppState>,
     me: AuthUser,
@@ -171,17 +335,25 @@ async fn checkout(
         ticket_core::model::idempotency::IdempotencyKey::new(user.as_str(), "checkout", &key)
             .map_err(|e| ApiError::validation(e.to_string()))?;
     let payload = json!({ "hold": id.to_string(), "method": method });
-    let answer: Value = state
+    let answer: CheckoutAnswer = state
         .rush
         .idempotency
         .run(&idem, &payload, || async {
             let started = state.checkout.begin(id, &user, method).await?;
-            Ok::<_, Error>(json!({
-                "payment_id": started.intent.as_ref().map(|i| i.id.to_string()).or(started.hold.payment_ref.clone()),
-                "status": started.intent.as_ref().map(|i| i.status.as_str()),
-                "failure": started.intent.as_ref().and_then(|i| i.failure.as_ref()).map(|f| json!({"code": f.code, "message": f.message})),
-                "hold": HoldAnswer::from(&started.hold),
-            }))
+            let intent = started.intent.as_ref();
+            Ok::<_, Error>(CheckoutAnswer {
+                payment_id: intent
+                    .map(|i| i.id.to_string())
+                    .or(started.hold.payment_ref.clone()),
+                status: intent.map(|i| i.status.as_str().to_owned()),
+                failure: intent
+                    .and_then(|i| i.failure.as_ref())
+                    .map(|f| PaymentFailureAnswer {
+                        code: f.code.clone(),
+                        message: f.message.clone(),
+                    }),
+                hold: HoldAnswer::from(&started.hold),
+            })
         })
         .await?;
     Ok(Json(answer))

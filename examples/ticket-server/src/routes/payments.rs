@@ -4,6 +4,8 @@
 //! |---|---|
 //! | `POST /api/payments/webhook` | the provider's signed events (a bad or stale signature: 400, nothing changes) |
 //! | `GET /api/payments/{id}` | a payment of mine (anyone else's: 404) |
+//!
+//! Both are described for `GET /openapi.json` by their `#[utoipa::path]` (tag `payments`).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -11,13 +13,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
+use serde::Serialize;
 use ticket_core::Error;
-use ticket_core::gateway::{IntentId, PaymentEvent};
+use ticket_core::gateway::{IntentId, IntentStatus, PaymentEvent};
+use ticket_core::service::PaymentResult;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::AuthUser;
-use crate::routes::holds::HoldAnswer;
+use crate::routes::holds::{HoldAnswer, INTENT_STATUS_DOC, all_intent_statuses};
 use crate::routes::params::user_of;
 use crate::state::AppState;
 
@@ -28,6 +31,64 @@ pub fn router() -> Router<AppState> {
         .route("/api/payments/{id}", get(read_payment))
 }
 
+/// What a webhook delivery did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct WebhookAnswer {
+    /// The event's id (its `webhook-id`).
+    received: String,
+    /// What the event did to the ticket side, as the library reports it:
+    /// `{"outcome": "confirmed" | "rebooked" | "refunded" | "failed" | "ignored", …}` with the
+    /// hold(s) concerned, or the reason it was ignored.
+    #[schema(value_type = Object)]
+    result: PaymentResult,
+}
+
+/// A payment of mine.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct PaymentAnswer {
+    /// The payment (intent) id.
+    id: String,
+    /// Where it stands at the provider.
+    #[schema(schema_with = payment_status_schema)]
+    status: String,
+    /// What is charged, minor units.
+    amount: i64,
+    /// Currency of `amount`.
+    currency: String,
+    /// How much was refunded, minor units.
+    amount_refunded: i64,
+    /// The hold it pays for.
+    hold: HoldAnswer,
+}
+
+/// The schema of [`PaymentAnswer::status`]: every intent status.
+fn payment_status_schema() -> utoipa::openapi::Object {
+    crate::openapi::text_enum(
+        all_intent_statuses().map(IntentStatus::as_str),
+        INTENT_STATUS_DOC,
+    )
+}
+
+/// Applies one signed event of the payment provider (Standard Webhooks), once per event.
+#[utoipa::path(
+    post,
+    path = "/api/payments/webhook",
+    operation_id = "payment_webhook",
+    tag = "payments",
+    summary = "The payment provider's signed events",
+    params(
+        ("webhook-id" = String, Header, description = "The event's id, the same on every delivery"),
+        ("webhook-timestamp" = String, Header, description = "Seconds since the epoch when it was signed; a stale one is refused"),
+        ("webhook-signature" = String, Header, description = "Space-separated `v1,<base64 HMAC-SHA256>` or `v1a,<base64 ed25519>` signatures of `<id>.<timestamp>.<body>`"),
+    ),
+    request_body(content = Object, description = "The provider's event, exactly as signed: `{id, type, sequence, created_at, intent}`", content_type = "application/json"),
+    responses(
+        (status = 200, description = "The event was applied (or was a repeat, or stale)", body = WebhookAnswer),
+        (status = 400, description = "A bad, missing or stale signature (`BAD_SIGNATURE`) or a signed body that is not an event (`VALIDATION`); nothing changes", body = ErrorBody),
+        (status = 409, description = "The provider's report conflicts with the reservation: `PAYMENT_CONFLICT`", body = ErrorBody),
+        (status = 503, description = "Webhooks are not set up, or storage or the provider is unavailable: `UNAVAILABLE`, `PAYMENT_UNAVAILABLE`", body = ErrorBody),
+    )
+)]
 async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -54,9 +115,28 @@ async fn webhook(
         serde_json::from_slice(&body).map_err(|e| ApiError::validation(format!("event: {e}")))?;
     let result = state.checkout.handle_event(&event).await?;
     state.metrics.webhook_result(&result);
-    Ok(Json(json!({ "received": event.id, "result": result })))
+    Ok(Json(WebhookAnswer {
+        received: event.id,
+        result,
+    }))
 }
 
+/// A payment of the caller, read from the provider.
+#[utoipa::path(
+    get,
+    path = "/api/payments/{id}",
+    tag = "payments",
+    summary = "My payment",
+    params(("id" = String, Path, description = "The payment (intent) id, as `payment_id` of a hold or checkout")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The payment and its hold", body = PaymentAnswer),
+        (status = 400, description = "A malformed id: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 404, description = "No such payment, or another user's: `NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "The provider or storage is unavailable: `PAYMENT_UNAVAILABLE`, `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn read_payment(
     State(state): State<AppState>,
     me: AuthUser,
@@ -83,12 +163,12 @@ async fn read_payment(
         })?,
         None => return Err(ApiError::not_found("payment")),
     };
-    Ok(Json(json!({
-        "id": intent.id.to_string(),
-        "status": intent.status.as_str(),
-        "amount": intent.amount.amount_minor,
-        "currency": intent.amount.currency.as_str(),
-        "amount_refunded": intent.amount_refunded,
-        "hold": HoldAnswer::from(&hold),
-    })))
+    Ok(Json(PaymentAnswer {
+        id: intent.id.to_string(),
+        status: intent.status.as_str().to_owned(),
+        amount: intent.amount.amount_minor,
+        currency: intent.amount.currency.as_str().to_owned(),
+        amount_refunded: intent.amount_refunded,
+        hold: HoldAnswer::from(&hold),
+    }))
 }

@@ -6,17 +6,18 @@
 //! | `GET /api/sessions/{id}/queue` | my place in the queue (runs an admission round first) |
 //! | `DELETE /api/sessions/{id}/queue` | leave it (idempotent); the next waiting user moves up |
 //!
-//! Live updates of the same answer: [`crate::routes::queue_events`].
+//! Live updates of the same answer: [`crate::routes::queue_events`]. Every handler is
+//! described for `GET /openapi.json` by its `#[utoipa::path]` (tag `queue`).
 
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde_json::{Value, json};
-use ticket_core::model::queue::QueueView;
+use serde::Serialize;
+use ticket_core::model::queue::{Outlook, QueueView, TicketState};
 use ticket_core::{SessionId, UserId};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::AuthUser;
 use crate::routes::params::{path_id, user_of};
 use crate::state::AppState;
@@ -29,22 +30,95 @@ pub fn router() -> Router<AppState> {
     )
 }
 
-/// The queue as a buyer sees it.
-pub(crate) fn queue_answer(view: &QueueView) -> Value {
-    let t = &view.ticket;
-    let status = serde_json::to_value(t.state)
+/// My place in a session's queue: the answer of every queue route and the data of every
+/// queue event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct QueueAnswer {
+    /// My queue ticket (one live ticket per user and session).
+    #[schema(format = "uuid")]
+    pub ticket_id: String,
+    /// `waiting` (in line), `active` (admitted: hold before `admission_expires_at`), `used`
+    /// (a hold was made with it), `expired` (the admission ran out) or `left`.
+    #[schema(schema_with = ticket_status_schema)]
+    pub status: String,
+    /// 1-based place among the waiting (1 = admitted next); `null` unless waiting and drawn.
+    pub position: Option<u64>,
+    /// Users waiting in the session.
+    pub waiting: u64,
+    /// Estimated seconds until admission, when waiting and the pace allows a guess.
+    pub eta_seconds: Option<u64>,
+    /// When an active admission runs out, epoch ms.
+    pub admission_expires_at: Option<i64>,
+    /// Whether the stock left is likely to reach my place; `sold_out`: stop waiting.
+    #[schema(schema_with = outlook_schema)]
+    pub outlook: Outlook,
+}
+
+/// A ticket state as the API spells it (`waiting`, …).
+fn ticket_status(state: TicketState) -> String {
+    serde_json::to_value(state)
         .ok()
         .and_then(|v| v.as_str().map(str::to_lowercase))
-        .unwrap_or_default();
-    json!({
-        "ticket_id": t.id.to_string(),
-        "status": status,
-        "position": view.position,
-        "waiting": view.waiting,
-        "eta_seconds": view.eta.map(|d| d.as_secs()),
-        "admission_expires_at": t.expires_at.map(|e| e.as_millis()),
-        "outlook": view.outlook,
-    })
+        .unwrap_or_default()
+}
+
+/// The schema of [`QueueAnswer::status`]: every ticket state, as the API spells it.
+fn ticket_status_schema() -> utoipa::openapi::Object {
+    // Exhaustive, so a new state fails to compile here until it is listed.
+    let all = |s: TicketState| match s {
+        TicketState::Waiting
+        | TicketState::Active
+        | TicketState::Used
+        | TicketState::Expired
+        | TicketState::Left => s,
+    };
+    let states = [
+        TicketState::Waiting,
+        TicketState::Active,
+        TicketState::Used,
+        TicketState::Expired,
+        TicketState::Left,
+    ];
+    crate::openapi::text_enum(
+        states.map(all).map(ticket_status),
+        "Where my queue ticket stands",
+    )
+}
+
+/// The schema of [`QueueAnswer::outlook`]: every outlook, as the library serialises it.
+fn outlook_schema() -> utoipa::openapi::Object {
+    let all = |o: Outlook| match o {
+        Outlook::Likely | Outlook::Possible | Outlook::Unlikely | Outlook::SoldOut => o,
+    };
+    let outlooks = [
+        Outlook::Likely,
+        Outlook::Possible,
+        Outlook::Unlikely,
+        Outlook::SoldOut,
+    ];
+    crate::openapi::text_enum(
+        outlooks.map(all).map(|o| {
+            serde_json::to_value(o)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        }),
+        "Whether the stock left is likely to reach my place",
+    )
+}
+
+/// The queue as a buyer sees it.
+pub(crate) fn queue_answer(view: &QueueView) -> QueueAnswer {
+    let t = &view.ticket;
+    QueueAnswer {
+        ticket_id: t.id.to_string(),
+        status: ticket_status(t.state),
+        position: view.position,
+        waiting: view.waiting,
+        eta_seconds: view.eta.map(|d| d.as_secs()),
+        admission_expires_at: t.expires_at.map(|e| e.as_millis()),
+        outlook: view.outlook,
+    }
 }
 
 /// Runs an admission round (so a freed or open slot is taken at once; polls and the SSE
@@ -53,7 +127,7 @@ async fn admit_and_view(
     state: &AppState,
     session: SessionId,
     user: &UserId,
-) -> Result<Value, ApiError> {
+) -> Result<QueueAnswer, ApiError> {
     let admitted = state
         .admission_rounds
         .run(&state.rush.admission, session)
@@ -63,6 +137,26 @@ async fn admit_and_view(
     Ok(queue_answer(&view))
 }
 
+/// Joins the session's queue (idempotent: a repeat answers the same ticket), runs an
+/// admission round and answers my place.
+#[utoipa::path(
+    post,
+    path = "/api/sessions/{id}/queue",
+    operation_id = "join_queue",
+    tag = "queue",
+    summary = "Join the queue",
+    params(("id" = String, Path, format = "uuid", description = "The session's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "My place in the queue", body = QueueAnswer),
+        (status = 400, description = "A malformed id: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "The line is full (`QUEUE_FULL`, `Retry-After` 30 s) or storage is unavailable (`UNAVAILABLE`)", body = ErrorBody),
+        (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "The queue is not open yet (`QUEUE_NOT_OPEN`) or sales have closed (`SALES_CLOSED`)", body = ErrorBody),
+    )
+)]
 async fn join(
     State(state): State<AppState>,
     me: AuthUser,
@@ -74,6 +168,24 @@ async fn join(
     Ok(Json(admit_and_view(&state, session, &user).await?))
 }
 
+/// Runs an admission round and answers my place.
+#[utoipa::path(
+    get,
+    path = "/api/sessions/{id}/queue",
+    tag = "queue",
+    summary = "My place in the queue",
+    params(("id" = String, Path, format = "uuid", description = "The session's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "My place in the queue", body = QueueAnswer),
+        (status = 400, description = "A malformed id: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+        (status = 403, description = "I am not in this session's queue: `NOT_IN_QUEUE`", body = ErrorBody),
+        (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
+    )
+)]
 async fn my_place(
     State(state): State<AppState>,
     me: AuthUser,
@@ -85,6 +197,25 @@ async fn my_place(
     Ok(Json(admit_and_view(&state, session, &user_of(&me)?).await?))
 }
 
+/// Leaves the queue (idempotent); the next waiting user moves up.
+#[utoipa::path(
+    delete,
+    path = "/api/sessions/{id}/queue",
+    operation_id = "leave_queue",
+    tag = "queue",
+    summary = "Leave the queue",
+    params(("id" = String, Path, format = "uuid", description = "The session's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "My ticket, now `left`", body = QueueAnswer),
+        (status = 400, description = "A malformed id: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+        (status = 403, description = "I am not in this session's queue: `NOT_IN_QUEUE`", body = ErrorBody),
+        (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
+    )
+)]
 async fn leave(
     State(state): State<AppState>,
     me: AuthUser,

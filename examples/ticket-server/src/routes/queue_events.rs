@@ -6,7 +6,8 @@
 //! `GET /api/sessions/{id}/queue` and an increasing `id`; a client that reconnects with
 //! `Last-Event-ID` continues the numbering and gets the current state at once. The stream is
 //! read from the shared store, so it works on any server process; a keep-alive comment goes
-//! out every 15 s. `admitted`, `expired` and `sold_out` end the stream.
+//! out every 15 s. `admitted`, `expired` and `sold_out` end the stream. Described for
+//! `GET /openapi.json` by its `#[utoipa::path]` (tag `queue_events`).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use futures_util::Stream;
 use ticket_core::model::queue::{Outlook, QueueView, TicketState};
 use ticket_core::{SessionId, UserId};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::AuthUser;
 use crate::routes::params::{path_id, user_of};
 use crate::routes::queue::queue_answer;
@@ -54,6 +55,27 @@ struct Watch {
     done: bool,
 }
 
+/// Streams my place in the session's queue as Server-Sent Events until a final event.
+#[utoipa::path(
+    get,
+    path = "/api/sessions/{id}/queue/events",
+    tag = "queue_events",
+    summary = "My place in the queue, live (Server-Sent Events)",
+    params(
+        ("id" = String, Path, format = "uuid", description = "The session's id"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "The last event id seen, to resume the numbering"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A `text/event-stream`: events `position`, `admitted`, `expired`, `sold_out` (the last three end the stream), each with an increasing `id` and a `QueueAnswer` as JSON `data`; `error` if reading the queue fails", body = String, content_type = "text/event-stream"),
+        (status = 400, description = "A malformed id: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 403, description = "I am not in this session's queue: `NOT_IN_QUEUE`", body = ErrorBody),
+        (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
+        (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn queue_events(
     State(state): State<AppState>,
     me: AuthUser,
@@ -109,7 +131,8 @@ async fn queue_events(
                 }
             };
             let (name, terminal) = classify(&view);
-            let data = queue_answer(&view).to_string();
+            // A plain struct of strings and numbers: serialising it cannot fail.
+            let data = serde_json::to_string(&queue_answer(&view)).unwrap_or_default();
             let key = format!("{name}:{data}");
             if w.last.as_deref() != Some(key.as_str()) {
                 w.last = Some(key);

@@ -9,6 +9,9 @@
 //! waiting user; the payment is then refunded through the provider (its idempotency key is
 //! per hold, so no money goes back twice) and the refund is recorded on the hold
 //! (CANCELLED → REFUNDED).
+//!
+//! Both routes are described for `GET /openapi.json` by their `#[utoipa::path]` (tag
+//! `reservations`).
 
 use std::collections::HashSet;
 
@@ -24,8 +27,9 @@ use ticket_core::model::hold::{Hold, HoldState};
 use ticket_core::model::idempotency::IdempotencyKey;
 use ticket_core::{Error, HoldId, UserId};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::AuthUser;
+use crate::routes::holds::{hold_status, hold_status_schema};
 use crate::routes::params::{idempotency_key, path_id, user_of};
 use crate::state::AppState;
 use crate::tickets::tickets_of;
@@ -44,16 +48,28 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A reservation as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ReservationAnswer {
+    /// The reservation's (hold's) id.
+    #[schema(format = "uuid")]
     id: String,
+    /// Its session.
+    #[schema(format = "uuid")]
     session_id: String,
+    /// Where it stands.
+    #[schema(schema_with = hold_status_schema)]
     status: String,
+    /// Units or seats.
     units: u32,
+    /// Total price in minor units.
     amount: i64,
+    /// Currency of `amount`.
     currency: String,
+    /// When it expired or expires unless paid, epoch ms.
     expires_at: i64,
+    /// Its payment, once checkout started.
     payment_id: Option<String>,
+    /// When it was made, epoch ms.
     created_at: i64,
 }
 
@@ -62,7 +78,7 @@ impl From<&Hold> for ReservationAnswer {
         Self {
             id: h.id.to_string(),
             session_id: h.session.to_string(),
-            status: h.state.as_str().to_lowercase(),
+            status: hold_status(h.state),
             units: h.units(),
             amount: h.amount.amount_minor,
             currency: h.amount.currency.as_str().to_owned(),
@@ -73,6 +89,19 @@ impl From<&Hold> for ReservationAnswer {
     }
 }
 
+/// The caller's reservations across sessions, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/me/reservations",
+    tag = "reservations",
+    summary = "My reservations",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every reservation of the caller, newest first", body = [ReservationAnswer]),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn my_reservations(
     State(state): State<AppState>,
     me: AuthUser,
@@ -103,13 +132,41 @@ async fn my_reservations(
 }
 
 /// The answer of a cancellation.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 struct CancelAnswer {
+    /// The reservation's id.
+    #[schema(format = "uuid")]
     id: String,
+    /// `refunded` once the money is back.
+    #[schema(schema_with = hold_status_schema)]
     status: String,
+    /// The provider's refund (or a `none-…` reference for a free reservation).
     refund_id: Option<String>,
 }
 
+/// Cancels a confirmed reservation of the caller and refunds it in full, once per
+/// `Idempotency-Key`; its units go back on sale at once.
+#[utoipa::path(
+    post,
+    path = "/api/reservations/{id}/cancel",
+    operation_id = "cancel_reservation",
+    tag = "reservations",
+    summary = "Cancel my reservation with a full refund",
+    params(
+        ("id" = String, Path, format = "uuid", description = "The reservation's (hold's) id"),
+        ("Idempotency-Key" = String, Header, description = "Required; 1 to 255 printable ASCII characters. A repeat with the same key answers the first outcome"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The reservation, cancelled and refunded", body = CancelAnswer),
+        (status = 400, description = "A malformed id, or a missing or malformed `Idempotency-Key`: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 404, description = "No such reservation, or another user's: `NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "Not confirmed (`ILLEGAL_TRANSITION`), a ticket of it was already scanned at the gate (`TICKET_ALREADY_USED`), the provider refused the refund (`PAYMENT_CONFLICT`), or a request with this key is still running (`IN_FLIGHT`); nothing changes", body = ErrorBody),
+        (status = 422, description = "This key was used with another reservation: `IDEMPOTENCY_KEY_REUSED`", body = ErrorBody),
+        (status = 503, description = "The provider or storage is unavailable: `PAYMENT_UNAVAILABLE`, `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn cancel(
     State(state): State<AppState>,
     me: AuthUser,

@@ -6,7 +6,8 @@
 //! | `POST /api/tickets/verify` | admin (the gate): `{"code": "…"}` → 200 on the ticket's first scan, marking it used; 409 `TICKET_ALREADY_USED` on any later scan (the message says when); 422 `INVALID_TICKET` for a forged, tampered or malformed code; 409 `TICKET_NOT_VALID` when its reservation is not CONFIRMED (cancelled, refunded) or does not match |
 //!
 //! A refused scan marks nothing. The use mark lives in the shared store, so gates on
-//! different server processes admit each ticket once (see [`crate::tickets`]).
+//! different server processes admit each ticket once (see [`crate::tickets`]). Both routes
+//! are described for `GET /openapi.json` by their `#[utoipa::path]` (tag `tickets`).
 
 use std::collections::HashSet;
 
@@ -20,7 +21,7 @@ use ticket_core::model::audit::{AuditScope, Subject};
 use ticket_core::model::hold::{Hold, HoldState};
 use ticket_core::{Error, Timestamp};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AdminUser, AuthUser, JsonBody};
 use crate::routes::params::user_of;
 use crate::state::AppState;
@@ -71,18 +72,59 @@ fn not_valid(message: impl Into<String>) -> ApiError {
 }
 
 /// A ticket as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct TicketAnswer {
+    /// The ticket: one per unit or seat of a reservation.
     ticket_id: String,
+    /// Its reservation (hold).
+    #[schema(format = "uuid")]
     reservation_id: String,
+    /// Its session.
+    #[schema(format = "uuid")]
     session_id: String,
+    /// Its grade.
     grade: String,
+    /// Its seat, for a seated session.
     seat: Option<String>,
+    /// The signed code to show at the gate: `TR1.<payload>.<HMAC-SHA256>`.
     code: String,
+    /// `valid`, or `used` once scanned at the gate.
+    #[schema(schema_with = ticket_status_schema)]
     status: &'static str,
+    /// When it was scanned, epoch ms.
     used_at: Option<i64>,
 }
 
+/// A ticket's `status` before its scan.
+const VALID: &str = "valid";
+/// A ticket's `status` once scanned.
+const USED: &str = "used";
+
+/// The schema of [`TicketAnswer::status`].
+fn ticket_status_schema() -> utoipa::openapi::Object {
+    crate::openapi::text_enum([VALID, USED], "`valid`, or `used` once scanned at the gate")
+}
+
+/// `GET /api/me/tickets`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct TicketsAnswer {
+    /// One per unit or seat of each confirmed reservation, newest reservation first.
+    tickets: Vec<TicketAnswer>,
+}
+
+/// The caller's tickets with their signed codes.
+#[utoipa::path(
+    get,
+    path = "/api/me/tickets",
+    tag = "tickets",
+    summary = "My tickets",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A ticket per unit or seat of each of my confirmed reservations", body = TicketsAnswer),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn my_tickets(
     State(state): State<AppState>,
     me: AuthUser,
@@ -129,16 +171,16 @@ async fn my_tickets(
                 }),
                 grade: line.grade,
                 seat: line.seat,
-                status: if used_at.is_some() { "used" } else { "valid" },
+                status: if used_at.is_some() { USED } else { VALID },
                 used_at,
             }
         })
         .collect();
-    Ok(Json(serde_json::json!({ "tickets": tickets })))
+    Ok(Json(TicketsAnswer { tickets }))
 }
 
 /// Body of `POST /api/tickets/verify`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VerifyBody {
     /// The scanned code.
@@ -146,20 +188,51 @@ struct VerifyBody {
 }
 
 /// The answer to a first scan.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct VerifyAnswer {
+    /// Always `true`: a refused scan answers an error.
     valid: bool,
+    /// Always `true`: a later scan answers 409 `TICKET_ALREADY_USED`.
     first_use: bool,
+    /// The ticket.
     ticket_id: String,
+    /// Its reservation.
+    #[schema(format = "uuid")]
     reservation_id: String,
+    /// Its session.
+    #[schema(format = "uuid")]
     session_id: String,
+    /// Its buyer.
     user_id: String,
+    /// Its grade.
     grade: String,
+    /// Its seat, for a seated session.
     seat: Option<String>,
+    /// This scan's time, epoch ms.
     used_at: i64,
+    /// The gate (admin) account that scanned it.
     used_by: String,
 }
 
+/// The gate's scan: checks a ticket code and marks the ticket used, once.
+#[utoipa::path(
+    post,
+    path = "/api/tickets/verify",
+    operation_id = "verify_ticket",
+    tag = "tickets",
+    summary = "Scan a ticket at the gate (admin)",
+    request_body = VerifyBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The ticket's first scan: it is now used", body = VerifyAnswer),
+        (status = 400, description = "Malformed body: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 403, description = "Not an admin: `FORBIDDEN`", body = ErrorBody),
+        (status = 409, description = "Already scanned (`TICKET_ALREADY_USED`, the message says when), or its reservation is not confirmed or does not match (`TICKET_NOT_VALID`); nothing is marked", body = ErrorBody),
+        (status = 422, description = "A forged, tampered or malformed code: `INVALID_TICKET`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 async fn verify(
     State(state): State<AppState>,
     AdminUser(gate): AdminUser,
