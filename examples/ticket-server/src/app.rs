@@ -17,6 +17,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::metrics;
+use crate::openapi;
 use crate::rate_limit;
 use crate::routes;
 use crate::state::AppState;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::tickets::router())
         .merge(metrics::router())
         .merge(routes::demo_page::router())
+        .merge(openapi::router())
         .with_state(state.clone())
         .layer(axum::middleware::from_fn(metrics::tag_checkout))
         .layer(axum::middleware::from_fn_with_state(
