@@ -86,8 +86,8 @@ async fn a_waiting_user_sees_position_then_admitted(kind: Kind) {
         &events,
         &second,
         None,
-        Duration::from_millis(800),
-        "admitted",
+        Duration::from_secs(5),
+        "position",
     )
     .await;
     assert_eq!(
