@@ -1,0 +1,114 @@
+//! The backend a run sells on: each run gets its own Redis key prefix or PostgreSQL schema,
+//! removed at the end unless the run was asked to keep it.
+
+use ticket_core::Stores;
+use ticket_core::memory::MemoryStore;
+use ticket_store_pg::{PgConfig, PgStore};
+use ticket_store_redis::{RedisConfig, RedisStore};
+
+use crate::config::{Config, StoreKind};
+use crate::error::RushError;
+
+/// A connected backend, isolated for one run.
+pub enum Backend {
+    /// In this process.
+    Memory(MemoryStore),
+    /// Redis under the key prefix `rush:<uuid>`.
+    Redis(RedisStore),
+    /// PostgreSQL in the schema `rush_<uuid>`.
+    Pg(PgStore),
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Backend({})", self.location())
+    }
+}
+
+/// How to start Redis on this machine (said when it is not reachable).
+pub const START_REDIS: &str = "redis-server --daemonize yes --port 6379 --save '' --appendonly no";
+/// How to start PostgreSQL on this machine (said when it is not reachable).
+pub const START_PG: &str =
+    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
+
+impl Backend {
+    /// Connects to the configured backend under a fresh prefix or schema (created and
+    /// migrated for PostgreSQL). An unreachable server is [`RushError::Unreachable`], whose
+    /// message says how to start it.
+    pub async fn connect(config: &Config) -> Result<Self, RushError> {
+        let run = uuid::Uuid::now_v7().simple().to_string();
+        match config.store {
+            StoreKind::Memory => Ok(Self::Memory(MemoryStore::new())),
+            StoreKind::Redis => {
+                let mut c = RedisConfig::new(&config.redis_url).with_prefix(format!("rush:{run}"));
+                // Keep every audit record: the FIFO check reads the whole trail.
+                c.audit_max_len = 1_000_000_000_000;
+                match RedisStore::connect(c).await {
+                    Ok(s) => Ok(Self::Redis(s)),
+                    Err(source) => Err(RushError::Unreachable {
+                        what: "Redis",
+                        url: config.redis_url.clone(),
+                        start: START_REDIS,
+                        source,
+                    }),
+                }
+            }
+            StoreKind::Pg => {
+                let schema = format!("rush_{run}");
+                let mut c = PgConfig::new(&config.database_url).with_schema(&schema);
+                c.application_name = schema;
+                let store = match PgStore::connect(c).await {
+                    Ok(s) => s,
+                    Err(source) => {
+                        return Err(RushError::Unreachable {
+                            what: "PostgreSQL",
+                            url: config.database_url.clone(),
+                            start: START_PG,
+                            source,
+                        });
+                    }
+                };
+                store
+                    .migrate()
+                    .await
+                    .map_err(RushError::library("migrating the run's schema"))?;
+                Ok(Self::Pg(store))
+            }
+        }
+    }
+
+    /// The library's stores on this backend.
+    pub fn stores(&self) -> Stores {
+        match self {
+            Self::Memory(s) => s.stores(),
+            Self::Redis(s) => s.stores(),
+            Self::Pg(s) => s.stores(),
+        }
+    }
+
+    /// Where the run's data lives: `memory`, `redis prefix rush:<uuid>` or
+    /// `pg schema rush_<uuid>`.
+    pub fn location(&self) -> String {
+        match self {
+            Self::Memory(_) => "memory".to_owned(),
+            Self::Redis(s) => format!("redis prefix {}", s.config().prefix),
+            Self::Pg(s) => format!("pg schema {}", s.config().schema),
+        }
+    }
+
+    /// Removes the run's keys or schema (nothing to do in memory).
+    pub async fn cleanup(&self) -> Result<(), RushError> {
+        match self {
+            Self::Memory(_) => Ok(()),
+            Self::Redis(s) => s
+                .delete_all_keys()
+                .await
+                .map(drop)
+                .map_err(RushError::library("deleting the run's Redis keys")),
+            Self::Pg(s) => s
+                .drop_schema()
+                .await
+                .map_err(RushError::library("dropping the run's schema")),
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! The run: sets up one session, lets the crowd join in a burst, then sells in rounds until
+//! nobody is left in line, and checks the store.
+//!
+//! # Rounds
+//! Each round the host runs its timer admission round (`admit_next`) and reads the queue
+//! figures; then the users who can act get a turn, played by up to `workers` tasks at once:
+//! the first `active` users of the line look at their ticket (the admitted ones hold and
+//! pay, decline or walk away), users who paid to cancel later cancel, and the head of the
+//! line polls. The simulator keeps the line in join order, so the users the store admitted
+//! (FIFO) are at its head; users further back are not polled every round (a real client
+//! polls rarely while far from the head), which keeps a round's cost proportional to the
+//! admissions, not to the crowd. When a poll sees the outlook `SoldOut`, every user in line
+//! gets a turn: each sees it too and leaves the queue.
+//!
+//! # Time
+//! With the system clock, a round in which nobody could act sleeps a little and runs the
+//! sweeper. With the simulated clock ([`ticket_core::ManualClock`]) time stands still while
+//! anybody can act; when nobody can, the clock jumps just far enough for the admission limit
+//! that stopped the round: one second for the per-minute rate, the hold TTL (plus a second)
+//! when the stock is all in holds, then the sweeper returns expired holds' units and wakes
+//! the queue. At the end, on the simulated clock, the remaining holds are expired the same
+//! way, so the final stock has no live hold.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use payment_sandbox::{Sandbox, SandboxConfig};
+use ticket_core::model::inventory::{Grade, GradeStock, InventoryPlan};
+use ticket_core::model::money::{Currency, Money};
+use ticket_core::model::queue::AdmissionLimit;
+use ticket_core::model::session::{Event, SalesWindow, Session};
+use ticket_core::{
+    Clock, EventId, HoldId, ManualClock, SessionId, SystemClock, TicketRush, Timestamp,
+};
+
+use crate::backend::Backend;
+use crate::checks;
+use crate::config::Config;
+use crate::error::RushError;
+use crate::metrics::{Op, Recorder, Samples};
+use crate::progress::Progress;
+use crate::report::{Report, Stages, Tally};
+use crate::users::{Crowd, Shop, Turn, TurnResult, play};
+
+/// Price of one unit (KRW, as the project's examples use).
+const UNIT_PRICE: i64 = 50_000;
+/// Holds the sweeper expires per call.
+const SWEEP_BATCH: usize = 10_000;
+/// Wall-clock pause of a round in which nobody could act (system clock only).
+const IDLE_PAUSE: Duration = Duration::from_millis(20);
+
+/// Runs the simulation described by `config` on a fresh prefix or schema of its backend,
+/// checks the store, removes the run's data (unless `config.keep`), and reports.
+///
+/// Refusals and failures of single operations do not fail the run: they are counted in the
+/// report. An error means the run could not be carried out (configuration, unreachable
+/// backend, setup or check reads failing).
+pub async fn run(config: &Config) -> Result<Report, RushError> {
+    config.validate()?;
+    let started = Instant::now();
+    let backend = Backend::connect(config).await?;
+    let outcome = simulate(config, &backend, started).await;
+    let cleanup_started = Instant::now();
+    let cleaned = if config.keep {
+        Ok(())
+    } else {
+        backend.cleanup().await
+    };
+    let mut report = outcome?;
+    cleaned?;
+    report.location = backend.location();
+    report.kept = config.keep;
+    report.stages.cleanup_s = cleanup_started.elapsed().as_secs_f64();
+    report.stages.total_s = started.elapsed().as_secs_f64();
+    if let Backend::Memory(_) = backend {
+        // Freeing a big in-memory store (millions of tickets and audit records) takes
+        // seconds and nobody waits for it.
+        std::thread::spawn(move || drop(backend));
+    }
+    Ok(report)
+}
+
+/// The session of a run: one general-admission grade, on sale since a minute ago for 30
+/// days, so every join is a FIFO join (no pre-queue draw).
+fn session_of(config: &Config, now: Timestamp) -> Result<Event, RushError> {
+    let bad = |e: ticket_core::InvalidInput| RushError::Config(e.to_string());
+    let event = EventId::new_at(now);
+    let session = SessionId::new_at(now);
+    let day = Duration::from_secs(86_400);
+    let open_at = now.minus(Duration::from_secs(60));
+    let close_at = now.plus(30 * day);
+    Ok(Event {
+        id: event,
+        name: "Rush simulation".into(),
+        sessions: vec![Session {
+            id: session,
+            event_id: event,
+            starts_at: close_at.plus(day),
+            sales: SalesWindow { open_at, close_at },
+            inventory: InventoryPlan::General {
+                grades: vec![GradeStock {
+                    grade: Grade::new("GA").map_err(bad)?,
+                    capacity: config.units,
+                    price: Money::new(UNIT_PRICE, Currency::new("KRW").map_err(bad)?)
+                        .map_err(bad)?,
+                }],
+            },
+        }],
+    })
+}
+
+/// The clock the library reads, and the handle that moves it when simulated.
+struct Time {
+    clock: Arc<dyn Clock>,
+    manual: Option<ManualClock>,
+}
+
+impl Time {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}
+
+async fn simulate(
+    config: &Config,
+    backend: &Backend,
+    started: Instant,
+) -> Result<Report, RushError> {
+    let t0 = SystemClock.now();
+    let time = if config.sim_clock {
+        let m = ManualClock::new(t0);
+        Time {
+            clock: Arc::new(m.clone()),
+            manual: Some(m),
+        }
+    } else {
+        Time {
+            clock: Arc::new(SystemClock),
+            manual: None,
+        }
+    };
+    let limits = config.time_limits();
+    let rush = TicketRush::new(backend.stores(), time.clock.clone(), limits)
+        .map_err(RushError::library("building the services"))?;
+    let sandbox = Sandbox::with_clock(SandboxConfig::default(), time.clock.clone())?;
+    let checkout = rush.checkout(Arc::new(sandbox.clone()));
+
+    let event = session_of(config, t0)?;
+    let session = event
+        .sessions
+        .first()
+        .ok_or_else(|| RushError::Config("no session".into()))?;
+    let session_id = session.id;
+    let grade = Grade::new("GA").map_err(|e| RushError::Config(e.to_string()))?;
+    rush.create_event(&event)
+        .await
+        .map_err(RushError::library("creating the event"))?;
+    let mut policy = rush
+        .stores()
+        .policies
+        .policy(session_id)
+        .await
+        .map_err(RushError::library("reading the default policy"))?;
+    policy.queue.require_admission = true;
+    policy.queue.max_active = config.queue_max_active;
+    policy.queue.max_admissions_per_minute = config.queue_rate_per_minute;
+    policy.queue.max_waiting = None;
+    policy.max_units_per_user = Some(config.max_per_user);
+    rush.set_policy(session_id, &policy)
+        .await
+        .map_err(RushError::library("setting the sales policy"))?;
+
+    let progress = Arc::new(Progress::new(
+        config.users,
+        config.progress,
+        started,
+        time.clock.clone(),
+        session.sales.open_at,
+    ));
+    let shop = Arc::new(Shop {
+        rush: rush.clone(),
+        checkout,
+        session: session_id,
+        grade,
+        crowd: Crowd::new(config.users, &config.mix, config.max_per_user, config.seed),
+        progress: progress.clone(),
+        start: started,
+    });
+    let mut recorder = Recorder::new()?;
+    let mut tally = Tally::default();
+    let mut stages = Stages {
+        setup_s: started.elapsed().as_secs_f64(),
+        ..Stages::default()
+    };
+    let ticker = progress.start_ticking();
+
+    // The burst: everybody joins at once.
+    let join_started = Instant::now();
+    let turns: Vec<Turn> = (0..config.users).map(Turn::Join).collect();
+    let mut joined: Vec<(u64, u32)> = Vec::with_capacity(turns.len());
+    for (turn, result) in play_all(&shop, turns, config.workers, &mut recorder).await? {
+        if let (Turn::Join(u), TurnResult::Joined { seq }) = (turn, result) {
+            joined.push((seq, u));
+        } else {
+            tally.lost += 1;
+        }
+    }
+    joined.sort_unstable();
+    let line: VecDeque<u32> = joined.into_iter().map(|(_, u)| u).collect();
+    stages.join_s = join_started.elapsed().as_secs_f64();
+
+    // The sale.
+    let sale_started = Instant::now();
+    let mut sale = Sale {
+        shop: &shop,
+        config,
+        time: &time,
+        line,
+        later: Vec::new(),
+        drain: false,
+        coordinator: Samples::new(started),
+        rounds: 0,
+        clock_jumps: Duration::ZERO,
+    };
+    let sold = sale.run(&mut recorder, &mut tally).await;
+    let (rounds, clock_jumps) = (sale.rounds, sale.clock_jumps);
+    recorder.absorb(std::mem::replace(
+        &mut sale.coordinator,
+        Samples::new(started),
+    ));
+    sold?;
+    stages.sale_s = sale_started.elapsed().as_secs_f64();
+    ticker.abort();
+    let timeline = progress.finish();
+
+    // The checks, from the store.
+    let checks_started = Instant::now();
+    let findings = checks::check(
+        rush.stores(),
+        session_id,
+        &sandbox,
+        time.now(),
+        config.workers.min(32),
+    )
+    .await?;
+    stages.checks_s = checks_started.elapsed().as_secs_f64();
+
+    Ok(Report {
+        config: config.clone(),
+        location: String::new(),
+        kept: config.keep,
+        stages,
+        rounds,
+        clock_advanced_s: clock_jumps.as_secs_f64(),
+        clock_elapsed_s: time.now().since(t0).as_secs_f64(),
+        phases: recorder.phase_reports()?,
+        ops: recorder.op_reports(),
+        failed_calls: recorder.failed(),
+        failure_messages: recorder.failure_messages().to_vec(),
+        users: tally,
+        units: findings.units,
+        checks: findings.checks,
+        evidence: findings.evidence,
+        remainder_explained: findings.units.remainder_explained(),
+        explanation: findings.units.explanation(),
+        timeline,
+    })
+}
+
+/// Plays `turns` on up to `workers` tasks; returns each turn with its result, in the
+/// order given.
+async fn play_all(
+    shop: &Arc<Shop>,
+    turns: Vec<Turn>,
+    workers: usize,
+    recorder: &mut Recorder,
+) -> Result<Vec<(Turn, TurnResult)>, RushError> {
+    let n = turns.len();
+    let turns = Arc::new(turns);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..workers.min(n).max(1) {
+        let (shop, turns, next) = (shop.clone(), turns.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Samples::new(shop.start);
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(turn) = turns.get(i) else {
+                    break;
+                };
+                done.push((i, play(&shop, *turn, &mut samples).await));
+            }
+            (done, samples)
+        }));
+    }
+    let mut results: Vec<Option<TurnResult>> = vec![None; n];
+    for task in tasks {
+        let (done, samples) = task.await?;
+        recorder.absorb(samples);
+        for (i, r) in done {
+            if let Some(slot) = results.get_mut(i) {
+                *slot = Some(r);
+            }
+        }
+    }
+    Ok(turns
+        .iter()
+        .zip(results)
+        .map(|(t, r)| (*t, r.unwrap_or(TurnResult::Lost)))
+        .collect())
+}
+
+/// The sale loop's state.
+struct Sale<'a> {
+    shop: &'a Arc<Shop>,
+    config: &'a Config,
+    time: &'a Time,
+    /// Users still in line, in join order (the store's FIFO order).
+    line: VecDeque<u32>,
+    /// Users who paid and will cancel in the next round.
+    later: Vec<(u32, HoldId)>,
+    /// Every user in line polls next round (someone saw the outlook `SoldOut`).
+    drain: bool,
+    /// The host's own calls (timer rounds, queue figures, sweeps).
+    coordinator: Samples,
+    rounds: u64,
+    clock_jumps: Duration,
+}
+
+impl Sale<'_> {
+    async fn run(&mut self, recorder: &mut Recorder, tally: &mut Tally) -> Result<(), RushError> {
+        let rush = &self.shop.rush;
+        let session = self.shop.session;
+        let limits = *rush.limits();
+        // Nobody acting for this long (library time) means something is stuck.
+        let patience = limits.hold_ttl + limits.admission_ttl + Duration::from_secs(120);
+        let mut last_progress = self.time.now();
+        while !(self.line.is_empty() && self.later.is_empty()) {
+            self.rounds += 1;
+            let round = self
+                .coordinator
+                .time(Op::Admit, rush.admission.admit_next(session))
+                .await;
+            let stats = self
+                .coordinator
+                .time(
+                    Op::Stats,
+                    rush.stores().queue.stats(session, self.time.now()),
+                )
+                .await;
+            let active = stats.as_ref().map_or(0, |s| s.active);
+            let polls = if self.drain {
+                self.line.len()
+            } else {
+                usize::try_from(active)
+                    .unwrap_or(usize::MAX)
+                    .max(1)
+                    .min(self.line.len())
+            };
+            self.drain = false;
+            let mut turns: Vec<Turn> = self.line.drain(..polls).map(Turn::Visit).collect();
+            turns.extend(
+                self.later
+                    .drain(..)
+                    .map(|(user, hold)| Turn::Cancel { user, hold }),
+            );
+            let played = play_all(self.shop, turns, self.config.workers, recorder).await?;
+            let mut back = Vec::new();
+            let mut progressed = false;
+            for (turn, result) in played {
+                let user = match turn {
+                    Turn::Join(u) | Turn::Visit(u) | Turn::Cancel { user: u, .. } => u,
+                };
+                progressed |= result != TurnResult::Waiting;
+                tally.count(result);
+                match result {
+                    TurnResult::Waiting => back.push(user),
+                    TurnResult::Rejoined => self.line.push_back(user),
+                    TurnResult::WillCancel { hold, .. } => self.later.push((user, hold)),
+                    TurnResult::SawSoldOut => self.drain = true,
+                    _ => {}
+                }
+            }
+            for user in back.into_iter().rev() {
+                self.line.push_front(user);
+            }
+            if progressed {
+                last_progress = self.time.now();
+                continue;
+            }
+            if self.time.now().since(last_progress) > patience {
+                // Give up on whoever is left rather than loop for ever; they show in the
+                // report (lost users, and the store's queue at the end).
+                self.coordinator.unexpected(
+                    Op::Admit,
+                    format!(
+                        "nobody could act for {patience:?}: {} users left in line",
+                        self.line.len()
+                    ),
+                );
+                tally.lost += self.line.len() as u64;
+                self.line.clear();
+                break;
+            }
+            let limit = round.map_or(AdmissionLimit::Empty, |r| r.limit);
+            self.let_time_pass(limit, &limits).await;
+        }
+        self.finish(&limits).await;
+        Ok(())
+    }
+
+    /// Nobody could act this round: lets the time pass that the admission limit needs,
+    /// then sweeps expired holds (which wakes the queue).
+    async fn let_time_pass(&mut self, limit: AdmissionLimit, limits: &ticket_core::TimeLimits) {
+        match &self.time.manual {
+            Some(clock) => {
+                let jump = match limit {
+                    AdmissionLimit::Rate => Duration::from_secs(1),
+                    AdmissionLimit::ActiveCap => limits.admission_ttl + Duration::from_secs(1),
+                    AdmissionLimit::Stock | AdmissionLimit::Empty => {
+                        limits.hold_ttl + Duration::from_secs(1)
+                    }
+                };
+                clock.advance(jump);
+                self.clock_jumps += jump;
+            }
+            None => tokio::time::sleep(IDLE_PAUSE).await,
+        }
+        self.sweep().await;
+    }
+
+    async fn sweep(&mut self) {
+        loop {
+            match self
+                .coordinator
+                .time(Op::Sweep, self.shop.rush.expiry.sweep(SWEEP_BATCH))
+                .await
+            {
+                Ok(r) if r.expired.len() == SWEEP_BATCH => {}
+                _ => break,
+            }
+        }
+    }
+
+    /// Nobody is left in line. On the simulated clock, lets the remaining holds expire so
+    /// the final stock has none; on the system clock, sweeps what is due.
+    async fn finish(&mut self, limits: &ticket_core::TimeLimits) {
+        if let Some(clock) = &self.time.manual {
+            let jump = limits.hold_ttl + Duration::from_secs(1);
+            clock.advance(jump);
+            self.clock_jumps += jump;
+        }
+        self.sweep().await;
+    }
+}

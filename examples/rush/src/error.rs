@@ -1,0 +1,44 @@
+//! Why a run could not be carried out (as opposed to what it found: see [`crate::Checks`]).
+
+/// A run that could not start, or whose setup or clean-up failed. Operations refused or
+/// failed *during* the simulation are not errors of the run: they are counted in the report.
+#[derive(Debug, thiserror::Error)]
+pub enum RushError {
+    /// The configuration is inconsistent (e.g. the behaviour fractions do not add up to 1).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The backend's server could not be reached; the message says how to start it.
+    #[error("{what} is not reachable at {url} ({source}). Start it with `{start}`.")]
+    Unreachable {
+        /// `Redis` or `PostgreSQL`.
+        what: &'static str,
+        /// The URL tried.
+        url: String,
+        /// A command that starts it on this machine.
+        start: &'static str,
+        /// The connection error.
+        source: ticket_core::Error,
+    },
+    /// A library call needed to set up, drive or check the run failed.
+    #[error("{context}: {source}")]
+    Library {
+        /// What the simulator was doing.
+        context: String,
+        /// The library's error.
+        source: ticket_core::Error,
+    },
+    /// The payment sandbox could not be built.
+    #[error("payment sandbox: {0}")]
+    Sandbox(#[from] payment_sandbox::SandboxError),
+    /// A worker task panicked or was cancelled.
+    #[error("worker task failed: {0}")]
+    Worker(#[from] tokio::task::JoinError),
+}
+
+impl RushError {
+    /// Wraps a library error with what the simulator was doing.
+    pub(crate) fn library(context: impl Into<String>) -> impl FnOnce(ticket_core::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Library { context, source }
+    }
+}
