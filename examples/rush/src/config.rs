@@ -118,6 +118,11 @@ pub struct Args {
     /// Tokio tasks that drive the users (each advances many users' state machines).
     #[arg(long, default_value_t = 64)]
     pub workers: usize,
+    /// Threads of the binary's tokio runtime; 0: one for `--store memory` (every call of
+    /// the one session serialises on its lock, and a second thread only adds lock
+    /// hand-offs between cores), the machine's cores otherwise.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// Fraction of admitted users who pay successfully.
     #[arg(long, default_value_t = 0.8)]
     pub pay_success: f64,
@@ -175,6 +180,9 @@ pub struct Config {
     pub keep: bool,
     /// Worker tasks.
     pub workers: usize,
+    /// Runtime threads the binary runs on (see [`Config::runtime_threads`]); 0 for the
+    /// default. [`crate::run`] runs on its caller's runtime and ignores it.
+    pub threads: usize,
     /// Behaviour of admitted users.
     pub mix: Mix,
     /// Per-user unit limit; users want `1..=max_per_user` units.
@@ -216,6 +224,7 @@ impl Config {
             database_url: a.database_url,
             keep: a.keep,
             workers: a.workers,
+            threads: a.threads,
             mix: Mix {
                 pay_success: a.pay_success,
                 decline: a.decline,
@@ -229,6 +238,16 @@ impl Config {
             sim_clock: a.sim_clock,
             seed: a.seed,
             progress: !(a.quiet || a.json),
+        }
+    }
+
+    /// The binary's runtime threads: [`Config::threads`], or by default one for the memory
+    /// backend and the machine's cores for Redis and PostgreSQL.
+    pub fn runtime_threads(&self) -> usize {
+        match (self.threads, self.store) {
+            (0, StoreKind::Memory) => 1,
+            (0, _) => std::thread::available_parallelism().map_or(2, usize::from),
+            (n, _) => n,
         }
     }
 

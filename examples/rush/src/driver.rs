@@ -194,7 +194,7 @@ async fn simulate(
         setup_s: started.elapsed().as_secs_f64(),
         ..Stages::default()
     };
-    let ticker = progress.start_ticking();
+    let ticking = progress.start_ticking();
 
     // The burst: everybody joins at once.
     let join_started = Instant::now();
@@ -232,8 +232,7 @@ async fn simulate(
     ));
     sold?;
     stages.sale_s = sale_started.elapsed().as_secs_f64();
-    ticker.abort();
-    let timeline = progress.finish();
+    let timeline = ticking.finish();
 
     // The checks, from the store.
     let checks_started = Instant::now();
@@ -251,6 +250,7 @@ async fn simulate(
         config: config.clone(),
         location: String::new(),
         kept: config.keep,
+        runtime_threads: tokio::runtime::Handle::current().metrics().num_workers(),
         stages,
         rounds,
         clock_advanced_s: clock_jumps.as_secs_f64(),

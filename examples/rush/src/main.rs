@@ -9,6 +9,7 @@ fn main() {
     let json = args.json;
     let code = match Config::try_from(args).and_then(|config| {
         let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.runtime_threads())
             .enable_all()
             .build()
             .map_err(|e| rush::RushError::Config(format!("tokio runtime: {e}")))?;

@@ -5,13 +5,12 @@
 //! the report come from the store ([`crate::checks`]).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use ticket_core::{Clock, Timestamp};
-use tokio::task::JoinHandle;
 
 /// How often the bar is redrawn and the timeline sampled.
 const TICK: Duration = Duration::from_millis(100);
@@ -53,6 +52,7 @@ pub struct Progress {
     opened: Timestamp,
     bar: ProgressBar,
     timeline: parking_lot::Mutex<Vec<Point>>,
+    stop: AtomicBool,
 }
 
 impl Progress {
@@ -93,6 +93,7 @@ impl Progress {
             opened,
             bar,
             timeline: parking_lot::Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
         }
     }
 
@@ -159,22 +160,53 @@ impl Progress {
         }
     }
 
-    /// Ticks every 100 ms until the returned task is aborted.
-    pub fn start_ticking(self: &Arc<Self>) -> JoinHandle<()> {
+    /// Ticks every 100 ms on a thread of its own (so the bar moves even while the
+    /// runtime's threads are busy) until the returned guard is finished or dropped.
+    pub fn start_ticking(self: &Arc<Self>) -> Ticking {
         let me = self.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(TICK);
-            loop {
-                every.tick().await;
+        let thread = std::thread::spawn(move || {
+            while !me.stop.load(Ordering::Relaxed) {
                 me.tick();
+                std::thread::park_timeout(TICK);
             }
-        })
+        });
+        Ticking {
+            progress: self.clone(),
+            thread: Some(thread),
+        }
     }
 
-    /// Takes a last sample, clears the bar, and returns the timeline.
-    pub fn finish(&self) -> Vec<Point> {
+    fn stop_ticking(&self, thread: Option<std::thread::JoinHandle<()>>) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = thread {
+            t.thread().unpark();
+            // A ticker that panicked only loses the bar.
+            let _ = t.join();
+        }
         self.tick();
         self.bar.finish_and_clear();
-        std::mem::take(&mut *self.timeline.lock())
+    }
+}
+
+/// The ticking thread of a [`Progress`]; dropping it stops the thread and clears the bar.
+#[derive(Debug)]
+pub struct Ticking {
+    progress: Arc<Progress>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticking {
+    /// Stops ticking, takes a last sample, clears the bar, and returns the timeline.
+    pub fn finish(mut self) -> Vec<Point> {
+        self.progress.stop_ticking(self.thread.take());
+        std::mem::take(&mut *self.progress.timeline.lock())
+    }
+}
+
+impl Drop for Ticking {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.progress.stop_ticking(self.thread.take());
+        }
     }
 }

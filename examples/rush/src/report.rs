@@ -101,6 +101,8 @@ pub struct Report {
     pub location: String,
     /// Whether that data was kept.
     pub kept: bool,
+    /// Threads of the tokio runtime the run was driven on.
+    pub runtime_threads: usize,
     /// Wall time per stage.
     pub stages: Stages,
     /// Sale rounds played.
@@ -161,7 +163,7 @@ impl Report {
         let m = &c.mix;
         let _ = writeln!(
             o,
-            "rush: {} users for {} units on {} ({}), {} workers, seed {}",
+            "rush: {} users for {} units on {} ({}), {} workers on {} runtime threads, seed {}",
             c.users,
             c.units,
             c.store.as_str(),
@@ -171,6 +173,7 @@ impl Report {
                 "system clock"
             },
             c.workers,
+            self.runtime_threads,
             c.seed
         );
         let _ = writeln!(
