@@ -30,6 +30,9 @@ pub enum RushError {
     /// The payment sandbox could not be built.
     #[error("payment sandbox: {0}")]
     Sandbox(#[from] payment_sandbox::SandboxError),
+    /// The plot could not be drawn or written.
+    #[error("plot: {0}")]
+    Plot(String),
     /// A worker task panicked or was cancelled.
     #[error("worker task failed: {0}")]
     Worker(#[from] tokio::task::JoinError),

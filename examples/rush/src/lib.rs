@@ -35,6 +35,7 @@ pub mod config;
 pub mod driver;
 pub mod error;
 pub mod metrics;
+pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod users;

@@ -7,6 +7,7 @@ use rush::{Args, Config};
 fn main() {
     let args = Args::parse();
     let json = args.json;
+    let plot = args.plot.clone();
     let code = match Config::try_from(args).and_then(|config| {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.runtime_threads())
@@ -16,6 +17,11 @@ fn main() {
         runtime.block_on(rush::run(&config))
     }) {
         Ok(report) => {
+            if let Some(path) = &plot
+                && let Err(e) = rush::plot::write_svg(&report, path)
+            {
+                eprintln!("rush: {e}");
+            }
             if json {
                 match serde_json::to_string_pretty(&report) {
                     Ok(s) => println!("{s}"),

@@ -88,6 +88,17 @@ async fn small_rush_on_memory_is_correct() {
     let report = simulate(StoreKind::Memory).await;
     assert_correct(&report);
     assert_eq!(report.location, "memory");
+    // The report is JSON for machines and an SVG for people.
+    let json = serde_json::to_value(&report).expect("JSON");
+    assert_eq!(json["checks"]["fifo_inversions"], 0);
+    let svg = std::env::temp_dir().join(format!("rush-small-{}.svg", std::process::id()));
+    rush::plot::write_svg(&report, &svg).expect("plot");
+    let drawn = std::fs::read_to_string(&svg).expect("SVG written");
+    std::fs::remove_file(&svg).expect("remove the SVG");
+    assert!(
+        drawn.starts_with("<svg") && drawn.contains("units sold"),
+        "{drawn}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
