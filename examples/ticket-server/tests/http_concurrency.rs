@@ -215,8 +215,19 @@ async fn rush(kind: Kind, processes: usize) {
     let ns = Namespace::new(kind);
     let mut servers: Vec<Process> = Vec::new();
     for _ in 0..processes {
-        servers
-            .push(spawn_process(&ns, &["--no-demo", "--rate-limit-per-minute", "1000000"]).await);
+        servers.push(
+            spawn_process(
+                &ns,
+                &[
+                    "--no-demo",
+                    "--rate-limit-per-minute",
+                    "1000000",
+                    "--request-timeout-secs",
+                    "60",
+                ],
+            )
+            .await,
+        );
     }
     let client = Arc::new(Client {
         http: reqwest::Client::builder()

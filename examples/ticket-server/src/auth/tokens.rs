@@ -70,11 +70,15 @@ impl TokenKeys {
         ttl: Duration,
     ) -> Result<(String, AccessClaims), AuthError> {
         let iat = now.as_millis().div_euclid(1000);
+        // JWT times are whole seconds: round the expiry up, so a token lives at least `ttl`
+        // (at most a second more), never less.
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let exp_ms = now.as_millis().saturating_add(ttl_ms);
         let claims = AccessClaims {
             sub: user.to_owned(),
             role: role.to_owned(),
             iat,
-            exp: iat.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)),
+            exp: exp_ms.div_euclid(1000) + i64::from(exp_ms.rem_euclid(1000) != 0),
             iss: ISSUER.to_owned(),
             jti: uuid::Uuid::now_v7().simple().to_string(),
         };
@@ -133,6 +137,22 @@ mod tests {
         );
         assert_eq!(
             keys.verify(&token, t0.plus(Duration::from_secs(900))),
+            Err(AuthError::TokenExpired)
+        );
+    }
+
+    #[test]
+    fn a_token_issued_late_in_a_second_lives_its_whole_ttl() {
+        let keys = TokenKeys::from_secret(SECRET).unwrap();
+        let t0 = Timestamp::from_millis(1_900_000_000_999);
+        let (token, claims) = keys
+            .issue("u1", "USER", t0, Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(claims.exp, 1_900_000_002);
+        let almost = t0.plus(Duration::from_millis(999));
+        assert_eq!(keys.verify(&token, almost).unwrap().sub, "u1");
+        assert_eq!(
+            keys.verify(&token, t0.plus(Duration::from_millis(1_001))),
             Err(AuthError::TokenExpired)
         );
     }
