@@ -1,6 +1,8 @@
-//! The ticketrush example server (being built, issue 6): the whole ticket rush over HTTP on
-//! any backend. This crate is the application around the library: accounts, a wallet,
-//! ticket codes and the HTTP API live here; the ticket rush itself lives in `ticket-core`.
+//! The ticketrush example server: the whole ticket rush over HTTP on any backend (REST,
+//! Server-Sent Events, a demo page, `/openapi.json`, `/metrics`). This crate is the
+//! application around the library: accounts, a wallet, ticket codes and the HTTP API live
+//! here; the ticket rush itself lives in `ticket-core`. The README's "The example server"
+//! section lists every route.
 //!
 //! Everything correctness needs is stored in the chosen backend (memory, Redis or
 //! PostgreSQL), never only in one process's memory, so several server processes can share
