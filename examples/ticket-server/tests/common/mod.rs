@@ -40,19 +40,30 @@ pub struct Server {
     pub namespace: String,
     /// Whether dropping it removes the namespace (the first of twins does).
     owns_namespace: bool,
-    task: tokio::task::JoinHandle<()>,
+    /// Asks the server to stop (graceful: requests in flight finish).
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Says when the server stopped, so nothing writes after the clean-up.
+    stopped: Option<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
 }
 
 impl Drop for Server {
     /// Stops the server and removes its Redis keys or PostgreSQL schemas (also when the test
     /// failed), on a thread of its own since the test's runtime may be shutting down.
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(stop) = self.shutdown.take() {
+            let _ = stop.send(());
+        }
         let (kind, ns) = (self.kind, self.namespace.clone());
         if kind == Kind::Memory || !self.owns_namespace {
             return;
         }
+        let stopped = self.stopped.take();
         let cleanup = std::thread::spawn(move || {
+            // A request still running (a late webhook, a stream) could write after the keys
+            // are gone: wait for the server to finish first (bounded, for a stuck stream).
+            if let Some(Ok(stopped)) = stopped.map(std::sync::Mutex::into_inner) {
+                let _ = stopped.recv_timeout(std::time::Duration::from_secs(5));
+            }
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -205,14 +216,20 @@ async fn serve(kind: Kind, ns: String, extra: &[&str]) -> Server {
     ticket_server::admin::connect_sandbox_webhooks(&state, &format!("http://{addr}"))
         .expect("webhooks");
     let app = ticket_server::app::router(state.clone());
-    let task = tokio::spawn(async move {
+    let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+    let (stopped_tx, stopped) = std::sync::mpsc::channel();
+    tokio::spawn(async move {
         // With the client's address, as main.rs serves (the per-IP rate limit reads it).
-        axum::serve(
+        let served = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .await
-        .expect("serve");
+        .with_graceful_shutdown(async {
+            let _ = stop.await;
+        })
+        .await;
+        let _ = stopped_tx.send(());
+        served.expect("serve");
     });
     Server {
         url: format!("http://{addr}"),
@@ -220,7 +237,8 @@ async fn serve(kind: Kind, ns: String, extra: &[&str]) -> Server {
         kind,
         namespace: ns,
         owns_namespace: true,
-        task,
+        shutdown: Some(shutdown),
+        stopped: Some(std::sync::Mutex::new(stopped)),
     }
 }
 
