@@ -43,6 +43,8 @@ impl Backend {
                 let mut c = RedisConfig::new(&config.redis_url).with_prefix(format!("rush:{run}"));
                 // Keep every audit record: the FIFO check reads the whole trail.
                 c.audit_max_len = 1_000_000_000_000;
+                // A safety net behind `cleanup`: a run that panics still removes its keys.
+                c.delete_keys_on_drop = !config.keep;
                 match RedisStore::connect(c).await {
                     Ok(s) => Ok(Self::Redis(s)),
                     Err(source) => Err(RushError::Unreachable {
@@ -57,6 +59,8 @@ impl Backend {
                 let schema = format!("rush_{run}");
                 let mut c = PgConfig::new(&config.database_url).with_schema(&schema);
                 c.application_name = schema;
+                // A safety net behind `cleanup`: a run that panics still drops its schema.
+                c.drop_schema_on_drop = !config.keep;
                 let store = match PgStore::connect(c).await {
                     Ok(s) => s,
                     Err(source) => {

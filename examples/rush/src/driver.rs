@@ -39,7 +39,7 @@ use crate::backend::Backend;
 use crate::checks;
 use crate::config::Config;
 use crate::error::RushError;
-use crate::metrics::{Op, Recorder, Samples};
+use crate::metrics::{Op, Recorder, Samples, SharedRecorder};
 use crate::progress::Progress;
 use crate::report::{Report, Stages, Tally};
 use crate::users::{Crowd, Shop, Turn, TurnResult, play};
@@ -48,6 +48,8 @@ use crate::users::{Crowd, Shop, Turn, TurnResult, play};
 const UNIT_PRICE: i64 = 50_000;
 /// Holds the sweeper expires per call.
 const SWEEP_BATCH: usize = 10_000;
+/// How often the sweeper runs while users act (system clock only).
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Wall-clock pause of a round in which nobody could act (system clock only).
 const IDLE_PAUSE: Duration = Duration::from_millis(20);
 
@@ -188,7 +190,7 @@ async fn simulate(
         progress: progress.clone(),
         start: started,
     });
-    let mut recorder = Recorder::new()?;
+    let recorder: SharedRecorder = Arc::new(parking_lot::Mutex::new(Recorder::new()?));
     let mut tally = Tally::default();
     let mut stages = Stages {
         setup_s: started.elapsed().as_secs_f64(),
@@ -198,13 +200,13 @@ async fn simulate(
 
     // The burst: everybody joins at once.
     let join_started = Instant::now();
-    let turns: Vec<Turn> = (0..config.users).map(Turn::Join).collect();
-    let mut joined: Vec<(u64, u32)> = Vec::with_capacity(turns.len());
-    for (turn, result) in play_all(&shop, turns, config.workers, &mut recorder).await? {
-        if let (Turn::Join(u), TurnResult::Joined { seq }) = (turn, result) {
-            joined.push((seq, u));
-        } else {
-            tally.lost += 1;
+    let mut joined: Vec<(u64, u32)> = Vec::with_capacity(config.users as usize);
+    for worker in play_all(&shop, Turns::Joins(config.users), config.workers, &recorder).await? {
+        for p in worker {
+            match p.result {
+                TurnResult::Joined { seq } => joined.push((seq, p.user)),
+                other => tally.count(other),
+            }
         }
     }
     joined.sort_unstable();
@@ -220,16 +222,14 @@ async fn simulate(
         line,
         later: Vec::new(),
         drain: false,
-        coordinator: Samples::new(started),
+        coordinator: Samples::new(started, recorder.clone()),
+        recorder: recorder.clone(),
         rounds: 0,
         clock_jumps: Duration::ZERO,
     };
-    let sold = sale.run(&mut recorder, &mut tally).await;
+    let sold = sale.run(&mut tally).await;
     let (rounds, clock_jumps) = (sale.rounds, sale.clock_jumps);
-    recorder.absorb(std::mem::replace(
-        &mut sale.coordinator,
-        Samples::new(started),
-    ));
+    drop(sale);
     sold?;
     stages.sale_s = sale_started.elapsed().as_secs_f64();
     let timeline = ticking.finish();
@@ -246,6 +246,7 @@ async fn simulate(
     .await?;
     stages.checks_s = checks_started.elapsed().as_secs_f64();
 
+    let recorded = recorder.lock();
     Ok(Report {
         config: config.clone(),
         location: String::new(),
@@ -255,10 +256,10 @@ async fn simulate(
         rounds,
         clock_advanced_s: clock_jumps.as_secs_f64(),
         clock_elapsed_s: time.now().since(t0).as_secs_f64(),
-        phases: recorder.phase_reports()?,
-        ops: recorder.op_reports(),
-        failed_calls: recorder.failed(),
-        failure_messages: recorder.failure_messages().to_vec(),
+        phases: recorded.phase_reports()?,
+        ops: recorded.op_reports(),
+        failed_calls: recorded.failed(),
+        failure_messages: recorded.failure_messages().to_vec(),
         users: tally,
         units: findings.units,
         checks: findings.checks,
@@ -269,48 +270,77 @@ async fn simulate(
     })
 }
 
-/// Plays `turns` on up to `workers` tasks; returns each turn with its result, in the
-/// order given.
+/// The turns of one round.
+#[derive(Debug)]
+enum Turns {
+    /// Users `0..n` join (generated on the fly: no list of a million turns).
+    Joins(u32),
+    /// These turns.
+    List(Vec<Turn>),
+}
+
+impl Turns {
+    fn len(&self) -> usize {
+        match self {
+            Turns::Joins(n) => *n as usize,
+            Turns::List(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<Turn> {
+        match self {
+            Turns::Joins(n) => u32::try_from(i).ok().filter(|u| u < n).map(Turn::Join),
+            Turns::List(v) => v.get(i).copied(),
+        }
+    }
+}
+
+/// A turn played: its position in the round's list, its user, and how it ended.
+#[derive(Debug, Clone, Copy)]
+struct Played {
+    index: u32,
+    user: u32,
+    result: TurnResult,
+}
+
+/// Plays `turns` on up to `workers` tasks; returns what each worker played (the turns of
+/// a round end in any order; `index` gives the list order back).
 async fn play_all(
     shop: &Arc<Shop>,
-    turns: Vec<Turn>,
+    turns: Turns,
     workers: usize,
-    recorder: &mut Recorder,
-) -> Result<Vec<(Turn, TurnResult)>, RushError> {
+    recorder: &SharedRecorder,
+) -> Result<Vec<Vec<Played>>, RushError> {
     let n = turns.len();
     let turns = Arc::new(turns);
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..workers.min(n).max(1) {
         let (shop, turns, next) = (shop.clone(), turns.clone(), next.clone());
+        let mut samples = Samples::new(shop.start, recorder.clone());
         tasks.push(tokio::spawn(async move {
-            let mut samples = Samples::new(shop.start);
             let mut done = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(turn) = turns.get(i) else {
                     break;
                 };
-                done.push((i, play(&shop, *turn, &mut samples).await));
+                let result = play(&shop, turn, &mut samples).await;
+                done.push(Played {
+                    index: u32::try_from(i).unwrap_or(u32::MAX),
+                    user: turn.user(),
+                    result,
+                });
             }
-            (done, samples)
+            samples.flush();
+            done
         }));
     }
-    let mut results: Vec<Option<TurnResult>> = vec![None; n];
+    let mut out = Vec::with_capacity(tasks.len());
     for task in tasks {
-        let (done, samples) = task.await?;
-        recorder.absorb(samples);
-        for (i, r) in done {
-            if let Some(slot) = results.get_mut(i) {
-                *slot = Some(r);
-            }
-        }
+        out.push(task.await?);
     }
-    Ok(turns
-        .iter()
-        .zip(results)
-        .map(|(t, r)| (*t, r.unwrap_or(TurnResult::Lost)))
-        .collect())
+    Ok(out)
 }
 
 /// The sale loop's state.
@@ -326,18 +356,21 @@ struct Sale<'a> {
     drain: bool,
     /// The host's own calls (timer rounds, queue figures, sweeps).
     coordinator: Samples,
+    /// Where every call's timing goes.
+    recorder: SharedRecorder,
     rounds: u64,
     clock_jumps: Duration,
 }
 
 impl Sale<'_> {
-    async fn run(&mut self, recorder: &mut Recorder, tally: &mut Tally) -> Result<(), RushError> {
+    async fn run(&mut self, tally: &mut Tally) -> Result<(), RushError> {
         let rush = &self.shop.rush;
         let session = self.shop.session;
         let limits = *rush.limits();
         // Nobody acting for this long (library time) means something is stuck.
         let patience = limits.hold_ttl + limits.admission_ttl + Duration::from_secs(120);
         let mut last_progress = self.time.now();
+        let mut last_sweep = Instant::now();
         while !(self.line.is_empty() && self.later.is_empty()) {
             self.rounds += 1;
             let round = self
@@ -367,28 +400,43 @@ impl Sale<'_> {
                     .drain(..)
                     .map(|(user, hold)| Turn::Cancel { user, hold }),
             );
-            let played = play_all(self.shop, turns, self.config.workers, recorder).await?;
+            let played = play_all(
+                self.shop,
+                Turns::List(turns),
+                self.config.workers,
+                &self.recorder,
+            )
+            .await?;
             let mut back = Vec::new();
+            let mut rejoined = Vec::new();
             let mut progressed = false;
-            for (turn, result) in played {
-                let user = match turn {
-                    Turn::Join(u) | Turn::Visit(u) | Turn::Cancel { user: u, .. } => u,
-                };
-                progressed |= result != TurnResult::Waiting;
-                tally.count(result);
-                match result {
-                    TurnResult::Waiting => back.push(user),
-                    TurnResult::Rejoined => self.line.push_back(user),
-                    TurnResult::WillCancel { hold, .. } => self.later.push((user, hold)),
+            for p in played.into_iter().flatten() {
+                progressed |= p.result != TurnResult::Waiting;
+                tally.count(p.result);
+                match p.result {
+                    TurnResult::Waiting => back.push((p.index, p.user)),
+                    TurnResult::Rejoined => rejoined.push((p.index, p.user)),
+                    TurnResult::WillCancel { hold, .. } => self.later.push((p.user, hold)),
                     TurnResult::SawSoldOut => self.drain = true,
                     _ => {}
                 }
             }
-            for user in back.into_iter().rev() {
+            // Users still waiting go back to the head in their order; those who joined
+            // again go to the back.
+            back.sort_unstable();
+            rejoined.sort_unstable();
+            for (_, user) in back.into_iter().rev() {
                 self.line.push_front(user);
             }
+            self.line.extend(rejoined.into_iter().map(|(_, user)| user));
             if progressed {
                 last_progress = self.time.now();
+                if self.time.manual.is_none() && last_sweep.elapsed() >= SWEEP_EVERY {
+                    // The host's sweeper timer (on the simulated clock nothing expires
+                    // while anybody can act).
+                    self.sweep().await;
+                    last_sweep = Instant::now();
+                }
                 continue;
             }
             if self.time.now().since(last_progress) > patience {

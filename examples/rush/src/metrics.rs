@@ -3,9 +3,11 @@
 //! span in which the operation ran).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use ticket_core::{Error, Refusal};
 
@@ -184,27 +186,45 @@ pub fn outcome_of<T>(r: &Result<T, Error>) -> Outcome {
     }
 }
 
-/// Samples of one worker, with the run's start as their time origin.
+/// A [`Recorder`] shared by the workers.
+pub type SharedRecorder = Arc<Mutex<Recorder>>;
+
+/// Samples of one worker, with the run's start as their time origin, folded into the
+/// shared recorder every [`FLUSH_EVERY`] calls and when dropped (so a worker's buffer
+/// stays small however many calls it makes).
 #[derive(Debug)]
 pub struct Samples {
     start: Instant,
-    /// The calls, in the order they ended.
+    sink: SharedRecorder,
+    /// The calls not folded in yet, in the order they ended.
     pub samples: Vec<Sample>,
-    /// Messages of unexpected failures (the first few).
+    /// Messages of unexpected failures not folded in yet.
     pub failures: Vec<String>,
 }
 
 /// Failure messages kept per worker and per recorder.
 const FAILURE_MESSAGES: usize = 20;
+/// Samples a worker buffers before folding them into the recorder.
+pub const FLUSH_EVERY: usize = 4_096;
 
 impl Samples {
-    /// An empty buffer timing from `start`.
-    pub fn new(start: Instant) -> Self {
+    /// An empty buffer timing from `start`, folding into `sink`.
+    pub fn new(start: Instant, sink: SharedRecorder) -> Self {
         Self {
             start,
-            samples: Vec::new(),
+            sink,
+            samples: Vec::with_capacity(FLUSH_EVERY),
             failures: Vec::new(),
         }
+    }
+
+    /// Folds the buffered samples into the recorder.
+    pub fn flush(&mut self) {
+        if self.samples.is_empty() && self.failures.is_empty() {
+            return;
+        }
+        let sink = self.sink.clone();
+        sink.lock().absorb(self);
     }
 
     /// Times `fut` as one `op` call and records how it ended.
@@ -213,6 +233,11 @@ impl Samples {
         op: Op,
         fut: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
+        // Folding in before (not after) a call keeps its own sample in the buffer, where
+        // `unexpected` can still mark it.
+        if self.samples.len() >= FLUSH_EVERY {
+            self.flush();
+        }
         let t0 = Instant::now();
         let r = fut.await;
         let took = t0.elapsed();
@@ -232,8 +257,15 @@ impl Samples {
     /// Records a call that answered something the simulator did not expect (as a failure
     /// of that call) with why.
     pub fn unexpected(&mut self, op: Op, why: String) {
-        if let Some(s) = self.samples.iter_mut().rev().find(|s| s.op == op) {
-            s.outcome = Outcome::Failed;
+        match self.samples.last_mut() {
+            Some(s) if s.op == op => s.outcome = Outcome::Failed,
+            // Not a call just timed (e.g. no call was made): a failed call of its own.
+            _ => self.samples.push(Sample {
+                op,
+                at: self.start.elapsed(),
+                took: Duration::ZERO,
+                outcome: Outcome::Failed,
+            }),
         }
         self.failure(format!("{}: {why}", op.name()));
     }
@@ -242,6 +274,12 @@ impl Samples {
         if self.failures.len() < FAILURE_MESSAGES {
             self.failures.push(message);
         }
+    }
+}
+
+impl Drop for Samples {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -298,9 +336,9 @@ impl Recorder {
         })
     }
 
-    /// Folds a worker's samples in.
-    pub fn absorb(&mut self, samples: Samples) {
-        for s in samples.samples {
+    /// Folds a worker's buffered samples in (leaving its buffer empty).
+    pub fn absorb(&mut self, samples: &mut Samples) {
+        for s in samples.samples.drain(..) {
             let Some(st) = self.ops.get_mut(s.op.index()) else {
                 continue;
             };
@@ -314,7 +352,7 @@ impl Recorder {
             st.first_start = Some(st.first_start.map_or(s.at, |f| f.min(s.at)));
             st.last_end = st.last_end.max(s.at + s.took);
         }
-        for f in samples.failures {
+        for f in samples.failures.drain(..) {
             if self.failures.len() < FAILURE_MESSAGES {
                 self.failures.push(f);
             }
@@ -471,7 +509,8 @@ mod tests {
     #[tokio::test]
     async fn samples_fold_into_counts_spans_and_percentiles() {
         let start = Instant::now();
-        let mut s = Samples::new(start);
+        let r = Arc::new(Mutex::new(Recorder::new().expect("recorder")));
+        let mut s = Samples::new(start, r.clone());
         for _ in 0..10 {
             let _ = s.time(Op::Hold, async { Ok::<_, Error>(()) }).await;
         }
@@ -483,8 +522,8 @@ mod tests {
         let _ = s
             .time(Op::Join, async { Err::<(), _>(Error::Corrupt("x".into())) })
             .await;
-        let mut r = Recorder::new().expect("recorder");
-        r.absorb(s);
+        drop(s);
+        let r = r.lock();
         let ops = r.op_reports();
         let hold = ops.iter().find(|o| o.op == Op::Hold).expect("hold");
         assert_eq!((hold.calls, hold.ok, hold.failed), (11, 10, 0));

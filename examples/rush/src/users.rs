@@ -125,6 +125,15 @@ pub enum Turn {
     },
 }
 
+impl Turn {
+    /// The user who plays it.
+    pub fn user(self) -> u32 {
+        match self {
+            Turn::Join(u) | Turn::Visit(u) | Turn::Cancel { user: u, .. } => u,
+        }
+    }
+}
+
 /// How a turn ended for the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TurnResult {
@@ -198,10 +207,7 @@ const CANCEL_REASON: &str = "changed their mind (rush simulator)";
 
 /// Plays one turn of one user.
 pub async fn play(shop: &Shop, turn: Turn, s: &mut Samples) -> TurnResult {
-    let who = match turn {
-        Turn::Join(u) | Turn::Visit(u) | Turn::Cancel { user: u, .. } => u,
-    };
-    let user = match user_id(who) {
+    let user = match user_id(turn.user()) {
         Ok(u) => u,
         Err(e) => {
             s.unexpected(Op::Join, format!("user id: {e}"));
