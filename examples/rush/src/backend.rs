@@ -7,7 +7,7 @@ use ticket_store_pg::{PgConfig, PgStore};
 use ticket_store_redis::{RedisConfig, RedisStore};
 
 use crate::config::{Config, StoreKind};
-use crate::error::RushError;
+use crate::error::{RushError, chain};
 
 /// A connected backend, isolated for one run.
 pub enum Backend {
@@ -51,6 +51,7 @@ impl Backend {
                         what: "Redis",
                         url: config.redis_url.clone(),
                         start: START_REDIS,
+                        detail: chain(&source),
                         source,
                     }),
                 }
@@ -68,6 +69,7 @@ impl Backend {
                             what: "PostgreSQL",
                             url: config.database_url.clone(),
                             start: START_PG,
+                            detail: chain(&source),
                             source,
                         });
                     }

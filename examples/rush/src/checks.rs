@@ -482,14 +482,14 @@ async fn read_holds(
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Money {
+struct MoneyFindings {
     double_charges: u64,
     paid_not_confirmed: u64,
     confirmed_without_payment: u64,
 }
 
 /// Matches the sandbox's ledger against the holds.
-fn payments(intents: &[PaymentIntent], holds: &HashMap<HoldId, Hold>) -> Money {
+fn payments(intents: &[PaymentIntent], holds: &HashMap<HoldId, Hold>) -> MoneyFindings {
     let kept = |i: &PaymentIntent| i.status == IntentStatus::Succeeded && !i.fully_refunded();
     // A re-booked hold is paid by the payment of the hold it replaced.
     let effective = |mut id: HoldId| {
@@ -501,7 +501,7 @@ fn payments(intents: &[PaymentIntent], holds: &HashMap<HoldId, Hold>) -> Money {
         }
         id
     };
-    let mut money = Money::default();
+    let mut money = MoneyFindings::default();
     let mut per_hold: HashMap<HoldId, u64> = HashMap::new();
     for intent in intents.iter().filter(|i| kept(i)) {
         let Some(hold) = intent.hold().map(effective) else {
@@ -531,7 +531,89 @@ fn payments(intents: &[PaymentIntent], holds: &HashMap<HoldId, Hold>) -> Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
     use ticket_core::Timestamp;
+    use ticket_core::gateway::{HOLD_METADATA_KEY, IntentId};
+    use ticket_core::model::hold::HoldItems;
+    use ticket_core::model::inventory::Grade;
+    use ticket_core::model::money::{Currency, Money};
+    use ticket_core::{SessionId, UserId};
+
+    fn krw(n: i64) -> Money {
+        Money::new(n, Currency::new("KRW").expect("currency")).expect("money")
+    }
+
+    fn hold(i: i64, state: HoldState, payment: Option<&str>) -> Hold {
+        let at = Timestamp::from_millis(i);
+        Hold {
+            id: HoldId::new_at(at),
+            session: SessionId::new_at(at),
+            user: UserId::new("u").expect("user"),
+            items: HoldItems::Units {
+                grade: Grade::new("GA").expect("grade"),
+                quantity: 1,
+                unit_price: krw(100),
+            },
+            amount: krw(100),
+            state,
+            created_at: at,
+            expires_at: at,
+            updated_at: at,
+            payment_ref: payment.map(str::to_owned),
+            admission: None,
+            rebooked_from: None,
+            rebooked_as: None,
+        }
+    }
+
+    fn intent(id: &str, hold: &Hold, status: IntentStatus, refunded: i64) -> PaymentIntent {
+        PaymentIntent {
+            id: IntentId::new(id).expect("id"),
+            amount: krw(100),
+            status,
+            amount_refunded: refunded,
+            failure: None,
+            metadata: BTreeMap::from([(HOLD_METADATA_KEY.to_owned(), hold.id.to_string())]),
+            created_at: hold.created_at,
+        }
+    }
+
+    #[test]
+    fn the_money_counters_catch_what_they_name() {
+        let paid = hold(1, HoldState::Confirmed, Some("pi_1"));
+        let twice = hold(2, HoldState::Confirmed, Some("pi_2"));
+        let cancelled_refunded = hold(3, HoldState::Refunded, Some("pi_4"));
+        let cancelled_kept = hold(4, HoldState::Cancelled, Some("pi_5"));
+        let free_ride = hold(5, HoldState::Confirmed, Some("pi_missing"));
+        let failed = hold(6, HoldState::PaymentFailed, Some("pi_6"));
+        let intents = vec![
+            intent("pi_1", &paid, IntentStatus::Succeeded, 0),
+            intent("pi_2", &twice, IntentStatus::Succeeded, 0),
+            intent("pi_3", &twice, IntentStatus::Succeeded, 0),
+            intent("pi_4", &cancelled_refunded, IntentStatus::Succeeded, 100),
+            intent("pi_5", &cancelled_kept, IntentStatus::Succeeded, 0),
+            intent("pi_6", &failed, IntentStatus::Failed, 0),
+        ];
+        let holds: HashMap<HoldId, Hold> = [
+            paid,
+            twice,
+            cancelled_refunded,
+            cancelled_kept,
+            free_ride,
+            failed,
+        ]
+        .into_iter()
+        .map(|h| (h.id, h))
+        .collect();
+        assert_eq!(
+            payments(&intents, &holds),
+            MoneyFindings {
+                double_charges: 1,
+                paid_not_confirmed: 1,
+                confirmed_without_payment: 1,
+            }
+        );
+    }
 
     fn ticket(i: i64) -> TicketId {
         TicketId::new_at(Timestamp::from_millis(i))

@@ -144,7 +144,9 @@ pub struct Args {
     /// Most admissions per sliding minute (the queue policy).
     #[arg(long, default_value_t = 60_000)]
     pub queue_rate_per_minute: u32,
-    /// Hold TTL in seconds (at least 2: the payment timeout must be shorter).
+    /// Hold TTL in seconds (at least 2: the payment timeout must be shorter). Without
+    /// --sim-clock, abandoned holds keep their units this long in real time, and the run
+    /// waits for them while users still wait: use a short TTL there.
     #[arg(long, default_value_t = 300)]
     pub hold_ttl_secs: u64,
     /// Run on a simulated clock: time moves only when everybody who can act has acted

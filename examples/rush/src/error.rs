@@ -8,7 +8,7 @@ pub enum RushError {
     #[error("invalid configuration: {0}")]
     Config(String),
     /// The backend's server could not be reached; the message says how to start it.
-    #[error("{what} is not reachable at {url} ({source}). Start it with `{start}`.")]
+    #[error("{what} is not reachable at {url} ({detail}). Start it with `{start}`.")]
     Unreachable {
         /// `Redis` or `PostgreSQL`.
         what: &'static str,
@@ -16,6 +16,8 @@ pub enum RushError {
         url: String,
         /// A command that starts it on this machine.
         start: &'static str,
+        /// The connection error and its causes, in one line.
+        detail: String,
         /// The connection error.
         source: ticket_core::Error,
     },
@@ -36,6 +38,18 @@ pub enum RushError {
     /// A worker task panicked or was cancelled.
     #[error("worker task failed: {0}")]
     Worker(#[from] tokio::task::JoinError),
+}
+
+/// An error and its chain of causes, joined by `: `.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 impl RushError {
