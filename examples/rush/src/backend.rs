@@ -52,7 +52,7 @@ impl Backend {
                         url: config.redis_url.clone(),
                         start: START_REDIS,
                         detail: chain(&source),
-                        source,
+                        source: Box::new(source),
                     }),
                 }
             }
@@ -70,7 +70,7 @@ impl Backend {
                             url: config.database_url.clone(),
                             start: START_PG,
                             detail: chain(&source),
-                            source,
+                            source: Box::new(source),
                         });
                     }
                 };

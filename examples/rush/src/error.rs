@@ -19,7 +19,7 @@ pub enum RushError {
         /// The connection error and its causes, in one line.
         detail: String,
         /// The connection error.
-        source: ticket_core::Error,
+        source: Box<ticket_core::Error>,
     },
     /// A library call needed to set up, drive or check the run failed.
     #[error("{context}: {source}")]
