@@ -36,7 +36,7 @@ use std::collections::{HashMap, HashSet};
 use payment_sandbox::Sandbox;
 use serde::{Deserialize, Serialize};
 use ticket_core::gateway::{IntentStatus, PaymentIntent};
-use ticket_core::model::audit::{AuditScope, Subject};
+use ticket_core::model::audit::{AuditRecord, AuditScope, Subject};
 use ticket_core::model::hold::{Hold, HoldState};
 use ticket_core::{HoldId, SessionId, Stores, TicketId, Timestamp};
 
@@ -281,50 +281,39 @@ pub async fn check(
     units.queue_waiting_at_end = queue.waiting;
     units.queue_active_at_end = queue.active;
 
-    // One pass over the trail: the FIFO line, the holds, the last sale, the returns.
-    let mut line = Line::with_capacity(records.len());
+    // The holds' records: which holds exist, the last sale, the units put back.
     let mut hold_ids = Vec::new();
     let mut seen = HashSet::new();
     let mut last_sale = None;
     let mut returns: Vec<(usize, HoldId, HoldState)> = Vec::new();
     for (pos, r) in records.iter().enumerate() {
-        match r.subject {
-            Subject::Ticket(t) => match (r.from.as_deref(), r.to.as_str()) {
-                (None, "WAITING") if !r.reason.contains("pre-queue") => line.join(t),
-                (Some("WAITING"), "ACTIVE") => line.admit(t),
-                (Some("WAITING"), _) => line.leave(t),
-                _ => {}
-            },
-            Subject::Hold(h) => {
-                if seen.insert(h) {
-                    hold_ids.push(h);
-                }
-                let to = state(&r.to);
-                match (r.from.as_deref().map(state), to) {
-                    // A creation takes stock: a new hold, or a re-booking's confirmed one.
-                    (None, _) => last_sale = Some(pos),
-                    (
-                        Some(Some(HoldState::Held | HoldState::Paying)),
-                        Some(
-                            s @ (HoldState::Expired
-                            | HoldState::Released
-                            | HoldState::PaymentFailed),
-                        ),
-                    )
-                    | (Some(Some(HoldState::Confirmed)), Some(s @ HoldState::Cancelled)) => {
-                        returns.push((pos, h, s));
-                    }
-                    _ => {}
-                }
+        let Subject::Hold(h) = r.subject else {
+            continue;
+        };
+        if seen.insert(h) {
+            hold_ids.push(h);
+        }
+        let to = state(&r.to);
+        match (r.from.as_deref().map(state), to) {
+            // A creation takes stock: a new hold, or a re-booking's confirmed one.
+            (None, _) => last_sale = Some(pos),
+            (
+                Some(Some(HoldState::Held | HoldState::Paying)),
+                Some(s @ (HoldState::Expired | HoldState::Released | HoldState::PaymentFailed)),
+            )
+            | (Some(Some(HoldState::Confirmed)), Some(s @ HoldState::Cancelled)) => {
+                returns.push((pos, h, s));
             }
+            _ => {}
         }
     }
-    // Freeing millions of records takes a while and nobody waits for it.
-    std::thread::spawn(move || drop(records));
-    checks.fifo_inversions = line.inversions;
-    checks.fifo_unverifiable = line.unverifiable;
-    evidence.joins = line.joined.len() as u64;
-    evidence.admissions = line.admissions;
+    // The FIFO replay on a thread of its own while the holds and the payments are read.
+    let replay = tokio::task::spawn_blocking(move || {
+        let line = Line::replay(&records);
+        // Freeing millions of records takes a while and nobody waits for it.
+        std::thread::spawn(move || drop(records));
+        line
+    });
 
     // The holds as stored now.
     let holds = read_holds(stores, hold_ids, parallel).await?;
@@ -354,6 +343,12 @@ pub async fn check(
     if units.available > 0 && queue.waiting + queue.active > 0 {
         checks.stranded_units = units.available;
     }
+
+    let line = replay.await?;
+    checks.fifo_inversions = line.inversions;
+    checks.fifo_unverifiable = line.unverifiable;
+    evidence.joins = line.joined.len() as u64;
+    evidence.admissions = line.admissions;
 
     // Money.
     let intents = sandbox.intents();
@@ -416,6 +411,22 @@ struct Line {
 }
 
 impl Line {
+    /// Replays the queue's records of a session's trail, in order.
+    fn replay(records: &[AuditRecord]) -> Self {
+        let mut line = Line::with_capacity(records.len());
+        for r in records {
+            if let Subject::Ticket(t) = r.subject {
+                match (r.from.as_deref(), r.to.as_str()) {
+                    (None, "WAITING") if !r.reason.contains("pre-queue") => line.join(t),
+                    (Some("WAITING"), "ACTIVE") => line.admit(t),
+                    (Some("WAITING"), _) => line.leave(t),
+                    _ => {}
+                }
+            }
+        }
+        line
+    }
+
     fn with_capacity(n: usize) -> Self {
         Self {
             joined: IdMap::with_capacity_and_hasher(n, Default::default()),
