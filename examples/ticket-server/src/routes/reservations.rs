@@ -106,7 +106,14 @@ async fn my_reservations(
     State(state): State<AppState>,
     me: AuthUser,
 ) -> Result<impl IntoResponse, ApiError> {
-    let user = user_of(&me)?;
+    let holds = holds_of(&state, &user_of(&me)?).await?;
+    let answer: Vec<ReservationAnswer> = holds.iter().map(ReservationAnswer::from).collect();
+    Ok(Json(answer))
+}
+
+/// Every hold of `user` (found through their audit trail, the newest
+/// `AUDIT_SCAN_LIMIT` records), each once, newest first.
+pub(crate) async fn holds_of(state: &AppState, user: &UserId) -> Result<Vec<Hold>, Error> {
     let reservations = &state.rush.stores().reservations;
     let records = reservations
         .audit(&AuditScope::User(user.clone()), AUDIT_SCAN_LIMIT)
@@ -122,13 +129,12 @@ async fn my_reservations(
         }
         let hold = reservations.get(id).await?;
         // The audit scope is the owner already; this keeps anyone else's hold out for sure.
-        if hold.user == user {
+        if hold.user == *user {
             holds.push(hold);
         }
     }
     holds.sort_by_key(|h| std::cmp::Reverse((h.created_at, h.id)));
-    let answer: Vec<ReservationAnswer> = holds.iter().map(ReservationAnswer::from).collect();
-    Ok(Json(answer))
+    Ok(holds)
 }
 
 /// The answer of a cancellation.

@@ -9,26 +9,21 @@
 //! different server processes admit each ticket once (see [`crate::tickets`]). Both routes
 //! are described for `GET /openapi.json` by their `#[utoipa::path]` (tag `tickets`).
 
-use std::collections::HashSet;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use ticket_core::model::audit::{AuditScope, Subject};
 use ticket_core::model::hold::{Hold, HoldState};
 use ticket_core::{Error, Timestamp};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AdminUser, AuthUser, JsonBody};
 use crate::routes::params::user_of;
+use crate::routes::reservations::holds_of;
 use crate::state::AppState;
 use crate::tickets::{CodeError, TicketClaims, TicketError, TicketLine, UseOutcome, tickets_of};
-
-/// How many of a user's audit records are read to find their reservations.
-const AUDIT_SCAN_LIMIT: usize = 10_000;
 
 /// The routes of tickets.
 pub fn router() -> Router<AppState> {
@@ -129,27 +124,8 @@ async fn my_tickets(
     State(state): State<AppState>,
     me: AuthUser,
 ) -> Result<impl IntoResponse, ApiError> {
-    let user = user_of(&me)?;
-    let reservations = &state.rush.stores().reservations;
-    let records = reservations
-        .audit(&AuditScope::User(user.clone()), AUDIT_SCAN_LIMIT)
-        .await?;
-    let mut seen = HashSet::new();
-    let mut holds = Vec::new();
-    for record in records {
-        let Subject::Hold(id) = record.subject else {
-            continue;
-        };
-        if !seen.insert(id) {
-            continue;
-        }
-        let hold = reservations.get(id).await?;
-        // The audit scope is the owner already; this keeps anyone else's hold out for sure.
-        if hold.user == user && hold.state == HoldState::Confirmed {
-            holds.push(hold);
-        }
-    }
-    holds.sort_by_key(|h| std::cmp::Reverse((h.created_at, h.id)));
+    let mut holds = holds_of(&state, &user_of(&me)?).await?;
+    holds.retain(|h| h.state == HoldState::Confirmed);
     let lines: Vec<(&Hold, TicketLine)> = holds
         .iter()
         .flat_map(|h| tickets_of(h).into_iter().map(move |l| (h, l)))
