@@ -89,6 +89,17 @@ pub struct Config {
     /// 0 turns it off. Default: ten times `--rate-limit-per-minute`.
     #[arg(long, env = "RATE_LIMIT_PER_IP_PER_MINUTE")]
     pub rate_limit_per_ip_per_minute: Option<u32>,
+    /// How long an admission from the queue lasts, seconds (the library's `admission_ttl`).
+    #[arg(long, env = "ADMISSION_TTL_SECS", default_value_t = 120)]
+    pub admission_ttl_secs: u64,
+    /// How long a hold lasts before it expires, seconds (`hold_ttl`; longer than the payment
+    /// timeout).
+    #[arg(long, env = "HOLD_TTL_SECS", default_value_t = 300)]
+    pub hold_ttl_secs: u64,
+    /// The longest the payment provider may take to answer a checkout, seconds
+    /// (`payment_timeout`).
+    #[arg(long, env = "PAYMENT_TIMEOUT_SECS", default_value_t = 120)]
+    pub payment_timeout_secs: u64,
     /// Largest accepted request body, bytes.
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 64 * 1024)]
     pub body_limit_bytes: usize,
@@ -98,6 +109,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// The library's time limits: the three TTL flags, the library's defaults for the rest.
+    pub fn time_limits(&self) -> ticket_core::TimeLimits {
+        ticket_core::TimeLimits {
+            admission_ttl: std::time::Duration::from_secs(self.admission_ttl_secs),
+            hold_ttl: std::time::Duration::from_secs(self.hold_ttl_secs),
+            payment_timeout: std::time::Duration::from_secs(self.payment_timeout_secs),
+            ..ticket_core::TimeLimits::default()
+        }
+    }
+
     /// Checks values against each other; the message names the flag.
     pub fn validate(&self) -> Result<(), String> {
         if self.admin_email.is_some() != self.admin_password.is_some() {
@@ -119,6 +140,9 @@ impl Config {
         if self.body_limit_bytes < 1024 || self.request_timeout_secs == 0 {
             return Err("body limit (>= 1024) and request timeout must be positive".into());
         }
+        self.time_limits().validate().map_err(|e| {
+            format!("--admission-ttl-secs, --hold-ttl-secs, --payment-timeout-secs: {e}")
+        })?;
         let ns_ok = !self.namespace.is_empty()
             && self.namespace.len() <= 48
             && self
@@ -142,6 +166,29 @@ mod tests {
         assert_eq!(c.store, StoreKind::Memory);
         assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn time_limits_come_from_the_flags_and_are_checked_together() {
+        let c = Config::try_parse_from([
+            "ticket-server",
+            "--hold-ttl-secs",
+            "30",
+            "--payment-timeout-secs",
+            "10",
+            "--admission-ttl-secs",
+            "20",
+        ])
+        .unwrap();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.time_limits().hold_ttl.as_secs(), 30);
+        assert_eq!(c.time_limits().admission_ttl.as_secs(), 20);
+        // A hold that does not outlive the payment timeout is refused, naming the flags.
+        let bad = Config::try_parse_from(["ticket-server", "--hold-ttl-secs", "60"]).unwrap();
+        let message = bad.validate().unwrap_err();
+        assert!(message.contains("--hold-ttl-secs"), "{message}");
+        let zero = Config::try_parse_from(["ticket-server", "--admission-ttl-secs", "0"]).unwrap();
+        assert!(zero.validate().is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use payment_sandbox::{Sandbox, SandboxConfig};
 use ticket_core::gateway::PaymentGateway;
 use ticket_core::memory::MemoryStore;
 use ticket_core::service::CheckoutService;
-use ticket_core::{Clock, Stores, SystemClock, TicketRush, TimeLimits};
+use ticket_core::{Clock, Stores, SystemClock, TicketRush};
 use ticket_store_pg::{PgConfig, PgStore};
 use ticket_store_redis::{RedisConfig, RedisStore};
 
@@ -148,7 +148,7 @@ impl AppState {
                 }
             };
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let rush = TicketRush::new(stores, clock.clone(), TimeLimits::default())
+        let rush = TicketRush::new(stores, clock.clone(), config.time_limits())
             .map_err(|e| StartError::Config(e.to_string()))?;
         let (gateway, sandbox): (Arc<dyn PaymentGateway>, Option<Sandbox>) = match &config
             .payment_sandbox_url
