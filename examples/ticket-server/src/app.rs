@@ -7,10 +7,11 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -27,6 +28,7 @@ pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/api/ping", get(ping))
         .merge(routes::auth::router())
         .merge(routes::catalog::router())
         .merge(routes::queue::router())
@@ -67,6 +69,24 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state, metrics::track))
 }
 
+/// Serves the API on `listener` as the binary does (with each connection's client address,
+/// which the per-IP rate limit reads) until `shutdown` completes; requests in flight then
+/// finish. For embedding the server in a test or a benchmark; the binary adds the
+/// background jobs and the start-up account and demo event.
+pub async fn serve<F>(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// CORS for exactly the configured origins (malformed ones are skipped with a warning);
 /// none configured means same-origin only.
 fn cors(origins: &[String]) -> CorsLayer {
@@ -105,4 +125,27 @@ fn cors(origins: &[String]) -> CorsLayer {
 )]
 pub(crate) async fn healthz() -> &'static str {
     "ok"
+}
+
+/// The answer of `GET /api/ping`: always `{"pong": true}`.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub(crate) struct Pong {
+    /// Always `true`.
+    pong: bool,
+}
+
+/// A trivial API route: a constant JSON answer through the same middleware as every other
+/// API route (request id, tracing, CORS, timeout, body limit, rate-limit check, metrics),
+/// with no token, no storage and no library call. It is the baseline of the HTTP load
+/// benchmark (`rush-http-bench --scenario ping`): what a request costs before the handler
+/// does any work.
+#[utoipa::path(
+    get,
+    path = "/api/ping",
+    tag = "meta",
+    summary = "A constant answer through the API's middleware (load-test baseline)",
+    responses((status = 200, description = "`{\"pong\": true}`", body = Pong)),
+)]
+pub(crate) async fn ping() -> Json<Pong> {
+    Json(Pong { pong: true })
 }

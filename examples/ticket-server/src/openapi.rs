@@ -37,6 +37,7 @@ pub const BEARER: &str = "bearer";
     ),
     paths(
         crate::app::healthz,
+        crate::app::ping,
         crate::metrics::scrape,
         openapi_json,
         crate::routes::auth::signup,

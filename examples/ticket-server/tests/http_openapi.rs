@@ -55,6 +55,7 @@ const fn keyed(method: &'static str, path: &'static str) -> Route {
 /// Every route of the API.
 const ROUTES: &[Route] = &[
     route("GET", "/healthz", Who::Anyone),
+    route("GET", "/api/ping", Who::Anyone),
     route("GET", "/metrics", Who::Anyone),
     route("GET", "/openapi.json", Who::Anyone),
     route("POST", "/api/auth/signup", Who::Anyone),
