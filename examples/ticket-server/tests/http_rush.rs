@@ -36,6 +36,13 @@ async fn queue_hold_and_pay_by_card(kind: Kind) {
         call(&s, "GET", &q, Some(&me), &[], None).await.json["ticket_id"],
         joined.json["ticket_id"]
     );
+    // The next user to join gets a later number (join order), whatever their status.
+    let next = call(&s, "POST", &q, Some(&user_token(&s).0), &[], None).await;
+    let (mine, theirs) = (
+        joined.json["number"].as_u64().expect("a number"),
+        next.json["number"].as_u64().expect("a number"),
+    );
+    assert!(mine < theirs, "{joined:?} then {next:?}");
 
     let body = format!(r#"{{"session_id":"{session}","grade":"GA","quantity":1}}"#);
     let key = [("idempotency-key", "hold-1")];

@@ -41,6 +41,9 @@ pub struct QueueAnswer {
     /// (a hold was made with it), `expired` (the admission ran out) or `left`.
     #[schema(schema_with = ticket_status_schema)]
     pub status: String,
+    /// My number in the line: the order of my join among everyone's (lower joined earlier;
+    /// admissions follow it). `null` for a pre-queue ticket before the opening draw.
+    pub number: Option<u64>,
     /// 1-based place among the waiting (1 = admitted next); `null` unless waiting and drawn.
     pub position: Option<u64>,
     /// Users waiting in the session.
@@ -113,6 +116,7 @@ pub(crate) fn queue_answer(view: &QueueView) -> QueueAnswer {
     QueueAnswer {
         ticket_id: t.id.to_string(),
         status: ticket_status(t.state),
+        number: t.seq,
         position: view.position,
         waiting: view.waiting,
         eta_seconds: view.eta.map(|d| d.as_secs()),
