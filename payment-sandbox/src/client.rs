@@ -12,7 +12,7 @@ use ticket_core::gateway::{
     GatewayError, IntentId, NewIntent, PaymentGateway, PaymentIntent, Refund, RefundRequest,
 };
 
-use crate::http::{CreateIntentBody, RefundBody};
+use crate::http::{CreateIntentBody, MAX_PAGE, Page, RefundBody};
 
 /// A client of a sandbox served by [`crate::http::serve`] (or the `payment-sandbox`
 /// binary). Errors come back typed as the in-process sandbox gives them; a request that
@@ -80,6 +80,42 @@ impl HttpGateway {
     async fn post_empty<T: DeserializeOwned>(&self, path: &str) -> Result<T, GatewayError> {
         self.call(path, Some(&serde_json::json!({})), None).await
     }
+
+    /// Every intent of the sandbox, oldest first (`GET /v1/payment_intents`, page by page).
+    /// Not a snapshot: intents created while it pages are listed or not.
+    pub async fn list_intents(&self) -> Result<Vec<PaymentIntent>, GatewayError> {
+        self.list("/v1/payment_intents", |i: &PaymentIntent| {
+            i.id.as_str().to_owned()
+        })
+        .await
+    }
+
+    /// Every refund of the sandbox, in the order they were made (`GET /v1/refunds`).
+    pub async fn list_refunds(&self) -> Result<Vec<Refund>, GatewayError> {
+        self.list("/v1/refunds", |r: &Refund| r.id.clone()).await
+    }
+
+    async fn list<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        id: impl Fn(&T) -> String,
+    ) -> Result<Vec<T>, GatewayError> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let url = match &after {
+                None => format!("{path}?limit={MAX_PAGE}"),
+                Some(a) => format!("{path}?limit={MAX_PAGE}&starting_after={}", url_safe(a)?),
+            };
+            let page: Page<T> = self.call(&url, None::<&()>, None).await?;
+            let more = page.has_more;
+            after = page.data.last().map(&id);
+            all.extend(page.data);
+            if !more || after.is_none() {
+                return Ok(all);
+            }
+        }
+    }
 }
 
 fn transport(e: reqwest::Error) -> GatewayError {
@@ -108,14 +144,18 @@ fn api_error(status: StatusCode, body: &[u8]) -> GatewayError {
 /// The id as a path segment; the sandbox's ids are `[A-Za-z0-9_-]`, anything else could
 /// change the request's path and is refused.
 fn path_id(id: &IntentId) -> Result<&str, GatewayError> {
-    let s = id.as_str();
+    url_safe(id.as_str())
+}
+
+/// `s` when it is one of the sandbox's ids (`[A-Za-z0-9_-]`), safe in a path or a query.
+fn url_safe(s: &str) -> Result<&str, GatewayError> {
     if s.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
         Ok(s)
     } else {
         Err(GatewayError::Invalid(format!(
-            "intent id {s:?} is not a sandbox id"
+            "id {s:?} is not a sandbox id"
         )))
     }
 }

@@ -3,10 +3,12 @@
 //! | method and path | does |
 //! |---|---|
 //! | `POST /v1/payment_intents` | create (`Idempotency-Key` header; body [`CreateIntentBody`]) |
+//! | `GET /v1/payment_intents?limit&starting_after` | list, oldest first, a [`Page`] at a time |
 //! | `GET /v1/payment_intents/{id}` | read |
 //! | `POST /v1/payment_intents/{id}/confirm` | confirm (outcome by test card) |
 //! | `POST /v1/payment_intents/{id}/cancel` | cancel (before confirmation) |
 //! | `POST /v1/payment_intents/{id}/refunds` | refund (`Idempotency-Key`; body [`RefundBody`]) |
+//! | `GET /v1/refunds?limit&starting_after` | list refunds in the order they were made, a [`Page`] at a time |
 //! | `POST /v1/webhook_endpoints` | register an endpoint ([`EndpointConfig`]) |
 //! | `GET /v1/webhook_endpoints/{id}` | read an endpoint |
 //! | `POST /v1/webhook_endpoints/{id}/rotate_secret` | rotate its signing key |
@@ -21,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -61,10 +63,65 @@ pub struct RefundBody {
     pub reason: String,
 }
 
+/// Query of the list routes: at most `limit` items (1 to [`MAX_PAGE`], default 100) after
+/// the item whose id is `starting_after` (from the start when absent).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListQuery {
+    /// Page size, 1 to [`MAX_PAGE`].
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// The id of the last item of the previous page.
+    #[serde(default)]
+    pub starting_after: Option<String>,
+}
+
+/// The largest page the list routes give.
+pub const MAX_PAGE: usize = 10_000;
+
+/// One page of a list: its items in list order, and whether more follow the last one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items.
+    pub data: Vec<T>,
+    /// Whether items follow the last one (ask again with `starting_after` = its id).
+    pub has_more: bool,
+}
+
+impl<T> Page<T> {
+    /// The page of `all` (in list order) that `query` asks for, where `id` names an item.
+    /// An unknown `starting_after` or a `limit` outside 1..=[`MAX_PAGE`] is `400`.
+    fn of(all: Vec<T>, query: &ListQuery, id: impl Fn(&T) -> &str) -> Result<Self, ApiError> {
+        let limit = query.limit.unwrap_or(100);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("limit must be 1 to {MAX_PAGE}"),
+            ));
+        }
+        let start = match &query.starting_after {
+            None => 0,
+            Some(after) => {
+                all.iter().position(|t| id(t) == after).ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        format!("starting_after: no item {after:?}"),
+                    )
+                })? + 1
+            }
+        };
+        let has_more = all.len() > start + limit;
+        let data = all.into_iter().skip(start).take(limit).collect();
+        Ok(Self { data, has_more })
+    }
+}
+
 /// The sandbox's routes, to serve or to nest in another router.
 pub fn router(sandbox: Sandbox) -> Router {
     Router::new()
-        .route("/v1/payment_intents", post(create_intent))
+        .route("/v1/payment_intents", post(create_intent).get(list_intents))
+        .route("/v1/refunds", get(list_refunds))
         .route("/v1/payment_intents/{id}", get(get_intent))
         .route("/v1/payment_intents/{id}/confirm", post(confirm_intent))
         .route("/v1/payment_intents/{id}/cancel", post(cancel_intent))
@@ -196,6 +253,24 @@ async fn create_intent(
         })
         .await?;
     Ok((StatusCode::OK, Json(created)))
+}
+
+async fn list_intents(
+    State(sandbox): State<Sandbox>,
+    Query(query): Query<ListQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(Page::of(sandbox.intents(), &query, |i| {
+        i.id.as_str()
+    })?))
+}
+
+async fn list_refunds(
+    State(sandbox): State<Sandbox>,
+    Query(query): Query<ListQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(Page::of(sandbox.refunds(), &query, |r| {
+        r.id.as_str()
+    })?))
 }
 
 async fn get_intent(

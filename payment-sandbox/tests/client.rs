@@ -144,3 +144,70 @@ async fn a_slow_or_absent_provider_is_a_timeout_or_unavailable() {
         Err(GatewayError::Invalid(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lists_page_through_every_intent_and_refund_in_order() {
+    let (sandbox, url) = served(SandboxConfig::default()).await;
+    let gw = HttpGateway::new(&url, Duration::from_secs(5)).expect("client");
+    // More than one page of the client's size would be slow here; the server's own paging
+    // is checked with small pages below, the client's loop with the whole list.
+    for i in 0..25 {
+        let intent = gw
+            .create_intent(new_intent(numbers::SUCCEEDS, &format!("k{i}"), "KRW"))
+            .await
+            .expect("create");
+        if i % 5 == 0 {
+            gw.confirm_intent(&intent.id).await.expect("confirm");
+            gw.refund(RefundRequest {
+                intent: intent.id.clone(),
+                amount_minor: None,
+                reason: "test".into(),
+                idempotency_key: format!("r{i}"),
+            })
+            .await
+            .expect("refund");
+        }
+    }
+    let listed = gw.list_intents().await.expect("list");
+    assert_eq!(
+        listed,
+        sandbox.intents(),
+        "every intent, oldest first, as stored"
+    );
+    assert_eq!(gw.list_refunds().await.expect("refunds"), sandbox.refunds());
+    assert_eq!(listed.len(), 25);
+
+    // The server's pages: `limit`, `starting_after`, `has_more`.
+    let client = reqwest::Client::new();
+    let page = |q: String| {
+        let client = client.clone();
+        let url = format!("{url}/v1/payment_intents{q}");
+        async move {
+            let resp = client.get(url).send().await.expect("get");
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.expect("body");
+            (
+                status,
+                serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+            )
+        }
+    };
+    let (status, first) = page("?limit=10".into()).await;
+    assert_eq!(status, 200);
+    assert_eq!(first["data"].as_array().map(Vec::len), Some(10));
+    assert_eq!(first["has_more"], true);
+    let tenth = listed[9].id.as_str();
+    let (_, last) = page(format!("?limit=20&starting_after={tenth}")).await;
+    assert_eq!(last["has_more"], false, "{last}");
+    assert_eq!(last["data"][0]["id"], listed[10].id.as_str());
+    assert_eq!(last["data"].as_array().map(Vec::len), Some(15));
+    for bad in [
+        "?limit=0",
+        "?limit=10001",
+        "?starting_after=pi_nope",
+        "?limit=x",
+    ] {
+        let (status, body) = page(bad.into()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}
