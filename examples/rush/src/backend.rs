@@ -1,5 +1,7 @@
-//! The backend a run sells on: each run gets its own Redis key prefix or PostgreSQL schema,
-//! removed at the end unless the run was asked to keep it.
+//! The backend a run sells on: each in-process run gets its own Redis key prefix or
+//! PostgreSQL schema, removed at the end unless the run was asked to keep it. In HTTP mode
+//! the backend is the server's, opened under its namespace only to check the run, and
+//! never removed.
 
 use ticket_core::Stores;
 use ticket_core::memory::MemoryStore;
@@ -33,18 +35,23 @@ pub const START_PG: &str =
 
 impl Backend {
     /// Connects to the configured backend under a fresh prefix or schema (created and
-    /// migrated for PostgreSQL). An unreachable server is [`RushError::Unreachable`], whose
-    /// message says how to start it.
+    /// migrated for PostgreSQL), or in HTTP mode under the server's namespace (as it is,
+    /// never deleted). An unreachable server is [`RushError::Unreachable`], whose message
+    /// says how to start it.
     pub async fn connect(config: &Config) -> Result<Self, RushError> {
         let run = uuid::Uuid::now_v7().simple().to_string();
+        let server = config.remote.as_ref().map(|r| r.namespace.clone());
         match config.store {
             StoreKind::Memory => Ok(Self::Memory(MemoryStore::new())),
             StoreKind::Redis => {
-                let mut c = RedisConfig::new(&config.redis_url).with_prefix(format!("rush:{run}"));
-                // Keep every audit record: the FIFO check reads the whole trail.
+                let prefix = server.clone().unwrap_or_else(|| format!("rush:{run}"));
+                let mut c = RedisConfig::new(&config.redis_url).with_prefix(prefix);
+                // Keep every audit record: the FIFO check reads the whole trail (over
+                // HTTP the server's writes trim it at the server's own setting).
                 c.audit_max_len = 1_000_000_000_000;
-                // A safety net behind `cleanup`: a run that panics still removes its keys.
-                c.delete_keys_on_drop = !config.keep;
+                // A safety net behind `cleanup`: a run that panics still removes its keys
+                // (never the server's).
+                c.delete_keys_on_drop = !config.keep && server.is_none();
                 match RedisStore::connect(c).await {
                     Ok(s) => Ok(Self::Redis(s)),
                     Err(source) => Err(RushError::Unreachable {
@@ -57,11 +64,12 @@ impl Backend {
                 }
             }
             StoreKind::Pg => {
-                let schema = format!("rush_{run}");
+                let schema = server.clone().unwrap_or_else(|| format!("rush_{run}"));
                 let mut c = PgConfig::new(&config.database_url).with_schema(&schema);
-                c.application_name = schema;
-                // A safety net behind `cleanup`: a run that panics still drops its schema.
-                c.drop_schema_on_drop = !config.keep;
+                c.application_name = format!("rush_{run}");
+                // A safety net behind `cleanup`: a run that panics still drops its schema
+                // (never the server's).
+                c.drop_schema_on_drop = !config.keep && server.is_none();
                 let store = match PgStore::connect(c).await {
                     Ok(s) => s,
                     Err(source) => {
@@ -74,10 +82,12 @@ impl Backend {
                         });
                     }
                 };
-                store
-                    .migrate()
-                    .await
-                    .map_err(RushError::library("migrating the run's schema"))?;
+                if server.is_none() {
+                    store
+                        .migrate()
+                        .await
+                        .map_err(RushError::library("migrating the run's schema"))?;
+                }
                 Ok(Self::Pg(store))
             }
         }

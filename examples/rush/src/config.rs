@@ -166,6 +166,37 @@ pub struct Args {
     /// Also draw admissions, holds and sales over time as an SVG to this file.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<std::path::PathBuf>,
+    /// HTTP mode: sell through the running `ticket-server` at this URL instead of the
+    /// library in this process. The server must run with `--store redis|pg` (the same as
+    /// `--store` here, with the same URL), a shared payment sandbox (`--sandbox-url`) and
+    /// the same `--jwt-secret`; its rate limits should be off for a rush. The checks read
+    /// the server's store (`--namespace`) and the sandbox directly.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// HTTP mode: the server's `--jwt-secret`, to sign the users' and the admin's tokens.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// HTTP mode: the payment sandbox the server uses (its `--payment-sandbox-url`); the
+    /// checks list its intents and refunds.
+    #[arg(long, env = "PAYMENT_SANDBOX_URL", value_name = "URL")]
+    pub sandbox_url: Option<String>,
+    /// HTTP mode: the server's `--namespace` (its Redis key prefix or PostgreSQL schema).
+    #[arg(long, env = "NAMESPACE", default_value = "ticketrush")]
+    pub namespace: String,
+}
+
+/// HTTP mode: the running server and what the checks need to read behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remote {
+    /// The server's base URL (`http://127.0.0.1:8080`).
+    pub url: String,
+    /// Its `--jwt-secret`.
+    #[serde(skip_serializing, default)]
+    pub jwt_secret: String,
+    /// The payment sandbox it uses.
+    pub sandbox_url: String,
+    /// Its `--namespace`.
+    pub namespace: String,
 }
 
 /// A validated run configuration.
@@ -204,6 +235,8 @@ pub struct Config {
     pub seed: u64,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// HTTP mode: sell through this server instead of the library in this process.
+    pub remote: Option<Remote>,
 }
 
 impl Config {
@@ -243,14 +276,20 @@ impl Config {
             sim_clock: a.sim_clock,
             seed: a.seed,
             progress: !(a.quiet || a.json),
+            remote: a.url.map(|url| Remote {
+                url,
+                jwt_secret: a.jwt_secret.unwrap_or_default(),
+                sandbox_url: a.sandbox_url.unwrap_or_default(),
+                namespace: a.namespace,
+            }),
         }
     }
 
     /// The binary's runtime threads: [`Config::threads`], or by default one for the memory
-    /// backend and the machine's cores for Redis and PostgreSQL.
+    /// backend and the machine's cores for Redis, PostgreSQL and HTTP mode.
     pub fn runtime_threads(&self) -> usize {
         match (self.threads, self.store) {
-            (0, StoreKind::Memory) => 1,
+            (0, StoreKind::Memory) if self.remote.is_none() => 1,
             (0, _) => std::thread::available_parallelism().map_or(2, usize::from),
             (n, _) => n,
         }
@@ -276,6 +315,29 @@ impl Config {
         }
         if self.hold_ttl < Duration::from_secs(2) {
             return bad("--hold-ttl-secs must be at least 2");
+        }
+        if let Some(r) = &self.remote {
+            if !(r.url.starts_with("http://") || r.url.starts_with("https://")) {
+                return bad("--url must be an http:// or https:// URL");
+            }
+            if self.store == StoreKind::Memory {
+                return bad(
+                    "--url needs --store redis or pg (the server's backend): the checks read the \
+                     server's store, which a memory server keeps to itself",
+                );
+            }
+            if r.jwt_secret.len() < ticket_server::auth::MIN_SECRET_LEN {
+                return bad("--url needs the server's --jwt-secret (at least 32 bytes)");
+            }
+            if !r.sandbox_url.starts_with("http://") {
+                return bad(
+                    "--url needs --sandbox-url, the http:// payment sandbox the server uses \
+                     (its --payment-sandbox-url): the checks list its payments",
+                );
+            }
+            if self.sim_clock {
+                return bad("--sim-clock runs in-process only: over HTTP the server's clock rules");
+            }
         }
         self.mix.validate()
     }
@@ -320,5 +382,64 @@ mod tests {
         let mut short = c;
         short.hold_ttl = Duration::from_secs(2);
         assert!(short.time_limits().validate().is_ok());
+    }
+
+    #[test]
+    fn http_mode_needs_what_its_checks_read() {
+        let secret = "s".repeat(32);
+        let args = |extra: &[&str]| {
+            let mut all = vec!["rush", "--url", "http://127.0.0.1:8080", "--store", "redis"];
+            all.extend_from_slice(extra);
+            Config::try_from(Args::parse_from(all))
+        };
+        let full = [
+            "--jwt-secret",
+            &secret,
+            "--sandbox-url",
+            "http://127.0.0.1:8090",
+        ];
+        let ok = args(&full).expect("complete HTTP settings are valid");
+        assert_eq!(
+            ok.remote.as_ref().map(|r| r.namespace.as_str()),
+            Some("ticketrush")
+        );
+        let without = |skip: &str| {
+            let kept: Vec<&str> = full
+                .chunks(2)
+                .filter(|kv| kv[0] != skip)
+                .flatten()
+                .copied()
+                .collect();
+            args(&kept)
+        };
+        for missing in ["--jwt-secret", "--sandbox-url"] {
+            let e = without(missing).expect_err(missing).to_string();
+            assert!(e.contains(missing), "{e}");
+        }
+        let mut sim = full.to_vec();
+        sim.push("--sim-clock");
+        assert!(args(&sim).is_err(), "no simulated clock over HTTP");
+        let memory = Config::try_from(Args::parse_from([
+            "rush",
+            "--url",
+            "http://x",
+            "--jwt-secret",
+            &secret,
+            "--sandbox-url",
+            "http://y",
+        ]));
+        assert!(memory.expect_err("memory").to_string().contains("--store"));
+        let not_http = Config::try_from(Args::parse_from([
+            "rush",
+            "--url",
+            "ftp://x",
+            "--store",
+            "pg",
+            "--jwt-secret",
+            &secret,
+            "--sandbox-url",
+            "http://y",
+        ]));
+        assert!(not_http.is_err());
     }
 }

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use payment_sandbox::client::HttpGateway;
 use payment_sandbox::{Sandbox, SandboxConfig};
 use ticket_core::model::inventory::{Grade, GradeStock, InventoryPlan};
 use ticket_core::model::money::{Currency, Money};
@@ -39,13 +40,13 @@ use crate::backend::Backend;
 use crate::checks;
 use crate::config::Config;
 use crate::error::RushError;
+use crate::http::HttpSeller;
 use crate::metrics::{Op, Recorder, Samples, SharedRecorder};
 use crate::progress::Progress;
 use crate::report::{Report, Stages, Tally};
+use crate::seller::{Library, Seller};
 use crate::users::{Crowd, Shop, Turn, TurnResult, play};
 
-/// Price of one unit (KRW, as the project's examples use).
-const UNIT_PRICE: i64 = 50_000;
 /// Holds the sweeper expires per call.
 const SWEEP_BATCH: usize = 10_000;
 /// How often the sweeper runs while users act (system clock only).
@@ -53,19 +54,20 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Wall-clock pause of a round in which nobody could act (system clock only).
 const IDLE_PAUSE: Duration = Duration::from_millis(20);
 
-/// Runs the simulation described by `config` on a fresh prefix or schema of its backend,
-/// checks the store, removes the run's data (unless `config.keep`), and reports.
+/// Runs the simulation described by `config` on a fresh prefix or schema of its backend
+/// (in-process), or through the example server at `config.remote` (HTTP mode); checks the
+/// store, removes the run's data (in-process, unless `config.keep`), and reports.
 ///
 /// Refusals and failures of single operations do not fail the run: they are counted in the
 /// report. An error means the run could not be carried out (configuration, unreachable
-/// backend, setup or check reads failing).
+/// backend or server, setup or check reads failing).
 pub async fn run(config: &Config) -> Result<Report, RushError> {
     config.validate()?;
     let started = Instant::now();
     let backend = Backend::connect(config).await?;
     let outcome = simulate(config, &backend, started).await;
     let cleanup_started = Instant::now();
-    let cleaned = if config.keep {
+    let cleaned = if config.keep || config.remote.is_some() {
         Ok(())
     } else {
         backend.cleanup().await
@@ -73,7 +75,7 @@ pub async fn run(config: &Config) -> Result<Report, RushError> {
     let mut report = outcome?;
     cleaned?;
     report.location = backend.location();
-    report.kept = config.keep;
+    report.kept = config.keep || config.remote.is_some();
     report.stages.cleanup_s = cleanup_started.elapsed().as_secs_f64();
     report.stages.total_s = started.elapsed().as_secs_f64();
     if let Backend::Memory(_) = backend {
@@ -83,6 +85,9 @@ pub async fn run(config: &Config) -> Result<Report, RushError> {
     }
     Ok(report)
 }
+
+/// Price of one unit (KRW, as the project's examples use).
+pub const UNIT_PRICE: i64 = 50_000;
 
 /// The session of a run: one general-admission grade, on sale since a minute ago for 30
 /// days, so every join is a FIFO join (no pre-queue draw).
@@ -125,6 +130,77 @@ impl Time {
     }
 }
 
+/// Sets the session up in this process: the library's services on `backend`, an
+/// in-process sandbox, the event and its sales policy.
+async fn library_seller(
+    config: &Config,
+    backend: &Backend,
+    time: &Time,
+) -> Result<Library, RushError> {
+    let limits = config.time_limits();
+    let rush = TicketRush::new(backend.stores(), time.clock.clone(), limits)
+        .map_err(RushError::library("building the services"))?;
+    let sandbox = Sandbox::with_clock(SandboxConfig::default(), time.clock.clone())?;
+    let checkout = rush.checkout(Arc::new(sandbox.clone()));
+    let event = session_of(config, time.now())?;
+    let session = event
+        .sessions
+        .first()
+        .ok_or_else(|| RushError::Config("no session".into()))?
+        .id;
+    let grade = Grade::new("GA").map_err(|e| RushError::Config(e.to_string()))?;
+    rush.create_event(&event)
+        .await
+        .map_err(RushError::library("creating the event"))?;
+    let mut policy = rush
+        .stores()
+        .policies
+        .policy(session)
+        .await
+        .map_err(RushError::library("reading the default policy"))?;
+    policy.queue.require_admission = true;
+    policy.queue.max_active = config.queue_max_active;
+    policy.queue.max_admissions_per_minute = config.queue_rate_per_minute;
+    policy.queue.max_waiting = None;
+    policy.max_units_per_user = Some(config.max_per_user);
+    rush.set_policy(session, &policy)
+        .await
+        .map_err(RushError::library("setting the sales policy"))?;
+    Ok(Library {
+        rush,
+        checkout,
+        sandbox,
+        session,
+        grade,
+    })
+}
+
+/// The payment provider's books after the run: the in-process sandbox's, or the shared
+/// sandbox's listed over HTTP.
+async fn money_of(seller: &Seller, config: &Config) -> Result<checks::Money, RushError> {
+    match (seller, &config.remote) {
+        (Seller::Library(l), _) => Ok(checks::Money {
+            intents: l.sandbox.intents(),
+            refunds: l.sandbox.refunds().len() as u64,
+        }),
+        (Seller::Http(_), Some(remote)) => {
+            let failed = |e: ticket_core::gateway::GatewayError| RushError::Http {
+                context: format!(
+                    "listing the payments of the sandbox at {}",
+                    remote.sandbox_url
+                ),
+                detail: e.to_string(),
+            };
+            let gateway =
+                HttpGateway::new(&remote.sandbox_url, Duration::from_secs(60)).map_err(failed)?;
+            let intents = gateway.list_intents().await.map_err(failed)?;
+            let refunds = gateway.list_refunds().await.map_err(failed)?.len() as u64;
+            Ok(checks::Money { intents, refunds })
+        }
+        (Seller::Http(_), None) => Err(RushError::Config("HTTP mode without --url".into())),
+    }
+}
+
 async fn simulate(
     config: &Config,
     backend: &Backend,
@@ -143,49 +219,22 @@ async fn simulate(
             manual: None,
         }
     };
-    let limits = config.time_limits();
-    let rush = TicketRush::new(backend.stores(), time.clock.clone(), limits)
-        .map_err(RushError::library("building the services"))?;
-    let sandbox = Sandbox::with_clock(SandboxConfig::default(), time.clock.clone())?;
-    let checkout = rush.checkout(Arc::new(sandbox.clone()));
-
-    let event = session_of(config, t0)?;
-    let session = event
-        .sessions
-        .first()
-        .ok_or_else(|| RushError::Config("no session".into()))?;
-    let session_id = session.id;
-    let grade = Grade::new("GA").map_err(|e| RushError::Config(e.to_string()))?;
-    rush.create_event(&event)
-        .await
-        .map_err(RushError::library("creating the event"))?;
-    let mut policy = rush
-        .stores()
-        .policies
-        .policy(session_id)
-        .await
-        .map_err(RushError::library("reading the default policy"))?;
-    policy.queue.require_admission = true;
-    policy.queue.max_active = config.queue_max_active;
-    policy.queue.max_admissions_per_minute = config.queue_rate_per_minute;
-    policy.queue.max_waiting = None;
-    policy.max_units_per_user = Some(config.max_per_user);
-    rush.set_policy(session_id, &policy)
-        .await
-        .map_err(RushError::library("setting the sales policy"))?;
+    let seller = match &config.remote {
+        None => Seller::Library(Box::new(library_seller(config, backend, &time).await?)),
+        Some(remote) => Seller::Http(HttpSeller::open(remote, config, t0).await?),
+    };
+    let session_id = seller.session();
+    let open_at = t0.minus(Duration::from_secs(60));
 
     let progress = Arc::new(Progress::new(
         config.users,
         config.progress,
         started,
         time.clock.clone(),
-        session.sales.open_at,
+        open_at,
     ));
     let shop = Arc::new(Shop {
-        rush: rush.clone(),
-        checkout,
-        session: session_id,
-        grade,
+        seller,
         crowd: Crowd::new(config.users, &config.mix, config.max_per_user, config.seed),
         progress: progress.clone(),
         start: started,
@@ -234,12 +283,13 @@ async fn simulate(
     stages.sale_s = sale_started.elapsed().as_secs_f64();
     let timeline = ticking.finish();
 
-    // The checks, from the store.
+    // The checks, from the store and the payment provider.
     let checks_started = Instant::now();
+    let money = money_of(&shop.seller, config).await?;
     let findings = checks::check(
-        rush.stores(),
+        &backend.stores(),
         session_id,
-        &sandbox,
+        &money,
         time.now(),
         config.workers.min(32),
     )
@@ -350,8 +400,8 @@ struct Sale<'a> {
     time: &'a Time,
     /// Users still in line, in join order (the store's FIFO order).
     line: VecDeque<u32>,
-    /// Users who paid and will cancel in the next round.
-    later: Vec<(u32, HoldId)>,
+    /// Users who paid and will cancel in the next round (user, hold, units).
+    later: Vec<(u32, HoldId, u32)>,
     /// Every user in line polls next round (someone saw the outlook `SoldOut`).
     drain: bool,
     /// The host's own calls (timer rounds, queue figures, sweeps).
@@ -364,27 +414,39 @@ struct Sale<'a> {
 
 impl Sale<'_> {
     async fn run(&mut self, tally: &mut Tally) -> Result<(), RushError> {
-        let rush = &self.shop.rush;
-        let session = self.shop.session;
-        let limits = *rush.limits();
+        let seller = &self.shop.seller;
+        let limits = seller.limits();
         // Nobody acting for this long (library time) means something is stuck.
         let patience = limits.hold_ttl + limits.admission_ttl + Duration::from_secs(120);
         let mut last_progress = self.time.now();
         let mut last_sweep = Instant::now();
         while !(self.line.is_empty() && self.later.is_empty()) {
             self.rounds += 1;
-            let round = self
-                .coordinator
-                .time(Op::Admit, rush.admission.admit_next(session))
-                .await;
-            let stats = self
-                .coordinator
-                .time(
-                    Op::Stats,
-                    rush.stores().queue.stats(session, self.time.now()),
-                )
-                .await;
-            let active = stats.as_ref().map_or(0, |s| s.active);
+            // In-process the host runs the timer's admission round; over HTTP the server
+            // runs rounds itself when users poll.
+            let round = match seller {
+                Seller::Library(l) => Some(
+                    self.coordinator
+                        .time(Op::Admit, l.rush.admission.admit_next(l.session))
+                        .await,
+                ),
+                Seller::Http(_) => None,
+            };
+            let active = match seller {
+                Seller::Library(l) => self
+                    .coordinator
+                    .time(
+                        Op::Stats,
+                        l.rush.stores().queue.stats(l.session, self.time.now()),
+                    )
+                    .await
+                    .map_or(0, |s| s.active),
+                Seller::Http(h) => self
+                    .coordinator
+                    .time(Op::Stats, h.figures())
+                    .await
+                    .map_or(0, |f| f.active),
+            };
             let polls = if self.drain {
                 self.line.len()
             } else {
@@ -398,7 +460,7 @@ impl Sale<'_> {
             turns.extend(
                 self.later
                     .drain(..)
-                    .map(|(user, hold)| Turn::Cancel { user, hold }),
+                    .map(|(user, hold, units)| Turn::Cancel { user, hold, units }),
             );
             let played = play_all(
                 self.shop,
@@ -416,7 +478,9 @@ impl Sale<'_> {
                 match p.result {
                     TurnResult::Waiting => back.push((p.index, p.user)),
                     TurnResult::Rejoined => rejoined.push((p.index, p.user)),
-                    TurnResult::WillCancel { hold, .. } => self.later.push((p.user, hold)),
+                    TurnResult::WillCancel { hold, units } => {
+                        self.later.push((p.user, hold, units));
+                    }
                     TurnResult::SawSoldOut => self.drain = true,
                     _ => {}
                 }
@@ -453,7 +517,10 @@ impl Sale<'_> {
                 self.line.clear();
                 break;
             }
-            let limit = round.map_or(AdmissionLimit::Empty, |r| r.limit);
+            let limit = match round {
+                Some(Ok(r)) => r.limit,
+                _ => AdmissionLimit::Empty,
+            };
             self.let_time_pass(limit, &limits).await;
         }
         self.finish(&limits).await;
@@ -480,11 +547,15 @@ impl Sale<'_> {
         self.sweep().await;
     }
 
+    /// Runs the host's sweeper in-process (over HTTP the server sweeps on its own timer).
     async fn sweep(&mut self) {
+        let Seller::Library(l) = &self.shop.seller else {
+            return;
+        };
         loop {
             match self
                 .coordinator
-                .time(Op::Sweep, self.shop.rush.expiry.sweep(SWEEP_BATCH))
+                .time(Op::Sweep, l.rush.expiry.sweep(SWEEP_BATCH))
                 .await
             {
                 Ok(r) if r.expired.len() == SWEEP_BATCH => {}

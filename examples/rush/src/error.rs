@@ -29,6 +29,14 @@ pub enum RushError {
         /// The library's error.
         source: ticket_core::Error,
     },
+    /// The example server (HTTP mode) could not be used to set up or check the run.
+    #[error("{context}: {detail}")]
+    Http {
+        /// What the simulator was doing.
+        context: String,
+        /// What went wrong.
+        detail: String,
+    },
     /// The payment sandbox could not be built.
     #[error("payment sandbox: {0}")]
     Sandbox(#[from] payment_sandbox::SandboxError),

@@ -34,10 +34,12 @@ pub mod checks;
 pub mod config;
 pub mod driver;
 pub mod error;
+pub mod http;
 pub mod metrics;
 pub mod plot;
 pub mod progress;
 pub mod report;
+pub mod seller;
 pub mod users;
 
 pub use checks::{Checks, Findings, Units};

@@ -1,4 +1,4 @@
-//! Timing of every library call the simulator makes: one [`Sample`] per call, gathered per
+//! Timing of every library call (or HTTP request) the simulator makes: one [`Sample`] per call, gathered per
 //! worker and folded into a [`Recorder`] (HDR histograms of latency, counts by result, the
 //! span in which the operation ran).
 
@@ -13,25 +13,29 @@ use ticket_core::{Error, Refusal};
 
 use crate::error::RushError;
 
-/// A library call the simulator times.
+/// A call the simulator times: a library call in-process, the matching route over HTTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
-    /// `AdmissionService::join`.
+    /// `AdmissionService::join` (`POST /api/sessions/{id}/queue`).
     Join,
-    /// `AdmissionService::admit_next` (the host's timer round).
+    /// `AdmissionService::admit_next` (the host's timer round; in-process only: over HTTP
+    /// the server runs rounds when users poll).
     Admit,
-    /// `WaitingQueue::stats` (the host's view of the queue between rounds).
+    /// `WaitingQueue::stats` (the host's view of the queue between rounds;
+    /// `GET /api/admin/sessions/{id}/stats`).
     Stats,
-    /// `AdmissionService::view` (a waiting user polls).
+    /// `AdmissionService::view` (a waiting user polls; `GET /api/sessions/{id}/queue`).
     View,
-    /// `AdmissionService::leave` (a user gives up or sees sold out).
+    /// `AdmissionService::leave` (a user gives up or sees sold out; `DELETE …/queue`).
     Leave,
-    /// `HoldService::hold` (with an idempotency key).
+    /// `HoldService::hold` (with an idempotency key; `POST /api/holds`).
     Hold,
-    /// `CheckoutService::begin` with the sandbox (create, start, confirm, settle).
+    /// `CheckoutService::begin` with the sandbox (create, start, confirm, settle;
+    /// `POST /api/holds/{id}/checkout`).
     Pay,
-    /// `CancelService::cancel`.
+    /// `CancelService::cancel` (over HTTP `POST /api/reservations/{id}/cancel`, which also
+    /// refunds and records the refund).
     Cancel,
     /// `PaymentGateway::refund` on the sandbox.
     Refund,
@@ -177,12 +181,27 @@ pub fn refusal_code(r: &Refusal) -> &'static str {
     }
 }
 
-/// The outcome of a library result.
-pub fn outcome_of<T>(r: &Result<T, Error>) -> Outcome {
+/// What an error says about how a call ended: a refusal of the rules (expected in a
+/// rush) or a failure.
+pub trait Classify: std::fmt::Display {
+    /// [`Outcome::Refused`] or [`Outcome::Failed`].
+    fn outcome(&self) -> Outcome;
+}
+
+impl Classify for Error {
+    fn outcome(&self) -> Outcome {
+        match self {
+            Error::Refused(refusal) => Outcome::Refused(refusal_code(refusal)),
+            _ => Outcome::Failed,
+        }
+    }
+}
+
+/// The outcome of a call's result.
+pub fn outcome_of<T, E: Classify>(r: &Result<T, E>) -> Outcome {
     match r {
         Ok(_) => Outcome::Ok,
-        Err(Error::Refused(refusal)) => Outcome::Refused(refusal_code(refusal)),
-        Err(_) => Outcome::Failed,
+        Err(e) => e.outcome(),
     }
 }
 
@@ -228,11 +247,11 @@ impl Samples {
     }
 
     /// Times `fut` as one `op` call and records how it ended.
-    pub async fn time<T>(
+    pub async fn time<T, E: Classify>(
         &mut self,
         op: Op,
-        fut: impl Future<Output = Result<T, Error>>,
-    ) -> Result<T, Error> {
+        fut: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
         // Folding in before (not after) a call keeps its own sample in the buffer, where
         // `unexpected` can still mark it.
         if self.samples.len() >= FLUSH_EVERY {

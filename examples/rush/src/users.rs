@@ -13,17 +13,13 @@ use payment_sandbox::cards::numbers;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
-use ticket_core::gateway::{IntentId, RefundRequest};
-use ticket_core::model::audit::Actor;
-use ticket_core::model::hold::{Hold, Selection};
-use ticket_core::model::inventory::Grade;
+use ticket_core::HoldId;
 use ticket_core::model::queue::{Outlook, TicketState};
-use ticket_core::service::{CheckoutService, HoldCommand, PaymentResult};
-use ticket_core::{Error, HoldId, Refusal, SessionId, TicketRush, UserId};
 
 use crate::config::Mix;
 use crate::metrics::{Op, Samples};
 use crate::progress::Progress;
+use crate::seller::{Payment, Seller};
 
 /// What an admitted user does once they hold units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -104,11 +100,6 @@ impl Crowd {
     }
 }
 
-/// The id of simulated user `user` in the library (`rush-<n>`).
-pub fn user_id(user: u32) -> Result<UserId, ticket_core::InvalidInput> {
-    UserId::new(format!("rush-{user}"))
-}
-
 /// One thing one user does in one go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Turn {
@@ -122,6 +113,8 @@ pub enum Turn {
         user: u32,
         /// The confirmed hold to cancel.
         hold: HoldId,
+        /// Its units.
+        units: u32,
     },
 }
 
@@ -139,7 +132,7 @@ impl Turn {
 pub enum TurnResult {
     /// In line with this sequence number.
     Joined {
-        /// The ticket's place in line (`u64::MAX` if the store gave none).
+        /// The ticket's place in line (`u64::MAX` if the seller gave none).
         seq: u64,
     },
     /// Still waiting, not admitted yet, and stock may still reach them.
@@ -183,17 +176,11 @@ pub enum TurnResult {
     Lost,
 }
 
-/// What every worker shares: the services, the session and the crowd.
+/// What every worker shares: the seller and the crowd.
 #[derive(Debug)]
 pub struct Shop {
-    /// The library.
-    pub rush: TicketRush,
-    /// Checkout over the payment sandbox.
-    pub checkout: CheckoutService,
-    /// The session on sale.
-    pub session: SessionId,
-    /// Its grade.
-    pub grade: Grade,
+    /// Who sells: the library in-process, or the example server over HTTP.
+    pub seller: Seller,
     /// The buyers.
     pub crowd: Crowd,
     /// Live counters for the progress bar and the timeline.
@@ -202,72 +189,50 @@ pub struct Shop {
     pub start: Instant,
 }
 
-/// Why a buyer cancels (recorded in the audit trail and at the provider).
-const CANCEL_REASON: &str = "changed their mind (rush simulator)";
-
 /// Plays one turn of one user.
 pub async fn play(shop: &Shop, turn: Turn, s: &mut Samples) -> TurnResult {
-    let user = match user_id(turn.user()) {
-        Ok(u) => u,
-        Err(e) => {
-            s.unexpected(Op::Join, format!("user id: {e}"));
-            return TurnResult::Lost;
-        }
-    };
     match turn {
-        Turn::Join(_) => join(shop, &user, s).await,
-        Turn::Visit(u) => visit(shop, u, &user, s).await,
-        Turn::Cancel { hold, .. } => cancel(shop, &user, hold, s).await,
+        Turn::Join(u) => join(shop, u, s).await,
+        Turn::Visit(u) => visit(shop, u, s).await,
+        Turn::Cancel { user, hold, units } => cancel(shop, user, hold, units, s).await,
     }
 }
 
-async fn join(shop: &Shop, user: &UserId, s: &mut Samples) -> TurnResult {
-    match s
-        .time(Op::Join, shop.rush.admission.join(shop.session, user))
-        .await
-    {
-        Ok(ticket) => {
+async fn join(shop: &Shop, user: u32, s: &mut Samples) -> TurnResult {
+    match s.time(Op::Join, shop.seller.join(user)).await {
+        Ok(place) => {
             shop.progress.joined();
             TurnResult::Joined {
-                seq: ticket.seq.unwrap_or(u64::MAX),
+                seq: place.number.unwrap_or(u64::MAX),
             }
         }
         Err(_) => TurnResult::Lost,
     }
 }
 
-async fn visit(shop: &Shop, who: u32, user: &UserId, s: &mut Samples) -> TurnResult {
-    let Ok(view) = s
-        .time(Op::View, shop.rush.admission.view(shop.session, user))
-        .await
-    else {
+async fn visit(shop: &Shop, user: u32, s: &mut Samples) -> TurnResult {
+    let Ok(place) = s.time(Op::View, shop.seller.view(user)).await else {
         return TurnResult::Lost;
     };
-    match view.ticket.state {
+    match place.state {
         TicketState::Active => {
             shop.progress.admitted();
-            let key = view.ticket.id.to_string();
-            hold_and_act(shop, who, user, &key, s).await
+            hold_and_act(shop, user, &place.ticket, s).await
         }
-        TicketState::Waiting if view.outlook == Outlook::SoldOut => {
+        TicketState::Waiting if place.outlook == Outlook::SoldOut => {
             leave(shop, user, s).await;
             shop.progress.finished();
             TurnResult::SawSoldOut
         }
         TicketState::Waiting => TurnResult::Waiting,
-        TicketState::Expired => {
-            match s
-                .time(Op::Join, shop.rush.admission.join(shop.session, user))
-                .await
-            {
-                Ok(_) => TurnResult::Rejoined,
-                Err(_) => TurnResult::Lost,
-            }
-        }
+        TicketState::Expired => match s.time(Op::Join, shop.seller.join(user)).await {
+            Ok(_) => TurnResult::Rejoined,
+            Err(_) => TurnResult::Lost,
+        },
         TicketState::Used | TicketState::Left => {
             s.unexpected(
                 Op::View,
-                format!("{user}'s ticket is {:?} at a visit", view.ticket.state),
+                format!("user {user}'s ticket is {:?} at a visit", place.state),
             );
             TurnResult::Lost
         }
@@ -275,68 +240,54 @@ async fn visit(shop: &Shop, who: u32, user: &UserId, s: &mut Samples) -> TurnRes
 }
 
 /// Leaves the queue; a failure is recorded and otherwise ignored (the user stops anyway).
-async fn leave(shop: &Shop, user: &UserId, s: &mut Samples) {
-    let _ = s
-        .time(Op::Leave, shop.rush.admission.leave(shop.session, user))
-        .await;
+async fn leave(shop: &Shop, user: u32, s: &mut Samples) {
+    let _ = s.time(Op::Leave, shop.seller.leave(user)).await;
 }
 
-/// Holds what the user wants (fewer when the store says fewer are left), then acts on it.
-async fn hold_and_act(
-    shop: &Shop,
-    who: u32,
-    user: &UserId,
-    admission: &str,
-    s: &mut Samples,
-) -> TurnResult {
-    let profile = shop.crowd.profile(who);
+/// Holds what the user wants (fewer when the seller says fewer are left), then acts on it.
+async fn hold_and_act(shop: &Shop, user: u32, admission: &str, s: &mut Samples) -> TurnResult {
+    let profile = shop.crowd.profile(user);
     let mut quantity = profile.quantity;
     let hold = loop {
-        let cmd = HoldCommand {
-            session: shop.session,
-            user: user.clone(),
-            tier: None,
-            selection: Selection::Units {
-                grade: shop.grade.clone(),
-                quantity,
-            },
-        };
         // A client's idempotency key per admission and quantity, as a browser retrying
         // the same request would send.
         let key = format!("{admission}-{quantity}");
         match s
-            .time(Op::Hold, shop.rush.holds.hold(cmd, Some(&key)))
+            .time(Op::Hold, shop.seller.hold(user, quantity, &key))
             .await
         {
             Ok(h) => break h,
-            Err(Error::Refused(Refusal::SoldOut { available, .. })) if quantity > 1 => {
-                // "Only N left": ask for what is left, at least one less than before.
-                quantity = available.clamp(1, quantity - 1);
-            }
-            Err(Error::Refused(Refusal::SoldOut { .. })) => {
-                leave(shop, user, s).await;
-                shop.progress.finished();
-                return TurnResult::GaveUp;
-            }
-            Err(_) => {
-                leave(shop, user, s).await;
-                shop.progress.finished();
-                return TurnResult::Lost;
-            }
+            Err(e) => match e.sold_out() {
+                // "Only N left": ask for what is left (when the seller says), at least
+                // one less than before.
+                Some(available) if quantity > 1 => {
+                    quantity = available.unwrap_or(quantity - 1).clamp(1, quantity - 1);
+                }
+                Some(_) => {
+                    leave(shop, user, s).await;
+                    shop.progress.finished();
+                    return TurnResult::GaveUp;
+                }
+                None => {
+                    leave(shop, user, s).await;
+                    shop.progress.finished();
+                    return TurnResult::Lost;
+                }
+            },
         }
     };
-    let units = hold.units();
+    let units = hold.units;
     shop.progress.held(units);
     let result = match profile.behaviour {
         Behaviour::Abandon => TurnResult::Abandoned { units },
-        Behaviour::Decline => match pay(shop, &hold, user, numbers::DECLINED, s).await {
+        Behaviour::Decline => match pay(shop, user, hold.id, numbers::DECLINED, s).await {
             Paid::Failed => TurnResult::Declined { units },
             Paid::Confirmed => unexpected(s, "a declined card was confirmed"),
             Paid::TooLate => TurnResult::TooLate,
             Paid::Lost => TurnResult::Lost,
         },
         Behaviour::PaySuccess | Behaviour::CancelLater => {
-            match pay(shop, &hold, user, numbers::SUCCEEDS, s).await {
+            match pay(shop, user, hold.id, numbers::SUCCEEDS, s).await {
                 Paid::Confirmed => {
                     shop.progress.sold(i64::from(units));
                     if profile.behaviour == Behaviour::CancelLater {
@@ -370,92 +321,32 @@ enum Paid {
     Lost,
 }
 
-/// Checkout with the in-process sandbox: the card answers at once, so the hold is settled
-/// by `begin` itself (no webhook needed).
-async fn pay(shop: &Shop, hold: &Hold, user: &UserId, card: &str, s: &mut Samples) -> Paid {
-    match s
-        .time(Op::Pay, shop.checkout.begin(hold.id, user, card))
-        .await
-    {
-        Ok(c) => match c.result {
-            Some(PaymentResult::Confirmed { .. }) => Paid::Confirmed,
-            Some(PaymentResult::Failed { .. }) => Paid::Failed,
-            other => {
-                s.unexpected(
-                    Op::Pay,
-                    format!("hold {}: checkout answered {other:?}", hold.id),
-                );
-                Paid::Lost
-            }
-        },
-        Err(Error::Refused(Refusal::HoldExpired { .. })) => Paid::TooLate,
+/// Checkout with a sandbox card, which answers at once: the checkout itself settles the
+/// hold (no webhook needed).
+async fn pay(shop: &Shop, user: u32, hold: HoldId, card: &str, s: &mut Samples) -> Paid {
+    match s.time(Op::Pay, shop.seller.pay(user, hold, card)).await {
+        Ok(Payment::Confirmed) => Paid::Confirmed,
+        Ok(Payment::Failed) => Paid::Failed,
+        Ok(Payment::Other(what)) => {
+            s.unexpected(Op::Pay, format!("hold {hold}: checkout answered {what}"));
+            Paid::Lost
+        }
+        Err(e) if e.refusal() == Some("HOLD_EXPIRED") => Paid::TooLate,
         Err(_) => Paid::Lost,
     }
 }
 
-/// Cancels a confirmed purchase, refunds it in full through the gateway (one provider key
-/// per hold, so a retry never refunds twice) and records the refund on the hold, as the
-/// example server's cancellation route does.
-async fn cancel(shop: &Shop, user: &UserId, hold: HoldId, s: &mut Samples) -> TurnResult {
-    let result = cancel_and_refund(shop, user, hold, s).await;
+/// Cancels a confirmed purchase with a full refund.
+async fn cancel(shop: &Shop, user: u32, hold: HoldId, units: u32, s: &mut Samples) -> TurnResult {
+    let result = match shop.seller.cancel(user, hold, s).await {
+        Ok(()) => {
+            shop.progress.sold(-i64::from(units));
+            TurnResult::Cancelled { units }
+        }
+        Err(_) => TurnResult::Lost,
+    };
     shop.progress.finished();
     result
-}
-
-async fn cancel_and_refund(
-    shop: &Shop,
-    user: &UserId,
-    hold: HoldId,
-    s: &mut Samples,
-) -> TurnResult {
-    let Ok(cancelled) = s
-        .time(
-            Op::Cancel,
-            shop.rush.cancellations.cancel(hold, user, CANCEL_REASON),
-        )
-        .await
-    else {
-        return TurnResult::Lost;
-    };
-    let units = cancelled.units();
-    shop.progress.sold(-i64::from(units));
-    let Some(payment) = cancelled.payment_ref.clone() else {
-        s.unexpected(
-            Op::Cancel,
-            format!("hold {hold} was confirmed without a payment"),
-        );
-        return TurnResult::Lost;
-    };
-    let gateway = shop.checkout.gateway().clone();
-    let refund = s
-        .time(Op::Refund, async move {
-            let intent = IntentId::new(payment).map_err(Error::Payment)?;
-            gateway
-                .refund(RefundRequest {
-                    intent,
-                    amount_minor: None,
-                    reason: CANCEL_REASON.to_owned(),
-                    idempotency_key: format!("rush-cancel-{hold}"),
-                })
-                .await
-                .map_err(Error::Payment)
-        })
-        .await;
-    let Ok(refund) = refund else {
-        return TurnResult::Lost;
-    };
-    match s
-        .time(
-            Op::RecordRefund,
-            shop.rush
-                .cancellations
-                .record_refund(hold, &refund.id, Actor::User(user.clone())),
-        )
-        .await
-    {
-        Ok(_) => TurnResult::Cancelled { units },
-        Err(_) => TurnResult::Lost,
-    }
 }
 
 #[cfg(test)]
