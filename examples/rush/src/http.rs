@@ -4,7 +4,8 @@
 //!
 //! One [`reqwest::Client`] (a keep-alive pool of up to `workers` connections) carries every
 //! request. Each user's access token is signed on the spot (HMAC-SHA256, microseconds), as
-//! the server's own login would issue it; the server checks it like any other.
+//! the server's own login would issue it; the server checks it like any other. User `n` of
+//! a run is the UUID made of a random per-run half and `n`, so runs never share a user.
 
 use std::time::Duration;
 
@@ -23,8 +24,6 @@ use crate::seller::{Held, Payment, Place, SellError};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lifetime of the tokens the simulator signs (longer than any run).
 const TOKEN_TTL: Duration = Duration::from_secs(24 * 3_600);
-/// The admin the simulator acts as (only its role matters to the server).
-const ADMIN: &str = "rush-admin";
 
 /// A running `ticket-server` selling the run's session.
 #[derive(Debug)]
@@ -33,6 +32,9 @@ pub struct HttpSeller {
     client: reqwest::Client,
     keys: TokenKeys,
     session: SessionId,
+    /// The high half of the run's user ids: user `n` is the UUID `(run, n)` (the server's
+    /// user ids are UUIDs), the admin `(run, u64::MAX)`.
+    run: u64,
 }
 
 /// The queue's figures the host reads between rounds.
@@ -66,6 +68,7 @@ impl HttpSeller {
             client,
             keys,
             session: SessionId::new_at(now),
+            run: uuid::Uuid::now_v7().as_u64_pair().1,
         };
         let day = 86_400_000;
         let ms = now.as_millis();
@@ -176,7 +179,8 @@ impl HttpSeller {
         path: String,
         body: Option<Value>,
     ) -> Result<Value, SellError> {
-        let token = self.token(ADMIN, "ADMIN")?;
+        let admin = uuid::Uuid::from_u64_pair(self.run, u64::MAX).to_string();
+        let token = self.token(&admin, "ADMIN")?;
         self.send(method, &path, &token, None, body).await
     }
 
@@ -188,7 +192,8 @@ impl HttpSeller {
         key: Option<&str>,
         body: Option<Value>,
     ) -> Result<Value, SellError> {
-        let token = self.token(&format!("rush-{user}"), "USER")?;
+        let id = uuid::Uuid::from_u64_pair(self.run, u64::from(user)).to_string();
+        let token = self.token(&id, "USER")?;
         self.send(method, path, &token, key, body).await
     }
 
@@ -289,14 +294,48 @@ impl HttpSeller {
 /// A queue answer (`QueueAnswer` of the server) as a [`Place`].
 fn place(v: &Value) -> Result<Place, SellError> {
     let unreadable = || SellError::Transport(format!("unreadable queue answer: {v}"));
-    let state: TicketState =
-        serde_json::from_value(v["status"].clone()).map_err(|_| unreadable())?;
-    let outlook: Outlook =
-        serde_json::from_value(v["outlook"].clone()).map_err(|_| unreadable())?;
+    let state = match v["status"].as_str() {
+        Some("waiting") => TicketState::Waiting,
+        Some("active") => TicketState::Active,
+        Some("used") => TicketState::Used,
+        Some("expired") => TicketState::Expired,
+        Some("left") => TicketState::Left,
+        _ => return Err(unreadable()),
+    };
+    let outlook = match v["outlook"].as_str() {
+        Some("likely") => Outlook::Likely,
+        Some("possible") => Outlook::Possible,
+        Some("unlikely") => Outlook::Unlikely,
+        Some("sold_out") => Outlook::SoldOut,
+        _ => return Err(unreadable()),
+    };
     Ok(Place {
         state,
         outlook,
         ticket: v["ticket_id"].as_str().ok_or_else(unreadable)?.to_owned(),
         number: v["number"].as_u64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_answers_are_read_as_the_server_spells_them() {
+        let answer = json!({"ticket_id": "t1", "status": "active", "number": 7,
+            "position": null, "waiting": 0, "outlook": "sold_out"});
+        let p = place(&answer).expect("readable");
+        assert_eq!(
+            (p.state, p.outlook, p.ticket.as_str(), p.number),
+            (TicketState::Active, Outlook::SoldOut, "t1", Some(7))
+        );
+        for bad in [
+            json!({"ticket_id": "t1", "status": "ACTIVE", "outlook": "likely"}),
+            json!({"ticket_id": "t1", "status": "waiting", "outlook": "maybe"}),
+            json!({"status": "waiting", "outlook": "likely"}),
+        ] {
+            assert!(place(&bad).is_err(), "{bad}");
+        }
+    }
 }

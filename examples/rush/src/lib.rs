@@ -43,7 +43,7 @@ pub mod seller;
 pub mod users;
 
 pub use checks::{Checks, Findings, Units};
-pub use config::{Args, Config, Mix, StoreKind};
+pub use config::{Args, Config, Mix, Remote, StoreKind};
 pub use driver::run;
 pub use error::RushError;
 pub use report::Report;

@@ -163,10 +163,14 @@ impl Report {
         let m = &c.mix;
         let _ = writeln!(
             o,
-            "rush: {} users for {} units on {} ({}), {} workers on {} runtime threads, seed {}",
+            "rush: {} users for {} units on {}{} ({}), {} workers on {} runtime threads, seed {}",
             c.users,
             c.units,
             c.store.as_str(),
+            c.remote
+                .as_ref()
+                .map(|r| format!(" over HTTP through {}", r.url))
+                .unwrap_or_default(),
             if c.sim_clock {
                 "simulated clock"
             } else {
@@ -179,7 +183,7 @@ impl Report {
         let _ = writeln!(
             o,
             "mix: pay {} · decline {} · abandon {} · cancel later {}; 1..={} units per user; \
-             queue {} active, {}/min; hold TTL {} s; data: {}{}",
+             queue {} active, {}/min; hold TTL {}; data: {}{}",
             m.pay_success,
             m.decline,
             m.abandon,
@@ -187,9 +191,17 @@ impl Report {
             c.max_per_user,
             c.queue_max_active,
             c.queue_rate_per_minute,
-            c.hold_ttl.as_secs(),
+            if c.remote.is_some() {
+                "the server's".to_owned()
+            } else {
+                format!("{} s", c.hold_ttl.as_secs())
+            },
             self.location,
-            if self.kept { " (kept)" } else { " (removed)" }
+            match (c.remote.is_some(), self.kept) {
+                (true, _) => " (the server's, left as it is)",
+                (false, true) => " (kept)",
+                (false, false) => " (removed)",
+            }
         );
         let s = &self.stages;
         let _ = writeln!(
