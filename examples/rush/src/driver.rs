@@ -33,7 +33,7 @@ use ticket_core::model::money::{Currency, Money};
 use ticket_core::model::queue::AdmissionLimit;
 use ticket_core::model::session::{Event, SalesWindow, Session};
 use ticket_core::{
-    Clock, EventId, HoldId, ManualClock, SessionId, SystemClock, TicketRush, Timestamp,
+    Clock, EventId, HoldId, ManualClock, SessionId, Stores, SystemClock, TicketRush, Timestamp,
 };
 
 use crate::backend::Backend;
@@ -266,6 +266,7 @@ async fn simulate(
     let sale_started = Instant::now();
     let mut sale = Sale {
         shop: &shop,
+        stores: backend.stores(),
         config,
         time: &time,
         line,
@@ -396,6 +397,9 @@ async fn play_all(
 /// The sale loop's state.
 struct Sale<'a> {
     shop: &'a Arc<Shop>,
+    /// The store behind the seller (in HTTP mode the server's), read for the queue's
+    /// figures between rounds.
+    stores: Stores,
     config: &'a Config,
     time: &'a Time,
     /// Users still in line, in join order (the store's FIFO order).
@@ -432,21 +436,17 @@ impl Sale<'_> {
                 ),
                 Seller::Http(_) => None,
             };
-            let active = match seller {
-                Seller::Library(l) => self
-                    .coordinator
-                    .time(
-                        Op::Stats,
-                        l.rush.stores().queue.stats(l.session, self.time.now()),
-                    )
-                    .await
-                    .map_or(0, |s| s.active),
-                Seller::Http(h) => self
-                    .coordinator
-                    .time(Op::Stats, h.figures())
-                    .await
-                    .map_or(0, |f| f.active),
-            };
+            // How many users the store has admitted now: the host's pacing aid, read from
+            // the store (over HTTP too: the server's admin stats route scans the audit
+            // trail, too slow to ask every round).
+            let active = self
+                .coordinator
+                .time(
+                    Op::Stats,
+                    self.stores.queue.stats(seller.session(), self.time.now()),
+                )
+                .await
+                .map_or(0, |s| s.active);
             let polls = if self.drain {
                 self.line.len()
             } else {

@@ -1,6 +1,6 @@
 //! The example server (`ticket-server`) as the seller, over HTTP: the buyer's routes with
 //! access tokens minted from the server's `--jwt-secret`, and the admin routes to set the
-//! run's session up and to read the queue's figures.
+//! run's session up.
 //!
 //! One [`reqwest::Client`] (a keep-alive pool of up to `workers` connections) carries every
 //! request. Each user's access token is signed on the spot (HMAC-SHA256, microseconds), as
@@ -35,13 +35,6 @@ pub struct HttpSeller {
     /// The high half of the run's user ids: user `n` is the UUID `(run, n)` (the server's
     /// user ids are UUIDs), the admin `(run, u64::MAX)`.
     run: u64,
-}
-
-/// The queue's figures the host reads between rounds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Figures {
-    /// Users admitted now.
-    pub active: u64,
 }
 
 impl HttpSeller {
@@ -278,16 +271,6 @@ impl HttpSeller {
                 "cancel answered {answer} instead of a refunded reservation"
             ))),
         }
-    }
-
-    /// `GET /api/admin/sessions/{id}/stats`: the queue's figures.
-    pub async fn figures(&self) -> Result<Figures, SellError> {
-        let path = format!("/api/admin/sessions/{}/stats", self.session);
-        let stats = self.admin(Method::GET, path, None).await?;
-        let active = stats["active"]
-            .as_u64()
-            .ok_or_else(|| SellError::Transport(format!("unreadable stats: {stats}")))?;
-        Ok(Figures { active })
     }
 }
 

@@ -22,8 +22,8 @@ pub enum Op {
     /// `AdmissionService::admit_next` (the host's timer round; in-process only: over HTTP
     /// the server runs rounds when users poll).
     Admit,
-    /// `WaitingQueue::stats` (the host's view of the queue between rounds;
-    /// `GET /api/admin/sessions/{id}/stats`).
+    /// `WaitingQueue::stats` (the host's view of the queue between rounds, read from the
+    /// store in HTTP mode too).
     Stats,
     /// `AdmissionService::view` (a waiting user polls; `GET /api/sessions/{id}/queue`).
     View,
