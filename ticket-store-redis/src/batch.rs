@@ -40,6 +40,8 @@ pub(crate) trait Batched: Send + Sized + 'static {
 pub(crate) struct Batchers {
     pub(crate) holds: DashMap<SessionId, Arc<Batch<crate::hold_batch::HoldArgs>>>,
     pub(crate) joins: DashMap<SessionId, Arc<Batch<crate::queue::JoinArgs>>>,
+    pub(crate) views: DashMap<SessionId, Arc<Batch<crate::queue_batch::ViewArgs>>>,
+    pub(crate) leaves: DashMap<SessionId, Arc<Batch<crate::queue_batch::LeaveArgs>>>,
 }
 
 type Waiter = oneshot::Sender<Result<Value>>;

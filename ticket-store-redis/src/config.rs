@@ -19,9 +19,9 @@ pub struct RedisConfig {
     pub response_timeout: Duration,
     /// A connection attempt fails after this long.
     pub connection_timeout: Duration,
-    /// Hold and join requests arriving for one session while a call for it is in flight are
-    /// sent together as one script call (group commit), up to this many per call; `1`
-    /// disables coalescing.
+    /// Hold, join, queue-view and leave requests arriving for one session while a call of
+    /// their kind for it is in flight are sent together as one script call (group commit),
+    /// up to this many per call; `1` disables coalescing.
     pub max_batch: usize,
     /// Batched calls per session that may be in flight at once (pipelined on the
     /// connection), so Redis never waits for the client between batches.

@@ -23,8 +23,9 @@
 //!
 //! # Throughput
 //! One multiplexed connection ([`redis::aio::ConnectionManager`]) carries every call and
-//! pipelines concurrent ones. Holds and joins for one session that arrive while calls for
-//! that session are in flight are coalesced into one script call
+//! pipelines concurrent ones. Holds, joins, queue views and leaves for one session that
+//! arrive while calls of their kind for that session are in flight are coalesced into one
+//! script call
 //! ([`RedisConfig::max_batch`], up to [`RedisConfig::max_in_flight`] calls per session at
 //! once), each request still checked and applied on its own. Inside a script, reads go
 //! through caches and all writes are issued once at the end (one `HSET` for every hold the
@@ -98,6 +99,7 @@ mod keys;
 mod paying;
 mod policy;
 mod queue;
+mod queue_batch;
 mod reply;
 mod reservations;
 mod scripts;

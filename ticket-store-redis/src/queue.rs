@@ -19,6 +19,7 @@ use ticket_core::{Error, Result, Timestamp};
 
 use crate::batch::{Batch, Batched};
 use crate::codec::ticket;
+use crate::queue_batch::{LeaveArgs, ViewArgs};
 use crate::reply::{array, at, count, int, json, opt_text, refusal, tagged, text, to_json};
 use crate::store::RedisStore;
 
@@ -140,13 +141,14 @@ impl WaitingQueue for RedisStore {
         }
     }
 
+    /// Coalesced with concurrent views of the session (one `view` script call per batch).
     async fn view(&self, session: SessionId, user: &UserId, now: Timestamp) -> Result<QueueView> {
         self.session_def(session).await?;
-        let mut inv = self.session_call(&self.inner.scripts.view, session, now);
-        inv.arg(now.as_millis())
-            .arg(system("queue")?)
-            .arg(user.as_str());
-        let reply = self.run(&inv).await?;
+        let args = ViewArgs {
+            now,
+            user: user.as_str().to_owned(),
+        };
+        let reply = self.submit(session, args).await?;
         let (tag, rest) = tagged(&reply, "view")?;
         match tag {
             "ok" => {}
@@ -216,6 +218,7 @@ impl WaitingQueue for RedisStore {
         }
     }
 
+    /// Coalesced with concurrent leaves of the session (one `leave` script call per batch).
     async fn leave(
         &self,
         session: SessionId,
@@ -223,11 +226,7 @@ impl WaitingQueue for RedisStore {
         now: Timestamp,
     ) -> Result<QueueTicket> {
         self.session_def(session).await?;
-        let mut inv = self.session_call(&self.inner.scripts.leave, session, now);
-        inv.arg(now.as_millis())
-            .arg(to_json(&Actor::User(user.clone()))?)
-            .arg(user.as_str());
-        let reply = self.run(&inv).await?;
+        let reply = self.submit(session, LeaveArgs::new(user, now)?).await?;
         let (tag, rest) = tagged(&reply, "leave")?;
         match tag {
             "ok" => ticket(session, user, at(rest, 0, "leave")?),

@@ -6,6 +6,7 @@ use dashmap::DashMap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, ScriptInvocation, Value};
 use ticket_core::ids::{AuditId, SessionId};
+use ticket_core::model::audit::Actor;
 use ticket_core::model::session::Session;
 use ticket_core::store::Stores;
 use ticket_core::{Error, InvalidInput, Result, Timestamp};
@@ -13,7 +14,7 @@ use ticket_core::{Error, InvalidInput, Result, Timestamp};
 use crate::batch::Batchers;
 use crate::config::RedisConfig;
 use crate::keys::Keys;
-use crate::reply::{json, opt_text, unavailable};
+use crate::reply::{json, opt_text, to_json, unavailable};
 use crate::scripts::Scripts;
 
 /// The Redis backend: implements every `ticket-core` storage trait. Cheap to clone (clones
@@ -31,6 +32,8 @@ pub(crate) struct Inner {
     /// Session definitions never change once created: cached after the first read.
     pub(crate) sessions: DashMap<SessionId, Arc<Session>>,
     pub(crate) batchers: Batchers,
+    /// The system actor of queue reads (JSON), serialised once.
+    pub(crate) queue_actor: String,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -70,6 +73,7 @@ impl RedisStore {
                 scripts: Scripts::new(),
                 sessions: DashMap::new(),
                 batchers: Batchers::default(),
+                queue_actor: to_json(&Actor::system("queue"))?,
                 config,
             }),
         })
