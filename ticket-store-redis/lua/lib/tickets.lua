@@ -4,7 +4,15 @@
 local TICKET_FIELDS = { 'id', 'st', 'pq', 'seq', 'jat', 'aat', 'exp', 'aud' }
 local K_TICKETS = B .. 'tickets'
 
+-- The eight fields in one pattern match (one C call instead of a find and a sub per field).
+local TICKET_PATTERN = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31(.*)$'
+
 local function unpack_ticket(s)
+  local id, st, pq, seq, jat, aat, exp, aud = string.match(s, TICKET_PATTERN)
+  if id then
+    return { id = id, st = st, pq = pq, seq = seq, jat = jat, aat = aat, exp = exp, aud = aud }
+  end
+  -- Fewer fields than TICKET_FIELDS: the missing ones are empty.
   local t, start = {}, 1
   for i, f in ipairs(TICKET_FIELDS) do
     local j = string.find(s, SEP, start, true)
@@ -19,12 +27,10 @@ local function unpack_ticket(s)
   return t
 end
 
+-- TICKET_FIELDS joined by SEP (one concatenation, no intermediate table).
 local function pack_ticket(t)
-  local f = {}
-  for i, name in ipairs(TICKET_FIELDS) do
-    f[i] = t[name]
-  end
-  return table.concat(f, SEP)
+  return t.id .. SEP .. t.st .. SEP .. t.pq .. SEP .. t.seq .. SEP .. t.jat .. SEP .. t.aat .. SEP
+    .. t.exp .. SEP .. t.aud
 end
 
 local TICKETS = cached_hash(K_TICKETS, unpack_ticket, pack_ticket)
