@@ -47,7 +47,11 @@
 //! call: one transaction, one commit flush and one stock-row lock for many holds
 //! ([`PgConfig::max_batch`], [`PgConfig::max_in_flight`]). On a hot session this is what
 //! keeps the rate from collapsing on the row lock as buyers pile up. Each request in a batch
-//! is still all-or-nothing on its own.
+//! is still all-or-nothing on its own. Joins of one session that arrive while a join batch
+//! of that session is in flight go together as one `tr_join_batch` call (one transaction,
+//! one lock of the queue row, one commit), applied in arrival order, each as a lone join
+//! would be; one join batch per session is in flight at a time. `max_batch = 1` turns both
+//! off. Leaves, views and admission rounds are one call each.
 //!
 //! # Expiry
 //! Every function compares expiry with the instant the caller passes (the services'
@@ -89,6 +93,7 @@ mod config;
 mod hold_batch;
 mod idempotency;
 mod inventory;
+mod join_batch;
 mod policy;
 mod queue;
 mod reservations;

@@ -40,21 +40,17 @@ fn not_found(answer: &serde_json::Value, session: SessionId, user: &UserId) -> O
 }
 
 impl PgStore {
+    /// One join, coalesced with concurrent joins of the session (see `join_batch.rs`).
     async fn join_once(&self, req: &JoinRequest, id: TicketId) -> Result<serde_json::Value> {
-        sqlx::query_scalar("SELECT tr_join($1, $2, $3, $4, $5, $6, $7)")
-            .bind(req.session.as_uuid())
-            .bind(req.user.as_str())
-            .bind(req.now.as_millis())
-            .bind(req.pre_queue)
-            .bind(
-                req.max_waiting
-                    .map(|m| i32::try_from(m).unwrap_or(i32::MAX)),
-            )
-            .bind(id.as_uuid())
-            .bind(actor_json(&Actor::User(req.user.clone()))?)
-            .fetch_one(&self.inner.pool)
-            .await
-            .map_err(db_error)
+        let request = serde_json::json!({
+            "user": req.user.as_str(),
+            "now": req.now.as_millis(),
+            "pre": req.pre_queue,
+            "max": req.max_waiting.map(|m| i32::try_from(m).unwrap_or(i32::MAX)),
+            "id": id.as_uuid(),
+            "actor": actor_json(&Actor::User(req.user.clone()))?,
+        });
+        self.submit_join(req.session, request).await
     }
 
     async fn admit_once(

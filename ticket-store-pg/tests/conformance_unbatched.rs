@@ -1,5 +1,5 @@
 //! The conformance suite again with coalescing off (`max_batch = 1`): one transaction per
-//! hold, the path a single buyer takes.
+//! hold and per join, the path a single buyer takes.
 
 mod common;
 
