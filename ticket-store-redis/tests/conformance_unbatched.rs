@@ -1,6 +1,5 @@
 //! The conformance suite again with coalescing off (`max_batch = 1`): every hold, join, view
-//! and leave is
-//! its own script call, so both paths are held to the same contract.
+//! and leave is its own script call, so both paths are held to the same contract.
 
 mod common;
 
