@@ -22,7 +22,8 @@ pub struct PgConfig {
     pub acquire_timeout: Duration,
     /// Hold requests that arrive while a hold batch is in flight are sent together as one
     /// `tr_hold_batch` call, one transaction (group commit), up to this many per call; joins
-    /// of a session likewise as one `tr_join_batch` call. `1` disables coalescing.
+    /// and leaves of a session likewise as one `tr_join_batch` or `tr_leave_batch` call. `1`
+    /// disables coalescing.
     pub max_batch: usize,
     /// Hold batches that may be in flight at once (each on its own pooled connection).
     pub max_in_flight: usize,

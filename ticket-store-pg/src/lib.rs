@@ -50,8 +50,10 @@
 //! is still all-or-nothing on its own. Joins of one session that arrive while a join batch
 //! of that session is in flight go together as one `tr_join_batch` call (one transaction,
 //! one lock of the queue row, one commit), applied in arrival order, each as a lone join
-//! would be; one join batch per session is in flight at a time. `max_batch = 1` turns both
-//! off. Leaves, views and admission rounds are one call each.
+//! would be; leaves likewise as one `tr_leave_batch` call, which first takes the session's
+//! advisory lock as a hold batch does. One join batch and one leave batch per session are in
+//! flight at a time. `max_batch = 1` turns all three off. Views and admission rounds are one
+//! call each.
 //!
 //! # Expiry
 //! Every function compares expiry with the instant the caller passes (the services'
@@ -93,9 +95,9 @@ mod config;
 mod hold_batch;
 mod idempotency;
 mod inventory;
-mod join_batch;
 mod policy;
 mod queue;
+mod queue_batch;
 mod reservations;
 mod rows;
 mod store;

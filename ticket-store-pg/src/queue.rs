@@ -13,6 +13,7 @@ use ticket_core::store::WaitingQueue;
 use ticket_core::{Error, Result, Timestamp};
 
 use crate::answers::{err_code, refusal};
+use crate::queue_batch::Kind;
 use crate::reservations::actor_json;
 use crate::rows::{count, ticket};
 use crate::store::{PgStore, db_error, decode};
@@ -40,7 +41,7 @@ fn not_found(answer: &serde_json::Value, session: SessionId, user: &UserId) -> O
 }
 
 impl PgStore {
-    /// One join, coalesced with concurrent joins of the session (see `join_batch.rs`).
+    /// One join, coalesced with concurrent joins of the session (see `queue_batch.rs`).
     async fn join_once(&self, req: &JoinRequest, id: TicketId) -> Result<serde_json::Value> {
         let request = serde_json::json!({
             "user": req.user.as_str(),
@@ -50,7 +51,7 @@ impl PgStore {
             "id": id.as_uuid(),
             "actor": actor_json(&Actor::User(req.user.clone()))?,
         });
-        self.submit_join(req.session, request).await
+        self.submit_queue(Kind::Join, req.session, request).await
     }
 
     async fn admit_once(
@@ -156,14 +157,12 @@ impl WaitingQueue for PgStore {
         user: &UserId,
         now: Timestamp,
     ) -> Result<QueueTicket> {
-        let answer: serde_json::Value = sqlx::query_scalar("SELECT tr_leave($1, $2, $3, $4)")
-            .bind(session.as_uuid())
-            .bind(user.as_str())
-            .bind(now.as_millis())
-            .bind(actor_json(&Actor::User(user.clone()))?)
-            .fetch_one(&self.inner.pool)
-            .await
-            .map_err(db_error)?;
+        let request = serde_json::json!({
+            "user": user.as_str(),
+            "now": now.as_millis(),
+            "actor": actor_json(&Actor::User(user.clone()))?,
+        });
+        let answer = self.submit_queue(Kind::Leave, session, request).await?;
         if let Some(e) = not_found(&answer, session, user) {
             return Err(e);
         }

@@ -14,7 +14,7 @@ use ticket_core::{Error, InvalidInput, Result};
 
 use crate::config::PgConfig;
 use crate::hold_batch::HoldBatcher;
-use crate::join_batch::JoinBatcher;
+use crate::queue_batch::QueueBatcher;
 
 /// The PostgreSQL backend: implements every `ticket-core` storage trait. Cheap to clone
 /// (clones share the pool and caches).
@@ -29,7 +29,7 @@ pub(crate) struct Inner {
     /// Session definitions never change once created: cached after the first read.
     pub(crate) sessions: DashMap<SessionId, Arc<Session>>,
     pub(crate) holds: HoldBatcher,
-    pub(crate) joins: JoinBatcher,
+    pub(crate) queue_batches: QueueBatcher,
     /// Idempotency claims made, to purge expired records now and then.
     pub(crate) claims: std::sync::atomic::AtomicU64,
 }
@@ -66,7 +66,7 @@ impl PgStore {
                 pool,
                 sessions: DashMap::new(),
                 holds: HoldBatcher::default(),
-                joins: JoinBatcher::default(),
+                queue_batches: QueueBatcher::default(),
                 claims: Default::default(),
                 config,
             }),

@@ -1,13 +1,15 @@
-//! Coalescing (group commit) of queue joins per session: joins of a session that arrive while
-//! a join batch of that session is in flight wait, then go together as one `tr_join_batch`
-//! call, one transaction and one commit.
+//! Coalescing (group commit) of queue joins and leaves per session: joins (leaves) of a
+//! session that arrive while a join (leave) batch of that session is in flight wait, then go
+//! together as one `tr_join_batch` (`tr_leave_batch`) call, one transaction and one commit.
 //!
-//! Every join locks its session's queue row until its commit is flushed, so one join per
-//! transaction queues a burst of joiners behind one WAL flush each. A batch takes the row
-//! once and commits once for many joins, applying them in arrival order, each exactly as
-//! `tr_join` applies one alone. One batch per session is in flight at a time (a second one
-//! would only wait for the row lock), so joins of a session reach the database in arrival
-//! order; sessions do not wait for each other.
+//! Every join and leave locks its session's queue row until its commit is flushed, so one
+//! per transaction queues a burst of users behind one WAL flush each. A batch takes the row
+//! once and commits once for many requests, applying them in arrival order, each exactly as
+//! `tr_join` or `tr_leave` applies one alone. One batch per session and kind is in flight at
+//! a time (a second one would only wait for the row lock), so joins (leaves) of a session
+//! reach the database in arrival order; sessions do not wait for each other. A leave batch
+//! takes the session's advisory lock first, as a hold batch does (see
+//! `migrations/0004_leave_batch.sql`).
 
 use std::sync::Arc;
 
@@ -21,10 +23,28 @@ use crate::store::{PgStore, db_error};
 
 type Waiter = oneshot::Sender<Result<serde_json::Value>>;
 
-/// Join requests waiting per session.
+/// What a batch does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    /// `tr_join_batch`: each request `{user, now, pre, max, id, actor}`.
+    Join,
+    /// `tr_leave_batch`: each request `{user, now, actor}`.
+    Leave,
+}
+
+impl Kind {
+    fn call(self) -> &'static str {
+        match self {
+            Kind::Join => "SELECT tr_join_batch($1, $2)",
+            Kind::Leave => "SELECT tr_leave_batch($1, $2)",
+        }
+    }
+}
+
+/// Queue requests waiting per session and kind.
 #[derive(Default)]
-pub(crate) struct JoinBatcher {
-    sessions: DashMap<SessionId, Arc<Mutex<State>>>,
+pub(crate) struct QueueBatcher {
+    sessions: DashMap<(Kind, SessionId), Arc<Mutex<State>>>,
 }
 
 #[derive(Default)]
@@ -37,28 +57,29 @@ struct State {
 /// The whole call failed: every request in it gets this (the outcome is unknown, since the
 /// commit may or may not have happened).
 #[derive(Debug, thiserror::Error)]
-#[error("batched join call failed: {0}")]
+#[error("batched queue call failed: {0}")]
 struct BatchFailed(String);
 
 impl PgStore {
-    /// Sends one join request (as `tr_join_batch` reads it: user, now, pre, max, id, actor),
-    /// alone or with concurrent joins of the session; returns its `tr_join` answer.
-    pub(crate) async fn submit_join(
+    /// Sends one queue request of `kind` (see [`Kind`]), alone or with concurrent ones of the
+    /// session; returns its `tr_join` or `tr_leave` answer.
+    pub(crate) async fn submit_queue(
         &self,
+        kind: Kind,
         session: SessionId,
         req: serde_json::Value,
     ) -> Result<serde_json::Value> {
         if self.inner.config.max_batch <= 1 {
-            let mut out = self.run_joins(session, vec![req]).await?;
+            let mut out = self.run_queue(kind, session, vec![req]).await?;
             return out
                 .pop()
-                .ok_or_else(|| Error::Corrupt("empty join batch answer".into()));
+                .ok_or_else(|| Error::Corrupt("empty queue batch answer".into()));
         }
         let state = self
             .inner
-            .joins
+            .queue_batches
             .sessions
-            .entry(session)
+            .entry((kind, session))
             .or_default()
             .clone();
         let (tx, rx) = oneshot::channel();
@@ -71,7 +92,7 @@ impl PgStore {
             // The call runs on its own task, so a caller that gives up (timeout, dropped
             // future) never strands the requests that joined its batch.
             let store = self.clone();
-            tokio::spawn(async move { store.drain_joins(session, state).await });
+            tokio::spawn(async move { store.drain_queue(kind, session, state).await });
         }
         rx.await.map_err(|_| {
             Error::Unavailable(Box::new(BatchFailed("the batch was dropped".into())))
@@ -79,7 +100,7 @@ impl PgStore {
     }
 
     /// Runs the session's batches until nobody waits.
-    async fn drain_joins(self, session: SessionId, state: Arc<Mutex<State>>) {
+    async fn drain_queue(self, kind: Kind, session: SessionId, state: Arc<Mutex<State>>) {
         let max = self.inner.config.max_batch;
         loop {
             let taken: Vec<(serde_json::Value, Waiter)> = {
@@ -92,14 +113,14 @@ impl PgStore {
                 st.pending.drain(..n).collect()
             };
             let (reqs, waiters): (Vec<_>, Vec<_>) = taken.into_iter().unzip();
-            match self.run_joins(session, reqs).await {
+            match self.run_queue(kind, session, reqs).await {
                 Ok(answers) if answers.len() == waiters.len() => {
                     for (w, a) in waiters.into_iter().zip(answers) {
                         let _ = w.send(Ok(a));
                     }
                 }
                 Ok(answers) => {
-                    let msg = format!("{} answers for {} joins", answers.len(), waiters.len());
+                    let msg = format!("{} answers for {} requests", answers.len(), waiters.len());
                     for w in waiters {
                         let _ = w.send(Err(Error::Corrupt(msg.clone())));
                     }
@@ -114,13 +135,14 @@ impl PgStore {
         }
     }
 
-    /// One `tr_join_batch` call: one answer per request, in order.
-    async fn run_joins(
+    /// One batch call: one answer per request, in order.
+    async fn run_queue(
         &self,
+        kind: Kind,
         session: SessionId,
         reqs: Vec<serde_json::Value>,
     ) -> Result<Vec<serde_json::Value>> {
-        let answer: serde_json::Value = sqlx::query_scalar("SELECT tr_join_batch($1, $2)")
+        let answer: serde_json::Value = sqlx::query_scalar(kind.call())
             .bind(session.as_uuid())
             .bind(serde_json::Value::Array(reqs))
             .fetch_one(&self.inner.pool)
@@ -128,7 +150,7 @@ impl PgStore {
             .map_err(db_error)?;
         match answer {
             serde_json::Value::Array(answers) => Ok(answers),
-            other => Err(Error::Corrupt(format!("join batch answer: {other}"))),
+            other => Err(Error::Corrupt(format!("{kind:?} batch answer: {other}"))),
         }
     }
 }
