@@ -5,6 +5,7 @@
 //! (408). Outermost, [`metrics::track`] times and counts every answer (`GET /metrics`);
 //! innermost, [`rate_limit::limit`] answers 429 on the queue and hold routes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -26,6 +27,9 @@ use crate::state::AppState;
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
+    // The middleware get `Arc`s: a layer's state is cloned per request (and so is every
+    // layer inside it), and `AppState` is a large struct of the library's services.
+    let shared = Arc::new(state.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/ping", get(ping))
@@ -45,7 +49,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .layer(axum::middleware::from_fn(metrics::tag_checkout))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            Arc::clone(&shared),
             rate_limit::limit,
         ))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
@@ -66,7 +70,10 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(axum::middleware::from_fn_with_state(state, metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.metrics),
+            metrics::track,
+        ))
 }
 
 /// Serves the API on `listener` as the binary does (with each connection's client address,

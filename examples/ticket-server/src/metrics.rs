@@ -35,6 +35,7 @@
 //! not expose it publicly (serve it on an internal network, or block `/metrics` at the
 //! proxy), since it shows traffic and sales volumes.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -336,7 +337,9 @@ struct Seen {
 
 /// Middleware on every route (the outermost layer, so timeouts, 413s and 429s are seen):
 /// times the request and counts its answer (see the module docs).
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+///
+/// Its state is the metrics alone: a middleware's state is cloned for every request.
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let seen = Seen {
         method: req.method().clone(),
@@ -346,7 +349,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
             .map(|m| m.as_str().to_owned()),
     };
     let resp = next.run(req).await;
-    state.metrics.record(&seen, &resp, started.elapsed());
+    metrics.record(&seen, &resp, started.elapsed());
     resp
 }
 

@@ -36,6 +36,7 @@
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
@@ -208,7 +209,11 @@ fn client_ip(req: &Request) -> Option<IpAddr> {
 /// on the limited routes, takes a request from the caller's user bucket, then from the
 /// client address's bucket, and answers 429 `RATE_LIMITED` with `Retry-After` when either
 /// is empty; every other request passes untouched.
-pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+///
+/// Its state is an `Arc` of the server's state: a middleware's state is cloned for every
+/// request, and [`AppState`] itself is a large struct of the library's services (cloning it
+/// touches ~100 reference counts).
+pub async fn limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let limited = req
         .extensions()
         .get::<MatchedPath>()
@@ -220,7 +225,9 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
     let req = if limits.per_user.is_some() {
         let (mut parts, body) = req.into_parts();
         // An invalid or missing token is the handler's to refuse.
-        let user = AuthUser::from_request_parts(&mut parts, &state).await.ok();
+        let user = AuthUser::from_request_parts(&mut parts, state.as_ref())
+            .await
+            .ok();
         if let Some(user) = user
             && let Err(wait) = limits.check_user(&user.id)
         {
