@@ -53,15 +53,15 @@ fn backend(what: &'static str) -> impl Fn(String) -> StartError {
 #[derive(Clone)]
 pub struct AppState {
     /// The library's services.
-    pub rush: TicketRush,
+    pub rush: Arc<TicketRush>,
     /// Checkout over the payment provider.
-    pub checkout: CheckoutService,
+    pub checkout: Arc<CheckoutService>,
     /// Users and refresh tokens.
     pub accounts: Arc<dyn AccountStore>,
     /// Buyers' wallets.
     pub wallet: Arc<dyn WalletStore>,
     /// Access-token keys.
-    pub keys: TokenKeys,
+    pub keys: Arc<TokenKeys>,
     /// Which tickets were used at the gate (shared by every process on the backend).
     pub tickets: Arc<dyn TicketStore>,
     /// Signs and checks ticket codes (from the JWT secret, so every process agrees).
@@ -199,11 +199,11 @@ impl AppState {
         };
         let rate_limits = Arc::new(crate::rate_limit::RateLimits::from_config(&config));
         Ok(Self {
-            rush,
-            checkout,
+            rush: Arc::new(rush),
+            checkout: Arc::new(checkout),
             accounts,
             wallet,
-            keys,
+            keys: Arc::new(keys),
             tickets,
             ticket_codes,
             clock,
