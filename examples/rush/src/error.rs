@@ -48,8 +48,9 @@ pub enum RushError {
     Worker(#[from] tokio::task::JoinError),
 }
 
-/// An error and its chain of causes, joined by `: `.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+/// An error and its chain of causes, joined by `: ` (reqwest's and sqlx's own messages hide
+/// the cause).
+pub fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

@@ -54,17 +54,7 @@ pub enum BenchError {
     },
 }
 
-/// An error and its causes, `: `-separated (reqwest's own message hides the cause).
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
-}
+pub use rush::error::chain;
 
 /// Exit status of a run that could not be made.
 const EXIT_FAILED: i32 = 1;
