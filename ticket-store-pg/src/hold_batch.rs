@@ -22,9 +22,8 @@ use ticket_core::ids::SessionId;
 use ticket_core::{Error, Result};
 use tokio::sync::oneshot;
 
+use crate::batch_reply::{self, Waiter};
 use crate::store::{PgStore, db_error};
-
-type Waiter = oneshot::Sender<Result<serde_json::Value>>;
 
 /// Hold requests waiting to be sent, and how many batches are running.
 #[derive(Default)]
@@ -46,12 +45,6 @@ struct Pending {
     req: serde_json::Value,
     waiter: Waiter,
 }
-
-/// The whole call failed: every request in it gets this (the outcome is unknown, since the
-/// commit may or may not have happened).
-#[derive(Debug, thiserror::Error)]
-#[error("batched hold call failed: {0}")]
-struct BatchFailed(String);
 
 impl PgStore {
     /// Sends one hold request (as `tr_hold_one` reads it), alone or with concurrent ones;
@@ -87,9 +80,7 @@ impl PgStore {
             let store = self.clone();
             tokio::spawn(async move { store.drain_holds().await });
         }
-        rx.await.map_err(|_| {
-            Error::Unavailable(Box::new(BatchFailed("the batch was dropped".into())))
-        })?
+        batch_reply::answer("hold", rx).await
     }
 
     /// Runs batches until no request it may take waits: each batch takes, in arrival order,
@@ -129,32 +120,7 @@ impl PgStore {
                     st.busy.remove(s);
                 }
             }
-            match outcome {
-                Ok(answers) if answers.len() == waiters.len() => {
-                    for (w, a) in waiters.into_iter().zip(answers) {
-                        let _ = w.send(Ok(a));
-                    }
-                }
-                Ok(answers) => {
-                    let msg = format!("{} answers for {} requests", answers.len(), waiters.len());
-                    for w in waiters {
-                        let _ = w.send(Err(Error::Corrupt(msg.clone())));
-                    }
-                }
-                Err(e) => {
-                    let msg = match &e {
-                        Error::Unavailable(s) => format!("{e}: {s}"),
-                        _ => e.to_string(),
-                    };
-                    for w in waiters {
-                        let err = match &e {
-                            Error::Corrupt(m) => Error::Corrupt(m.clone()),
-                            _ => Error::Unavailable(Box::new(BatchFailed(msg.clone()))),
-                        };
-                        let _ = w.send(Err(err));
-                    }
-                }
-            }
+            batch_reply::reply("hold", waiters, outcome);
         }
     }
 

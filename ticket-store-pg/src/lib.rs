@@ -91,6 +91,7 @@
 #![warn(missing_docs)]
 
 mod answers;
+mod batch_reply;
 mod config;
 mod hold_batch;
 mod idempotency;

@@ -19,9 +19,8 @@ use ticket_core::ids::SessionId;
 use ticket_core::{Error, Result};
 use tokio::sync::oneshot;
 
+use crate::batch_reply::{self, Waiter};
 use crate::store::{PgStore, db_error};
-
-type Waiter = oneshot::Sender<Result<serde_json::Value>>;
 
 /// What a batch does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,12 +52,6 @@ struct State {
     /// A drain task runs for the session (it has at most one batch in flight).
     running: bool,
 }
-
-/// The whole call failed: every request in it gets this (the outcome is unknown, since the
-/// commit may or may not have happened).
-#[derive(Debug, thiserror::Error)]
-#[error("batched queue call failed: {0}")]
-struct BatchFailed(String);
 
 impl PgStore {
     /// Sends one queue request of `kind` (see [`Kind`]), alone or with concurrent ones of the
@@ -94,9 +87,7 @@ impl PgStore {
             let store = self.clone();
             tokio::spawn(async move { store.drain_queue(kind, session, state).await });
         }
-        rx.await.map_err(|_| {
-            Error::Unavailable(Box::new(BatchFailed("the batch was dropped".into())))
-        })?
+        batch_reply::answer("queue", rx).await
     }
 
     /// Runs the session's batches until nobody waits.
@@ -113,25 +104,8 @@ impl PgStore {
                 st.pending.drain(..n).collect()
             };
             let (reqs, waiters): (Vec<_>, Vec<_>) = taken.into_iter().unzip();
-            match self.run_queue(kind, session, reqs).await {
-                Ok(answers) if answers.len() == waiters.len() => {
-                    for (w, a) in waiters.into_iter().zip(answers) {
-                        let _ = w.send(Ok(a));
-                    }
-                }
-                Ok(answers) => {
-                    let msg = format!("{} answers for {} requests", answers.len(), waiters.len());
-                    for w in waiters {
-                        let _ = w.send(Err(Error::Corrupt(msg.clone())));
-                    }
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    for w in waiters {
-                        let _ = w.send(Err(Error::Unavailable(Box::new(BatchFailed(msg.clone())))));
-                    }
-                }
-            }
+            let outcome = self.run_queue(kind, session, reqs).await;
+            batch_reply::reply("queue", waiters, outcome);
         }
     }
 
