@@ -7,7 +7,6 @@
 //! end. Redis and PostgreSQL must be running: a missing server fails the test (with how to
 //! start it), never skips it.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -77,18 +76,14 @@ async fn serve(
         ),
     };
     let jobs = ticket_server::background::spawn(state.clone());
-    let app = ticket_server::app::router(state);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
+        let shutdown = async {
             let _ = stopped.await;
-        })
-        .await
-        .expect("serve");
+        };
+        ticket_server::app::serve(listener, state, shutdown)
+            .await
+            .expect("serve");
         jobs.abort();
     });
     (url, stop)
