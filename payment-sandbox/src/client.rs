@@ -12,13 +12,19 @@ use ticket_core::gateway::{
     GatewayError, IntentId, NewIntent, PaymentGateway, PaymentIntent, Refund, RefundRequest,
 };
 
+use crate::auth::ApiKey;
+use crate::delivery::{EndpointConfig, EndpointInfo};
 use crate::http::{CreateIntentBody, MAX_PAGE, Page, RefundBody};
 
 /// A client of a sandbox served by [`crate::http::serve`] (or the `payment-sandbox`
-/// binary). Errors come back typed as the in-process sandbox gives them; a request that
+/// binary). Every request carries the sandbox's API key (`Authorization: Bearer sk_test_…`,
+/// a header marked sensitive); redirects are never followed, so the key goes to the given
+/// host only. Errors come back typed as the in-process sandbox gives them; a request that
 /// times out is [`GatewayError::Timeout`], one that cannot reach the server
 /// [`GatewayError::Unavailable`] (the outcome is unknown in both cases: repeat with the same
-/// idempotency key, or read the intent).
+/// idempotency key, or read the intent). A refused key (`401`) is
+/// [`GatewayError::Unavailable`] too: nothing changed at the sandbox, and the deployment's
+/// key must be fixed.
 #[derive(Debug, Clone)]
 pub struct HttpGateway {
     base: String,
@@ -26,9 +32,9 @@ pub struct HttpGateway {
 }
 
 impl HttpGateway {
-    /// A client of the sandbox at `base_url` (e.g. `http://127.0.0.1:8090`), each request
-    /// limited to `timeout`.
-    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, GatewayError> {
+    /// A client of the sandbox at `base_url` (e.g. `http://127.0.0.1:8090`) whose API key is
+    /// `api_key` (the sandbox's `--api-key`), each request limited to `timeout`.
+    pub fn new(base_url: &str, api_key: ApiKey, timeout: Duration) -> Result<Self, GatewayError> {
         let url = reqwest::Url::parse(base_url)
             .map_err(|e| GatewayError::Invalid(format!("sandbox URL {base_url:?}: {e}")))?;
         if url.scheme() != "http" {
@@ -36,8 +42,17 @@ impl HttpGateway {
                 "sandbox URL {base_url:?}: only http is supported"
             )));
         }
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            api_key
+                .header_value()
+                .map_err(|e| GatewayError::Invalid(e.to_string()))?,
+        );
         let client = reqwest::Client::builder()
             .timeout(timeout)
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| GatewayError::Unavailable(format!("HTTP client: {e}")))?;
         Ok(Self {
@@ -79,6 +94,17 @@ impl HttpGateway {
 
     async fn post_empty<T: DeserializeOwned>(&self, path: &str) -> Result<T, GatewayError> {
         self.call(path, Some(&serde_json::json!({})), None).await
+    }
+
+    /// Registers a webhook endpoint (`POST /v1/webhook_endpoints`); returns its id and the
+    /// key its receiver verifies with. A URL the sandbox refuses ([`crate::webhook_url`]) is
+    /// [`GatewayError::Invalid`] with the sandbox's reason.
+    pub async fn register_endpoint(
+        &self,
+        endpoint: &EndpointConfig,
+    ) -> Result<EndpointInfo, GatewayError> {
+        self.call("/v1/webhook_endpoints", Some(endpoint), None)
+            .await
     }
 
     /// Every intent of the sandbox, oldest first (`GET /v1/payment_intents`, page by page).
@@ -135,6 +161,9 @@ fn api_error(status: StatusCode, body: &[u8]) -> GatewayError {
         let text = String::from_utf8_lossy(body).into_owned();
         match status {
             StatusCode::GATEWAY_TIMEOUT => GatewayError::Timeout,
+            StatusCode::UNAUTHORIZED => GatewayError::Unavailable(format!(
+                "the payment sandbox refused the API key (401): {text}"
+            )),
             s if s.is_client_error() => GatewayError::Invalid(format!("{s}: {text}")),
             s => GatewayError::Unavailable(format!("{s}: {text}")),
         }

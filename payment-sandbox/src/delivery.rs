@@ -6,14 +6,21 @@
 //!   (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), each wait multiplied by the
 //!   sandbox's time scale so tests run it in milliseconds.
 //! * `410 Gone` disables the endpoint: nothing more is sent to it.
+//! * Redirects are never followed: a `3xx` answer is a failed attempt (logged with its
+//!   status, retried on the schedule), so a receiver cannot bounce the sandbox's signed
+//!   requests to another address.
 //! * `429` and `503` with a `Retry-After` (seconds) wait that long (scaled, at most 24 h) instead of the
 //!   schedule's next step.
-//! * Every attempt is logged ([`DeliveryAttempt`]): status, latency, injected faults.
+//! * Every attempt is logged ([`DeliveryAttempt`]): status, latency, injected faults. The log
+//!   keeps the newest [`crate::SandboxConfig::max_delivery_log`] attempts; older ones are
+//!   dropped (the counters of [`DeliveryStats`] still count them).
+//! * Endpoint URLs are checked when registered ([`crate::webhook_url`]), and at most
+//!   [`crate::SandboxConfig::max_endpoints`] endpoints can be registered.
 //! * Faults ([`Faults`]) are drawn per endpoint from its seeded stream when the event is
 //!   emitted. Their delays are real time (they model the network); the time scale applies to
 //!   the provider's own schedule.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -73,6 +80,7 @@ pub enum SigningScheme {
 
 /// A webhook endpoint to register.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EndpointConfig {
     /// Where to `POST` events (`http://` only: the sandbox sends no TLS).
     pub url: String,
@@ -195,7 +203,12 @@ struct Inner {
     time_scale: f64,
     clock: Arc<dyn Clock>,
     endpoints: Mutex<HashMap<String, Endpoint>>,
-    log: Mutex<Vec<DeliveryAttempt>>,
+    max_endpoints: usize,
+    log: Mutex<VecDeque<DeliveryAttempt>>,
+    max_log: usize,
+    /// Copies not yet delivered nor abandoned, per intent: an intent with any is never
+    /// evicted (its events are still on their way).
+    pending: Mutex<HashMap<IntentId, usize>>,
     stats: Mutex<DeliveryStats>,
     in_flight: AtomicUsize,
     idle: Notify,
@@ -210,11 +223,29 @@ impl std::fmt::Debug for Dispatcher {
     }
 }
 
-/// Decrements the in-flight count when a copy's delivery ends, however it ends.
-struct InFlight(Arc<Inner>);
+/// Counts a copy as in flight (overall and for its intent) until its delivery ends, however
+/// it ends.
+struct InFlight(Arc<Inner>, IntentId);
+
+impl InFlight {
+    fn start(inner: &Arc<Inner>, intent: &IntentId) -> Self {
+        inner.in_flight.fetch_add(1, Ordering::SeqCst);
+        *inner.pending.lock().entry(intent.clone()).or_insert(0) += 1;
+        Self(inner.clone(), intent.clone())
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        {
+            let mut pending = self.0.pending.lock();
+            if let Some(n) = pending.get_mut(&self.1) {
+                *n -= 1;
+                if *n == 0 {
+                    pending.remove(&self.1);
+                }
+            }
+        }
         if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.0.idle.notify_waiters();
         }
@@ -226,6 +257,8 @@ impl Dispatcher {
         config: DeliveryConfig,
         time_scale: f64,
         clock: Arc<dyn Clock>,
+        max_endpoints: usize,
+        max_log: usize,
     ) -> Result<Self, SandboxError> {
         if config.schedule.is_empty() {
             return Err(SandboxError::InvalidConfig(
@@ -239,6 +272,8 @@ impl Dispatcher {
         }
         let client = reqwest::Client::builder()
             .timeout(config.request_timeout)
+            // A 3xx is the receiver's answer, never a new destination.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| SandboxError::InvalidConfig(format!("HTTP client: {e}")))?;
         Ok(Self {
@@ -248,7 +283,10 @@ impl Dispatcher {
                 time_scale,
                 clock,
                 endpoints: Mutex::new(HashMap::new()),
-                log: Mutex::new(Vec::new()),
+                max_endpoints,
+                log: Mutex::new(VecDeque::new()),
+                max_log,
+                pending: Mutex::new(HashMap::new()),
                 stats: Mutex::new(DeliveryStats::default()),
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
@@ -265,16 +303,7 @@ impl Dispatcher {
 
     pub(crate) fn register(&self, config: EndpointConfig) -> Result<EndpointInfo, SandboxError> {
         config.faults.validate()?;
-        let url = reqwest::Url::parse(&config.url)
-            .map_err(|e| SandboxError::InvalidEndpoint(format!("{:?}: {e}", config.url)))?;
-        if url.scheme() != "http" {
-            // The sandbox's client has no TLS stack: it is a test double for local
-            // receivers, and an https endpoint would fail every attempt.
-            return Err(SandboxError::InvalidEndpoint(format!(
-                "{:?}: the sandbox delivers over plain http only",
-                config.url
-            )));
-        }
+        crate::webhook_url::validate(&config.url)?;
         let key = new_signer(config.signing)?;
         let info = EndpointInfo {
             id: format!("ep_{}", uuid::Uuid::now_v7().simple()),
@@ -282,7 +311,11 @@ impl Dispatcher {
             verification_key: key.verification_key().to_string(),
             enabled: true,
         };
-        self.inner.endpoints.lock().insert(
+        let mut endpoints = self.inner.endpoints.lock();
+        if endpoints.len() >= self.inner.max_endpoints {
+            return Err(SandboxError::TooManyEndpoints(self.inner.max_endpoints));
+        }
+        endpoints.insert(
             info.id.clone(),
             Endpoint {
                 info: info.clone(),
@@ -333,6 +366,11 @@ impl Dispatcher {
             .filter(|a| endpoint.is_none_or(|e| a.endpoint == e))
             .cloned()
             .collect()
+    }
+
+    /// Whether copies of events about `intent` are still being delivered.
+    pub(crate) fn has_pending(&self, intent: &IntentId) -> bool {
+        self.inner.pending.lock().contains_key(intent)
     }
 
     pub(crate) fn stats(&self) -> DeliveryStats {
@@ -389,8 +427,7 @@ impl Dispatcher {
                     body: body.clone(),
                     plan,
                 };
-                self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
-                let guard = InFlight(self.inner.clone());
+                let guard = InFlight::start(&self.inner, &event.intent.id);
                 let this = self.clone();
                 tokio::spawn(async move {
                     let _guard = guard;
@@ -523,7 +560,11 @@ impl Dispatcher {
         outcome: AttemptOutcome,
     ) {
         self.inner.stats.lock().attempts += 1;
-        self.inner.log.lock().push(DeliveryAttempt {
+        let mut log = self.inner.log.lock();
+        if log.len() >= self.inner.max_log {
+            log.pop_front();
+        }
+        log.push_back(DeliveryAttempt {
             endpoint: job.endpoint.clone(),
             event_id: job.event_id.clone(),
             event_type: job.event_type,

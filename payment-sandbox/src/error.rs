@@ -16,4 +16,10 @@ pub enum SandboxError {
     /// A sandbox configuration value is out of range.
     #[error("invalid sandbox configuration: {0}")]
     InvalidConfig(String),
+    /// An API key is malformed (the message says why, never repeats the key).
+    #[error("invalid API key: {0}")]
+    InvalidApiKey(String),
+    /// The sandbox already has its configured number of webhook endpoints.
+    #[error("too many webhook endpoints: at most {0} may be registered")]
+    TooManyEndpoints(usize),
 }

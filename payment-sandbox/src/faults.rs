@@ -36,6 +36,7 @@ pub enum Delay {
 /// The faults one endpoint suffers. Probabilities are in `0.0..=1.0`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
+#[serde(deny_unknown_fields)]
 pub struct Faults {
     /// Seed of the endpoint's random stream.
     pub seed: u64,

@@ -1,7 +1,6 @@
 //! The in-process sandbox: a [`PaymentGateway`] that keeps intents in memory, picks outcomes
 //! by test card, and emits events to registered webhook endpoints.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use ticket_core::gateway::{
 use ticket_core::model::idempotency::Fingerprint;
 use ticket_core::{Clock, SystemClock};
 
+use crate::book::{Book, Entry};
 use crate::cards::{self, CardOutcome};
 use crate::delivery::{
     DeliveryAttempt, DeliveryConfig, DeliveryStats, Dispatcher, EndpointConfig, EndpointInfo,
@@ -37,7 +37,33 @@ pub struct SandboxConfig {
     pub confirm_timeout: Duration,
     /// Webhook delivery.
     pub delivery: DeliveryConfig,
+    /// The most intents kept (default [`DEFAULT_MAX_INTENTS`]). Past it, creating one evicts
+    /// the oldest *settled* intent: succeeded, failed or canceled, with every webhook about it
+    /// delivered or abandoned. One still `requires_confirmation` or `processing`, or with
+    /// webhooks on their way, is never evicted; when no intent can go, creation is refused
+    /// ([`GatewayError::Unavailable`], HTTP `503`) and nothing changes. An evicted intent
+    /// and its idempotency key are forgotten: reading it is `NotFound` (`404`), and its key
+    /// may create a new intent.
+    pub max_intents: usize,
+    /// The most refunds kept (default [`DEFAULT_MAX_REFUNDS`]); past it the oldest refund
+    /// whose intent has no webhook on its way is evicted, with its idempotency key.
+    pub max_refunds: usize,
+    /// The most delivery attempts the log keeps (default [`DEFAULT_MAX_DELIVERY_LOG`]);
+    /// past it the oldest attempts are dropped ([`DeliveryStats`] still counts them).
+    pub max_delivery_log: usize,
+    /// The most webhook endpoints that can be registered (default
+    /// [`DEFAULT_MAX_ENDPOINTS`]); one more is refused.
+    pub max_endpoints: usize,
 }
+
+/// Default of [`SandboxConfig::max_intents`].
+pub const DEFAULT_MAX_INTENTS: usize = 100_000;
+/// Default of [`SandboxConfig::max_refunds`].
+pub const DEFAULT_MAX_REFUNDS: usize = 100_000;
+/// Default of [`SandboxConfig::max_delivery_log`].
+pub const DEFAULT_MAX_DELIVERY_LOG: usize = 100_000;
+/// Default of [`SandboxConfig::max_endpoints`].
+pub const DEFAULT_MAX_ENDPOINTS: usize = 100;
 
 impl Default for SandboxConfig {
     fn default() -> Self {
@@ -46,6 +72,10 @@ impl Default for SandboxConfig {
             slow_delay: Duration::from_secs(10),
             confirm_timeout: Duration::from_secs(15),
             delivery: DeliveryConfig::default(),
+            max_intents: DEFAULT_MAX_INTENTS,
+            max_refunds: DEFAULT_MAX_REFUNDS,
+            max_delivery_log: DEFAULT_MAX_DELIVERY_LOG,
+            max_endpoints: DEFAULT_MAX_ENDPOINTS,
         }
     }
 }
@@ -59,7 +89,10 @@ impl Default for SandboxConfig {
 /// * intents follow the state machine of [`crate::intent`]; refunds never exceed the amount;
 /// * each intent's events carry a strictly increasing `sequence`, in the order the status
 ///   changed; delivery may still reorder, duplicate, delay or drop them (see
-///   [`crate::faults`]).
+///   [`crate::faults`]);
+/// * memory is bounded: intents, refunds, the delivery log and endpoints are kept up to the
+///   counts of [`SandboxConfig`], evicting only settled items (see
+///   [`SandboxConfig::max_intents`]).
 #[derive(Clone, Debug)]
 pub struct Sandbox {
     inner: Arc<Inner>,
@@ -71,21 +104,6 @@ struct Inner {
     clock: Arc<dyn Clock>,
     book: Mutex<Book>,
     dispatcher: Dispatcher,
-}
-
-#[derive(Debug, Default)]
-struct Book {
-    intents: HashMap<IntentId, Entry>,
-    create_keys: HashMap<String, (Fingerprint, IntentId)>,
-    refund_keys: HashMap<String, (Fingerprint, Refund)>,
-    refunds: Vec<Refund>,
-}
-
-#[derive(Debug)]
-struct Entry {
-    intent: PaymentIntent,
-    card: CardOutcome,
-    sequence: u64,
 }
 
 fn scaled(d: Duration, scale: f64) -> Duration {
@@ -106,8 +124,25 @@ impl Sandbox {
                 config.time_scale
             )));
         }
-        let dispatcher =
-            Dispatcher::new(config.delivery.clone(), config.time_scale, clock.clone())?;
+        for (name, value) in [
+            ("max_intents", config.max_intents),
+            ("max_refunds", config.max_refunds),
+            ("max_delivery_log", config.max_delivery_log),
+            ("max_endpoints", config.max_endpoints),
+        ] {
+            if value == 0 {
+                return Err(SandboxError::InvalidConfig(format!(
+                    "{name} must be at least 1"
+                )));
+            }
+        }
+        let dispatcher = Dispatcher::new(
+            config.delivery.clone(),
+            config.time_scale,
+            clock.clone(),
+            config.max_endpoints,
+            config.max_delivery_log,
+        )?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -156,23 +191,16 @@ impl Sandbox {
         self.inner.dispatcher.idle(timeout).await
     }
 
-    /// Every intent, oldest first.
+    /// Every intent kept (see [`SandboxConfig::max_intents`]), oldest first.
     pub fn intents(&self) -> Vec<PaymentIntent> {
-        let mut all: Vec<_> = self
-            .inner
-            .book
-            .lock()
-            .intents
-            .values()
-            .map(|e| e.intent.clone())
-            .collect();
+        let mut all: Vec<_> = self.inner.book.lock().intents().cloned().collect();
         all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         all
     }
 
-    /// Every refund, in the order they were made.
+    /// Every refund kept (see [`SandboxConfig::max_refunds`]), in the order they were made.
     pub fn refunds(&self) -> Vec<Refund> {
-        self.inner.book.lock().refunds.clone()
+        self.inner.book.lock().refunds()
     }
 
     /// Changes the intent under the book's lock and, when it changed, emits `kind`.
@@ -184,8 +212,7 @@ impl Sandbox {
     ) -> Result<PaymentIntent, GatewayError> {
         let mut book = self.inner.book.lock();
         let entry = book
-            .intents
-            .get_mut(id)
+            .entry_mut(id)
             .ok_or_else(|| GatewayError::NotFound(id.to_string()))?;
         if change(&mut entry.intent)? {
             self.emit(entry, kind);
@@ -257,29 +284,22 @@ impl PaymentGateway for Sandbox {
         let card = cards::outcome(&req.payment_method)?;
         intent::validate_amount(&req.amount)?;
         let mut book = self.inner.book.lock();
-        if let Some((seen, id)) = book.create_keys.get(&req.idempotency_key) {
+        if let Some((seen, id)) = book.created_by(&req.idempotency_key) {
             if *seen != fp {
                 return Err(GatewayError::KeyReused);
             }
-            let id = id.clone();
             return book
-                .intents
-                .get(&id)
+                .entry(id)
                 .map(|e| e.intent.clone())
-                .ok_or(GatewayError::NotFound(id.to_string()));
+                .ok_or_else(|| GatewayError::NotFound(id.to_string()));
         }
         let id = IntentId::new(format!("pi_{}", uuid::Uuid::now_v7().simple()))?;
-        let created = intent::open(id.clone(), req.amount, req.metadata, self.inner.clock.now())?;
-        book.create_keys
-            .insert(req.idempotency_key, (fp, id.clone()));
-        book.intents.insert(
-            id,
-            Entry {
-                intent: created.clone(),
-                card,
-                sequence: 0,
-            },
-        );
+        let created = intent::open(id, req.amount, req.metadata, self.inner.clock.now())?;
+        let dispatcher = &self.inner.dispatcher;
+        book.make_room_for_intent(self.inner.config.max_intents, |id| {
+            dispatcher.has_pending(id)
+        })?;
+        book.insert_intent(fp, Entry::new(created.clone(), card, req.idempotency_key));
         Ok(created)
     }
 
@@ -287,8 +307,7 @@ impl PaymentGateway for Sandbox {
         let (intent, card, first) = {
             let mut book = self.inner.book.lock();
             let entry = book
-                .intents
-                .get_mut(id)
+                .entry_mut(id)
                 .ok_or_else(|| GatewayError::NotFound(id.to_string()))?;
             let first = intent::confirm(&mut entry.intent)?;
             if first {
@@ -329,8 +348,7 @@ impl PaymentGateway for Sandbox {
         self.inner
             .book
             .lock()
-            .intents
-            .get(id)
+            .entry(id)
             .map(|e| e.intent.clone())
             .ok_or_else(|| GatewayError::NotFound(id.to_string()))
     }
@@ -343,18 +361,27 @@ impl PaymentGateway for Sandbox {
         key_ok(&req.idempotency_key)?;
         let fp = fingerprint(&(&req.intent, req.amount_minor))?;
         let mut book = self.inner.book.lock();
-        if let Some((seen, refund)) = book.refund_keys.get(&req.idempotency_key) {
+        if let Some((seen, refund)) = book.refunded_by(&req.idempotency_key) {
             return if *seen == fp {
                 Ok(refund.clone())
             } else {
                 Err(GatewayError::KeyReused)
             };
         }
-        let entry = book
-            .intents
-            .get_mut(&req.intent)
-            .ok_or_else(|| GatewayError::NotFound(req.intent.to_string()))?;
-        let amount = intent::refund(&mut entry.intent, req.amount_minor)?;
+        let not_found = || GatewayError::NotFound(req.intent.to_string());
+        // Refund a copy first: a refused refund, or no room for one, changes nothing.
+        let mut refunded = book
+            .entry(&req.intent)
+            .ok_or_else(not_found)?
+            .intent
+            .clone();
+        let amount = intent::refund(&mut refunded, req.amount_minor)?;
+        let dispatcher = &self.inner.dispatcher;
+        book.make_room_for_refund(self.inner.config.max_refunds, |id| {
+            dispatcher.has_pending(id)
+        })?;
+        let entry = book.entry_mut(&req.intent).ok_or_else(not_found)?;
+        entry.intent = refunded;
         self.emit(entry, EventKind::Refunded);
         let refund = Refund {
             id: format!("re_{}", uuid::Uuid::now_v7().simple()),
@@ -362,9 +389,7 @@ impl PaymentGateway for Sandbox {
             amount,
         };
         tracing::info!(intent = %req.intent, refund = %refund.id, reason = %req.reason, "refunded");
-        book.refund_keys
-            .insert(req.idempotency_key, (fp, refund.clone()));
-        book.refunds.push(refund.clone());
+        book.insert_refund(req.idempotency_key, fp, refund.clone());
         Ok(refund)
     }
 }

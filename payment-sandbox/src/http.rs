@@ -15,10 +15,17 @@
 //! | `GET /v1/webhook_endpoints/{id}/deliveries` | its delivery log |
 //! | `GET /v1/deliveries/stats` | delivery counters |
 //!
+//! Every route needs the sandbox's secret API key, `Authorization: Bearer sk_test_…`
+//! ([`ApiKey`], given to [`router`] and [`serve`]): without it, or with another, the answer
+//! is `401 {"error": {"type": "unauthorized", …}}` with `WWW-Authenticate: Bearer`, before
+//! any handler runs, so nothing changes; unknown paths answer `401` too, not `404`.
+//!
 //! `Idempotency-Key` has the core's semantics: the same key with the same body names the
 //! same intent (returned as it stands now) or the same refund, with another body `422
 //! idempotency_key_reused`; a rejected (invalid) request stores nothing. Errors are `{"error": {"type": …, "message": …}}` with 400
-//! (invalid), 404, 409 (state conflict), 422, 503 or 504 (provider timeout).
+//! (invalid), 401 (API key), 404 (unknown, or evicted past the retention bounds of
+//! [`crate::SandboxConfig`]), 409 (state conflict), 422, 503 (full of unsettled intents; retry
+//! later) or 504 (provider timeout).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -33,13 +40,15 @@ use serde_json::json;
 use ticket_core::gateway::{GatewayError, IntentId, NewIntent, PaymentGateway, RefundRequest};
 use ticket_core::model::money::Money;
 
+use crate::auth::{ApiKey, require_api_key};
 use crate::delivery::EndpointConfig;
 use crate::error::SandboxError;
 use crate::gateway::Sandbox;
 use crate::intent;
 
-/// Body of `POST /v1/payment_intents`.
+/// Body of `POST /v1/payment_intents` (unknown fields are refused).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateIntentBody {
     /// Amount in minor units.
     pub amount_minor: i64,
@@ -52,8 +61,9 @@ pub struct CreateIntentBody {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// Body of `POST /v1/payment_intents/{id}/refunds`.
+/// Body of `POST /v1/payment_intents/{id}/refunds` (unknown fields are refused).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RefundBody {
     /// Minor units to refund; absent refunds what is left.
     #[serde(default)]
@@ -117,8 +127,11 @@ impl<T> Page<T> {
     }
 }
 
-/// The sandbox's routes, to serve or to nest in another router.
-pub fn router(sandbox: Sandbox) -> Router {
+/// The sandbox's routes, to serve or to nest in another router. Every request, to any path,
+/// must carry `api_key` (`Authorization: Bearer sk_test_…`); see [`crate::auth`]. Make one
+/// with [`ApiKey::new`] (an operator's key) or [`ApiKey::generate`] (then show it to whoever
+/// calls the API, e.g. [`crate::client::HttpGateway`]).
+pub fn router(sandbox: Sandbox, api_key: ApiKey) -> Router {
     Router::new()
         .route("/v1/payment_intents", post(create_intent).get(list_intents))
         .route("/v1/refunds", get(list_refunds))
@@ -135,17 +148,24 @@ pub fn router(sandbox: Sandbox) -> Router {
         .route("/v1/webhook_endpoints/{id}/deliveries", get(deliveries))
         .route("/v1/deliveries/stats", get(stats))
         .with_state(sandbox)
+        // Outermost, so it also covers unknown paths and runs before any body is read.
+        .layer(axum::middleware::from_fn_with_state(
+            api_key,
+            require_api_key,
+        ))
 }
 
-/// Binds `addr` and serves the sandbox until the task is dropped; returns the bound address
-/// (ask for port 0 to get a free one) and the server task.
+/// Binds `addr` and serves the sandbox, guarded by `api_key` (see [`router`]), until the task
+/// is dropped; returns the bound address (ask for port 0 to get a free one) and the server
+/// task.
 pub async fn serve(
     sandbox: Sandbox,
+    api_key: ApiKey,
     addr: SocketAddr,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let app = router(sandbox);
+    let app = router(sandbox, api_key);
     let task = tokio::spawn(async move { axum::serve(listener, app).await });
     Ok((bound, task))
 }
@@ -162,7 +182,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, message: String) -> Self {
+    pub(crate) fn new(status: StatusCode, kind: &'static str, message: String) -> Self {
         Self {
             status,
             kind,
@@ -208,6 +228,9 @@ impl From<SandboxError> for ApiError {
         match e {
             SandboxError::UnknownEndpoint(_) => {
                 Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
+            SandboxError::TooManyEndpoints(_) => {
+                Self::new(StatusCode::CONFLICT, "limit_reached", e.to_string())
             }
             _ => Self::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()),
         }

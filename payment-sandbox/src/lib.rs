@@ -10,6 +10,11 @@
 //!   integer minor units of a supported currency. [`http::router`] serves the same sandbox as
 //!   a REST API (axum), with `Idempotency-Key` on creation and refunds, and
 //!   [`client::HttpGateway`] is the trait over that API, for apps with several processes.
+//! * **API key** ([`auth`]): every HTTP route needs `Authorization: Bearer sk_test_…`
+//!   ([`auth::ApiKey`], passed to [`http::router`] / [`http::serve`] and to
+//!   [`client::HttpGateway::new`]); without it, or with another, `401` and nothing changes.
+//!   The binary takes `--api-key` (or `PAYMENT_SANDBOX_KEY`), or makes one and prints it
+//!   once. The in-process [`Sandbox`] needs no key.
 //! * **Outcomes by test card** ([`cards`]): `4242424242424242` succeeds,
 //!   `4000000000000002` is declined, `4000000000009995` has insufficient funds, one number
 //!   succeeds only after a delay, one never answers. The full table is in [`cards`].
@@ -24,6 +29,25 @@
 //!   reorder, fail the first N attempts, corrupt the signature.
 //! * **Verifier** ([`signature::Verifier`]) for receivers: constant-time comparison,
 //!   timestamp tolerance, any one valid signature passes, typed errors.
+//! * **Webhook URLs** ([`webhook_url`]) are checked when an endpoint is registered (absolute
+//!   `http://` with a host, no credentials, no fragment, at most 2 048 bytes), and the
+//!   delivery client never follows redirects: a `3xx` is a failed attempt, retried and logged.
+//!
+//! ## Bounded memory
+//!
+//! A long rush cannot exhaust the sandbox's memory: [`SandboxConfig`] bounds what it keeps.
+//!
+//! | field | default | past it |
+//! |---|---|---|
+//! | [`SandboxConfig::max_intents`] | 100 000 | the oldest *settled* intent is evicted (succeeded, failed or canceled, every webhook about it delivered or abandoned); an intent still `requires_confirmation` or `processing`, or with webhooks on their way, never is; when none can go, creation answers `503` (`GatewayError::Unavailable`) and nothing changes |
+//! | [`SandboxConfig::max_refunds`] | 100 000 | the oldest refund whose intent has no webhook on its way is evicted |
+//! | [`SandboxConfig::max_delivery_log`] | 100 000 | the oldest attempts leave the log (the counters keep counting) |
+//! | [`SandboxConfig::max_endpoints`] | 100 | registering another is refused (`409 limit_reached`) |
+//!
+//! An evicted intent or refund is forgotten whole, its idempotency key included: reading it
+//! answers `404` like an unknown one, a refund of an evicted intent too, and a request
+//! repeated with its key is a new request. Size the bounds above the number of payments one
+//! run must still see (the rush's checks list every intent and refund).
 //!
 //! Where the trait lives: `PaymentGateway` is defined in `ticket-core` (which must not
 //! depend on any provider) and implemented here; see [`ticket_core::gateway`].
@@ -44,6 +68,8 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod auth;
+mod book;
 pub mod cards;
 pub mod client;
 pub mod delivery;
@@ -53,6 +79,7 @@ pub mod gateway;
 pub mod http;
 pub mod intent;
 pub mod signature;
+pub mod webhook_url;
 
 pub use error::SandboxError;
 pub use gateway::{Sandbox, SandboxConfig};

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use payment_sandbox::auth::ApiKey;
 use payment_sandbox::cards::numbers;
 use payment_sandbox::client::HttpGateway;
 use payment_sandbox::{Sandbox, SandboxConfig, http};
@@ -11,9 +12,16 @@ use ticket_core::gateway::{
 };
 use ticket_core::model::money::{Currency, Money};
 
+/// The API key of the served sandboxes.
+const KEY: &str = "sk_test_client_tests_0123456789abcdef";
+
+fn key() -> ApiKey {
+    ApiKey::new(KEY).expect("a valid key")
+}
+
 async fn served(config: SandboxConfig) -> (Sandbox, String) {
     let sandbox = Sandbox::new(config).expect("sandbox");
-    let (addr, _task) = http::serve(sandbox.clone(), "127.0.0.1:0".parse().expect("addr"))
+    let (addr, _task) = http::serve(sandbox.clone(), key(), "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("serve");
     (sandbox, format!("http://{addr}"))
@@ -34,7 +42,7 @@ fn new_intent(card: &str, key: &str, currency: &str) -> NewIntent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_http_gateway_behaves_like_the_sandbox() {
     let (sandbox, url) = served(SandboxConfig::default()).await;
-    let gw = HttpGateway::new(&url, Duration::from_secs(5)).expect("client");
+    let gw = HttpGateway::new(&url, key(), Duration::from_secs(5)).expect("client");
 
     let created = gw
         .create_intent(new_intent(numbers::SUCCEEDS, "k1", "KRW"))
@@ -119,7 +127,7 @@ async fn a_slow_or_absent_provider_is_a_timeout_or_unavailable() {
         ..SandboxConfig::default()
     })
     .await;
-    let gw = HttpGateway::new(&url, Duration::from_millis(300)).expect("client");
+    let gw = HttpGateway::new(&url, key(), Duration::from_millis(300)).expect("client");
     let intent = gw
         .create_intent(new_intent(numbers::NEVER_ANSWERS, "n1", "KRW"))
         .await
@@ -134,13 +142,14 @@ async fn a_slow_or_absent_provider_is_a_timeout_or_unavailable() {
         "the provider went on"
     );
 
-    let nobody = HttpGateway::new("http://127.0.0.1:1", Duration::from_secs(1)).expect("client");
+    let nobody =
+        HttpGateway::new("http://127.0.0.1:1", key(), Duration::from_secs(1)).expect("client");
     assert!(matches!(
         nobody.get_intent(&intent.id).await,
         Err(GatewayError::Unavailable(_))
     ));
     assert!(matches!(
-        HttpGateway::new("ftp://example", Duration::from_secs(1)),
+        HttpGateway::new("ftp://example", key(), Duration::from_secs(1)),
         Err(GatewayError::Invalid(_))
     ));
 }
@@ -148,7 +157,7 @@ async fn a_slow_or_absent_provider_is_a_timeout_or_unavailable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lists_page_through_every_intent_and_refund_in_order() {
     let (sandbox, url) = served(SandboxConfig::default()).await;
-    let gw = HttpGateway::new(&url, Duration::from_secs(5)).expect("client");
+    let gw = HttpGateway::new(&url, key(), Duration::from_secs(5)).expect("client");
     // More than one page of the client's size would be slow here; the server's own paging
     // is checked with small pages below, the client's loop with the whole list.
     for i in 0..25 {
@@ -183,7 +192,7 @@ async fn the_lists_page_through_every_intent_and_refund_in_order() {
         let client = client.clone();
         let url = format!("{url}/v1/payment_intents{q}");
         async move {
-            let resp = client.get(url).send().await.expect("get");
+            let resp = client.get(url).bearer_auth(KEY).send().await.expect("get");
             let status = resp.status().as_u16();
             let body = resp.bytes().await.expect("body");
             (

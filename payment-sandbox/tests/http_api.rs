@@ -29,10 +29,14 @@ impl Drop for Api {
     }
 }
 
+/// The API key of the served sandboxes.
+const KEY: &str = "sk_test_http_api_tests_0123456789abcdef";
+
 async fn start(config: SandboxConfig) -> Api {
     let sandbox = Sandbox::new(config).expect("sandbox");
+    let key = payment_sandbox::auth::ApiKey::new(KEY).expect("a valid key");
     let (addr, server) =
-        payment_sandbox::http::serve(sandbox.clone(), "127.0.0.1:0".parse().expect("addr"))
+        payment_sandbox::http::serve(sandbox.clone(), key, "127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("the API binds");
     Api {
@@ -56,7 +60,10 @@ impl Api {
         body: Option<&Value>,
         key: Option<&str>,
     ) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(KEY);
         if let Some(body) = body {
             req = req
                 .header("content-type", "application/json")

@@ -1,10 +1,17 @@
 //! The sandbox as a standalone HTTP service:
 //! `cargo run -p payment-sandbox --features cli -- --listen 127.0.0.1:8090`.
+//!
+//! Every route needs the API key (`Authorization: Bearer sk_test_…`): give one with
+//! `--api-key` or `PAYMENT_SANDBOX_KEY`, or the sandbox makes one and prints it once.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
+use payment_sandbox::auth::ApiKey;
+use payment_sandbox::gateway::{
+    DEFAULT_MAX_DELIVERY_LOG, DEFAULT_MAX_ENDPOINTS, DEFAULT_MAX_INTENTS, DEFAULT_MAX_REFUNDS,
+};
 use payment_sandbox::{Sandbox, SandboxConfig, http};
 
 /// A fake payment provider with signed webhooks and injectable faults.
@@ -14,6 +21,11 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8090")]
     listen: SocketAddr,
+    /// The secret API key every request must carry (`Authorization: Bearer …`):
+    /// `sk_test_` and 24 to 120 of A-Z, a-z, 0-9, _ and -. Without it a random key is made
+    /// and printed once at start.
+    #[arg(long, env = "PAYMENT_SANDBOX_KEY", hide_env_values = true)]
+    api_key: Option<String>,
     /// Multiplies the provider's waits (retry schedule, Retry-After, slow cards); 0.001 runs
     /// the 5-minute retry step in 300 ms.
     #[arg(long, default_value_t = 1.0)]
@@ -24,20 +36,53 @@ struct Args {
     /// Webhook request timeout, in milliseconds.
     #[arg(long, default_value_t = 15_000)]
     request_timeout_ms: u64,
+    /// The most intents kept; past it the oldest settled ones (every webhook delivered) are
+    /// evicted, and creation is refused (503) while none is settled.
+    #[arg(long, default_value_t = DEFAULT_MAX_INTENTS)]
+    max_intents: usize,
+    /// The most refunds kept; past it the oldest settled ones are evicted.
+    #[arg(long, default_value_t = DEFAULT_MAX_REFUNDS)]
+    max_refunds: usize,
+    /// The most delivery attempts the log keeps; past it the oldest are dropped.
+    #[arg(long, default_value_t = DEFAULT_MAX_DELIVERY_LOG)]
+    max_delivery_log: usize,
+    /// The most webhook endpoints that can be registered.
+    #[arg(long, default_value_t = DEFAULT_MAX_ENDPOINTS)]
+    max_endpoints: usize,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    let (api_key, generated) = match &args.api_key {
+        Some(key) => (
+            ApiKey::new(key.as_str()).map_err(|e| format!("--api-key: {e}"))?,
+            false,
+        ),
+        None => (ApiKey::generate()?, true),
+    };
     let mut config = SandboxConfig {
         time_scale: args.time_scale,
         slow_delay: Duration::from_millis(args.slow_delay_ms),
+        max_intents: args.max_intents,
+        max_refunds: args.max_refunds,
+        max_delivery_log: args.max_delivery_log,
+        max_endpoints: args.max_endpoints,
         ..SandboxConfig::default()
     };
     config.delivery.request_timeout = Duration::from_millis(args.request_timeout_ms);
     let sandbox = Sandbox::new(config)?;
-    let (addr, server) = http::serve(sandbox, args.listen).await?;
+    let (addr, server) = http::serve(sandbox, api_key.clone(), args.listen).await?;
     println!("payment sandbox listening on http://{addr}");
+    if generated {
+        // Shown this once only: the clients need it (ticket-server --payment-sandbox-key).
+        println!(
+            "API key (generated; pass --api-key or PAYMENT_SANDBOX_KEY to choose one): {}",
+            api_key.expose_secret()
+        );
+    } else {
+        println!("API key: the one given with --api-key / PAYMENT_SANDBOX_KEY");
+    }
     tokio::select! {
         done = server => done??,
         _ = tokio::signal::ctrl_c() => println!("stopping"),

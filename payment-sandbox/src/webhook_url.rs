@@ -1,0 +1,94 @@
+//! Which webhook endpoint URLs the sandbox accepts (checked when an endpoint is registered,
+//! before anything is stored).
+//!
+//! An endpoint URL must be an absolute `http://` URL with a host, at most
+//! [`MAX_URL_LEN`] bytes, with no user name or password (credentials in a URL end up in
+//! logs and in the delivery log) and no fragment (never sent over HTTP, so a sign of a
+//! mistake), and with no whitespace or control characters (which URL parsers silently drop
+//! or encode, so the URL stored would not be the one given). `https://` is refused too: the
+//! sandbox has no TLS stack, and every attempt would fail.
+//!
+//! Loopback and private addresses are allowed on purpose: the sandbox is a test double
+//! whose receivers run next to it. Only holders of the API key can register endpoints, and
+//! the delivery client never follows redirects ([`crate::delivery`]).
+
+use crate::error::SandboxError;
+
+/// The longest accepted endpoint URL, in bytes.
+pub const MAX_URL_LEN: usize = 2_048;
+
+/// Checks `raw` as a webhook endpoint URL; the error says what is wrong.
+pub fn validate(raw: &str) -> Result<reqwest::Url, SandboxError> {
+    let bad = |why: &str| {
+        let shown: String = raw.chars().take(100).collect();
+        Err(SandboxError::InvalidEndpoint(format!(
+            "url {shown:?}: {why}"
+        )))
+    };
+    if raw.is_empty() {
+        return bad("the URL is empty");
+    }
+    if raw.len() > MAX_URL_LEN {
+        return bad(&format!("longer than {MAX_URL_LEN} bytes"));
+    }
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("whitespace and control characters are not allowed");
+    }
+    let url = match reqwest::Url::parse(raw) {
+        Ok(url) => url,
+        Err(e) => return bad(&format!("not an absolute URL ({e})")),
+    };
+    if url.scheme() != "http" {
+        return bad("the sandbox delivers over plain http:// only (it has no TLS stack)");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return bad("the URL needs a host");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return bad("credentials (user:password@) are not allowed in the URL");
+    }
+    if url.fragment().is_some() || raw.contains('#') {
+        return bad("a fragment (#…) is not allowed");
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_urls_with_a_host_are_accepted() {
+        for ok in [
+            "http://127.0.0.1:8080/api/payments/webhook",
+            "http://localhost/hook?x=1",
+            "http://[::1]:9/h",
+            "http://receiver.test",
+        ] {
+            assert!(validate(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn everything_else_is_refused_with_a_reason() {
+        let long = format!("http://a.test/{}", "x".repeat(MAX_URL_LEN));
+        for (bad, why) in [
+            ("", "empty"),
+            ("/relative/path", "absolute"),
+            ("ftp://a.test/x", "http"),
+            ("https://a.test/x", "http"),
+            ("file:///etc/passwd", "http"),
+            ("http://user:pw@a.test/x", "credentials"),
+            ("http://user@a.test/x", "credentials"),
+            ("http://a.test/x#frag", "fragment"),
+            ("http://a.test/x#", "fragment"),
+            (" http://a.test/x", "whitespace"),
+            ("http://a.test/x\n", "whitespace"),
+            ("http://a.test/\u{0}x", "control"),
+            (long.as_str(), "longer"),
+        ] {
+            let err = validate(bad).expect_err(bad).to_string();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+    }
+}
