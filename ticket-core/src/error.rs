@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::gateway::GatewayError;
+use crate::ids::SessionId;
 use crate::model::hold::HoldState;
 use crate::model::inventory::{Grade, SeatId};
 
@@ -65,6 +66,10 @@ pub enum InvalidInput {
     /// A configuration value is inconsistent.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A check-in request is malformed (ticket number out of 1..=100, empty, too long or
+    /// unprintable gate name).
+    #[error("invalid check-in: {0}")]
+    CheckIn(String),
 }
 
 /// A domain refusal: the request was well-formed, a rule said no, and nothing changed, with
@@ -183,6 +188,34 @@ pub enum Refusal {
     UnknownTier {
         /// The tier given.
         tier: String,
+    },
+    /// Check-in: the ticket is for another session than the one being checked in.
+    #[error("the ticket is for another session ({session})")]
+    WrongSession {
+        /// The ticket's own session.
+        session: SessionId,
+    },
+    /// Check-in: the reservation has no ticket with this number.
+    #[error("ticket {ticket} does not exist: the reservation has {tickets} ticket(s)")]
+    TicketOutOfRange {
+        /// The number asked for.
+        ticket: u32,
+        /// How many tickets the reservation has.
+        tickets: u32,
+    },
+    /// Check-in: the reservation is not CONFIRMED (unpaid, cancelled, refunded, …), so its
+    /// tickets let nobody in.
+    #[error("the reservation is {state:?}, not confirmed")]
+    NotConfirmed {
+        /// Its state.
+        state: HoldState,
+    },
+    /// A ticket of the reservation was checked in at the gate, so it can no longer be
+    /// cancelled (the holder went in).
+    #[error("a ticket of this reservation was checked in at {first_used_at}")]
+    TicketUsed {
+        /// When its first ticket was checked in.
+        first_used_at: Timestamp,
     },
 }
 

@@ -27,6 +27,9 @@
 //! * **State machine**: illegal transitions are typed errors; repeated ones are idempotent;
 //!   every change appends one audit record.
 //! * **Idempotency**: one execution per key; replays return the stored outcome.
+//! * **Gate**: a ticket is checked in once, only while its reservation is CONFIRMED and only
+//!   at its own session; a check-in and a cancellation of the same reservation are atomic
+//!   with respect to each other, so a holder is never both let in and refunded.
 //!
 //! ## Layout
 //! [`model`] (plain data and pure rules) · [`store`] (one trait per concept) · [`service`]

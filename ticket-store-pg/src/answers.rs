@@ -5,6 +5,7 @@ use ticket_core::model::inventory::{Grade, SeatId};
 use ticket_core::{Error, InvalidInput, Refusal, Result, Timestamp};
 
 use crate::rows::{int, text};
+use crate::store::decode;
 
 /// The error code of an answer, if it is an error.
 pub(crate) fn err_code(answer: &serde_json::Value) -> Option<&str> {
@@ -83,6 +84,31 @@ fn decode_refusal(answer: &serde_json::Value, to: HoldState) -> Result<Error> {
             cap: count32(answer, "cap")?,
         },
         "not_in_queue" => Refusal::NotInQueue,
+        "ticket_used" => Refusal::TicketUsed {
+            first_used_at: at(answer)?,
+        },
+        "wrong_session" => Refusal::WrongSession {
+            session: decode(
+                answer
+                    .get("session")
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null),
+                "session id",
+            )?,
+        },
+        "ticket_out_of_range" => Refusal::TicketOutOfRange {
+            ticket: count32(answer, "ticket")?,
+            tickets: count32(answer, "tickets")?,
+        },
+        "not_confirmed" => Refusal::NotConfirmed {
+            state: serde_json::from_value(
+                answer
+                    .get("state")
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null),
+            )
+            .map_err(|e| Error::Corrupt(format!("stored state: {e}")))?,
+        },
         other => {
             return Ok(Error::Corrupt(format!(
                 "unknown answer {other:?}: {answer}"

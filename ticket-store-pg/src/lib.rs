@@ -26,6 +26,8 @@
 //! | one idempotency record per key and scope | `idempotency`: primary key `(scope, key)` |
 //! | nothing dangles | foreign keys from stock, seats, holds, hold seats, queue rows, tickets and audit to their session; re-booking links between holds |
 //! | the audit trail is append-only | triggers refuse `UPDATE`, `DELETE` and `TRUNCATE` on `audit` |
+//! | a ticket is checked in once; its mark never changes | `ticket_uses`: primary key `(hold_id, ticket)`; triggers refuse `UPDATE`, `DELETE` and `TRUNCATE` |
+//! | a hold with a checked-in ticket is never cancelled | trigger on `holds` refusing CONFIRMED → CANCELLED while a `ticket_uses` row exists |
 //!
 //! # Atomicity and round trips
 //! Each atomic operation is one call of a PL/pgSQL function (`migrations/0002_functions.sql`):
@@ -40,7 +42,10 @@
 //!
 //! The state machine stays in `ticket-core`: a transition sends the decision table that
 //! [`ticket_core::model::hold::decide_parts`] computes, and the function looks its answer
-//! up for the hold's current state, expiry and re-booking.
+//! up for the hold's current state, expiry and re-booking. A check-in at the gate
+//! (`tr_check_in`, `migrations/0005_check_in.sql`) and a transition both lock the hold row
+//! first, so a scan and a cancellation of one hold exclude each other: the scan marks a
+//! ticket only while the hold is CONFIRMED, the cancellation is refused once a mark exists.
 //!
 //! # Throughput: coalescing
 //! Holds that arrive while hold batches are in flight go together as one `tr_hold_batch`
@@ -92,6 +97,7 @@
 
 mod answers;
 mod batch_reply;
+mod check_in;
 mod config;
 mod hold_batch;
 mod idempotency;

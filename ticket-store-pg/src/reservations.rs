@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use serde_json::json;
 use ticket_core::ids::{HoldId, SessionId, TicketId, UserId};
 use ticket_core::model::audit::{Actor, AuditRecord, AuditScope};
+use ticket_core::model::check_in::{CheckInOutcome, CheckInRequest, TicketUse};
 use ticket_core::model::hold::{
     AdmissionCheck, Hold, HoldItems, HoldState, NewHold, RebookRequest, TransitionOutcome,
     TransitionRequest, decision_codes, price_selection, rebookable_states_list,
@@ -162,6 +163,16 @@ impl Reservations for PgStore {
             changed: answer.get("changed").and_then(serde_json::Value::as_bool) == Some(true),
             hold: hold(answer.get("hold").cloned().unwrap_or_default())?,
         })
+    }
+
+    /// One `tr_check_in` call: locks the hold row (as `tr_transition` does), checks, marks,
+    /// audits and commits synchronously.
+    async fn check_in(&self, req: CheckInRequest) -> Result<CheckInOutcome> {
+        self.check_in_ticket(req).await
+    }
+
+    async fn check_ins(&self, id: HoldId) -> Result<Vec<TicketUse>> {
+        self.ticket_uses(id).await
     }
 
     async fn rebook(&self, req: RebookRequest) -> Result<Hold> {

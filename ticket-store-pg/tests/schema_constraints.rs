@@ -109,6 +109,46 @@ async fn the_audit_trail_is_append_only() {
 }
 
 #[tokio::test]
+async fn check_in_marks_are_final_and_a_checked_in_hold_cannot_be_cancelled() {
+    let store = common::isolated_store(64).await;
+    let f = Fixture::general(store.stores(), 10, Duration::ZERO).await;
+    let h = f.hold(&user(1), 2).await;
+    f.pay(&h).await;
+    f.rush
+        .gate
+        .check_in(h.id, f.session, 1, "gate-a")
+        .await
+        .expect("check in");
+    let mut c = common::side_connection(&store).await;
+    let privilege = "42501";
+    assert_eq!(
+        refused(&mut c, "UPDATE ticket_uses SET gate = 'someone else'").await,
+        privilege
+    );
+    assert_eq!(refused(&mut c, "DELETE FROM ticket_uses").await, privilege);
+    assert_eq!(refused(&mut c, "TRUNCATE ticket_uses").await, privilege);
+    assert_eq!(
+        refused(
+            &mut c,
+            "INSERT INTO ticket_uses SELECT hold_id, 0, at, gate FROM ticket_uses"
+        )
+        .await,
+        "23514",
+        "tickets are numbered from 1"
+    );
+    // Bypassing tr_transition does not cancel it either.
+    assert_eq!(
+        refused(
+            &mut c,
+            "UPDATE holds SET state = 'CANCELLED' WHERE state = 'CONFIRMED'"
+        )
+        .await,
+        "23514"
+    );
+    assert_eq!(f.ga().await, (8, 0, 2));
+}
+
+#[tokio::test]
 async fn migrating_again_changes_nothing() {
     let store = common::isolated_store(64).await;
     let f = Fixture::general(store.stores(), 10, Duration::ZERO).await;

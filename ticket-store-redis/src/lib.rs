@@ -19,7 +19,10 @@
 //! script runs alone on the server, so a hold checks the admission, the per-user limit and
 //! the stock and takes it all-or-nothing in one step. State-machine rules stay in
 //! `ticket-core`: the transition script is handed the decision for every state, computed by
-//! `ticket_core::model::hold::decide_parts`.
+//! `ticket_core::model::hold::decide_parts`. A check-in at the gate (`lua/check_in.lua`)
+//! marks a ticket only while its hold is CONFIRMED, and the transition script refuses
+//! CONFIRMED → CANCELLED once a mark exists: each runs alone, so a scan and a cancellation of
+//! one hold exclude each other.
 //!
 //! # Throughput
 //! One multiplexed connection ([`redis::aio::ConnectionManager`]) carries every call and
@@ -43,6 +46,7 @@
 //! | `P:{s:ID}:seats` | hash | seat id → `A`/`H`/`S` |
 //! | `P:{s:ID}:policy` | string | sales policy (JSON) |
 //! | `P:{s:ID}:holds` | hash | hold id → the hold, packed (state, times, references, audit references, immutable JSON) |
+//! | `P:{s:ID}:used:<hold>` | hash | ticket number → `<at>U+001F<gate>`: the hold's check-ins at the gate, written once (`lua/check_in.lua`) |
 //! | `P:{s:ID}:uh` | hash | user → the user's hold ids, in creation order |
 //! | `P:{s:ID}:expb`, `exp:<second>` | zset, lists | the expiry index (sweeper, checkouts to poll): seconds with expiring holds; the holds expiring in each |
 //! | `P:{s:ID}:seq`, `line` | counter, zset | queue sequence; waiting users scored by it |
@@ -88,6 +92,7 @@
 
 mod audit;
 mod batch;
+mod check_in;
 mod codec;
 mod config;
 mod expiry_index;

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use ticket_core::ids::{AuditId, HoldId, SessionId, UserId};
 use ticket_core::model::audit::{Actor, AuditRecord, AuditScope, Subject};
+use ticket_core::model::check_in::{CheckInOutcome, CheckInRequest, TicketUse};
 use ticket_core::model::hold::{
     AdmissionCheck, Hold, HoldState, NewHold, RebookRequest, TransitionOutcome, TransitionRequest,
     price_selection,
@@ -138,6 +139,15 @@ impl Reservations for RedisStore {
         }
         let session = self.session_of(req.hold).await?;
         self.transition_in(session, req).await
+    }
+
+    /// One `lua/check_in.lua` call in the hold's session slot.
+    async fn check_in(&self, req: CheckInRequest) -> Result<CheckInOutcome> {
+        self.check_in_ticket(req).await
+    }
+
+    async fn check_ins(&self, id: HoldId) -> Result<Vec<TicketUse>> {
+        self.ticket_uses(id).await
     }
 
     async fn rebook(&self, req: RebookRequest) -> Result<Hold> {

@@ -3,6 +3,7 @@
 use std::sync::LazyLock;
 
 use ticket_core::ids::SessionId;
+use ticket_core::model::check_in::blocked_by_check_in;
 use ticket_core::model::hold::{
     HoldState, TransitionOutcome, TransitionRequest, decision_codes, rebookable_states_list,
 };
@@ -11,6 +12,28 @@ use ticket_core::{Error, Result};
 use crate::codec::hold;
 use crate::reply::{at, int, refusal, tagged, to_json};
 use crate::store::RedisStore;
+
+/// For each target state, the states from which the move is refused once a ticket of the
+/// hold was checked in (`",CONFIRMED,"` toward CANCELLED, `""` for most), from
+/// `blocked_by_check_in`. Computed once.
+static CHECK_IN_GUARDS: LazyLock<Vec<(HoldState, String)>> = LazyLock::new(|| {
+    HoldState::ALL
+        .into_iter()
+        .map(|to| {
+            let from: Vec<&str> = HoldState::ALL
+                .into_iter()
+                .filter(|from| blocked_by_check_in(*from, to))
+                .map(HoldState::as_str)
+                .collect();
+            let list = if from.is_empty() {
+                String::new()
+            } else {
+                format!(",{},", from.join(","))
+            };
+            (to, list)
+        })
+        .collect()
+});
 
 /// For each target state, the script's code for each
 /// `(from, due, rebooked)` under `decide_parts` (see `lua/transition.lua`): the state machine
@@ -48,6 +71,11 @@ impl RedisStore {
             .find(|(to, _)| *to == req.to)
             .map(|(_, t)| t.as_str())
             .ok_or_else(|| Error::Corrupt(format!("no decision table for {:?}", req.to)))?;
+        let guarded = CHECK_IN_GUARDS
+            .iter()
+            .find(|(to, _)| *to == req.to)
+            .map(|(_, g)| g.as_str())
+            .unwrap_or("");
         let mut inv = self.session_call(&self.inner.scripts.transition, session, req.now);
         inv.arg(req.now.as_millis())
             .arg(to_json(&req.actor)?)
@@ -56,7 +84,8 @@ impl RedisStore {
             .arg(table)
             .arg(&req.reason)
             .arg(req.correlation_id.as_deref().unwrap_or(""))
-            .arg(req.payment_ref.as_deref().unwrap_or(""));
+            .arg(req.payment_ref.as_deref().unwrap_or(""))
+            .arg(guarded);
         let reply = self.run(&inv).await?;
         let (tag, rest) = tagged(&reply, "transition")?;
         match tag {

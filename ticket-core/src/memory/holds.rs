@@ -118,6 +118,7 @@ impl SessionState {
                 Err(Refusal::HoldExpired { expired_at }.into())
             }
             Decision::Apply(effect) => {
+                self.check_in_guard(req.hold, hold.state, req.to)?;
                 let hold = self.apply(
                     req.hold,
                     req.to,

@@ -14,6 +14,7 @@
 //! share a session between processes or to survive restarts.
 
 mod audit_log;
+mod check_in;
 mod fenwick;
 mod holds;
 mod idempotency;
@@ -33,6 +34,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, InvalidInput, Result};
 use crate::ids::{EventId, HoldId, SessionId, UserId};
 use crate::model::audit::{Actor, AuditRecord, AuditScope, Subject};
+use crate::model::check_in::{CheckInOutcome, CheckInRequest, TicketUse};
 use crate::model::hold::{Hold, NewHold, RebookRequest, TransitionOutcome, TransitionRequest};
 use crate::model::idempotency::IdempotencyKey;
 use crate::model::inventory::InventorySnapshot;
@@ -342,6 +344,22 @@ impl Reservations for MemoryStore {
     async fn transition(&self, req: TransitionRequest) -> Result<TransitionOutcome> {
         let session = self.hold_session(req.hold)?;
         self.with_session(session, |s| s.transition(req))
+    }
+
+    async fn check_in(&self, req: CheckInRequest) -> Result<CheckInOutcome> {
+        req.validate()?;
+        let session = self.hold_session(req.hold)?;
+        self.with_session(session, |s| s.check_in(req))
+    }
+
+    async fn check_ins(&self, id: HoldId) -> Result<Vec<TicketUse>> {
+        let session = self.hold_session(id)?;
+        self.with_session(session, |s| {
+            s.holds
+                .get(&id)
+                .ok_or_else(|| Error::not_found("hold", id))?;
+            Ok(s.checked_in(id))
+        })
     }
 
     async fn rebook(&self, req: RebookRequest) -> Result<Hold> {

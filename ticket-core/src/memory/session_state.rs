@@ -28,6 +28,8 @@ pub(super) struct SessionState {
     pub(super) queue: QueueState,
     pub(super) policy: Option<SalesPolicy>,
     pub(super) audit: AuditLog,
+    /// Check-in marks of the holds that have any.
+    pub(super) check_ins: HashMap<HoldId, super::check_in::Marks>,
 }
 
 /// The fields of an audit record that vary per call.
@@ -53,6 +55,7 @@ impl SessionState {
             queue: QueueState::default(),
             policy: None,
             audit: AuditLog::default(),
+            check_ins: HashMap::default(),
         }
     }
 

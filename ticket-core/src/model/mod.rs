@@ -1,6 +1,7 @@
 //! The domain model: plain data and pure rules, no I/O.
 
 pub mod audit;
+pub mod check_in;
 pub mod hold;
 pub mod idempotency;
 pub mod inventory;

@@ -31,7 +31,8 @@ pub struct GradeRule {
 /// Queue settings of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueRules {
-    /// Holds need an ACTIVE queue admission (after public open; presales bypass the queue).
+    /// Holds need an ACTIVE queue admission: during public sales, and during presales too
+    /// unless `presale_skips_queue`.
     pub require_admission: bool,
     /// Concurrent ACTIVE users.
     pub max_active: u32,
@@ -39,6 +40,11 @@ pub struct QueueRules {
     pub max_admissions_per_minute: u32,
     /// Longest line; joins beyond it get `QueueFull`. `None`: unbounded.
     pub max_waiting: Option<u32>,
+    /// Presale buyers hold without an admission (the queue opens at the public open). Off by
+    /// default: presale buyers go through the queue like everyone else, and the queue opens
+    /// with the earliest presale. Absent from stored or sent policies means `false`.
+    #[serde(default)]
+    pub presale_skips_queue: bool,
 }
 
 impl Default for QueueRules {
@@ -48,6 +54,7 @@ impl Default for QueueRules {
             max_active: 500,
             max_admissions_per_minute: 1_000,
             max_waiting: Some(1_000_000),
+            presale_skips_queue: false,
         }
     }
 }
@@ -188,10 +195,25 @@ impl SalesPolicy {
         Ok(())
     }
 
-    /// Whether a hold at `now` must come with a queue admission: the session requires it
-    /// and public sales are open (presale buyers bypass the queue).
+    /// Whether a hold at `now` must come with a queue admission: the session requires it,
+    /// during public sales and, unless [`QueueRules::presale_skips_queue`], during presales
+    /// too.
     pub fn admission_required(&self, session: &Session, now: Timestamp) -> bool {
-        self.queue.require_admission && now >= session.sales.open_at
+        self.queue.require_admission
+            && (now >= session.sales.open_at || !self.queue.presale_skips_queue)
+    }
+
+    /// When the session's waiting queue opens (admission rounds start; the pre-queue is
+    /// drawn): the earliest presale when presale buyers queue (admission required and not
+    /// [`QueueRules::presale_skips_queue`]), the public open otherwise.
+    pub fn queue_opens_at(&self, session: &Session) -> Timestamp {
+        if !self.queue.require_admission || self.queue.presale_skips_queue {
+            return session.sales.open_at;
+        }
+        self.presales
+            .iter()
+            .map(|p| p.opens_at)
+            .fold(session.sales.open_at, Timestamp::min)
     }
 
     /// The admission pacing for this session.
@@ -202,5 +224,81 @@ impl SalesPolicy {
             admission_ttl,
             units_per_user: 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{EventId, SessionId};
+    use crate::model::inventory::InventoryPlan;
+    use crate::model::session::SalesWindow;
+
+    const OPEN: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+    const HOUR: Duration = Duration::from_secs(3_600);
+
+    fn session() -> Session {
+        Session {
+            id: SessionId::new_at(OPEN),
+            event_id: EventId::new_at(OPEN),
+            starts_at: OPEN.plus(HOUR * 48),
+            sales: SalesWindow {
+                open_at: OPEN,
+                close_at: OPEN.plus(HOUR * 24),
+            },
+            inventory: InventoryPlan::General { grades: Vec::new() },
+        }
+    }
+
+    fn with_gold_presale(skips: bool) -> SalesPolicy {
+        let mut p = SalesPolicy {
+            tiers: vec!["SILVER".into(), "GOLD".into()],
+            presales: vec![Presale {
+                min_tier: "GOLD".into(),
+                opens_at: OPEN.minus(HOUR),
+            }],
+            ..SalesPolicy::default()
+        };
+        p.queue.presale_skips_queue = skips;
+        p
+    }
+
+    #[test]
+    fn presale_buyers_queue_unless_the_policy_says_they_skip_it() {
+        let s = session();
+        let during_presale = OPEN.minus(HOUR / 2);
+        let queued = with_gold_presale(false);
+        assert!(queued.admission_required(&s, during_presale));
+        assert!(queued.admission_required(&s, OPEN));
+        assert_eq!(queued.queue_opens_at(&s), OPEN.minus(HOUR));
+
+        let skipping = with_gold_presale(true);
+        assert!(!skipping.admission_required(&s, during_presale));
+        assert!(skipping.admission_required(&s, OPEN));
+        assert_eq!(skipping.queue_opens_at(&s), OPEN);
+    }
+
+    #[test]
+    fn without_presales_or_admission_the_queue_opens_with_public_sales() {
+        let s = session();
+        assert_eq!(SalesPolicy::default().queue_opens_at(&s), OPEN);
+        let mut no_queue = with_gold_presale(false);
+        no_queue.queue.require_admission = false;
+        assert_eq!(no_queue.queue_opens_at(&s), OPEN);
+        assert!(!no_queue.admission_required(&s, OPEN));
+    }
+
+    #[test]
+    fn presale_skips_queue_defaults_to_false_when_absent() {
+        let p: SalesPolicy = serde_json::from_str(
+            r#"{"queue": {"require_admission": true, "max_active": 5,
+                "max_admissions_per_minute": 5, "max_waiting": null}}"#,
+        )
+        .expect("a policy without the flag");
+        assert!(!p.queue.presale_skips_queue);
+        let round_trip: SalesPolicy =
+            serde_json::from_value(serde_json::to_value(with_gold_presale(true)).expect("json"))
+                .expect("parse");
+        assert!(round_trip.queue.presale_skips_queue);
     }
 }

@@ -18,21 +18,39 @@ impl AdmissionService {
         Self { ctx }
     }
 
-    /// Joins the session's queue.
-    ///
-    /// Before `open_at - pre_queue_opens_before`: `QueueNotOpen`. Until the open: the
-    /// pre-queue (shuffled at the open). After: FIFO. After close: `SalesClosed`. Joining
-    /// again while the ticket is live returns the same ticket.
+    /// Joins the session's queue as a buyer without a tier; see
+    /// [`AdmissionService::join_with_tier`].
     pub async fn join(&self, session: SessionId, user: &UserId) -> Result<QueueTicket> {
+        self.join_with_tier(session, user, None).await
+    }
+
+    /// Joins the session's queue as a buyer of `tier`.
+    ///
+    /// The queue opens at [`SalesPolicy::queue_opens_at`](crate::model::policy::SalesPolicy::queue_opens_at)
+    /// (the earliest presale when presale buyers queue, else the public open). Before
+    /// `opens - pre_queue_opens_before`: `QueueNotOpen`. Until the opening: the pre-queue
+    /// (shuffled at the opening). After: FIFO. A buyer whose own sales open later than the
+    /// queue (a public buyer during a presale) gets `QueueNotOpen` until their sales open, so
+    /// they never spend an admission on a hold the presale refuses. After close:
+    /// `SalesClosed`; a tier the policy does not list: `UnknownTier`. Joining again while
+    /// the ticket is live returns the same ticket.
+    pub async fn join_with_tier(
+        &self,
+        session: SessionId,
+        user: &UserId,
+        tier: Option<&str>,
+    ) -> Result<QueueTicket> {
         let now = self.ctx.clock.now();
         let s = self.ctx.session(session).await?;
         let policy = self.ctx.stores.policies.policy(session).await?;
-        let opens_at = s
-            .sales
-            .open_at
-            .minus(self.ctx.limits.pre_queue_opens_before);
+        let queue_opens = policy.queue_opens_at(&s);
+        let opens_at = queue_opens.minus(self.ctx.limits.pre_queue_opens_before);
         if now < opens_at {
             return Err(Refusal::QueueNotOpen { opens_at }.into());
+        }
+        let mine = policy.opens_for(&s, tier)?;
+        if mine > queue_opens && now < mine {
+            return Err(Refusal::QueueNotOpen { opens_at: mine }.into());
         }
         if s.status_at(now) == SessionStatus::Closed {
             return Err(Refusal::SalesClosed {
@@ -47,7 +65,7 @@ impl AdmissionService {
                 session,
                 user: user.clone(),
                 now,
-                pre_queue: now < s.sales.open_at,
+                pre_queue: now < queue_opens,
                 max_waiting: policy.queue.max_waiting,
             })
             .await
@@ -70,28 +88,33 @@ impl AdmissionService {
     pub async fn draw(&self, session: SessionId, seed: u64) -> Result<PreQueueDraw> {
         let now = self.ctx.clock.now();
         let s = self.ctx.session(session).await?;
-        if now < s.sales.open_at {
-            return Err(Refusal::SalesNotOpen {
-                opens_at: s.sales.open_at,
-            }
-            .into());
+        let opens_at = self
+            .ctx
+            .stores
+            .policies
+            .policy(session)
+            .await?
+            .queue_opens_at(&s);
+        if now < opens_at {
+            return Err(Refusal::SalesNotOpen { opens_at }.into());
         }
         self.ctx.stores.queue.draw(session, seed, now).await
     }
 
     /// One admission round: admits the next users in line as the session's pacing and stock
     /// allow. Call it on a timer (every second or so) and after units come back; it does
-    /// nothing outside the sales window.
+    /// nothing before the queue opens (the public open, or the earliest presale when presale
+    /// buyers queue) or after sales close.
     pub async fn admit_next(&self, session: SessionId) -> Result<AdmissionRound> {
         let now = self.ctx.clock.now();
         let s = self.ctx.session(session).await?;
-        if s.status_at(now) != SessionStatus::OnSale {
+        let policy = self.ctx.stores.policies.policy(session).await?;
+        if now < policy.queue_opens_at(&s) || s.status_at(now) == SessionStatus::Closed {
             return Ok(AdmissionRound {
                 admitted: Vec::new(),
                 limit: crate::model::queue::AdmissionLimit::Empty,
             });
         }
-        let policy = self.ctx.stores.policies.policy(session).await?;
         let pacing = policy.pacing(self.ctx.limits.admission_ttl);
         self.ctx.stores.queue.admit(session, pacing, now).await
     }

@@ -21,7 +21,9 @@ impl CancelService {
     }
 
     /// The buyer cancels a confirmed reservation: CONFIRMED → CANCELLED, its units go back
-    /// on sale at once and the queue is woken (resale). Idempotent. The refund is owed from
+    /// on sale at once and the queue is woken (resale). Idempotent. Refused with
+    /// `TicketUsed` once a ticket of it was checked in at the gate (atomically with the
+    /// check-in: see [`crate::service::GateService`]). The refund is owed from
     /// here on: issue it with the payment provider, then call [`CancelService::record_refund`].
     pub async fn cancel(&self, id: HoldId, user: &UserId, reason: &str) -> Result<Hold> {
         owned(&self.ctx, id, user).await?;

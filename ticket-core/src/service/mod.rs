@@ -12,12 +12,14 @@
 //! | checkout with a payment provider: begin, webhooks, polling | [`CheckoutService`] |
 //! | sweep expired holds, wake the queue | [`ExpiryService`] |
 //! | cancel (resale) → refund | [`CancelService`] |
+//! | check tickets in at the gate | [`GateService`] |
 //! | run any operation once per key | [`Idempotency`] |
 
 mod admission;
 mod cancel;
 mod checkout;
 mod expiry;
+mod gate;
 mod hold;
 mod idempotency;
 mod payment;
@@ -28,6 +30,7 @@ pub use admission::AdmissionService;
 pub use cancel::CancelService;
 pub use checkout::{Checkout, CheckoutService, PaymentResult, ReconcileReport};
 pub use expiry::{ExpiryService, SweepReport};
+pub use gate::GateService;
 pub use hold::{HoldCommand, HoldService};
 pub use idempotency::{Idempotency, Replayable};
 pub use payment::{FailureOutcome, LatePaymentPolicy, PaymentService, RefundReason, Settlement};
@@ -99,6 +102,8 @@ pub struct TicketRush {
     pub expiry: ExpiryService,
     /// Cancellation and refunds.
     pub cancellations: CancelService,
+    /// Check-in at the gate.
+    pub gate: GateService,
     /// The idempotency layer, for the library's operations and the host's own.
     pub idempotency: Idempotency,
 }
@@ -124,6 +129,7 @@ impl TicketRush {
             ),
             expiry: ExpiryService::new(ctx.clone(), admission.clone()),
             cancellations: CancelService::new(ctx.clone(), admission.clone()),
+            gate: GateService::new(ctx.clone()),
             admission,
             idempotency,
             ctx,

@@ -4,6 +4,7 @@ use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::ids::{HoldId, SessionId, UserId};
 use crate::model::audit::{AuditRecord, AuditScope};
+use crate::model::check_in::{CheckInOutcome, CheckInRequest, TicketUse};
 use crate::model::hold::{Hold, NewHold, RebookRequest, TransitionOutcome, TransitionRequest};
 
 /// Holds, their state machine, and the audit trail.
@@ -18,7 +19,12 @@ use crate::model::hold::{Hold, NewHold, RebookRequest, TransitionOutcome, Transi
 ///   moves apply with their stock effect and an audit record in one atomic step; repeating a
 ///   move that already happened returns the hold unchanged (`changed: false`); illegal ones
 ///   are `IllegalTransition` and change nothing. A hold past its TTL asked to move toward
-///   payment is expired in the same step and the answer is `HoldExpired`.
+///   payment is expired in the same step and the answer is `HoldExpired`. CONFIRMED →
+///   CANCELLED is refused with `TicketUsed` when a ticket of the hold was checked in
+///   ([`crate::model::check_in::blocked_by_check_in`]), checked in the same atomic step.
+/// * [`check_in`](Reservations::check_in) is **one atomic step** with every transition of
+///   the same hold: a scan and a cancellation of one reservation exclude each other, so a
+///   holder is never both let in and refunded.
 /// * [`expire_due`](Reservations::expire_due) claims due holds atomically: however many
 ///   sweepers race, each hold is expired (and its units returned) exactly once.
 /// * Every state change appends exactly one [`AuditRecord`].
@@ -32,6 +38,23 @@ pub trait Reservations: Send + Sync {
 
     /// Moves a hold to another state; see the trait docs.
     async fn transition(&self, req: TransitionRequest) -> Result<TransitionOutcome>;
+
+    /// Checks ticket `req.ticket` of hold `req.hold` in at the gate of session `req.session`,
+    /// in one atomic step with every other change of the hold:
+    /// * an unknown hold is `NotFound`; otherwise the refusals of
+    ///   [`crate::model::check_in::decide_check_in`] (`WrongSession`, `TicketOutOfRange`,
+    ///   `NotConfirmed`) change nothing;
+    /// * a ticket not used yet is marked used by `req.gate` at `req.now`, an audit record
+    ///   (hold subject, `VALID` → `USED`, actor `Operator(gate)`) is appended, and the answer
+    ///   is `FirstUse`; of any number of racing scans of one ticket exactly one gets it;
+    /// * a ticket used before answers `AlreadyUsed` with the first mark; nothing is written.
+    ///
+    /// `InvalidInput::CheckIn` for a malformed request (nothing runs).
+    async fn check_in(&self, req: CheckInRequest) -> Result<CheckInOutcome>;
+
+    /// The tickets of hold `id` checked in so far, by ticket number; `NotFound` for an unknown
+    /// hold. A read that changes nothing.
+    async fn check_ins(&self, id: HoldId) -> Result<Vec<TicketUse>>;
 
     /// Late payment: the payment for the ended hold `id` (EXPIRED, RELEASED or
     /// PAYMENT_FAILED) succeeded.

@@ -14,6 +14,7 @@
 mod admission;
 mod differential;
 mod fixture;
+mod gate;
 mod holds;
 mod idempotency;
 mod many_servers;
@@ -27,6 +28,7 @@ pub use differential::{
     Step, agrees_on_random_scenarios, agrees_with_the_memory_backend, scenarios,
 };
 pub use fixture::{Fixture, SALES_WINDOW, T0, grade, seat, user};
+pub use gate::*;
 pub use holds::*;
 pub use idempotency::*;
 pub use many_servers::*;
@@ -68,11 +70,15 @@ macro_rules! conformance_tests {
             refusals_are_replayed_and_rejected_input_is_not_stored,
             idempotency_keys_expire_after_retention,
             sales_policy_is_checked_before_stock,
+            presale_buyers_queue_unless_the_policy_skips_it,
             policy_changes_apply_at_run_time,
             late_payment_is_rebooked_or_refunded,
             cancellation_returns_units_and_refunds_once,
             stale_payment_failure_changes_nothing,
             paying_due_lists_checkouts_to_poll,
+            check_in_admits_each_ticket_once_at_its_own_session,
+            check_in_and_cancel_refuse_each_other,
+            check_in_and_cancel_exclude_each_other_under_race,
         );
     };
     (@tests $stores:path; $($name:ident),+ $(,)?) => {

@@ -156,3 +156,74 @@ pub async fn policy_changes_apply_at_run_time(stores: Stores) {
         serde_json::from_str(&json).expect("policies are data");
     assert_eq!(back.max_units_per_user, None);
 }
+
+/// Presale buyers go through the queue like everyone else unless the policy says
+/// `presale_skips_queue`: the queue opens with the presale, a public buyer cannot join
+/// before public sales, and a presale hold needs an admission.
+pub async fn presale_buyers_queue_unless_the_policy_skips_it(stores: Stores) {
+    let f = Fixture::graded(stores, Duration::from_secs(3_600)).await;
+    f.set_policy(|p| {
+        p.tiers = vec!["SILVER".into(), "GOLD".into()];
+        p.presales = vec![Presale {
+            min_tier: "GOLD".into(),
+            opens_at: super::T0,
+        }];
+        p.queue.require_admission = true;
+    })
+    .await;
+    let before = f.totals().await;
+    let err = f
+        .rush
+        .holds
+        .hold(vip(&f, 1, Some("GOLD")), None)
+        .await
+        .expect_err("a presale hold needs an admission");
+    assert!(
+        matches!(err, Error::Refused(Refusal::NotAdmitted)),
+        "{err:?}"
+    );
+    assert_eq!(f.totals().await, before, "a refused request moved stock");
+    let public_open = f.event.sessions[0].sales.open_at;
+    let err = f
+        .rush
+        .admission
+        .join_with_tier(f.session, &user(2), Some("SILVER"))
+        .await
+        .expect_err("a public buyer waits for public sales");
+    assert!(
+        matches!(err, Error::Refused(Refusal::QueueNotOpen { opens_at }) if opens_at == public_open),
+        "{err:?}"
+    );
+    f.rush
+        .admission
+        .join_with_tier(f.session, &user(1), Some("GOLD"))
+        .await
+        .expect("GOLD joins in the presale");
+    assert_eq!(
+        f.admit().await.admitted.len(),
+        1,
+        "the queue admits in the presale"
+    );
+    f.rush
+        .holds
+        .hold(vip(&f, 1, Some("GOLD")), None)
+        .await
+        .expect("an admitted GOLD buyer holds");
+
+    f.set_policy(|p| p.queue.presale_skips_queue = true).await;
+    f.rush
+        .holds
+        .hold(vip(&f, 3, Some("GOLD")), None)
+        .await
+        .expect("the policy lets presale buyers skip the queue");
+    let err = f
+        .rush
+        .admission
+        .join_with_tier(f.session, &user(4), Some("GOLD"))
+        .await
+        .expect_err("the queue opens with public sales now");
+    assert!(
+        matches!(err, Error::Refused(Refusal::QueueNotOpen { .. })),
+        "{err:?}"
+    );
+}
