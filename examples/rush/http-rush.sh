@@ -23,6 +23,9 @@ REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 NS="rushhttp_$(date +%s)_$$"
 SECRET="rush-http-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# The sandbox's API key, for the sandbox (--api-key), the server (--payment-sandbox-key) and
+# rush (--sandbox-key), which all read it from the environment (never on a command line).
+export PAYMENT_SANDBOX_KEY="sk_test_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 
@@ -54,9 +57,10 @@ wait_for() { # url
 PIDS+=($!)
 SANDBOX="http://127.0.0.1:$SANDBOX_PORT"
 SERVER="http://127.0.0.1:$SERVER_PORT"
-# The sandbox is up once it answers any route (an unknown endpoint is a 404 with JSON).
+# The sandbox is up once it answers any route (without the key: a 401 with JSON).
 for _ in $(seq 1 100); do curl -s -o /dev/null "$SANDBOX/v1/deliveries/stats" && break; sleep 0.1; done
 KEY=$(curl -fsS -X POST "$SANDBOX/v1/webhook_endpoints" -H 'content-type: application/json' \
+  -H @<(printf 'authorization: Bearer %s\n' "$PAYMENT_SANDBOX_KEY") \
   -d "{\"url\":\"$SERVER/api/payments/webhook\"}" | sed -n 's/.*"verification_key":"\([^"]*\)".*/\1/p')
 [ -n "$KEY" ] || { echo "could not register the webhook endpoint" >&2; exit 1; }
 

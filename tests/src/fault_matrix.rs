@@ -247,6 +247,7 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
             request_timeout: Duration::from_secs(10),
             ..DeliveryConfig::default()
         },
+        ..SandboxConfig::default()
     })
     .expect("sandbox");
     let checkout = rush.checkout(Arc::new(sandbox.clone()));

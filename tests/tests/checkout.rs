@@ -570,12 +570,17 @@ async fn the_checkout_works_over_the_sandbox_http_api() {
     let f = Fixture::general(MemoryStore::new().stores(), 2, Duration::ZERO).await;
     let sandbox =
         Sandbox::with_clock(SandboxConfig::default(), Arc::new(f.clock.clone())).expect("sandbox");
-    let (addr, _server) =
-        payment_sandbox::http::serve(sandbox.clone(), "127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("serve");
+    let key = payment_sandbox::auth::ApiKey::generate().expect("key");
+    let (addr, _server) = payment_sandbox::http::serve(
+        sandbox.clone(),
+        key.clone(),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("serve");
     let gateway = payment_sandbox::client::HttpGateway::new(
         &format!("http://{addr}"),
+        key,
         Duration::from_secs(5),
     )
     .expect("client");

@@ -180,6 +180,9 @@ pub struct Args {
     /// checks list its intents and refunds.
     #[arg(long, env = "PAYMENT_SANDBOX_URL", value_name = "URL")]
     pub sandbox_url: Option<String>,
+    /// HTTP mode: that sandbox's API key (`sk_test_…`, the server's `--payment-sandbox-key`).
+    #[arg(long, env = "PAYMENT_SANDBOX_KEY", hide_env_values = true)]
+    pub sandbox_key: Option<String>,
     /// HTTP mode: the server's `--namespace` (its Redis key prefix or PostgreSQL schema).
     #[arg(long, env = "NAMESPACE", default_value = "ticketrush")]
     pub namespace: String,
@@ -195,6 +198,9 @@ pub struct Remote {
     pub jwt_secret: String,
     /// The payment sandbox it uses.
     pub sandbox_url: String,
+    /// That sandbox's API key.
+    #[serde(skip_serializing, default)]
+    pub sandbox_key: String,
     /// Its `--namespace`.
     pub namespace: String,
 }
@@ -280,6 +286,7 @@ impl Config {
                 url,
                 jwt_secret: a.jwt_secret.unwrap_or_default(),
                 sandbox_url: a.sandbox_url.unwrap_or_default(),
+                sandbox_key: a.sandbox_key.unwrap_or_default(),
                 namespace: a.namespace,
             }),
         }
@@ -333,6 +340,12 @@ impl Config {
                 return bad(
                     "--url needs --sandbox-url, the http:// payment sandbox the server uses \
                      (its --payment-sandbox-url): the checks list its payments",
+                );
+            }
+            if payment_sandbox::auth::ApiKey::new(r.sandbox_key.as_str()).is_err() {
+                return bad(
+                    "--url needs --sandbox-key, the sk_test_… API key of the payment sandbox \
+                     (the server's --payment-sandbox-key)",
                 );
             }
             if self.sim_clock {
@@ -397,6 +410,8 @@ mod tests {
             &secret,
             "--sandbox-url",
             "http://127.0.0.1:8090",
+            "--sandbox-key",
+            "sk_test_0123456789abcdef01234567",
         ];
         let ok = args(&full).expect("complete HTTP settings are valid");
         assert_eq!(
@@ -412,7 +427,7 @@ mod tests {
                 .collect();
             args(&kept)
         };
-        for missing in ["--jwt-secret", "--sandbox-url"] {
+        for missing in ["--jwt-secret", "--sandbox-url", "--sandbox-key"] {
             let e = without(missing).expect_err(missing).to_string();
             assert!(e.contains(missing), "{e}");
         }

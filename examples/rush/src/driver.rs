@@ -191,8 +191,10 @@ async fn money_of(seller: &Seller, config: &Config) -> Result<checks::Money, Rus
                 ),
                 detail: e.to_string(),
             };
-            let gateway =
-                HttpGateway::new(&remote.sandbox_url, Duration::from_secs(60)).map_err(failed)?;
+            let key = payment_sandbox::auth::ApiKey::new(remote.sandbox_key.as_str())
+                .map_err(|e| RushError::Config(format!("--sandbox-key: {e}")))?;
+            let gateway = HttpGateway::new(&remote.sandbox_url, key, Duration::from_secs(60))
+                .map_err(failed)?;
             let intents = gateway.list_intents().await.map_err(failed)?;
             let refunds = gateway.list_refunds().await.map_err(failed)?.len() as u64;
             Ok(checks::Money { intents, refunds })

@@ -16,6 +16,8 @@ use ticket_store_pg::{PgConfig, PgStore};
 use ticket_store_redis::{RedisConfig, RedisStore};
 
 const SECRET: &str = "rush-http-test-secret-of-32-bytes-or-more";
+/// The shared payment sandbox's API key.
+const SANDBOX_KEY: &str = "sk_test_rush_http_0123456789abcdef";
 
 /// A ticket-server app on a free port, selling through `store` under namespace `ns`,
 /// paying through the sandbox at `sandbox_url`; returns its URL and a handle that stops it.
@@ -31,6 +33,7 @@ async fn serve(
     // The deployment's webhook endpoint at the shared sandbox is this server.
     let endpoint: serde_json::Value = reqwest::Client::new()
         .post(format!("{sandbox}/v1/webhook_endpoints"))
+        .bearer_auth(SANDBOX_KEY)
         .json(&serde_json::json!({"url": format!("{url}/api/payments/webhook")}))
         .send()
         .await
@@ -49,6 +52,8 @@ async fn serve(
         SECRET,
         "--payment-sandbox-url",
         sandbox,
+        "--payment-sandbox-key",
+        SANDBOX_KEY,
         "--webhook-secret",
         webhook_secret,
         "--no-demo",
@@ -118,10 +123,13 @@ async fn remove(store: StoreKind, ns: &str) {
 
 async fn rush_over_http(store: StoreKind, users: u32, units: u32) -> Report {
     let sandbox = Sandbox::new(SandboxConfig::default()).expect("sandbox");
-    let (addr, _serving) =
-        payment_sandbox::http::serve(sandbox.clone(), "127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("serve the sandbox");
+    let (addr, _serving) = payment_sandbox::http::serve(
+        sandbox.clone(),
+        payment_sandbox::auth::ApiKey::new(SANDBOX_KEY).expect("key"),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("serve the sandbox");
     let sandbox_url = format!("http://{addr}");
     let ns = format!("rushhttp{}", uuid::Uuid::now_v7().simple());
     let (url, stop) = serve(store, &ns, &sandbox_url).await;
@@ -140,6 +148,7 @@ async fn rush_over_http(store: StoreKind, users: u32, units: u32) -> Report {
         url,
         jwt_secret: SECRET.into(),
         sandbox_url,
+        sandbox_key: SANDBOX_KEY.into(),
         namespace: ns.clone(),
     });
     let report = rush::run(&config).await;
