@@ -1,40 +1,84 @@
 //! Start-up administration: the admin account from the configuration.
 
-use crate::accounts::Role;
-use crate::auth::hash_password;
+use axum::http::StatusCode;
+
+use crate::accounts::{AccountError, Role};
+use crate::auth::{hash_password, verify_password};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Creates (or promotes) the admin account named by `--admin-email` / `--admin-password`;
+/// Makes sure the admin account named by `--admin-email` / `--admin-password` exists;
 /// nothing when they are not set. Safe when several processes start at once.
+///
+/// * No account has the email: it is created as an admin.
+/// * The account is an admin: if `--admin-password` no longer matches its password, the
+///   new one takes effect (rehashed; its tokens are revoked, as any password change does).
+///   A matching password changes nothing, so a restart does not log the admin out.
+/// * The account is not an admin (someone signed up with that email): the server refuses
+///   to start with a message saying what to do. It is never promoted.
 pub async fn ensure_admin(state: &AppState) -> Result<(), ApiError> {
     let (Some(email), Some(password)) = (&state.config.admin_email, &state.config.admin_password)
     else {
         return Ok(());
     };
+    let refuse = |e: AccountError, id: Option<String>| {
+        let id = id.map(|id| format!(" (account {id})")).unwrap_or_default();
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "NOT_AN_ADMIN",
+            format!("--admin-email {email}{id}: {e}"),
+        )
+    };
+    let unavailable = |e: AccountError| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            format!("admin account: {e}"),
+        )
+    };
+    match state.accounts.user_by_email(email).await {
+        Ok(user) if user.role != Role::Admin => {
+            let email = user.email.clone();
+            return Err(refuse(
+                AccountError::NotAnAdmin { email },
+                Some(user.id.to_string()),
+            ));
+        }
+        Ok(user) => {
+            let (password, stored) = (password.clone(), user.password_hash.clone());
+            let same =
+                blocking(move || Ok(verify_password(&password, &stored).unwrap_or(false))).await?;
+            if same {
+                tracing::info!(email = %email, "admin account ready");
+                return Ok(());
+            }
+        }
+        Err(AccountError::NotFound) => {}
+        Err(e) => return Err(unavailable(e)),
+    }
     let password = password.clone();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                e.to_string(),
-            )
-        })??;
-    state
+    let hash = blocking(move || hash_password(&password).map_err(ApiError::from)).await?;
+    match state
         .accounts
         .ensure_admin(email, &hash, state.clock.now())
         .await
-        .map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                e.to_string(),
-            )
-        })?;
-    tracing::info!(email = %email, role = Role::Admin.as_str(), "admin account ready");
-    Ok(())
+    {
+        Ok(user) => {
+            tracing::info!(email = %email, user = %user.id, role = Role::Admin.as_str(), "admin account ready");
+            Ok(())
+        }
+        Err(e @ AccountError::NotAnAdmin { .. }) => Err(refuse(e, None)),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+/// Runs CPU-heavy password work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", e.to_string()))?
 }
 
 /// Registers this server's webhook route with the in-process sandbox and trusts the key it

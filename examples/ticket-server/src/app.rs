@@ -24,6 +24,9 @@ use crate::rate_limit;
 use crate::routes;
 use crate::state::AppState;
 
+/// The `--cors-origins` value that allows every origin (without credentials).
+pub const ANY_ORIGIN: &str = "*";
+
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
@@ -35,12 +38,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/ping", get(ping))
         .merge(routes::auth::router())
         .merge(routes::catalog::router())
+        .merge(routes::policy::router())
         .merge(routes::queue::router())
         .merge(routes::holds::router())
         .merge(routes::payments::router())
         .merge(routes::queue_events::router())
         .merge(routes::reservations::router())
         .merge(routes::admin::router())
+        .merge(routes::security_audit::router())
+        .merge(routes::users::router())
         .merge(routes::wallet::router())
         .merge(routes::tickets::router())
         .merge(metrics::router())
@@ -95,10 +101,16 @@ where
 }
 
 /// CORS for exactly the configured origins (malformed ones are skipped with a warning);
-/// none configured means same-origin only.
+/// none configured means same-origin only. `*` is the any-origin mode ([`ANY_ORIGIN`]):
+/// every origin may call the API, never with credentials (cookies or HTTP auth are not
+/// allowed by the layer; the API's bearer tokens are sent explicitly by the client).
+/// `Config::validate` refuses `*` beside other origins; if such a list reaches this
+/// function anyway, `*` wins rather than panicking.
 fn cors(origins: &[String]) -> CorsLayer {
+    let any = origins.iter().any(|o| o.trim() == ANY_ORIGIN);
     let allowed: Vec<HeaderValue> = origins
         .iter()
+        .filter(|o| o.trim() != ANY_ORIGIN)
         .filter_map(|o| match HeaderValue::from_str(o.trim()) {
             Ok(v) => Some(v),
             Err(_) => {
@@ -107,8 +119,13 @@ fn cors(origins: &[String]) -> CorsLayer {
             }
         })
         .collect();
+    let allow_origin = if any {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(allowed)
+    };
     CorsLayer::new()
-        .allow_origin(AllowOrigin::list(allowed))
+        .allow_origin(allow_origin)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,

@@ -1,5 +1,6 @@
 //! The jobs a server runs on timers: the sweeper (expired holds return their units and wake
-//! the queue), the payment reconciler (checkouts whose webhook never came) and the purge of
+//! the queue), the payment reconcilers (checkouts whose webhook never came; wallet top-ups
+//! still pending, settled or given up past their deadline) and the purge of
 //! expired refresh tokens. Safe on every process at once: each is idempotent and claims its
 //! work atomically.
 
@@ -32,6 +33,11 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
                 _ = reconcile.tick() => {
                     if let Err(e) = state.checkout.reconcile(RECONCILE_LEAD, 500).await {
                         tracing::warn!("payment reconciliation failed: {e}");
+                    }
+                    match state.topups.reconcile(500).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(topups = n, "pending wallet top-ups settled"),
+                        Err(e) => tracing::warn!("wallet top-up reconciliation failed: {e}"),
                     }
                 }
                 _ = purge.tick() => {

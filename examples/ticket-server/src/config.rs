@@ -57,13 +57,21 @@ pub struct Config {
     /// Access token lifetime, seconds.
     #[arg(long, env = "ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
     pub access_token_ttl_secs: u64,
-    /// Refresh token lifetime, seconds.
+    /// Refresh token lifetime, seconds (idle: each rotation starts it again).
     #[arg(long, env = "REFRESH_TOKEN_TTL_SECS", default_value_t = 14 * 86_400)]
     pub refresh_token_ttl_secs: u64,
+    /// Absolute lifetime of a login's refresh tokens, seconds: rotation never extends a
+    /// login past this after it began (at least `--refresh-token-ttl-secs`).
+    #[arg(long, env = "REFRESH_ABSOLUTE_TTL_SECS", default_value_t = 30 * 86_400)]
+    pub refresh_absolute_ttl_secs: u64,
     /// A payment sandbox served over HTTP, shared by every process; without it each process
     /// runs one in-process (one process only).
     #[arg(long, env = "PAYMENT_SANDBOX_URL")]
     pub payment_sandbox_url: Option<String>,
+    /// With `--payment-sandbox-url` (and required by it): that sandbox's secret API key
+    /// (`sk_test_…`, its `--api-key`), sent as `Authorization: Bearer` on every call.
+    #[arg(long, env = "PAYMENT_SANDBOX_KEY", hide_env_values = true)]
+    pub payment_sandbox_key: Option<String>,
     /// With `--payment-sandbox-url`: the verification key (`whsec_…`) of the webhook endpoint
     /// registered for this deployment at that sandbox (`POST /v1/webhook_endpoints`). Without
     /// it, webhooks are refused (503) and payments settle by polling only.
@@ -72,13 +80,20 @@ pub struct Config {
     /// How long the in-process sandbox's slow test cards stay processing, milliseconds.
     #[arg(long, env = "SANDBOX_SLOW_DELAY_MS", default_value_t = 10_000)]
     pub sandbox_slow_delay_ms: u64,
+    /// How long a wallet top-up may stay pending before the reconciler gives it up (its
+    /// payment canceled, or refunded should it succeed later; nothing credited),
+    /// milliseconds. Keep it above the provider's slowest confirmation.
+    #[arg(long, env = "TOPUP_TIMEOUT_MS", default_value_t = 600_000,
+          value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    pub topup_timeout_ms: u64,
     /// Do not create the demo event (one GA and one seated session) at start.
     #[arg(long, env = "NO_DEMO")]
     pub no_demo: bool,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "LOG_JSON")]
     pub log_json: bool,
-    /// Origins allowed by CORS (comma-separated); none allows same-origin only.
+    /// Origins allowed by CORS (comma-separated); none allows same-origin only; `*` alone
+    /// allows every origin, without credentials.
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
     /// Requests per minute per user on the queue and hold routes (bursts of as many), per
@@ -106,6 +121,12 @@ pub struct Config {
     /// Longest a request may run, seconds.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 10)]
     pub request_timeout_secs: u64,
+    /// Sign-in limits, the password hashing bound and `--trusted-proxies`.
+    #[command(flatten)]
+    pub throttle: crate::throttle::ThrottleConfig,
+    /// Retention and write rate of the security audit.
+    #[command(flatten)]
+    pub security_audit: crate::security_audit::SecurityAuditConfig,
 }
 
 impl Config {
@@ -137,12 +158,38 @@ impl Config {
         {
             return Err("token lifetimes must be positive, refresh longer than access".into());
         }
+        if self.refresh_absolute_ttl_secs < self.refresh_token_ttl_secs {
+            return Err(
+                "--refresh-absolute-ttl-secs must be at least --refresh-token-ttl-secs".into(),
+            );
+        }
         if self.body_limit_bytes < 1024 || self.request_timeout_secs == 0 {
             return Err("body limit (>= 1024) and request timeout must be positive".into());
         }
         self.time_limits().validate().map_err(|e| {
             format!("--admission-ttl-secs, --hold-ttl-secs, --payment-timeout-secs: {e}")
         })?;
+        if self.payment_sandbox_url.is_some() {
+            let Some(key) = &self.payment_sandbox_key else {
+                return Err(
+                    "--payment-sandbox-url needs --payment-sandbox-key (the sandbox's \
+                            sk_test_… API key, printed when it starts)"
+                        .into(),
+                );
+            };
+            payment_sandbox::auth::ApiKey::new(key.as_str())
+                .map_err(|e| format!("--payment-sandbox-key: {e}"))?;
+        }
+        if self.cors_origins.len() > 1
+            && self
+                .cors_origins
+                .iter()
+                .any(|o| o.trim() == crate::app::ANY_ORIGIN)
+        {
+            return Err(
+                "--cors-origins: `*` (every origin) cannot be combined with other origins".into(),
+            );
+        }
         let ns_ok = !self.namespace.is_empty()
             && self.namespace.len() <= 48
             && self
@@ -152,6 +199,8 @@ impl Config {
         if !ns_ok {
             return Err("--namespace must be 1 to 48 of a-z, 0-9 and _".into());
         }
+        self.throttle.validate()?;
+        self.security_audit.validate()?;
         Ok(())
     }
 }
@@ -211,6 +260,45 @@ mod tests {
         assert!(short.validate().is_err());
         let ns = Config::try_parse_from(["ticket-server", "--namespace", "Bad-NS"]).unwrap();
         assert!(ns.validate().is_err());
+    }
+
+    #[test]
+    fn a_shared_payment_sandbox_needs_its_api_key() {
+        let url = [
+            "ticket-server",
+            "--payment-sandbox-url",
+            "http://127.0.0.1:8090",
+        ];
+        let without = Config::try_parse_from(url).unwrap();
+        let message = without.validate().unwrap_err();
+        assert!(message.contains("--payment-sandbox-key"), "{message}");
+        let malformed = Config::try_parse_from(
+            url.into_iter()
+                .chain(["--payment-sandbox-key", "sk_live_0123456789abcdef01234567"]),
+        )
+        .unwrap();
+        let message = malformed.validate().unwrap_err();
+        assert!(message.contains("--payment-sandbox-key"), "{message}");
+        assert!(
+            !message.contains("0123456789abcdef"),
+            "never echoes the key"
+        );
+        let with = Config::try_parse_from(
+            url.into_iter()
+                .chain(["--payment-sandbox-key", "sk_test_0123456789abcdef01234567"]),
+        )
+        .unwrap();
+        assert!(with.validate().is_ok());
+    }
+
+    #[test]
+    fn any_origin_stands_alone() {
+        let any = Config::try_parse_from(["ticket-server", "--cors-origins", "*"]).unwrap();
+        assert!(any.validate().is_ok());
+        let mixed =
+            Config::try_parse_from(["ticket-server", "--cors-origins", "http://a.test,*"]).unwrap();
+        let message = mixed.validate().unwrap_err();
+        assert!(message.contains("--cors-origins"), "{message}");
     }
 
     #[test]

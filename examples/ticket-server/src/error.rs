@@ -243,6 +243,16 @@ impl From<AccountError> for ApiError {
                 Self::new(StatusCode::UNAUTHORIZED, "TOKEN_REUSED", e.to_string())
             }
             AccountError::Invalid(m) => Self::validation(m),
+            AccountError::NotAnAdmin { .. } => {
+                Self::new(StatusCode::CONFLICT, "NOT_AN_ADMIN", e.to_string())
+            }
+            AccountError::OwnAccount => {
+                Self::new(StatusCode::CONFLICT, "OWN_ACCOUNT", e.to_string())
+            }
+            AccountError::LastAdmin => Self::new(StatusCode::CONFLICT, "LAST_ADMIN", e.to_string()),
+            AccountError::AdminNotBlockable => {
+                Self::new(StatusCode::CONFLICT, "ADMIN_NOT_BLOCKABLE", e.to_string())
+            }
             AccountError::Unavailable(m) => {
                 tracing::warn!("account storage unavailable: {m}");
                 Self::new(

@@ -1,8 +1,11 @@
 //! Request extractors that answer with the API's error shape ([`ApiError`]) instead of
 //! axum's plain-text rejections:
 //!
-//! * [`AuthUser`]: the caller, from `Authorization: Bearer <access token>`;
+//! * [`AuthUser`]: the caller, from `Authorization: Bearer <access token>`, whose token
+//!   version is still current (one small read of the account store per request);
 //! * [`AdminUser`]: the same, and the caller must be an admin;
+//! * [`GateUser`]: the same, and the caller must be gate staff or an admin;
+//! * [`Buyer`]: the same, and the caller may buy: not gate staff, not blocked;
 //! * [`JsonBody`]: a JSON body, where malformed JSON, wrong types and missing fields answer
 //!   400 `VALIDATION`.
 
@@ -18,22 +21,40 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The authenticated caller, from a valid, unexpired access token in
-/// `Authorization: Bearer <jwt>`.
+/// `Authorization: Bearer <jwt>` whose `ver` claim equals the account's current token
+/// version ([`crate::accounts::AccountStore::token_state`]: one map lookup on memory, one
+/// Redis `HMGET`, one primary-key `SELECT` on PostgreSQL). Logout, a role change, blocking
+/// and a password change bump the version, so every access token issued before stops at
+/// once, on every server process sharing the store.
 ///
 /// Rejections: missing or malformed header, forged or malformed token → 401
-/// `UNAUTHORIZED`; expired token → 401 `TOKEN_EXPIRED`.
+/// `UNAUTHORIZED`; expired token → 401 `TOKEN_EXPIRED`; revoked token → 401
+/// `TOKEN_REVOKED`; account storage down → 503 `UNAVAILABLE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthUser {
     /// The caller's account.
     pub id: UserId,
-    /// The role the token was issued with.
+    /// The role the token was issued with (current: a role change revokes the token).
     pub role: Role,
+    /// The account is blocked (read with the token version).
+    pub blocked: bool,
 }
 
 /// An authenticated caller with [`Role::Admin`]. Rejections as [`AuthUser`], and a
 /// non-admin → 403 `FORBIDDEN`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdminUser(pub AuthUser);
+
+/// An authenticated caller who may scan tickets at the gate: [`Role::Gate`] or
+/// [`Role::Admin`]. Rejections as [`AuthUser`], and anyone else → 403 `FORBIDDEN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GateUser(pub AuthUser);
+
+/// An authenticated caller who may buy (join a queue, hold, pay): not [`Role::Gate`] (403
+/// `FORBIDDEN`) and not blocked (403 `USER_BLOCKED`, reported to
+/// [`crate::blocking::record_blocked_refusal`]). Rejections as [`AuthUser`] otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Buyer(pub AuthUser);
 
 /// The bearer token of the `Authorization` header (scheme matched case-insensitively).
 fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
@@ -74,7 +95,42 @@ impl FromRequestParts<AppState> for AuthUser {
             .role
             .parse::<Role>()
             .map_err(|_| ApiError::unauthorized("invalid token"))?;
-        Ok(Self { id, role })
+        let current = state.accounts.token_state(id).await?;
+        if claims.ver != current.version {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "TOKEN_REVOKED",
+                "this access token was revoked (logout, role change or block): log in again",
+            ));
+        }
+        parts.extensions.insert(CallerTiers(current.tiers));
+        Ok(Self {
+            id,
+            role,
+            blocked: current.blocked,
+        })
+    }
+}
+
+/// The caller's account tiers, read with the token version by [`AuthUser`] (one store read
+/// per request for both). Extracted after [`AuthUser`] / [`Buyer`] it costs nothing; on its
+/// own it authenticates the caller first. Rejections as [`AuthUser`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallerTiers(pub Vec<String>);
+
+impl FromRequestParts<AppState> for CallerTiers {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(tiers) = parts.extensions.get::<CallerTiers>() {
+            return Ok(tiers.clone());
+        }
+        AuthUser::from_request_parts(parts, state).await?;
+        Ok(parts
+            .extensions
+            .get::<CallerTiers>()
+            .cloned()
+            .unwrap_or_default())
     }
 }
 
@@ -85,6 +141,40 @@ impl FromRequestParts<AppState> for AdminUser {
         let user = AuthUser::from_request_parts(parts, state).await?;
         if user.role != Role::Admin {
             return Err(ApiError::forbidden("this route is for admins"));
+        }
+        Ok(Self(user))
+    }
+}
+
+impl FromRequestParts<AppState> for GateUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if !matches!(user.role, Role::Gate | Role::Admin) {
+            return Err(ApiError::forbidden(
+                "this route is for gate staff and admins",
+            ));
+        }
+        Ok(Self(user))
+    }
+}
+
+impl FromRequestParts<AppState> for Buyer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if user.role == Role::Gate {
+            return Err(ApiError::forbidden("gate accounts can only scan tickets"));
+        }
+        if user.blocked {
+            crate::blocking::record_blocked_refusal(state, &user, parts).await;
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "USER_BLOCKED",
+                "this account is blocked: it cannot join queues, hold or pay",
+            ));
         }
         Ok(Self(user))
     }
@@ -112,9 +202,33 @@ where
         if !value.is_object() {
             return Err(ApiError::validation("the body must be a JSON object"));
         }
+        let value = integral_numbers(value);
         serde_json::from_value(value)
             .map(Self)
             .map_err(|e| ApiError::validation(format!("invalid body: {e}")))
+    }
+}
+
+/// `value` with every number that has no fractional part (`596.0`, `1e3`) turned into the
+/// integer it is, as JSON Schema reads it (an `integer` is any number with a zero fraction):
+/// a body valid by the API document is read as the document says. Numbers outside the
+/// 64-bit integers, or with a fraction, stay as they are (and a field that wants an integer
+/// refuses them with 400).
+fn integral_numbers(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            // Inside ±2^63 an integral f64 converts exactly.
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Value::from(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(integral_numbers).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, integral_numbers(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 

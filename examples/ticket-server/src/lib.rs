@@ -8,12 +8,15 @@
 //! PostgreSQL), never only in one process's memory, so several server processes can share
 //! one Redis or PostgreSQL.
 
+pub mod account_tiers;
 pub mod accounts;
 pub mod admin;
 pub mod admission_rounds;
 pub mod app;
 pub mod auth;
 pub mod background;
+pub mod blocking;
+pub mod client_ip;
 pub mod config;
 pub mod demo;
 pub mod error;
@@ -24,6 +27,8 @@ mod pg_support;
 pub mod rate_limit;
 mod redis_support;
 pub mod routes;
+pub mod security_audit;
 pub mod state;
+pub mod throttle;
 pub mod tickets;
 pub mod wallet;

@@ -3,8 +3,8 @@
 //!
 //! Limited (by method and matched route template): `POST`, `GET`, `DELETE
 //! /api/sessions/{id}/queue`, `GET /api/sessions/{id}/queue/events`, `POST /api/holds`,
-//! `DELETE /api/holds/{id}` and `POST /api/holds/{id}/checkout`. No other route is ever
-//! limited here.
+//! `DELETE /api/holds/{id}`, `POST /api/holds/{id}/checkout` and `POST
+//! /api/me/wallet/topups`. No other route is ever limited here.
 //!
 //! Each limit is a keyed GCRA (the `governor` crate): `N` per minute allows a burst of `N`
 //! requests, then one more every `60/N` seconds. Keys:
@@ -12,34 +12,41 @@
 //! * **user**: the account of a valid bearer token (`--rate-limit-per-minute`, default
 //!   120). The token is only checked here (a signature check, no storage read); a request
 //!   without a valid token is not counted per user and is refused by the handler as before.
-//! * **IP**: the client address of the connection (`--rate-limit-per-ip-per-minute`,
-//!   default ten times the per-user limit, since one address may be a whole office behind
-//!   NAT); IPv6 addresses count per `/64`, as one host usually holds a whole `/64`. The
-//!   address comes from axum's `ConnectInfo`: serve with
-//!   `into_make_service_with_connect_info::<SocketAddr>()`. Without it the IP limit is
-//!   skipped (never a panic). Behind a reverse proxy every request has the proxy's address:
-//!   turn the IP limit off (`0`) or raise it, and limit per client at the proxy.
+//! * **IP**: the client's address (`--rate-limit-per-ip-per-minute`, default ten times the
+//!   per-user limit, since one address may be a whole office behind NAT); IPv6 addresses
+//!   count per `/64`, as one host usually holds a whole `/64`. The address is the
+//!   connection's (axum's `ConnectInfo`: serve with
+//!   `into_make_service_with_connect_info::<SocketAddr>()`; without it the IP limit is
+//!   skipped, never a panic), or, behind reverse proxies named by `--trusted-proxies`, the
+//!   client they forwarded for ([`crate::client_ip`]).
 //!
 //! The user's bucket is checked first, so one user over their limit does not drain the
 //! budget of others behind the same address. A limit of `0` turns it off.
 //!
 //! Guarantees and limits of the guarantees:
 //!
-//! * **Per process.** Buckets live in this process's memory: with several server processes
-//!   a client gets up to the limit on each. They protect each process from floods; the
-//!   correctness of sales (no oversell, the per-user ticket limit, fair admission) never
-//!   depends on them — that is enforced atomically by the library in the shared store.
+//! * **Per process, by choice.** Buckets live in this process's memory: with several server
+//!   processes a client gets up to the limit on each. They protect each process from floods;
+//!   the correctness of sales (no oversell, the per-user ticket limit, fair admission) never
+//!   depends on them — that is enforced atomically by the library in the shared store. They
+//!   stay here rather than in the store ([`crate::throttle`]) because they sit on the hot
+//!   path of a rush (every queue poll, hold and checkout): a store round trip per request
+//!   would cost more than the work it guards, and a flood would become a store flood. The
+//!   sign-in limits are shared instead, because there the attacker's gain (password guesses,
+//!   accounts) grows with the number of processes and each request already costs a hash.
+//! * **Recorded.** Every refusal is written to the security audit
+//!   ([`crate::security_audit`], at most one record per user or address, route and window).
 //! * **Bounded memory.** Buckets that have refilled completely (about a minute after their
 //!   last request at most) are dropped every [`SWEEP_EVERY`], so the maps hold only the keys
 //!   seen in roughly the last minute and a bit. User keys need a token this server signed, and IPv6 keys are
 //!   per `/64`, so a client cannot make keys up cheaply.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -49,10 +56,12 @@ use governor::{Quota, RateLimiter};
 use parking_lot::Mutex;
 
 use crate::accounts::UserId;
+use crate::client_ip::Cidr;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::extract::AuthUser;
 use crate::metrics::LimitedBy;
+use crate::security_audit::{AbuseReason, AbuseRecord};
 use crate::state::AppState;
 
 /// How often fully refilled buckets are dropped.
@@ -171,7 +180,7 @@ fn check<K: std::hash::Hash + Eq + Clone>(
 }
 
 /// The key of an address: IPv4 as is (also when IPv4-mapped), IPv6 its `/64` network.
-fn ip_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn ip_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -194,15 +203,41 @@ pub fn is_limited(method: &Method, route: &str) -> bool {
         "/api/holds" => method == Method::POST,
         "/api/holds/{id}" => method == Method::DELETE,
         "/api/holds/{id}/checkout" => method == Method::POST,
+        // each top-up creates a payment at the provider
+        "/api/me/wallet/topups" => method == Method::POST,
         _ => false,
     }
 }
 
-/// The client's address, when the server was started with connect info.
-fn client_ip(req: &Request) -> Option<IpAddr> {
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+/// The client's address (see [`crate::client_ip`]), when the server was started with
+/// connect info.
+fn client_ip(req: &Request, trusted: &[Cidr]) -> Option<IpAddr> {
+    crate::client_ip::of_request(req.extensions(), req.headers(), trusted)
+}
+
+/// Writes a refusal of `method route` to the security audit.
+async fn record(
+    state: &AppState,
+    ip: Option<IpAddr>,
+    route: String,
+    user: Option<UserId>,
+    by: LimitedBy,
+) {
+    state
+        .security_audit
+        .record(AbuseRecord {
+            at: state.clock.now(),
+            actor: user,
+            reason: AbuseReason::RateLimited,
+            client_ip: ip,
+            route,
+            detail: match by {
+                LimitedBy::User => "queue and holds per user",
+                LimitedBy::Ip => "queue and holds per IP",
+            }
+            .to_owned(),
+        })
+        .await;
 }
 
 /// Middleware (inside CORS, the timeout and the body limit, so a 429 carries CORS headers):
@@ -214,34 +249,39 @@ fn client_ip(req: &Request) -> Option<IpAddr> {
 /// request, and [`AppState`] itself is a large struct of the library's services (cloning it
 /// touches ~100 reference counts).
 pub async fn limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let limited = req
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|m| is_limited(req.method(), m.as_str()));
-    if !limited {
-        return next.run(req).await;
-    }
+    let route = match req.extensions().get::<MatchedPath>() {
+        Some(m) if is_limited(req.method(), m.as_str()) => {
+            format!("{} {}", req.method(), m.as_str())
+        }
+        _ => return next.run(req).await,
+    };
+    let ip = client_ip(&req, &state.config.throttle.trusted_proxies);
     let limits = &state.rate_limits;
+    let mut user = None;
     let req = if limits.per_user.is_some() {
         let (mut parts, body) = req.into_parts();
         // An invalid or missing token is the handler's to refuse.
-        let user = AuthUser::from_request_parts(&mut parts, state.as_ref())
+        user = AuthUser::from_request_parts(&mut parts, state.as_ref())
             .await
-            .ok();
-        if let Some(user) = user
-            && let Err(wait) = limits.check_user(&user.id)
+            .ok()
+            .map(|u| u.id);
+        let req = Request::from_parts(parts, body);
+        if let Some(id) = user
+            && let Err(wait) = limits.check_user(&id)
         {
             state.metrics.rate_limited(LimitedBy::User);
+            record(&state, ip, route, user, LimitedBy::User).await;
             return ApiError::rate_limited(wait).into_response();
         }
-        Request::from_parts(parts, body)
+        req
     } else {
         req
     };
-    if let Some(ip) = client_ip(&req)
-        && let Err(wait) = limits.check_ip(ip)
+    if let Some(addr) = ip
+        && let Err(wait) = limits.check_ip(addr)
     {
         state.metrics.rate_limited(LimitedBy::Ip);
+        record(&state, ip, route, user, LimitedBy::Ip).await;
         return ApiError::rate_limited(wait).into_response();
     }
     next.run(req).await
@@ -303,6 +343,7 @@ mod tests {
             (Method::POST, "/api/holds"),
             (Method::DELETE, "/api/holds/{id}"),
             (Method::POST, "/api/holds/{id}/checkout"),
+            (Method::POST, "/api/me/wallet/topups"),
         ] {
             assert!(is_limited(&m, r), "{m} {r}");
         }
@@ -334,6 +375,6 @@ mod tests {
     #[test]
     fn without_connect_info_there_is_no_address() {
         let req = Request::new(axum::body::Body::empty());
-        assert_eq!(client_ip(&req), None);
+        assert_eq!(client_ip(&req, &[]), None);
     }
 }

@@ -20,14 +20,15 @@ use crate::accounts::{
 };
 use crate::auth::TokenKeys;
 use crate::config::{Config, StoreKind};
-use crate::tickets::{
-    MemoryTickets, PgTickets, PgTicketsConfig, RedisTickets, RedisTicketsConfig, TicketSigner,
-    TicketStore,
-};
+use crate::tickets::TicketSigner;
 use crate::wallet::{
     MemoryWallet, PaymentMethods, PgWallet, PgWalletConfig, RedisWallet, RedisWalletConfig,
-    WalletGateway, WalletStore,
+    TopUpStore, TopUps, WalletGateway, WalletStore,
 };
+
+/// A wallet backend: the ledger and the top-ups it credits, in one store.
+trait WalletBackend: WalletStore + TopUpStore {}
+impl<T: WalletStore + TopUpStore> WalletBackend for T {}
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -60,10 +61,10 @@ pub struct AppState {
     pub accounts: Arc<dyn AccountStore>,
     /// Buyers' wallets.
     pub wallet: Arc<dyn WalletStore>,
+    /// Wallet top-ups paid by card (credited only once paid).
+    pub topups: TopUps,
     /// Access-token keys.
     pub keys: Arc<TokenKeys>,
-    /// Which tickets were used at the gate (shared by every process on the backend).
-    pub tickets: Arc<dyn TicketStore>,
     /// Signs and checks ticket codes (from the JWT secret, so every process agrees).
     pub ticket_codes: TicketSigner,
     /// The clock every handler reads.
@@ -80,6 +81,12 @@ pub struct AppState {
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
     /// This process's coalesced admission rounds.
     pub admission_rounds: Arc<crate::admission_rounds::AdmissionRounds>,
+    /// Sign-in rate-limit state (shared by every process on Redis or PostgreSQL).
+    pub throttle: Arc<dyn crate::throttle::ThrottleStore>,
+    /// This process's bound on concurrent password hashing.
+    pub hashing: Arc<crate::throttle::HashingPool>,
+    /// Refusals for abuse (shared by every process on Redis or PostgreSQL).
+    pub security_audit: Arc<crate::security_audit::SecurityAudit>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -95,7 +102,7 @@ impl AppState {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         config.validate().map_err(StartError::Config)?;
         let ns = config.namespace.clone();
-        let (stores, accounts, wallet): (Stores, Arc<dyn AccountStore>, Arc<dyn WalletStore>) =
+        let (stores, accounts, wallet): (Stores, Arc<dyn AccountStore>, Arc<dyn WalletBackend>) =
             match config.store {
                 StoreKind::Memory => (
                     MemoryStore::new().stores(),
@@ -150,26 +157,42 @@ impl AppState {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let rush = TicketRush::new(stores, clock.clone(), config.time_limits())
             .map_err(|e| StartError::Config(e.to_string()))?;
-        let (gateway, sandbox): (Arc<dyn PaymentGateway>, Option<Sandbox>) = match &config
-            .payment_sandbox_url
-        {
-            Some(url) => (
-                Arc::new(
-                    HttpGateway::new(url, Duration::from_secs(10))
-                        .map_err(|e| StartError::Config(format!("--payment-sandbox-url: {e}")))?,
-                ),
-                None,
-            ),
-            None => {
-                let sandbox_config = SandboxConfig {
-                    slow_delay: Duration::from_millis(config.sandbox_slow_delay_ms),
-                    ..SandboxConfig::default()
-                };
-                let sandbox = Sandbox::with_clock(sandbox_config, clock.clone())
-                    .map_err(|e| StartError::Config(format!("sandbox: {e}")))?;
-                (Arc::new(sandbox.clone()), Some(sandbox))
-            }
-        };
+        let (gateway, sandbox): (Arc<dyn PaymentGateway>, Option<Sandbox>) =
+            match &config.payment_sandbox_url {
+                Some(url) => {
+                    let key = config.payment_sandbox_key.as_deref().ok_or_else(|| {
+                        StartError::Config(
+                            "--payment-sandbox-url needs --payment-sandbox-key".into(),
+                        )
+                    })?;
+                    let key = payment_sandbox::auth::ApiKey::new(key)
+                        .map_err(|e| StartError::Config(format!("--payment-sandbox-key: {e}")))?;
+                    (
+                        Arc::new(HttpGateway::new(url, key, Duration::from_secs(10)).map_err(
+                            |e| StartError::Config(format!("--payment-sandbox-url: {e}")),
+                        )?),
+                        None,
+                    )
+                }
+                None => {
+                    let sandbox_config = SandboxConfig {
+                        slow_delay: Duration::from_millis(config.sandbox_slow_delay_ms),
+                        ..SandboxConfig::default()
+                    };
+                    let sandbox = Sandbox::with_clock(sandbox_config, clock.clone())
+                        .map_err(|e| StartError::Config(format!("sandbox: {e}")))?;
+                    (Arc::new(sandbox.clone()), Some(sandbox))
+                }
+            };
+        let topups = TopUps::new(
+            wallet.clone(),
+            gateway.clone(),
+            clock.clone(),
+            ticket_core::model::money::Currency::new(crate::routes::wallet::WALLET_CURRENCY)
+                .map_err(|e| StartError::Config(e.to_string()))?,
+            Duration::from_millis(config.topup_timeout_ms),
+        );
+        let wallet: Arc<dyn WalletStore> = wallet;
         // Cards go to the provider; `wallet` payments are debited from the buyer's wallet.
         let methods = PaymentMethods::new(
             gateway,
@@ -191,20 +214,25 @@ impl AppState {
             }
         }
         .map_err(|e| StartError::Config(e.to_string()))?;
-        let tickets = connect_tickets(&config).await?;
         let ticket_codes = match &config.jwt_secret {
             Some(s) => TicketSigner::from_secret(s.as_bytes()),
             None => TicketSigner::random()
                 .map_err(|e| StartError::Config(format!("randomness: {e}")))?,
         };
         let rate_limits = Arc::new(crate::rate_limit::RateLimits::from_config(&config));
+        let throttle = crate::throttle::connect(&config).await?;
+        let hashing = Arc::new(crate::throttle::HashingPool::new(
+            config.throttle.hash_permits(),
+            Duration::from_millis(config.throttle.hash_wait_ms),
+        ));
+        let security_audit = crate::security_audit::connect(&config).await?;
         Ok(Self {
             rush: Arc::new(rush),
             checkout: Arc::new(checkout),
             accounts,
             wallet,
+            topups,
             keys: Arc::new(keys),
-            tickets,
             ticket_codes,
             clock,
             config: Arc::new(config),
@@ -213,32 +241,9 @@ impl AppState {
             metrics: Arc::new(crate::metrics::Metrics::new()),
             rate_limits,
             admission_rounds: Arc::new(crate::admission_rounds::AdmissionRounds::new()),
+            throttle,
+            hashing,
+            security_audit,
         })
     }
-}
-
-/// The ticket use marks of `config.store`: Redis under `<namespace>:app`, PostgreSQL in the
-/// schema `<namespace>_app` (migrated), like the wallet.
-async fn connect_tickets(config: &Config) -> Result<Arc<dyn TicketStore>, StartError> {
-    let ns = &config.namespace;
-    let err = backend("tickets");
-    Ok(match config.store {
-        StoreKind::Memory => Arc::new(MemoryTickets::new()),
-        StoreKind::Redis => Arc::new(
-            RedisTickets::connect(
-                RedisTicketsConfig::new(&config.redis_url).with_prefix(format!("{ns}:app")),
-            )
-            .await
-            .map_err(|e| err(e.to_string()))?,
-        ),
-        StoreKind::Pg => {
-            let tickets = PgTickets::connect(
-                PgTicketsConfig::new(&config.database_url).with_schema(format!("{ns}_app")),
-            )
-            .await
-            .map_err(|e| err(e.to_string()))?;
-            tickets.migrate().await.map_err(|e| err(e.to_string()))?;
-            Arc::new(tickets)
-        }
-    })
 }

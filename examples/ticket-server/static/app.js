@@ -555,10 +555,8 @@ async function pay() {
   const card = $("card").value;
   const holdId = state.hold.id;
   $("pay-status").textContent = "Paying…";
-  const answer = await api("POST", `/api/holds/${holdId}/checkout`, {
-    body: { method: "card", card_number: card },
-    key: newKey(),
-  });
+  const body = card === "wallet" ? { method: "wallet" } : { method: "card", card_number: card };
+  const answer = await api("POST", `/api/holds/${holdId}/checkout`, { body, key: newKey() });
   let h = answer.hold;
   // A slow card leaves the hold PAYING: the provider's webhook settles it; poll until then.
   for (let i = 0; !FINAL.includes(h.status) && i < 120; i++) {
@@ -587,6 +585,41 @@ async function pay() {
   }
   await loadStock();
   await loadMine(h.status === "confirmed" ? holdId : undefined);
+}
+
+// ---------------------------------------------------------------------------------------
+// My wallet: top-ups are card payments; the balance grows only once one succeeded
+
+async function loadWallet() {
+  const w = await api("GET", "/api/me/wallet?limit=10");
+  $("wallet-balance").textContent = money(w.balance, w.currency);
+}
+
+async function topUp() {
+  const amount = Number($("topup-amount").value);
+  const card = $("topup-card").value.replace(/[\s-]+/g, "");
+  const status = $("topup-status");
+  delete status.dataset.status;
+  status.textContent = "Paying…";
+  let t = await api("POST", "/api/me/wallet/topups", {
+    body: { amount, card_number: card },
+    key: newKey(),
+  });
+  // Pending until the payment settles (confirmation, webhook or reconciler): poll it.
+  for (let i = 0; t.status === "pending" && i < 120; i++) {
+    status.textContent = `Top-up pending: waiting for the card payment${t.payment_id ? ` ${t.payment_id}` : ""}…`;
+    await sleep(1000);
+    t = await api("GET", `/api/me/wallet/topups/${t.id}`);
+  }
+  status.dataset.status = t.status;
+  if (t.status === "succeeded") {
+    status.textContent = `Top-up succeeded: ${money(t.amount, t.currency)} added.`;
+  } else if (t.status === "failed") {
+    status.textContent = `Top-up failed (${t.failure}): nothing was added.`;
+  } else {
+    status.textContent = "No result yet: check your balance later.";
+  }
+  await loadWallet();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -636,6 +669,7 @@ async function loadMine(confirmedHold) {
     ),
   );
   if (reservations.length === 0) $("reservations").replaceChildren(el("li", { text: "None yet." }));
+  await loadWallet();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -704,6 +738,7 @@ document.addEventListener("DOMContentLoaded", () => {
   action($("hold"), hold);
   action($("pay"), pay);
   action($("refresh-mine"), () => loadMine());
+  action($("topup"), topUp);
   $("grade").addEventListener("change", showSelection);
   $("quantity").addEventListener("input", showSelection);
   $("admin-session").addEventListener("change", refreshStats);

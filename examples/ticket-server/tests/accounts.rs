@@ -12,13 +12,15 @@ use std::time::Duration;
 
 use ticket_core::Timestamp;
 use ticket_server::accounts::{
-    AccountError, AccountStore, FamilyId, MemoryAccounts, PgAccounts, PgAccountsConfig,
-    RedisAccounts, RedisAccountsConfig, Role, TokenHash, UserId,
+    AccountChange, AccountError, AccountStore, FamilyId, MemoryAccounts, PgAccounts,
+    PgAccountsConfig, RedisAccounts, RedisAccountsConfig, Role, TokenHash, TokenState, UserId,
 };
 
 const T0: Timestamp = Timestamp::from_millis(1_700_000_000_000);
 const MINUTE: Duration = Duration::from_secs(60);
 const RACERS: usize = 20;
+/// The absolute end of the test logins' families: far beyond every test's clock.
+const FAR: Timestamp = Timestamp::from_millis(1_700_000_000_000 + 30 * 86_400_000);
 
 // ---------------------------------------------------------------------------------------
 // fixtures
@@ -210,7 +212,12 @@ macro_rules! on_every_backend {
 on_every_backend!(
     emails_are_normalised_and_unique,
     racing_signups_with_one_email_make_one_account,
-    ensure_admin_creates_or_promotes_idempotently,
+    ensure_admin_creates_rehashes_and_never_promotes,
+    token_versions_follow_logout_role_changes_and_blocks,
+    role_changes_are_audited_and_never_remove_the_last_admin,
+    racing_demotions_always_leave_an_admin,
+    tiers_and_blocks_are_checked_and_audited,
+    rotation_never_extends_a_login_past_its_absolute_end,
     racing_ensure_admin_makes_one_admin,
     rotation_happy_path,
     reuse_revokes_the_whole_family,
@@ -245,7 +252,7 @@ async fn signup(b: &Backend, email: &str) -> UserId {
 async fn login(b: &Backend, user: UserId, name: &str) -> FamilyId {
     let family = FamilyId::new_at(T0);
     b.store
-        .issue_refresh(user, &hash(name), family, T0.plus(MINUTE), T0)
+        .issue_refresh(user, &hash(name), family, T0.plus(MINUTE), FAR, T0)
         .await
         .expect("issue refresh token");
     family
@@ -260,6 +267,7 @@ async fn rotate(
     store
         .rotate_refresh(&hash(old), &hash(new), at, at.plus(MINUTE))
         .await
+        .map(|r| (r.user, r.role))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -372,7 +380,7 @@ async fn racing_signups_with_one_email_make_one_account(b: Backend) {
     );
 }
 
-async fn ensure_admin_creates_or_promotes_idempotently(b: Backend) {
+async fn ensure_admin_creates_rehashes_and_never_promotes(b: Backend) {
     // creates
     let admin = b
         .store
@@ -382,36 +390,42 @@ async fn ensure_admin_creates_or_promotes_idempotently(b: Backend) {
     assert_eq!(admin.email, "admin@example.org");
     assert_eq!(admin.role, Role::Admin);
     assert_eq!(admin.password_hash, "$argon2id$first");
+    login(&b, admin.id, "admin-phone").await;
 
-    // again (another server, another start, another hash of the same password): same account,
-    // unchanged
+    // again with another password (another server, another start): the new one takes effect
+    // and, as any password change, revokes the admin's tokens
     let again = b
         .other
         .ensure_admin("admin@example.org", "$argon2id$second", T0.plus(MINUTE))
         .await
         .expect("ensure_admin again");
-    assert_eq!(again, admin);
-    assert_eq!(b.store.user(admin.id).await, Ok(admin.clone()));
+    assert_eq!(
+        (again.id, again.created_at, again.role),
+        (admin.id, T0, Role::Admin)
+    );
+    assert_eq!(again.password_hash, "$argon2id$second");
+    assert_eq!(again.token_version, admin.token_version + 1);
+    assert_eq!(b.store.user(admin.id).await, Ok(again.clone()));
+    assert_eq!(
+        rotate(&*b.store, "admin-phone", "admin-phone-2", T0).await,
+        Err(AccountError::TokenRevoked)
+    );
 
-    // promotes an existing user, keeping the password hash and creation time
+    // an account that signed up with the email first is never promoted, and is untouched
     let carol = b
         .store
         .create_user("carol@example.org", "$argon2id$carol", Role::User, T0)
         .await
         .expect("signup");
-    let promoted = b
-        .store
-        .ensure_admin("CAROL@example.org", "$argon2id$new", T0.plus(MINUTE))
-        .await
-        .expect("promote");
-    assert_eq!(promoted.id, carol.id);
-    assert_eq!(promoted.role, Role::Admin);
-    assert_eq!(promoted.password_hash, "$argon2id$carol");
-    assert_eq!(promoted.created_at, T0);
     assert_eq!(
-        b.other.user(carol.id).await.map(|u| u.role),
-        Ok(Role::Admin)
+        b.store
+            .ensure_admin("CAROL@example.org", "$argon2id$new", T0.plus(MINUTE))
+            .await,
+        Err(AccountError::NotAnAdmin {
+            email: "carol@example.org".into()
+        })
     );
+    assert_eq!(b.other.user(carol.id).await, Ok(carol));
 
     assert!(matches!(
         b.store
@@ -486,8 +500,14 @@ async fn rotation_happy_path(b: Backend) {
         rotate(&*b.other, "t2", "t3", at).await,
         Ok((user, Role::User))
     );
+    let admin = b
+        .store
+        .create_user("root@example.org", "$argon2id$root", Role::Admin, T0)
+        .await
+        .expect("an admin")
+        .id;
     b.store
-        .ensure_admin("dan@example.org", "$argon2id$x", at)
+        .set_role(admin, user, Role::Admin, at)
         .await
         .expect("promote");
     assert_eq!(
@@ -683,6 +703,7 @@ async fn issue_refresh_refuses_bad_input(b: Backend) {
                 &hash("ghost"),
                 FamilyId::new_at(T0),
                 exp,
+                FAR,
                 T0
             )
             .await,
@@ -690,13 +711,13 @@ async fn issue_refresh_refuses_bad_input(b: Backend) {
     );
     assert!(matches!(
         b.store
-            .issue_refresh(jo, &hash("jo-1"), FamilyId::new_at(T0), exp, T0)
+            .issue_refresh(jo, &hash("jo-1"), FamilyId::new_at(T0), exp, FAR, T0)
             .await,
         Err(AccountError::Invalid(_))
     ));
     assert!(matches!(
         b.store
-            .issue_refresh(kim, &hash("kim-1"), family, exp, T0)
+            .issue_refresh(kim, &hash("kim-1"), family, exp, FAR, T0)
             .await,
         Err(AccountError::Invalid(_))
     ));
@@ -714,7 +735,7 @@ async fn issue_refresh_refuses_bad_input(b: Backend) {
     );
     // a second token issued into an existing family of the same user is fine
     b.store
-        .issue_refresh(jo, &hash("jo-extra"), family, exp, T0)
+        .issue_refresh(jo, &hash("jo-extra"), family, exp, FAR, T0)
         .await
         .expect("same family, same user");
 }
@@ -724,7 +745,7 @@ async fn purge_forgets_expired_tokens(b: Backend) {
     login(&b, lee, "short").await; // expires at T0 + 1 min
     let long = FamilyId::new_at(T0);
     b.store
-        .issue_refresh(lee, &hash("long"), long, T0.plus(MINUTE * 60), T0)
+        .issue_refresh(lee, &hash("long"), long, T0.plus(MINUTE * 60), FAR, T0)
         .await
         .expect("issue");
 
@@ -750,5 +771,268 @@ async fn purge_forgets_expired_tokens(b: Backend) {
     assert_eq!(
         rotate(&*b.store, "long", "long2", T0.plus(MINUTE * 2)).await,
         Ok((lee, Role::User))
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// roles, tiers, blocking, token versions, the account audit trail
+
+async fn admin(b: &Backend, email: &str) -> UserId {
+    b.store
+        .create_user(email, "$argon2id$admin", Role::Admin, T0)
+        .await
+        .expect("admin")
+        .id
+}
+
+async fn token_versions_follow_logout_role_changes_and_blocks(b: Backend) {
+    let root = admin(&b, "root@example.org").await;
+    let user = signup(&b, "tv@example.org").await;
+    let state = |v, blocked| TokenState {
+        tiers: Vec::new(),
+        version: v,
+        blocked,
+    };
+    assert_eq!(b.store.token_state(user).await, Ok(state(0, false)));
+    assert_eq!(
+        b.store.token_state(UserId::new_at(T0)).await,
+        Ok(TokenState::default()),
+        "an unknown user has the default state"
+    );
+    b.store.revoke_user_tokens(user).await.expect("logout");
+    assert_eq!(b.other.token_state(user).await, Ok(state(1, false)));
+    b.store
+        .set_role(root, user, Role::Gate, T0)
+        .await
+        .expect("role");
+    assert_eq!(b.other.token_state(user).await, Ok(state(2, false)));
+    b.store
+        .set_tiers(root, user, &["GOLD".into()], T0)
+        .await
+        .expect("tiers");
+    // from here on the state carries the tiers, read in the same step as the version
+    let state = |v, blocked| TokenState {
+        tiers: vec!["GOLD".to_owned()],
+        version: v,
+        blocked,
+    };
+    assert_eq!(
+        b.other.token_state(user).await,
+        Ok(state(2, false)),
+        "tiers do not revoke tokens"
+    );
+    login(&b, user, "tv-phone").await;
+    b.store
+        .set_blocked(root, user, true, T0)
+        .await
+        .expect("block");
+    assert_eq!(b.other.token_state(user).await, Ok(state(3, true)));
+    assert_eq!(
+        rotate(&*b.store, "tv-phone", "tv-phone-2", T0).await,
+        Err(AccountError::TokenRevoked),
+        "blocking logs out everywhere"
+    );
+    b.store
+        .set_blocked(root, user, false, T0)
+        .await
+        .expect("unblock");
+    assert_eq!(b.other.token_state(user).await, Ok(state(3, false)));
+    // revoking an unknown user creates nothing
+    b.store
+        .revoke_user_tokens(UserId::new_at(T0))
+        .await
+        .expect("no error");
+}
+
+async fn role_changes_are_audited_and_never_remove_the_last_admin(b: Backend) {
+    let root = admin(&b, "root@example.org").await;
+    let user = signup(&b, "role@example.org").await;
+    assert_eq!(
+        b.store.set_role(root, root, Role::User, T0).await,
+        Err(AccountError::OwnAccount)
+    );
+    assert_eq!(
+        b.store
+            .set_role(root, UserId::new_at(T0), Role::Gate, T0)
+            .await,
+        Err(AccountError::NotFound)
+    );
+    let at = T0.plus(MINUTE);
+    let record = b
+        .store
+        .set_role(root, user, Role::Gate, at)
+        .await
+        .expect("grant")
+        .expect("a change");
+    assert_eq!(
+        (
+            record.actor,
+            record.target,
+            record.change,
+            record.from.as_str(),
+            record.to.as_str(),
+            record.at
+        ),
+        (root, user, AccountChange::Role, "USER", "GATE", at)
+    );
+    assert_eq!(
+        b.other.set_role(root, user, Role::Gate, at).await,
+        Ok(None),
+        "the same role again changes nothing"
+    );
+    b.store
+        .set_role(root, user, Role::Admin, at)
+        .await
+        .expect("promote");
+    // two admins: one may demote the other; then the remaining one is the last
+    b.other
+        .set_role(user, root, Role::User, at)
+        .await
+        .expect("demote root");
+    assert_eq!(
+        b.store.set_role(root, user, Role::User, at).await,
+        Err(AccountError::LastAdmin)
+    );
+    assert_eq!(b.store.user(user).await.map(|u| u.role), Ok(Role::Admin));
+
+    let trail = b.store.account_audit(None, 10).await.expect("audit");
+    let steps: Vec<_> = trail
+        .iter()
+        .map(|r| (r.seq, r.from.as_str(), r.to.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (1, "USER", "GATE"),
+            (2, "GATE", "ADMIN"),
+            (3, "ADMIN", "USER")
+        ]
+    );
+    let page = b.other.account_audit(Some(1), 1).await.expect("page");
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [2]);
+    assert_eq!(b.other.account_audit(Some(3), 10).await, Ok(Vec::new()));
+}
+
+async fn racing_demotions_always_leave_an_admin(b: Backend) {
+    // the only two admins demote each other at once, from two server processes, many times
+    let (a, c) = (
+        admin(&b, "a@example.org").await,
+        admin(&b, "c@example.org").await,
+    );
+    for round in 0..RACERS {
+        let (s1, s2) = (b.handle(0), b.handle(1));
+        let one = tokio::spawn(async move { s1.set_role(a, c, Role::User, T0).await });
+        let two = tokio::spawn(async move { s2.set_role(c, a, Role::User, T0).await });
+        let outcomes = [one.await.expect("task"), two.await.expect("task")];
+        let won = outcomes.iter().filter(|o| matches!(o, Ok(Some(_)))).count();
+        assert_eq!(won, 1, "round {round}: {outcomes:?}");
+        assert!(
+            outcomes.contains(&Err(AccountError::LastAdmin)),
+            "round {round}: {outcomes:?}"
+        );
+        let roles = [
+            b.store.user(a).await.expect("a").role,
+            b.store.user(c).await.expect("c").role,
+        ];
+        let (admin_left, demoted) = match roles {
+            [Role::Admin, Role::User] => (a, c),
+            [Role::User, Role::Admin] => (c, a),
+            other => panic!("round {round}: exactly one admin must be left: {other:?}"),
+        };
+        b.store
+            .set_role(admin_left, demoted, Role::Admin, T0)
+            .await
+            .expect("promote back");
+    }
+}
+
+async fn tiers_and_blocks_are_checked_and_audited(b: Backend) {
+    let root = admin(&b, "root@example.org").await;
+    let other_admin = admin(&b, "second@example.org").await;
+    let user = signup(&b, "tiers@example.org").await;
+    for bad in [
+        vec!["gold".to_owned()],
+        vec![String::new()],
+        vec!["GOLD".into(), "GOLD".into()],
+        vec!["A,B".into()],
+    ] {
+        assert!(
+            matches!(
+                b.store.set_tiers(root, user, &bad, T0).await,
+                Err(AccountError::Invalid(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    let tiers = vec!["SILVER".to_owned(), "GOLD".to_owned()];
+    let r = b
+        .store
+        .set_tiers(root, user, &tiers, T0)
+        .await
+        .expect("tiers")
+        .expect("changed");
+    assert_eq!(
+        (r.change, r.from.as_str(), r.to.as_str()),
+        (AccountChange::Tiers, "", "SILVER,GOLD")
+    );
+    assert_eq!(b.other.user(user).await.map(|u| u.tiers), Ok(tiers.clone()));
+    assert_eq!(b.other.set_tiers(root, user, &tiers, T0).await, Ok(None));
+    b.store.set_tiers(root, user, &[], T0).await.expect("clear");
+    assert_eq!(b.other.user(user).await.map(|u| u.tiers), Ok(Vec::new()));
+
+    assert_eq!(
+        b.store.set_blocked(root, other_admin, true, T0).await,
+        Err(AccountError::AdminNotBlockable)
+    );
+    assert_eq!(
+        b.store.set_blocked(root, root, true, T0).await,
+        Err(AccountError::OwnAccount)
+    );
+    let r = b
+        .store
+        .set_blocked(root, user, true, T0)
+        .await
+        .expect("block")
+        .expect("changed");
+    assert_eq!(
+        (r.change, r.from.as_str(), r.to.as_str()),
+        (AccountChange::Blocked, "false", "true")
+    );
+    assert_eq!(b.other.user(user).await.map(|u| u.blocked), Ok(true));
+    assert_eq!(b.other.set_blocked(root, user, true, T0).await, Ok(None));
+    let trail = b.store.account_audit(None, 100).await.expect("audit");
+    assert_eq!(trail.len(), 3, "{trail:?}");
+    assert!(trail.windows(2).all(|w| w[0].seq < w[1].seq));
+}
+
+async fn rotation_never_extends_a_login_past_its_absolute_end(b: Backend) {
+    let user = signup(&b, "abs@example.org").await;
+    let ends = T0.plus(Duration::from_secs(90));
+    let family = FamilyId::new_at(T0);
+    // a token asked to outlive its family is capped at the family's end
+    b.store
+        .issue_refresh(user, &hash("a1"), family, T0.plus(MINUTE * 10), ends, T0)
+        .await
+        .expect("issue");
+    let a1 = b.store.refresh_token(&hash("a1")).await.expect("read");
+    assert_eq!(a1.map(|t| t.expires_at), Some(ends));
+    let at = T0.plus(Duration::from_secs(50));
+    let rotated = b
+        .other
+        .rotate_refresh(&hash("a1"), &hash("a2"), at, at.plus(MINUTE))
+        .await
+        .expect("rotate");
+    assert_eq!(rotated.expires_at, ends, "capped at the family's end");
+    assert_eq!(rotated.token_version, 0);
+    let late = ends.minus(Duration::from_millis(1));
+    b.store
+        .rotate_refresh(&hash("a2"), &hash("a3"), late, late.plus(MINUTE))
+        .await
+        .expect("rotates until the end");
+    assert_eq!(
+        b.store
+            .rotate_refresh(&hash("a3"), &hash("a4"), ends, ends.plus(MINUTE))
+            .await,
+        Err(AccountError::TokenExpired)
     );
 }

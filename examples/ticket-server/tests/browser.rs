@@ -28,6 +28,17 @@ async fn the_page_and_its_assets_are_served_with_a_strict_policy() {
     for (path, content_type, needle) in [
         ("/", "text/html; charset=utf-8", "<script src=\"/app.js\""),
         ("/app.js", "text/javascript; charset=utf-8", "queue/events"),
+        // the wallet is topped up by card and followed until the payment settles
+        (
+            "/",
+            "text/html; charset=utf-8",
+            "data-testid=\"topup-card\"",
+        ),
+        (
+            "/app.js",
+            "text/javascript; charset=utf-8",
+            "/api/me/wallet/topups/${t.id}",
+        ),
         ("/app.css", "text/css; charset=utf-8", ".seat"),
     ] {
         let resp = client
@@ -182,7 +193,7 @@ async fn buyer_and_admin(c: &Client) {
     // One ticket per unit, each code shown; the gate admits each once.
     let codes = ticket_codes(c, 2).await;
     assert_eq!(codes.len(), 2, "one ticket per unit: {codes:?}");
-    gate_admits(&s, &codes).await;
+    gate_admits(&s, ga, &codes).await;
     click(c, "#refresh-mine").await;
     wait_text(c, "#tickets", "used").await;
 
@@ -292,8 +303,9 @@ async fn ticket_codes(c: &Client, count: usize) -> Vec<String> {
     }
 }
 
-/// The gate (`POST /api/tickets/verify`, admin) admits each code the page showed, once.
-async fn gate_admits(s: &Server, codes: &[String]) {
+/// The gate of `session` (`POST /api/tickets/verify`, admin) admits each code the page
+/// showed, once.
+async fn gate_admits(s: &Server, session: SessionId, codes: &[String]) {
     let mut unique = codes.to_vec();
     unique.sort();
     unique.dedup();
@@ -309,7 +321,8 @@ async fn gate_admits(s: &Server, codes: &[String]) {
     .await;
     let admin = login.json["access_token"].as_str().expect("admin token");
     for code in codes {
-        let body = serde_json::json!({ "code": code }).to_string();
+        let body =
+            serde_json::json!({ "code": code, "session_id": session.to_string() }).to_string();
         let first = call(
             s,
             "POST",

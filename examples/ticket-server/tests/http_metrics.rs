@@ -137,7 +137,7 @@ async fn counters_and_latency_by_route_template(kind: Kind) {
             1.0,
         ),
         (
-            r#"http_request_duration_seconds_bucket{le="+Inf",method="POST",route="/api/payments/webhook",status="400"}"#,
+            r#"http_request_duration_seconds_bucket{le="+Inf",method="POST",route="/api/payments/webhook",status="401"}"#,
             1.0,
         ),
     ] {

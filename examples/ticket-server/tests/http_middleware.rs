@@ -55,6 +55,42 @@ async fn cors_allows_only_the_configured_origins() {
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }
 
+/// `--cors-origins '*'` (which panicked at start before) is the any-origin mode: every
+/// origin gets `*`, never with credentials; `*` beside other origins is a start-up error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_any_origin_is_a_mode_without_credentials() {
+    let s = memory_server(&["--cors-origins", "*"]).await;
+    let preflight = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, format!("{}/api/holds", s.url))
+        .header("origin", "http://anywhere.test")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    let ping = call(&s, "GET", "/api/ping", None, &[], None).await;
+    assert_eq!(ping.status, 200);
+
+    let mixed = common::config(
+        common::Kind::Memory,
+        "cors",
+        &["--cors-origins", "http://a.test,*"],
+    );
+    let refused = ticket_server::state::AppState::build(mixed).await;
+    let Err(error) = refused else {
+        panic!("`*` with other origins is refused at start");
+    };
+    let message = error.to_string();
+    assert!(message.contains("--cors-origins"), "{message}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies_are_refused_before_anything_runs() {
     let s = memory_server(&["--body-limit-bytes", "2048"]).await;

@@ -83,7 +83,16 @@ const ROUTES: &[Route] = &[
     keyed("POST", "/api/reservations/{id}/cancel"),
     route("GET", "/api/admin/sessions/{id}/stats", Who::Admin),
     route("GET", "/api/admin/audit", Who::Admin),
-    keyed("POST", "/api/me/wallet/charge"),
+    keyed("POST", "/api/me/wallet/topups"),
+    route("GET", "/api/me/wallet/topups/{id}", Who::User),
+    route("GET", "/api/admin/security-audit", Who::Admin),
+    route("GET", "/api/admin/users", Who::Admin),
+    route("GET", "/api/admin/users/{id}", Who::Admin),
+    route("PUT", "/api/admin/users/{id}/role", Who::Admin),
+    route("PUT", "/api/admin/users/{id}/tiers", Who::Admin),
+    route("POST", "/api/admin/users/{id}/block", Who::Admin),
+    route("POST", "/api/admin/users/{id}/unblock", Who::Admin),
+    route("GET", "/api/admin/account-audit", Who::Admin),
     route("GET", "/api/me/wallet", Who::User),
     route("GET", "/api/me/tickets", Who::User),
     route("POST", "/api/tickets/verify", Who::Admin),
@@ -320,9 +329,15 @@ async fn protected_operations_declare_the_bearer_scheme() {
                 "{what}: an admin route documents 403 FORBIDDEN"
             );
         }
-        // And the router agrees: without a token, exactly the protected routes answer 401.
+        // And the router agrees: without a token, exactly the protected routes answer 401
+        // (and the webhook, which the provider's signature authenticates instead).
+        let signed = r.path == "/api/payments/webhook";
         let answer = call(&s, r.method, &concrete(r.path), None, &[], None).await;
-        assert_eq!(answer.status == 401, needs_token, "{what}: {answer:?}");
+        assert_eq!(
+            answer.status == 401,
+            needs_token || signed,
+            "{what}: {answer:?}"
+        );
     }
 }
 
@@ -410,7 +425,7 @@ async fn components_hold_the_main_types() {
         "SeatView",
         "SalesPolicy",
         "QueueAnswer",
-        "HoldBody",
+        "HoldRequest",
         "HoldAnswer",
         "CheckoutBody",
         "CheckoutAnswer",
@@ -421,6 +436,8 @@ async fn components_hold_the_main_types() {
         "AuditAnswer",
         "WalletAnswer",
         "EntryAnswer",
+        "TopUpBody",
+        "TopUpAnswer",
         "TicketsAnswer",
         "VerifyAnswer",
     ] {
@@ -542,13 +559,24 @@ async fn real_answers_match_their_documented_schemas() {
     let a = call(
         &s,
         "POST",
-        "/api/me/wallet/charge",
+        "/api/me/wallet/topups",
         me,
         &[("idempotency-key", "w1")],
-        Some(r#"{"amount": 1000}"#),
+        Some(r#"{"amount": 1000, "card_number": "4242424242424242"}"#),
     )
     .await;
-    check("POST", "/api/me/wallet/charge", a.status, &a.json);
+    check("POST", "/api/me/wallet/topups", a.status, &a.json);
+    let topup = a.json["id"].as_str().expect("top-up id");
+    let a = call(
+        &s,
+        "GET",
+        &format!("/api/me/wallet/topups/{topup}"),
+        me,
+        &[],
+        None,
+    )
+    .await;
+    check("GET", "/api/me/wallet/topups/{id}", a.status, &a.json);
     let a = call(&s, "GET", "/api/me/wallet", me, &[], None).await;
     check("GET", "/api/me/wallet", a.status, &a.json);
     assert_eq!(a.json["entries"].as_array().map(Vec::len), Some(1));
@@ -568,7 +596,7 @@ async fn real_answers_match_their_documented_schemas() {
     check("GET", "/api/me", a.status, &a.json);
     let a = call(&s, "GET", "/api/me", None, &[], None).await;
     check("GET", "/api/me", a.status, &a.json);
-    assert_eq!(checked, 17);
+    assert_eq!(checked, 18);
 }
 
 /// `schema`, or the component it references.
@@ -682,5 +710,55 @@ fn the_validator_catches_mismatches() {
     ]);
     for (what, value) in wrong {
         assert!(!validate(&doc, &schema, &value, "$").is_empty(), "{what}");
+    }
+}
+
+/// Every object a request body can hold is closed: `additionalProperties: false` (the
+/// handlers refuse unknown fields, and the document must say so). The one exception is the
+/// payment provider's webhook, whose body is the provider's signed event, read as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_body_refuses_unknown_fields() {
+    let server = memory_server(&[]).await;
+    let doc = document(&server).await;
+    let mut open = Vec::new();
+    let mut bodies = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let Some(content) = op["requestBody"]["content"].as_object() else {
+                continue;
+            };
+            if path == "/api/payments/webhook" {
+                continue;
+            }
+            for (media, body) in content {
+                bodies += 1;
+                let at = format!("{} {path} {media}", method.to_uppercase());
+                closed_objects(&doc, &body["schema"], &at, &mut open);
+            }
+        }
+    }
+    assert!(bodies >= 9, "request bodies found: {bodies}");
+    assert!(open.is_empty(), "open objects in request bodies: {open:#?}");
+}
+
+/// Collects the places under `schema` where an object with properties does not say
+/// `additionalProperties: false`.
+fn closed_objects(doc: &Value, schema: &Value, at: &str, open: &mut Vec<String>) {
+    let schema = resolve(doc, schema);
+    if schema.get("properties").is_some() && schema["additionalProperties"] != json!(false) {
+        open.push(at.to_owned());
+    }
+    for keyword in ["oneOf", "anyOf", "allOf"] {
+        for (i, branch) in schema[keyword].as_array().into_iter().flatten().enumerate() {
+            closed_objects(doc, branch, &format!("{at}/{keyword}/{i}"), open);
+        }
+    }
+    if let Some(props) = schema["properties"].as_object() {
+        for (name, prop) in props {
+            closed_objects(doc, prop, &format!("{at}/{name}"), open);
+        }
+    }
+    if schema.get("items").is_some() {
+        closed_objects(doc, &schema["items"], &format!("{at}/items"), open);
     }
 }

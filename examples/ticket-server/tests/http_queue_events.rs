@@ -103,6 +103,13 @@ async fn a_waiting_user_sees_position_then_admitted(kind: Kind) {
         (200, Some("left")),
         "{left:?}"
     );
+    // The place is gone: reading it answers 404 `LEFT_QUEUE` (leaving again stays 200).
+    let gone = call(&s, "GET", &q, Some(&first), &[], None).await;
+    assert_eq!(
+        (gone.status, gone.json["error"]["code"].as_str()),
+        (404, Some("LEFT_QUEUE")),
+        "{gone:?}"
+    );
     let later = read_events(
         &s,
         &events,
@@ -148,7 +155,52 @@ async fn watching_needs_a_ticket_and_a_token(kind: Kind) {
     );
 }
 
+/// A `Last-Event-ID` outside 0..=2^53 − 1, or not decimal digits, answers 400 (it used to
+/// be read as 0, or to overflow the numbering); the largest one resumes the numbering.
+async fn a_last_event_id_beyond_the_range_answers_400(kind: Kind) {
+    let s = server(kind, &[]).await;
+    let session = one_at_a_time(&s).await;
+    let me = user_token(&s).0;
+    let q = format!("/api/sessions/{session}/queue");
+    assert_eq!(
+        call(&s, "POST", &q, Some(&me), &[], None).await.json["status"],
+        "active"
+    );
+    let path = format!("{q}/events");
+    for bad in [
+        "18446744073709551615",
+        "18446744073709551616",
+        "9007199254740992",
+        "-1",
+        "+5",
+        "1.0",
+        "abc",
+    ] {
+        let a = call(&s, "GET", &path, Some(&me), &[("last-event-id", bad)], None).await;
+        assert_eq!(
+            (a.status, a.json["error"]["code"].as_str()),
+            (400, Some("VALIDATION")),
+            "Last-Event-ID {bad}: {a:?}"
+        );
+    }
+    let max = "9007199254740991";
+    let events = read_events(
+        &s,
+        &path,
+        &me,
+        Some(max),
+        Duration::from_secs(5),
+        "admitted",
+    )
+    .await;
+    assert_eq!(
+        events,
+        vec![("9007199254740992".to_owned(), "admitted".to_owned())]
+    );
+}
+
 common::on_all_backends!(
     a_waiting_user_sees_position_then_admitted,
     watching_needs_a_ticket_and_a_token,
+    a_last_event_id_beyond_the_range_answers_400,
 );

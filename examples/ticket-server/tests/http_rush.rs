@@ -290,7 +290,7 @@ async fn a_slow_payment_is_settled_by_the_signed_webhook_and_forgeries_change_no
     .await;
     assert_eq!(
         (forged.status, forged.json["error"]["code"].as_str()),
-        (400, Some("BAD_SIGNATURE"))
+        (401, Some("BAD_SIGNATURE"))
     );
 
     let pay = call(

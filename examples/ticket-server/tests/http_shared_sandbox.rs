@@ -11,6 +11,9 @@ use common::{Kind, Namespace, free_port, spawn_process_on, token_for};
 use payment_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 
+/// The shared sandbox's API key (`--payment-sandbox-key`).
+const SANDBOX_KEY: &str = "sk_test_shared_sandbox_0123456789abcdef";
+
 async fn send(
     method: reqwest::Method,
     url: String,
@@ -50,7 +53,10 @@ async fn a_webhook_to_one_process_settles_a_checkout_started_on_the_other() {
         .await
         .expect("bind");
     let sandbox_url = format!("http://{}", listener.local_addr().expect("addr"));
-    let api = payment_sandbox::http::router(sandbox.clone());
+    let api = payment_sandbox::http::router(
+        sandbox.clone(),
+        payment_sandbox::auth::ApiKey::new(SANDBOX_KEY).expect("key"),
+    );
     let serving = tokio::spawn(async move { axum::serve(listener, api).await.expect("serve") });
 
     // The deployment's webhook endpoint is the second process.
@@ -58,7 +64,7 @@ async fn a_webhook_to_one_process_settles_a_checkout_started_on_the_other() {
     let (status, endpoint) = send(
         Method::POST,
         format!("{sandbox_url}/v1/webhook_endpoints"),
-        None,
+        Some(SANDBOX_KEY),
         Some(json!({"url": format!("http://127.0.0.1:{port_b}/api/payments/webhook")})),
     )
     .await;
@@ -73,6 +79,8 @@ async fn a_webhook_to_one_process_settles_a_checkout_started_on_the_other() {
         "--no-demo",
         "--payment-sandbox-url",
         &sandbox_url,
+        "--payment-sandbox-key",
+        SANDBOX_KEY,
         "--webhook-secret",
         &secret,
     ];
@@ -149,7 +157,11 @@ async fn a_webhook_to_one_process_settles_a_checkout_started_on_the_other() {
         .send()
         .await
         .expect("forged");
-    assert_eq!(forged.status().as_u16(), 400);
+    assert_eq!(
+        forged.status().as_u16(),
+        401,
+        "a forged signature is 401 BAD_SIGNATURE"
+    );
 
     // The sandbox's signed webhook reaches B, which confirms the hold A started paying.
     let mut status_seen = Value::Null;

@@ -15,8 +15,9 @@ async fn my_tickets(server: &Server, token: &str) -> Vec<serde_json::Value> {
     answer.json["tickets"].as_array().unwrap().clone()
 }
 
-async fn verify(server: &Server, token: Option<&str>, code: &str) -> Answer {
-    let body = serde_json::json!({ "code": code }).to_string();
+/// A scan of `code` at the gate of `session`.
+async fn verify_at(server: &Server, token: Option<&str>, code: &str, session: SessionId) -> Answer {
+    let body = serde_json::json!({ "code": code, "session_id": session.to_string() }).to_string();
     call(
         server,
         "POST",
@@ -34,8 +35,13 @@ fn error_code(answer: &Answer) -> (u16, Option<&str>) {
 
 /// How many tickets the store has marked used, of `ids`.
 async fn used_count(server: &Server, ids: &[&str]) -> usize {
-    let ids: Vec<TicketId> = ids.iter().map(|t| t.parse().unwrap()).collect();
-    server.state.tickets.used(&ids).await.unwrap().len()
+    let mut n = 0;
+    for id in ids {
+        let id: TicketId = id.parse().unwrap();
+        let marks = server.state.rush.gate.check_ins(id.hold()).await.unwrap();
+        n += marks.iter().filter(|m| m.ticket == id.number()).count();
+    }
+    n
 }
 
 /// `code` with one character of its payload changed.
@@ -107,12 +113,12 @@ async fn buyers_list_tickets_and_the_gate_admits_each_once(kind: Kind) {
 
     // Refusals mark nothing.
     assert_eq!(
-        error_code(&verify(&s, Some(&me), code1).await),
+        error_code(&verify_at(&s, Some(&me), code1, session).await),
         (403, Some("FORBIDDEN")),
         "a buyer is not a gate"
     );
     assert_eq!(
-        error_code(&verify(&s, None, code1).await),
+        error_code(&verify_at(&s, None, code1, session).await),
         (401, Some("UNAUTHORIZED"))
     );
     let foreign =
@@ -132,18 +138,23 @@ async fn buyers_list_tickets_and_the_gate_admits_each_once(kind: Kind) {
         String::new(),
         code1.replacen("TR1", "TR2", 1),
     ] {
-        let refused = verify(&s, Some(&gate), &bad).await;
+        let refused = verify_at(&s, Some(&gate), &bad, session).await;
         assert_eq!(
             error_code(&refused),
             (422, Some("INVALID_TICKET")),
             "{bad}: {refused:?}"
         );
     }
+    let with_session = |rest: &str| format!(r#"{{"session_id":"{session}",{rest}}}"#);
     for body in [
-        "{}",
-        r#"{"code":1}"#,
-        r#"{"code":"x","extra":1}"#,
-        "not json",
+        "{}".to_owned(),
+        with_session(r#""code":1"#),
+        with_session(r#""code":"x","extra":1"#),
+        "not json".to_owned(),
+        // the session being checked in is required, and must be an id
+        format!(r#"{{"code":"{code1}"}}"#),
+        format!(r#"{{"code":"{code1}","session_id":"not-a-session"}}"#),
+        format!(r#"{{"code":"{code1}","session_id":null}}"#),
     ] {
         let refused = call(
             &s,
@@ -151,7 +162,7 @@ async fn buyers_list_tickets_and_the_gate_admits_each_once(kind: Kind) {
             "/api/tickets/verify",
             Some(&gate),
             &[],
-            Some(body),
+            Some(&body),
         )
         .await;
         assert_eq!(
@@ -174,7 +185,7 @@ async fn buyers_list_tickets_and_the_gate_admits_each_once(kind: Kind) {
 
     // The first scan admits, the second says when.
     let before = s.state.clock.now().as_millis();
-    let first = verify(&s, Some(&gate), code1).await;
+    let first = verify_at(&s, Some(&gate), code1, session).await;
     assert_eq!(first.status, 200, "{first:?}");
     assert_eq!(first.json["valid"], true);
     assert_eq!(first.json["first_use"], true);
@@ -185,7 +196,7 @@ async fn buyers_list_tickets_and_the_gate_admits_each_once(kind: Kind) {
     assert_eq!(first.json["grade"], "GA");
     let used_at = first.json["used_at"].as_i64().unwrap();
     assert!(used_at >= before, "{first:?}");
-    let again = verify(&s, Some(&gate), code1).await;
+    let again = verify_at(&s, Some(&gate), code1, session).await;
     assert_eq!(
         error_code(&again),
         (409, Some("TICKET_ALREADY_USED")),
@@ -203,11 +214,11 @@ async fn buyers_list_tickets_and_the_gate_admits_each_once(kind: Kind) {
     assert_eq!(listed[0]["code"], code1, "the code does not change");
     // a tampered copy of a used code is still refused as invalid
     assert_eq!(
-        error_code(&verify(&s, Some(&gate), &tampered(code1)).await),
+        error_code(&verify_at(&s, Some(&gate), &tampered(code1), session).await),
         (422, Some("INVALID_TICKET"))
     );
     // the second ticket, scanned with surrounding whitespace from a scanner
-    let second = verify(&s, Some(&gate), &format!(" {code2}\n")).await;
+    let second = verify_at(&s, Some(&gate), &format!(" {code2}\n"), session).await;
     assert_eq!(second.status, 200, "{second:?}");
     assert_eq!(second.json["ticket_id"], id2);
 }
@@ -239,7 +250,7 @@ async fn a_cancelled_reservations_tickets_are_not_valid(kind: Kind) {
         "no ticket of a cancelled reservation"
     );
     for _ in 0..2 {
-        let refused = verify(&s, Some(&gate), &code).await;
+        let refused = verify_at(&s, Some(&gate), &code, session).await;
         assert_eq!(
             error_code(&refused),
             (409, Some("TICKET_NOT_VALID")),
@@ -263,7 +274,7 @@ async fn a_cancelled_reservations_tickets_are_not_valid(kind: Kind) {
         user: ticket_core::UserId::new(stranger_id).unwrap(),
     });
     assert_eq!(
-        error_code(&verify(&s, Some(&gate), &unknown).await),
+        error_code(&verify_at(&s, Some(&gate), &unknown, session).await),
         (409, Some("TICKET_NOT_VALID"))
     );
     assert!(my_tickets(&s, &stranger).await.is_empty());
@@ -293,20 +304,16 @@ async fn a_genuine_code_must_match_its_reservation(kind: Kind) {
         sign(TicketId::new(hold, 1).unwrap(), other_session, &me_id),
         sign(TicketId::new(hold, 1).unwrap(), session, &other_user),
     ] {
-        let refused = verify(&s, Some(&gate), &code).await;
+        let refused = verify_at(&s, Some(&gate), &code, session).await;
         assert_eq!(
             error_code(&refused),
             (409, Some("TICKET_NOT_VALID")),
             "{refused:?}"
         );
     }
-    let all = [
-        TicketId::new(hold, 1).unwrap(),
-        TicketId::new(hold, 2).unwrap(),
-    ];
-    assert!(s.state.tickets.used(&all).await.unwrap().is_empty());
+    assert!(s.state.rush.gate.check_ins(hold).await.unwrap().is_empty());
     let good = sign(TicketId::new(hold, 1).unwrap(), session, &me_id);
-    assert_eq!(verify(&s, Some(&gate), &good).await.status, 200);
+    assert_eq!(verify_at(&s, Some(&gate), &good, session).await.status, 200);
 }
 
 /// Sixteen gates scanning one code at once admit it once.
@@ -324,7 +331,7 @@ async fn racing_gates_admit_a_ticket_once(kind: Kind) {
     let scans: Vec<_> = (0..16)
         .map(|_| {
             let (s, gate, code) = (s.clone(), gate.clone(), code.clone());
-            tokio::spawn(async move { verify(&s, Some(&gate), &code).await })
+            tokio::spawn(async move { verify_at(&s, Some(&gate), &code, session).await })
         })
         .collect();
     let mut admitted = 0;
@@ -342,7 +349,188 @@ async fn racing_gates_admit_a_ticket_once(kind: Kind) {
     assert_eq!(admitted, 1, "exactly one gate lets the holder in");
 }
 
+/// A ticket scanned at another session's gate is refused with 409 `WRONG_SESSION` and
+/// marks nothing, whatever the state of its reservation; at its own gate it goes in.
+async fn a_ticket_is_valid_only_at_its_own_session(kind: Kind) {
+    let s = server(kind, &[]).await;
+    let session = ga_session(&s, 3).await;
+    let elsewhere = ga_session(&s, 3).await;
+    let gate = admin_token(&s).await;
+    let (me, _) = user_token(&s);
+    buy(&s, session, &me, "buy", 2).await;
+    let tickets = my_tickets(&s, &me).await;
+    let code = tickets[0]["code"].as_str().unwrap().to_owned();
+    let id = tickets[0]["ticket_id"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let refused = verify_at(&s, Some(&gate), &code, elsewhere).await;
+        assert_eq!(
+            error_code(&refused),
+            (409, Some("WRONG_SESSION")),
+            "{refused:?}"
+        );
+        assert!(
+            refused.json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&session.to_string()),
+            "the message names the ticket's session: {refused:?}"
+        );
+    }
+    assert_eq!(used_count(&s, &[&id]).await, 0, "nothing marked");
+    assert!(
+        my_tickets(&s, &me)
+            .await
+            .iter()
+            .all(|t| t["status"] == "valid")
+    );
+    // at its own session it goes in, once; another session's gate still refuses it
+    assert_eq!(verify_at(&s, Some(&gate), &code, session).await.status, 200);
+    assert_eq!(
+        error_code(&verify_at(&s, Some(&gate), &code, elsewhere).await),
+        (409, Some("WRONG_SESSION"))
+    );
+    assert_eq!(used_count(&s, &[&id]).await, 1);
+}
+
+/// A scan and the holder's cancellation of the same reservation, raced over HTTP: in every
+/// round exactly one wins (admitted and kept, or refunded and refused at the gate).
+async fn a_scan_and_a_cancellation_never_both_win(kind: Kind) {
+    let s = std::sync::Arc::new(server(kind, &[]).await);
+    const ROUNDS: usize = 12;
+    let session = ga_session(&s, ROUNDS as u32).await;
+    let gate = admin_token(&s).await;
+    let mut scans_won = 0u64;
+    for round in 0..ROUNDS {
+        let (me, _) = user_token(&s);
+        let hold = buy(&s, session, &me, &format!("buy-{round}"), 1).await.0;
+        let code = my_tickets(&s, &me).await[0]["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let scan = {
+            let (s, gate) = (s.clone(), gate.clone());
+            tokio::spawn(async move { verify_at(&s, Some(&gate), &code, session).await })
+        };
+        let cancel = {
+            let s = s.clone();
+            tokio::spawn(async move {
+                call(
+                    &s,
+                    "POST",
+                    &format!("/api/reservations/{hold}/cancel"),
+                    Some(&me),
+                    &[("idempotency-key", "cancel")],
+                    None,
+                )
+                .await
+            })
+        };
+        let (scan, cancel) = (scan.await.unwrap(), cancel.await.unwrap());
+        match (scan.status, cancel.status) {
+            (200, 409) => {
+                assert_eq!(
+                    error_code(&cancel).1,
+                    Some("TICKET_ALREADY_USED"),
+                    "{cancel:?}"
+                );
+                scans_won += 1;
+            }
+            (409, 200) => {
+                assert_eq!(error_code(&scan).1, Some("TICKET_NOT_VALID"), "{scan:?}");
+                assert_eq!(cancel.json["status"], "refunded", "{cancel:?}");
+            }
+            _ => panic!("round {round}: scan {scan:?} and cancel {cancel:?}"),
+        }
+    }
+    let (available, held, sold) = common::totals(&s, session).await;
+    assert_eq!(
+        (available, held, sold),
+        (ROUNDS as u64 - scans_won, 0, scans_won)
+    );
+}
+
+/// A `GATE` account (role granted by an admin through the API) scans tickets and can do
+/// nothing else: it cannot queue, hold, pay, top up, or use an admin route.
+async fn a_gate_account_scans_tickets_and_nothing_else(kind: Kind) {
+    let s = server(kind, &[]).await;
+    let session = ga_session(&s, 3).await;
+    let admin = admin_token(&s).await;
+    let creds = r#"{"email":"gate-staff@example.com","password":"correct horse battery 9"}"#;
+    let signup = call(&s, "POST", "/api/auth/signup", None, &[], Some(creds)).await;
+    assert_eq!(signup.status, 201, "{signup:?}");
+    let id = signup.json["id"].as_str().unwrap().to_owned();
+    let granted = call(
+        &s,
+        "PUT",
+        &format!("/api/admin/users/{id}/role"),
+        Some(&admin),
+        &[],
+        Some(r#"{"role":"GATE"}"#),
+    )
+    .await;
+    assert_eq!(granted.status, 200, "{granted:?}");
+    let login = call(&s, "POST", "/api/auth/login", None, &[], Some(creds)).await;
+    assert_eq!(login.status, 200, "{login:?}");
+    let gate = login.json["access_token"].as_str().unwrap().to_owned();
+
+    let (me, _) = user_token(&s);
+    buy(&s, session, &me, "buy", 1).await;
+    let code = my_tickets(&s, &me).await[0]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(verify_at(&s, Some(&gate), &code, session).await.status, 200);
+
+    let sid = session.to_string();
+    let hold = format!(r#"{{"session_id":"{sid}","grade":"GA","quantity":1}}"#);
+    let refused = [
+        ("POST", format!("/api/sessions/{sid}/queue"), None),
+        ("POST", "/api/holds".to_owned(), Some(hold)),
+        (
+            "POST",
+            "/api/me/wallet/topups".to_owned(),
+            Some(r#"{"amount":1000,"card_number":"4242424242424242"}"#.to_owned()),
+        ),
+        ("GET", format!("/api/admin/sessions/{sid}/stats"), None),
+        (
+            "GET",
+            "/api/admin/users?email=gate-staff@example.com".to_owned(),
+            None,
+        ),
+        (
+            "PUT",
+            format!("/api/admin/users/{id}/role"),
+            Some(r#"{"role":"ADMIN"}"#.to_owned()),
+        ),
+    ];
+    for (method, path, body) in refused {
+        let a = call(
+            &s,
+            method,
+            &path,
+            Some(&gate),
+            &[("idempotency-key", "gate-tries")],
+            body.as_deref(),
+        )
+        .await;
+        assert_eq!(
+            error_code(&a),
+            (403, Some("FORBIDDEN")),
+            "{method} {path}: {a:?}"
+        );
+    }
+    let (available, held, sold) = common::totals(&s, session).await;
+    assert_eq!(
+        (available, held, sold),
+        (2, 0, 1),
+        "the gate account took nothing"
+    );
+}
+
 common::on_all_backends!(
+    a_gate_account_scans_tickets_and_nothing_else,
+    a_ticket_is_valid_only_at_its_own_session,
+    a_scan_and_a_cancellation_never_both_win,
     buyers_list_tickets_and_the_gate_admits_each_once,
     a_cancelled_reservations_tickets_are_not_valid,
     a_genuine_code_must_match_its_reservation,

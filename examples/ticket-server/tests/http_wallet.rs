@@ -1,46 +1,18 @@
-//! The wallet over HTTP on every backend (memory, Redis, PostgreSQL): charges once per key,
-//! the balance is the ledger's sum, bad input answers the documented error and changes
-//! nothing; paying from the wallet debits once and a cancellation credits back once.
+//! The wallet over HTTP on every backend (memory, Redis, PostgreSQL): the balance is the
+//! ledger's sum; paying from the wallet debits once and a cancellation credits back once.
+//! Top-ups themselves are tested in `http_wallet_topups.rs`.
 
 mod common;
 
-use common::{Kind, Server, call, join_and_hold, server, totals, user_token};
+use common::{Kind, Server, call, join_and_hold, server, top_up, totals, user_token};
 
-/// A charge is credited once per key; the wallet lists entries newest first, per user.
-async fn charges_are_credited_once_and_listed(kind: Kind) {
+/// Top-ups are listed newest first, per user; the balance is the ledger's sum.
+async fn topups_are_listed(kind: Kind) {
     let s = server(kind, &[]).await;
     let (me, _) = user_token(&s);
-    let charge = |key: &'static str, body: &'static str| {
-        let me = me.clone();
-        let s = &s;
-        async move {
-            call(
-                s,
-                "POST",
-                "/api/me/wallet/charge",
-                Some(&me),
-                &[("idempotency-key", key)],
-                Some(body),
-            )
-            .await
-        }
-    };
-    let first = charge("c1", r#"{"amount":10000}"#).await;
-    assert_eq!(first.status, 201, "{first:?}");
-    assert_eq!(
-        (
-            first.json["kind"].as_str(),
-            first.json["amount_minor"].as_i64()
-        ),
-        (Some("charge"), Some(10_000))
-    );
-    let repeat = charge("c1", r#"{"amount":10000}"#).await;
-    assert_eq!(
-        repeat.json["id"], first.json["id"],
-        "a repeat credits nothing"
-    );
-    charge("c2", r#"{"amount":2500}"#).await;
-
+    top_up(&s, &me, "c1", 10_000).await;
+    top_up(&s, &me, "c1", 10_000).await;
+    top_up(&s, &me, "c2", 2_500).await;
     let wallet = call(&s, "GET", "/api/me/wallet", Some(&me), &[], None).await;
     assert_eq!(
         (
@@ -57,91 +29,6 @@ async fn charges_are_credited_once_and_listed(kind: Kind) {
     let (other, _) = user_token(&s);
     let theirs = call(&s, "GET", "/api/me/wallet", Some(&other), &[], None).await;
     assert_eq!(theirs.json["balance"], 0, "wallets are per user");
-}
-
-/// Bad charges and bad listing queries answer the documented error and change nothing.
-async fn bad_charges_change_nothing(kind: Kind) {
-    let s = server(kind, &[]).await;
-    let (me, _) = user_token(&s);
-    let ok = call(
-        &s,
-        "POST",
-        "/api/me/wallet/charge",
-        Some(&me),
-        &[("idempotency-key", "k")],
-        Some(r#"{"amount":100}"#),
-    )
-    .await;
-    assert_eq!(ok.status, 201);
-    let key = [("idempotency-key", "k2")];
-    for (token, headers, body, status, code) in [
-        (
-            Some(me.as_str()),
-            &key[..],
-            r#"{"amount":0}"#,
-            422,
-            "VALIDATION",
-        ),
-        (
-            Some(me.as_str()),
-            &key[..],
-            r#"{"amount":-5}"#,
-            422,
-            "VALIDATION",
-        ),
-        (
-            Some(me.as_str()),
-            &key[..],
-            r#"{"amount":99999999999}"#,
-            422,
-            "VALIDATION",
-        ),
-        (
-            Some(me.as_str()),
-            &key[..],
-            r#"{"amount":"ten"}"#,
-            400,
-            "VALIDATION",
-        ),
-        (
-            Some(me.as_str()),
-            &key[..],
-            r#"{"amount":1,"extra":true}"#,
-            400,
-            "VALIDATION",
-        ),
-        (Some(me.as_str()), &key[..], "{oops", 400, "VALIDATION"),
-        (
-            Some(me.as_str()),
-            &[][..],
-            r#"{"amount":1}"#,
-            400,
-            "VALIDATION",
-        ),
-        (
-            Some(me.as_str()),
-            &[("idempotency-key", "k")][..],
-            r#"{"amount":999}"#,
-            422,
-            "IDEMPOTENCY_KEY_REUSED",
-        ),
-        (None, &key[..], r#"{"amount":1}"#, 401, "UNAUTHORIZED"),
-    ] {
-        let a = call(
-            &s,
-            "POST",
-            "/api/me/wallet/charge",
-            token,
-            headers,
-            Some(body),
-        )
-        .await;
-        assert_eq!(
-            (a.status, a.json["error"]["code"].as_str()),
-            (status, Some(code)),
-            "{body}: {a:?}"
-        );
-    }
     for bad in [
         "/api/me/wallet?limit=0",
         "/api/me/wallet?limit=201",
@@ -155,31 +42,10 @@ async fn bad_charges_change_nothing(kind: Kind) {
             "{bad}: {a:?}"
         );
     }
-    let wallet = call(&s, "GET", "/api/me/wallet", Some(&me), &[], None).await;
-    assert_eq!(
-        (
-            wallet.json["balance"].as_i64(),
-            wallet.json["entry_count"].as_u64()
-        ),
-        (Some(100), Some(1))
-    );
 }
 
 // ---------------------------------------------------------------------------------------------
 // paying from the wallet
-
-async fn charge(s: &Server, token: &str, key: &str, amount: i64) {
-    let a = call(
-        s,
-        "POST",
-        "/api/me/wallet/charge",
-        Some(token),
-        &[("idempotency-key", key)],
-        Some(&format!(r#"{{"amount":{amount}}}"#)),
-    )
-    .await;
-    assert_eq!(a.status, 201, "{a:?}");
-}
 
 async fn pay_by_wallet(s: &Server, token: &str, hold: &str, key: &str) -> common::Answer {
     call(
@@ -205,7 +71,7 @@ async fn wallet_pays_once_and_cancel_refunds_once(kind: Kind) {
     let s = server(kind, &[]).await;
     let session = common::ga_session(&s, 10).await;
     let (me, _) = user_token(&s);
-    charge(&s, &me, "top-up", 120_000).await;
+    top_up(&s, &me, "top-up", 120_000).await;
     let hold = join_and_hold(&s, session, &me, "h1", 2).await;
 
     let paid = pay_by_wallet(&s, &me, &hold, "pay-1").await;
@@ -300,7 +166,7 @@ async fn a_short_wallet_fails_the_payment_and_debits_nothing(kind: Kind) {
     let s = server(kind, &[]).await;
     let session = common::ga_session(&s, 5).await;
     let (me, _) = user_token(&s);
-    charge(&s, &me, "top-up", 30_000).await;
+    top_up(&s, &me, "top-up", 30_000).await;
     let hold = join_and_hold(&s, session, &me, "h1", 1).await;
     let paid = pay_by_wallet(&s, &me, &hold, "pay-1").await;
     assert_eq!(paid.status, 200, "{paid:?}");
@@ -330,7 +196,7 @@ async fn a_short_wallet_fails_the_payment_and_debits_nothing(kind: Kind) {
 
     // another user's hold is not found, and pays nothing
     let (me2, _) = user_token(&s);
-    charge(&s, &me2, "top-up", 100_000).await;
+    top_up(&s, &me2, "top-up", 100_000).await;
     let hold = join_and_hold(&s, session, &me2, "h3", 1).await;
     let stolen = pay_by_wallet(&s, &me, &hold, "pay-x").await;
     assert_eq!(stolen.status, 404, "{stolen:?}");
@@ -344,7 +210,7 @@ async fn racing_wallet_checkouts_debit_once(kind: Kind) {
     let s = server(kind, &[]).await;
     let session = common::ga_session(&s, 5).await;
     let (me, _) = user_token(&s);
-    charge(&s, &me, "top-up", 500_000).await;
+    top_up(&s, &me, "top-up", 500_000).await;
     let hold = join_and_hold(&s, session, &me, "h1", 1).await;
     let s = std::sync::Arc::new(s);
     let tasks: Vec<_> = (0..16)
@@ -371,8 +237,7 @@ async fn racing_wallet_checkouts_debit_once(kind: Kind) {
 }
 
 common::on_all_backends!(
-    charges_are_credited_once_and_listed,
-    bad_charges_change_nothing,
+    topups_are_listed,
     wallet_pays_once_and_cancel_refunds_once,
     a_short_wallet_fails_the_payment_and_debits_nothing,
     racing_wallet_checkouts_debit_once,

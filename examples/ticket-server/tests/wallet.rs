@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ticket_core::Timestamp;
 use ticket_core::model::money::{Currency, Money};
 use ticket_server::wallet::{
-    Entry, EntryKind, MAX_AMOUNT_MINOR, MemoryWallet, PgWallet, PgWalletConfig, RedisWallet,
-    RedisWalletConfig, Snapshot, WalletError, WalletStore,
+    Entry, EntryKind, LedgerKey, LedgerPurpose, MAX_AMOUNT_MINOR, MemoryWallet, PgWallet,
+    PgWalletConfig, RedisWallet, RedisWalletConfig, Snapshot, WalletError, WalletStore,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -146,6 +146,11 @@ async fn pg() -> Backend {
 // ---------------------------------------------------------------------------------------------
 // helpers
 
+/// A ledger key (the store takes server-made keys only).
+fn k(id: &str) -> LedgerKey {
+    LedgerKey::new(LedgerPurpose::TopUpCredit, id)
+}
+
 fn krw(n: i64) -> Money {
     Money {
         amount_minor: n,
@@ -196,7 +201,7 @@ async fn charge_pay_refund(bk: Backend) {
     assert!(full(w, "alice").await.entries.is_empty());
     // a payment from an empty wallet
     assert_eq!(
-        w.pay("alice", "p0", krw(1), "hold-0", at(0)).await,
+        w.pay("alice", &k("p0"), krw(1), "hold-0", at(0)).await,
         Err(WalletError::InsufficientFunds {
             balance: krw(0),
             needed: krw(1)
@@ -205,16 +210,16 @@ async fn charge_pay_refund(bk: Backend) {
     assert_eq!(w.balance("alice").await.unwrap(), None);
 
     let c = w
-        .charge("alice", "c1", krw(5_000), "", at(1))
+        .charge("alice", &k("c1"), krw(5_000), "", at(1))
         .await
         .unwrap();
     assert_eq!(
         (c.kind, c.amount_minor, c.currency, c.user.as_str()),
         (EntryKind::Charge, 5_000, krw(0).currency, "alice")
     );
-    assert_eq!((c.idempotency_key.as_str(), c.at), ("c1", at(1)));
+    assert_eq!((c.idempotency_key.as_str(), c.at), ("sys:topup:c1", at(1)));
     let p = w
-        .pay("alice", "p1", krw(1_200), "pay-1", at(2))
+        .pay("alice", &k("p1"), krw(1_200), "pay-1", at(2))
         .await
         .unwrap();
     assert_eq!(
@@ -222,12 +227,12 @@ async fn charge_pay_refund(bk: Backend) {
         (EntryKind::Payment, -1_200, "pay-1")
     );
     let r = other
-        .refund("alice", "r1", krw(1_200), "pay-1", at(3))
+        .refund("alice", &k("r1"), krw(1_200), "pay-1", at(3))
         .await
         .unwrap();
     assert_eq!((r.kind, r.amount_minor), (EntryKind::Refund, 1_200));
     let p2 = other
-        .pay("alice", "p2", krw(300), "pay-2", at(4))
+        .pay("alice", &k("p2"), krw(300), "pay-2", at(4))
         .await
         .unwrap();
 
@@ -245,18 +250,20 @@ async fn charge_pay_refund(bk: Backend) {
     }
     // a payment above the balance writes nothing; the exact balance can be spent
     assert_eq!(
-        w.pay("alice", "p3", krw(4_701), "", at(5)).await,
+        w.pay("alice", &k("p3"), krw(4_701), "", at(5)).await,
         Err(WalletError::InsufficientFunds {
             balance: krw(4_700),
             needed: krw(4_701)
         })
     );
     assert_eq!(full(w, "alice").await.entry_count, 4);
-    w.pay("alice", "p4", krw(4_700), "", at(6)).await.unwrap();
+    w.pay("alice", &k("p4"), krw(4_700), "", at(6))
+        .await
+        .unwrap();
     assert_eq!(full(other, "alice").await.balance, Some(krw(0)));
     // wallets are per user
     assert_eq!(w.balance("bob").await.unwrap(), None);
-    w.charge("bob", "c1", krw(10), "", at(7)).await.unwrap();
+    w.charge("bob", &k("c1"), krw(10), "", at(7)).await.unwrap();
     assert_eq!(w.balance("bob").await.unwrap(), Some(krw(10)));
     assert_eq!(full(w, "alice").await.entry_count, 5);
 }
@@ -264,58 +271,69 @@ async fn charge_pay_refund(bk: Backend) {
 async fn idempotent_repeats(bk: Backend) {
     let (w, other) = (&*bk.a, &*bk.b);
     let first = w
-        .charge("u", "k1", krw(1_000), "top-up", at(0))
+        .charge("u", &k("k1"), krw(1_000), "top-up", at(0))
         .await
         .unwrap();
     // the same request again, later, through the other handle: the first entry, no credit
     let again = other
-        .charge("u", "k1", krw(1_000), "top-up", at(9))
+        .charge("u", &k("k1"), krw(1_000), "top-up", at(9))
         .await
         .unwrap();
     assert_eq!(again, first);
     assert_eq!(full(w, "u").await.balance, Some(krw(1_000)));
     // the same key with another request
     for refused in [
-        w.charge("u", "k1", krw(999), "top-up", at(1)).await,
-        w.charge("u", "k1", krw(1_000), "other", at(1)).await,
-        w.refund("u", "k1", krw(1_000), "top-up", at(1)).await,
-        w.pay("u", "k1", krw(1_000), "top-up", at(1)).await,
-        w.charge("u", "k1", usd(1_000), "top-up", at(1)).await,
+        w.charge("u", &k("k1"), krw(999), "top-up", at(1)).await,
+        w.charge("u", &k("k1"), krw(1_000), "other", at(1)).await,
+        w.refund("u", &k("k1"), krw(1_000), "top-up", at(1)).await,
+        w.pay("u", &k("k1"), krw(1_000), "top-up", at(1)).await,
+        w.charge("u", &k("k1"), usd(1_000), "top-up", at(1)).await,
     ] {
         assert_eq!(refused, Err(WalletError::KeyReused));
     }
     // a payment repeated after the balance changed still answers its first entry
-    let pay = w.pay("u", "p1", krw(600), "h1", at(2)).await.unwrap();
-    assert_eq!(w.pay("u", "p1", krw(600), "h1", at(3)).await.unwrap(), pay);
+    let pay = w.pay("u", &k("p1"), krw(600), "h1", at(2)).await.unwrap();
     assert_eq!(
-        other.pay("u", "p1", krw(600), "h1", at(3)).await.unwrap(),
+        w.pay("u", &k("p1"), krw(600), "h1", at(3)).await.unwrap(),
+        pay
+    );
+    assert_eq!(
+        other
+            .pay("u", &k("p1"), krw(600), "h1", at(3))
+            .await
+            .unwrap(),
         pay
     );
     assert_eq!(w.balance("u").await.unwrap(), Some(krw(400)));
-    let refund = w.refund("u", "r1", krw(600), "p1", at(4)).await.unwrap();
+    let refund = w
+        .refund("u", &k("r1"), krw(600), "p1", at(4))
+        .await
+        .unwrap();
     assert_eq!(
         other
-            .refund("u", "r1", krw(600), "p1", at(5))
+            .refund("u", &k("r1"), krw(600), "p1", at(5))
             .await
             .unwrap(),
         refund
     );
     // keys are per user
-    let bob = w.charge("bob", "k1", krw(5), "", at(6)).await.unwrap();
+    let bob = w.charge("bob", &k("k1"), krw(5), "", at(6)).await.unwrap();
     assert_ne!(bob.id, first.id);
     // an entry is found by its key, on either handle, only in its own wallet
-    assert_eq!(other.entry_by_key("u", "p1").await.unwrap(), Some(pay));
-    assert_eq!(w.entry_by_key("bob", "k1").await.unwrap(), Some(bob));
-    assert_eq!(w.entry_by_key("bob", "p1").await.unwrap(), None);
-    assert_eq!(w.entry_by_key("nobody", "p1").await.unwrap(), None);
+    assert_eq!(other.entry_by_key("u", &k("p1")).await.unwrap(), Some(pay));
+    assert_eq!(w.entry_by_key("bob", &k("k1")).await.unwrap(), Some(bob));
+    assert_eq!(w.entry_by_key("bob", &k("p1")).await.unwrap(), None);
+    assert_eq!(w.entry_by_key("nobody", &k("p1")).await.unwrap(), None);
     // a refused payment leaves its key free for a retry
     assert!(matches!(
-        w.pay("u", "p2", krw(5_000), "h2", at(7)).await,
+        w.pay("u", &k("p2"), krw(5_000), "h2", at(7)).await,
         Err(WalletError::InsufficientFunds { .. })
     ));
-    assert_eq!(other.entry_by_key("u", "p2").await.unwrap(), None);
-    w.charge("u", "k2", krw(4_000), "", at(8)).await.unwrap();
-    let retried = w.pay("u", "p2", krw(5_000), "h2", at(9)).await.unwrap();
+    assert_eq!(other.entry_by_key("u", &k("p2")).await.unwrap(), None);
+    w.charge("u", &k("k2"), krw(4_000), "", at(8))
+        .await
+        .unwrap();
+    let retried = w.pay("u", &k("p2"), krw(5_000), "h2", at(9)).await.unwrap();
     assert_eq!(retried.amount_minor, -5_000);
     let s = full(w, "u").await;
     assert_eq!(s.balance, Some(krw(0)));
@@ -330,14 +348,14 @@ async fn refusals_change_nothing(bk: Backend) {
             amount_minor: bad,
             max: MAX_AMOUNT_MINOR,
         });
-        assert_eq!(w.charge("u", "k", krw(bad), "", at(0)).await, want);
-        assert_eq!(w.pay("u", "k", krw(bad), "", at(0)).await, want);
-        assert_eq!(w.refund("u", "k", krw(bad), "", at(0)).await, want);
+        assert_eq!(w.charge("u", &k("k"), krw(bad), "", at(0)).await, want);
+        assert_eq!(w.pay("u", &k("k"), krw(bad), "", at(0)).await, want);
+        assert_eq!(w.refund("u", &k("k"), krw(bad), "", at(0)).await, want);
     }
     assert_eq!(w.balance("u").await.unwrap(), None);
     // the refused key was not consumed; the cap itself is allowed
     let e = w
-        .charge("u", "k", krw(MAX_AMOUNT_MINOR), "", at(1))
+        .charge("u", &k("k"), krw(MAX_AMOUNT_MINOR), "", at(1))
         .await
         .unwrap();
     assert_eq!(e.amount_minor, MAX_AMOUNT_MINOR);
@@ -345,7 +363,7 @@ async fn refusals_change_nothing(bk: Backend) {
 
     for bad in [0, -1, MAX_AMOUNT_MINOR + 1] {
         assert!(matches!(
-            other.pay("u", "x", krw(bad), "", at(2)).await,
+            other.pay("u", &k("x"), krw(bad), "", at(2)).await,
             Err(WalletError::InvalidAmount { .. })
         ));
     }
@@ -354,20 +372,22 @@ async fn refusals_change_nothing(bk: Backend) {
         wallet: krw(0).currency,
         requested: usd(0).currency,
     });
-    assert_eq!(w.charge("u", "usd", usd(10), "", at(3)).await, mismatch);
-    assert_eq!(other.pay("u", "usd", usd(10), "", at(3)).await, mismatch);
-    assert_eq!(w.refund("u", "usd", usd(10), "", at(3)).await, mismatch);
+    assert_eq!(w.charge("u", &k("usd"), usd(10), "", at(3)).await, mismatch);
+    assert_eq!(
+        other.pay("u", &k("usd"), usd(10), "", at(3)).await,
+        mismatch
+    );
+    assert_eq!(w.refund("u", &k("usd"), usd(10), "", at(3)).await, mismatch);
     // malformed user, key or reference
     let long = "x".repeat(257);
     for (user, key, reference) in [
         ("", "k9", ""),
-        ("u", "", ""),
         (long.as_str(), "k9", ""),
         ("u", long.as_str(), ""),
         ("u", "k9", long.as_str()),
     ] {
         assert!(matches!(
-            w.charge(user, key, krw(1), reference, at(4)).await,
+            w.charge(user, &k(key), krw(1), reference, at(4)).await,
             Err(WalletError::InvalidRequest(_))
         ));
     }
@@ -377,14 +397,14 @@ async fn refusals_change_nothing(bk: Backend) {
     ));
     assert_eq!(full(other, "u").await, before);
     // another user's first entry fixes their own currency
-    w.charge("v", "k", usd(10), "", at(5)).await.unwrap();
+    w.charge("v", &k("k"), usd(10), "", at(5)).await.unwrap();
     assert_eq!(w.balance("v").await.unwrap(), Some(usd(10)));
     assert_eq!(full(w, "u").await, before);
 }
 
 async fn racing_payments(bk: Backend) {
     let user = "racer";
-    bk.a.charge(user, "seed", krw(1_000), "", at(0))
+    bk.a.charge(user, &k("seed"), krw(1_000), "", at(0))
         .await
         .unwrap();
     let done = Arc::new(AtomicBool::new(false));
@@ -412,7 +432,7 @@ async fn racing_payments(bk: Backend) {
             tokio::spawn(async move {
                 w.pay(
                     user,
-                    &format!("pay-{i}"),
+                    &k(&format!("pay-{i}")),
                     krw(100),
                     &format!("hold-{i}"),
                     at(i),
@@ -459,7 +479,7 @@ async fn racing_repeats(bk: Backend) {
             } else {
                 bk.b.clone()
             };
-            tokio::spawn(async move { w.charge(user, "same-key", krw(700), "r", at(i)).await })
+            tokio::spawn(async move { w.charge(user, &k("same-key"), krw(700), "r", at(i)).await })
         })
         .collect();
     let mut ids = Vec::new();
@@ -479,7 +499,7 @@ async fn racing_repeats(bk: Backend) {
             } else {
                 bk.b.clone()
             };
-            tokio::spawn(async move { w.pay(user, "pay-key", krw(500), "h", at(i)).await })
+            tokio::spawn(async move { w.pay(user, &k("pay-key"), krw(500), "h", at(i)).await })
         })
         .collect();
     let mut ids = Vec::new();
@@ -529,7 +549,9 @@ on_all_backends!(
 #[tokio::test]
 async fn pg_ledger_is_append_only() {
     let bk = pg().await;
-    bk.a.charge("u", "k", krw(100), "", at(0)).await.unwrap();
+    bk.a.charge("u", &k("k"), krw(100), "", at(0))
+        .await
+        .unwrap();
     let Cleanup::Pg(config) = &bk.guard.0 else {
         unreachable!()
     };
@@ -543,6 +565,19 @@ async fn pg_ledger_is_append_only() {
         let err = sqlx::query(&sql).execute(&pool).await.unwrap_err();
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
+    // Only server-made keys name entries, even for SQL that bypasses the wallet.
+    let err = sqlx::query(&format!(
+        "INSERT INTO {table} (id, user_id, kind, amount_minor, currency, reference, \
+         idempotency_key, fingerprint, at_ms) \
+         VALUES (gen_random_uuid(), 'u', 'CHARGE', 5, 'KRW', '', 'client-key', '', 0)"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("wallet_ledger_server_keys"),
+        "{err}"
+    );
     let accounts = format!("\"{}\".wallet_accounts", config.schema);
     let err = sqlx::query(&format!("UPDATE {accounts} SET balance_minor = -1"))
         .execute(&pool)

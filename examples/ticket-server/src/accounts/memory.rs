@@ -8,9 +8,11 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use ticket_core::Timestamp;
 
+use super::changes::tiers_text;
 use super::{
-    AccountError, AccountStore, FamilyId, RefreshToken, Result, Role, TokenHash, User, UserId,
-    check_password_hash, normalize_email,
+    AccountAuditRecord, AccountChange, AccountError, AccountStore, FamilyId, RefreshToken, Result,
+    Role, Rotation, TokenHash, TokenState, User, UserId, check_password_hash, check_tiers,
+    normalize_email,
 };
 
 /// Accounts in this process's memory, for a single server process and tests. Every method
@@ -28,6 +30,7 @@ struct State {
     tokens: HashMap<TokenHash, Token>,
     families: HashMap<FamilyId, Family>,
     user_families: HashMap<UserId, HashSet<FamilyId>>,
+    audit: Vec<AccountAuditRecord>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +45,7 @@ struct Token {
 struct Family {
     user: UserId,
     revoked: bool,
+    ends_at: Timestamp,
 }
 
 impl MemoryAccounts {
@@ -55,6 +59,50 @@ impl State {
     fn insert_user(&mut self, user: User) {
         self.by_email.insert(user.email.clone(), user.id);
         self.users.insert(user.id, user);
+    }
+
+    /// Revokes every family of `user` and bumps their token version.
+    fn log_out_everywhere(&mut self, user: UserId) {
+        let families: Vec<FamilyId> = self
+            .user_families
+            .get(&user)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        for family in families {
+            if let Some(f) = self.families.get_mut(&family) {
+                f.revoked = true;
+            }
+        }
+        if let Some(u) = self.users.get_mut(&user) {
+            u.token_version += 1;
+        }
+    }
+
+    /// Appends an audit record and returns it.
+    fn record(
+        &mut self,
+        actor: UserId,
+        target: UserId,
+        change: AccountChange,
+        from: String,
+        to: String,
+        at: Timestamp,
+    ) -> AccountAuditRecord {
+        let record = AccountAuditRecord {
+            seq: u64::try_from(self.audit.len()).unwrap_or(u64::MAX) + 1,
+            at,
+            actor,
+            target,
+            change,
+            from,
+            to,
+        };
+        self.audit.push(record.clone());
+        record
+    }
+
+    fn target(&mut self, target: UserId) -> Result<&mut User> {
+        self.users.get_mut(&target).ok_or(AccountError::NotFound)
     }
 }
 
@@ -79,6 +127,9 @@ impl AccountStore for MemoryAccounts {
             password_hash: password_hash.to_owned(),
             role,
             created_at: now,
+            tiers: Vec::new(),
+            blocked: false,
+            token_version: 0,
         };
         state.insert_user(user.clone());
         Ok(user)
@@ -114,8 +165,12 @@ impl AccountStore for MemoryAccounts {
                 .users
                 .get_mut(&id)
                 .ok_or_else(|| AccountError::Corrupt(format!("email index names {id}")))?;
-            user.role = Role::Admin;
-            return Ok(user.clone());
+            if user.role != Role::Admin {
+                return Err(AccountError::NotAnAdmin { email });
+            }
+            user.password_hash = password_hash.to_owned();
+            state.log_out_everywhere(id);
+            return state.users.get(&id).cloned().ok_or(AccountError::NotFound);
         }
         let user = User {
             id: UserId::new_at(now),
@@ -123,9 +178,26 @@ impl AccountStore for MemoryAccounts {
             password_hash: password_hash.to_owned(),
             role: Role::Admin,
             created_at: now,
+            tiers: Vec::new(),
+            blocked: false,
+            token_version: 0,
         };
         state.insert_user(user.clone());
         Ok(user)
+    }
+
+    async fn token_state(&self, user: UserId) -> Result<TokenState> {
+        Ok(self
+            .state
+            .lock()
+            .users
+            .get(&user)
+            .map(|u| TokenState {
+                version: u.token_version,
+                blocked: u.blocked,
+                tiers: u.tiers.clone(),
+            })
+            .unwrap_or_default())
     }
 
     async fn issue_refresh(
@@ -134,6 +206,7 @@ impl AccountStore for MemoryAccounts {
         token: &TokenHash,
         family: FamilyId,
         expires_at: Timestamp,
+        family_ends_at: Timestamp,
         _now: Timestamp,
     ) -> Result<()> {
         let mut state = self.state.lock();
@@ -152,17 +225,22 @@ impl AccountStore for MemoryAccounts {
                 "this token hash is already stored".into(),
             ));
         }
-        state.families.entry(family).or_insert(Family {
-            user,
-            revoked: false,
-        });
+        let ends_at = state
+            .families
+            .entry(family)
+            .or_insert(Family {
+                user,
+                revoked: false,
+                ends_at: family_ends_at,
+            })
+            .ends_at;
         state.user_families.entry(user).or_default().insert(family);
         state.tokens.insert(
             *token,
             Token {
                 family,
                 user,
-                expires_at,
+                expires_at: expires_at.min(ends_at),
                 used: false,
             },
         );
@@ -175,7 +253,7 @@ impl AccountStore for MemoryAccounts {
         new: &TokenHash,
         now: Timestamp,
         new_expires_at: Timestamp,
-    ) -> Result<(UserId, Role)> {
+    ) -> Result<Rotation> {
         let mut state = self.state.lock();
         let Some(token) = state.tokens.get(old).cloned() else {
             return Err(AccountError::TokenUnknown);
@@ -187,17 +265,19 @@ impl AccountStore for MemoryAccounts {
             return Err(AccountError::TokenReused);
         }
         // a token whose family record is gone is treated as revoked
-        if state.families.get(&token.family).is_none_or(|f| f.revoked) {
-            return Err(AccountError::TokenRevoked);
-        }
-        if now >= token.expires_at {
+        let ends_at = match state.families.get(&token.family) {
+            Some(f) if !f.revoked => f.ends_at,
+            _ => return Err(AccountError::TokenRevoked),
+        };
+        if now >= token.expires_at || now >= ends_at {
             return Err(AccountError::TokenExpired);
         }
-        let role = state
+        let (role, token_version) = state
             .users
             .get(&token.user)
-            .map(|u| u.role)
+            .map(|u| (u.role, u.token_version))
             .ok_or(AccountError::TokenUnknown)?;
+        let new_expires_at = new_expires_at.min(ends_at);
         if state.tokens.contains_key(new) {
             return Err(AccountError::Invalid(
                 "this token hash is already stored".into(),
@@ -215,7 +295,12 @@ impl AccountStore for MemoryAccounts {
                 used: false,
             },
         );
-        Ok((token.user, role))
+        Ok(Rotation {
+            user: token.user,
+            role,
+            token_version,
+            expires_at: new_expires_at,
+        })
     }
 
     async fn refresh_token(&self, token: &TokenHash) -> Result<Option<RefreshToken>> {
@@ -238,18 +323,124 @@ impl AccountStore for MemoryAccounts {
     }
 
     async fn revoke_user_tokens(&self, user: UserId) -> Result<()> {
-        let mut state = self.state.lock();
-        let families: Vec<FamilyId> = state
-            .user_families
-            .get(&user)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
-        for family in families {
-            if let Some(f) = state.families.get_mut(&family) {
-                f.revoked = true;
-            }
-        }
+        self.state.lock().log_out_everywhere(user);
         Ok(())
+    }
+
+    async fn set_role(
+        &self,
+        actor: UserId,
+        target: UserId,
+        role: Role,
+        now: Timestamp,
+    ) -> Result<Option<AccountAuditRecord>> {
+        let mut state = self.state.lock();
+        let from = state.target(target)?.role;
+        if actor == target {
+            return Err(AccountError::OwnAccount);
+        }
+        if from == role {
+            return Ok(None);
+        }
+        if from == Role::Admin
+            && state
+                .users
+                .values()
+                .filter(|u| u.role == Role::Admin)
+                .count()
+                <= 1
+        {
+            return Err(AccountError::LastAdmin);
+        }
+        let user = state.target(target)?;
+        user.role = role;
+        user.token_version += 1;
+        let (from, to) = (from.as_str().to_owned(), role.as_str().to_owned());
+        Ok(Some(state.record(
+            actor,
+            target,
+            AccountChange::Role,
+            from,
+            to,
+            now,
+        )))
+    }
+
+    async fn set_tiers(
+        &self,
+        actor: UserId,
+        target: UserId,
+        tiers: &[String],
+        now: Timestamp,
+    ) -> Result<Option<AccountAuditRecord>> {
+        check_tiers(tiers)?;
+        let mut state = self.state.lock();
+        let user = state.target(target)?;
+        if user.tiers == tiers {
+            return Ok(None);
+        }
+        let from = tiers_text(&user.tiers);
+        user.tiers = tiers.to_vec();
+        let to = tiers_text(tiers);
+        Ok(Some(state.record(
+            actor,
+            target,
+            AccountChange::Tiers,
+            from,
+            to,
+            now,
+        )))
+    }
+
+    async fn set_blocked(
+        &self,
+        actor: UserId,
+        target: UserId,
+        blocked: bool,
+        now: Timestamp,
+    ) -> Result<Option<AccountAuditRecord>> {
+        let mut state = self.state.lock();
+        let user = state.target(target)?;
+        let (from, role) = (user.blocked, user.role);
+        if actor == target {
+            return Err(AccountError::OwnAccount);
+        }
+        if from == blocked {
+            return Ok(None);
+        }
+        if blocked && role == Role::Admin {
+            return Err(AccountError::AdminNotBlockable);
+        }
+        state.target(target)?.blocked = blocked;
+        if blocked {
+            state.log_out_everywhere(target);
+        }
+        let (from, to) = (from.to_string(), blocked.to_string());
+        Ok(Some(state.record(
+            actor,
+            target,
+            AccountChange::Blocked,
+            from,
+            to,
+            now,
+        )))
+    }
+
+    async fn account_audit(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AccountAuditRecord>> {
+        let after = after.unwrap_or(0);
+        Ok(self
+            .state
+            .lock()
+            .audit
+            .iter()
+            .filter(|r| r.seq > after)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     async fn purge_expired(&self, before: Timestamp) -> Result<u64> {

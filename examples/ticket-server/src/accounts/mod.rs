@@ -27,8 +27,11 @@
 //! injected clock): expiry is decided by that clock, never by the clock of Redis or
 //! PostgreSQL.
 
+mod changes;
+mod ids;
 mod memory;
 mod pg;
+mod pg_changes;
 mod redis_store;
 
 use std::fmt;
@@ -36,10 +39,12 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use ticket_core::Timestamp;
-use uuid::Uuid;
 
+pub use changes::{
+    AccountAuditRecord, AccountChange, MAX_TIER_LEN, MAX_TIERS, Rotation, TokenState, check_tiers,
+};
+pub use ids::{FamilyId, TokenHash, UserId};
 pub use memory::MemoryAccounts;
 pub use pg::{PgAccounts, PgAccountsConfig};
 pub use redis_store::{RedisAccounts, RedisAccountsConfig};
@@ -70,6 +75,26 @@ pub enum AccountError {
     /// Nothing was written.
     #[error("refresh token revoked")]
     TokenRevoked,
+    /// The start-up admin's email belongs to an account that is not an admin (someone signed
+    /// up with it). Nothing was written: the account is never promoted at start.
+    #[error(
+        "the account {email} exists and is not an admin; it is never promoted at start: \
+         choose another --admin-email, or have an admin grant it the ADMIN role \
+         (PUT /api/admin/users/{{id}}/role)"
+    )]
+    NotAnAdmin {
+        /// The normalised email.
+        email: String,
+    },
+    /// An admin tried to change their own role or block themselves. Nothing was written.
+    #[error("an admin cannot change their own role or block themselves")]
+    OwnAccount,
+    /// The change would leave no admin. Nothing was written.
+    #[error("the last admin cannot be demoted")]
+    LastAdmin,
+    /// Admins cannot be blocked (demote first). Nothing was written.
+    #[error("an admin cannot be blocked; change the role first")]
+    AdminNotBlockable,
     /// The input is malformed (e.g. not an email address, an empty password hash, a bad
     /// setting, a token hash issued twice). Nothing was written.
     #[error("invalid input: {0}")]
@@ -82,111 +107,28 @@ pub enum AccountError {
     Unavailable(String),
 }
 
-/// A user's id: a UUIDv7 minted from the server's clock when the account is created, so ids
-/// sort by creation time. Shown and parsed in the hyphenated form.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct UserId(Uuid);
-
-impl UserId {
-    /// A new time-ordered id minted at `at`.
-    pub fn new_at(at: Timestamp) -> Self {
-        Self(uuid_v7_at(at))
-    }
-
-    /// Wraps an existing UUID (e.g. read from a token claim).
-    pub const fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    /// The underlying UUID.
-    pub const fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Debug for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "UserId({})", self.0)
-    }
-}
-
-impl FromStr for UserId {
-    type Err = AccountError;
-    /// Parses a UUID; anything else is [`AccountError::Invalid`].
-    fn from_str(s: &str) -> Result<Self> {
-        Uuid::parse_str(s)
-            .map(Self)
-            .map_err(|_| AccountError::Invalid(format!("not a user id: {:?}", truncated(s))))
-    }
-}
-
-/// A refresh-token family: every token obtained from one login by rotation. A UUIDv7.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct FamilyId(Uuid);
-
-impl FamilyId {
-    /// A new time-ordered family id minted at `at` (one per login).
-    pub fn new_at(at: Timestamp) -> Self {
-        Self(uuid_v7_at(at))
-    }
-
-    /// Wraps an existing UUID.
-    pub const fn from_uuid(id: Uuid) -> Self {
-        Self(id)
-    }
-
-    /// The underlying UUID.
-    pub const fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for FamilyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Debug for FamilyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FamilyId({})", self.0)
-    }
-}
-
-impl FromStr for FamilyId {
-    type Err = AccountError;
-    /// Parses a UUID; anything else is [`AccountError::Invalid`].
-    fn from_str(s: &str) -> Result<Self> {
-        Uuid::parse_str(s)
-            .map(Self)
-            .map_err(|_| AccountError::Invalid(format!("not a family id: {:?}", truncated(s))))
-    }
-}
-
-/// A user's role. Serialised (and stored) as `USER` / `ADMIN`.
+/// A user's role. Serialised (and stored) as `USER` / `ADMIN` / `GATE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Role {
     /// A buyer.
     User,
-    /// May use the admin routes (events, policies, stats, audit, the gate).
+    /// May use the admin routes (events, policies, stats, audit, users, the gate).
     Admin,
+    /// Gate staff: may scan tickets at the gate, nothing else (not even buy).
+    Gate,
 }
 
 impl Role {
-    /// `"USER"` or `"ADMIN"`: the stored and serialised form.
+    /// Every role.
+    pub const ALL: [Role; 3] = [Role::User, Role::Admin, Role::Gate];
+
+    /// `"USER"`, `"ADMIN"` or `"GATE"`: the stored and serialised form.
     pub const fn as_str(self) -> &'static str {
         match self {
             Role::User => "USER",
             Role::Admin => "ADMIN",
+            Role::Gate => "GATE",
         }
     }
 }
@@ -199,11 +141,12 @@ impl fmt::Display for Role {
 
 impl FromStr for Role {
     type Err = AccountError;
-    /// Parses `USER` or `ADMIN` exactly; anything else is [`AccountError::Invalid`].
+    /// Parses `USER`, `ADMIN` or `GATE` exactly; anything else is [`AccountError::Invalid`].
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "USER" => Ok(Role::User),
             "ADMIN" => Ok(Role::Admin),
+            "GATE" => Ok(Role::Gate),
             _ => Err(AccountError::Invalid(format!(
                 "not a role: {:?}",
                 truncated(s)
@@ -224,10 +167,18 @@ pub struct User {
     /// The password hash as the caller gave it (a PHC string such as `$argon2id$…`); opaque
     /// to the store.
     pub password_hash: String,
-    /// The account's role; only ever raised (by [`AccountStore::ensure_admin`]).
+    /// The account's role; changed only by an admin ([`AccountStore::set_role`]).
     pub role: Role,
     /// When the account was created (the `now` given to the creating call).
     pub created_at: Timestamp,
+    /// The buyer's tiers (presales, tier-reserved grades); set only by an admin
+    /// ([`AccountStore::set_tiers`]). Never taken from a buyer's request.
+    pub tiers: Vec<String>,
+    /// Blocked by an admin: may not join queues, hold or pay.
+    pub blocked: bool,
+    /// The access-token version: an access token is accepted only while its `ver` claim
+    /// equals it. Bumped by logout, role changes, blocking and password changes.
+    pub token_version: u64,
 }
 
 impl fmt::Debug for User {
@@ -238,47 +189,10 @@ impl fmt::Debug for User {
             .field("password_hash", &"<redacted>")
             .field("role", &self.role)
             .field("created_at", &self.created_at)
+            .field("tiers", &self.tiers)
+            .field("blocked", &self.blocked)
+            .field("token_version", &self.token_version)
             .finish()
-    }
-}
-
-/// The SHA-256 of a refresh token: what the stores keep instead of the token.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TokenHash([u8; 32]);
-
-impl TokenHash {
-    /// The SHA-256 of `token` (its UTF-8 bytes).
-    pub fn of(token: &str) -> Self {
-        Self(Sha256::digest(token.as_bytes()).into())
-    }
-
-    /// Wraps 32 raw hash bytes.
-    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    /// Parses 64 hex digits; anything else is [`AccountError::Invalid`].
-    pub fn from_hex(s: &str) -> Result<Self> {
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(s, &mut bytes)
-            .map_err(|_| AccountError::Invalid("a token hash is 64 hex digits".into()))?;
-        Ok(Self(bytes))
-    }
-
-    /// The 32 hash bytes.
-    pub const fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    /// The hash as 64 lower-case hex digits.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-}
-
-impl fmt::Debug for TokenHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TokenHash({})", self.to_hex())
     }
 }
 
@@ -371,16 +285,31 @@ pub trait AccountStore: Send + Sync {
     /// The account with this id, or [`AccountError::NotFound`].
     async fn user(&self, id: UserId) -> Result<User>;
 
-    /// Makes sure an admin account with this email exists: creates it (with `password_hash`,
-    /// created at `now`) or, if the email belongs to an account already, raises that account
-    /// to [`Role::Admin`] and leaves its password hash unchanged. Idempotent, and safe when
-    /// several server processes run it at once at start-up: exactly one account results.
-    /// Returns the admin account.
+    /// Makes sure the start-up admin account with this email exists, atomically:
+    ///
+    /// * no account has the email: creates it as [`Role::Admin`] with `password_hash`,
+    ///   created at `now`;
+    /// * the account is an admin: replaces its password hash with `password_hash` (a changed
+    ///   `--admin-password` takes effect), bumps its token version and revokes its refresh
+    ///   tokens, as any password change does;
+    /// * the account is not an admin: [`AccountError::NotAnAdmin`] and nothing changes. A
+    ///   stranger who signed up with the admin's email is never promoted.
+    ///
+    /// Safe when several server processes run it at once: exactly one account results.
+    /// Callers that only want the account to exist check the password first and call this
+    /// only when it differs, so a restart does not log the admin out.
     async fn ensure_admin(&self, email: &str, password_hash: &str, now: Timestamp) -> Result<User>;
 
+    /// The access-token state of `user`: its token version and whether it is blocked. The
+    /// one read made for every authenticated request (memory: a map lookup; Redis: one
+    /// `HMGET`; PostgreSQL: one primary-key `SELECT`). An unknown user answers the default
+    /// (version 0, not blocked).
+    async fn token_state(&self, user: UserId) -> Result<TokenState>;
+
     /// Stores a new refresh token (by hash) for `user` in `family` (a new family for a
-    /// login), unused, valid until `expires_at`. `now` lets the backend size how long it
-    /// keeps the record. [`AccountError::NotFound`] if the user does not exist;
+    /// login), unused, valid until `expires_at` but never past the family's absolute end:
+    /// `family_ends_at` for a new family (kept with it), the stored end for an existing one.
+    /// `now` lets the backend size how long it keeps the record. [`AccountError::NotFound`] if the user does not exist;
     /// [`AccountError::Invalid`] if the family belongs to another user or the hash is
     /// already stored. A token issued into a revoked family can never be rotated.
     async fn issue_refresh(
@@ -389,17 +318,21 @@ pub trait AccountStore: Send + Sync {
         token: &TokenHash,
         family: FamilyId,
         expires_at: Timestamp,
+        family_ends_at: Timestamp,
         now: Timestamp,
     ) -> Result<()>;
 
     /// Rotates a refresh token, atomically: the token `old` must be stored, unused, not
-    /// expired at `now` (valid while `now < expires_at`) and its family not revoked; it is
-    /// then marked used and `new` is stored in the same family, valid until
-    /// `new_expires_at`. Answers the token's user and that user's current role.
+    /// expired at `now` (valid while `now < expires_at`, and `now` before its family's
+    /// absolute end) and its family not revoked; it is then marked used and `new` is stored
+    /// in the same family, valid until `new_expires_at` capped at the family's end (rotation
+    /// never extends a login past its absolute lifetime). Answers the token's user, that
+    /// user's current role and token version, and the new token's expiry.
     ///
     /// Checked in this order: unknown hash → [`AccountError::TokenUnknown`]; already used →
     /// the family is revoked and the answer is [`AccountError::TokenReused`]; family revoked
-    /// → [`AccountError::TokenRevoked`]; expired → [`AccountError::TokenExpired`]; `new`
+    /// → [`AccountError::TokenRevoked`]; expired or past the family's end →
+    /// [`AccountError::TokenExpired`]; `new`
     /// already stored → [`AccountError::Invalid`]. Only the reuse answer writes anything.
     /// Of any number of racing rotations of one token exactly one succeeds (the others see
     /// a used token).
@@ -409,7 +342,7 @@ pub trait AccountStore: Send + Sync {
         new: &TokenHash,
         now: Timestamp,
         new_expires_at: Timestamp,
-    ) -> Result<(UserId, Role)>;
+    ) -> Result<Rotation>;
 
     /// The stored record of a refresh token, or `None`. A read, for inspection and tests.
     async fn refresh_token(&self, token: &TokenHash) -> Result<Option<RefreshToken>>;
@@ -418,10 +351,59 @@ pub trait AccountStore: Send + Sync {
     /// unknown family is no error.
     async fn revoke_family(&self, family: FamilyId) -> Result<()>;
 
-    /// Revokes every family of `user` (logout everywhere): no refresh token issued to the
-    /// user before this call can be rotated afterwards. Tokens issued later (a new login)
-    /// work. Idempotent; an unknown user is no error.
+    /// Logs `user` out everywhere, atomically: revokes every family (no refresh token issued
+    /// before this call can be rotated afterwards) and bumps the token version (no access
+    /// token issued before this call is accepted afterwards). Tokens issued later (a new
+    /// login) work. An unknown user is no error and gets no record.
     async fn revoke_user_tokens(&self, user: UserId) -> Result<()>;
+
+    /// An admin (`actor`) changes `target`'s role, atomically with its audit record. Bumps
+    /// the target's token version (their access tokens stop at once; a refresh gives one
+    /// with the new role). Refused, with nothing written: unknown target →
+    /// [`AccountError::NotFound`]; `actor == target` → [`AccountError::OwnAccount`];
+    /// demoting the only admin → [`AccountError::LastAdmin`] (decided atomically, so two
+    /// admins demoting each other at once leave one). The same role again answers `None`
+    /// and writes nothing.
+    async fn set_role(
+        &self,
+        actor: UserId,
+        target: UserId,
+        role: Role,
+        now: Timestamp,
+    ) -> Result<Option<AccountAuditRecord>>;
+
+    /// An admin sets `target`'s tiers (checked with [`check_tiers`]), atomically with its
+    /// audit record. The same tiers again answer `None` and write nothing;
+    /// [`AccountError::NotFound`] for an unknown target.
+    async fn set_tiers(
+        &self,
+        actor: UserId,
+        target: UserId,
+        tiers: &[String],
+        now: Timestamp,
+    ) -> Result<Option<AccountAuditRecord>>;
+
+    /// An admin blocks or unblocks `target`, atomically with its audit record. Blocking also
+    /// bumps the token version and revokes every refresh family (the user's tokens stop at
+    /// once). Refused, with nothing written: unknown target → [`AccountError::NotFound`];
+    /// `actor == target` → [`AccountError::OwnAccount`]; blocking an admin →
+    /// [`AccountError::AdminNotBlockable`]. The same state again answers `None`.
+    async fn set_blocked(
+        &self,
+        actor: UserId,
+        target: UserId,
+        blocked: bool,
+        now: Timestamp,
+    ) -> Result<Option<AccountAuditRecord>>;
+
+    /// The account audit trail, oldest first: up to `limit` records with a sequence number
+    /// above `after` (all from the start with `None`). Sequence numbers grow in the order
+    /// changes were committed, so paging by the last `seq` seen never skips a record.
+    async fn account_audit(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AccountAuditRecord>>;
 
     /// Forgets refresh tokens that expired before `before`, and families left without any
     /// token; returns how many tokens were removed. Housekeeping only: a forgotten token
@@ -429,14 +411,6 @@ pub trait AccountStore: Send + Sync {
     /// pass an instant well before now. Redis forgets expired records by itself (key TTLs)
     /// and answers 0.
     async fn purge_expired(&self, before: Timestamp) -> Result<u64>;
-}
-
-/// A UUIDv7 for the instant `at` (random low bits keep ids of one millisecond distinct).
-fn uuid_v7_at(at: Timestamp) -> Uuid {
-    let ms = at.as_millis().max(0);
-    let secs = u64::try_from(ms / 1000).unwrap_or(0);
-    let nanos = u32::try_from((ms % 1000) * 1_000_000).unwrap_or(0);
-    Uuid::new_v7(uuid::Timestamp::from_unix_time(secs, nanos, 0, 0))
 }
 
 /// The first 64 characters of `s`, for error messages.
@@ -478,6 +452,9 @@ mod tests {
     fn roles_and_ids_parse() {
         assert_eq!("ADMIN".parse::<Role>(), Ok(Role::Admin));
         assert!("admin".parse::<Role>().is_err());
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
         let id = UserId::new_at(Timestamp::from_millis(1_700_000_000_000));
         assert_eq!(id.to_string().parse::<UserId>(), Ok(id));
         assert!("nope".parse::<UserId>().is_err());
@@ -491,6 +468,9 @@ mod tests {
             password_hash: "$argon2id$secret".into(),
             role: Role::User,
             created_at: Timestamp::from_millis(0),
+            tiers: Vec::new(),
+            blocked: false,
+            token_version: 0,
         };
         assert!(!format!("{user:?}").contains("secret"));
     }

@@ -1,6 +1,7 @@
-//! The PostgreSQL backend: three tables in their own schema (`migrations/accounts/`), a
-//! unique index on the email, `INSERT … ON CONFLICT` for signups and the admin upsert, and
-//! one transaction holding row locks for each rotation.
+//! The PostgreSQL backend: tables in their own schema (`migrations/accounts/`), a unique
+//! index on the email, `INSERT … ON CONFLICT` for signups, one transaction holding row locks
+//! for each rotation and for the admin bootstrap, and admin changes serialised by a
+//! transaction-scoped advisory lock (the "last admin" rule and the audit order).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -9,9 +10,12 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use ticket_core::Timestamp;
 
+use super::changes::tiers_text;
+use super::pg_changes::{AUDIT_COLUMNS, AuditRow, Update, audit_from_row, log_out_everywhere};
 use super::{
-    AccountError, AccountStore, FamilyId, RefreshToken, Result, Role, TokenHash, User, UserId,
-    check_password_hash, normalize_email,
+    AccountAuditRecord, AccountChange, AccountError, AccountStore, FamilyId, RefreshToken, Result,
+    Role, Rotation, TokenHash, TokenState, User, UserId, check_password_hash, check_tiers,
+    normalize_email,
 };
 
 /// The embedded migrations of the accounts schema, applied by [`PgAccounts::migrate`].
@@ -71,20 +75,23 @@ impl PgAccountsConfig {
 /// processes on one database and schema agree. Cheap to clone (clones share the pool).
 #[derive(Debug, Clone)]
 pub struct PgAccounts {
-    pool: PgPool,
+    pub(super) pool: PgPool,
     config: PgAccountsConfig,
 }
 
-fn db(e: sqlx::Error) -> AccountError {
+pub(super) fn db(e: sqlx::Error) -> AccountError {
     AccountError::Unavailable(format!("postgres: {e}"))
 }
 
-/// `id::text, email, password_hash, role, created_at` of `users`.
-type UserRow = (String, String, String, String, i64);
+/// [`USER_COLUMNS`] of `users`.
+pub(super) type UserRow = (String, String, String, String, i64, i64, bool, Vec<String>);
 
-const USER_COLUMNS: &str = "id::text, email, password_hash, role, created_at";
+pub(super) const USER_COLUMNS: &str =
+    "id::text, email, password_hash, role, created_at, token_version, blocked, tiers";
 
-fn user_from_row((id, email, password_hash, role, created_at): UserRow) -> Result<User> {
+pub(super) fn user_from_row(
+    (id, email, password_hash, role, created_at, token_version, blocked, tiers): UserRow,
+) -> Result<User> {
     Ok(User {
         id: id
             .parse()
@@ -95,10 +102,14 @@ fn user_from_row((id, email, password_hash, role, created_at): UserRow) -> Resul
         email,
         password_hash,
         created_at: Timestamp::from_millis(created_at),
+        token_version: u64::try_from(token_version)
+            .map_err(|_| AccountError::Corrupt(format!("user {id}: bad token version")))?,
+        blocked,
+        tiers,
     })
 }
 
-fn parse_id<T: FromStr>(s: &str, what: &str) -> Result<T> {
+pub(super) fn parse_id<T: FromStr>(s: &str, what: &str) -> Result<T> {
     s.parse()
         .map_err(|_| AccountError::Corrupt(format!("bad {what} {s:?}")))
 }
@@ -190,6 +201,9 @@ impl AccountStore for PgAccounts {
             password_hash: password_hash.to_owned(),
             role,
             created_at: now,
+            tiers: Vec::new(),
+            blocked: false,
+            token_version: 0,
         };
         // the unique index on email decides between racing signups
         let inserted = sqlx::query(
@@ -228,22 +242,65 @@ impl AccountStore for PgAccounts {
     async fn ensure_admin(&self, email: &str, password_hash: &str, now: Timestamp) -> Result<User> {
         let email = normalize_email(email)?;
         check_password_hash(password_hash)?;
-        // one upsert statement: of racing callers one inserts, the others update that row
-        let sql = format!(
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        // Of racing callers one inserts; the others find the row (locked) and update it.
+        let inserted = sqlx::query(
             "INSERT INTO users (id, email, password_hash, role, created_at) \
-             VALUES ($1::uuid, $2, $3, 'ADMIN', $4) \
-             ON CONFLICT (email) DO UPDATE SET role = 'ADMIN' \
-             RETURNING {USER_COLUMNS}"
-        );
+             VALUES ($1::uuid, $2, $3, 'ADMIN', $4) ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(UserId::new_at(now).to_string())
+        .bind(&email)
+        .bind(password_hash)
+        .bind(now.as_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if inserted == 0 {
+            let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1 FOR UPDATE");
+            let existing = sqlx::query_as::<_, UserRow>(&sql)
+                .bind(&email)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+            let existing = user_from_row(existing)?;
+            if existing.role != Role::Admin {
+                return Err(AccountError::NotAnAdmin { email });
+            }
+            sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1::uuid")
+                .bind(existing.id.to_string())
+                .bind(password_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            log_out_everywhere(&mut tx, &existing.id.to_string()).await?;
+        }
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
         let row = sqlx::query_as::<_, UserRow>(&sql)
-            .bind(UserId::new_at(now).to_string())
             .bind(&email)
-            .bind(password_hash)
-            .bind(now.as_millis())
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         user_from_row(row)
+    }
+
+    async fn token_state(&self, user: UserId) -> Result<TokenState> {
+        let row: Option<(i64, bool, Vec<String>)> =
+            sqlx::query_as("SELECT token_version, blocked, tiers FROM users WHERE id = $1::uuid")
+                .bind(user.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        let Some((version, blocked, tiers)) = row else {
+            return Ok(TokenState::default());
+        };
+        Ok(TokenState {
+            version: u64::try_from(version)
+                .map_err(|_| AccountError::Corrupt(format!("user {user}: bad token version")))?,
+            blocked,
+            tiers,
+        })
     }
 
     async fn issue_refresh(
@@ -252,35 +309,41 @@ impl AccountStore for PgAccounts {
         token: &TokenHash,
         family: FamilyId,
         expires_at: Timestamp,
+        family_ends_at: Timestamp,
         _now: Timestamp,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         // creates the family if the user exists; a family already there is kept
         sqlx::query(
-            "INSERT INTO refresh_families (id, user_id) \
-             SELECT $1::uuid, id FROM users WHERE id = $2::uuid \
+            "INSERT INTO refresh_families (id, user_id, ends_at) \
+             SELECT $1::uuid, id, $3 FROM users WHERE id = $2::uuid \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(family.to_string())
         .bind(user.to_string())
+        .bind(family_ends_at.as_millis())
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let owner: Option<String> =
-            sqlx::query_scalar("SELECT user_id::text FROM refresh_families WHERE id = $1::uuid")
-                .bind(family.to_string())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-        match owner {
+        let owner: Option<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT user_id::text, ends_at FROM refresh_families WHERE id = $1::uuid",
+        )
+        .bind(family.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let expires_at = match owner {
             None => return Err(AccountError::NotFound),
-            Some(owner) if owner != user.to_string() => {
+            Some((owner, _)) if owner != user.to_string() => {
                 return Err(AccountError::Invalid(
                     "the token family belongs to another user".into(),
                 ));
             }
-            Some(_) => {}
-        }
+            // a token never outlives its family's absolute end
+            Some((_, ends_at)) => {
+                ends_at.map_or(expires_at.as_millis(), |e| e.min(expires_at.as_millis()))
+            }
+        };
         let inserted = sqlx::query(
             "INSERT INTO refresh_tokens (hash, family, user_id, expires_at) \
              VALUES ($1, $2::uuid, $3::uuid, $4) ON CONFLICT (hash) DO NOTHING",
@@ -288,7 +351,7 @@ impl AccountStore for PgAccounts {
         .bind(token.as_bytes().as_slice())
         .bind(family.to_string())
         .bind(user.to_string())
-        .bind(expires_at.as_millis())
+        .bind(expires_at)
         .execute(&mut *tx)
         .await
         .map_err(db)?
@@ -307,12 +370,14 @@ impl AccountStore for PgAccounts {
         new: &TokenHash,
         now: Timestamp,
         new_expires_at: Timestamp,
-    ) -> Result<(UserId, Role)> {
+    ) -> Result<Rotation> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         // Locks the token's row and its family's row: racing rotations of one token, and
         // revocations of its family, wait here and then see what the winner wrote.
-        let row: Option<(String, String, i64, bool, bool, String)> = sqlx::query_as(
-            "SELECT t.family::text, t.user_id::text, t.expires_at, t.used, f.revoked, u.role \
+        type Row = (String, String, i64, bool, bool, Option<i64>, String, i64);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT t.family::text, t.user_id::text, t.expires_at, t.used, f.revoked, \
+                    f.ends_at, u.role, u.token_version \
              FROM refresh_tokens t \
              JOIN refresh_families f ON f.id = t.family \
              JOIN users u ON u.id = t.user_id \
@@ -323,7 +388,7 @@ impl AccountStore for PgAccounts {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
-        let Some((family, user, expires_at, used, revoked, role)) = row else {
+        let Some((family, user, expires_at, used, revoked, ends_at, role, version)) = row else {
             return Err(AccountError::TokenUnknown);
         };
         if used {
@@ -338,11 +403,16 @@ impl AccountStore for PgAccounts {
         if revoked {
             return Err(AccountError::TokenRevoked);
         }
-        if now.as_millis() >= expires_at {
+        if now.as_millis() >= expires_at || ends_at.is_some_and(|e| now.as_millis() >= e) {
             return Err(AccountError::TokenExpired);
         }
         let user_id: UserId = parse_id(&user, "user id")?;
         let role: Role = parse_id(&role, "role")?;
+        let token_version = u64::try_from(version)
+            .map_err(|_| AccountError::Corrupt(format!("user {user}: bad token version")))?;
+        let new_expires_at = ends_at.map_or(new_expires_at.as_millis(), |e| {
+            e.min(new_expires_at.as_millis())
+        });
         sqlx::query("UPDATE refresh_tokens SET used = true WHERE hash = $1")
             .bind(old.as_bytes().as_slice())
             .execute(&mut *tx)
@@ -355,7 +425,7 @@ impl AccountStore for PgAccounts {
         .bind(new.as_bytes().as_slice())
         .bind(&family)
         .bind(&user)
-        .bind(new_expires_at.as_millis())
+        .bind(new_expires_at)
         .execute(&mut *tx)
         .await
         .map_err(db)?
@@ -367,7 +437,12 @@ impl AccountStore for PgAccounts {
             ));
         }
         tx.commit().await.map_err(db)?;
-        Ok((user_id, role))
+        Ok(Rotation {
+            user: user_id,
+            role,
+            token_version,
+            expires_at: Timestamp::from_millis(new_expires_at),
+        })
     }
 
     async fn refresh_token(&self, token: &TokenHash) -> Result<Option<RefreshToken>> {
@@ -403,18 +478,88 @@ impl AccountStore for PgAccounts {
     }
 
     async fn revoke_user_tokens(&self, user: UserId) -> Result<()> {
-        // rows locked in id order, so two of these never deadlock
-        sqlx::query(
-            "UPDATE refresh_families SET revoked = true WHERE id IN ( \
-               SELECT id FROM refresh_families \
-               WHERE user_id = $1::uuid AND NOT revoked \
-               ORDER BY id FOR UPDATE)",
-        )
-        .bind(user.to_string())
-        .execute(&self.pool)
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        log_out_everywhere(&mut conn, &user.to_string()).await
+    }
+
+    async fn set_role(
+        &self,
+        actor: UserId,
+        target: UserId,
+        role: Role,
+        now: Timestamp,
+    ) -> Result<Option<AccountAuditRecord>> {
+        self.change(actor, target, AccountChange::Role, now, |user| {
+            if actor == target {
+                return Err(AccountError::OwnAccount);
+            }
+            Ok((user.role != role).then(|| {
+                let to = role.as_str().to_owned();
+                (user.role.as_str().to_owned(), to, Update::Role(role))
+            }))
+        })
         .await
-        .map_err(db)?;
-        Ok(())
+    }
+
+    async fn set_tiers(
+        &self,
+        actor: UserId,
+        target: UserId,
+        tiers: &[String],
+        now: Timestamp,
+    ) -> Result<Option<AccountAuditRecord>> {
+        check_tiers(tiers)?;
+        self.change(actor, target, AccountChange::Tiers, now, |user| {
+            Ok((user.tiers != tiers).then(|| {
+                let update = Update::Tiers(tiers.to_vec());
+                (tiers_text(&user.tiers), tiers_text(tiers), update)
+            }))
+        })
+        .await
+    }
+
+    async fn set_blocked(
+        &self,
+        actor: UserId,
+        target: UserId,
+        blocked: bool,
+        now: Timestamp,
+    ) -> Result<Option<AccountAuditRecord>> {
+        self.change(actor, target, AccountChange::Blocked, now, |user| {
+            if actor == target {
+                return Err(AccountError::OwnAccount);
+            }
+            if user.blocked == blocked {
+                return Ok(None);
+            }
+            if blocked && user.role == Role::Admin {
+                return Err(AccountError::AdminNotBlockable);
+            }
+            let (from, to) = (user.blocked.to_string(), blocked.to_string());
+            Ok(Some((from, to, Update::Blocked(blocked))))
+        })
+        .await
+    }
+
+    async fn account_audit(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AccountAuditRecord>> {
+        let after = i64::try_from(after.unwrap_or(0)).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM account_audit WHERE seq > $1 ORDER BY seq LIMIT $2"
+        );
+        sqlx::query_as::<_, AuditRow>(&sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .map(audit_from_row)
+            .collect()
     }
 
     async fn purge_expired(&self, before: Timestamp) -> Result<u64> {

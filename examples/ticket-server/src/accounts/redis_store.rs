@@ -5,11 +5,17 @@
 //!
 //! | key | type | contents |
 //! |---|---|---|
-//! | `<prefix>:{accounts}:user:<id>` | hash | `id`, `email`, `password_hash`, `role`, `created_at` |
+//! | `<prefix>:{accounts}:user:<id>` | hash | `id`, `email`, `password_hash`, `role`, `created_at`, `tv` (token version), `blocked` (`0`/`1`), `tiers` (joined by `,`) |
 //! | `<prefix>:{accounts}:email:<email>` | string | the id of the account with that email |
 //! | `<prefix>:{accounts}:rt:<sha256 hex>` | hash | `user`, `family`, `expires_at`, `used` (`0`/`1`) |
-//! | `<prefix>:{accounts}:fam:<family>` | hash | `user`, `revoked` (`0`/`1`) |
+//! | `<prefix>:{accounts}:fam:<family>` | hash | `user`, `revoked` (`0`/`1`), `ends` (absolute end, ms) |
 //! | `<prefix>:{accounts}:ufam:<user>` | set | the user's families |
+//! | `<prefix>:{accounts}:admins` | set | the ids of the admins (the "last admin" rule) |
+//! | `<prefix>:{accounts}:audit` | sorted set | account audit records (JSON) scored by `seq` |
+//! | `<prefix>:{accounts}:audit_seq` | string | the last audit `seq` |
+//!
+//! Fields missing from records written by older versions read as their defaults (token
+//! version 0, not blocked, no tiers, no absolute end).
 //!
 //! Accounts never expire. A token record lives until its expiry plus
 //! [`RedisAccountsConfig::token_retention`] (a key TTL), so reuse is still detected for that
@@ -25,8 +31,9 @@ use redis::{Script, Value};
 use ticket_core::Timestamp;
 
 use super::{
-    AccountError, AccountStore, FamilyId, RefreshToken, Result, Role, TokenHash, User, UserId,
-    check_password_hash, normalize_email,
+    AccountAuditRecord, AccountChange, AccountError, AccountStore, FamilyId, RefreshToken, Result,
+    Role, Rotation, TokenHash, TokenState, User, UserId, check_password_hash, check_tiers,
+    normalize_email,
 };
 
 /// How to reach Redis and where to keep the account keys.
@@ -88,6 +95,7 @@ struct Scripts {
     rotate: Script,
     token: Script,
     revoke: Script,
+    change_user: Script,
 }
 
 impl Scripts {
@@ -99,6 +107,7 @@ impl Scripts {
             rotate: Script::new(include_str!("lua/rotate.lua")),
             token: Script::new(include_str!("lua/token.lua")),
             revoke: Script::new(include_str!("lua/revoke.lua")),
+            change_user: Script::new(include_str!("lua/change_user.lua")),
         }
     }
 }
@@ -231,8 +240,81 @@ impl RedisAccounts {
                 .parse()
                 .map_err(|_| AccountError::Corrupt(format!("user {id}: bad role")))?,
             created_at: millis(get("created_at")?, "user created_at")?,
+            tiers: tiers_of(fields.get("tiers").map(String::as_str)),
+            blocked: fields.get("blocked").is_some_and(|b| b == "1"),
+            token_version: fields
+                .get("tv")
+                .map(|v| v.parse())
+                .transpose()
+                .map_err(|_| AccountError::Corrupt(format!("user {id}: bad token version")))?
+                .unwrap_or(0),
         }))
     }
+
+    /// Runs `change_user.lua` and reads its answer.
+    async fn change(
+        &self,
+        what: &str,
+        actor: UserId,
+        target: UserId,
+        value: &str,
+        now: Timestamp,
+    ) -> Result<Option<AccountAuditRecord>> {
+        let reply: Vec<String> = self
+            .scripts
+            .change_user
+            .key(&self.base)
+            .arg(what)
+            .arg(actor.to_string())
+            .arg(target.to_string())
+            .arg(value)
+            .arg(now.as_millis())
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        match reply.first().map(String::as_str) {
+            Some("ok") => match reply.get(1) {
+                Some(json) => audit_record(json).map(Some),
+                None => Err(AccountError::Corrupt(
+                    "short answer of change_user.lua".into(),
+                )),
+            },
+            Some("same") => Ok(None),
+            Some("not_found") => Err(AccountError::NotFound),
+            Some("own") => Err(AccountError::OwnAccount),
+            Some("last_admin") => Err(AccountError::LastAdmin),
+            Some("admin") => Err(AccountError::AdminNotBlockable),
+            _ => Err(AccountError::Corrupt(format!(
+                "unexpected answer of change_user.lua: {reply:?}"
+            ))),
+        }
+    }
+}
+
+/// An audit record as `change_user.lua` stores it (every value a string).
+#[derive(serde::Deserialize)]
+struct StoredRecord {
+    seq: String,
+    at: String,
+    actor: String,
+    target: String,
+    change: String,
+    from: String,
+    to: String,
+}
+
+fn audit_record(json: &str) -> Result<AccountAuditRecord> {
+    let bad = |what: &str| AccountError::Corrupt(format!("audit record: bad {what}: {json:?}"));
+    let r: StoredRecord = serde_json::from_str(json).map_err(|_| bad("json"))?;
+    Ok(AccountAuditRecord {
+        seq: r.seq.parse().map_err(|_| bad("seq"))?,
+        at: millis(&r.at, "audit at")?,
+        actor: r.actor.parse().map_err(|_| bad("actor"))?,
+        target: r.target.parse().map_err(|_| bad("target"))?,
+        change: AccountChange::parse(&r.change)?,
+        from: r.from,
+        to: r.to,
+    })
 }
 
 #[async_trait]
@@ -252,6 +334,9 @@ impl AccountStore for RedisAccounts {
             password_hash: password_hash.to_owned(),
             role,
             created_at: now,
+            tiers: Vec::new(),
+            blocked: false,
+            token_version: 0,
         };
         let created: i64 = self
             .scripts
@@ -297,7 +382,7 @@ impl AccountStore for RedisAccounts {
     async fn ensure_admin(&self, email: &str, password_hash: &str, now: Timestamp) -> Result<User> {
         let email = normalize_email(email)?;
         check_password_hash(password_hash)?;
-        let id: String = self
+        let reply: Vec<String> = self
             .scripts
             .ensure_admin
             .key(&self.base)
@@ -308,9 +393,39 @@ impl AccountStore for RedisAccounts {
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        self.load_user(&id)
+        let id = match reply.as_slice() {
+            [ok, id] if ok == "ok" => id,
+            [no] if no == "not_admin" => return Err(AccountError::NotAnAdmin { email }),
+            _ => {
+                return Err(AccountError::Corrupt(format!(
+                    "unexpected answer of ensure_admin.lua: {reply:?}"
+                )));
+            }
+        };
+        self.load_user(id)
             .await?
             .ok_or_else(|| AccountError::Corrupt(format!("admin {id} missing after upsert")))
+    }
+
+    async fn token_state(&self, user: UserId) -> Result<TokenState> {
+        let (version, blocked, tiers): (Option<String>, Option<String>, Option<String>) =
+            redis::cmd("HMGET")
+                .arg(format!("{}user:{user}", self.base))
+                .arg("tv")
+                .arg("blocked")
+                .arg("tiers")
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?;
+        Ok(TokenState {
+            version: version
+                .map(|v| v.parse())
+                .transpose()
+                .map_err(|_| AccountError::Corrupt(format!("user {user}: bad token version")))?
+                .unwrap_or(0),
+            blocked: blocked.is_some_and(|b| b == "1"),
+            tiers: tiers_of(tiers.as_deref()),
+        })
     }
 
     async fn issue_refresh(
@@ -319,6 +434,7 @@ impl AccountStore for RedisAccounts {
         token: &TokenHash,
         family: FamilyId,
         expires_at: Timestamp,
+        family_ends_at: Timestamp,
         now: Timestamp,
     ) -> Result<()> {
         let answer: String = self
@@ -330,6 +446,7 @@ impl AccountStore for RedisAccounts {
             .arg(family.to_string())
             .arg(expires_at.as_millis())
             .arg(self.ttl_ms(expires_at, now))
+            .arg(family_ends_at.as_millis())
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
@@ -354,7 +471,7 @@ impl AccountStore for RedisAccounts {
         new: &TokenHash,
         now: Timestamp,
         new_expires_at: Timestamp,
-    ) -> Result<(UserId, Role)> {
+    ) -> Result<Rotation> {
         let reply: Vec<Value> = self
             .scripts
             .rotate
@@ -371,8 +488,8 @@ impl AccountStore for RedisAccounts {
             return Err(AccountError::Corrupt("empty answer of rotate.lua".into()));
         };
         match text(status, "rotate status")?.as_str() {
-            "ok" => match (reply.get(1), reply.get(2)) {
-                (Some(user), Some(role)) => {
+            "ok" => match (reply.get(1), reply.get(2), reply.get(3), reply.get(4)) {
+                (Some(user), Some(role), Some(version), Some(expires)) => {
                     let user = text(user, "rotate user")?;
                     let user = user.parse().map_err(|_| {
                         AccountError::Corrupt(format!("token names bad user {user:?}"))
@@ -380,7 +497,16 @@ impl AccountStore for RedisAccounts {
                     let role = text(role, "rotate role")?.parse().map_err(|_| {
                         AccountError::Corrupt(format!("user {user} has a bad role"))
                     })?;
-                    Ok((user, role))
+                    let token_version = text(version, "rotate version")?.parse().map_err(|_| {
+                        AccountError::Corrupt(format!("user {user} has a bad token version"))
+                    })?;
+                    let expires_at = millis(&text(expires, "rotate expiry")?, "rotate expiry")?;
+                    Ok(Rotation {
+                        user,
+                        role,
+                        token_version,
+                        expires_at,
+                    })
                 }
                 _ => Err(AccountError::Corrupt("short answer of rotate.lua".into())),
             },
@@ -453,8 +579,70 @@ impl AccountStore for RedisAccounts {
         Ok(())
     }
 
+    async fn set_role(
+        &self,
+        actor: UserId,
+        target: UserId,
+        role: Role,
+        now: Timestamp,
+    ) -> Result<Option<AccountAuditRecord>> {
+        self.change("role", actor, target, role.as_str(), now).await
+    }
+
+    async fn set_tiers(
+        &self,
+        actor: UserId,
+        target: UserId,
+        tiers: &[String],
+        now: Timestamp,
+    ) -> Result<Option<AccountAuditRecord>> {
+        check_tiers(tiers)?;
+        self.change("tiers", actor, target, &tiers.join(","), now)
+            .await
+    }
+
+    async fn set_blocked(
+        &self,
+        actor: UserId,
+        target: UserId,
+        blocked: bool,
+        now: Timestamp,
+    ) -> Result<Option<AccountAuditRecord>> {
+        let value = if blocked { "1" } else { "0" };
+        self.change("blocked", actor, target, value, now).await
+    }
+
+    async fn account_audit(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AccountAuditRecord>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let records: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(format!("{}audit", self.base))
+            .arg(format!("({}", after.unwrap_or(0)))
+            .arg("+inf")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        records.iter().map(|r| audit_record(r)).collect()
+    }
+
     async fn purge_expired(&self, _before: Timestamp) -> Result<u64> {
         // token records carry a TTL (expiry + retention): Redis forgets them by itself
         Ok(0)
     }
+}
+
+/// The tiers stored in a user hash's `tiers` field (joined by `,`; absent or empty: none).
+fn tiers_of(field: Option<&str>) -> Vec<String> {
+    field
+        .filter(|t| !t.is_empty())
+        .map(|t| t.split(',').map(str::to_owned).collect())
+        .unwrap_or_default()
 }

@@ -18,15 +18,18 @@ fn check_policy(password: &str) -> Result<(), AuthError> {
             "must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters"
         )));
     }
-    if !password.chars().any(char::is_alphabetic) || !password.chars().any(|c| c.is_ascii_digit()) {
+    // ASCII letters, as the API document's pattern states (one rule in every validator).
+    if !password.chars().any(|c| c.is_ascii_alphabetic())
+        || !password.chars().any(|c| c.is_ascii_digit())
+    {
         return Err(AuthError::WeakPassword(
-            "must contain letters and digits".into(),
+            "must contain an ASCII letter and a digit".into(),
         ));
     }
     Ok(())
 }
 
-/// Checks the policy (8 to 128 characters, letters and digits) and hashes the password with
+/// Checks the policy (8 to 128 characters, an ASCII letter and a digit) and hashes the password with
 /// argon2id and a fresh random salt, as a PHC string. CPU-heavy by design: call it from
 /// `spawn_blocking` in a server.
 pub fn hash_password(password: &str) -> Result<String, AuthError> {

@@ -20,8 +20,13 @@ const ISSUER: &str = "ticketrush-example-server";
 pub struct AccessClaims {
     /// The user id.
     pub sub: String,
-    /// `USER` or `ADMIN`.
+    /// `USER`, `ADMIN` or `GATE`.
     pub role: String,
+    /// The user's access-token version when the token was issued: the token is accepted
+    /// only while it equals the stored one (logout, role changes, blocking and password
+    /// changes bump it). Absent reads as 0.
+    #[serde(default)]
+    pub ver: u64,
     /// Issued at, seconds since the epoch.
     pub iat: i64,
     /// Expires at, seconds since the epoch.
@@ -60,12 +65,25 @@ impl TokenKeys {
         })
     }
 
-    /// Signs an access token for `user` with `role`, valid for `ttl` from `now`; returns
-    /// the token and its claims.
+    /// Signs an access token for `user` with `role` and token version 0, valid for `ttl`
+    /// from `now`; returns the token and its claims. See [`TokenKeys::issue_versioned`].
     pub fn issue(
         &self,
         user: &str,
         role: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<(String, AccessClaims), AuthError> {
+        self.issue_versioned(user, role, 0, now, ttl)
+    }
+
+    /// Signs an access token for `user` with `role` and the user's current token `version`
+    /// (the `ver` claim), valid for `ttl` from `now`; returns the token and its claims.
+    pub fn issue_versioned(
+        &self,
+        user: &str,
+        role: &str,
+        version: u64,
         now: Timestamp,
         ttl: Duration,
     ) -> Result<(String, AccessClaims), AuthError> {
@@ -77,6 +95,7 @@ impl TokenKeys {
         let claims = AccessClaims {
             sub: user.to_owned(),
             role: role.to_owned(),
+            ver: version,
             iat,
             exp: exp_ms.div_euclid(1000) + i64::from(exp_ms.rem_euclid(1000) != 0),
             iss: ISSUER.to_owned(),

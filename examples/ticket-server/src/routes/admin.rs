@@ -17,6 +17,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ticket_core::model::audit::{Actor, AuditRecord, AuditScope, Subject};
+use ticket_core::model::hold::HoldState;
 use ticket_core::{SessionId, UserId};
 
 use crate::error::{ApiError, ErrorBody};
@@ -100,12 +101,15 @@ async fn session_stats(
     }))
 }
 
-/// The number of holds in each state (lower-case), from their latest audit record; records
-/// come oldest first.
+/// The number of holds in each state (lower-case), from their latest audit record of a state
+/// change; records come oldest first. Records that are not a move between hold states (a
+/// ticket checked in at the gate: `VALID` → `USED`) leave the hold's state as it was.
 fn by_status(records: &[AuditRecord]) -> BTreeMap<String, u64> {
     let mut latest = HashMap::new();
     for r in records {
-        if let Subject::Hold(id) = r.subject {
+        if let Subject::Hold(id) = r.subject
+            && HoldState::ALL.iter().any(|s| s.as_str() == r.to)
+        {
             latest.insert(id, r.to.as_str());
         }
     }
@@ -117,22 +121,64 @@ fn by_status(records: &[AuditRecord]) -> BTreeMap<String, u64> {
 }
 
 /// The query of `GET /api/admin/audit`, all as text so every problem gets a clear message.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+/// Documented by [`AuditFilterDoc`].
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
 struct AuditQuery {
     /// The session whose trail to read (exactly one of `session_id` and `user_id`).
     #[serde(default)]
-    #[param(format = "uuid")]
     session_id: Option<String>,
     /// The user whose trail to read (exactly one of `session_id` and `user_id`).
     #[serde(default)]
     user_id: Option<String>,
     /// How many records, 1 to 1000 (default 100).
     #[serde(default)]
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
+
+/// The documented query of `GET /api/admin/audit`: one form-exploded object parameter
+/// (`?session_id=…&limit=…`), so that "exactly one of `session_id` and `user_id`" is part
+/// of the schema (`oneOf`), not only of a 400 answer.
+struct AuditFilterDoc;
+
+impl utoipa::PartialSchema for AuditFilterDoc {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, AllOfBuilder, OneOfBuilder};
+        use utoipa::openapi::{ObjectBuilder, Type};
+        let uuid = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(utoipa::openapi::SchemaFormat::Custom("uuid".into())))
+                .description(Some(description))
+        };
+        let requires = |field: &str| ObjectBuilder::new().required(field).build();
+        let fields = ObjectBuilder::new()
+            .property("session_id", uuid("The session whose trail to read"))
+            .property("user_id", uuid("The account whose trail to read"))
+            .property(
+                "limit",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .maximum(Some(MAX_AUDIT_LIMIT as u64))
+                    .description(Some("How many records (default 100)")),
+            )
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        AllOfBuilder::new()
+            .item(fields)
+            .item(
+                OneOfBuilder::new()
+                    .item(requires("session_id"))
+                    .item(requires("user_id")),
+            )
+            .description(Some(
+                "Exactly one of `session_id` and `user_id`, and an optional `limit`",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AuditFilterDoc {}
 
 /// One audit record as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -219,12 +265,17 @@ impl From<AuditRecord> for AuditAnswer {
 
 /// The scope and limit a query asks for, or why it is malformed.
 fn audit_scope(q: AuditQuery) -> Result<(AuditScope, usize), ApiError> {
-    let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
-    let scope = match (non_empty(q.session_id), non_empty(q.user_id)) {
+    let scope = match (q.session_id, q.user_id) {
         (Some(s), None) => AuditScope::Session(path_id(&s)?),
-        (None, Some(u)) => AuditScope::User(
-            UserId::new(u).map_err(|e| ApiError::validation(format!("user_id: {e}")))?,
-        ),
+        // Accounts are UUIDs; the library's user id is the account id's text.
+        (None, Some(u)) => {
+            let account = uuid::Uuid::parse_str(&u)
+                .map_err(|_| ApiError::validation(format!("user_id: not a UUID: {u:?}")))?;
+            AuditScope::User(
+                UserId::new(account.to_string())
+                    .map_err(|e| ApiError::validation(format!("user_id: {e}")))?,
+            )
+        }
         _ => {
             return Err(ApiError::validation(
                 "give exactly one of session_id and user_id",
@@ -252,13 +303,14 @@ fn audit_scope(q: AuditQuery) -> Result<(AuditScope, usize), ApiError> {
     operation_id = "read_audit",
     tag = "admin",
     summary = "The audit trail (admin)",
-    params(AuditQuery),
+    params(("filter" = inline(AuditFilterDoc), Query, style = Form, explode, description = "`session_id` or `user_id` (exactly one), and `limit`, as separate query parameters")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The records, oldest first", body = [AuditAnswer]),
         (status = 400, description = "Not exactly one of `session_id` and `user_id`, a malformed one, an unknown parameter or a bad `limit`: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
         (status = 403, description = "Not an admin: `FORBIDDEN`", body = ErrorBody),
+        (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
         (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
 )]

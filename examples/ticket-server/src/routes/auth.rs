@@ -4,27 +4,37 @@
 //! * `POST /api/auth/login` {email, password} → 200 [`TokenAnswer`]
 //! * `POST /api/auth/refresh` {refresh_token} → 200 [`TokenAnswer`]
 //! * `POST /api/auth/logout` (bearer) → 204; every refresh token of the caller is revoked
-//!   (access tokens already issued stay valid until they expire: they are not stored)
-//! * `GET /api/me` (bearer) → {id, email, role, created_at}
+//!   and their token version bumped: every access token already issued stops at once
+//! * `GET /api/me` (bearer) → {id, email, role, tiers, blocked, created_at}
 //!
-//! Password hashing and checking (argon2id, CPU-heavy by design) run on the blocking pool.
+//! Answers carrying tokens (signup too) have `Cache-Control: no-store` and
+//! `Pragma: no-cache`. A refresh token lives `--refresh-token-ttl-secs` from its last
+//! rotation, and never past `--refresh-absolute-ttl-secs` after its login.
+//!
+//! Password hashing and checking (argon2id, CPU-heavy by design) run on the blocking pool,
+//! at most `--hash-concurrency` at once ([`crate::throttle::HashingPool`]; past it 503
+//! `OVERLOADED`). Signup, login and refresh are limited per client IP, and login per account
+//! ([`crate::throttle::sign_in`]; 429 `RATE_LIMITED` / `LOGIN_THROTTLED`).
 //! Every handler is described for `GET /openapi.json` by its `#[utoipa::path]` (tag `auth`).
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{AccountError, FamilyId, Role, UserId, normalize_email};
 use crate::auth::{self, AuthError};
+use crate::client_ip::ClientIp;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AuthUser, JsonBody};
 use crate::state::AppState;
+use crate::throttle::sign_in::{self, SignInRoute};
+use ticket_core::Timestamp;
 
 /// The routes of this group.
 pub fn router() -> Router<AppState> {
@@ -36,19 +46,32 @@ pub fn router() -> Router<AppState> {
         .route("/api/me", get(me))
 }
 
-/// `POST /api/auth/signup` and `POST /api/auth/login` bodies.
+/// `POST /api/auth/signup` and `POST /api/auth/login` bodies (unknown fields: 400). The
+/// schema states what signup accepts; a login with anything else simply fails (401).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Credentials {
-    /// The email (normalised: trimmed, lower-cased).
-    #[schema(examples("buyer@example.com"))]
+    /// The email (normalised: trimmed, lower-cased): `name@domain.tld`, at most 254
+    /// characters, no whitespace or control characters.
+    #[schema(
+        examples("buyer@example.com"),
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s.\x00-\x1f\x7f-\x9f]+(\.[^@\s.\x00-\x1f\x7f-\x9f]+)+$"
+    )]
     pub email: String,
-    /// The password (8 to 128 characters, letters and digits).
-    #[schema(examples("correct-horse-1"))]
+    /// The password: 8 to 128 characters with at least one ASCII letter and one digit.
+    #[schema(
+        examples("correct-horse-1"),
+        min_length = 8,
+        max_length = 128,
+        pattern = r"^[\s\S]*([A-Za-z][\s\S]*[0-9]|[0-9][\s\S]*[A-Za-z])[\s\S]*$"
+    )]
     pub password: String,
 }
 
-/// `POST /api/auth/refresh` body.
+/// `POST /api/auth/refresh` body (unknown fields: 400).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh.
     pub refresh_token: String,
@@ -76,8 +99,18 @@ pub struct TokenAnswer {
     pub token_type: &'static str,
     /// Lifetime of the access token, seconds.
     pub expires_in: u64,
-    /// Lifetime of the refresh token, seconds.
+    /// Lifetime of the refresh token, seconds (never past the login's absolute end).
     pub refresh_expires_in: u64,
+}
+
+/// Marks an answer as never to be stored by a cache: `Cache-Control: no-store`,
+/// `Pragma: no-cache` (for HTTP/1.0 caches). Every answer carrying a token goes through it.
+fn no_store(answer: impl IntoResponse) -> Response {
+    let mut resp = answer.into_response();
+    let headers = resp.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
 }
 
 /// The caller's account.
@@ -88,29 +121,20 @@ pub struct MeAnswer {
     pub id: UserId,
     /// Its normalised email.
     pub email: String,
-    /// `USER` or `ADMIN`.
+    /// `USER`, `ADMIN` or `GATE`.
     #[schema(schema_with = role_schema)]
     pub role: Role,
+    /// The tiers an admin gave the account (presales, tier-reserved grades).
+    pub tiers: Vec<String>,
+    /// Blocked by an admin: cannot join queues, hold or pay.
+    pub blocked: bool,
     /// Creation time, milliseconds since the epoch.
     pub created_at: i64,
 }
 
-/// The schema of [`MeAnswer::role`]: every [`Role`], as the API spells it.
-fn role_schema() -> utoipa::openapi::Object {
-    crate::openapi::text_enum(
-        [Role::User, Role::Admin].map(Role::as_str),
-        "`USER` or `ADMIN`",
-    )
-}
-
-/// 500 for a blocking task that panicked or was cancelled.
-fn join_error(e: tokio::task::JoinError) -> ApiError {
-    tracing::error!("blocking task failed: {e}");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "INTERNAL",
-        "internal error",
-    )
+/// The schema of a role: every [`Role`], as the API spells it.
+pub(crate) fn role_schema() -> utoipa::openapi::Object {
+    crate::openapi::text_enum(Role::ALL.map(Role::as_str), "`USER`, `ADMIN` or `GATE`")
 }
 
 /// Creates an account with the `USER` role.
@@ -121,33 +145,37 @@ fn join_error(e: tokio::task::JoinError) -> ApiError {
     summary = "Create an account",
     request_body = Credentials,
     responses(
-        (status = 201, description = "The new account", body = SignupAnswer),
+        (status = 201, description = "The new account", body = SignupAnswer, headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
         (status = 400, description = "Malformed body, invalid email or weak password: `VALIDATION`", body = ErrorBody),
         (status = 409, description = "The email is taken: `EMAIL_TAKEN`", body = ErrorBody),
-        (status = 503, description = "Account storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+        (status = 429, description = "Too many signups from this client address: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Account storage unavailable (`UNAVAILABLE`) or too many password hashes at once (`OVERLOADED`), with `Retry-After`", body = ErrorBody),
     )
 )]
 async fn signup(
     State(state): State<AppState>,
+    client: ClientIp,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
+    sign_in::limit_ip(&state, SignInRoute::Signup, client).await?;
     let email = normalize_email(&body.email)?;
     let password = body.password;
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
-        .await
-        .map_err(join_error)??;
+    let hash = state
+        .hashing
+        .run(move || auth::hash_password(&password))
+        .await??;
     let user = state
         .accounts
         .create_user(&email, &hash, Role::User, state.clock.now())
         .await?;
     tracing::info!(user = %user.id, "signed up");
-    Ok((
+    Ok(no_store((
         StatusCode::CREATED,
         Json(SignupAnswer {
             id: user.id,
             email: user.email,
         }),
-    ))
+    )))
 }
 
 /// A hash of a password nobody knows, checked when the email is unknown so that a login
@@ -167,77 +195,108 @@ fn dummy_hash() -> Option<&'static str> {
     summary = "Log in",
     request_body = Credentials,
     responses(
-        (status = 200, description = "The tokens", body = TokenAnswer),
+        (status = 200, description = "The tokens", body = TokenAnswer, headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
         (status = 400, description = "Malformed body: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "Unknown email or wrong password (the same answer for both): `UNAUTHORIZED`", body = ErrorBody),
-        (status = 503, description = "Account storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+        (status = 429, description = "Too many logins from this client address (`RATE_LIMITED`) or too many failed logins for this email (`LOGIN_THROTTLED`), with `Retry-After`", body = ErrorBody),
+        (status = 503, description = "Account storage unavailable (`UNAVAILABLE`) or too many password checks at once (`OVERLOADED`), with `Retry-After`", body = ErrorBody),
     )
 )]
 async fn login(
     State(state): State<AppState>,
+    client: ClientIp,
     JsonBody(body): JsonBody<Credentials>,
-) -> Result<Json<TokenAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
+    sign_in::limit_ip(&state, SignInRoute::Login, client).await?;
     let user = match state.accounts.user_by_email(&body.email).await {
         Ok(user) => Some(user),
         Err(AccountError::NotFound) => None,
         Err(e) => return Err(e.into()),
     };
+    // Counted before the password is checked: racing guesses cannot pass the backoff.
+    let attempt =
+        sign_in::begin_login(&state, client, &body.email, user.as_ref().map(|u| u.id)).await?;
     let password = body.password;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let matches = tokio::task::spawn_blocking(move || match stored {
-        Some(hash) => auth::verify_password(&password, &hash),
-        None => {
-            if let Some(dummy) = dummy_hash() {
-                // Spend the time; the answer is "no" whatever it says.
-                let _ = auth::verify_password(&password, dummy);
+    let matches = state
+        .hashing
+        .run(move || match stored {
+            Some(hash) => auth::verify_password(&password, &hash),
+            None => {
+                if let Some(dummy) = dummy_hash() {
+                    // Spend the time; the answer is "no" whatever it says.
+                    let _ = auth::verify_password(&password, dummy);
+                }
+                Ok(false)
             }
-            Ok(false)
-        }
-    })
-    .await
-    .map_err(join_error)??;
+        })
+        .await??;
     let user = match user {
         Some(user) if matches => user,
         _ => return Err(AuthError::InvalidCredentials.into()),
     };
+    sign_in::login_succeeded(&state, attempt).await;
     let now = state.clock.now();
     let (refresh_token, hash) = auth::new_refresh_token()?;
-    let refresh_ttl = Duration::from_secs(state.config.refresh_token_ttl_secs);
+    let config = &state.config;
+    let ends_at = now.plus(Duration::from_secs(config.refresh_absolute_ttl_secs));
+    let expires_at = now
+        .plus(Duration::from_secs(config.refresh_token_ttl_secs))
+        .min(ends_at);
     state
         .accounts
         .issue_refresh(
             user.id,
             &hash,
             FamilyId::new_at(now),
-            now.plus(refresh_ttl),
+            expires_at,
+            ends_at,
             now,
         )
         .await?;
     tracing::info!(user = %user.id, "logged in");
-    tokens(&state, user.id, user.role, refresh_token)
+    let issued = Issued {
+        user: user.id,
+        role: user.role,
+        token_version: user.token_version,
+        refresh_token,
+        refresh_expires_at: expires_at,
+    };
+    tokens(&state, issued)
 }
 
-/// The answer with a new access token for `user` and the given refresh token.
-fn tokens(
-    state: &AppState,
+/// What a login or a refresh hands out.
+struct Issued {
     user: UserId,
     role: Role,
+    token_version: u64,
     refresh_token: String,
-) -> Result<Json<TokenAnswer>, ApiError> {
+    refresh_expires_at: Timestamp,
+}
+
+/// The answer with a new access token (carrying the user's token version) and the given
+/// refresh token, marked `no-store`.
+fn tokens(state: &AppState, issued: Issued) -> Result<Response, ApiError> {
     let ttl = state.config.access_token_ttl_secs;
-    let (access_token, _) = state.keys.issue(
-        &user.to_string(),
-        role.as_str(),
-        state.clock.now(),
+    let now = state.clock.now();
+    let (access_token, _) = state.keys.issue_versioned(
+        &issued.user.to_string(),
+        issued.role.as_str(),
+        issued.token_version,
+        now,
         Duration::from_secs(ttl),
     )?;
-    Ok(Json(TokenAnswer {
+    let refresh_ms = issued
+        .refresh_expires_at
+        .as_millis()
+        .saturating_sub(now.as_millis());
+    Ok(no_store(Json(TokenAnswer {
         access_token,
-        refresh_token,
+        refresh_token: issued.refresh_token,
         token_type: "Bearer",
         expires_in: ttl,
-        refresh_expires_in: state.config.refresh_token_ttl_secs,
-    }))
+        refresh_expires_in: u64::try_from(refresh_ms / 1000).unwrap_or(0),
+    })))
 }
 
 /// Trades a refresh token for new tokens; the old refresh token is spent (a reused one
@@ -249,21 +308,24 @@ fn tokens(
     summary = "Rotate the refresh token",
     request_body = RefreshRequest,
     responses(
-        (status = 200, description = "New tokens", body = TokenAnswer),
+        (status = 200, description = "New tokens", body = TokenAnswer, headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
         (status = 400, description = "Malformed body: `VALIDATION`", body = ErrorBody),
-        (status = 401, description = "Unknown or revoked (`UNAUTHORIZED`), expired (`TOKEN_EXPIRED`) or already used (`TOKEN_REUSED`) refresh token", body = ErrorBody),
+        (status = 401, description = "Unknown or revoked (`UNAUTHORIZED`), expired or past the login's absolute lifetime (`TOKEN_EXPIRED`) or already used (`TOKEN_REUSED`) refresh token", body = ErrorBody),
+        (status = 429, description = "Too many refreshes from this client address: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
         (status = 503, description = "Account storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
 )]
 async fn refresh(
     State(state): State<AppState>,
+    client: ClientIp,
     JsonBody(body): JsonBody<RefreshRequest>,
-) -> Result<Json<TokenAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
+    sign_in::limit_ip(&state, SignInRoute::Refresh, client).await?;
     let old = crate::accounts::TokenHash::of(&body.refresh_token);
     let (refresh_token, new) = auth::new_refresh_token()?;
     let now = state.clock.now();
     let expires = now.plus(Duration::from_secs(state.config.refresh_token_ttl_secs));
-    let (user, role) = state
+    let rotated = state
         .accounts
         .rotate_refresh(&old, &new, now, expires)
         .await
@@ -272,10 +334,18 @@ async fn refresh(
                 tracing::warn!("refresh token reused: its family is revoked");
             }
         })?;
-    tokens(&state, user, role, refresh_token)
+    let issued = Issued {
+        user: rotated.user,
+        role: rotated.role,
+        token_version: rotated.token_version,
+        refresh_token,
+        refresh_expires_at: rotated.expires_at,
+    };
+    tokens(&state, issued)
 }
 
-/// Revokes every refresh token of the caller (access tokens stay valid until they expire).
+/// Logs the caller out everywhere: revokes every refresh token and bumps the token version,
+/// so every access token already issued (this one included) stops at once.
 #[utoipa::path(
     post,
     path = "/api/auth/logout",
@@ -283,8 +353,8 @@ async fn refresh(
     summary = "Log out everywhere",
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "Every refresh token of the caller is revoked"),
-        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 204, description = "Every refresh and access token of the caller is revoked"),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`, `TOKEN_REVOKED`", body = ErrorBody),
         (status = 503, description = "Account storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
 )]
@@ -303,7 +373,7 @@ async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<StatusC
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller's account", body = MeAnswer),
-        (status = 401, description = "No valid access token, or its account is gone: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 401, description = "No valid access token, or its account is gone: `UNAUTHORIZED`, `TOKEN_EXPIRED`, `TOKEN_REVOKED`", body = ErrorBody),
         (status = 503, description = "Account storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
 )]
@@ -318,6 +388,8 @@ async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<MeAnsw
         id: account.id,
         email: account.email,
         role: account.role,
+        tiers: account.tiers,
+        blocked: account.blocked,
         created_at: account.created_at.as_millis(),
     }))
 }

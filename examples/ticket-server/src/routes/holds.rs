@@ -22,7 +22,7 @@ use ticket_core::service::HoldCommand;
 use ticket_core::{Error, HoldId, SessionId};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{AuthUser, JsonBody};
+use crate::extract::{AuthUser, Buyer, CallerTiers, JsonBody};
 use crate::routes::params::{idempotency_key, path_id, user_of};
 use crate::state::AppState;
 use crate::wallet::WALLET_METHOD;
@@ -35,25 +35,60 @@ pub fn router() -> Router<AppState> {
         .route("/api/holds/{id}/checkout", post(checkout))
 }
 
-/// Body of `POST /api/holds`: `grade` and `quantity` (general admission), or `seat_ids`.
+/// Body of `POST /api/holds`: exactly one of the two shapes; any other combination, a
+/// `null` where a value is required, or an unknown field answers 400. No `tier`: the buyer's
+/// tier comes from their account (set by admins), and a body naming one is refused (400).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+enum HoldRequest {
+    /// General admission: `quantity` units of `grade`.
+    Units(HoldUnits),
+    /// Seats.
+    Seats(HoldSeats),
+}
+
+/// Hold `quantity` units of one grade.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct HoldBody {
+struct HoldUnits {
     /// The session.
     #[schema(format = "uuid")]
     session_id: String,
-    /// Grade of the units (with `quantity`).
-    #[serde(default)]
-    grade: Option<String>,
-    /// How many units (with `grade`).
-    #[serde(default)]
-    quantity: Option<u32>,
-    /// The seats (instead of `grade` and `quantity`).
-    #[serde(default)]
-    seat_ids: Option<Vec<String>>,
-    /// The buyer's tier, for presales and tier-reserved grades.
-    #[serde(default)]
-    tier: Option<String>,
+    /// The grade: 1 to 32 letters, digits, `-`, `_` or `.`.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,32}$")]
+    grade: String,
+    /// How many units, 1 to 100 (the library's `MAX_UNITS_PER_HOLD`; outside: 422).
+    #[schema(minimum = 1, maximum = 100)]
+    quantity: u32,
+}
+
+/// Hold these seats.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct HoldSeats {
+    /// The session.
+    #[schema(format = "uuid")]
+    session_id: String,
+    /// 1 to 100 seat ids, each listed once (1 to 32 letters, digits, `-`, `_` or `.`);
+    /// an empty list, too many or a repeat: 422.
+    #[schema(schema_with = seat_ids_schema)]
+    seat_ids: Vec<String>,
+}
+
+/// The schema of [`HoldSeats::seat_ids`]: 1 to 100 distinct seat ids.
+fn seat_ids_schema() -> utoipa::openapi::Array {
+    use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^[A-Za-z0-9._-]{1,32}$")),
+        )
+        .min_items(Some(1))
+        .max_items(Some(100))
+        .unique_items(true)
+        .description(Some("1 to 100 seat ids, each listed once"))
+        .build()
 }
 
 /// A hold as the API shows it.
@@ -109,20 +144,27 @@ impl From<&Hold> for HoldAnswer {
 }
 
 /// Holds units of a grade or seats for the caller until the hold expires. When the
-/// session queues, the caller needs an active admission.
+/// session queues (presales too, unless the policy lets presale buyers skip the queue), the
+/// caller needs an active admission. The caller's tier is the highest of their account's
+/// tiers the session's policy lists.
 #[utoipa::path(
     post,
     path = "/api/holds",
     tag = "holds",
     summary = "Hold units or seats",
-    params(("Idempotency-Key" = String, Header, description = "Required; 1 to 255 printable ASCII characters. A repeat with the same key and body answers the first outcome")),
-    request_body = HoldBody,
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$", description = "Required; 1 to 255 printable ASCII characters (space inside only; anything else: 400). A repeat with the same key and body answers the first outcome")),
+    request_body = HoldRequest,
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "The hold", body = HoldAnswer),
-        (status = 400, description = "Malformed body, neither or both of grade+quantity and seat_ids, a malformed id, or a missing or malformed `Idempotency-Key`: `VALIDATION`", body = ErrorBody),
-        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
-        (status = 403, description = "The session queues and the caller has no active admission: `NOT_ADMITTED`, `ADMISSION_EXPIRED`", body = ErrorBody),
+        (status = 201, description = "The hold", body = HoldAnswer, links(
+            ("ReadHold" = (operation_id = "read_hold", parameters(("id" = "$response.body#/id")), description = "The hold just made")),
+            ("ReleaseHold" = (operation_id = "release_hold", parameters(("id" = "$response.body#/id")), description = "Release it")),
+            ("Checkout" = (operation_id = "checkout", parameters(("id" = "$response.body#/id")), description = "Pay for it")),
+            ("CancelReservation" = (operation_id = "cancel_reservation", parameters(("id" = "$response.body#/id")), description = "Cancel it once paid")),
+        )),
+        (status = 400, description = "Malformed body (an unknown field such as `tier` included), neither or both of grade+quantity and seat_ids, a malformed id, or a missing or malformed `Idempotency-Key`: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`, `TOKEN_REVOKED`", body = ErrorBody),
+        (status = 403, description = "The session queues and the caller has no active admission (`NOT_ADMITTED`, `ADMISSION_EXPIRED`), the account is blocked (`USER_BLOCKED`) or is gate staff (`FORBIDDEN`)", body = ErrorBody),
         (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "Refused by the stock or the policy (`SOLD_OUT`, `SEATS_UNAVAILABLE`, `LIMIT_EXCEEDED`, `SALES_NOT_OPEN`, `SALES_CLOSED`, `GRADE_NOT_ALLOWED`, …), or a request with this key is still running (`IN_FLIGHT`)", body = ErrorBody),
         (status = 422, description = "An unknown grade or seat (`UNKNOWN_ITEM`), a bad quantity (`VALIDATION`), or this key used with another body (`IDEMPOTENCY_KEY_REUSED`)", body = ErrorBody),
@@ -132,33 +174,44 @@ impl From<&Hold> for HoldAnswer {
 )]
 async fn create_hold(
     State(state): State<AppState>,
-    me: AuthUser,
+    Buyer(me): Buyer,
+    tiers: CallerTiers,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<HoldBody>,
+    JsonBody(body): JsonBody<serde_json::Value>,
 ) -> Result<impl IntoResponse, ApiError> {
     let key = idempotency_key(&headers)?;
-    let session: SessionId = path_id(&body.session_id)?;
-    let selection = match (body.grade, body.quantity, body.seat_ids) {
-        (Some(grade), Some(quantity), None) => Selection::Units {
-            grade: Grade::new(&grade).map_err(|e| ApiError::validation(e.to_string()))?,
+    let body: HoldRequest = serde_json::from_value(body).map_err(|_| {
+        ApiError::validation(
+            "give either {session_id, grade, quantity} or {session_id, seat_ids} \
+             with the types the API document states, and no other field (no `tier`: it \
+             comes from your account)",
+        )
+    })?;
+    let (session_id, selection) = match body {
+        HoldRequest::Units(HoldUnits {
+            session_id,
+            grade,
             quantity,
-        },
-        (None, None, Some(seats)) => Selection::Seats {
-            seats: seats
+        }) => {
+            let grade = Grade::new(&grade).map_err(|e| ApiError::validation(e.to_string()))?;
+            (session_id, Selection::Units { grade, quantity })
+        }
+        HoldRequest::Seats(HoldSeats {
+            session_id,
+            seat_ids,
+        }) => {
+            let seats = seat_ids
                 .iter()
                 .map(|s| SeatId::new(s).map_err(|e| ApiError::validation(e.to_string())))
-                .collect::<Result<_, _>>()?,
-        },
-        _ => {
-            return Err(ApiError::validation(
-                "give either grade and quantity, or seat_ids",
-            ));
+                .collect::<Result<_, _>>()?;
+            (session_id, Selection::Seats { seats })
         }
     };
+    let session: SessionId = path_id(&session_id)?;
     let cmd = HoldCommand {
         session,
         user: user_of(&me)?,
-        tier: body.tier,
+        tier: crate::account_tiers::buyer_tier(&state, &tiers, session).await?,
         selection,
     };
     let hold = state.rush.holds.hold(cmd, Some(&key)).await?;
@@ -221,7 +274,7 @@ async fn release_hold(
 
 /// Body of `POST /api/holds/{id}/checkout`: `{"method": "card", "card_number": "…"}` or
 /// `{"method": "wallet"}`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
 enum CheckoutBody {
     /// A card (a sandbox test card number), through the payment provider.
@@ -231,6 +284,54 @@ enum CheckoutBody {
     },
     /// The buyer's wallet: debited at once, or refused for insufficient funds.
     Wallet,
+}
+
+impl utoipa::PartialSchema for CheckoutBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        checkout_body_schema().into()
+    }
+}
+
+impl utoipa::ToSchema for CheckoutBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "CheckoutBody".into()
+    }
+}
+
+/// The schema of [`CheckoutBody`]: one of two closed objects (utoipa leaves
+/// `additionalProperties` open on enum variants, which the handler refuses).
+fn checkout_body_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AdditionalProperties, OneOfBuilder};
+    use utoipa::openapi::{ObjectBuilder, Type};
+    let method = |name: &str| crate::openapi::text_enum([name], "The payment method");
+    let closed = Some(AdditionalProperties::FreeForm(false));
+    let card = ObjectBuilder::new()
+        .property("method", method("card"))
+        .required("method")
+        .property(
+            "card_number",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .description(Some("The card number (a sandbox test card)")),
+        )
+        .required("card_number")
+        .additional_properties(closed.clone())
+        .description(Some("A card, through the payment provider"));
+    let wallet = ObjectBuilder::new()
+        .property("method", method("wallet"))
+        .required("method")
+        .additional_properties(closed)
+        .description(Some(
+            "The buyer's wallet: debited at once, or refused for insufficient funds",
+        ));
+    OneOfBuilder::new()
+        .item(card)
+        .item(wallet)
+        .description(Some(
+            "`{\"method\": \"card\", \"card_number\": …}` or `{\"method\": \"wallet\"}`",
+        ))
+        .into()
 }
 
 /// The answer of a checkout: the payment as it started, and the hold.
@@ -306,13 +407,18 @@ impl CheckoutBody {
     path = "/api/holds/{id}/checkout",
     tag = "holds",
     summary = "Pay for my hold by card or from my wallet",
-    params(("id" = String, Path, format = "uuid", description = "The hold's id"), ("Idempotency-Key" = String, Header, description = "Required; 1 to 255 printable ASCII characters. A repeat with the same key and body answers the first outcome")),
+    params(("id" = String, Path, format = "uuid", description = "The hold's id"), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$", description = "Required; 1 to 255 printable ASCII characters (space inside only; anything else: 400). A repeat with the same key and body answers the first outcome")),
     request_body = CheckoutBody,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The payment as it started (a declined card or an empty wallet answers 200 with `failure`; the hold is then `payment_failed`)", body = CheckoutAnswer),
+        (status = 200, description = "The payment as it started (a declined card or an empty wallet answers 200 with `failure`; the hold is then `payment_failed`)", body = CheckoutAnswer, links(
+            ("ReadPayment" = (operation_id = "read_payment", parameters(("id" = "$response.body#/payment_id")), description = "The payment just started")),
+            ("ReadHold" = (operation_id = "read_hold", parameters(("id" = "$response.body#/hold/id")), description = "The hold paid for")),
+            ("CancelReservation" = (operation_id = "cancel_reservation", parameters(("id" = "$response.body#/hold/id")), description = "Cancel it with a refund")),
+        )),
         (status = 400, description = "Malformed body, a malformed id, or a missing or malformed `Idempotency-Key`: `VALIDATION`", body = ErrorBody),
-        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`, `TOKEN_REVOKED`", body = ErrorBody),
+        (status = 403, description = "The account is blocked (`USER_BLOCKED`) or is gate staff (`FORBIDDEN`)", body = ErrorBody),
         (status = 404, description = "No such hold, or another user's: `NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "The hold cannot be paid now (`HOLD_EXPIRED`, `ILLEGAL_TRANSITION`, `PAYMENT_CONFLICT`), or a request with this key is still running (`IN_FLIGHT`)", body = ErrorBody),
         (status = 422, description = "The provider refused the request (`PAYMENT_INVALID`), or this key was used with another body (`IDEMPOTENCY_KEY_REUSED`)", body = ErrorBody),
@@ -322,7 +428,7 @@ impl CheckoutBody {
 )]
 async fn checkout(
     State(state): State<AppState>,
-    me: AuthUser,
+    Buyer(me): Buyer,
     Path(id): Path<String>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<CheckoutBody>,

@@ -29,6 +29,12 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::validation("the Idempotency-Key header is required"))?
         .to_str()
         .map_err(|_| ApiError::validation("Idempotency-Key must be printable ASCII"))?;
+    // Printable ASCII and spaces (no tab, which `to_str` lets through); HTTP trims the ends.
+    if !key.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err(ApiError::validation(
+            "Idempotency-Key must be printable ASCII",
+        ));
+    }
     if key.is_empty() || key.len() > 255 {
         return Err(ApiError::validation(
             "Idempotency-Key must be 1 to 255 characters",

@@ -2,7 +2,7 @@
 //!
 //! | route | does |
 //! |---|---|
-//! | `POST /api/payments/webhook` | the provider's signed events (a bad or stale signature: 400, nothing changes) |
+//! | `POST /api/payments/webhook` | the provider's signed events (a bad or stale signature: 401 `BAD_SIGNATURE`, nothing changes); a wallet top-up's go to [`crate::wallet::TopUps`], the rest to the checkout |
 //! | `GET /api/payments/{id}` | a payment of mine (anyone else's: 404) |
 //!
 //! Both are described for `GET /openapi.json` by their `#[utoipa::path]` (tag `payments`).
@@ -23,6 +23,7 @@ use crate::extract::AuthUser;
 use crate::routes::holds::{HoldAnswer, INTENT_STATUS_DOC, all_intent_statuses};
 use crate::routes::params::user_of;
 use crate::state::AppState;
+use crate::wallet::{TOPUP_METADATA_KEY, TopUpOutcome};
 
 /// The routes of payments.
 pub fn router() -> Router<AppState> {
@@ -36,11 +37,23 @@ pub fn router() -> Router<AppState> {
 struct WebhookAnswer {
     /// The event's id (its `webhook-id`).
     received: String,
-    /// What the event did to the ticket side, as the library reports it:
+    /// What the event did. For a checkout, as the library reports it:
     /// `{"outcome": "confirmed" | "rebooked" | "refunded" | "failed" | "ignored", …}` with the
-    /// hold(s) concerned, or the reason it was ignored.
+    /// hold(s) concerned, or the reason it was ignored. For a wallet top-up:
+    /// `{"outcome": "credited" | "failed" | "refunded" | "unchanged", "topup": id}` or
+    /// `{"outcome": "ignored", "reason": …}`.
     #[schema(value_type = Object)]
-    result: PaymentResult,
+    result: WebhookResult,
+}
+
+/// What one event did: to a checkout, or to a wallet top-up (its intent's metadata says).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum WebhookResult {
+    /// A checkout's payment.
+    Checkout(Box<PaymentResult>),
+    /// A wallet top-up's payment.
+    TopUp(TopUpOutcome),
 }
 
 /// A payment of mine.
@@ -84,8 +97,9 @@ fn payment_status_schema() -> utoipa::openapi::Object {
     request_body(content = Object, description = "The provider's event, exactly as signed: `{id, type, sequence, created_at, intent}`", content_type = "application/json"),
     responses(
         (status = 200, description = "The event was applied (or was a repeat, or stale)", body = WebhookAnswer),
-        (status = 400, description = "A bad, missing or stale signature (`BAD_SIGNATURE`) or a signed body that is not an event (`VALIDATION`); nothing changes", body = ErrorBody),
-        (status = 409, description = "The provider's report conflicts with the reservation: `PAYMENT_CONFLICT`", body = ErrorBody),
+        (status = 400, description = "A correctly signed body that is not an event: `VALIDATION`; nothing changes", body = ErrorBody),
+        (status = 401, description = "A bad, missing or stale signature: `BAD_SIGNATURE`; nothing changes", body = ErrorBody),
+        (status = 409, description = "The provider's report conflicts with the reservation, or a late top-up payment could not be refunded: `PAYMENT_CONFLICT`", body = ErrorBody),
         (status = 503, description = "Webhooks are not set up, or storage or the provider is unavailable: `UNAVAILABLE`, `PAYMENT_UNAVAILABLE`", body = ErrorBody),
     )
 )]
@@ -105,16 +119,24 @@ async fn webhook(
     let now = state.clock.now().as_millis().div_euclid(1000);
     if let Err(e) = verifier.verify_headers(header, &body, now) {
         tracing::warn!("webhook refused: {e}");
+        // The signature authenticates the provider: without a good one, 401.
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNAUTHORIZED,
             "BAD_SIGNATURE",
             e.to_string(),
         ));
     }
     let event: PaymentEvent =
         serde_json::from_slice(&body).map_err(|e| ApiError::validation(format!("event: {e}")))?;
-    let result = state.checkout.handle_event(&event).await?;
-    state.metrics.webhook_result(&result);
+    // Top-up payments go to the wallet (signed, so their metadata is the provider's word);
+    // everything else to the checkout.
+    let result = if event.intent.metadata.contains_key(TOPUP_METADATA_KEY) {
+        WebhookResult::TopUp(state.topups.apply_event(&event).await?)
+    } else {
+        let result = state.checkout.handle_event(&event).await?;
+        state.metrics.webhook_result(&result);
+        WebhookResult::Checkout(Box::new(result))
+    };
     Ok(Json(WebhookAnswer {
         received: event.id,
         result,
@@ -127,7 +149,7 @@ async fn webhook(
     path = "/api/payments/{id}",
     tag = "payments",
     summary = "My payment",
-    params(("id" = String, Path, description = "The payment (intent) id, as `payment_id` of a hold or checkout")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,255}$", description = "The payment (intent) id, as `payment_id` of a hold or checkout: 1 to 255 letters, digits, `_` or `-` (anything else: 400)")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The payment and its hold", body = PaymentAnswer),
@@ -142,6 +164,17 @@ async fn read_payment(
     me: AuthUser,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    // Payment ids are `pi_…` (the provider) or `wallet_…` (the wallet): refuse anything else
+    // up front, exactly as the document's pattern says.
+    let well_formed = (1..=255).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !well_formed {
+        return Err(ApiError::validation(
+            "a payment id is 1 to 255 letters, digits, `_` or `-`",
+        ));
+    }
     let intent_id = IntentId::new(id.clone()).map_err(|e| ApiError::validation(e.to_string()))?;
     let intent = state
         .checkout

@@ -18,7 +18,7 @@ use ticket_core::model::queue::{Outlook, QueueView, TicketState};
 use ticket_core::{SessionId, UserId};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::AuthUser;
+use crate::extract::{AuthUser, Buyer, CallerTiers};
 use crate::routes::params::{path_id, user_of};
 use crate::state::AppState;
 
@@ -125,6 +125,16 @@ pub(crate) fn queue_answer(view: &QueueView) -> QueueAnswer {
     }
 }
 
+/// 404 `LEFT_QUEUE`: the caller left this queue (`DELETE`), so their place is gone; joining
+/// again gives a new one.
+pub(crate) fn left_queue() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "LEFT_QUEUE",
+        "you left this queue: join it again for a new place",
+    )
+}
+
 /// Runs an admission round (so a freed or open slot is taken at once; polls and the SSE
 /// stream run rounds while someone watches) and answers the caller's place.
 async fn admit_and_view(
@@ -142,7 +152,8 @@ async fn admit_and_view(
 }
 
 /// Joins the session's queue (idempotent: a repeat answers the same ticket), runs an
-/// admission round and answers my place.
+/// admission round and answers my place. During a presale that queues, only buyers whose
+/// account tier reaches it may join; everyone else waits for public sales.
 #[utoipa::path(
     post,
     path = "/api/sessions/{id}/queue",
@@ -152,9 +163,15 @@ async fn admit_and_view(
     params(("id" = String, Path, format = "uuid", description = "The session's id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "My place in the queue", body = QueueAnswer),
+        (status = 200, description = "My place in the queue", body = QueueAnswer, links(
+            ("MyPlace" = (operation_id = "my_place", parameters(("id" = "$request.path.id")), description = "My place in the same queue")),
+            ("QueueEvents" = (operation_id = "queue_events", parameters(("id" = "$request.path.id")), description = "My place, live")),
+            ("LeaveQueue" = (operation_id = "leave_queue", parameters(("id" = "$request.path.id")), description = "Leave the same queue")),
+            ("Hold" = (operation_id = "create_hold", request_body = json!({"session_id": "$request.path.id"}), description = "Hold in the same session")),
+        )),
         (status = 400, description = "A malformed id: `VALIDATION`", body = ErrorBody),
-        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`, `TOKEN_REVOKED`", body = ErrorBody),
+        (status = 403, description = "The account is blocked (`USER_BLOCKED`) or is gate staff (`FORBIDDEN`)", body = ErrorBody),
         (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
         (status = 503, description = "The line is full (`QUEUE_FULL`, `Retry-After` 30 s) or storage is unavailable (`UNAVAILABLE`)", body = ErrorBody),
         (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
@@ -163,12 +180,18 @@ async fn admit_and_view(
 )]
 async fn join(
     State(state): State<AppState>,
-    me: AuthUser,
+    Buyer(me): Buyer,
+    tiers: CallerTiers,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let session: SessionId = path_id(&id)?;
     let user = user_of(&me)?;
-    state.rush.admission.join(session, &user).await?;
+    let tier = crate::account_tiers::buyer_tier(&state, &tiers, session).await?;
+    state
+        .rush
+        .admission
+        .join_with_tier(session, &user, tier.as_deref())
+        .await?;
     Ok(Json(admit_and_view(&state, session, &user).await?))
 }
 
@@ -187,7 +210,7 @@ async fn join(
         (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
         (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
         (status = 403, description = "I am not in this session's queue: `NOT_IN_QUEUE`", body = ErrorBody),
-        (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
+        (status = 404, description = "No such session (`NOT_FOUND`), or I left this queue (`LEFT_QUEUE`)", body = ErrorBody),
     )
 )]
 async fn my_place(
@@ -198,7 +221,11 @@ async fn my_place(
     let session: SessionId = path_id(&id)?;
     // Polling runs admission rounds too, so a line moves while anyone watches it, on any
     // server process (a round is one atomic step in the shared store).
-    Ok(Json(admit_and_view(&state, session, &user_of(&me)?).await?))
+    let answer = admit_and_view(&state, session, &user_of(&me)?).await?;
+    if answer.status == ticket_status(TicketState::Left) {
+        return Err(left_queue());
+    }
+    Ok(Json(answer))
 }
 
 /// Leaves the queue (idempotent); the next waiting user moves up.

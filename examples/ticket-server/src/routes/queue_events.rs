@@ -30,6 +30,11 @@ use crate::state::AppState;
 /// How often a stream reads the queue.
 pub const POLL_EVERY: Duration = Duration::from_millis(500);
 
+/// The largest `Last-Event-ID` a client may resume from: 2^53 − 1, the largest integer a
+/// JavaScript client holds exactly. The numbering continues from it without overflow (a
+/// stream sends a handful of events); anything else is refused with 400 up front.
+pub const MAX_LAST_EVENT_ID: u64 = (1 << 53) - 1;
+
 /// The route.
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/sessions/{id}/queue/events", get(queue_events))
@@ -55,6 +60,52 @@ struct Watch {
     done: bool,
 }
 
+/// The `Last-Event-ID` a client resumes from: 0 without the header; 400 `VALIDATION` unless
+/// it is decimal digits from 0 to [`MAX_LAST_EVENT_ID`] (so the numbering never wraps).
+fn last_event_id(headers: &HeaderMap) -> Result<u64, ApiError> {
+    let Some(raw) = headers.get("last-event-id") else {
+        return Ok(0);
+    };
+    let refuse = || {
+        ApiError::validation(format!(
+            "Last-Event-ID must be decimal digits from 0 to {MAX_LAST_EVENT_ID}"
+        ))
+    };
+    let text = raw.to_str().map_err(|_| refuse())?.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(refuse());
+    }
+    match text.parse::<u64>() {
+        Ok(id) if id <= MAX_LAST_EVENT_ID => Ok(id),
+        _ => Err(refuse()),
+    }
+}
+
+/// One Server-Sent Event of `GET /api/sessions/{id}/queue/events`, field by field as the
+/// stream frames it (`id: …`, `event: …`, `data: …`, a blank line). Documentation only.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct QueueEventFrame {
+    /// The event's number, in decimal: one more than the previous event's (or than
+    /// `Last-Event-ID`).
+    #[schema(pattern = "^[1-9][0-9]{0,15}$")]
+    id: String,
+    /// `position`, `admitted`, `expired`, `sold_out` or `error`.
+    #[schema(schema_with = event_name_schema)]
+    event: String,
+    /// A `QueueAnswer` as JSON (plain text for `error`).
+    #[schema(content_media_type = "application/json")]
+    data: String,
+}
+
+/// The schema of [`QueueEventFrame::event`].
+fn event_name_schema() -> utoipa::openapi::Object {
+    crate::openapi::text_enum(
+        ["position", "admitted", "expired", "sold_out", "error"],
+        "The event's name",
+    )
+}
+
 /// Streams my place in the session's queue as Server-Sent Events until a final event.
 #[utoipa::path(
     get,
@@ -63,15 +114,15 @@ struct Watch {
     summary = "My place in the queue, live (Server-Sent Events)",
     params(
         ("id" = String, Path, format = "uuid", description = "The session's id"),
-        ("Last-Event-ID" = Option<u64>, Header, description = "The last event id seen, to resume the numbering"),
+        ("Last-Event-ID" = Option<u64>, Header, nullable = false, minimum = 0, maximum = 9_007_199_254_740_991.0, description = "The last event id seen, to resume the numbering: decimal digits, 0 to 2^53 − 1 (anything else: 400)"),
     ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A `text/event-stream`: events `position`, `admitted`, `expired`, `sold_out` (the last three end the stream), each with an increasing `id` and a `QueueAnswer` as JSON `data`; `error` if reading the queue fails", body = String, content_type = "text/event-stream"),
-        (status = 400, description = "A malformed id: `VALIDATION`", body = ErrorBody),
+        (status = 200, description = "A `text/event-stream` of Server-Sent Events: `position`, `admitted`, `expired` and `sold_out` (the last three end the stream), each with an increasing decimal `id` and a `QueueAnswer` as JSON `data`; `error` (plain-text `data`, ends the stream) if reading the queue fails; a `: keep-alive` comment every 15 s. The body schema is one event's fields as `text/event-stream` frames them", body = QueueEventFrame, content_type = "text/event-stream"),
+        (status = 400, description = "A malformed id, or a `Last-Event-ID` that is not decimal digits from 0 to 2^53 − 1: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
         (status = 403, description = "I am not in this session's queue: `NOT_IN_QUEUE`", body = ErrorBody),
-        (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
+        (status = 404, description = "No such session (`NOT_FOUND`), or I left this queue (`LEFT_QUEUE`)", body = ErrorBody),
         (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
         (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
@@ -86,11 +137,10 @@ async fn queue_events(
     let user = user_of(&me)?;
     // Refuse up front (404 / 403 …) when there is nothing to watch.
     let first = state.rush.admission.view(session, &user).await?;
-    let resumed = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
+    if first.ticket.state == TicketState::Left {
+        return Err(crate::routes::queue::left_queue());
+    }
+    let resumed = last_event_id(&headers)?;
     let watch = Watch {
         state,
         session,
@@ -136,7 +186,7 @@ async fn queue_events(
             let key = format!("{name}:{data}");
             if w.last.as_deref() != Some(key.as_str()) {
                 w.last = Some(key);
-                w.id += 1;
+                w.id = w.id.saturating_add(1);
                 w.done = terminal;
                 let event = Event::default().id(w.id.to_string()).event(name).data(data);
                 return Some((Ok(event), w));

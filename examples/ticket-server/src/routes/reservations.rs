@@ -25,14 +25,13 @@ use ticket_core::gateway::{GatewayError, IntentId, RefundRequest};
 use ticket_core::model::audit::{Actor, AuditScope, Subject};
 use ticket_core::model::hold::{Hold, HoldState};
 use ticket_core::model::idempotency::IdempotencyKey;
-use ticket_core::{Error, HoldId, UserId};
+use ticket_core::{Error, HoldId, Refusal, UserId};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::AuthUser;
 use crate::routes::holds::{hold_status, hold_status_schema};
 use crate::routes::params::{idempotency_key, path_id, user_of};
 use crate::state::AppState;
-use crate::tickets::tickets_of;
 
 /// How many of a user's audit records are read to find their reservations.
 const AUDIT_SCAN_LIMIT: usize = 10_000;
@@ -160,7 +159,7 @@ struct CancelAnswer {
     summary = "Cancel my reservation with a full refund",
     params(
         ("id" = String, Path, format = "uuid", description = "The reservation's (hold's) id"),
-        ("Idempotency-Key" = String, Header, description = "Required; 1 to 255 printable ASCII characters. A repeat with the same key answers the first outcome"),
+        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$", description = "Required; 1 to 255 printable ASCII characters (space inside only; anything else: 400). A repeat with the same key answers the first outcome"),
     ),
     security(("bearer" = [])),
     responses(
@@ -182,7 +181,6 @@ async fn cancel(
     let key = idempotency_key(&headers)?;
     let id: HoldId = path_id(&id)?;
     let user = user_of(&me)?;
-    refuse_if_admitted(&state, id, &user).await?;
     let idem = IdempotencyKey::new(user.as_str(), "cancel", &key)
         .map_err(|e| ApiError::validation(e.to_string()))?;
     let payload = serde_json::json!({ "hold": id.to_string() });
@@ -190,29 +188,27 @@ async fn cancel(
         .rush
         .idempotency
         .run(&idem, &payload, || cancel_and_refund(&state, id, &user))
-        .await?;
+        .await
+        .map_err(refused_after_check_in)?;
     Ok(Json(answer))
 }
 
-/// A reservation one of whose tickets was scanned at the gate is not cancelled (the buyer
-/// went in): 409 `TICKET_ALREADY_USED`, nothing changes. Another user's hold is 404 as
-/// everywhere. A scan racing the cancellation itself is not excluded: the gate checks the
-/// reservation is CONFIRMED just before marking the ticket.
-async fn refuse_if_admitted(state: &AppState, id: HoldId, user: &UserId) -> Result<(), ApiError> {
-    let hold = state.rush.holds.get(id, user).await?;
-    let tickets: Vec<_> = tickets_of(&hold).into_iter().map(|t| t.id).collect();
-    let used = state.tickets.used(&tickets).await?;
-    match used.values().min_by_key(|m| m.at) {
-        None => Ok(()),
-        Some(first) => Err(ApiError::new(
+/// A reservation one of whose tickets was checked in at the gate is not cancelled (the
+/// buyer went in): the library refuses CONFIRMED → CANCELLED with `TicketUsed` in the same
+/// atomic step as the move, so a scan racing the cancellation is excluded too. Answered 409
+/// `TICKET_ALREADY_USED`; nothing changes.
+fn refused_after_check_in(e: Error) -> ApiError {
+    match e {
+        Error::Refused(Refusal::TicketUsed { first_used_at }) => ApiError::new(
             StatusCode::CONFLICT,
             "TICKET_ALREADY_USED",
             format!(
                 "a ticket of this reservation was used at the gate (at {} ms since the epoch): \
                  it can no longer be cancelled",
-                first.at.as_millis()
+                first_used_at.as_millis()
             ),
-        )),
+        ),
+        other => other.into(),
     }
 }
 

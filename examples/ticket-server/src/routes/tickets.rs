@@ -3,11 +3,14 @@
 //! | route | does |
 //! |---|---|
 //! | `GET /api/me/tickets` | one ticket per unit or seat of each of my CONFIRMED reservations (newest reservation first), each with its signed `code`, `status` (`valid` or `used`) and `used_at` |
-//! | `POST /api/tickets/verify` | admin (the gate): `{"code": "…"}` → 200 on the ticket's first scan, marking it used; 409 `TICKET_ALREADY_USED` on any later scan (the message says when); 422 `INVALID_TICKET` for a forged, tampered or malformed code; 409 `TICKET_NOT_VALID` when its reservation is not CONFIRMED (cancelled, refunded) or does not match |
+//! | `POST /api/tickets/verify` | the gate (a `GATE` or `ADMIN` account): `{"code": "…", "session_id": "…"}` → 200 on the ticket's first scan at its own session, marking it used; 409 `TICKET_ALREADY_USED` on any later scan (the message says when); 409 `WRONG_SESSION` for a ticket of another session; 422 `INVALID_TICKET` for a forged, tampered or malformed code; 409 `TICKET_NOT_VALID` when its reservation is not CONFIRMED (cancelled, refunded) or does not match |
 //!
-//! A refused scan marks nothing. The use mark lives in the shared store, so gates on
-//! different server processes admit each ticket once (see [`crate::tickets`]). Both routes
-//! are described for `GET /openapi.json` by their `#[utoipa::path]` (tag `tickets`).
+//! A refused scan marks nothing. The scan is the library's check-in
+//! ([`ticket_core::service::GateService`]): one atomic store step that marks the ticket only
+//! while its reservation is CONFIRMED and at its own session, while a cancellation is refused
+//! once a ticket went in, so a holder is never both let in and refunded. The marks live in
+//! the shared store, so gates on different server processes admit each ticket once. Both
+//! routes are described for `GET /openapi.json` by their `#[utoipa::path]` (tag `tickets`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,15 +18,18 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+use ticket_core::model::check_in::CheckInOutcome;
 use ticket_core::model::hold::{Hold, HoldState};
-use ticket_core::{Error, Timestamp};
+use ticket_core::{Error, Refusal, SessionId, Timestamp};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{AdminUser, AuthUser, JsonBody};
-use crate::routes::params::user_of;
+use crate::extract::{AuthUser, GateUser, JsonBody};
+use crate::routes::params::{path_id, user_of};
 use crate::routes::reservations::holds_of;
 use crate::state::AppState;
-use crate::tickets::{CodeError, TicketClaims, TicketError, TicketLine, UseOutcome, tickets_of};
+use crate::tickets::{CodeError, TicketClaims, TicketError, TicketId, TicketLine, tickets_of};
 
 /// The routes of tickets.
 pub fn router() -> Router<AppState> {
@@ -37,15 +43,6 @@ impl From<TicketError> for ApiError {
         match e {
             TicketError::InvalidRequest(m) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION", m)
-            }
-            TicketError::Unavailable(m) => {
-                tracing::warn!("ticket storage unavailable: {m}");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "UNAVAILABLE",
-                    "ticket storage unavailable, retry",
-                )
-                .retry_after(std::time::Duration::from_secs(1))
             }
         }
     }
@@ -130,12 +127,18 @@ async fn my_tickets(
         .iter()
         .flat_map(|h| tickets_of(h).into_iter().map(move |l| (h, l)))
         .collect();
-    let ids: Vec<_> = lines.iter().map(|(_, l)| l.id).collect();
-    let used = state.tickets.used(&ids).await?;
+    let mut used: HashMap<TicketId, Timestamp> = HashMap::new();
+    for hold in &holds {
+        for mark in state.rush.gate.check_ins(hold.id).await? {
+            if let Ok(id) = TicketId::new(hold.id, mark.ticket) {
+                used.insert(id, mark.at);
+            }
+        }
+    }
     let tickets: Vec<TicketAnswer> = lines
         .into_iter()
         .map(|(hold, line)| {
-            let used_at = used.get(&line.id).map(|m| m.at.as_millis());
+            let used_at = used.get(&line.id).map(|at| at.as_millis());
             TicketAnswer {
                 ticket_id: line.id.to_string(),
                 reservation_id: hold.id.to_string(),
@@ -159,8 +162,13 @@ async fn my_tickets(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VerifyBody {
-    /// The scanned code.
+    /// The scanned code (surrounding whitespace from a scanner is ignored).
+    #[schema(min_length = 1, max_length = 1024)]
     code: String,
+    /// The session this gate checks in: a ticket of another session is refused with 409
+    /// `WRONG_SESSION` and marks nothing.
+    #[schema(format = "uuid")]
+    session_id: String,
 }
 
 /// The answer to a first scan.
@@ -196,24 +204,25 @@ struct VerifyAnswer {
     path = "/api/tickets/verify",
     operation_id = "verify_ticket",
     tag = "tickets",
-    summary = "Scan a ticket at the gate (admin)",
+    summary = "Scan a ticket at the gate (GATE or ADMIN)",
     request_body = VerifyBody,
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The ticket's first scan: it is now used", body = VerifyAnswer),
-        (status = 400, description = "Malformed body: `VALIDATION`", body = ErrorBody),
+        (status = 400, description = "Malformed body or `session_id`: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
-        (status = 403, description = "Not an admin: `FORBIDDEN`", body = ErrorBody),
-        (status = 409, description = "Already scanned (`TICKET_ALREADY_USED`, the message says when), or its reservation is not confirmed or does not match (`TICKET_NOT_VALID`); nothing is marked", body = ErrorBody),
+        (status = 403, description = "Neither a `GATE` nor an `ADMIN` account: `FORBIDDEN`", body = ErrorBody),
+        (status = 409, description = "Already scanned (`TICKET_ALREADY_USED`, the message says when), a ticket of another session than `session_id` (`WRONG_SESSION`), or its reservation is not confirmed or does not match (`TICKET_NOT_VALID`); nothing is marked", body = ErrorBody),
         (status = 422, description = "A forged, tampered or malformed code: `INVALID_TICKET`", body = ErrorBody),
         (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
 )]
 async fn verify(
     State(state): State<AppState>,
-    AdminUser(gate): AdminUser,
+    GateUser(gate): GateUser,
     JsonBody(body): JsonBody<VerifyBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let at_session: SessionId = path_id(&body.session_id)?;
     let claims = state.ticket_codes.verify(body.code.trim())?;
     let ticket = claims.ticket;
     let hold = match state.rush.stores().reservations.get(ticket.hold()).await {
@@ -226,7 +235,9 @@ async fn verify(
         Err(e) => return Err(e.into()),
     };
     // A genuine code always matches its hold; a mismatch means the hold is not the one the
-    // code was issued for (e.g. another deployment's data under the same secret).
+    // code was issued for (e.g. another deployment's data under the same secret). The owner,
+    // session and units of a hold never change, so reading them before the check-in is safe;
+    // whether it admits anyone is decided by the check-in itself, atomically.
     let line = tickets_of(&hold).into_iter().find(|l| l.id == ticket);
     let Some(line) = line.filter(|_| hold.user == claims.user && hold.session == claims.session)
     else {
@@ -234,19 +245,15 @@ async fn verify(
             "ticket {ticket} does not match its reservation"
         )));
     };
-    if hold.state != HoldState::Confirmed {
-        return Err(not_valid(format!(
-            "ticket {ticket}: its reservation is {}, not confirmed",
-            hold.state.as_str().to_lowercase()
-        )));
-    }
     let by = gate.id.to_string();
-    match state
-        .tickets
-        .mark_used(&ticket, &by, state.clock.now())
-        .await?
-    {
-        UseOutcome::FirstUse { at } => {
+    let outcome = state
+        .rush
+        .gate
+        .check_in(hold.id, at_session, ticket.number(), &by)
+        .await
+        .map_err(|e| scan_refused(ticket, e))?;
+    match outcome {
+        CheckInOutcome::FirstUse { at } => {
             tracing::info!(ticket = %ticket, gate = %by, "ticket admitted");
             Ok(Json(VerifyAnswer {
                 valid: true,
@@ -261,7 +268,7 @@ async fn verify(
                 used_by: by,
             }))
         }
-        UseOutcome::AlreadyUsed { at, by: first } => Err(ApiError::new(
+        CheckInOutcome::AlreadyUsed { at, gate: first } => Err(ApiError::new(
             StatusCode::CONFLICT,
             "TICKET_ALREADY_USED",
             format!(
@@ -270,6 +277,28 @@ async fn verify(
                 at.as_millis()
             ),
         )),
+    }
+}
+
+/// The answer to a check-in the library refused; nothing was marked.
+fn scan_refused(ticket: TicketId, e: Error) -> ApiError {
+    match e {
+        Error::Refused(Refusal::WrongSession { session }) => ApiError::new(
+            StatusCode::CONFLICT,
+            "WRONG_SESSION",
+            format!("ticket {ticket} is for session {session}, not the one checked in here"),
+        ),
+        Error::Refused(Refusal::NotConfirmed { state }) => not_valid(format!(
+            "ticket {ticket}: its reservation is {}, not confirmed",
+            state.as_str().to_lowercase()
+        )),
+        Error::Refused(Refusal::TicketOutOfRange { .. }) => {
+            not_valid(format!("ticket {ticket} does not match its reservation"))
+        }
+        Error::NotFound { .. } => {
+            not_valid(format!("ticket {ticket}: its reservation does not exist"))
+        }
+        other => other.into(),
     }
 }
 
@@ -322,13 +351,29 @@ mod tests {
         );
         let malformed: ApiError = CodeError::Malformed("x").into();
         assert_eq!(malformed.code, "INVALID_TICKET");
-        let down: ApiError = TicketError::Unavailable("x".into()).into();
+        let now = Timestamp::from_millis(1);
+        let ticket = TicketId::new(ticket_core::HoldId::new_at(now), 1).unwrap();
+        let wrong: ApiError = scan_refused(
+            ticket,
+            Refusal::WrongSession {
+                session: SessionId::new_at(now),
+            }
+            .into(),
+        );
         assert_eq!(
-            (down.status, down.retry_after),
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(std::time::Duration::from_secs(1))
-            )
+            (wrong.status, wrong.code.as_str()),
+            (StatusCode::CONFLICT, "WRONG_SESSION")
+        );
+        let cancelled: ApiError = scan_refused(
+            ticket,
+            Refusal::NotConfirmed {
+                state: HoldState::Cancelled,
+            }
+            .into(),
+        );
+        assert_eq!(
+            (cancelled.status, cancelled.code.as_str()),
+            (StatusCode::CONFLICT, "TICKET_NOT_VALID")
         );
     }
 }

@@ -2,25 +2,25 @@
 //!
 //! | route | does |
 //! |---|---|
-//! | `POST /api/me/wallet/charge` | add money (`Idempotency-Key` required: a repeat credits nothing) |
 //! | `GET /api/me/wallet` | the balance and the newest ledger entries (`?limit=`, 1..=200) |
+//! | `POST /api/me/wallet/topups`, `GET /api/me/wallet/topups/{id}` | add money by card (see [`super::wallet_topups`]) |
 //!
 //! The balance is the sum of the ledger, which is never edited in place (see
-//! [`crate::wallet`]). Wallets hold KRW. Both routes are described for `GET /openapi.json`
-//! by their `#[utoipa::path]` (tag `wallet`).
+//! [`crate::wallet`]); money enters it only through a card payment that succeeded. Wallets
+//! hold KRW. The routes are described for `GET /openapi.json` by their `#[utoipa::path]`
+//! (tag `wallet`).
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use ticket_core::model::money::{Currency, Money};
+use ticket_core::model::money::Currency;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{AuthUser, JsonBody};
-use crate::routes::params::idempotency_key;
+use crate::extract::AuthUser;
 use crate::state::AppState;
 use crate::wallet::{Entry, EntryKind, WalletError};
 
@@ -30,8 +30,8 @@ pub const WALLET_CURRENCY: &str = "KRW";
 /// The routes of the wallet.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/me/wallet/charge", post(charge))
         .route("/api/me/wallet", get(read))
+        .merge(super::wallet_topups::router())
 }
 
 impl From<WalletError> for ApiError {
@@ -65,18 +65,9 @@ impl From<WalletError> for ApiError {
     }
 }
 
-/// Body of `POST /api/me/wallet/charge`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct ChargeBody {
-    /// Minor units (won) to add, positive.
-    #[schema(examples(100_000))]
-    amount: i64,
-}
-
 /// One ledger entry of the wallet (the fields of [`Entry`], one for one).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-struct EntryAnswer {
+pub(crate) struct EntryAnswer {
     /// Unique id.
     #[schema(value_type = String, format = "uuid")]
     id: uuid::Uuid,
@@ -91,9 +82,9 @@ struct EntryAnswer {
     /// The wallet's currency.
     #[schema(value_type = String, examples("KRW"))]
     currency: Currency,
-    /// What the entry is for (a payment or hold id, a charge receipt; may be empty).
+    /// What the entry is for: the hold of a payment or refund, the top-up of a charge.
     reference: String,
-    /// The idempotency key the entry was written under.
+    /// The server-made key the entry was written under (`sys:<purpose>:<payment id>`).
     idempotency_key: String,
     /// When it was written, epoch ms.
     #[schema(value_type = i64)]
@@ -149,50 +140,6 @@ struct WalletAnswer {
     entries: Vec<EntryAnswer>,
     /// How many entries the wallet has in all.
     entry_count: u64,
-}
-
-/// Adds money to the caller's wallet, once per `Idempotency-Key`.
-#[utoipa::path(
-    post,
-    path = "/api/me/wallet/charge",
-    operation_id = "charge_wallet",
-    tag = "wallet",
-    summary = "Add money to my wallet",
-    params(("Idempotency-Key" = String, Header, description = "Required; 1 to 255 printable ASCII characters. A repeat with the same key and amount credits nothing and answers the first entry")),
-    request_body = ChargeBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 201, description = "The ledger entry of the charge", body = EntryAnswer),
-        (status = 400, description = "Malformed body, or a missing or malformed `Idempotency-Key`: `VALIDATION`", body = ErrorBody),
-        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
-        (status = 409, description = "The balance would exceed its limit: `BALANCE_LIMIT`", body = ErrorBody),
-        (status = 422, description = "An amount that is not positive or too large (`VALIDATION`), or this key used with another amount (`IDEMPOTENCY_KEY_REUSED`)", body = ErrorBody),
-        (status = 503, description = "Wallet storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
-    )
-)]
-async fn charge(
-    State(state): State<AppState>,
-    me: AuthUser,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody<ChargeBody>,
-) -> Result<impl IntoResponse, ApiError> {
-    let key = idempotency_key(&headers)?;
-    let currency = Currency::new(WALLET_CURRENCY).map_err(ticket_core::Error::from)?;
-    let amount = Money {
-        amount_minor: body.amount,
-        currency,
-    };
-    let entry = state
-        .wallet
-        .charge(
-            &me.id.to_string(),
-            &key,
-            amount,
-            "charge",
-            state.clock.now(),
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(EntryAnswer::from(entry))))
 }
 
 /// Query of `GET /api/me/wallet`.

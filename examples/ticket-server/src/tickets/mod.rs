@@ -1,4 +1,4 @@
-//! Tickets with signed codes, and the record of which tickets were used at the gate.
+//! Tickets with signed codes: their ids, their codes, and how a hold's tickets are numbered.
 //!
 //! A **ticket** is one unit of a CONFIRMED reservation (a hold): hold `h` covering `k` units
 //! or seats has the tickets `h-1` … `h-k` ([`TicketId`]), numbered in the hold's own order
@@ -13,30 +13,14 @@
 //! about whether the ticket is still good: the gate checks the reservation's state and
 //! marks the ticket used.
 //!
-//! The **use marks** live in the shared store ([`TicketStore`]): a ticket is marked used once,
-//! atomically, so two gates scanning the same code at the same instant get exactly one
-//! [`UseOutcome::FirstUse`]; every other scan gets [`UseOutcome::AlreadyUsed`] with the
-//! first scan's time and gate. Marks are written once and never changed or removed.
-//!
-//! | backend | atomicity |
-//! |---|---|
-//! | [`MemoryTickets`] | one mutex over the marks (one process only: for tests and the demo) |
-//! | [`RedisTickets`] | `HSETNX` of the ticket's field and `HGET` of it in one `MULTI`/`EXEC` |
-//! | [`PgTickets`] | `INSERT … ON CONFLICT DO NOTHING RETURNING` on the ticket's primary key, then a read of the winning row; triggers refuse `UPDATE` and `DELETE` |
-//!
-//! [`TicketError::Unavailable`] means the backend failed or did not answer: the mark may or
-//! may not have been written. Scanning again is always safe: it answers `AlreadyUsed` with
-//! the first mark when the first attempt did write it.
+//! Whether a ticket was used is the library's business: the gate checks it in with
+//! [`ticket_core::service::GateService::check_in`], one atomic store step that marks it only
+//! while its reservation is CONFIRMED and at its own session, and that a cancellation of the
+//! same reservation cannot slip past.
 
-mod memory;
-mod pg;
-mod redis_backend;
-
-use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
-use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::digest::KeyInit;
@@ -47,21 +31,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use ticket_core::model::hold::Hold;
 use ticket_core::model::selection::{HoldItems, MAX_UNITS_PER_HOLD};
-use ticket_core::{HoldId, SessionId, Timestamp, UserId};
-
-pub use memory::MemoryTickets;
-pub use pg::{PgTickets, PgTicketsConfig};
-pub use redis_backend::{RedisTickets, RedisTicketsConfig};
+use ticket_core::{HoldId, SessionId, UserId};
 
 /// The version prefix of every code this build signs and accepts.
 pub const CODE_PREFIX: &str = "TR1";
 
 /// The longest code accepted, in bytes; longer input is refused before any decoding.
 pub const MAX_CODE_LEN: usize = 1024;
-
-/// The longest gate (the scanning admin's id) accepted by [`TicketStore::mark_used`], in
-/// bytes.
-pub const MAX_GATE_LEN: usize = 256;
 
 /// The label the code key is derived with from the server's secret (HMAC-SHA256 keyed by the
 /// secret over this label): codes and access tokens never share a key.
@@ -72,20 +48,15 @@ type HmacSha256 = Hmac<Sha256>;
 /// One SHA-256 block: an HMAC-SHA256 key as HMAC uses it.
 type KeyBlock = GenericArray<u8, U64>;
 
-/// What a [`TicketStore`] call can fail with.
+/// A malformed ticket id or number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TicketError {
-    /// An argument is malformed (a ticket id, an empty or too long gate); nothing was
-    /// written.
+    /// The ticket id or number is malformed.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    /// The backend failed or did not answer (or holds data this code cannot read); whether
-    /// a mark was written is unknown. Scanning again is safe.
-    #[error("ticket storage unavailable: {0}")]
-    Unavailable(String),
 }
 
-/// Result of every ticket store operation.
+/// Result of the ticket id operations.
 pub type Result<T, E = TicketError> = std::result::Result<T, E>;
 
 /// Why a ticket code was refused. Either way nothing is marked.
@@ -342,63 +313,10 @@ fn mac_with(key: &KeyBlock) -> HmacSha256 {
     <HmacSha256 as KeyInit>::new(key)
 }
 
-// ---------------------------------------------------------------------------------------------
-// use marks
-
-/// The record of a ticket's first use at the gate. Written once, never changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UsedMark {
-    /// When the ticket was first scanned (the `now` of that call).
-    pub at: Timestamp,
-    /// Who scanned it (the gate: the admin's user id).
-    pub by: String,
-}
-
-/// What marking a ticket used found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UseOutcome {
-    /// This call marked the ticket: let the holder in.
-    FirstUse {
-        /// The mark's time (the call's `now`).
-        at: Timestamp,
-    },
-    /// The ticket was marked before (by this gate or another): the first mark, unchanged.
-    AlreadyUsed {
-        /// When it was first used.
-        at: Timestamp,
-        /// Who scanned it first.
-        by: String,
-    },
-}
-
-/// Validates a gate (1..=[`MAX_GATE_LEN`] bytes, no control characters).
-pub(crate) fn check_gate(by: &str) -> Result<()> {
-    if by.is_empty() || by.len() > MAX_GATE_LEN || by.chars().any(char::is_control) {
-        return Err(TicketError::InvalidRequest(format!(
-            "gate must be 1..={MAX_GATE_LEN} bytes without control characters"
-        )));
-    }
-    Ok(())
-}
-
-/// Where tickets' use marks are kept, shared by every process that uses the same backing
-/// service. Object-safe (`Arc<dyn TicketStore>`).
-#[async_trait]
-pub trait TicketStore: Send + Sync {
-    /// Marks `ticket` used by gate `by` at `now`, unless it was marked before. Atomic: of
-    /// any number of racing calls for one ticket, on any number of processes sharing the
-    /// backend, exactly one answers [`UseOutcome::FirstUse`]; every other call, then and
-    /// later, answers [`UseOutcome::AlreadyUsed`] with that first mark. A refused call
-    /// ([`TicketError::InvalidRequest`]) writes nothing.
-    async fn mark_used(&self, ticket: &TicketId, by: &str, now: Timestamp) -> Result<UseOutcome>;
-
-    /// The marks of those of `tickets` that were used (unused ones are absent).
-    async fn used(&self, tickets: &[TicketId]) -> Result<HashMap<TicketId, UsedMark>>;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ticket_core::Timestamp;
 
     fn claims(n: u32) -> TicketClaims {
         let now = Timestamp::from_millis(1_700_000_000_000);
@@ -533,9 +451,5 @@ mod tests {
             assert!(bad.parse::<TicketId>().is_err(), "{bad}");
         }
         assert!(TicketId::new(hold, 0).is_err());
-        assert!(check_gate("").is_err());
-        assert!(check_gate(&"g".repeat(MAX_GATE_LEN + 1)).is_err());
-        assert!(check_gate("gate\n").is_err());
-        assert!(check_gate("admin-1").is_ok());
     }
 }

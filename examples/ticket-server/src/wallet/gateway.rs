@@ -7,14 +7,17 @@
 //! reservation refunds to the wallet. [`PaymentMethods`] puts it beside the card provider.
 //!
 //! It keeps no state of its own: an intent is `wallet_<hold id>`, its amount and payer are
-//! the hold's, and whether it was paid is whether the payer's ledger holds an entry under
-//! the intent id as idempotency key. So every server process sharing the wallet's backend
+//! the hold's, and whether it was paid is whether the payer's ledger holds the debit under
+//! the server-made key [`LedgerPurpose::CheckoutDebit`] of the intent id (no client key can
+//! name it: see [`super::ledger_key`]). So every server process sharing the wallet's backend
 //! sees the same intents, and the guarantees are the ledger's:
 //!
-//! * **Charged at most once**: the debit's idempotency key is the intent id, so confirming
-//!   again (a retried checkout, two servers) returns the first debit.
-//! * **Refunded at most once**: a refund is always whole and its key is derived from the
-//!   intent id, whatever key the caller gives.
+//! * **Charged at most once, and always charged**: the debit's key is derived from the
+//!   intent id, so confirming again (a retried checkout, two servers) returns the first
+//!   debit, and only this gateway can write an entry under it.
+//! * **Refunded at most once**: a refund is always whole and its key
+//!   ([`LedgerPurpose::CheckoutRefund`]) is derived from the intent id, whatever key the
+//!   caller gives.
 //! * **Confirmation is synchronous**: the answer is `succeeded`, or `failed` with
 //!   `insufficient_funds` / `currency_mismatch` (nothing debited); no webhook follows.
 //! * **Cancel**: an intent never debited is canceled (nothing can be charged by a later
@@ -35,7 +38,7 @@ use ticket_core::model::hold::{Hold, HoldState};
 use ticket_core::store::Reservations;
 use ticket_core::{Clock, Error, HoldId};
 
-use super::{Entry, WalletError, WalletStore};
+use super::{Entry, EntryKind, LedgerKey, LedgerPurpose, WalletError, WalletStore};
 
 /// The payment method that selects the wallet in a checkout.
 pub const WALLET_METHOD: &str = "wallet";
@@ -57,14 +60,19 @@ impl std::fmt::Debug for WalletGateway {
     }
 }
 
-/// The wallet debit's idempotency key (and the intent id) for hold `hold`.
+/// The wallet intent id of hold `hold`.
 fn intent_id_of(hold: HoldId) -> String {
     format!("{WALLET_INTENT_PREFIX}{hold}")
 }
 
-/// The idempotency key of the (one, whole) refund of intent `intent`.
-fn refund_key(intent: &str) -> String {
-    format!("refund-{intent}")
+/// The ledger key of the debit of intent `intent`.
+fn debit_key(intent: &str) -> LedgerKey {
+    LedgerKey::new(LedgerPurpose::CheckoutDebit, intent)
+}
+
+/// The ledger key of the (one, whole) refund of intent `intent`.
+fn refund_key(intent: &str) -> LedgerKey {
+    LedgerKey::new(LedgerPurpose::CheckoutRefund, intent)
 }
 
 fn unavailable(e: impl std::fmt::Display) -> GatewayError {
@@ -104,9 +112,10 @@ impl WalletGateway {
         let payer = hold.user.as_str();
         let paid = self
             .wallet
-            .entry_by_key(payer, id.as_str())
+            .entry_by_key(payer, &debit_key(id.as_str()))
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable)?
+            .filter(|e| e.kind == EntryKind::Payment);
         let (status, amount_refunded, failure) = match &paid {
             Some(_) => {
                 let refunded = self
@@ -202,7 +211,7 @@ impl PaymentGateway for WalletGateway {
             .wallet
             .pay(
                 hold.user.as_str(),
-                id.as_str(),
+                &debit_key(id.as_str()),
                 hold.amount,
                 &hold.id.to_string(),
                 self.clock.now(),
@@ -259,9 +268,10 @@ impl PaymentGateway for WalletGateway {
         let payer = hold.user.as_str();
         let Some(paid) = self
             .wallet
-            .entry_by_key(payer, req.intent.as_str())
+            .entry_by_key(payer, &debit_key(req.intent.as_str()))
             .await
             .map_err(unavailable)?
+            .filter(|e| e.kind == EntryKind::Payment)
         else {
             let status = self.intent(&req.intent, &hold).await?.status;
             return Err(GatewayError::Conflict {

@@ -13,6 +13,10 @@
 //! With Redis or PostgreSQL, everything lives in the shared service, so several server
 //! processes agree on every balance.
 //!
+//! Money enters a wallet only as the credit of a [`TopUp`] whose card payment succeeded
+//! ([`TopUps`] drives it; each backend also implements [`TopUpStore`], so a top-up's move to
+//! `succeeded` and its credit are one atomic step).
+//!
 //! Rules every backend follows (the shared tests in `tests/wallet.rs` check them):
 //!
 //! - **Amounts**: every entry moves between 1 and [`MAX_AMOUNT_MINOR`] minor units;
@@ -21,7 +25,9 @@
 //! - **One currency per wallet**: the first entry fixes it; another currency is
 //!   [`WalletError::CurrencyMismatch`] and changes nothing.
 //! - **Idempotency per (user, key)**: one key namespace per user, shared by charges,
-//!   payments and refunds. Repeating a request with the same key returns the entry the first
+//!   payments and refunds. Keys are [`LedgerKey`]s, `sys:<purpose>:<id>`, made by the
+//!   server only: no client-sent text can name a ledger entry (see [`ledger_key`]).
+//!   Repeating a request with the same key returns the entry the first
 //!   one wrote (no second credit or debit), even when racing; the same key with another
 //!   request (kind, amount, currency or reference) is [`WalletError::KeyReused`]. A refused
 //!   request writes nothing, so its key stays free for a retry.
@@ -33,9 +39,14 @@
 //!   same idempotency key is always safe.
 
 mod gateway;
+pub mod ledger_key;
 mod memory;
 mod pg;
 mod redis_backend;
+mod topup;
+mod topup_pg;
+mod topup_redis;
+mod topups;
 
 use std::fmt;
 
@@ -47,9 +58,14 @@ use ticket_core::model::money::{Currency, Money};
 use uuid::Uuid;
 
 pub use gateway::{PaymentMethods, WALLET_INTENT_PREFIX, WALLET_METHOD, WalletGateway};
+pub use ledger_key::{LedgerKey, LedgerPurpose};
 pub use memory::MemoryWallet;
 pub use pg::{PgWallet, PgWalletConfig};
 pub use redis_backend::{RedisWallet, RedisWalletConfig};
+pub use topup::{Replaced, TopUp, TopUpStatus, TopUpStore};
+pub use topups::{
+    CONFIRM_WAIT, TOPUP_METADATA_KEY, TOPUP_USER_METADATA_KEY, TopUpError, TopUpOutcome, TopUps,
+};
 
 /// The largest amount one entry (charge, payment or refund) may move, in minor units:
 /// 10 000 000 (100 000.00 in a two-decimal currency, 10 000 000 KRW).
@@ -176,7 +192,7 @@ pub struct Entry {
     pub currency: Currency,
     /// What the entry is for (a payment or hold id, a charge receipt; may be empty).
     pub reference: String,
-    /// The idempotency key the entry was written under (unique per user).
+    /// The [`LedgerKey`] the entry was written under (unique per user).
     pub idempotency_key: String,
     /// When it was written (the `now` of the call).
     pub at: Timestamp,
@@ -217,7 +233,7 @@ pub trait WalletStore: Send + Sync {
         &self,
         kind: EntryKind,
         user: &str,
-        key: &str,
+        key: &LedgerKey,
         amount: Money,
         reference: &str,
         now: Timestamp,
@@ -229,14 +245,14 @@ pub trait WalletStore: Send + Sync {
 
     /// The entry `user` wrote under idempotency key `key`, if any (a refused request wrote
     /// none). Lets a caller learn whether a payment whose answer it never got went through.
-    async fn entry_by_key(&self, user: &str, key: &str) -> Result<Option<Entry>>;
+    async fn entry_by_key(&self, user: &str, key: &LedgerKey) -> Result<Option<Entry>>;
 
     /// Credits `amount` to `user`'s wallet. Idempotent per (user, key): a repeat returns the
     /// first entry and credits nothing.
     async fn charge(
         &self,
         user: &str,
-        key: &str,
+        key: &LedgerKey,
         amount: Money,
         reference: &str,
         now: Timestamp,
@@ -251,7 +267,7 @@ pub trait WalletStore: Send + Sync {
     async fn pay(
         &self,
         user: &str,
-        key: &str,
+        key: &LedgerKey,
         amount: Money,
         reference: &str,
         now: Timestamp,
@@ -265,7 +281,7 @@ pub trait WalletStore: Send + Sync {
     async fn refund(
         &self,
         user: &str,
-        key: &str,
+        key: &LedgerKey,
         amount: Money,
         reference: &str,
         now: Timestamp,
@@ -290,7 +306,7 @@ pub trait WalletStore: Send + Sync {
 pub(crate) struct Request<'a> {
     pub kind: EntryKind,
     pub user: &'a str,
-    pub key: &'a str,
+    pub key: &'a LedgerKey,
     pub amount: Money,
     pub reference: &'a str,
 }
@@ -300,14 +316,14 @@ impl<'a> Request<'a> {
     pub(crate) fn new(
         kind: EntryKind,
         user: &'a str,
-        key: &'a str,
+        key: &'a LedgerKey,
         amount: Money,
         reference: &'a str,
     ) -> Result<Self> {
         check_user(user)?;
-        if key.is_empty() || key.len() > MAX_TEXT_LEN {
+        if key.as_str().len() > MAX_TEXT_LEN {
             return Err(WalletError::InvalidRequest(format!(
-                "idempotency key must be 1..={MAX_TEXT_LEN} bytes"
+                "idempotency key must be at most {MAX_TEXT_LEN} bytes"
             )));
         }
         if reference.len() > MAX_TEXT_LEN {
@@ -364,7 +380,7 @@ impl<'a> Request<'a> {
             amount_minor: self.delta(),
             currency: self.amount.currency,
             reference: self.reference.to_owned(),
-            idempotency_key: self.key.to_owned(),
+            idempotency_key: self.key.as_str().to_owned(),
             at: now,
         }
     }
@@ -455,26 +471,29 @@ mod tests {
 
     #[test]
     fn requests_are_checked() {
-        let ok = Request::new(EntryKind::Payment, "u", "k", krw(5), "r").unwrap();
+        let k = LedgerKey::new(LedgerPurpose::CheckoutDebit, "k");
+        let ok = Request::new(EntryKind::Payment, "u", &k, krw(5), "r").unwrap();
         assert_eq!(ok.delta(), -5);
         for bad in [0, -1, MAX_AMOUNT_MINOR + 1, i64::MIN] {
             assert!(matches!(
-                Request::new(EntryKind::Charge, "u", "k", krw(bad), ""),
+                Request::new(EntryKind::Charge, "u", &k, krw(bad), ""),
                 Err(WalletError::InvalidAmount { .. })
             ));
         }
         let long = "x".repeat(MAX_TEXT_LEN + 1);
-        assert!(Request::new(EntryKind::Charge, "", "k", krw(1), "").is_err());
-        assert!(Request::new(EntryKind::Charge, "u", "", krw(1), "").is_err());
-        assert!(Request::new(EntryKind::Charge, &long, "k", krw(1), "").is_err());
-        assert!(Request::new(EntryKind::Charge, "u", "k", krw(1), &long).is_err());
+        let long_key = LedgerKey::new(LedgerPurpose::TopUpCredit, &long);
+        assert!(Request::new(EntryKind::Charge, "", &k, krw(1), "").is_err());
+        assert!(Request::new(EntryKind::Charge, "u", &long_key, krw(1), "").is_err());
+        assert!(Request::new(EntryKind::Charge, &long, &k, krw(1), "").is_err());
+        assert!(Request::new(EntryKind::Charge, "u", &k, krw(1), &long).is_err());
     }
 
     #[test]
     fn fingerprints_separate_requests() {
-        let a = Request::new(EntryKind::Charge, "u", "k", krw(5), "ab").unwrap();
-        let b = Request::new(EntryKind::Refund, "u", "k", krw(5), "ab").unwrap();
-        let c = Request::new(EntryKind::Charge, "u", "k", krw(5), "a").unwrap();
+        let k = LedgerKey::new(LedgerPurpose::TopUpCredit, "k");
+        let a = Request::new(EntryKind::Charge, "u", &k, krw(5), "ab").unwrap();
+        let b = Request::new(EntryKind::Refund, "u", &k, krw(5), "ab").unwrap();
+        let c = Request::new(EntryKind::Charge, "u", &k, krw(5), "a").unwrap();
         assert_ne!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.fingerprint(), c.fingerprint());
         assert_eq!(a.fingerprint(), a.clone().fingerprint());

@@ -7,7 +7,9 @@
 //! - `wallet_ledger (seq, id, user_id, kind, amount_minor, currency, reference,
 //!   idempotency_key, fingerprint, at_ms)` with `UNIQUE (user_id, idempotency_key)`, a
 //!   foreign key `(user_id, currency)` to the account (one currency per wallet), a sign check
-//!   per kind, and triggers refusing `UPDATE`, `DELETE` and `TRUNCATE` (append-only).
+//!   per kind, a `CHECK` that keys are server-made (`sys:…`), and triggers refusing `UPDATE`,
+//!   `DELETE` and `TRUNCATE` (append-only);
+//! - `wallet_topups`, the top-ups (see `topup_pg.rs`).
 //!
 //! Every change runs in one transaction that first locks the user's account row
 //! (`SELECT … FOR UPDATE`), so changes to one wallet are serialised: the idempotency lookup,
@@ -24,8 +26,8 @@ use ticket_core::model::money::{Currency, Money};
 use uuid::Uuid;
 
 use super::{
-    Entry, EntryKind, Request, Result, Snapshot, Stored, WalletError, WalletStore, check_user,
-    replay,
+    Entry, EntryKind, LedgerKey, Request, Result, Snapshot, Stored, WalletError, WalletStore,
+    check_user, replay,
 };
 
 /// How to reach PostgreSQL and where to keep the wallet's tables.
@@ -96,6 +98,18 @@ CREATE TABLE IF NOT EXISTS {s}.wallet_ledger (
     FOREIGN KEY (user_id, currency) REFERENCES {s}.wallet_accounts (user_id, currency)
 );
 CREATE INDEX IF NOT EXISTS wallet_ledger_user_seq ON {s}.wallet_ledger (user_id, seq DESC);
+-- Only server-made keys (ledger_key.rs) name entries; NOT VALID: rows written before the
+-- rule are kept, every new row is checked.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = '{s}.wallet_ledger'::regclass
+                     AND conname = 'wallet_ledger_server_keys') THEN
+        ALTER TABLE {s}.wallet_ledger ADD CONSTRAINT wallet_ledger_server_keys
+            CHECK (idempotency_key LIKE 'sys:%') NOT VALID;
+    END IF;
+END
+$$;
 CREATE OR REPLACE FUNCTION {s}.wallet_ledger_append_only() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
@@ -146,7 +160,7 @@ impl PgWallet {
             &self.pool,
             &self.config.schema,
             "ticketrush-wallet-migrate",
-            DDL,
+            &format!("{DDL}{}", super::topup_pg::TOPUP_DDL),
         )
         .await
         .map_err(db_error)
@@ -165,10 +179,28 @@ impl PgWallet {
         self.pool.close().await;
     }
 
+    /// The pool.
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// One attempt of [`WalletStore::post`] in one transaction.
     async fn post_once(&self, req: &Request<'_>, now: Timestamp) -> Result<Entry, PostError> {
-        let s = &self.config.schema;
         let mut tx = self.pool.begin().await?;
+        let entry = self.post_in(&mut tx, req, now).await?;
+        tx.commit().await?;
+        Ok(entry)
+    }
+
+    /// [`WalletStore::post`] inside the caller's transaction `tx` (which it leaves open: a
+    /// refusal is an `Err`, and the caller rolls back).
+    pub(super) async fn post_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        req: &Request<'_>,
+        now: Timestamp,
+    ) -> Result<Entry, PostError> {
+        let s = &self.config.schema;
         if !req.kind.is_debit() {
             // A credit may open the wallet; an existing row keeps its currency.
             sqlx::query(&format!(
@@ -177,7 +209,7 @@ impl PgWallet {
             ))
             .bind(req.user)
             .bind(req.amount.currency.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
         let account = sqlx::query(&format!(
@@ -185,7 +217,7 @@ impl PgWallet {
              WHERE user_id = $1 FOR UPDATE"
         ))
         .bind(req.user)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let Some(account) = account else {
             // Only a payment gets here: no wallet, so no entry and no funds.
@@ -203,8 +235,8 @@ impl PgWallet {
              WHERE user_id = $1 AND idempotency_key = $2"
         ))
         .bind(req.user)
-        .bind(req.key)
-        .fetch_optional(&mut *tx)
+        .bind(req.key.as_str())
+        .fetch_optional(&mut **tx)
         .await?;
         if let Some(row) = previous {
             return Ok(replay(stored_from_row(&row)?, req)?);
@@ -231,7 +263,7 @@ impl PgWallet {
         .bind(&entry.idempotency_key)
         .bind(req.fingerprint())
         .bind(entry.at.as_millis())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query(&format!(
             "UPDATE \"{s}\".wallet_accounts SET balance_minor = balance_minor + $2 \
@@ -239,15 +271,14 @@ impl PgWallet {
         ))
         .bind(req.user)
         .bind(entry.amount_minor)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
         Ok(entry)
     }
 }
 
 /// A refusal, or a database error that may deserve a retry.
-enum PostError {
+pub(super) enum PostError {
     Wallet(WalletError),
     Db(sqlx::Error),
 }
@@ -264,11 +295,11 @@ impl From<WalletError> for PostError {
     }
 }
 
-fn db_error(e: sqlx::Error) -> WalletError {
+pub(super) fn db_error(e: sqlx::Error) -> WalletError {
     WalletError::Unavailable(format!("postgres: {e}"))
 }
 
-fn corrupt(what: &str) -> WalletError {
+pub(super) fn corrupt(what: &str) -> WalletError {
     WalletError::Unavailable(format!("postgres: unreadable wallet data ({what})"))
 }
 
@@ -300,7 +331,7 @@ impl WalletStore for PgWallet {
         &self,
         kind: EntryKind,
         user: &str,
-        key: &str,
+        key: &LedgerKey,
         amount: Money,
         reference: &str,
         now: Timestamp,
@@ -324,7 +355,7 @@ impl WalletStore for PgWallet {
         }
     }
 
-    async fn entry_by_key(&self, user: &str, key: &str) -> Result<Option<Entry>> {
+    async fn entry_by_key(&self, user: &str, key: &LedgerKey) -> Result<Option<Entry>> {
         check_user(user)?;
         let s = &self.config.schema;
         let row = sqlx::query(&format!(
@@ -332,7 +363,7 @@ impl WalletStore for PgWallet {
              WHERE user_id = $1 AND idempotency_key = $2"
         ))
         .bind(user)
-        .bind(key)
+        .bind(key.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(db_error)?;

@@ -7,7 +7,11 @@
 //!   one field `k:<idempotency key>` per entry holding the entry and its request fingerprint;
 //! - `<prefix>:wallet:{<tag>}:ledger`, a list of the entries, newest first (`LPUSH`).
 //!
-//! The script `post.lua` does the idempotency lookup, the currency, funds and limit checks,
+//! - `<prefix>:wallet:{<tag>}:topups`, a hash of the user's top-ups (see `topup_redis.rs`);
+//! - `<prefix>:wallet:topups:pending`, a sorted set of every pending top-up (the
+//!   reconciler's index; kept outside the scripts, so a cluster needs no cross-slot step).
+//!
+//! The script `lua/post.lua` (after `lua/ledger_post.lua`) does the idempotency lookup, the currency, funds and limit checks,
 //! the ledger `LPUSH` and the balance `HINCRBY` in one atomic step, so the balance always
 //! equals the sum of the list and racing payments cannot overdraw.
 
@@ -21,7 +25,7 @@ use ticket_core::Timestamp;
 use ticket_core::model::money::{Currency, Money};
 
 use super::{
-    Entry, EntryKind, MAX_BALANCE_MINOR, Request, Result, Snapshot, Stored, WalletError,
+    Entry, EntryKind, LedgerKey, MAX_BALANCE_MINOR, Request, Result, Snapshot, Stored, WalletError,
     WalletStore, check_user, replay,
 };
 
@@ -65,9 +69,11 @@ fn check_prefix(prefix: &str) -> Result<()> {
 /// Every process using the same Redis and prefix sees the same wallets.
 #[derive(Clone)]
 pub struct RedisWallet {
-    conn: ConnectionManager,
+    pub(super) conn: ConnectionManager,
     prefix: String,
     post: Script,
+    pub(super) topup_open: Script,
+    pub(super) topup_replace: Script,
 }
 
 impl std::fmt::Debug for RedisWallet {
@@ -78,24 +84,13 @@ impl std::fmt::Debug for RedisWallet {
     }
 }
 
-const POST_LUA: &str = r#"
--- KEYS[1] account hash, KEYS[2] ledger list
--- ARGV[1] idempotency field, ARGV[2] currency, ARGV[3] signed delta,
--- ARGV[4] stored entry (JSON), ARGV[5] balance cap, ARGV[6] user id
-local prev = redis.call('HGET', KEYS[1], ARGV[1])
-if prev then return {'dup', prev} end
-local cur = redis.call('HGET', KEYS[1], 'currency')
-if cur and cur ~= ARGV[2] then return {'currency', cur} end
-local raw = redis.call('HGET', KEYS[1], 'balance') or '0'
-local bal = tonumber(raw)
-local delta = tonumber(ARGV[3])
-if delta < 0 and bal + delta < 0 then return {'short', raw} end
-if delta > 0 and bal + delta > tonumber(ARGV[5]) then return {'limit', raw} end
-redis.call('HSET', KEYS[1], 'user', ARGV[6], 'currency', ARGV[2], ARGV[1], ARGV[4])
-redis.call('HINCRBY', KEYS[1], 'balance', ARGV[3])
-redis.call('LPUSH', KEYS[2], ARGV[4])
-return {'ok', ARGV[4]}
-"#;
+/// The ledger change every appending script starts with.
+const LEDGER_POST_LUA: &str = include_str!("lua/ledger_post.lua");
+
+/// A script made of [`LEDGER_POST_LUA`] and `body`.
+pub(super) fn ledger_script(body: &str) -> Script {
+    Script::new(&format!("{LEDGER_POST_LUA}\n{body}"))
+}
 
 impl RedisWallet {
     /// Connects to `config.url` and checks Redis answers (`PING`).
@@ -122,7 +117,9 @@ impl RedisWallet {
         Ok(Self {
             conn,
             prefix,
-            post: Script::new(POST_LUA),
+            post: ledger_script(include_str!("lua/post.lua")),
+            topup_open: Script::new(include_str!("lua/topup_open.lua")),
+            topup_replace: ledger_script(include_str!("lua/topup_replace.lua")),
         })
     }
 
@@ -141,19 +138,30 @@ impl RedisWallet {
             .map_err(unavailable)
     }
 
-    fn keys(&self, user: &str) -> (String, String) {
+    /// `<prefix>:wallet:{<tag>}`: the start of every key of `user` (one hash slot).
+    pub(super) fn user_base(&self, user: &str) -> String {
         let digest = hex::encode(Sha256::digest(user.as_bytes()));
         let tag = digest.get(..32).unwrap_or(&digest);
-        let base = format!("{}:wallet:{{{tag}}}", self.prefix);
+        format!("{}:wallet:{{{tag}}}", self.prefix)
+    }
+
+    /// The account hash and the ledger list of `user`.
+    pub(super) fn keys(&self, user: &str) -> (String, String) {
+        let base = self.user_base(user);
         (format!("{base}:acct"), format!("{base}:ledger"))
+    }
+
+    /// The sorted set of pending top-ups of every user (the reconciler's index).
+    pub(super) fn pending_key(&self) -> String {
+        format!("{}:wallet:topups:pending", self.prefix)
     }
 }
 
-fn unavailable(e: redis::RedisError) -> WalletError {
+pub(super) fn unavailable(e: redis::RedisError) -> WalletError {
     WalletError::Unavailable(format!("redis: {e}"))
 }
 
-fn corrupt(what: &str) -> WalletError {
+pub(super) fn corrupt(what: &str) -> WalletError {
     WalletError::Unavailable(format!("redis: unreadable wallet data ({what})"))
 }
 
@@ -169,24 +177,57 @@ fn parse_currency(raw: &str) -> Result<Currency> {
     Currency::new(raw).map_err(|_| corrupt("currency"))
 }
 
+/// The entry `req` wrote (`written`) or the refusal, from `ledger_post`'s answer.
+pub(super) fn ledger_reply(
+    status: &str,
+    value: &str,
+    req: &Request<'_>,
+    written: Entry,
+) -> Result<Entry> {
+    let currency = req.amount.currency;
+    match status {
+        "ok" => Ok(written),
+        "dup" => replay(parse_stored(value)?, req),
+        "currency" => Err(req
+            .mismatch(parse_currency(value)?)
+            .unwrap_or_else(|| corrupt("currency check"))),
+        "short" => Err(req
+            .short(parse_balance(value)?, currency)
+            .unwrap_or_else(|| corrupt("funds check"))),
+        "limit" => Err(req
+            .over_limit(parse_balance(value)?, currency)
+            .unwrap_or_else(|| corrupt("limit check"))),
+        "badkey" => Err(WalletError::InvalidRequest(
+            "only server-made ledger keys may name an entry".into(),
+        )),
+        _ => Err(corrupt("script status")),
+    }
+}
+
+/// The JSON an entry is stored as, with its request's fingerprint.
+pub(super) fn stored_json(req: &Request<'_>, now: Timestamp) -> Result<(Entry, String)> {
+    let stored = Stored {
+        e: req.entry(now),
+        fp: req.fingerprint(),
+    };
+    let json = serde_json::to_string(&stored)
+        .map_err(|e| WalletError::Unavailable(format!("encoding an entry: {e}")))?;
+    Ok((stored.e, json))
+}
+
 #[async_trait]
 impl WalletStore for RedisWallet {
     async fn post(
         &self,
         kind: EntryKind,
         user: &str,
-        key: &str,
+        key: &LedgerKey,
         amount: Money,
         reference: &str,
         now: Timestamp,
     ) -> Result<Entry> {
         let req = Request::new(kind, user, key, amount, reference)?;
-        let stored = Stored {
-            e: req.entry(now),
-            fp: req.fingerprint(),
-        };
-        let json = serde_json::to_string(&stored)
-            .map_err(|e| WalletError::Unavailable(format!("encoding an entry: {e}")))?;
+        let (entry, json) = stored_json(&req, now)?;
         let (acct, ledger) = self.keys(user);
         let reply: Vec<String> = self
             .post
@@ -204,29 +245,10 @@ impl WalletStore for RedisWallet {
         let (Some(status), Some(value)) = (reply.first(), reply.get(1)) else {
             return Err(corrupt("script reply"));
         };
-        match status.as_str() {
-            "ok" => Ok(stored.e),
-            "dup" => replay(parse_stored(value)?, &req),
-            "currency" => Err(req
-                .mismatch(parse_currency(value)?)
-                .unwrap_or_else(|| corrupt("currency check"))),
-            "short" => {
-                let balance = parse_balance(value)?;
-                Err(req
-                    .short(balance, amount.currency)
-                    .unwrap_or_else(|| corrupt("funds check")))
-            }
-            "limit" => {
-                let balance = parse_balance(value)?;
-                Err(req
-                    .over_limit(balance, amount.currency)
-                    .unwrap_or_else(|| corrupt("limit check")))
-            }
-            _ => Err(corrupt("script status")),
-        }
+        ledger_reply(status, value, &req, entry)
     }
 
-    async fn entry_by_key(&self, user: &str, key: &str) -> Result<Option<Entry>> {
+    async fn entry_by_key(&self, user: &str, key: &LedgerKey) -> Result<Option<Entry>> {
         check_user(user)?;
         let (acct, _) = self.keys(user);
         let text: Option<String> = redis::cmd("HGET")

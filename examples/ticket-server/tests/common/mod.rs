@@ -633,3 +633,22 @@ pub async fn buy(
     let payment = paid.json["payment_id"].as_str().expect("payment id");
     (hold, payment.to_owned())
 }
+
+/// Tops the caller's wallet up by `amount` under Idempotency-Key `key` with the sandbox's
+/// success card, and checks it was credited at once (202 `succeeded`).
+#[allow(dead_code)]
+pub async fn top_up(server: &Server, token: &str, key: &str, amount: i64) {
+    let a = call(
+        server,
+        "POST",
+        "/api/me/wallet/topups",
+        Some(token),
+        &[("idempotency-key", key)],
+        Some(&format!(
+            r#"{{"amount":{amount},"card_number":"4242424242424242"}}"#
+        )),
+    )
+    .await;
+    assert_eq!(a.status, 202, "{a:?}");
+    assert_eq!(a.json["status"], "succeeded", "{a:?}");
+}

@@ -10,5 +10,9 @@ end
 redis.call('SET', email_key, ARGV[1])
 redis.call('HSET', base .. 'user:' .. ARGV[1],
   'id', ARGV[1], 'email', ARGV[2], 'password_hash', ARGV[3], 'role', ARGV[4],
-  'created_at', ARGV[5])
+  'created_at', ARGV[5], 'tv', '0', 'blocked', '0', 'tiers', '')
+-- the set of admins decides "the last admin" atomically (change_user.lua)
+if ARGV[4] == 'ADMIN' then
+  redis.call('SADD', base .. 'admins', ARGV[1])
+end
 return 1

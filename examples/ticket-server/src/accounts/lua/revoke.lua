@@ -1,5 +1,6 @@
 -- Revokes families (atomic): with ARGV[1] = 'family', the family ARGV[2]; with
--- ARGV[1] = 'user', every family of user ARGV[2] (and forgets families already expired).
+-- ARGV[1] = 'user', every family of user ARGV[2] (and forgets families already expired)
+-- and bumps the user's access-token version (logout everywhere).
 -- KEYS[1]: key base `<prefix>:{accounts}:`
 -- Returns how many families were marked revoked.
 local base = KEYS[1]
@@ -13,6 +14,10 @@ local function revoke(family)
 end
 if ARGV[1] == 'family' then
   return revoke(ARGV[2])
+end
+local user_key = base .. 'user:' .. ARGV[2]
+if redis.call('EXISTS', user_key) == 1 then
+  redis.call('HINCRBY', user_key, 'tv', 1)
 end
 local families_key = base .. 'ufam:' .. ARGV[2]
 local n = 0

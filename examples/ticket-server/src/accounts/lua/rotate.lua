@@ -3,8 +3,8 @@
 -- KEYS[1]: key base `<prefix>:{accounts}:`
 -- ARGV: old hash (hex), new hash (hex), now (ms), new expires_at (ms), ttl of the new
 --       records (ms)
--- Returns {'ok', user id, role} or {'unknown'}, {'reused'}, {'revoked'}, {'expired'},
--- {'exists'}.
+-- Returns {'ok', user id, role, token version, new expires_at (ms)} or {'unknown'},
+-- {'reused'}, {'revoked'}, {'expired'}, {'exists'}.
 local base = KEYS[1]
 local now, ttl = tonumber(ARGV[3]), tonumber(ARGV[5])
 
@@ -29,23 +29,32 @@ if used == '1' then
   return {'reused'}
 end
 -- a missing family record counts as revoked
-if redis.call('HGET', fam_key, 'revoked') ~= '0' then
+local fam = redis.call('HMGET', fam_key, 'revoked', 'ends')
+if fam[1] ~= '0' then
   return {'revoked'}
 end
-if now >= tonumber(expires_at) then
+-- the family's absolute end (nil for families stored before absolute lifetimes)
+local ends = tonumber(fam[2])
+if now >= tonumber(expires_at) or (ends and now >= ends) then
   return {'expired'}
 end
-local role = redis.call('HGET', base .. 'user:' .. user, 'role')
+local u = redis.call('HMGET', base .. 'user:' .. user, 'role', 'tv')
+local role = u[1]
 if not role then
   return {'unknown'}
 end
+local new_expires = tonumber(ARGV[4])
+if ends and ends < new_expires then
+  new_expires = ends
+end
+new_expires = string.format('%.0f', new_expires)
 local new_key = base .. 'rt:' .. ARGV[2]
 if redis.call('EXISTS', new_key) == 1 then
   return {'exists'}
 end
 redis.call('HSET', old_key, 'used', '1')
-redis.call('HSET', new_key, 'user', user, 'family', family, 'expires_at', ARGV[4], 'used', '0')
+redis.call('HSET', new_key, 'user', user, 'family', family, 'expires_at', new_expires, 'used', '0')
 redis.call('PEXPIRE', new_key, ttl)
 extend(fam_key)
 extend(base .. 'ufam:' .. user)
-return {'ok', user, role}
+return {'ok', user, role, u[2] or '0', new_expires}
