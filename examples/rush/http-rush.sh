@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The rush simulator over HTTP, end to end, in one command: starts a payment sandbox and a
-# ticket-server (release builds) on Redis or PostgreSQL, runs `rush --url` against them,
-# then stops both and removes everything the run wrote (the namespace's Redis keys or
-# PostgreSQL schemas).
+# ticket-server (release builds; RUSH_PROFILE=debug for debug ones) on Redis or PostgreSQL,
+# runs `rush --url` against them, then stops both and removes everything the run wrote (the
+# namespace's Redis keys or PostgreSQL schemas).
 #
 #   examples/rush/http-rush.sh redis --users 100000 --units 5000
 #   examples/rush/http-rush.sh pg --users 10000 --units 500 --json
@@ -29,7 +29,13 @@ export PAYMENT_SANDBOX_KEY="sk_test_$(head -c 24 /dev/urandom | od -An -tx1 | tr
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 
-cargo build --release -q --manifest-path "$ROOT/Cargo.toml" \
+PROFILE=${RUSH_PROFILE:-release}
+case "$PROFILE" in
+  release) PROFILE_FLAG=(--release) ;;
+  debug) PROFILE_FLAG=() ;;
+  *) echo "RUSH_PROFILE must be release or debug" >&2; exit 2 ;;
+esac
+cargo build ${PROFILE_FLAG[@]+"${PROFILE_FLAG[@]}"} -q --manifest-path "$ROOT/Cargo.toml" \
   -p payment-sandbox --features payment-sandbox/cli -p ticket-server -p rush
 
 PIDS=()
@@ -53,7 +59,7 @@ wait_for() { # url
   exit 1
 }
 
-"$TARGET/release/payment-sandbox" --listen "127.0.0.1:$SANDBOX_PORT" >/dev/null &
+"$TARGET/$PROFILE/payment-sandbox" --listen "127.0.0.1:$SANDBOX_PORT" >/dev/null &
 PIDS+=($!)
 SANDBOX="http://127.0.0.1:$SANDBOX_PORT"
 SERVER="http://127.0.0.1:$SERVER_PORT"
@@ -64,7 +70,7 @@ KEY=$(curl -fsS -X POST "$SANDBOX/v1/webhook_endpoints" -H 'content-type: applic
   -d "{\"url\":\"$SERVER/api/payments/webhook\"}" | sed -n 's/.*"verification_key":"\([^"]*\)".*/\1/p')
 [ -n "$KEY" ] || { echo "could not register the webhook endpoint" >&2; exit 1; }
 
-"$TARGET/release/ticket-server" --listen "127.0.0.1:$SERVER_PORT" --store "$STORE" \
+"$TARGET/$PROFILE/ticket-server" --listen "127.0.0.1:$SERVER_PORT" --store "$STORE" \
   --redis-url "$REDIS_URL" --database-url "$DATABASE_URL" --namespace "$NS" \
   --jwt-secret "$SECRET" --payment-sandbox-url "$SANDBOX" --webhook-secret "$KEY" \
   --no-demo --rate-limit-per-minute 0 --rate-limit-per-ip-per-minute 0 \
@@ -75,7 +81,7 @@ PIDS+=($!)
 wait_for "$SERVER/healthz"
 
 set +e
-"$TARGET/release/rush" --url "$SERVER" --store "$STORE" --redis-url "$REDIS_URL" \
+"$TARGET/$PROFILE/rush" --url "$SERVER" --store "$STORE" --redis-url "$REDIS_URL" \
   --database-url "$DATABASE_URL" --namespace "$NS" --jwt-secret "$SECRET" \
   --sandbox-url "$SANDBOX" "$@"
 code=$?
