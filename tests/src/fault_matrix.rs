@@ -311,7 +311,12 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
             (card(&mut rng), Duration::from_millis(think))
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // A buyer without a payment slot gives up on a sold-out session after 30 s. One who holds
+    // a slot (its hold expired while it typed its card) keeps trying for up to 120 s: on a
+    // loaded machine units turn over slowly, and giving up would leave a payment unmade.
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(30);
+    let slot_deadline = started + Duration::from_secs(120);
     let begun = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut buyers = tokio::task::JoinSet::new();
     for (i, (card, think)) in cards.into_iter().enumerate() {
@@ -343,7 +348,7 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
                     match rush.holds.hold(cmd.clone(), None).await {
                         Ok(h) => break h,
                         Err(Error::Refused(Refusal::SoldOut { .. }))
-                            if Instant::now() < deadline =>
+                            if Instant::now() < if slot { slot_deadline } else { deadline } =>
                         {
                             tokio::time::sleep(backoff).await;
                             backoff = (backoff * 2).min(Duration::from_millis(400));
