@@ -58,7 +58,8 @@
 //! a file with `CREATE OR REPLACE` when its SHA-256 differs from the one recorded in the
 //! schema's `_ticketrush_functions` table, all changed files in one transaction under an
 //! advisory lock; functions of a file a new build no longer has are dropped. Schema changes
-//! are numbered migrations and never carry a copy of a function.
+//! are numbered migrations and never carry a copy of a function. `MIGRATING.md` says how to
+//! change either, and that schemas made by pre-release builds must be recreated.
 //!
 //! # Atomicity and round trips
 //! Each atomic operation is one function call: one round trip, one transaction. Functions take stock with a conditional
