@@ -27,7 +27,7 @@
 //! mix: the whole change is one commit.
 
 use sha2::{Digest, Sha256};
-use sqlx::{PgPool, Row};
+use sqlx::{Executor, PgPool, Row};
 
 /// One embedded file of `sql/`.
 #[derive(Debug)]
@@ -193,13 +193,14 @@ pub(crate) async fn install(
     .await?;
     for signature in &signatures {
         // a regprocedure's text is a quoted, resolvable signature
-        sqlx::raw_sql(&format!("DROP FUNCTION {signature}"))
-            .execute(&mut *tx)
-            .await?;
+        // `Executor::execute`, not `RawSql::execute`: the latter's generic executor makes
+        // this future not `Send` for every lifetime, so `migrate()` could not be spawned
+        let drop = format!("DROP FUNCTION {signature}");
+        (&mut *tx).execute(sqlx::raw_sql(&drop)).await?;
     }
     for pending in &plan.apply {
-        sqlx::raw_sql(pending.file.text)
-            .execute(&mut *tx)
+        (&mut *tx)
+            .execute(sqlx::raw_sql(pending.file.text))
             .await
             .map_err(|source| InstallError::Apply {
                 file: pending.file.name,

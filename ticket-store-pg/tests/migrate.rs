@@ -169,3 +169,42 @@ async fn concurrent_migrations_of_a_fresh_schema_both_succeed() {
         drop(second);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_migrations_reapply_changed_files_and_all_succeed() {
+    let store = common::isolated_store(64).await;
+    let mut c = common::side_connection(&store).await;
+    let mut servers = Vec::new();
+    for _ in 0..4 {
+        servers.push(common::another_server(&store).await);
+    }
+    for _ in 0..3 {
+        // every file "changed": one racer drops and creates all functions again, the others
+        // wait for its commit and find nothing to do (without the lock, concurrent
+        // CREATE OR REPLACE of one function fails with "tuple concurrently updated")
+        sqlx::query("UPDATE _ticketrush_functions SET checksum = decode(repeat('00', 32), 'hex')")
+            .execute(&mut c)
+            .await
+            .expect("tamper");
+        let racers: Vec<_> = servers
+            .iter()
+            .map(|s| {
+                let s = s.clone();
+                tokio::spawn(async move { s.migrate().await })
+            })
+            .collect();
+        for racer in racers {
+            racer.await.expect("task").expect("migrate");
+        }
+        let stale: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM _ticketrush_functions
+              WHERE checksum = decode(repeat('00', 32), 'hex')",
+        )
+        .fetch_one(&mut c)
+        .await
+        .expect("count");
+        assert_eq!(stale, 0);
+        let recorded: Vec<String> = records(&mut c).await.into_iter().map(|r| r.0).collect();
+        assert_eq!(recorded, files_on_disk());
+    }
+}
