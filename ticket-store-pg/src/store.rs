@@ -50,7 +50,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 impl PgStore {
     /// Connects a pool to `config.url` with `search_path` set to `config.schema` on every
     /// connection, and checks the server answers. Does not create or change any table: call
-    /// [`PgStore::migrate`] once per deployment (or at every start; it is idempotent).
+    /// [`PgStore::migrate`] once per deployment (or at every start of the newest build; it is
+    /// idempotent).
     pub async fn connect(config: PgConfig) -> Result<Self> {
         config.validate()?;
         let options = connect_options(&config)?;
