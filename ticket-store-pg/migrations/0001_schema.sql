@@ -1,6 +1,12 @@
 -- ticketrush on PostgreSQL: tables and the constraints that make overselling impossible even
 -- if application code is wrong. Instants are bigint milliseconds since the Unix epoch: the
 -- library's injected clock decides expiry, never the server's clock.
+--
+-- Migrations hold the schema only: tables, indexes, types, and the triggers (with their
+-- trigger functions) that are constraints. The operations are PL/pgSQL functions in sql/,
+-- one file per operation, installed after the migrations by src/functions.rs; no table,
+-- default or trigger may depend on a function of sql/ (they are dropped and re-created when
+-- their file changes).
 
 CREATE TABLE events (
     id         uuid PRIMARY KEY,
@@ -171,3 +177,48 @@ CREATE TABLE idempotency (
     PRIMARY KEY (scope, key)
 );
 CREATE INDEX idempotency_expiry ON idempotency (expires_at);
+
+-- Check-in at the gate (sql/check_in.sql): one row per ticket checked in, written once, never
+-- changed (triggers refuse UPDATE, DELETE and TRUNCATE). Ticket n of a hold is its n-th unit
+-- or seat, n from 1.
+CREATE TABLE ticket_uses (
+    hold_id uuid    NOT NULL REFERENCES holds (id),
+    ticket  integer NOT NULL CHECK (ticket >= 1),
+    at      bigint  NOT NULL,
+    gate    text    NOT NULL CHECK (gate <> ''),
+    PRIMARY KEY (hold_id, ticket)
+);
+
+CREATE FUNCTION ticket_uses_are_final() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'check-in marks are written once (% refused)', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE TRIGGER ticket_uses_no_update_or_delete BEFORE UPDATE OR DELETE ON ticket_uses
+    FOR EACH ROW EXECUTE FUNCTION ticket_uses_are_final();
+CREATE TRIGGER ticket_uses_no_truncate BEFORE TRUNCATE ON ticket_uses
+    FOR EACH STATEMENT EXECUTE FUNCTION ticket_uses_are_final();
+
+-- The schema itself refuses to cancel a hold with a checked-in ticket, whatever code runs
+-- (the functions refuse it first, with a typed answer).
+CREATE FUNCTION holds_checked_in_stay_sold() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM ticket_uses WHERE hold_id = NEW.id) THEN
+        RAISE EXCEPTION 'hold % has a ticket checked in: it cannot be cancelled', NEW.id
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER holds_no_cancel_after_check_in BEFORE UPDATE OF state ON holds
+    FOR EACH ROW WHEN (OLD.state = 'CONFIRMED' AND NEW.state = 'CANCELLED')
+    EXECUTE FUNCTION holds_checked_in_stay_sold();
+
+-- The functions of sql/ installed in this schema: one row per file, with the SHA-256 of the
+-- text applied and the functions it created (src/functions.rs). A file is applied again only
+-- when its checksum changes.
+CREATE TABLE _ticketrush_functions (
+    file       text        PRIMARY KEY,
+    checksum   bytea       NOT NULL CHECK (length(checksum) = 32),
+    functions  text[]      NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);

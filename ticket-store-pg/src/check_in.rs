@@ -1,4 +1,4 @@
-//! Check-in at the gate: one `tr_check_in` call (`migrations/0005_check_in.sql`) locks the
+//! Check-in at the gate: one `tr_check_in` call (`sql/check_in.sql`) locks the
 //! hold row, applies the rules and writes the mark with its audit record; `tr_transition`
 //! locks the same row and refuses CONFIRMED → CANCELLED once a mark exists, so a scan and a
 //! cancellation of one hold run one after the other.

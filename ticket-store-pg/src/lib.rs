@@ -13,9 +13,11 @@
 //!
 //! # Schema
 //! Everything lives in one schema ([`PgConfig::schema`], put first on every connection's
-//! `search_path`), created by [`PgStore::migrate`] from the migrations embedded in the
-//! binary (`migrations/`, applied with `sqlx::migrate!`; nothing needs a live database at
-//! build time). The constraints make overselling impossible even if code is wrong:
+//! `search_path`), created by [`PgStore::migrate`] from SQL embedded in the binary (nothing
+//! needs a live database at build time): first the schema migrations (`migrations/`: tables,
+//! indexes, types and the triggers that are constraints, applied with `sqlx::migrate!`), then
+//! the operations' functions (`sql/`, below). The constraints make overselling impossible
+//! even if code is wrong:
 //!
 //! | guarantee | constraint |
 //! |---|---|
@@ -29,9 +31,38 @@
 //! | a ticket is checked in once; its mark never changes | `ticket_uses`: primary key `(hold_id, ticket)`; triggers refuse `UPDATE`, `DELETE` and `TRUNCATE` |
 //! | a hold with a checked-in ticket is never cancelled | trigger on `holds` refusing CONFIRMED → CANCELLED while a `ticket_uses` row exists |
 //!
+//! # Operations: one SQL file each
+//! Each atomic operation is one call of a PL/pgSQL function, kept in a file of `sql/` named
+//! after the operation, as ticket-store-redis names its `lua/` scripts; helpers shared by
+//! several operations are in `sql/lib/`:
+//!
+//! | file | function called | by |
+//! |---|---|---|
+//! | `sql/hold.sql` | `tr_hold_one` (one request) | `tr_hold_batch` |
+//! | `sql/hold_batch.sql` | `tr_hold_batch` | `Reservations::hold` (coalesced) |
+//! | `sql/transition.sql` | `tr_transition` | `Reservations::transition` |
+//! | `sql/rebook.sql` | `tr_rebook` | `Reservations::rebook` |
+//! | `sql/check_in.sql` | `tr_check_in` | `Reservations::check_in` |
+//! | `sql/expire.sql` | `tr_expire_due` | `Reservations::expire_due` |
+//! | `sql/join.sql` | `tr_join`, `tr_join_batch` | `WaitingQueue::join` (coalesced) |
+//! | `sql/leave.sql` | `tr_leave`, `tr_leave_batch` | `WaitingQueue::leave` (coalesced) |
+//! | `sql/admit.sql` | `tr_admit` | `WaitingQueue::admit` |
+//! | `sql/view.sql` | `tr_view` | `WaitingQueue::view` |
+//! | `sql/stats.sql` | `tr_stats` | `WaitingQueue::stats` |
+//! | `sql/idempotency.sql` | `tr_idem_claim` | `IdempotencyStore::claim` |
+//! | `sql/lib/base.sql` | `tr_uuid7`, `tr_lock_session`, `tr_audit` (and the lock order) | all |
+//! | `sql/lib/holds.sql` | `tr_units_counted`, `tr_seats_taken` | hold, rebook |
+//! | `sql/lib/tickets.sql` | `tr_settle`, `tr_queue_counts` | join, leave, admit, view, stats |
+//!
+//! Reads and the draw are plain statements in the Rust modules. [`PgStore::migrate`] applies
+//! a file with `CREATE OR REPLACE` when its SHA-256 differs from the one recorded in the
+//! schema's `_ticketrush_functions` table, all changed files in one transaction under an
+//! advisory lock; functions of a file a new build no longer has are dropped. Schema changes
+//! are numbered migrations and never carry a copy of a function. `MIGRATING.md` says how to
+//! change either, and that schemas made by pre-release builds must be recreated.
+//!
 //! # Atomicity and round trips
-//! Each atomic operation is one call of a PL/pgSQL function (`migrations/0002_functions.sql`):
-//! one round trip, one transaction. Functions take stock with a conditional
+//! Each atomic operation is one function call: one round trip, one transaction. Functions take stock with a conditional
 //! `UPDATE stock … WHERE available >= $n`, never read a row to write it back from the
 //! client, and never rely on `SERIALIZABLE` retries. A hold checks admission, the per-user
 //! limit, seats and stock before its first write, so a refusal changes nothing; a multi-seat
@@ -43,7 +74,7 @@
 //! The state machine stays in `ticket-core`: a transition sends the decision table that
 //! [`ticket_core::model::hold::decide_parts`] computes, and the function looks its answer
 //! up for the hold's current state, expiry and re-booking. A check-in at the gate
-//! (`tr_check_in`, `migrations/0005_check_in.sql`) and a transition both lock the hold row
+//! (`tr_check_in`, `sql/check_in.sql`) and a transition both lock the hold row
 //! first, so a scan and a cancellation of one hold exclude each other: the scan marks a
 //! ticket only while the hold is CONFIRMED, the cancellation is refused once a mark exists.
 //!
@@ -99,6 +130,7 @@ mod answers;
 mod batch_reply;
 mod check_in;
 mod config;
+mod functions;
 mod hold_batch;
 mod idempotency;
 mod inventory;

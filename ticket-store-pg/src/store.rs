@@ -13,6 +13,7 @@ use ticket_core::store::Stores;
 use ticket_core::{Error, InvalidInput, Result};
 
 use crate::config::PgConfig;
+use crate::functions;
 use crate::hold_batch::HoldBatcher;
 use crate::queue_batch::QueueBatcher;
 
@@ -42,13 +43,15 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// The embedded migrations (`migrations/`), applied by [`PgStore::migrate`].
+/// The embedded schema migrations (`migrations/`: tables, indexes, types, constraint
+/// triggers), applied by [`PgStore::migrate`] before the functions of `sql/`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 impl PgStore {
     /// Connects a pool to `config.url` with `search_path` set to `config.schema` on every
     /// connection, and checks the server answers. Does not create or change any table: call
-    /// [`PgStore::migrate`] once per deployment (or at every start; it is idempotent).
+    /// [`PgStore::migrate`] once per deployment (or at every start of the newest build; it is
+    /// idempotent).
     pub async fn connect(config: PgConfig) -> Result<Self> {
         config.validate()?;
         let options = connect_options(&config)?;
@@ -73,9 +76,20 @@ impl PgStore {
         })
     }
 
-    /// Creates the schema if needed and applies the embedded migrations that are not applied
-    /// yet (recorded in the schema's `_sqlx_migrations` table). Safe to call from several
-    /// processes at once: sqlx serialises migrators with an advisory lock.
+    /// Creates the schema if needed, applies the embedded schema migrations that are not
+    /// applied yet (`migrations/`, recorded in the schema's `_sqlx_migrations` table), then
+    /// installs the operations' functions (`sql/`, one file per operation) whose file changed
+    /// since it was last applied (recorded with its SHA-256 in `_ticketrush_functions`),
+    /// dropping the functions of files this build no longer has. Calling it again with the
+    /// same build changes nothing.
+    ///
+    /// Safe to call from several processes at once: sqlx serialises migrators with an
+    /// advisory lock, and the functions are installed in one transaction under an advisory
+    /// lock of the schema, so callers see the old functions or the new ones, never a mix.
+    ///
+    /// It installs *this build's* functions: during a rolling upgrade, run it from the new
+    /// build only (an older build calling it would put its own functions back). A schema made
+    /// by a pre-release build is refused (its migrations differ): see `MIGRATING.md`.
     pub async fn migrate(&self) -> Result<()> {
         let create = format!(
             "CREATE SCHEMA IF NOT EXISTS \"{}\"",
@@ -94,7 +108,11 @@ impl PgStore {
         MIGRATOR
             .run(&self.inner.pool)
             .await
-            .map_err(|e| Error::Unavailable(Box::new(e)))
+            .map_err(|e| Error::Unavailable(Box::new(e)))?;
+        functions::install(&self.inner.pool, &self.inner.config.schema)
+            .await
+            .map_err(|e| Error::Unavailable(Box::new(e)))?;
+        Ok(())
     }
 
     /// The five [`Stores`] backed by this store.
