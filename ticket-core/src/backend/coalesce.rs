@@ -75,16 +75,21 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::hash::Hash;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
+
+mod drain;
+mod failure;
+#[cfg(test)]
+mod tests;
+
+pub use failure::{BatchDropped, BatchFailed};
 
 /// A kind of request that can be sent many at a time: what its key, request and answer are,
 /// and how one batch of them runs.
@@ -136,51 +141,6 @@ pub struct Limits {
 /// A task that runs batches until none is left to run, handed to the `spawn` function of
 /// [`Coalescer::new`].
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
-
-/// The cause of a batch's failure, as every waiter of the batch sees it: the source of the
-/// [`Error::Unavailable`] each of them gets. The cause is shared by all waiters and is also
-/// this error's [`source`](std::error::Error::source), so it can be downcast to the driver's
-/// error type.
-#[derive(Debug, Clone)]
-pub struct BatchFailed {
-    requests: usize,
-    cause: Arc<dyn std::error::Error + Send + Sync + 'static>,
-}
-
-impl BatchFailed {
-    /// How many requests the failed batch carried.
-    pub fn requests(&self) -> usize {
-        self.requests
-    }
-
-    /// Why the batch failed: the source of the `Unavailable` error its call returned.
-    pub fn cause(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        &*self.cause
-    }
-}
-
-impl std::fmt::Display for BatchFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "a batch of {} request(s) failed: {}",
-            self.requests, self.cause
-        )
-    }
-}
-
-impl std::error::Error for BatchFailed {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.cause)
-    }
-}
-
-/// The batch carrying a request was dropped before it answered: its call panicked, or the
-/// task running it was stopped (a runtime shutting down). The source of the
-/// [`Error::Unavailable`] the request's caller gets; the outcome is unknown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the batch carrying this request was dropped before it answered")]
-pub struct BatchDropped;
 
 /// Coalesces requests of kind `B` into batches; see the module docs for its guarantees.
 pub struct Coalescer<B: BatchKind> {
@@ -334,7 +294,7 @@ impl<B: BatchKind> Coalescer<B> {
             lead
         };
         lead.then(|| -> Task {
-            Box::pin(drain_lane::<B>(
+            Box::pin(drain::drain_lane::<B>(
                 ctx.clone(),
                 key,
                 lane,
@@ -367,7 +327,7 @@ impl<B: BatchKind> Coalescer<B> {
             lead
         };
         lead.then(|| -> Task {
-            Box::pin(drain_shared::<B>(
+            Box::pin(drain::drain_shared::<B>(
                 ctx.clone(),
                 Arc::clone(queue),
                 self.limits.max_batch,
@@ -377,230 +337,12 @@ impl<B: BatchKind> Coalescer<B> {
 }
 
 /// The one answer of a batch of one.
-fn only_answer<A>(mut answers: Vec<A>) -> Result<A> {
-    match (answers.pop(), answers.is_empty()) {
-        (Some(answer), true) => Ok(answer),
-        (last, _) => Err(Error::Corrupt(format!(
-            "a batch of 1 request got {} answers",
-            answers.len() + usize::from(last.is_some())
+fn only_answer<A>(answers: Vec<A>) -> Result<A> {
+    let n = answers.len();
+    match (answers.into_iter().next(), n) {
+        (Some(answer), 1) => Ok(answer),
+        _ => Err(Error::Corrupt(format!(
+            "a batch of 1 request got {n} answers"
         ))),
     }
 }
-
-/// Runs the lane's batches until nobody waits.
-async fn drain_lane<B: BatchKind>(
-    ctx: B::Context,
-    key: B::Key,
-    lane: Arc<Lane<B>>,
-    max_batch: usize,
-) {
-    let mut slot = LaneSlot {
-        lane: &lane,
-        held: true,
-    };
-    loop {
-        let taken: Vec<_> = {
-            let mut st = lane.state.lock();
-            if st.pending.is_empty() {
-                // Under the lock that pushes: a request queued after this sees a free slot.
-                st.running -= 1;
-                slot.held = false;
-                return;
-            }
-            let n = st.pending.len().min(max_batch);
-            st.pending.drain(..n).collect()
-        };
-        let (requests, waiters): (Vec<_>, Vec<_>) = taken.into_iter().unzip();
-        let outcome = run_caught::<B>(&ctx, std::slice::from_ref(&key), requests).await;
-        deliver(waiters, outcome);
-    }
-}
-
-/// Gives a lane's running slot back if its task is dropped mid-batch.
-struct LaneSlot<'a, B: BatchKind> {
-    lane: &'a Lane<B>,
-    held: bool,
-}
-
-impl<B: BatchKind> Drop for LaneSlot<'_, B> {
-    fn drop(&mut self) {
-        if self.held {
-            let mut st = self.lane.state.lock();
-            st.running = st.running.saturating_sub(1);
-        }
-    }
-}
-
-/// Runs batches from the shared queue until no waiting request may go: each batch takes, in
-/// arrival order, up to `max_batch` requests whose keys have no batch in flight.
-async fn drain_shared<B: BatchKind>(
-    ctx: B::Context,
-    queue: Arc<Mutex<SharedQueue<B>>>,
-    max_batch: usize,
-) {
-    let mut slot = SharedSlot {
-        queue: &queue,
-        held: true,
-        keys: Vec::new(),
-    };
-    loop {
-        let (requests, waiters) = {
-            let mut st = queue.lock();
-            let batch = st.next_batch;
-            st.next_batch = st.next_batch.wrapping_add(1);
-            let SharedQueue { pending, busy, .. } = &mut *st;
-            let mut requests = Vec::new();
-            let mut waiters = Vec::new();
-            let mut left = Vec::with_capacity(pending.len());
-            for p in pending.drain(..) {
-                // A key busy in another batch waits; one taken by this batch may come again.
-                let free = busy.get(&p.key).is_none_or(|b| *b == batch);
-                if requests.len() < max_batch && free {
-                    if busy.insert(p.key.clone(), batch).is_none() {
-                        slot.keys.push(p.key);
-                    }
-                    requests.push(p.request);
-                    waiters.push(p.waiter);
-                } else {
-                    left.push(p);
-                }
-            }
-            *pending = left;
-            if requests.is_empty() {
-                st.running -= 1;
-                slot.held = false;
-                return;
-            }
-            (requests, waiters)
-        };
-        let outcome = run_caught::<B>(&ctx, &slot.keys, requests).await;
-        slot.release_keys();
-        deliver(waiters, outcome);
-    }
-}
-
-/// The shared queue's running slot and the keys of the batch in flight, given back if the
-/// task is dropped mid-batch.
-struct SharedSlot<'a, B: BatchKind> {
-    queue: &'a Mutex<SharedQueue<B>>,
-    held: bool,
-    keys: Vec<B::Key>,
-}
-
-impl<B: BatchKind> SharedSlot<'_, B> {
-    fn release_keys(&mut self) {
-        if self.keys.is_empty() {
-            return;
-        }
-        let mut st = self.queue.lock();
-        for k in self.keys.drain(..) {
-            st.busy.remove(&k);
-        }
-    }
-}
-
-impl<B: BatchKind> Drop for SharedSlot<'_, B> {
-    fn drop(&mut self) {
-        self.release_keys();
-        if self.held {
-            let mut st = self.queue.lock();
-            st.running = st.running.saturating_sub(1);
-        }
-    }
-}
-
-/// Runs one batch; `None` if the call panicked (its waiters then get [`BatchDropped`], and
-/// the task goes on with the next batch).
-async fn run_caught<B: BatchKind>(
-    ctx: &B::Context,
-    keys: &[B::Key],
-    requests: Vec<B::Request>,
-) -> Option<Result<Vec<B::Answer>>> {
-    let call = catch_unwind(AssertUnwindSafe(|| B::run(ctx, keys, requests))).ok()?;
-    let mut call = std::pin::pin!(call);
-    std::future::poll_fn(
-        |cx| match catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))) {
-            Ok(Poll::Ready(outcome)) => Poll::Ready(Some(outcome)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(_) => Poll::Ready(None),
-        },
-    )
-    .await
-}
-
-/// Hands each waiter its answer, or the batch's failure (see the module docs).
-fn deliver<A>(waiters: Vec<Waiter<A>>, outcome: Option<Result<Vec<A>>>) {
-    let error = match outcome {
-        Some(Ok(answers)) if answers.len() == waiters.len() => {
-            for (w, a) in waiters.into_iter().zip(answers) {
-                // A waiter that gave up no longer listens; nothing to do.
-                let _ = w.send(Ok(a));
-            }
-            return;
-        }
-        Some(Ok(answers)) => Error::Corrupt(format!(
-            "a batch of {} requests got {} answers",
-            waiters.len(),
-            answers.len()
-        )),
-        Some(Err(e)) => e,
-        None => {
-            for w in waiters {
-                let _ = w.send(Err(Error::Unavailable(Box::new(BatchDropped))));
-            }
-            return;
-        }
-    };
-    let failure = Failure::new(error, waiters.len());
-    for w in waiters {
-        let _ = w.send(Err(failure.error()));
-    }
-}
-
-/// A batch's error, kept so that every waiter gets one of the same kind.
-enum Failure {
-    /// [`Error::Unavailable`]: its cause, shared by every waiter's [`BatchFailed`].
-    Unavailable(BatchFailed),
-    /// Any other kind, copied for each waiter.
-    Other(Error),
-}
-
-impl Failure {
-    fn new(error: Error, requests: usize) -> Self {
-        match error {
-            Error::Unavailable(cause) => Self::Unavailable(BatchFailed {
-                requests,
-                cause: Arc::from(cause),
-            }),
-            other => Self::Other(other),
-        }
-    }
-
-    fn error(&self) -> Error {
-        match self {
-            Self::Unavailable(failed) => Error::Unavailable(Box::new(failed.clone())),
-            Self::Other(e) => copy_of(e),
-        }
-    }
-}
-
-/// An error of the same kind and content as `e`. Every kind but `Unavailable` is plain data;
-/// an `Unavailable` (which [`Failure`] never copies) keeps its message.
-fn copy_of(e: &Error) -> Error {
-    match e {
-        Error::Invalid(i) => Error::Invalid(i.clone()),
-        Error::Refused(r) => Error::Refused(r.clone()),
-        Error::NotFound { kind, id } => Error::NotFound {
-            kind,
-            id: id.clone(),
-        },
-        Error::KeyReused => Error::KeyReused,
-        Error::InFlight => Error::InFlight,
-        Error::Corrupt(m) => Error::Corrupt(m.clone()),
-        Error::Payment(p) => Error::Payment(p.clone()),
-        Error::Unavailable(source) => Error::Unavailable(source.to_string().into()),
-    }
-}
-
-#[cfg(test)]
-mod tests;
