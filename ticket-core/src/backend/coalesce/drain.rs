@@ -132,8 +132,8 @@ impl<B: BatchKind> Drop for SharedSlot<'_, B> {
     }
 }
 
-/// Runs one batch; `None` if the call panicked (its waiters then get [`BatchDropped`], and
-/// the task goes on with the next batch).
+/// Runs one batch; `None` if the call panicked (its waiters then get
+/// [`BatchDropped`](super::BatchDropped), and the task goes on with the next batch).
 async fn run_caught<B: BatchKind>(
     ctx: &B::Context,
     keys: &[B::Key],
