@@ -33,10 +33,12 @@
 //!
 //! ## Layout
 //! [`model`] (plain data and pure rules) · [`store`] (one trait per concept) · [`service`]
-//! (flows) · [`memory`] (in-memory backend) · `testkit` (conformance suite, feature
+//! (flows) · [`memory`] (in-memory backend) · [`backend`] (for backend authors: request
+//! coalescing, rule tables for scripts and SQL) · `testkit` (conformance suite, feature
 //! `testkit`) · [`clock`] · [`config`] · [`error`].
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -72,7 +72,7 @@
 //! stock rows by session and grade, ticket rows), so they cannot deadlock with each other.
 //!
 //! The state machine stays in `ticket-core`: a transition sends the decision table that
-//! [`ticket_core::model::hold::decide_parts`] computes, and the function looks its answer
+//! [`ticket_core::backend::encoding::decision_codes`] computes, and the function looks its answer
 //! up for the hold's current state, expiry and re-booking. A check-in at the gate
 //! (`tr_check_in`, `sql/check_in.sql`) and a transition both lock the hold row
 //! first, so a scan and a cancellation of one hold exclude each other: the scan marks a
@@ -80,7 +80,7 @@
 //!
 //! # Throughput: coalescing
 //! Holds that arrive while hold batches are in flight go together as one `tr_hold_batch`
-//! call: one transaction, one commit flush and one stock-row lock for many holds
+//! call (coalesced by [`ticket_core::backend::coalesce`]): one transaction, one commit flush and one stock-row lock for many holds
 //! ([`PgConfig::max_batch`], [`PgConfig::max_in_flight`]). On a hot session this is what
 //! keeps the rate from collapsing on the row lock as buyers pile up. Each request in a batch
 //! is still all-or-nothing on its own. Joins of one session that arrive while a join batch
@@ -89,7 +89,8 @@
 //! would be; leaves likewise as one `tr_leave_batch` call, which first takes the session's
 //! advisory lock as a hold batch does. One join batch and one leave batch per session are in
 //! flight at a time. `max_batch = 1` turns all three off. Views and admission rounds are one
-//! call each.
+//! call each. A failed batch call gives each of its requests an error of the same kind
+//! (`Unavailable` with the cause, or `Corrupt`).
 //!
 //! # Expiry
 //! Every function compares expiry with the instant the caller passes (the services'
@@ -127,7 +128,6 @@
 #![warn(missing_docs)]
 
 mod answers;
-mod batch_reply;
 mod check_in;
 mod config;
 mod functions;

@@ -13,7 +13,6 @@ use ticket_core::store::WaitingQueue;
 use ticket_core::{Error, Result, Timestamp};
 
 use crate::answers::{err_code, refusal};
-use crate::queue_batch::Kind;
 use crate::reservations::actor_json;
 use crate::rows::{count, ticket};
 use crate::store::{PgStore, db_error, decode};
@@ -51,7 +50,7 @@ impl PgStore {
             "id": id.as_uuid(),
             "actor": actor_json(&Actor::User(req.user.clone()))?,
         });
-        self.submit_queue(Kind::Join, req.session, request).await
+        self.inner.joins.submit(self, req.session, request).await
     }
 
     async fn admit_once(
@@ -162,7 +161,7 @@ impl WaitingQueue for PgStore {
             "now": now.as_millis(),
             "actor": actor_json(&Actor::User(user.clone()))?,
         });
-        let answer = self.submit_queue(Kind::Leave, session, request).await?;
+        let answer = self.inner.leaves.submit(self, session, request).await?;
         if let Some(e) = not_found(&answer, session, user) {
             return Err(e);
         }

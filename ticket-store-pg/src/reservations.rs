@@ -4,12 +4,13 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use serde_json::json;
+use ticket_core::backend::encoding::{decision_codes, rebookable_states_list};
 use ticket_core::ids::{HoldId, SessionId, TicketId, UserId};
 use ticket_core::model::audit::{Actor, AuditRecord, AuditScope};
 use ticket_core::model::check_in::{CheckInOutcome, CheckInRequest, TicketUse};
 use ticket_core::model::hold::{
     AdmissionCheck, Hold, HoldItems, HoldState, NewHold, RebookRequest, TransitionOutcome,
-    TransitionRequest, decision_codes, price_selection, rebookable_states_list,
+    TransitionRequest, price_selection,
 };
 use ticket_core::store::Reservations;
 use ticket_core::{Error, Result, Timestamp};
@@ -115,7 +116,9 @@ impl Reservations for PgStore {
         let session = self.session_def(req.session).await?;
         let (items, amount) = price_selection(&session.inventory, &req.selection)?;
         let answer = self
-            .submit_hold(req.session, hold_request(&req, &items, &amount)?)
+            .inner
+            .holds
+            .submit(self, req.session, hold_request(&req, &items, &amount)?)
             .await?;
         if err_code(&answer).is_some() {
             return Err(refusal(&answer, HoldState::Held));

@@ -7,6 +7,7 @@ use dashmap::DashMap;
 use serde::de::DeserializeOwned;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
+use ticket_core::backend::coalesce::{Coalescer, Limits, Scope, Task};
 use ticket_core::ids::SessionId;
 use ticket_core::model::session::Session;
 use ticket_core::store::Stores;
@@ -14,8 +15,8 @@ use ticket_core::{Error, InvalidInput, Result};
 
 use crate::config::PgConfig;
 use crate::functions;
-use crate::hold_batch::HoldBatcher;
-use crate::queue_batch::QueueBatcher;
+use crate::hold_batch::HoldBatch;
+use crate::queue_batch::{JoinBatch, LeaveBatch};
 
 /// The PostgreSQL backend: implements every `ticket-core` storage trait. Cheap to clone
 /// (clones share the pool and caches).
@@ -29,8 +30,12 @@ pub(crate) struct Inner {
     pub(crate) config: PgConfig,
     /// Session definitions never change once created: cached after the first read.
     pub(crate) sessions: DashMap<SessionId, Arc<Session>>,
-    pub(crate) holds: HoldBatcher,
-    pub(crate) queue_batches: QueueBatcher,
+    /// Hold batches: mixed sessions, `max_in_flight` at once, a session in one at a time.
+    pub(crate) holds: Coalescer<HoldBatch>,
+    /// Join batches: per session, one in flight per session.
+    pub(crate) joins: Coalescer<JoinBatch>,
+    /// Leave batches: per session, one in flight per session.
+    pub(crate) leaves: Coalescer<LeaveBatch>,
     /// Idempotency claims made, to purge expired records now and then.
     pub(crate) claims: std::sync::atomic::AtomicU64,
 }
@@ -41,6 +46,21 @@ impl std::fmt::Debug for PgStore {
             .field("schema", &self.inner.config.schema)
             .finish()
     }
+}
+
+/// Batch limits of a kind with one batch per session in flight (a second would only wait
+/// for the session's row lock).
+fn one_per_session(config: &PgConfig) -> Limits {
+    Limits {
+        max_batch: config.max_batch,
+        max_in_flight: 1,
+    }
+}
+
+/// Batches run on tasks of their own, so a caller that gives up never strands the requests
+/// batched with its own.
+fn spawn(task: Task) {
+    tokio::spawn(task);
 }
 
 /// The embedded schema migrations (`migrations/`: tables, indexes, types, constraint
@@ -68,8 +88,16 @@ impl PgStore {
             inner: Arc::new(Inner {
                 pool,
                 sessions: DashMap::new(),
-                holds: HoldBatcher::default(),
-                queue_batches: QueueBatcher::default(),
+                holds: Coalescer::new(
+                    Scope::Shared,
+                    Limits {
+                        max_batch: config.max_batch,
+                        max_in_flight: config.max_in_flight,
+                    },
+                    spawn,
+                ),
+                joins: Coalescer::new(Scope::PerKey, one_per_session(&config), spawn),
+                leaves: Coalescer::new(Scope::PerKey, one_per_session(&config), spawn),
                 claims: Default::default(),
                 config,
             }),

@@ -1,18 +1,16 @@
-//! Hold requests sent in batches: one pipeline per batch claims the ids in the global hold
-//! index and runs the `hold` script, then settles what the claims revealed.
+//! Hold requests sent in batches (coalesced per session by
+//! [`ticket_core::backend::coalesce`]): one pipeline per batch claims the ids in the global
+//! hold index and runs the `hold` script, then settles what the claims revealed.
 
-use std::sync::Arc;
-
-use dashmap::DashMap;
 use redis::Value;
+use ticket_core::backend::coalesce::BatchKind;
 use ticket_core::ids::{HoldId, SessionId};
 use ticket_core::model::audit::Actor;
 use ticket_core::model::hold::{HoldState, TransitionRequest};
 use ticket_core::{Error, Result, Timestamp};
 
-use crate::batch::{Batch, Batched};
 use crate::reply::{array, int, tagged, unavailable};
-use crate::store::{RedisStore, audit_id_prefix};
+use crate::store::{RedisStore, audit_id_prefix, batch_session};
 
 /// One hold request, as the `hold` script reads it (13 arguments, see `lua/hold.lua`).
 pub(crate) struct HoldArgs {
@@ -27,12 +25,23 @@ impl HoldArgs {
     }
 }
 
-impl Batched for HoldArgs {
+impl BatchKind for HoldArgs {
+    type Key = SessionId;
+    type Request = Self;
+    type Answer = Value;
+    type Context = RedisStore;
+
     /// One pipeline, one round trip: the `claim_ids` script (`HSETNX` of every hold id in the
     /// global index), then the `hold` script for the whole batch. A request whose id was already
     /// taken in another session is compensated (its new hold released at once) and answered
     /// `dup`; refused requests give their index entry back.
-    async fn run(store: &RedisStore, session: SessionId, reqs: &[Self]) -> Result<Vec<Value>> {
+    async fn run(
+        store: &RedisStore,
+        sessions: &[SessionId],
+        reqs: Vec<Self>,
+    ) -> Result<Vec<Value>> {
+        let session = batch_session(sessions)?;
+        let reqs = reqs.as_slice();
         let now = reqs.first().map_or(Timestamp::from_millis(0), |r| r.now);
         let keys = &store.inner.keys;
         let script = &store.inner.scripts.hold;
@@ -124,10 +133,6 @@ impl Batched for HoldArgs {
             });
         }
         Ok(replies)
-    }
-
-    fn batchers(store: &RedisStore) -> &DashMap<SessionId, Arc<Batch<Self>>> {
-        &store.inner.batchers.holds
     }
 }
 

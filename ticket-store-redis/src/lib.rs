@@ -19,7 +19,7 @@
 //! script runs alone on the server, so a hold checks the admission, the per-user limit and
 //! the stock and takes it all-or-nothing in one step. State-machine rules stay in
 //! `ticket-core`: the transition script is handed the decision for every state, computed by
-//! `ticket_core::model::hold::decide_parts`. A check-in at the gate (`lua/check_in.lua`)
+//! [`ticket_core::backend::encoding::decision_codes`]. A check-in at the gate (`lua/check_in.lua`)
 //! marks a ticket only while its hold is CONFIRMED, and the transition script refuses
 //! CONFIRMED → CANCELLED once a mark exists: each runs alone, so a scan and a cancellation of
 //! one hold exclude each other.
@@ -28,9 +28,11 @@
 //! One multiplexed connection ([`redis::aio::ConnectionManager`]) carries every call and
 //! pipelines concurrent ones. Holds, joins, queue views and leaves for one session that
 //! arrive while calls of their kind for that session are in flight are coalesced into one
-//! script call
+//! script call by [`ticket_core::backend::coalesce`]
 //! ([`RedisConfig::max_batch`], up to [`RedisConfig::max_in_flight`] calls per session at
-//! once), each request still checked and applied on its own. Inside a script, reads go
+//! once), each request still checked and applied on its own. Requests in different batches
+//! are concurrent, so their relative order is not promised; a failed call gives each of its
+//! requests an error of the same kind (`Unavailable` with the cause, or `Corrupt`). Inside a script, reads go
 //! through caches and all writes are issued once at the end (one `HSET` for every hold the
 //! call touched, one `XADD` for all its audit records, one `ZADD` per sorted set), so a
 //! batch costs a handful of Redis commands rather than a handful per request.
@@ -91,7 +93,6 @@
 #![warn(missing_docs)]
 
 mod audit;
-mod batch;
 mod check_in;
 mod codec;
 mod config;

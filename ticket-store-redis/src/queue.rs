@@ -2,10 +2,7 @@
 //! never by wall-clock time, so FIFO order is the order in which joins reached Redis,
 //! whatever the clocks of the app servers say.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
-use dashmap::DashMap;
 use redis::Value;
 use ticket_core::ids::{SessionId, TicketId, UserId};
 use ticket_core::model::audit::Actor;
@@ -17,40 +14,13 @@ use ticket_core::model::queue::{
 use ticket_core::store::WaitingQueue;
 use ticket_core::{Error, Result, Timestamp};
 
-use crate::batch::{Batch, Batched};
 use crate::codec::ticket;
-use crate::queue_batch::{LeaveArgs, ViewArgs};
+use crate::queue_batch::{JoinArgs, LeaveArgs, ViewArgs};
 use crate::reply::{array, at, count, int, json, opt_text, refusal, tagged, text, to_json};
 use crate::store::RedisStore;
 
 /// Draw attempts before giving up while the pre-queue keeps changing under the shuffle.
 const DRAW_ATTEMPTS: usize = 64;
-
-/// One join request, as the `join` script reads it (6 arguments, see `lua/join.lua`).
-pub(crate) struct JoinArgs {
-    /// The request's instant (also `args[1]`), for the batch's audit ids.
-    now: Timestamp,
-    args: [String; 6],
-}
-
-impl Batched for JoinArgs {
-    async fn run(store: &RedisStore, session: SessionId, reqs: &[Self]) -> Result<Vec<Value>> {
-        let now = reqs.first().map_or(Timestamp::from_millis(0), |r| r.now);
-        let mut inv = store.session_call(&store.inner.scripts.join, session, now);
-        inv.arg(reqs.len());
-        for r in reqs {
-            inv.arg(&r.args[..]);
-        }
-        match store.run(&inv).await? {
-            Value::Array(replies) => Ok(replies),
-            other => Err(Error::Corrupt(format!("join batch reply: {other:?}"))),
-        }
-    }
-
-    fn batchers(store: &RedisStore) -> &DashMap<SessionId, Arc<Batch<Self>>> {
-        &store.inner.batchers.joins
-    }
-}
 
 fn system(component: &str) -> Result<String> {
     to_json(&Actor::system(component))
@@ -127,7 +97,12 @@ impl WaitingQueue for RedisStore {
                     to_json(&Actor::User(req.user.clone()))?,
                 ],
             };
-            let reply = self.submit(req.session, args).await?;
+            let reply = self
+                .inner
+                .batches
+                .joins
+                .submit(self, req.session, args)
+                .await?;
             let (tag, rest) = tagged(&reply, "join")?;
             match tag {
                 "ok" => return ticket(req.session, &req.user, at(rest, 0, "join")?),
@@ -148,7 +123,7 @@ impl WaitingQueue for RedisStore {
             now,
             user: user.as_str().to_owned(),
         };
-        let reply = self.submit(session, args).await?;
+        let reply = self.inner.batches.views.submit(self, session, args).await?;
         let (tag, rest) = tagged(&reply, "view")?;
         match tag {
             "ok" => {}
@@ -226,7 +201,12 @@ impl WaitingQueue for RedisStore {
         now: Timestamp,
     ) -> Result<QueueTicket> {
         self.session_def(session).await?;
-        let reply = self.submit(session, LeaveArgs::new(user, now)?).await?;
+        let reply = self
+            .inner
+            .batches
+            .leaves
+            .submit(self, session, LeaveArgs::new(user, now)?)
+            .await?;
         let (tag, rest) = tagged(&reply, "leave")?;
         match tag {
             "ok" => ticket(session, user, at(rest, 0, "leave")?),

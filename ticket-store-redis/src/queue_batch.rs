@@ -1,23 +1,29 @@
-//! Queue reads and leaves sent in batches, as joins are (see [`crate::batch`]): one `view`
-//! or `leave` script call answers every request of a session that arrived while earlier
-//! calls were in flight.
+//! Queue joins, views and leaves sent in batches (coalesced per session by
+//! [`ticket_core::backend::coalesce`]): one `join`, `view` or `leave` script call answers
+//! every request of a session that arrived while earlier calls were in flight.
 //!
-//! A view is a read (plus the settling every queue call does: admissions older than a minute
-//! forgotten, ACTIVE tickets past their TTL expired), so a batch of views answers each as of
-//! its own instant. Leaves are applied one after another, each all-or-nothing, and written
-//! with one commit; a user named twice in a batch leaves once and both get the LEFT ticket.
+//! Joins are applied one after another in arrival order, each all-or-nothing, as a lone
+//! join would be. A view is a read (plus the settling every queue call does: admissions
+//! older than a minute forgotten, ACTIVE tickets past their TTL expired), so a batch of
+//! views answers each as of its own instant. Leaves are applied one after another, each
+//! all-or-nothing, and written with one commit; a user named twice in a batch leaves once and
+//! both get the LEFT ticket.
 
-use std::sync::Arc;
-
-use dashmap::DashMap;
 use redis::Value;
+use ticket_core::backend::coalesce::BatchKind;
 use ticket_core::ids::{SessionId, UserId};
 use ticket_core::model::audit::Actor;
 use ticket_core::{Error, Result, Timestamp};
 
-use crate::batch::{Batch, Batched};
 use crate::reply::to_json;
-use crate::store::RedisStore;
+use crate::store::{RedisStore, batch_session};
+
+/// One join request, as the `join` script reads it (6 arguments, see `lua/join.lua`).
+pub(crate) struct JoinArgs {
+    /// The request's instant (also `args[1]`), for the batch's audit ids.
+    pub(crate) now: Timestamp,
+    pub(crate) args: [String; 6],
+}
 
 /// One view request (2 arguments, see `lua/view.lua`).
 pub(crate) struct ViewArgs {
@@ -49,34 +55,73 @@ fn replies(reply: Value, what: &str) -> Result<Vec<Value>> {
     }
 }
 
-impl Batched for ViewArgs {
-    async fn run(store: &RedisStore, session: SessionId, reqs: &[Self]) -> Result<Vec<Value>> {
-        let now = reqs.first().map_or(Timestamp::from_millis(0), |r| r.now);
+/// The instant of a batch's first request (its audit ids are minted at it).
+fn first_now<T>(reqs: &[T], now: impl Fn(&T) -> Timestamp) -> Timestamp {
+    reqs.first().map_or(Timestamp::from_millis(0), now)
+}
+
+impl BatchKind for JoinArgs {
+    type Key = SessionId;
+    type Request = Self;
+    type Answer = Value;
+    type Context = RedisStore;
+
+    async fn run(
+        store: &RedisStore,
+        sessions: &[SessionId],
+        reqs: Vec<Self>,
+    ) -> Result<Vec<Value>> {
+        let session = batch_session(sessions)?;
+        let now = first_now(&reqs, |r| r.now);
+        let mut inv = store.session_call(&store.inner.scripts.join, session, now);
+        inv.arg(reqs.len());
+        for r in &reqs {
+            inv.arg(&r.args[..]);
+        }
+        replies(store.run(&inv).await?, "join")
+    }
+}
+
+impl BatchKind for ViewArgs {
+    type Key = SessionId;
+    type Request = Self;
+    type Answer = Value;
+    type Context = RedisStore;
+
+    async fn run(
+        store: &RedisStore,
+        sessions: &[SessionId],
+        reqs: Vec<Self>,
+    ) -> Result<Vec<Value>> {
+        let session = batch_session(sessions)?;
+        let now = first_now(&reqs, |r| r.now);
         let mut inv = store.session_call(&store.inner.scripts.view, session, now);
         inv.arg(&store.inner.queue_actor).arg(reqs.len());
-        for r in reqs {
+        for r in &reqs {
             inv.arg(r.now.as_millis()).arg(&r.user);
         }
         replies(store.run(&inv).await?, "view")
     }
-
-    fn batchers(store: &RedisStore) -> &DashMap<SessionId, Arc<Batch<Self>>> {
-        &store.inner.batchers.views
-    }
 }
 
-impl Batched for LeaveArgs {
-    async fn run(store: &RedisStore, session: SessionId, reqs: &[Self]) -> Result<Vec<Value>> {
-        let now = reqs.first().map_or(Timestamp::from_millis(0), |r| r.now);
+impl BatchKind for LeaveArgs {
+    type Key = SessionId;
+    type Request = Self;
+    type Answer = Value;
+    type Context = RedisStore;
+
+    async fn run(
+        store: &RedisStore,
+        sessions: &[SessionId],
+        reqs: Vec<Self>,
+    ) -> Result<Vec<Value>> {
+        let session = batch_session(sessions)?;
+        let now = first_now(&reqs, |r| r.now);
         let mut inv = store.session_call(&store.inner.scripts.leave, session, now);
         inv.arg(reqs.len());
-        for r in reqs {
+        for r in &reqs {
             inv.arg(r.now.as_millis()).arg(&r.actor).arg(&r.user);
         }
         replies(store.run(&inv).await?, "leave")
-    }
-
-    fn batchers(store: &RedisStore) -> &DashMap<SessionId, Arc<Batch<Self>>> {
-        &store.inner.batchers.leaves
     }
 }

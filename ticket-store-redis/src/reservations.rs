@@ -94,7 +94,12 @@ impl Reservations for RedisStore {
                 created,
             ],
         };
-        let reply = self.submit(req.session, args).await?;
+        let reply = self
+            .inner
+            .batches
+            .holds
+            .submit(self, req.session, args)
+            .await?;
         let (tag, rest) = tagged(&reply, "hold")?;
         match tag {
             "ok" => {
@@ -125,7 +130,7 @@ impl Reservations for RedisStore {
         hold(session, id, &self.run(&inv).await?)
     }
 
-    /// One script: looks the decision up in the table computed from `decide_parts`, and
+    /// One script: looks the decision up in the table computed from `decision_codes`, and
     /// applies it with its stock effect and audit record.
     async fn transition(&self, req: TransitionRequest) -> Result<TransitionOutcome> {
         check_text("reason", &req.reason)?;

@@ -5,15 +5,17 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, ScriptInvocation, Value};
+use ticket_core::backend::coalesce::{Coalescer, Limits, Scope, Task};
 use ticket_core::ids::{AuditId, SessionId};
 use ticket_core::model::audit::Actor;
 use ticket_core::model::session::Session;
 use ticket_core::store::Stores;
 use ticket_core::{Error, InvalidInput, Result, Timestamp};
 
-use crate::batch::Batchers;
 use crate::config::RedisConfig;
+use crate::hold_batch::HoldArgs;
 use crate::keys::Keys;
+use crate::queue_batch::{JoinArgs, LeaveArgs, ViewArgs};
 use crate::reply::{json, opt_text, to_json, unavailable};
 use crate::scripts::Scripts;
 
@@ -31,9 +33,48 @@ pub(crate) struct Inner {
     pub(crate) config: RedisConfig,
     /// Session definitions never change once created: cached after the first read.
     pub(crate) sessions: DashMap<SessionId, Arc<Session>>,
-    pub(crate) batchers: Batchers,
+    pub(crate) batches: Batches,
     /// The system actor of queue reads (JSON), serialised once.
     pub(crate) queue_actor: String,
+}
+
+/// Coalescing of each batched kind of request, per session (see `RedisConfig::max_batch`):
+/// up to `max_in_flight` script calls of a kind per session at once, so Redis works on one
+/// batch while the next is on its way.
+pub(crate) struct Batches {
+    pub(crate) holds: Coalescer<HoldArgs>,
+    pub(crate) joins: Coalescer<JoinArgs>,
+    pub(crate) views: Coalescer<ViewArgs>,
+    pub(crate) leaves: Coalescer<LeaveArgs>,
+}
+
+impl Batches {
+    fn new(config: &RedisConfig) -> Self {
+        let limits = Limits {
+            max_batch: config.max_batch,
+            max_in_flight: config.max_in_flight,
+        };
+        Self {
+            holds: Coalescer::new(Scope::PerKey, limits, spawn),
+            joins: Coalescer::new(Scope::PerKey, limits, spawn),
+            views: Coalescer::new(Scope::PerKey, limits, spawn),
+            leaves: Coalescer::new(Scope::PerKey, limits, spawn),
+        }
+    }
+}
+
+/// Batches run on tasks of their own, so a caller that gives up never strands the requests
+/// batched with its own.
+fn spawn(task: Task) {
+    tokio::spawn(task);
+}
+
+/// The session of a per-session batch.
+pub(crate) fn batch_session(sessions: &[SessionId]) -> Result<SessionId> {
+    sessions
+        .first()
+        .copied()
+        .ok_or_else(|| Error::Corrupt("a batch without a session".into()))
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -72,7 +113,7 @@ impl RedisStore {
                 keys: Keys::new(&config.prefix),
                 scripts: Scripts::new(),
                 sessions: DashMap::new(),
-                batchers: Batchers::default(),
+                batches: Batches::new(&config),
                 queue_actor: to_json(&Actor::system("queue"))?,
                 config,
             }),

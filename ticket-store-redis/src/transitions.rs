@@ -2,11 +2,11 @@
 
 use std::sync::LazyLock;
 
-use ticket_core::ids::SessionId;
-use ticket_core::model::check_in::blocked_by_check_in;
-use ticket_core::model::hold::{
-    HoldState, TransitionOutcome, TransitionRequest, decision_codes, rebookable_states_list,
+use ticket_core::backend::encoding::{
+    check_in_blocked_list, decision_codes, rebookable_states_list,
 };
+use ticket_core::ids::SessionId;
+use ticket_core::model::hold::{HoldState, TransitionOutcome, TransitionRequest};
 use ticket_core::{Error, Result};
 
 use crate::codec::hold;
@@ -14,29 +14,16 @@ use crate::reply::{at, int, refusal, tagged, to_json};
 use crate::store::RedisStore;
 
 /// For each target state, the states from which the move is refused once a ticket of the
-/// hold was checked in (`",CONFIRMED,"` toward CANCELLED, `""` for most), from
-/// `blocked_by_check_in`. Computed once.
+/// hold was checked in (`",CONFIRMED,"` toward CANCELLED, `""` for most). Computed once.
 static CHECK_IN_GUARDS: LazyLock<Vec<(HoldState, String)>> = LazyLock::new(|| {
     HoldState::ALL
         .into_iter()
-        .map(|to| {
-            let from: Vec<&str> = HoldState::ALL
-                .into_iter()
-                .filter(|from| blocked_by_check_in(*from, to))
-                .map(HoldState::as_str)
-                .collect();
-            let list = if from.is_empty() {
-                String::new()
-            } else {
-                format!(",{},", from.join(","))
-            };
-            (to, list)
-        })
+        .map(|to| (to, check_in_blocked_list(to)))
         .collect()
 });
 
 /// For each target state, the script's code for each
-/// `(from, due, rebooked)` under `decide_parts` (see `lua/transition.lua`): the state machine
+/// `(from, due, rebooked)` from `decision_codes` (see `lua/transition.lua`): the state machine
 /// stays in `ticket-core`, the script only looks the answer up. Computed once.
 static DECISION_TABLES: LazyLock<Vec<(HoldState, String)>> = LazyLock::new(|| {
     HoldState::ALL

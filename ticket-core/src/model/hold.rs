@@ -126,9 +126,10 @@ pub fn decide(hold: &Hold, to: HoldState, now: Timestamp) -> Result<Decision, Re
     )
 }
 
-/// [`decide`] on the parts of a hold it reads, for backends that evaluate the rule where the
-/// hold is stored (a Lua script can be handed the decision for every `from` up front).
-pub fn decide_parts(
+/// [`decide`] on the parts of a hold it reads. Backends that evaluate the rule where the
+/// hold is stored get it as a table from
+/// [`crate::backend::encoding::decision_codes`].
+pub(crate) fn decide_parts(
     from: HoldState,
     expires_at: Timestamp,
     rebooked: bool,
@@ -160,50 +161,6 @@ pub fn rebook_allowed_from(from: HoldState) -> Result<(), Refusal> {
             to: HoldState::Confirmed,
         }),
     }
-}
-
-/// [`decide_parts`] toward `to` for every current state, as four one-letter codes each, for
-/// backends that look the decision up where the hold is stored (a Lua script, a SQL
-/// function) so the state machine stays written once. The codes are for (not due, not
-/// re-booked), (not due, re-booked), (due, not re-booked), (due, re-booked): `A` already
-/// there, `X` expire instead, `D` not due, `I` illegal, and apply with stock effect `0` none,
-/// `S` held → sold, `V` held → available, `C` sold → available.
-pub fn decision_codes(to: HoldState) -> Vec<(HoldState, String)> {
-    let expires = Timestamp::from_millis(1);
-    HoldState::ALL
-        .into_iter()
-        .map(|from| {
-            let codes = [(0, false), (0, true), (1, false), (1, true)]
-                .into_iter()
-                .map(|(now, rebooked)| {
-                    match decide_parts(from, expires, rebooked, to, Timestamp::from_millis(now)) {
-                        Ok(Decision::AlreadyThere) => 'A',
-                        Ok(Decision::ExpireInstead) => 'X',
-                        Ok(Decision::Apply(StockEffect::None)) => '0',
-                        Ok(Decision::Apply(StockEffect::HeldToSold)) => 'S',
-                        Ok(Decision::Apply(StockEffect::HeldToAvailable)) => 'V',
-                        Ok(Decision::Apply(StockEffect::SoldToAvailable)) => 'C',
-                        Err(Refusal::NotDue { .. }) => 'D',
-                        Err(_) => 'I',
-                    }
-                })
-                .collect();
-            (from, codes)
-        })
-        .collect()
-}
-
-/// `",EXPIRED,RELEASED,…,"`: the states [`rebook_allowed_from`] accepts, comma-delimited on
-/// both ends so a backend can test membership with a substring search.
-pub fn rebookable_states_list() -> String {
-    let mut s = String::from(",");
-    for st in HoldState::ALL {
-        if rebook_allowed_from(st).is_ok() {
-            s.push_str(st.as_str());
-            s.push(',');
-        }
-    }
-    s
 }
 
 /// [`decide`] on a bare state and expiry.
