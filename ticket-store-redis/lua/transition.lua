@@ -1,5 +1,5 @@
 -- Moves one hold to another state, following the decision table computed in Rust from
--- ticket_core::model::hold::decide_parts (src/reservations.rs):
+-- ticket_core::backend::encoding::decision_codes (src/reservations.rs):
 -- ARGV[3] now, ARGV[4] actor, ARGV[5] hold id, ARGV[6] target state, ARGV[7] table
 -- (",STATE:xxxx" per state; the 4 codes are for (due, rebooked) = 00, 01, 10, 11),
 -- ARGV[8] reason, ARGV[9] correlation id, ARGV[10] payment reference, ARGV[11] the states
