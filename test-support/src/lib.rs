@@ -51,9 +51,15 @@
 //!   as PostgreSQL schema names (no quoting needed).
 //! * Clean-up removes what exists under the name when it runs; writers still running may
 //!   add keys afterwards. Drop the namespace after the servers of the test stopped.
+//! * Clean-up is idempotent (`UNLINK` of what a scan finds, `DROP SCHEMA IF EXISTS`):
+//!   clearing early and again on drop, or a store dropping its own schema first, is fine.
 //! * The crate knows no ticketrush type, so every crate can depend on it without a cycle;
 //!   crate-specific fixtures (a store on the namespace) stay in each crate's
 //!   `tests/common`.
+//!
+//! This crate's own tests prove both rules against a port nothing listens on (no service is
+//! stopped) and the clean-up after a panic against the real services:
+//! `cargo test -p ticketrush-test-support --all-features`.
 #![warn(missing_docs)]
 
 mod missing;

@@ -19,10 +19,10 @@
 //!   through the production path (coalesced `tr_hold_batch` calls).
 //!
 //! The raw tables (`inventory`, `holds`, as in `raw-limits.sh`) live in a fresh schema
-//! `tr_test_benchraw_<uuid>`, reset before every pgbench run (truncate, reload with 2 000 000 000
-//! per row, `VACUUM ANALYZE`, `CHECKPOINT`); ours runs in a fresh schema `tr_test_bench_<uuid>` per run
-//! whose events, sessions and stock are vacuumed and analysed once its sessions exist, then
-//! checkpointed (`holds` and `audit` stay unanalysed, see `ours`). The table printed
+//! `tr_test_benchraw_<uuid>`, reset before every pgbench run (truncate, reload with
+//! 2 000 000 000 per row, `VACUUM ANALYZE`, `CHECKPOINT`); ours runs in a fresh schema
+//! `tr_test_bench_<uuid>` per run whose events, sessions and stock are vacuumed and analysed
+//! once its sessions exist, then checkpointed (`holds` and `audit` stay unanalysed, see `ours`). The table printed
 //! gives medians over the rounds; each ratio is the median of the per-round ratios, so a slow
 //! moment of the machine hits both sides of it.
 //!
