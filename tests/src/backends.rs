@@ -1,10 +1,12 @@
 //! The three backends, each isolated (own key prefix or schema, removed when dropped), and
-//! failing loudly, never skipping, when their server is missing.
+//! failing loudly, never skipping, when their server is missing (names, URLs and the
+//! missing-service rule from `ticketrush-test-support`).
 
 use ticket_core::Stores;
 use ticket_core::memory::MemoryStore;
 use ticket_store_pg::{PgConfig, PgStore};
 use ticket_store_redis::{RedisConfig, RedisStore};
+use ticketrush_test_support::{Service, unique_name};
 
 /// A backend under test; dropping it removes its keys or schema.
 pub enum Backend {
@@ -16,64 +18,29 @@ pub enum Backend {
     Pg(PgStore),
 }
 
-fn unreachable_help(what: &str, url: &str, err: &dyn std::fmt::Debug, start: &str) -> String {
-    format!(
-        "{what} is not reachable at {url} ({err:?}). Start it with `{start}`. {}",
-        if std::env::var("CI").as_deref() == Ok("true") {
-            "CI=true: this is a failure, not a skip."
-        } else {
-            "These tests are never skipped silently."
-        }
-    )
-}
-
 impl Backend {
     /// The in-memory backend.
     pub fn memory() -> Self {
         Self::Memory(MemoryStore::new())
     }
 
-    /// Redis at `REDIS_URL` (default `redis://127.0.0.1:6379`), under a unique prefix.
+    /// Redis at `REDIS_URL` (default `redis://127.0.0.1:6379`), under a unique prefix
+    /// (`tr_test_e2e_<uuid>`).
     pub async fn redis() -> Self {
-        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-        let mut config =
-            RedisConfig::new(&url).with_prefix(format!("tr-e2e:{}", uuid::Uuid::now_v7().simple()));
+        let url = Service::Redis.url();
+        let mut config = RedisConfig::new(&url).with_prefix(unique_name("e2e"));
         config.delete_keys_on_drop = true;
-        match RedisStore::connect(config).await {
-            Ok(s) => Self::Redis(s),
-            Err(e) => panic!(
-                "{}",
-                unreachable_help(
-                    "Redis",
-                    &url,
-                    &e,
-                    "redis-server --daemonize yes --port 6379 --save '' --appendonly no"
-                )
-            ),
-        }
+        Self::Redis(Service::Redis.connected(&url, RedisStore::connect(config).await))
     }
 
     /// PostgreSQL at `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`), in a
-    /// fresh schema.
+    /// fresh schema (`tr_test_e2e_<uuid>`).
     pub async fn pg() -> Self {
-        let url = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let name = format!("tr_e2e_{}", uuid::Uuid::now_v7().simple());
+        let (url, name) = (Service::Postgres.url(), unique_name("e2e"));
         let mut config = PgConfig::new(&url).with_schema(&name);
         config.application_name = name;
         config.drop_schema_on_drop = true;
-        let store = match PgStore::connect(config).await {
-            Ok(s) => s,
-            Err(e) => panic!(
-                "{}",
-                unreachable_help(
-                    "PostgreSQL",
-                    &url,
-                    &e,
-                    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-                )
-            ),
-        };
+        let store = Service::Postgres.connected(&url, PgStore::connect(config).await);
         store.migrate().await.expect("migrations apply");
         Self::Pg(store)
     }

@@ -19,10 +19,10 @@
 //!   through the production path (coalesced `tr_hold_batch` calls).
 //!
 //! The raw tables (`inventory`, `holds`, as in `raw-limits.sh`) live in a fresh schema
-//! `bench_raw_<uuid>`, reset before every pgbench run (truncate, reload with 2 000 000 000
-//! per row, `VACUUM ANALYZE`, `CHECKPOINT`); ours runs in a fresh schema `bench_<uuid>` per run
-//! whose events, sessions and stock are vacuumed and analysed once its sessions exist, then
-//! checkpointed (`holds` and `audit` stay unanalysed, see `ours`). The table printed
+//! `tr_test_benchraw_<uuid>`, reset before every pgbench run (truncate, reload with
+//! 2 000 000 000 per row, `VACUUM ANALYZE`, `CHECKPOINT`); ours runs in a fresh schema
+//! `tr_test_bench_<uuid>` per run whose events, sessions and stock are vacuumed and analysed
+//! once its sessions exist, then checkpointed (`holds` and `audit` stay unanalysed, see `ours`). The table printed
 //! gives medians over the rounds; each ratio is the median of the per-round ratios, so a slow
 //! moment of the machine hits both sides of it.
 //!
@@ -35,7 +35,8 @@
 //! during every run and print the wait events of the measured backends on stderr).
 //! pgbench connects with `PGSSLMODE` matching our connections (sqlx here is built without TLS),
 //! unless `PGSSLMODE` is set. Every schema it creates is dropped afterwards, also when a run
-//! panics (the raw schema by a guard, ours by the store's `drop_schema_on_drop`).
+//! panics (the raw schema by a `ticketrush-test-support` namespace, ours by the store's
+//! `drop_schema_on_drop`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -52,6 +53,7 @@ use ticket_core::model::hold::NewHold;
 use ticket_core::store::Stores;
 use ticket_core::testkit::{Fixture, T0};
 use ticket_store_pg::{PgConfig, PgStore};
+use ticketrush_test_support::{Namespace, Service, unique_name};
 
 /// (a): the hold as one statement.
 const SCRIPT_CTE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/pgbench/hold_cte.sql");
@@ -199,9 +201,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 async fn connect(url: &str) -> PgConnection {
     let options = PgConnectOptions::from_str(url).expect("DATABASE_URL");
-    PgConnection::connect_with(&options)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {url}: {e}"))
+    Service::Postgres.connected(url, PgConnection::connect_with(&options).await)
 }
 
 /// The server's version, and whether our (sqlx) connections use TLS: pgbench is told to do
@@ -289,13 +289,17 @@ fn pgbench_tps(
 struct RawSchema {
     url: String,
     schema: String,
+    /// Drops the schema when this value goes, also when a run panics.
+    _namespace: Namespace,
 }
 
 impl RawSchema {
     async fn create(url: &str) -> Self {
+        let namespace = Namespace::postgres_at(url, "benchraw");
         let this = Self {
             url: url.to_owned(),
-            schema: format!("bench_raw_{}", uuid::Uuid::now_v7().simple()),
+            schema: namespace.name().to_owned(),
+            _namespace: namespace,
         };
         let s = &this.schema;
         let mut conn = connect(url).await;
@@ -336,34 +340,9 @@ impl RawSchema {
     }
 }
 
-impl Drop for RawSchema {
-    fn drop(&mut self) {
-        let (url, schema) = (self.url.clone(), self.schema.clone());
-        // Drop cannot await (and may run inside the runtime): a thread with its own runtime.
-        let done = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(async {
-                    let mut conn = connect(&url).await;
-                    sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                        .execute(&mut conn)
-                        .await
-                        .expect("drop raw schema");
-                })
-        })
-        .join();
-        if done.is_err() {
-            eprintln!("could not drop schema {}", self.schema);
-        }
-    }
-}
-
 /// Our holds per second with `clients` concurrent tasks for `settings.seconds`.
 async fn ours(settings: Arc<Settings>, layout: Layout, clients: u32) -> f64 {
-    let mut config = PgConfig::new(&settings.url)
-        .with_schema(format!("bench_{}", uuid::Uuid::now_v7().simple()));
+    let mut config = PgConfig::new(&settings.url).with_schema(unique_name("bench"));
     config.drop_schema_on_drop = true;
     config.application_name = APPLICATION_NAME.to_owned();
     if let Some(n) = settings.max_batch {
@@ -375,7 +354,7 @@ async fn ours(settings: Arc<Settings>, layout: Layout, clients: u32) -> f64 {
     if let Some(n) = settings.connections {
         config.max_connections = n;
     }
-    let store = PgStore::connect(config).await.expect("connect");
+    let store = Service::Postgres.connected(&settings.url, PgStore::connect(config).await);
     store.migrate().await.expect("migrate");
     let stores = store.stores();
     let fixtures: Arc<Vec<Fixture>> = Arc::new(match layout {

@@ -14,7 +14,9 @@
 //! `BENCH_OPS` (default 60 000) operations per run, `BENCH_REPEAT` (default 3) rounds per
 //! client count (medians are printed); `BENCH_ONLY=hold|join` skips the other;
 //! `BENCH_MAX_BATCH`, `BENCH_IN_FLIGHT`, `BENCH_WORKERS` override the store's batching and the
-//! runtime's threads; `REDIS_URL` (default db 9 of the local server). Everything runs under a fresh key prefix that is deleted afterwards.
+//! runtime's threads; `REDIS_URL` (default db 9 of the local server). Everything runs under
+//! fresh key prefixes (`tr_test_bench_<uuid>`, `tr_test_benchraw_<uuid>`) that are deleted
+//! afterwards, also when a run panics.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use ticket_core::model::queue::JoinRequest;
 use ticket_core::store::{Reservations, WaitingQueue};
 use ticket_core::testkit::{Fixture, T0};
 use ticket_store_redis::{RedisConfig, RedisStore};
+use ticketrush_test_support::{Namespace, Service, unique_name};
 
 const DECREMENT: &str = "local v=tonumber(redis.call('GET',KEYS[1])); \
     if v and v>=tonumber(ARGV[1]) then return redis.call('DECRBY',KEYS[1],ARGV[1]) else return -1 end";
@@ -106,10 +109,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// redis-benchmark's rate for EVALSHA of the one-line conditional decrement.
 fn raw_evalsha(url: &str, host: &str, port: u16, db: i64, clients: u64, ops: u64) -> f64 {
-    let mut conn = redis::Client::open(url)
-        .and_then(|c| c.get_connection())
-        .expect("redis connection");
-    let key = format!("tr-bench-raw:{}", uuid::Uuid::now_v7().simple());
+    // The key goes with `ns`, also if redis-benchmark fails.
+    let ns = Namespace::redis_at(url, "benchraw");
+    let mut conn = ns.connected(redis::Client::open(url).and_then(|c| c.get_connection()));
+    let key = ns.name().to_owned();
     let sha: String = redis::cmd("SCRIPT")
         .arg("LOAD")
         .arg(DECREMENT)
@@ -140,7 +143,7 @@ fn raw_evalsha(url: &str, host: &str, port: u16, db: i64, clients: u64, ops: u64
         .args(["EVALSHA", &sha, "1", &key, "1"])
         .output()
         .expect("redis-benchmark (Debian package redis-tools) must be installed");
-    redis::cmd("DEL").arg(&key).exec(&mut conn).expect("del");
+    drop(ns);
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
         .filter_map(|l| l.split("\",\"").nth(1))
@@ -156,8 +159,7 @@ enum Op {
 
 /// Our operations per second with `clients` concurrent tasks on one session.
 async fn ours(url: &str, clients: u64, ops: u64, op: Op) -> f64 {
-    let mut config =
-        RedisConfig::new(url).with_prefix(format!("tr-bench:{}", uuid::Uuid::now_v7().simple()));
+    let mut config = RedisConfig::new(url).with_prefix(unique_name("bench"));
     config.delete_keys_on_drop = true;
     if let Ok(n) = std::env::var("BENCH_MAX_BATCH") {
         config.max_batch = n.parse().expect("BENCH_MAX_BATCH");
@@ -165,7 +167,7 @@ async fn ours(url: &str, clients: u64, ops: u64, op: Op) -> f64 {
     if let Ok(n) = std::env::var("BENCH_IN_FLIGHT") {
         config.max_in_flight = n.parse().expect("BENCH_IN_FLIGHT");
     }
-    let store = RedisStore::connect(config).await.expect("connect");
+    let store = Service::Redis.connected(url, RedisStore::connect(config).await);
     let fixture = Arc::new(Fixture::general(store.stores(), 10_000_000, Duration::ZERO).await);
     let session = fixture.session;
     if let Op::Join = op {

@@ -16,7 +16,7 @@ use ticket_core::{Error, Refusal};
 const DB: u8 = 7;
 
 fn url_on_db(db: u8) -> String {
-    let info = redis::Client::open(common::redis_url())
+    let info = redis::Client::open(ticketrush_test_support::redis_url())
         .expect("REDIS_URL")
         .get_connection_info()
         .clone();
@@ -61,7 +61,7 @@ async fn killed_connections_never_corrupt_counts() {
     const CAPACITY: u32 = 200;
     let store = common::isolated_store_at(&url_on_db(DB), 64).await;
     let f = Arc::new(Fixture::general(store.stores(), CAPACITY, Duration::ZERO).await);
-    let mut killer = redis::Client::open(common::redis_url())
+    let mut killer = redis::Client::open(ticketrush_test_support::redis_url())
         .expect("url")
         .get_multiplexed_async_connection()
         .await

@@ -11,7 +11,7 @@ use ticket_core::testkit::{Fixture, T0};
 
 /// A plain connection to the test Redis, to write keys as older data would have them.
 async fn raw() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(common::redis_url())
+    redis::Client::open(ticketrush_test_support::redis_url())
         .expect("redis url")
         .get_multiplexed_async_connection()
         .await

@@ -73,7 +73,7 @@ async fn holds_expire_once_when_due_and_the_index_drains() {
     assert_eq!(expired.len(), 200);
     let totals = store.snapshot(f.session).await.expect("snapshot").totals();
     assert_eq!((totals.available, totals.held), (1_000, 0));
-    let mut conn = redis::Client::open(common::redis_url())
+    let mut conn = redis::Client::open(ticketrush_test_support::redis_url())
         .expect("url")
         .get_multiplexed_async_connection()
         .await

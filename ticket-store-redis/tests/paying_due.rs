@@ -30,7 +30,7 @@ fn move_to(hold: HoldId, to: HoldState) -> TransitionRequest {
 
 /// Every key under the store's prefix with its `DUMP`, sorted by key.
 async fn dump_all(store: &RedisStore) -> Vec<(String, Vec<u8>)> {
-    let mut conn = redis::Client::open(common::redis_url())
+    let mut conn = redis::Client::open(ticketrush_test_support::redis_url())
         .expect("url")
         .get_multiplexed_async_connection()
         .await

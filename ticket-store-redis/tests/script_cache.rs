@@ -9,7 +9,7 @@ use std::time::Duration;
 use ticket_core::testkit::{Fixture, user};
 
 async fn flush_scripts() {
-    let mut conn = redis::Client::open(common::redis_url())
+    let mut conn = redis::Client::open(ticketrush_test_support::redis_url())
         .expect("url")
         .get_multiplexed_async_connection()
         .await

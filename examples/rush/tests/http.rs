@@ -12,8 +12,7 @@ use std::time::Duration;
 use clap::Parser;
 use payment_sandbox::{Sandbox, SandboxConfig};
 use rush::{Checks, Config, Mix, Remote, Report, StoreKind};
-use ticket_store_pg::{PgConfig, PgStore};
-use ticket_store_redis::{RedisConfig, RedisStore};
+use ticketrush_test_support::{Namespace, Service};
 
 const SECRET: &str = "rush-http-test-secret-of-32-bytes-or-more";
 /// The shared payment sandbox's API key.
@@ -74,11 +73,13 @@ async fn serve(
     .expect("server flags");
     let state = match ticket_server::state::AppState::build(config).await {
         Ok(s) => s,
-        Err(e) => panic!(
-            "{e}: start Redis (`redis-server --daemonize yes --port 6379 --save '' \
-             --appendonly no`) or PostgreSQL (`pg_ctlcluster --skip-systemctl-redirect \
-             $(ls /etc/postgresql) main start`); this test never skips"
-        ),
+        Err(e) => {
+            let service = match store {
+                StoreKind::Redis => Service::Redis,
+                _ => Service::Postgres,
+            };
+            service.unreachable(&service.url(), e.to_string()).fail()
+        }
     };
     let jobs = ticket_server::background::spawn(state.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -94,31 +95,12 @@ async fn serve(
     (url, stop)
 }
 
-/// Removes everything the server and the run wrote under `ns`.
-async fn remove(store: StoreKind, ns: &str) {
-    match store {
-        StoreKind::Redis => {
-            let url =
-                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-            // `<ns>:*` covers the app's `<ns>:app:*` keys too.
-            let s = RedisStore::connect(RedisConfig::new(&url).with_prefix(ns.to_owned()))
-                .await
-                .expect("redis");
-            s.delete_all_keys().await.expect("delete keys");
-            assert_eq!(s.delete_all_keys().await.expect("count"), 0);
-        }
-        StoreKind::Pg => {
-            let url = std::env::var("DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-            for schema in [ns.to_owned(), format!("{ns}_app")] {
-                let s = PgStore::connect(PgConfig::new(&url).with_schema(&schema))
-                    .await
-                    .expect("pg");
-                s.drop_schema().await.expect("drop schema");
-            }
-        }
-        StoreKind::Memory => {}
-    }
+/// Removes everything the server and the run wrote under `ns` (the Redis keys `<ns>*`, which
+/// cover the app's `<ns>:app:*` keys too, or the schemas `<ns>` and `<ns>_app`), and checks
+/// that nothing is left. Dropping `ns` does the same when the test fails before.
+async fn remove(ns: Namespace) {
+    ns.clear().await.expect("remove the run's keys or schemas");
+    assert_eq!(ns.left().await.expect("count"), 0);
 }
 
 async fn rush_over_http(store: StoreKind, users: u32, units: u32) -> Report {
@@ -131,8 +113,11 @@ async fn rush_over_http(store: StoreKind, users: u32, units: u32) -> Report {
     .await
     .expect("serve the sandbox");
     let sandbox_url = format!("http://{addr}");
-    let ns = format!("rushhttp{}", uuid::Uuid::now_v7().simple());
-    let (url, stop) = serve(store, &ns, &sandbox_url).await;
+    let ns = match store {
+        StoreKind::Redis => Namespace::redis("rush"),
+        _ => Namespace::postgres("rush"),
+    };
+    let (url, stop) = serve(store, ns.name(), &sandbox_url).await;
 
     let mut config = Config::new(users, units, store);
     config.seed = 5;
@@ -149,13 +134,13 @@ async fn rush_over_http(store: StoreKind, users: u32, units: u32) -> Report {
         jwt_secret: SECRET.into(),
         sandbox_url,
         sandbox_key: SANDBOX_KEY.into(),
-        namespace: ns.clone(),
+        namespace: ns.name().to_owned(),
     });
     let report = rush::run(&config).await;
     // Let the sandbox deliver what it still has (webhooks of settled payments), then stop.
     sandbox.wait_idle(Duration::from_secs(10)).await;
     let _ = stop.send(());
-    remove(store, &ns).await;
+    remove(ns).await;
     report.expect("the run")
 }
 

@@ -15,6 +15,7 @@ use ticket_server::accounts::{
     AccountChange, AccountError, AccountStore, FamilyId, MemoryAccounts, PgAccounts,
     PgAccountsConfig, RedisAccounts, RedisAccountsConfig, Role, TokenHash, TokenState, UserId,
 };
+use ticketrush_test_support::Namespace;
 
 const T0: Timestamp = Timestamp::from_millis(1_700_000_000_000);
 const MINUTE: Duration = Duration::from_secs(60);
@@ -26,12 +27,12 @@ const FAR: Timestamp = Timestamp::from_millis(1_700_000_000_000 + 30 * 86_400_00
 // fixtures
 
 /// One backend under test: a store, a second handle on the same data (its own connection),
-/// and the clean-up that runs when the test ends.
+/// and the namespace whose keys or schema go when the test ends (passed or failed).
 struct Backend {
     kind: Kind,
     store: Arc<dyn AccountStore>,
     other: Arc<dyn AccountStore>,
-    _cleanup: Cleanup,
+    _cleanup: Option<Namespace>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,88 +53,20 @@ impl Backend {
     }
 }
 
-/// Removes a test's keys or schema when dropped, also when the test panicked. Drop cannot
-/// await: it connects anew on a thread with its own runtime and waits for it.
-struct Cleanup(Option<Job>);
-
-enum Job {
-    Redis(RedisAccountsConfig),
-    Pg(PgAccountsConfig),
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let Some(job) = self.0.take() else {
-            return;
-        };
-        let outcome = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            rt.block_on(async move {
-                match job {
-                    Job::Redis(config) => {
-                        let store = RedisAccounts::connect(config)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        store.delete_all_keys().await.map_err(|e| e.to_string())?;
-                        Ok(())
-                    }
-                    Job::Pg(mut config) => {
-                        config.max_connections = 1;
-                        let store = PgAccounts::connect(config)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        let dropped = store.drop_schema().await.map_err(|e| e.to_string());
-                        store.close().await;
-                        dropped
-                    }
-                }
-            })
-        })
-        .join();
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("clean-up of the test's keys or schema failed: {e}"),
-            Err(_) => eprintln!("clean-up thread panicked"),
-        }
-    }
-}
-
-fn ci_note() -> &'static str {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        "CI=true: this is a failure, not a skip."
-    } else {
-        "These tests are never skipped silently."
-    }
-}
-
 async fn memory() -> Backend {
     let store = MemoryAccounts::new();
     Backend {
         kind: Kind::Memory,
         other: Arc::new(store.clone()),
         store: Arc::new(store),
-        _cleanup: Cleanup(None),
+        _cleanup: None,
     }
 }
 
 async fn redis() -> Backend {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let config = RedisAccountsConfig::new(&url).with_prefix(format!(
-        "tr-test-accounts:{}",
-        uuid::Uuid::now_v7().simple()
-    ));
-    let store = match RedisAccounts::connect(config.clone()).await {
-        Ok(store) => store,
-        Err(e) => panic!(
-            "Redis is not reachable at {url} ({e}). The Redis account tests need a real Redis: \
-             start one with `redis-server --daemonize yes --port 6379 --save '' --appendonly no` \
-             (or `docker compose up -d redis`), or point REDIS_URL at one. {}",
-            ci_note()
-        ),
-    };
+    let ns = Namespace::redis("accounts");
+    let config = RedisAccountsConfig::new(ns.url()).with_prefix(ns.name());
+    let store = ns.connected(RedisAccounts::connect(config.clone()).await);
     let other = RedisAccounts::connect(config.clone())
         .await
         .expect("second Redis connection");
@@ -141,28 +74,16 @@ async fn redis() -> Backend {
         kind: Kind::Redis,
         store: Arc::new(store),
         other: Arc::new(other),
-        _cleanup: Cleanup(Some(Job::Redis(config))),
+        _cleanup: Some(ns),
     }
 }
 
 async fn pg() -> Backend {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let schema = format!("tr_test_accounts_{}", uuid::Uuid::now_v7().simple());
-    let mut config = PgAccountsConfig::new(&url).with_schema(&schema);
-    config.application_name = schema;
-    let store = match PgAccounts::connect(config.clone()).await {
-        Ok(store) => store,
-        Err(e) => panic!(
-            "PostgreSQL is not reachable at {url} ({e}). The PostgreSQL account tests need a \
-             real server: start one with `pg_ctlcluster --skip-systemctl-redirect \
-             $(ls /etc/postgresql) main start` (or `docker compose up -d postgres`), or point \
-             DATABASE_URL at one. {}",
-            ci_note()
-        ),
-    };
-    // clean up from here on, even if migrating fails
-    let cleanup = Cleanup(Some(Job::Pg(config.clone())));
+    let ns = Namespace::postgres("accounts");
+    let mut config = PgAccountsConfig::new(ns.url()).with_schema(ns.name());
+    config.application_name = ns.name().to_owned();
+    let store = ns.connected(PgAccounts::connect(config.clone()).await);
+    // `ns` cleans up from here on, even if migrating fails
     let other = PgAccounts::connect(config)
         .await
         .expect("second PostgreSQL pool");
@@ -175,7 +96,7 @@ async fn pg() -> Backend {
         kind: Kind::Pg,
         store: Arc::new(store),
         other: Arc::new(other),
-        _cleanup: cleanup,
+        _cleanup: Some(ns),
     }
 }
 

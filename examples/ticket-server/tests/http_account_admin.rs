@@ -169,10 +169,9 @@ fn start_args(kind: Kind, ns: &str) -> Vec<String> {
         "--namespace",
         ns,
         "--redis-url",
-        &std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+        &ticketrush_test_support::redis_url(),
         "--database-url",
-        &std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+        &ticketrush_test_support::database_url(),
         "--admin-email",
         "admin@example.com",
         "--admin-password",

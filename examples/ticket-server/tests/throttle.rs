@@ -15,28 +15,30 @@ use ticket_server::throttle::{
     Backoff, MemoryThrottle, PgThrottle, PgThrottleConfig, Rate, RedisThrottle,
     RedisThrottleConfig, ThrottleStore, Verdict, attempt_step, gcra_step,
 };
+use ticketrush_test_support::{Service, database_url, redis_url};
 
 /// Two handles on one isolated store, and its namespace (removed when dropped).
 async fn stores(kind: Kind) -> (Arc<dyn ThrottleStore>, Arc<dyn ThrottleStore>, Namespace) {
     let ns = Namespace::new(kind);
-    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let pg = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let (redis, pg) = (redis_url(), database_url());
     let (a, b): (Arc<dyn ThrottleStore>, Arc<dyn ThrottleStore>) = match kind {
         Kind::Memory => {
             let m = Arc::new(MemoryThrottle::new());
             (m.clone(), m)
         }
         Kind::Redis => {
-            let config = RedisThrottleConfig::new(redis).with_prefix(format!("{}:app", ns.name));
+            let config = RedisThrottleConfig::new(&redis).with_prefix(format!("{}:app", ns.name));
+            let connect = async |config| {
+                Service::Redis.connected(&redis, RedisThrottle::connect(config).await)
+            };
             (
-                Arc::new(RedisThrottle::connect(config.clone()).await.expect("redis")),
-                Arc::new(RedisThrottle::connect(config).await.expect("redis")),
+                Arc::new(connect(config.clone()).await),
+                Arc::new(connect(config).await),
             )
         }
         Kind::Pg => {
-            let config = PgThrottleConfig::new(pg).with_schema(format!("{}_app", ns.name));
-            let a = PgThrottle::connect(config.clone()).await.expect("postgres");
+            let config = PgThrottleConfig::new(&pg).with_schema(format!("{}_app", ns.name));
+            let a = Service::Postgres.connected(&pg, PgThrottle::connect(config.clone()).await);
             a.migrate().await.expect("migrate");
             let b = PgThrottle::connect(config).await.expect("postgres");
             b.migrate().await.expect("migrate twice");

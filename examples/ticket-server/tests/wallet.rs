@@ -13,69 +13,17 @@ use ticket_server::wallet::{
     Entry, EntryKind, LedgerKey, LedgerPurpose, MAX_AMOUNT_MINOR, MemoryWallet, PgWallet,
     PgWalletConfig, RedisWallet, RedisWalletConfig, Snapshot, WalletError, WalletStore,
 };
+use ticketrush_test_support::Namespace;
 
 // ---------------------------------------------------------------------------------------------
 // backends
 
 /// Two handles on one isolated wallet (for Redis and PostgreSQL: separate connections, as two
-/// server processes would have), and the clean-up that runs when it is dropped.
+/// server processes would have), and the namespace removed when it is dropped.
 struct Backend {
     a: Arc<dyn WalletStore>,
     b: Arc<dyn WalletStore>,
-    guard: Guard,
-}
-
-/// What to remove when the test ends.
-enum Cleanup {
-    None,
-    Redis(RedisWalletConfig),
-    Pg(PgWalletConfig),
-}
-
-/// Runs its [`Cleanup`] when dropped.
-struct Guard(Cleanup);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let job = std::mem::replace(&mut self.0, Cleanup::None);
-        if matches!(job, Cleanup::None) {
-            return;
-        }
-        // Drop cannot await, and the test's runtime may be shutting down: clean up on a plain
-        // thread with its own runtime and connection, and wait for it.
-        let done = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("clean-up runtime");
-            rt.block_on(async move {
-                match job {
-                    Cleanup::None => Ok(()),
-                    Cleanup::Redis(config) => match RedisWallet::connect(config).await {
-                        Ok(w) => w.delete_all().await.map(|_| ()),
-                        Err(e) => Err(e),
-                    },
-                    Cleanup::Pg(config) => PgWallet::drop_schema(&config).await,
-                }
-            })
-        })
-        .join();
-        if !matches!(done, Ok(Ok(()))) {
-            eprintln!("wallet test clean-up failed: {done:?}");
-        }
-    }
-}
-
-fn loud_failure(service: &str, var: &str, url: &str, error: &WalletError, how: &str) -> ! {
-    panic!(
-        "{service} is not reachable at {url} ({error}). The wallet's {service} tests need a real \
-         server: start one with `{how}`, or point {var} at one. {}",
-        if std::env::var("CI").as_deref() == Ok("true") {
-            "CI=true: this is a failure, not a skip."
-        } else {
-            "These tests are never skipped silently."
-        }
-    )
+    guard: Option<Namespace>,
 }
 
 async fn memory() -> Backend {
@@ -83,54 +31,27 @@ async fn memory() -> Backend {
     Backend {
         a: w.clone(),
         b: w,
-        guard: Guard(Cleanup::None),
+        guard: None,
     }
 }
 
 async fn redis() -> Backend {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let config = RedisWalletConfig::new(&url)
-        .with_prefix(format!("tr-test:{}", uuid::Uuid::now_v7().simple()));
-    let cleanup = Cleanup::Redis(config.clone());
-    let connect = || async {
-        RedisWallet::connect(config.clone())
-            .await
-            .unwrap_or_else(|e| {
-                loud_failure(
-                    "Redis",
-                    "REDIS_URL",
-                    &url,
-                    &e,
-                    "redis-server --daemonize yes --port 6379 --save '' --appendonly no",
-                )
-            })
-    };
+    let ns = Namespace::redis("wallet");
+    let config = RedisWalletConfig::new(ns.url()).with_prefix(ns.name());
+    let a = ns.connected(RedisWallet::connect(config.clone()).await);
+    let b = ns.connected(RedisWallet::connect(config).await);
     Backend {
-        a: Arc::new(connect().await),
-        b: Arc::new(connect().await),
-        guard: Guard(cleanup),
+        a: Arc::new(a),
+        b: Arc::new(b),
+        guard: Some(ns),
     }
 }
 
 async fn pg() -> Backend {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let config = PgWalletConfig::new(&url)
-        .with_schema(format!("tr_wallet_test_{}", uuid::Uuid::now_v7().simple()));
-    let cleanup = Cleanup::Pg(config.clone());
-    let connect = || async {
-        PgWallet::connect(config.clone()).await.unwrap_or_else(|e| {
-            loud_failure(
-                "PostgreSQL",
-                "DATABASE_URL",
-                &url,
-                &e,
-                "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
-            )
-        })
-    };
-    let a = connect().await;
-    let b = connect().await;
+    let ns = Namespace::postgres("wallet");
+    let config = PgWalletConfig::new(ns.url()).with_schema(ns.name());
+    let a = ns.connected(PgWallet::connect(config.clone()).await);
+    let b = ns.connected(PgWallet::connect(config).await);
     // both "processes" migrate at once: idempotent and race-free
     let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
     ra.expect("migrate");
@@ -139,7 +60,7 @@ async fn pg() -> Backend {
     Backend {
         a: Arc::new(a),
         b: Arc::new(b),
-        guard: Guard(cleanup),
+        guard: Some(ns),
     }
 }
 
@@ -552,11 +473,9 @@ async fn pg_ledger_is_append_only() {
     bk.a.charge("u", &k("k"), krw(100), "", at(0))
         .await
         .unwrap();
-    let Cleanup::Pg(config) = &bk.guard.0 else {
-        unreachable!()
-    };
-    let pool = sqlx::PgPool::connect(&config.url).await.expect("pool");
-    let table = format!("\"{}\".wallet_ledger", config.schema);
+    let ns = bk.guard.as_ref().expect("a PostgreSQL namespace");
+    let pool = sqlx::PgPool::connect(ns.url()).await.expect("pool");
+    let table = format!("\"{}\".wallet_ledger", ns.name());
     for sql in [
         format!("UPDATE {table} SET amount_minor = 1000"),
         format!("DELETE FROM {table}"),
@@ -578,7 +497,7 @@ async fn pg_ledger_is_append_only() {
         err.to_string().contains("wallet_ledger_server_keys"),
         "{err}"
     );
-    let accounts = format!("\"{}\".wallet_accounts", config.schema);
+    let accounts = format!("\"{}\".wallet_accounts", ns.name());
     let err = sqlx::query(&format!("UPDATE {accounts} SET balance_minor = -1"))
         .execute(&pool)
         .await

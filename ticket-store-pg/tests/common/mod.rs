@@ -1,51 +1,21 @@
-//! Test support: a store in its own schema, dropped when the store is dropped.
+//! A PostgreSQL store in a schema of its own (see `ticketrush-test-support`), which the store
+//! drops when its last handle drops (also when the test panicked).
 
 use ticket_store_pg::{PgConfig, PgStore};
+use ticketrush_test_support::{Service, unique_name};
 
-/// `DATABASE_URL`, or the local default.
-pub fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// A migrated store in a fresh schema (`tr_test_<uuid>`) that is dropped with the store.
-/// Fails loudly, never skips, when PostgreSQL cannot be reached.
+/// A migrated store in a fresh schema `tr_test_pg_<uuid>` (also its connections'
+/// application name, so `pg_terminate_backend` can pick out its backends) that is dropped
+/// with the store. Fails loudly, never skips, when PostgreSQL cannot be reached.
 #[allow(dead_code)] // used by some test binaries only
 pub async fn isolated_store(max_batch: usize) -> PgStore {
-    let mut config = isolated_config();
-    config.max_batch = max_batch;
-    connect_isolated(config).await
-}
-
-/// Settings for a fresh schema `tr_test_<uuid>` (also the connections' application name),
-/// dropped with the store.
-#[allow(dead_code)] // used by some test binaries only
-pub fn isolated_config() -> PgConfig {
-    let name = format!("tr_test_{}", uuid::Uuid::now_v7().simple());
-    let mut config = PgConfig::new(database_url()).with_schema(&name);
+    // The store's own clean-up, not a guard: conformance factories return only its stores.
+    let (url, name) = (ticketrush_test_support::database_url(), unique_name("pg"));
+    let mut config = PgConfig::new(&url).with_schema(&name);
     config.application_name = name;
     config.drop_schema_on_drop = true;
-    config
-}
-
-/// Connects and migrates `config`; see [`isolated_store`].
-#[allow(dead_code)] // used by some test binaries only
-pub async fn connect_isolated(config: PgConfig) -> PgStore {
-    let url = config.url.clone();
-    let store = match PgStore::connect(config).await {
-        Ok(store) => store,
-        Err(e) => panic!(
-            "PostgreSQL is not reachable at {url} ({e:?}). The PostgreSQL backend tests need a \
-             real server: start one with `pg_ctlcluster --skip-systemctl-redirect \
-             $(ls /etc/postgresql) main start` (or `docker compose up -d postgres`), or point \
-             DATABASE_URL at one. {}",
-            if std::env::var("CI").as_deref() == Ok("true") {
-                "CI=true: this is a failure, not a skip."
-            } else {
-                "These tests are never skipped silently."
-            }
-        ),
-    };
+    config.max_batch = max_batch;
+    let store = Service::Postgres.connected(&url, PgStore::connect(config).await);
     store.migrate().await.expect("migrations apply");
     store
 }
@@ -63,12 +33,8 @@ pub async fn another_server(store: &PgStore) -> PgStore {
 /// library never runs (locking rows, breaking rules, killing backends).
 #[allow(dead_code)] // used by some test binaries only
 pub async fn side_connection(store: &PgStore) -> sqlx::PgConnection {
-    use sqlx::Connection;
-    let options =
-        <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&store.config().url)
-            .expect("url")
-            .options([("search_path", store.config().schema.as_str())]);
-    sqlx::PgConnection::connect_with(&options)
+    let config = store.config();
+    ticketrush_test_support::postgres::connect_in(&config.url, &config.schema)
         .await
         .expect("side connection")
 }

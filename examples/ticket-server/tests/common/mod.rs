@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use clap::Parser;
 use ticket_server::config::Config;
 use ticket_server::state::AppState;
+use ticketrush_test_support::{Service, database_url, redis_url, unique_name};
 
 /// The backend a test server runs on.
 #[allow(dead_code)]
@@ -18,13 +19,39 @@ pub enum Kind {
     Pg,
 }
 
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+impl Kind {
+    /// The service the backend needs, if any.
+    fn service(self) -> Option<Service> {
+        match self {
+            Kind::Memory => None,
+            Kind::Redis => Some(Service::Redis),
+            Kind::Pg => Some(Service::Postgres),
+        }
+    }
 }
 
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+/// A fresh namespace name (`tr_test_srv_<uuid>`, a Redis key prefix or the PostgreSQL schemas
+/// `<ns>` and `<ns>_app`) and, on Redis and PostgreSQL, the guard that removes everything
+/// under it when dropped (also when the test failed).
+fn isolate(kind: Kind) -> (String, Option<ticketrush_test_support::Namespace>) {
+    let guard = match kind {
+        Kind::Memory => None,
+        Kind::Redis => Some(ticketrush_test_support::Namespace::redis("srv")),
+        Kind::Pg => Some(ticketrush_test_support::Namespace::postgres("srv")),
+    };
+    let name = guard
+        .as_ref()
+        .map_or_else(|| unique_name("srv"), |g| g.name().to_owned());
+    (name, guard)
+}
+
+/// Fails the test: `kind`'s service is missing (with how to start it), or, on memory, the
+/// server did not start.
+fn not_started(kind: Kind, err: impl std::fmt::Display) -> ! {
+    match kind.service() {
+        Some(service) => service.unreachable(&service.url(), err.to_string()).fail(),
+        None => panic!("the memory-backed server did not start: {err}"),
+    }
 }
 
 /// A running server.
@@ -38,8 +65,8 @@ pub struct Server {
     pub kind: Kind,
     /// Its namespace (Redis key prefix, PostgreSQL schemas `<ns>` and `<ns>_app`).
     pub namespace: String,
-    /// Whether dropping it removes the namespace (the first of twins does).
-    owns_namespace: bool,
+    /// Removes the namespace when dropped (the first of twins has it; memory has none).
+    guard: Option<ticketrush_test_support::Namespace>,
     /// Asks the server to stop (graceful: requests in flight finish).
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     /// Says when the server stopped, so nothing writes after the clean-up.
@@ -47,101 +74,22 @@ pub struct Server {
 }
 
 impl Drop for Server {
-    /// Stops the server and removes its Redis keys or PostgreSQL schemas (also when the test
-    /// failed), on a thread of its own since the test's runtime may be shutting down.
+    /// Stops the server, then (through its namespace guard) removes its Redis keys or
+    /// PostgreSQL schemas, also when the test failed.
     fn drop(&mut self) {
         if let Some(stop) = self.shutdown.take() {
             let _ = stop.send(());
         }
-        let (kind, ns) = (self.kind, self.namespace.clone());
-        if kind == Kind::Memory || !self.owns_namespace {
+        let Some(guard) = self.guard.take() else {
             return;
+        };
+        // A request still running (a late webhook, a stream) could write after the keys are
+        // gone: wait for the server to finish first (bounded, for a stuck stream).
+        if let Some(Ok(stopped)) = self.stopped.take().map(std::sync::Mutex::into_inner) {
+            let _ = stopped.recv_timeout(std::time::Duration::from_secs(5));
         }
-        let stopped = self.stopped.take();
-        let cleanup = std::thread::spawn(move || {
-            // A request still running (a late webhook, a stream) could write after the keys
-            // are gone: wait for the server to finish first (bounded, for a stuck stream).
-            if let Some(Ok(stopped)) = stopped.map(std::sync::Mutex::into_inner) {
-                let _ = stopped.recv_timeout(std::time::Duration::from_secs(5));
-            }
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("cleanup runtime");
-            rt.block_on(remove_namespace(kind, &ns));
-        });
-        if let Err(e) = cleanup.join() {
-            eprintln!(
-                "could not clean up test namespace {}: {e:?}",
-                self.namespace
-            );
-        }
+        drop(guard);
     }
-}
-
-/// Deletes everything a server stored under namespace `ns`.
-async fn remove_namespace(kind: Kind, ns: &str) {
-    match kind {
-        Kind::Memory => {}
-        Kind::Redis => {
-            let client = redis::Client::open(redis_url()).expect("redis url");
-            let mut conn = client
-                .get_multiplexed_async_connection()
-                .await
-                .expect("redis for cleanup");
-            let mut cursor: u64 = 0;
-            loop {
-                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(format!("{ns}*"))
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query_async(&mut conn)
-                    .await
-                    .expect("scan");
-                if !keys.is_empty() {
-                    let _: u64 = redis::cmd("UNLINK")
-                        .arg(&keys)
-                        .query_async(&mut conn)
-                        .await
-                        .expect("unlink");
-                }
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-            }
-        }
-        Kind::Pg => {
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&database_url())
-                .await
-                .expect("postgres for cleanup");
-            for schema in [ns.to_owned(), format!("{ns}_app")] {
-                sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("drop schema");
-            }
-        }
-    }
-}
-
-/// What to say when a backend is missing: with `CI=true` that is a failure.
-fn unreachable_help(kind: Kind, err: &dyn std::fmt::Display) -> String {
-    let start = match kind {
-        Kind::Redis => "redis-server --daemonize yes --port 6379 --save '' --appendonly no",
-        _ => "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
-    };
-    format!(
-        "{kind:?} is not reachable ({err}). Start it with `{start}`. {}",
-        if std::env::var("CI").as_deref() == Ok("true") {
-            "CI=true: this is a failure, not a skip."
-        } else {
-            "These tests are never skipped silently."
-        }
-    )
 }
 
 /// A memory-backed server with an admin `admin@example.com` / `admin-pass-1` and the
@@ -185,8 +133,8 @@ pub fn config(kind: Kind, ns: &str, extra: &[&str]) -> Config {
 /// with an admin `admin@example.com` / `admin-pass-1` and the extra flags given.
 #[allow(dead_code)]
 pub async fn server(kind: Kind, extra: &[&str]) -> Server {
-    let ns = format!("t{}", uuid::Uuid::now_v7().simple());
-    serve(kind, ns, extra).await
+    let (ns, guard) = isolate(kind);
+    serve(kind, ns, guard, extra).await
 }
 
 /// Another server process's twin: a second server on the same backend and namespace as
@@ -194,17 +142,20 @@ pub async fn server(kind: Kind, extra: &[&str]) -> Server {
 #[allow(dead_code)]
 pub async fn twin(first: &Server, extra: &[&str]) -> Server {
     assert_ne!(first.kind, Kind::Memory, "memory servers share nothing");
-    let mut s = serve(first.kind, first.namespace.clone(), extra).await;
     // Only the first one removes the namespace.
-    s.owns_namespace = false;
-    s
+    serve(first.kind, first.namespace.clone(), None, extra).await
 }
 
-async fn serve(kind: Kind, ns: String, extra: &[&str]) -> Server {
+async fn serve(
+    kind: Kind,
+    ns: String,
+    guard: Option<ticketrush_test_support::Namespace>,
+    extra: &[&str],
+) -> Server {
     let config = config(kind, &ns, extra);
     let state = match AppState::build(config).await {
         Ok(s) => s,
-        Err(e) => panic!("{}", unreachable_help(kind, &e)),
+        Err(e) => not_started(kind, e),
     };
     ticket_server::admin::ensure_admin(&state)
         .await
@@ -236,7 +187,7 @@ async fn serve(kind: Kind, ns: String, extra: &[&str]) -> Server {
         state,
         kind,
         namespace: ns,
-        owns_namespace: true,
+        guard,
         shutdown: Some(shutdown),
         stopped: Some(std::sync::Mutex::new(stopped)),
     }
@@ -477,33 +428,21 @@ impl Drop for Process {
 pub struct Namespace {
     /// The backend.
     pub kind: Kind,
-    /// `t<uuid>`.
+    /// `tr_test_srv_<uuid>`.
     pub name: String,
+    /// Removes it (none on memory).
+    _guard: Option<ticketrush_test_support::Namespace>,
 }
 
 impl Namespace {
     /// A fresh namespace on `kind`.
     #[allow(dead_code)]
     pub fn new(kind: Kind) -> Self {
+        let (name, guard) = isolate(kind);
         Self {
             kind,
-            name: format!("t{}", uuid::Uuid::now_v7().simple()),
-        }
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let (kind, ns) = (self.kind, self.name.clone());
-        let cleanup = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("cleanup runtime");
-            rt.block_on(remove_namespace(kind, &ns));
-        });
-        if let Err(e) = cleanup.join() {
-            eprintln!("could not clean up test namespace {}: {e:?}", self.name);
+            name,
+            _guard: guard,
         }
     }
 }
@@ -567,9 +506,9 @@ pub async fn spawn_process_on(ns: &Namespace, port: u16, extra: &[&str]) -> Proc
     let client = reqwest::Client::new();
     for _ in 0..300 {
         if let Ok(Some(status)) = process.child.try_wait() {
-            panic!(
-                "ticket-server exited at start ({status}): {}",
-                unreachable_help(ns.kind, &"see its stderr above")
+            not_started(
+                ns.kind,
+                format!("ticket-server exited at start ({status}), see its stderr above"),
             );
         }
         if let Ok(r) = client.get(format!("{}/healthz", process.url)).send().await
