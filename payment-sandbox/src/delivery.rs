@@ -64,6 +64,7 @@ impl Default for DeliveryConfig {
 /// How an endpoint's webhooks are signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SigningScheme {
     /// `v1`: HMAC-SHA256 with a shared `whsec_` secret.
     #[default]
@@ -103,6 +104,7 @@ pub struct EndpointInfo {
 /// What happened to one attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AttemptOutcome {
     /// The receiver answered 2xx.
     Delivered {
