@@ -22,15 +22,21 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use ::http::HeaderValue;
+#[cfg(feature = "server")]
+use ::http::{HeaderMap, StatusCode, header};
+#[cfg(feature = "server")]
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+#[cfg(feature = "server")]
 use axum::middleware::Next;
+#[cfg(feature = "server")]
 use axum::response::{IntoResponse, Response};
 use rand_core::{OsRng, TryRngCore};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::SandboxError;
+#[cfg(feature = "server")]
 use crate::http::ApiError;
 
 /// Every API key starts with this.
@@ -128,6 +134,7 @@ impl ApiKey {
     }
 
     /// Why `headers` are refused, or `None` when they carry this key.
+    #[cfg(feature = "server")]
     fn refusal(&self, headers: &HeaderMap) -> Option<&'static str> {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Some("missing API key: send Authorization: Bearer sk_test_…");
@@ -162,6 +169,7 @@ impl FromStr for ApiKey {
 
 /// Middleware of [`crate::http::router`]: passes a request on only when it carries `key`;
 /// otherwise answers `401` before any handler (or body parsing) runs.
+#[cfg(feature = "server")]
 pub(crate) async fn require_api_key(
     State(key): State<ApiKey>,
     request: Request,

@@ -20,6 +20,7 @@ use ticket_core::gateway::{GatewayError, PaymentFailure};
 
 /// What a test card does when its intent is confirmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CardOutcome {
     /// Succeeds during confirmation.
     Succeeds,

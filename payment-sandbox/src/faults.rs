@@ -15,6 +15,7 @@ use crate::error::SandboxError;
 /// How long each delivery waits before its first attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Delay {
     /// Deliver at once.
     #[default]

@@ -66,20 +66,51 @@
 //! # let _ = endpoint;
 //! # Ok(()) }
 //! ```
-#![warn(missing_docs)]
+//!
+//! ## Features
+//!
+//! | feature | what |
+//! |---|---|
+//! | *(always)* | [`signature`]: the signer and the receiver's verifier, nothing else (no async runtime, no HTTP stack) |
+//! | `server` | [`Sandbox`], [`delivery`], [`http`] (router and server), [`intent`], with the shared types below |
+//! | `client` | [`client::HttpGateway`], with the shared types below |
+//! | `cli` | the `payment-sandbox` binary; implies `server` |
+//!
+//! `server` and `client` share the API's types: [`auth::ApiKey`], [`cards`], [`faults`],
+//! [`webhook_url`], [`error::SandboxError`], the endpoint types of [`delivery`] and the bodies
+//! of [`http`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(any(feature = "server", feature = "client"))]
 pub mod auth;
+#[cfg(feature = "server")]
 mod book;
+#[cfg(any(feature = "server", feature = "client"))]
 pub mod cards;
+#[cfg(feature = "client")]
 pub mod client;
+#[cfg(any(feature = "server", feature = "client"))]
 pub mod delivery;
+#[cfg(any(feature = "server", feature = "client"))]
 pub mod error;
+#[cfg(any(feature = "server", feature = "client"))]
 pub mod faults;
+#[cfg(feature = "server")]
 pub mod gateway;
+#[cfg(any(feature = "server", feature = "client"))]
 pub mod http;
+#[cfg(feature = "server")]
 pub mod intent;
 pub mod signature;
+#[cfg(any(feature = "server", feature = "client"))]
 pub mod webhook_url;
 
+#[cfg(any(feature = "server", feature = "client"))]
 pub use error::SandboxError;
+#[cfg(feature = "server")]
 pub use gateway::{Sandbox, SandboxConfig};
+
+/// The crate's README, compiled and run as a doctest (its quickstart must work).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -77,6 +77,7 @@ const ED25519_SIGNATURE_LEN: usize = 64;
 
 /// Why a key could not be parsed, built or generated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// The text carries a prefix other than the one expected (for example a `whsk_` signing
     /// key where a `whpk_` public key was wanted).
@@ -107,6 +108,7 @@ pub enum KeyError {
 
 /// Why a webhook was rejected by [`Verifier::verify`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerifyError {
     /// A required header is absent or empty; the field is its name (one of [`HEADER_ID`],
     /// [`HEADER_TIMESTAMP`], [`HEADER_SIGNATURE`]).
@@ -436,6 +438,7 @@ impl fmt::Debug for PublicKey {
 ///
 /// `Debug` never shows secret material.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Signer {
     /// HMAC-SHA256, producing `v1,<base64>`.
     Symmetric(WebhookSecret),
@@ -519,6 +522,7 @@ pub fn webhook_headers(
 ///
 /// `Debug` never shows secret material.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum VerificationKey {
     /// Checks `v1` (HMAC-SHA256) signatures.
     Symmetric(WebhookSecret),

@@ -219,6 +219,7 @@ fn kind(outcome: &AttemptOutcome) -> &'static str {
         AttemptOutcome::TimedOut => "timed_out",
         AttemptOutcome::NetworkError { .. } => "network_error",
         AttemptOutcome::InjectedFailure => "injected_failure",
+        _ => "other",
     }
 }
 
@@ -283,6 +284,7 @@ async fn signed_deliveries(scheme: SigningScheme, version: &str, key_prefix: &st
         SigningScheme::Asymmetric => {
             VerificationKey::from(SigningKey::generate().unwrap().public_key())
         }
+        other => panic!("no stranger key for {other:?}"),
     }]);
 
     let first = pay(&sandbox).await;

@@ -6,3 +6,10 @@ pub mod backends;
 pub mod fault_matrix;
 pub mod receiver;
 pub mod shop;
+
+/// The workspace README's code blocks, compiled and run as doctests so its quickstart keeps
+/// working (here, in a crate that is never published, since the README is outside every
+/// published crate's directory).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -181,6 +181,7 @@ pub struct RefundRequest {
 
 /// What a provider event says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum EventKind {
     /// The intent was confirmed and is being charged.
     #[serde(rename = "payment_intent.processing")]

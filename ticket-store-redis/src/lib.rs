@@ -90,7 +90,6 @@
 //! A Redis error or timeout is `Error::Unavailable`: the outcome is unknown (a script that
 //! reached the server ran whole or not at all) and the caller retries with the same
 //! idempotency key. The connection reconnects by itself.
-#![warn(missing_docs)]
 
 mod audit;
 mod check_in;
@@ -114,3 +113,9 @@ mod transitions;
 
 pub use config::RedisConfig;
 pub use store::RedisStore;
+
+/// The crate's README, compiled as a doctest (its quickstart must build; it needs a server
+/// to run).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -540,6 +540,8 @@ impl Sale<'_> {
                     AdmissionLimit::Stock | AdmissionLimit::Empty => {
                         limits.hold_ttl + Duration::from_secs(1)
                     }
+                    // a limit a newer ticket-core adds: the longest wait, a hold's lifetime
+                    _ => limits.hold_ttl + Duration::from_secs(1),
                 };
                 clock.advance(jump);
                 self.clock_jumps += jump;

@@ -27,7 +27,6 @@
 //! unless [`Config::keep`] is set; an unreachable server is an error that says how to
 //! start it, never a silent skip; the same seed gives the same crowd (behaviours and
 //! quantities), though not the same interleaving of concurrent calls.
-#![warn(missing_docs)]
 
 pub mod backend;
 pub mod checks;

@@ -239,6 +239,8 @@ impl Metrics {
             PaymentResult::Refunded { .. } => "refunded",
             PaymentResult::Failed { .. } => "failed",
             PaymentResult::Ignored { .. } => "ignored",
+            // a result a newer ticket-core adds: counted, under its own label once listed
+            _ => "other",
         };
         self.webhooks
             .get_or_create(&ResultLabels {

@@ -14,6 +14,9 @@ use payment_sandbox::gateway::{
 };
 use payment_sandbox::{Sandbox, SandboxConfig, http};
 
+/// How long a stop waits for the requests in progress.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// A fake payment provider with signed webhooks and injectable faults.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -72,7 +75,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     config.delivery.request_timeout = Duration::from_millis(args.request_timeout_ms);
     let sandbox = Sandbox::new(config)?;
-    let (addr, server) = http::serve(sandbox, api_key.clone(), args.listen).await?;
+    let mut stop = StopSignals::install()?;
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (addr, mut server) = http::serve_until(sandbox, api_key.clone(), args.listen, async {
+        let _ = stopped.await;
+    })
+    .await?;
     println!("payment sandbox listening on http://{addr}");
     if generated {
         // Shown this once only: the clients need it (ticket-server --payment-sandbox-key).
@@ -84,8 +92,48 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("API key: the one given with --api-key / PAYMENT_SANDBOX_KEY");
     }
     tokio::select! {
-        done = server => done??,
-        _ = tokio::signal::ctrl_c() => println!("stopping"),
+        done = &mut server => return Ok(done??),
+        () = stop.recv() => println!("stopping"),
+    }
+    let _ = stopping.send(());
+    match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+        Ok(done) => done??,
+        Err(_) => println!("requests still in progress after {SHUTDOWN_GRACE:?}: stopping anyway"),
     }
     Ok(())
+}
+
+/// Ctrl-C, and SIGTERM on Unix (what `kill`, systemd and container runtimes send), installed
+/// at start so a failure to listen for them is an error at start, not a process that cannot
+/// be stopped.
+struct StopSignals {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            #[cfg(unix)]
+            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        })
+    }
+
+    /// Resolves at the first Ctrl-C or SIGTERM.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        let terminate = self.terminate.recv();
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<Option<()>>();
+        tokio::pin!(terminate);
+        tokio::select! {
+            done = tokio::signal::ctrl_c() => {
+                // Without a Ctrl-C handler only SIGTERM can stop the process.
+                if done.is_err() {
+                    (&mut terminate).await;
+                }
+            }
+            _ = &mut terminate => {}
+        }
+    }
 }

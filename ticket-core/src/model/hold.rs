@@ -23,6 +23,7 @@ use crate::model::audit::Actor;
 /// The state of a hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
 pub enum HoldState {
     /// Stock taken, waiting for checkout; expires at `expires_at`.
     Held,

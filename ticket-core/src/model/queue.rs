@@ -172,6 +172,7 @@ pub struct AdmissionPacing {
 /// Why an admission round admitted fewer than it could have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AdmissionLimit {
     /// Nobody is waiting.
     Empty,

@@ -39,6 +39,7 @@ use super::{Context, FailureOutcome, Idempotency, PaymentService, RefundReason, 
 /// What a provider result did to the ticket side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PaymentResult {
     /// The hold is confirmed by this payment (now, or by an earlier report).
     Confirmed {

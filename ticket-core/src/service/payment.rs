@@ -12,6 +12,7 @@ use super::{AdmissionService, Context};
 
 /// What to do with a payment that succeeds after its hold ended (expired or released).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum LatePaymentPolicy {
     /// Take the same units again if they are still on sale and the buyer's per-user limit
     /// allows (a new CONFIRMED hold),
@@ -24,6 +25,7 @@ pub enum LatePaymentPolicy {
 /// Why a payment must be refunded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RefundReason {
     /// The payment arrived after the hold ended and could not be (or by policy was not)
     /// re-booked. The hold is now REFUNDED.
@@ -38,6 +40,7 @@ pub enum RefundReason {
 /// The outcome of a successful payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "a Refund settlement means money must be returned"]
+#[non_exhaustive]
 pub enum Settlement {
     /// This payment is settled by this hold: confirmed now, or by an earlier report of the
     /// same payment (the hold may since have been cancelled or refunded).
