@@ -314,9 +314,9 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
     // A buyer without a payment slot gives up on a sold-out session after 30 s. One who holds
     // a slot (its hold expired while it typed its card) keeps trying for up to 120 s: on a
     // loaded machine units turn over slowly, and giving up would leave a payment unmade.
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(30);
-    let slot_deadline = started + Duration::from_secs(120);
+    let buying_from = Instant::now();
+    let deadline = buying_from + Duration::from_secs(30);
+    let slot_deadline = buying_from + Duration::from_secs(120);
     let begun = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut buyers = tokio::task::JoinSet::new();
     for (i, (card, think)) in cards.into_iter().enumerate() {
