@@ -1,0 +1,93 @@
+//! What blocking a user does beyond the account store: their waiting queue tickets leave
+//! every queue, and each refusal of a blocked user is reported for the abuse audit.
+//!
+//! The account store blocks atomically (flag, token version, refresh families, audit
+//! record: [`crate::stores::accounts::AccountStore::set_blocked`]); from then on [`crate::http::extract::Buyer`]
+//! refuses the user on the queue, hold and payment routes. What is left is the queue: a
+//! blocked user's place in line would still be admitted (and take an admission slot from
+//! someone else), so [`leave_all_queues`] takes it out.
+
+use axum::extract::MatchedPath;
+use axum::http::request::Parts;
+use ticket_core::model::session::Event;
+use ticket_core::{Error, SessionId};
+
+use crate::http::error::ApiError;
+use crate::http::extract::AuthUser;
+use crate::runtime::state::AppState;
+use crate::stores::accounts::UserId;
+use crate::stores::security_audit::{AbuseReason, AbuseRecord};
+
+/// How many events are read per page while looking for sessions to leave.
+const EVENT_PAGE: usize = 200;
+
+/// Records a refusal of a blocked user (403 `USER_BLOCKED`) on the route `parts` names in
+/// the security audit ([`crate::stores::security_audit`]): actor, reason `USER_BLOCKED`, the client
+/// address (after `--trusted-proxies`) and the route template. Never fails the request: the
+/// audit store drops what it cannot write and writes at most one record per user, route and
+/// window, so a blocked client hammering a route cannot amplify into store writes.
+pub async fn record_blocked_refusal(state: &AppState, user: &AuthUser, parts: &Parts) {
+    let client_ip = crate::http::middleware::client_ip::of_request(
+        &parts.extensions,
+        &parts.headers,
+        &state.config.throttle.trusted_proxies,
+    );
+    let path = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+    tracing::warn!(user = %user.id, method = %parts.method, route = %path, "refused a blocked user");
+    state
+        .security_audit
+        .record(AbuseRecord {
+            at: state.clock.now(),
+            actor: Some(user.id),
+            reason: AbuseReason::UserBlocked,
+            client_ip,
+            route: format!("{} {path}", parts.method),
+            detail: "blocked user".to_owned(),
+        })
+        .await;
+}
+
+/// Takes `user` out of every queue they wait in (or hold an unused admission of): the
+/// library's idempotent `leave` for every session whose sales have not closed, found by
+/// paging through the catalogue (`inventory.events`, [`EVENT_PAGE`] events at a time).
+///
+/// Why the catalogue and not a record of the user's joins: a record would cost a write on
+/// every join (the hottest route of a rush) to speed up a rare admin action; the catalogue
+/// is small (sessions, not buyers) and already paged by cursor. Cost: one `leave` per open
+/// session. A session where the user has no ticket, or a ticket already used or expired,
+/// is skipped. Answers how many tickets left a queue.
+///
+/// Not atomic with the block: a join that passed its checks just before the block can
+/// land after this sweep. Such a ticket is harmless (the user cannot hold or pay) and is
+/// taken out by the next block or when its admission expires.
+pub async fn leave_all_queues(state: &AppState, user: UserId) -> Result<u64, ApiError> {
+    let lib_user = ticket_core::UserId::new(user.to_string())
+        .map_err(|e| ApiError::validation(e.to_string()))?;
+    let inventory = &state.rush.stores().inventory;
+    let mut after = None;
+    let mut left = 0;
+    loop {
+        let page: Vec<Event> = inventory.events(after, EVENT_PAGE).await?;
+        let now = state.clock.now();
+        let open: Vec<SessionId> = page
+            .iter()
+            .flat_map(|e| &e.sessions)
+            .filter(|s| now < s.sales.close_at)
+            .map(|s| s.id)
+            .collect();
+        for session in open {
+            match state.rush.admission.leave(session, &lib_user).await {
+                Ok(_) => left += 1,
+                Err(Error::NotFound { .. } | Error::Refused(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == EVENT_PAGE => after = Some(last.id),
+            _ => return Ok(left),
+        }
+    }
+}
