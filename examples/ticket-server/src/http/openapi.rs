@@ -45,7 +45,7 @@ pub const BEARER: &str = "bearer";
         crate::http::routes::auth::refresh,
         crate::http::routes::auth::logout,
         crate::http::routes::auth::me,
-        crate::http::routes::catalog::create_event,
+        crate::http::routes::admin::catalog::create_event,
         crate::http::routes::admin::policy::set_policy,
         crate::http::routes::catalog::list_events,
         crate::http::routes::catalog::get_event,

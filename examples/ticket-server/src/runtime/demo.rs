@@ -11,8 +11,8 @@ use ticket_core::model::session::{Event, SalesWindow, Session};
 use ticket_core::{Error, EventId, SessionId};
 
 use crate::http::error::ApiError;
-use crate::http::routes::catalog::publish_event;
 use crate::runtime::state::AppState;
+use crate::services::catalog::publish_event;
 
 /// Stable per-namespace UUID for `what`.
 fn stable_uuid(namespace: &str, what: &str) -> uuid::Uuid {
@@ -38,11 +38,11 @@ pub async fn ensure_demo_event(state: &AppState) -> Result<Event, ApiError> {
     };
     // Identical to what is stored (or new): create_event is idempotent for it. Two processes
     // starting at once may build two windows; the loser reads the winner's event.
-    match publish_event(state, &event).await {
+    match publish_event(&state.rush, &event).await {
         Ok(()) => Ok(event),
         Err(_) => {
             let stored = state.rush.stores().inventory.event(id).await?;
-            publish_event(state, &stored).await?;
+            publish_event(&state.rush, &stored).await?;
             Ok(stored)
         }
     }

@@ -5,6 +5,7 @@ pub mod account_tiers;
 pub mod admission_rounds;
 pub mod auth;
 pub mod blocking;
+pub mod catalog;
 pub mod hashing;
 pub mod sign_in;
 pub mod tickets;

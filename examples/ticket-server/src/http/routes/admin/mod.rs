@@ -6,6 +6,7 @@ use axum::Router;
 
 use crate::runtime::state::AppState;
 
+pub mod catalog;
 pub mod policy;
 pub mod security_audit;
 pub mod sessions;
@@ -14,6 +15,7 @@ pub mod users;
 /// Every admin route.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(catalog::router())
         .merge(policy::router())
         .merge(sessions::router())
         .merge(security_audit::router())
