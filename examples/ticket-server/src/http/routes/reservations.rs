@@ -5,15 +5,11 @@
 //! | `GET /api/me/reservations` | my reservations across sessions, newest first |
 //! | `POST /api/reservations/{id}/cancel` | cancel a confirmed reservation of mine and refund it in full (`Idempotency-Key` required; another user's: 404; not confirmed, or a ticket already scanned at the gate: 409) |
 //!
-//! A cancellation puts the units back on sale at once and the library admits the next
-//! waiting user; the payment is then refunded through the provider (its idempotency key is
-//! per hold, so no money goes back twice) and the refund is recorded on the hold
-//! (CANCELLED → REFUNDED).
+//! The cancellation itself (back on sale, refund, recorded) is
+//! [`crate::services::reservations::cancel_and_refund`].
 //!
 //! Both routes are described for `GET /openapi.json` by their `#[utoipa::path]` (tag
 //! `reservations`).
-
-use std::collections::HashSet;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -21,23 +17,16 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use ticket_core::gateway::{GatewayError, IntentId, RefundRequest};
-use ticket_core::model::audit::{Actor, AuditScope, Subject};
-use ticket_core::model::hold::{Hold, HoldState};
+use ticket_core::model::hold::Hold;
 use ticket_core::model::idempotency::IdempotencyKey;
-use ticket_core::{Error, HoldId, Refusal, UserId};
+use ticket_core::{Error, HoldId, Refusal};
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::AuthUser;
 use crate::http::params::{idempotency_key, path_id, user_of};
 use crate::http::routes::holds::{hold_status, hold_status_schema};
 use crate::runtime::state::AppState;
-
-/// How many of a user's audit records are read to find their reservations.
-const AUDIT_SCAN_LIMIT: usize = 10_000;
-
-/// Why a buyer's cancellation happened, as recorded in the audit trail and at the provider.
-const CANCEL_REASON: &str = "cancelled by the buyer";
+use crate::services::reservations;
 
 /// The routes of a buyer's reservations.
 pub fn router() -> Router<AppState> {
@@ -105,35 +94,9 @@ async fn my_reservations(
     State(state): State<AppState>,
     me: AuthUser,
 ) -> Result<impl IntoResponse, ApiError> {
-    let holds = holds_of(&state, &user_of(&me)?).await?;
+    let holds = reservations::holds_of(&state.rush, &user_of(&me)?).await?;
     let answer: Vec<ReservationAnswer> = holds.iter().map(ReservationAnswer::from).collect();
     Ok(Json(answer))
-}
-
-/// Every hold of `user` (found through their audit trail, the newest
-/// `AUDIT_SCAN_LIMIT` records), each once, newest first.
-pub(crate) async fn holds_of(state: &AppState, user: &UserId) -> Result<Vec<Hold>, Error> {
-    let reservations = &state.rush.stores().reservations;
-    let records = reservations
-        .audit(&AuditScope::User(user.clone()), AUDIT_SCAN_LIMIT)
-        .await?;
-    let mut seen = HashSet::new();
-    let mut holds = Vec::new();
-    for record in records {
-        let Subject::Hold(id) = record.subject else {
-            continue;
-        };
-        if !seen.insert(id) {
-            continue;
-        }
-        let hold = reservations.get(id).await?;
-        // The audit scope is the owner already; this keeps anyone else's hold out for sure.
-        if hold.user == *user {
-            holds.push(hold);
-        }
-    }
-    holds.sort_by_key(|h| std::cmp::Reverse((h.created_at, h.id)));
-    Ok(holds)
 }
 
 /// The answer of a cancellation.
@@ -187,7 +150,15 @@ async fn cancel(
     let answer: CancelAnswer = state
         .rush
         .idempotency
-        .run(&idem, &payload, || cancel_and_refund(&state, id, &user))
+        .run(&idem, &payload, || async {
+            let done =
+                reservations::cancel_and_refund(&state.rush, &state.checkout, id, &user).await?;
+            Ok::<_, Error>(CancelAnswer {
+                id: done.id.to_string(),
+                status: done.state.as_str().to_lowercase(),
+                refund_id: done.refund_id,
+            })
+        })
         .await
         .map_err(refused_after_check_in)?;
     Ok(Json(answer))
@@ -210,84 +181,4 @@ fn refused_after_check_in(e: Error) -> ApiError {
         ),
         other => other.into(),
     }
-}
-
-/// Cancels hold `id` of `user`, refunds its payment in full and records the refund. Every
-/// step is idempotent, so a retry after a failure part-way finishes the job.
-async fn cancel_and_refund(
-    state: &AppState,
-    id: HoldId,
-    user: &UserId,
-) -> Result<CancelAnswer, Error> {
-    let rush = &state.rush;
-    let current = rush.holds.get(id, user).await?;
-    if current.state == HoldState::Refunded {
-        // Finished earlier (under another key): answer as then.
-        return Ok(CancelAnswer {
-            id: id.to_string(),
-            status: "refunded".to_owned(),
-            refund_id: recorded_refund(state, id).await?,
-        });
-    }
-    let hold = rush.cancellations.cancel(id, user, CANCEL_REASON).await?;
-    let refund_id = match &hold.payment_ref {
-        Some(payment) => refund_in_full(state, id, payment).await?,
-        // Nothing was paid (a free reservation): nothing to return.
-        None => format!("none-{id}"),
-    };
-    let hold = rush
-        .cancellations
-        .record_refund(id, &refund_id, Actor::User(user.clone()))
-        .await?;
-    Ok(CancelAnswer {
-        id: hold.id.to_string(),
-        status: hold.state.as_str().to_lowercase(),
-        refund_id: Some(refund_id),
-    })
-}
-
-/// Refunds everything left of the payment `payment` of hold `id`; the provider's key is per
-/// hold, so a repeat returns the first refund. When the provider says the intent cannot be
-/// refunded and it turns out already refunded in full (by some other refund), the intent's
-/// id stands as the refund's reference.
-async fn refund_in_full(state: &AppState, id: HoldId, payment: &str) -> Result<String, Error> {
-    let intent = IntentId::new(payment.to_owned()).map_err(Error::Payment)?;
-    let gateway = state.checkout.gateway();
-    let req = RefundRequest {
-        intent: intent.clone(),
-        amount_minor: None,
-        reason: CANCEL_REASON.to_owned(),
-        idempotency_key: format!("ticketrush-cancel-{id}"),
-    };
-    match gateway.refund(req).await {
-        Ok(refund) => {
-            tracing::info!(hold = %id, refund = %refund.id, "cancelled reservation refunded");
-            Ok(refund.id)
-        }
-        Err(conflict @ GatewayError::Conflict { .. }) => {
-            let now = gateway.get_intent(&intent).await.map_err(Error::Payment)?;
-            if now.fully_refunded() {
-                tracing::info!(hold = %id, intent = %intent, "payment was already refunded");
-                Ok(intent.to_string())
-            } else {
-                Err(Error::Payment(conflict))
-            }
-        }
-        Err(e) => Err(Error::Payment(e)),
-    }
-}
-
-/// The refund reference recorded when hold `id` became REFUNDED, if any.
-async fn recorded_refund(state: &AppState, id: HoldId) -> Result<Option<String>, Error> {
-    let records = state
-        .rush
-        .stores()
-        .reservations
-        .audit(&AuditScope::Hold(id), AUDIT_SCAN_LIMIT)
-        .await?;
-    Ok(records
-        .into_iter()
-        .rev()
-        .find(|r| r.to == HoldState::Refunded.as_str())
-        .and_then(|r| r.correlation_id))
 }

@@ -5,12 +5,9 @@
 //! | `GET /api/me/tickets` | one ticket per unit or seat of each of my CONFIRMED reservations (newest reservation first), each with its signed `code`, `status` (`valid` or `used`) and `used_at` |
 //! | `POST /api/tickets/verify` | the gate (a `GATE` or `ADMIN` account): `{"code": "…", "session_id": "…"}` → 200 on the ticket's first scan at its own session, marking it used; 409 `TICKET_ALREADY_USED` on any later scan (the message says when); 409 `WRONG_SESSION` for a ticket of another session; 422 `INVALID_TICKET` for a forged, tampered or malformed code; 409 `TICKET_NOT_VALID` when its reservation is not CONFIRMED (cancelled, refunded) or does not match |
 //!
-//! A refused scan marks nothing. The scan is the library's check-in
-//! ([`ticket_core::service::GateService`]): one atomic store step that marks the ticket only
-//! while its reservation is CONFIRMED and at its own session, while a cancellation is refused
-//! once a ticket went in, so a holder is never both let in and refunded. The marks live in
-//! the shared store, so gates on different server processes admit each ticket once. Both
-//! routes are described for `GET /openapi.json` by their `#[utoipa::path]` (tag `tickets`).
+//! A refused scan marks nothing; the scan itself is [`crate::services::tickets::scan`] (the
+//! library's atomic check-in). Both routes are described for `GET /openapi.json` by their
+//! `#[utoipa::path]` (tag `tickets`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,20 +15,14 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
-use ticket_core::model::check_in::CheckInOutcome;
-use ticket_core::model::hold::{Hold, HoldState};
 use ticket_core::{Error, Refusal, SessionId, Timestamp};
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AuthUser, GateUser, JsonBody};
 use crate::http::params::{path_id, user_of};
-use crate::http::routes::reservations::holds_of;
 use crate::runtime::state::AppState;
-use crate::services::tickets::{
-    CodeError, TicketClaims, TicketError, TicketId, TicketLine, tickets_of,
-};
+use crate::services::tickets::{self, Admitted, CodeError, ScanError, TicketError, TicketId};
 
 /// The routes of tickets.
 pub fn router() -> Router<AppState> {
@@ -123,38 +114,18 @@ async fn my_tickets(
     State(state): State<AppState>,
     me: AuthUser,
 ) -> Result<impl IntoResponse, ApiError> {
-    let mut holds = holds_of(&state, &user_of(&me)?).await?;
-    holds.retain(|h| h.state == HoldState::Confirmed);
-    let lines: Vec<(&Hold, TicketLine)> = holds
-        .iter()
-        .flat_map(|h| tickets_of(h).into_iter().map(move |l| (h, l)))
-        .collect();
-    let mut used: HashMap<TicketId, Timestamp> = HashMap::new();
-    for hold in &holds {
-        for mark in state.rush.gate.check_ins(hold.id).await? {
-            if let Ok(id) = TicketId::new(hold.id, mark.ticket) {
-                used.insert(id, mark.at);
-            }
-        }
-    }
-    let tickets: Vec<TicketAnswer> = lines
+    let owned = tickets::owned_tickets(&state.rush, &state.ticket_codes, &user_of(&me)?).await?;
+    let tickets = owned
         .into_iter()
-        .map(|(hold, line)| {
-            let used_at = used.get(&line.id).map(|at| at.as_millis());
-            TicketAnswer {
-                ticket_id: line.id.to_string(),
-                reservation_id: hold.id.to_string(),
-                session_id: hold.session.to_string(),
-                code: state.ticket_codes.sign(&TicketClaims {
-                    ticket: line.id,
-                    session: hold.session,
-                    user: hold.user.clone(),
-                }),
-                grade: line.grade,
-                seat: line.seat,
-                status: if used_at.is_some() { USED } else { VALID },
-                used_at,
-            }
+        .map(|t| TicketAnswer {
+            ticket_id: t.line.id.to_string(),
+            reservation_id: t.hold.to_string(),
+            session_id: t.session.to_string(),
+            code: t.code,
+            grade: t.line.grade,
+            seat: t.line.seat,
+            status: if t.used_at.is_some() { USED } else { VALID },
+            used_at: t.used_at.map(Timestamp::as_millis),
         })
         .collect();
     Ok(Json(TicketsAnswer { tickets }))
@@ -225,60 +196,48 @@ async fn verify(
     JsonBody(body): JsonBody<VerifyBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let at_session: SessionId = path_id(&body.session_id)?;
-    let claims = state.ticket_codes.verify(body.code.trim())?;
-    let ticket = claims.ticket;
-    let hold = match state.rush.stores().reservations.get(ticket.hold()).await {
-        Ok(hold) => hold,
-        Err(Error::NotFound { .. }) => {
-            return Err(not_valid(format!(
-                "ticket {ticket}: its reservation does not exist"
-            )));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    // A genuine code always matches its hold; a mismatch means the hold is not the one the
-    // code was issued for (e.g. another deployment's data under the same secret). The owner,
-    // session and units of a hold never change, so reading them before the check-in is safe;
-    // whether it admits anyone is decided by the check-in itself, atomically.
-    let line = tickets_of(&hold).into_iter().find(|l| l.id == ticket);
-    let Some(line) = line.filter(|_| hold.user == claims.user && hold.session == claims.session)
-    else {
-        return Err(not_valid(format!(
-            "ticket {ticket} does not match its reservation"
-        )));
-    };
     let by = gate.id.to_string();
-    let outcome = state
-        .rush
-        .gate
-        .check_in(hold.id, at_session, ticket.number(), &by)
-        .await
-        .map_err(|e| scan_refused(ticket, e))?;
-    match outcome {
-        CheckInOutcome::FirstUse { at } => {
-            tracing::info!(ticket = %ticket, gate = %by, "ticket admitted");
-            Ok(Json(VerifyAnswer {
-                valid: true,
-                first_use: true,
-                ticket_id: ticket.to_string(),
-                reservation_id: hold.id.to_string(),
-                session_id: hold.session.to_string(),
-                user_id: hold.user.as_str().to_owned(),
-                grade: line.grade,
-                seat: line.seat,
-                used_at: at.as_millis(),
-                used_by: by,
-            }))
-        }
-        CheckInOutcome::AlreadyUsed { at, gate: first } => Err(ApiError::new(
+    let scanned = tickets::scan(
+        &state.rush,
+        &state.ticket_codes,
+        body.code.trim(),
+        at_session,
+        &by,
+    )
+    .await;
+    match scanned {
+        Ok(Admitted { line, hold, at }) => Ok(Json(VerifyAnswer {
+            valid: true,
+            first_use: true,
+            ticket_id: line.id.to_string(),
+            reservation_id: hold.id.to_string(),
+            session_id: hold.session.to_string(),
+            user_id: hold.user.as_str().to_owned(),
+            grade: line.grade,
+            seat: line.seat,
+            used_at: at.as_millis(),
+            used_by: by,
+        })),
+        Err(e) => Err(scan_error(e)),
+    }
+}
+
+/// The answer to a scan that let no one in.
+fn scan_error(e: ScanError) -> ApiError {
+    match e {
+        ScanError::Code(e) => e.into(),
+        e @ (ScanError::NoReservation(_) | ScanError::Mismatch(_)) => not_valid(e.to_string()),
+        ScanError::AlreadyUsed { ticket, at, gate } => ApiError::new(
             StatusCode::CONFLICT,
             "TICKET_ALREADY_USED",
             format!(
-                "ticket {ticket} was already used at {} ({} ms since the epoch), scanned by {first}",
+                "ticket {ticket} was already used at {} ({} ms since the epoch), scanned by {gate}",
                 utc_text(at),
                 at.as_millis()
             ),
-        )),
+        ),
+        ScanError::Lookup(e) => e.into(),
+        ScanError::CheckIn { ticket, source } => scan_refused(ticket, source),
     }
 }
 

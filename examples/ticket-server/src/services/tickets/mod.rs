@@ -18,6 +18,12 @@
 //! while its reservation is CONFIRMED and at its own session, and that a cancellation of the
 //! same reservation cannot slip past.
 
+mod gate;
+mod owned;
+
+pub use gate::{Admitted, ScanError, scan};
+pub use owned::{OwnedTicket, owned_tickets};
+
 use std::fmt;
 use std::str::FromStr;
 
