@@ -7,6 +7,7 @@ pub mod auth;
 pub mod blocking;
 pub mod catalog;
 pub mod hashing;
+pub mod login;
 pub mod reservations;
 pub mod sign_in;
 pub mod tickets;

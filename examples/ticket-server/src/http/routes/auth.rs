@@ -17,9 +17,6 @@
 //! ([`crate::services::sign_in`]; 429 `RATE_LIMITED` / `LOGIN_THROTTLED`).
 //! Every handler is described for `GET /openapi.json` by its `#[utoipa::path]` (tag `auth`).
 
-use std::sync::OnceLock;
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -32,10 +29,8 @@ use crate::http::extract::{AuthUser, JsonBody};
 use crate::http::middleware::cache::no_store;
 use crate::http::middleware::client_ip::ClientIp;
 use crate::runtime::state::AppState;
-use crate::services::auth::{self, AuthError};
-use crate::services::sign_in::{self, SignInRoute};
-use crate::stores::accounts::{AccountError, FamilyId, Role, UserId, normalize_email};
-use ticket_core::Timestamp;
+use crate::services::login::{self, Tokens};
+use crate::stores::accounts::{AccountError, Role, UserId};
 
 /// The routes of this group.
 pub fn router() -> Router<AppState> {
@@ -148,18 +143,7 @@ async fn signup(
     client: ClientIp,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
-    sign_in::limit_ip(&state, SignInRoute::Signup, client).await?;
-    let email = normalize_email(&body.email)?;
-    let password = body.password;
-    let hash = state
-        .hashing
-        .run(move || auth::hash_password(&password))
-        .await??;
-    let user = state
-        .accounts
-        .create_user(&email, &hash, Role::User, state.clock.now())
-        .await?;
-    tracing::info!(user = %user.id, "signed up");
+    let user = login::sign_up(&state, client, &body.email, body.password).await?;
     Ok(no_store((
         StatusCode::CREATED,
         Json(SignupAnswer {
@@ -167,15 +151,6 @@ async fn signup(
             email: user.email,
         }),
     )))
-}
-
-/// A hash of a password nobody knows, checked when the email is unknown so that a login
-/// takes about as long whether or not the account exists. Computed once.
-fn dummy_hash() -> Option<&'static str> {
-    static DUMMY: OnceLock<Option<String>> = OnceLock::new();
-    DUMMY
-        .get_or_init(|| auth::hash_password("no-such-account-0").ok())
-        .as_deref()
 }
 
 /// Checks the credentials and issues an access token and a refresh token.
@@ -198,96 +173,19 @@ async fn login(
     client: ClientIp,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response, ApiError> {
-    sign_in::limit_ip(&state, SignInRoute::Login, client).await?;
-    let user = match state.accounts.user_by_email(&body.email).await {
-        Ok(user) => Some(user),
-        Err(AccountError::NotFound) => None,
-        Err(e) => return Err(e.into()),
-    };
-    // Counted before the password is checked: racing guesses cannot pass the backoff.
-    let attempt =
-        sign_in::begin_login(&state, client, &body.email, user.as_ref().map(|u| u.id)).await?;
-    let password = body.password;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let matches = state
-        .hashing
-        .run(move || match stored {
-            Some(hash) => auth::verify_password(&password, &hash),
-            None => {
-                if let Some(dummy) = dummy_hash() {
-                    // Spend the time; the answer is "no" whatever it says.
-                    let _ = auth::verify_password(&password, dummy);
-                }
-                Ok(false)
-            }
-        })
-        .await??;
-    let user = match user {
-        Some(user) if matches => user,
-        _ => return Err(AuthError::InvalidCredentials.into()),
-    };
-    sign_in::login_succeeded(&state, attempt).await;
-    let now = state.clock.now();
-    let (refresh_token, hash) = auth::new_refresh_token()?;
-    let config = &state.config;
-    let ends_at = now.plus(Duration::from_secs(config.refresh_absolute_ttl_secs));
-    let expires_at = now
-        .plus(Duration::from_secs(config.refresh_token_ttl_secs))
-        .min(ends_at);
-    state
-        .accounts
-        .issue_refresh(
-            user.id,
-            &hash,
-            FamilyId::new_at(now),
-            expires_at,
-            ends_at,
-            now,
-        )
-        .await?;
-    tracing::info!(user = %user.id, "logged in");
-    let issued = Issued {
-        user: user.id,
-        role: user.role,
-        token_version: user.token_version,
-        refresh_token,
-        refresh_expires_at: expires_at,
-    };
-    tokens(&state, issued)
+    let tokens = login::log_in(&state, client, &body.email, body.password).await?;
+    Ok(token_answer(tokens))
 }
 
-/// What a login or a refresh hands out.
-struct Issued {
-    user: UserId,
-    role: Role,
-    token_version: u64,
-    refresh_token: String,
-    refresh_expires_at: Timestamp,
-}
-
-/// The answer with a new access token (carrying the user's token version) and the given
-/// refresh token, marked `no-store`.
-fn tokens(state: &AppState, issued: Issued) -> Result<Response, ApiError> {
-    let ttl = state.config.access_token_ttl_secs;
-    let now = state.clock.now();
-    let (access_token, _) = state.keys.issue_versioned(
-        &issued.user.to_string(),
-        issued.role.as_str(),
-        issued.token_version,
-        now,
-        Duration::from_secs(ttl),
-    )?;
-    let refresh_ms = issued
-        .refresh_expires_at
-        .as_millis()
-        .saturating_sub(now.as_millis());
-    Ok(no_store(Json(TokenAnswer {
-        access_token,
-        refresh_token: issued.refresh_token,
+/// The answer carrying `tokens`, marked `no-store`.
+fn token_answer(tokens: Tokens) -> Response {
+    no_store(Json(TokenAnswer {
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token,
         token_type: "Bearer",
-        expires_in: ttl,
-        refresh_expires_in: u64::try_from(refresh_ms / 1000).unwrap_or(0),
-    })))
+        expires_in: tokens.expires_in,
+        refresh_expires_in: tokens.refresh_expires_in,
+    }))
 }
 
 /// Trades a refresh token for new tokens; the old refresh token is spent (a reused one
@@ -311,28 +209,8 @@ async fn refresh(
     client: ClientIp,
     JsonBody(body): JsonBody<RefreshRequest>,
 ) -> Result<Response, ApiError> {
-    sign_in::limit_ip(&state, SignInRoute::Refresh, client).await?;
-    let old = crate::stores::accounts::TokenHash::of(&body.refresh_token);
-    let (refresh_token, new) = auth::new_refresh_token()?;
-    let now = state.clock.now();
-    let expires = now.plus(Duration::from_secs(state.config.refresh_token_ttl_secs));
-    let rotated = state
-        .accounts
-        .rotate_refresh(&old, &new, now, expires)
-        .await
-        .inspect_err(|e| {
-            if matches!(e, AccountError::TokenReused) {
-                tracing::warn!("refresh token reused: its family is revoked");
-            }
-        })?;
-    let issued = Issued {
-        user: rotated.user,
-        role: rotated.role,
-        token_version: rotated.token_version,
-        refresh_token,
-        refresh_expires_at: rotated.expires_at,
-    };
-    tokens(&state, issued)
+    let tokens = login::rotate(&state, client, &body.refresh_token).await?;
+    Ok(token_answer(tokens))
 }
 
 /// Logs the caller out everywhere: revokes every refresh token and bumps the token version,
