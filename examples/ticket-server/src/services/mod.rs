@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod hashing;
 pub mod login;
 pub mod reservations;
+pub mod session_stats;
 pub mod sign_in;
 pub mod tickets;
 pub mod topups;

@@ -7,7 +7,7 @@
 //!
 //! Both are described for `GET /openapi.json` by their `#[utoipa::path]` (tag `admin`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -17,16 +17,13 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ticket_core::model::audit::{Actor, AuditRecord, AuditScope, Subject};
-use ticket_core::model::hold::HoldState;
 use ticket_core::{SessionId, UserId};
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::AdminUser;
 use crate::http::params::path_id;
 use crate::runtime::state::AppState;
-
-/// How many of a session's audit records are read to count its reservations by status.
-const AUDIT_SCAN_LIMIT: usize = 100_000;
+use crate::services::session_stats;
 
 /// Largest `limit` of `GET /api/admin/audit`.
 const MAX_AUDIT_LIMIT: usize = 1_000;
@@ -83,41 +80,16 @@ async fn session_stats(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let session: SessionId = path_id(&id)?;
-    let stores = state.rush.stores();
-    let totals = stores.inventory.snapshot(session).await?.totals();
-    let queue = stores.queue.stats(session, state.clock.now()).await?;
-    let records = stores
-        .reservations
-        .audit(&AuditScope::Session(session), AUDIT_SCAN_LIMIT)
-        .await?;
+    let f = session_stats::figures(&state.rush, session, state.clock.now()).await?;
     Ok(Json(StatsAnswer {
-        capacity: totals.capacity,
-        available: totals.available,
-        held: totals.held,
-        sold: totals.sold,
-        queue_length: queue.waiting,
-        active: queue.active,
-        reservations_by_status: by_status(&records),
+        capacity: f.capacity,
+        available: f.available,
+        held: f.held,
+        sold: f.sold,
+        queue_length: f.queue_length,
+        active: f.active,
+        reservations_by_status: f.reservations_by_status,
     }))
-}
-
-/// The number of holds in each state (lower-case), from their latest audit record of a state
-/// change; records come oldest first. Records that are not a move between hold states (a
-/// ticket checked in at the gate: `VALID` → `USED`) leave the hold's state as it was.
-fn by_status(records: &[AuditRecord]) -> BTreeMap<String, u64> {
-    let mut latest = HashMap::new();
-    for r in records {
-        if let Subject::Hold(id) = r.subject
-            && HoldState::ALL.iter().any(|s| s.as_str() == r.to)
-        {
-            latest.insert(id, r.to.as_str());
-        }
-    }
-    let mut counts = BTreeMap::new();
-    for state in latest.into_values() {
-        *counts.entry(state.to_lowercase()).or_insert(0) += 1;
-    }
-    counts
 }
 
 /// The query of `GET /api/admin/audit`, all as text so every problem gets a clear message.
