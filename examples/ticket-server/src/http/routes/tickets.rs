@@ -289,6 +289,7 @@ fn utc_text(at: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ticket_core::model::hold::HoldState;
 
     #[test]
     fn times_read_as_utc() {
