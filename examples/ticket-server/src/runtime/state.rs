@@ -23,6 +23,13 @@ use crate::services::wallet_gateway::{PaymentMethods, WalletGateway};
 use crate::stores::accounts::{
     AccountStore, MemoryAccounts, PgAccounts, PgAccountsConfig, RedisAccounts, RedisAccountsConfig,
 };
+use crate::stores::security_audit::{
+    AuditError, MemoryAudit, PgAudit, RedisAudit, SecurityAudit, SecurityAuditStore,
+};
+use crate::stores::throttle::{
+    MemoryThrottle, PgThrottle, PgThrottleConfig, RedisThrottle, RedisThrottleConfig,
+    ThrottleError, ThrottleStore,
+};
 use crate::stores::wallet::{
     MemoryWallet, PgWallet, PgWalletConfig, RedisWallet, RedisWalletConfig, TopUpStore, WalletStore,
 };
@@ -222,12 +229,12 @@ impl AppState {
         };
         let rate_limits =
             Arc::new(crate::http::middleware::rate_limit::RateLimits::from_config(&config));
-        let throttle = crate::stores::throttle::connect(&config).await?;
+        let throttle = connect_throttle(&config).await?;
         let hashing = Arc::new(crate::services::hashing::HashingPool::new(
             config.throttle.hash_permits(),
             Duration::from_millis(config.throttle.hash_wait_ms),
         ));
-        let security_audit = crate::stores::security_audit::connect(&config).await?;
+        let security_audit = connect_security_audit(&config).await?;
         Ok(Self {
             rush: Arc::new(rush),
             checkout: Arc::new(checkout),
@@ -248,4 +255,65 @@ impl AppState {
             security_audit,
         })
     }
+}
+
+/// The throttle state of `config.store`: memory, Redis under `<namespace>:app`, or
+/// PostgreSQL in the schema `<namespace>_app` (migrated).
+async fn connect_throttle(config: &Config) -> Result<Arc<dyn ThrottleStore>, StartError> {
+    let ns = &config.namespace;
+    let err = |e: ThrottleError| StartError::Backend {
+        what: "throttle",
+        message: e.to_string(),
+    };
+    Ok(match config.store {
+        StoreKind::Memory => Arc::new(MemoryThrottle::new()),
+        StoreKind::Redis => Arc::new(
+            RedisThrottle::connect(
+                RedisThrottleConfig::new(&config.redis_url).with_prefix(format!("{ns}:app")),
+            )
+            .await
+            .map_err(err)?,
+        ),
+        StoreKind::Pg => {
+            let store = PgThrottle::connect(
+                PgThrottleConfig::new(&config.database_url).with_schema(format!("{ns}_app")),
+            )
+            .await
+            .map_err(err)?;
+            store.migrate().await.map_err(err)?;
+            Arc::new(store)
+        }
+    })
+}
+
+/// The audit of `config.store`: memory, Redis under `<namespace>:app`, or PostgreSQL in the
+/// schema `<namespace>_app` (migrated).
+async fn connect_security_audit(config: &Config) -> Result<Arc<SecurityAudit>, StartError> {
+    let ns = &config.namespace;
+    let settings = &config.security_audit;
+    let retain = settings.security_audit_retain;
+    let err = |e: AuditError| StartError::Backend {
+        what: "security audit",
+        message: e.to_string(),
+    };
+    let store: Arc<dyn SecurityAuditStore> = match config.store {
+        StoreKind::Memory => Arc::new(MemoryAudit::new(retain)),
+        StoreKind::Redis => Arc::new(
+            RedisAudit::connect(&config.redis_url, &format!("{ns}:app"), retain)
+                .await
+                .map_err(err)?,
+        ),
+        StoreKind::Pg => {
+            let store = PgAudit::connect(&config.database_url, &format!("{ns}_app"), retain)
+                .await
+                .map_err(err)?;
+            store.migrate().await.map_err(err)?;
+            Arc::new(store)
+        }
+    };
+    Ok(Arc::new(SecurityAudit::new(
+        store,
+        i64::try_from(settings.security_audit_window_secs.saturating_mul(1_000))
+            .unwrap_or(i64::MAX),
+    )))
 }

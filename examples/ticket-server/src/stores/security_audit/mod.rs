@@ -39,8 +39,6 @@ pub use self::redis::RedisAudit;
 pub use memory::MemoryAudit;
 pub use pg::PgAudit;
 
-use crate::runtime::config::{Config, StoreKind};
-use crate::runtime::state::StartError;
 use crate::stores::accounts::UserId;
 
 /// The most (reason, route, actor) keys one process remembers within a window.
@@ -280,38 +278,6 @@ impl SecurityAudit {
     ) -> Result<Vec<StoredAbuse>> {
         self.store.page(before, limit).await
     }
-}
-
-/// The audit of `config.store`: memory, Redis under `<namespace>:app`, or PostgreSQL in the
-/// schema `<namespace>_app` (migrated).
-pub async fn connect(config: &Config) -> std::result::Result<Arc<SecurityAudit>, StartError> {
-    let ns = &config.namespace;
-    let settings = &config.security_audit;
-    let retain = settings.security_audit_retain;
-    let err = |e: AuditError| StartError::Backend {
-        what: "security audit",
-        message: e.to_string(),
-    };
-    let store: Arc<dyn SecurityAuditStore> = match config.store {
-        StoreKind::Memory => Arc::new(MemoryAudit::new(retain)),
-        StoreKind::Redis => Arc::new(
-            RedisAudit::connect(&config.redis_url, &format!("{ns}:app"), retain)
-                .await
-                .map_err(err)?,
-        ),
-        StoreKind::Pg => {
-            let store = PgAudit::connect(&config.database_url, &format!("{ns}_app"), retain)
-                .await
-                .map_err(err)?;
-            store.migrate().await.map_err(err)?;
-            Arc::new(store)
-        }
-    };
-    Ok(Arc::new(SecurityAudit::new(
-        store,
-        i64::try_from(settings.security_audit_window_secs.saturating_mul(1_000))
-            .unwrap_or(i64::MAX),
-    )))
 }
 
 #[cfg(test)]

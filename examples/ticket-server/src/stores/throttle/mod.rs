@@ -31,7 +31,6 @@ mod policy;
 mod redis;
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -41,9 +40,6 @@ pub use self::redis::{RedisThrottle, RedisThrottleConfig};
 pub use memory::MemoryThrottle;
 pub use pg::{PgThrottle, PgThrottleConfig};
 pub use policy::{Failures, attempt_step, gcra_step};
-
-use crate::runtime::config::{Config, StoreKind};
-use crate::runtime::state::StartError;
 
 /// The longest key accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 200;
@@ -143,33 +139,4 @@ pub trait ThrottleStore: Send + Sync + fmt::Debug {
 
     /// Forgets `key`'s attempts and lock (after a successful login). Idempotent.
     async fn clear(&self, key: &str) -> Result<()>;
-}
-
-/// The throttle state of `config.store`: memory, Redis under `<namespace>:app`, or
-/// PostgreSQL in the schema `<namespace>_app` (migrated).
-pub async fn connect(config: &Config) -> std::result::Result<Arc<dyn ThrottleStore>, StartError> {
-    let ns = &config.namespace;
-    let err = |e: ThrottleError| StartError::Backend {
-        what: "throttle",
-        message: e.to_string(),
-    };
-    Ok(match config.store {
-        StoreKind::Memory => Arc::new(MemoryThrottle::new()),
-        StoreKind::Redis => Arc::new(
-            RedisThrottle::connect(
-                RedisThrottleConfig::new(&config.redis_url).with_prefix(format!("{ns}:app")),
-            )
-            .await
-            .map_err(err)?,
-        ),
-        StoreKind::Pg => {
-            let store = PgThrottle::connect(
-                PgThrottleConfig::new(&config.database_url).with_schema(format!("{ns}_app")),
-            )
-            .await
-            .map_err(err)?;
-            store.migrate().await.map_err(err)?;
-            Arc::new(store)
-        }
-    })
 }
