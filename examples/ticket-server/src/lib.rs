@@ -13,7 +13,7 @@
 //! | folder | what it holds |
 //! |---|---|
 //! | [`http`] | **ticketrush behind axum**: the router, one module per resource under [`http::routes`], the extractors ([`http::extract`]), the error → HTTP mapping ([`http::error`]), the middleware ([`http::middleware`]: rate limits, client IP, CORS, cache headers, metrics) and the OpenAPI document ([`http::openapi`]). Handlers parse, call a service or a store, and map the result. |
-//! | [`services`] | the app's rules that are neither HTTP nor storage: authentication primitives, sign-in throttling, wallet top-ups and wallet payments, ticket codes, the catalogue listing, cancellation with refund, blocking |
+//! | [`services`] | the app's rules that are neither HTTP nor storage: sign-up, login and refresh ([`services::login`]), sign-in throttling, password hashing, the catalogue listing, cancellation with refund, ticket codes and the gate's scan, wallet top-ups and wallet payments, where payment events go, session figures, blocking |
 //! | [`stores`] | the app's own stores (accounts, wallet and top-ups, throttle, security audit), each with a memory, a Redis (`lua/*.lua`) and a PostgreSQL implementation; the PostgreSQL tables come from one set of sqlx migrations (`migrations/`) |
 //! | [`runtime`] | configuration (clap), the shared state, background jobs, start-up bootstrap (admin account, demo event, webhooks) and serving with graceful shutdown |
 //!

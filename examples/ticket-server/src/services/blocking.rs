@@ -91,3 +91,17 @@ pub async fn leave_all_queues(state: &AppState, user: UserId) -> Result<u64, Api
         }
     }
 }
+
+/// Blocks `target` for `admin` (atomically with its audit record and the end of its
+/// tokens: [`crate::stores::accounts::AccountStore::set_blocked`]), then takes it out of
+/// every queue ([`leave_all_queues`]). Answers how many tickets left a queue. A repeat only
+/// sweeps the queues again.
+pub async fn block(state: &AppState, admin: UserId, target: UserId) -> Result<u64, ApiError> {
+    state
+        .accounts
+        .set_blocked(admin, target, true, state.clock.now())
+        .await?;
+    let left = leave_all_queues(state, target).await?;
+    tracing::warn!(admin = %admin, user = %target, queues_left = left, "user blocked");
+    Ok(left)
+}

@@ -1,4 +1,5 @@
-//! The sign-in limits as the auth handlers apply them (`src/routes/auth.rs`):
+//! The sign-in limits as the sign-in flows apply them ([`crate::services::login`], called by
+//! the handlers in `src/http/routes/auth.rs`):
 //!
 //! * per client IP (IPv6: per `/64`), a GCRA bucket for each of login, refresh and signup
 //!   (`--login-limit-per-ip-per-minute`, `--refresh-limit-per-ip-per-minute`,

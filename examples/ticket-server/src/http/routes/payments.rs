@@ -14,7 +14,6 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
-use ticket_core::Error;
 use ticket_core::gateway::{IntentId, IntentStatus, PaymentEvent};
 use ticket_core::service::PaymentResult;
 
@@ -23,7 +22,8 @@ use crate::http::extract::AuthUser;
 use crate::http::params::user_of;
 use crate::http::routes::holds::{HoldAnswer, INTENT_STATUS_DOC, all_intent_statuses};
 use crate::runtime::state::AppState;
-use crate::services::topups::{TOPUP_METADATA_KEY, TopUpOutcome};
+use crate::services::payments::{self, PaymentLookupError, SettleError, Settled};
+use crate::services::topups::TopUpOutcome;
 
 /// The routes of payments.
 pub fn router() -> Router<AppState> {
@@ -128,14 +128,14 @@ async fn webhook(
     }
     let event: PaymentEvent =
         serde_json::from_slice(&body).map_err(|e| ApiError::validation(format!("event: {e}")))?;
-    // Top-up payments go to the wallet (signed, so their metadata is the provider's word);
-    // everything else to the checkout.
-    let result = if event.intent.metadata.contains_key(TOPUP_METADATA_KEY) {
-        WebhookResult::TopUp(state.topups.apply_event(&event).await?)
-    } else {
-        let result = state.checkout.handle_event(&event).await?;
-        state.metrics.webhook_result(&result);
-        WebhookResult::Checkout(Box::new(result))
+    let result = match payments::apply_event(&state.topups, &state.checkout, &event).await {
+        Ok(Settled::TopUp(outcome)) => WebhookResult::TopUp(outcome),
+        Ok(Settled::Checkout(result)) => {
+            state.metrics.webhook_result(&result);
+            WebhookResult::Checkout(result)
+        }
+        Err(SettleError::TopUp(e)) => return Err(e.into()),
+        Err(SettleError::Checkout(e)) => return Err(e.into()),
     };
     Ok(Json(WebhookAnswer {
         received: event.id,
@@ -176,25 +176,17 @@ async fn read_payment(
         ));
     }
     let intent_id = IntentId::new(id.clone()).map_err(|e| ApiError::validation(e.to_string()))?;
-    let intent = state
-        .checkout
-        .gateway()
-        .get_intent(&intent_id)
-        .await
-        .map_err(|e| match e {
-            ticket_core::gateway::GatewayError::NotFound(_) => ApiError::not_found("payment"),
-            other => ApiError::from(Error::Payment(other)),
-        })?;
-    // Only the payer sees a payment: anyone else gets the same 404 as for none.
-    let user = user_of(&me)?;
-    let hold = match intent.hold() {
-        Some(h) => state.rush.holds.get(h, &user).await.map_err(|e| match e {
-            Error::Refused(ticket_core::Refusal::NotOwner) | Error::NotFound { .. } => {
-                ApiError::not_found("payment")
-            }
-            other => other.into(),
-        })?,
-        None => return Err(ApiError::not_found("payment")),
+    let (intent, hold) = match payments::payment_of(
+        &state.rush,
+        &state.checkout,
+        &intent_id,
+        &user_of(&me)?,
+    )
+    .await
+    {
+        Ok(found) => found,
+        Err(PaymentLookupError::NotFound) => return Err(ApiError::not_found("payment")),
+        Err(PaymentLookupError::Failed(e)) => return Err(e.into()),
     };
     Ok(Json(PaymentAnswer {
         id: intent.id.to_string(),

@@ -355,13 +355,7 @@ async fn block(
     Path(id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     let target = user_id(&id)?;
-    let now = state.clock.now();
-    state
-        .accounts
-        .set_blocked(admin.id, target, true, now)
-        .await?;
-    let left = crate::services::blocking::leave_all_queues(&state, target).await?;
-    tracing::warn!(admin = %admin.id, user = %target, queues_left = left, "user blocked");
+    crate::services::blocking::block(&state, admin.id, target).await?;
     view(&state, target).await
 }
 
