@@ -1,9 +1,21 @@
-//! The HTTP application: every route group merged into one router over [`AppState`], behind
-//! the middleware every request passes: a request id (`x-request-id`, taken from the client
+//! ticketrush behind axum: everything HTTP of the server, in one folder.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`router`] (here) | every route group merged into one router over [`AppState`], behind the middleware |
+//! | [`routes`] | one module per resource (auth, catalog, queue, queue events, holds, payments, reservations, tickets, wallet, top-ups, the demo page; admin routes under [`routes::admin`]); each handler parses, calls a library service, an app service ([`crate::services`]) or an app store, and maps the result |
+//! | [`extract`] | the caller from the bearer token ([`extract::AuthUser`], [`extract::AdminUser`], [`extract::GateUser`], [`extract::Buyer`]) and JSON bodies, rejecting with the API's error shape |
+//! | [`params`] | ids in paths, the caller's library user id, the `Idempotency-Key` header |
+//! | [`error`] | [`error::ApiError`]: every library, account and auth error mapped to a status and a stable code |
+//! | [`middleware`] | rate limits, the client's address, CORS, cache headers, metrics |
+//! | [`openapi`] | `GET /openapi.json`, generated from the handlers' annotations |
+//!
+//! The middleware every request passes: a request id (`x-request-id`, taken from the client
 //! or minted, echoed back and on every log line of the request), request tracing, CORS for
 //! the configured origins, a body size limit (413 `PAYLOAD_TOO_LARGE`) and a request timeout
 //! (408). Outermost, [`metrics::track`] times and counts every answer (`GET /metrics`);
-//! innermost, [`rate_limit::limit`] answers 429 on the queue and hold routes.
+//! innermost, [`rate_limit::limit`] answers 429 on the queue and hold routes. Serving with a
+//! graceful shutdown is [`crate::runtime::serve`].
 
 use std::sync::Arc;
 use std::time::Duration;

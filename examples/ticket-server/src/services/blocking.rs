@@ -52,7 +52,7 @@ pub async fn record_blocked_refusal(state: &AppState, user: &AuthUser, parts: &P
 
 /// Takes `user` out of every queue they wait in (or hold an unused admission of): the
 /// library's idempotent `leave` for every session whose sales have not closed, found by
-/// paging through the catalogue (`inventory.events`, [`EVENT_PAGE`] events at a time).
+/// paging through the catalogue (`inventory.events`, 200 events at a time).
 ///
 /// Why the catalogue and not a record of the user's joins: a record would cost a write on
 /// every join (the hottest route of a rush) to speed up a rare admin action; the catalogue

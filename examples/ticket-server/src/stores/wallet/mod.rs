@@ -14,7 +14,7 @@
 //! processes agree on every balance.
 //!
 //! Money enters a wallet only as the credit of a [`TopUp`] whose card payment succeeded
-//! ([`TopUps`] drives it; each backend also implements [`TopUpStore`], so a top-up's move to
+//! ([`crate::services::topups::TopUps`] drives it; each backend also implements [`TopUpStore`], so a top-up's move to
 //! `succeeded` and its credit are one atomic step).
 //!
 //! Rules every backend follows (the shared tests in `tests/wallet.rs` check them):

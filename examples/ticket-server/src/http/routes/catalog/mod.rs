@@ -14,7 +14,7 @@
 //!
 //! Conventions:
 //! * Every instant, in requests and answers, is an integer: **milliseconds since the Unix
-//!   epoch** (UTC), the library's [`Timestamp`].
+//!   epoch** (UTC), the library's [`ticket_core::Timestamp`].
 //! * Prices are integer minor units (`price_minor`) with a three-letter upper-case
 //!   `currency`; one currency per session.
 //! * A session's `status` is `upcoming` (before public sales open), `on_sale` (inside its
