@@ -274,6 +274,16 @@ impl From<AccountError> for ApiError {
     }
 }
 
+impl From<crate::services::blocking::BlockError> for ApiError {
+    fn from(e: crate::services::blocking::BlockError) -> Self {
+        use crate::services::blocking::BlockError;
+        match e {
+            BlockError::Account(e) => e.into(),
+            BlockError::Queues(e) => e.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use crate::http::error::ApiError;
 use crate::runtime::state::AppState;
 use crate::stores::accounts::{Role, UserId};
+use crate::stores::security_audit::{AbuseReason, AbuseRecord};
 
 /// The authenticated caller, from a valid, unexpired access token in
 /// `Authorization: Bearer <jwt>` whose `ver` claim equals the account's current token
@@ -52,7 +53,7 @@ pub struct GateUser(pub AuthUser);
 
 /// An authenticated caller who may buy (join a queue, hold, pay): not [`Role::Gate`] (403
 /// `FORBIDDEN`) and not blocked (403 `USER_BLOCKED`, reported to
-/// [`crate::services::blocking::record_blocked_refusal`]). Rejections as [`AuthUser`] otherwise.
+/// the security audit). Rejections as [`AuthUser`] otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Buyer(pub AuthUser);
 
@@ -169,7 +170,7 @@ impl FromRequestParts<AppState> for Buyer {
             return Err(ApiError::forbidden("gate accounts can only scan tickets"));
         }
         if user.blocked {
-            crate::services::blocking::record_blocked_refusal(state, &user, parts).await;
+            record_blocked_refusal(state, &user, parts).await;
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "USER_BLOCKED",
@@ -178,6 +179,35 @@ impl FromRequestParts<AppState> for Buyer {
         }
         Ok(Self(user))
     }
+}
+
+/// Records a refusal of a blocked user (403 `USER_BLOCKED`) on the route `parts` names in
+/// the security audit ([`crate::stores::security_audit`]): actor, reason `USER_BLOCKED`, the client
+/// address (after `--trusted-proxies`) and the route template. Never fails the request: the
+/// audit store drops what it cannot write and writes at most one record per user, route and
+/// window, so a blocked client hammering a route cannot amplify into store writes.
+async fn record_blocked_refusal(state: &AppState, user: &AuthUser, parts: &Parts) {
+    let client_ip = crate::http::middleware::client_ip::of_request(
+        &parts.extensions,
+        &parts.headers,
+        &state.config.throttle.trusted_proxies,
+    );
+    let path = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+    tracing::warn!(user = %user.id, method = %parts.method, route = %path, "refused a blocked user");
+    state
+        .security_audit
+        .record(AbuseRecord {
+            at: state.clock.now(),
+            actor: Some(user.id),
+            reason: AbuseReason::UserBlocked,
+            client_ip,
+            route: format!("{} {path}", parts.method),
+            detail: "blocked user".to_owned(),
+        })
+        .await;
 }
 
 /// A JSON request body deserialised into `T`; the body must be a JSON object. Malformed

@@ -1,25 +1,21 @@
 //! The tier a buyer buys with: from their account (set only by admins), never from the
 //! request.
 
-use ticket_core::SessionId;
+use ticket_core::{Error, SessionId, TicketRush};
 
-use crate::http::error::ApiError;
-use crate::http::extract::CallerTiers;
-use crate::runtime::state::AppState;
-
-/// The tier the caller holds and queues with in `session`: of the account's `tiers` (read
-/// with the token version, [`CallerTiers`]), the highest the session's policy lists; `None`
-/// when the account has none the policy knows. Reads the session's policy only when the
-/// account has tiers, so a buyer without tiers costs no store read here.
+/// The tier a buyer holds and queues with in `session`: of the account's `tiers` (read with
+/// the token version, [`crate::http::extract::CallerTiers`]), the highest the session's
+/// policy lists; `None` when the account has none the policy knows. Reads the session's
+/// policy only when the account has tiers, so a buyer without tiers costs no store read.
 pub async fn buyer_tier(
-    state: &AppState,
-    CallerTiers(tiers): &CallerTiers,
+    rush: &TicketRush,
+    tiers: &[String],
     session: SessionId,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, Error> {
     if tiers.is_empty() {
         return Ok(None);
     }
-    let policy = state.rush.stores().policies.policy(session).await?;
+    let policy = rush.stores().policies.policy(session).await?;
     Ok(highest_known(&policy.tiers, tiers))
 }
 

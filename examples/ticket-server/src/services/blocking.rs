@@ -1,5 +1,6 @@
 //! What blocking a user does beyond the account store: their waiting queue tickets leave
-//! every queue, and each refusal of a blocked user is reported for the abuse audit.
+//! every queue. (Each refusal of a blocked user is reported for the abuse audit by the
+//! [`crate::http::extract::Buyer`] extractor.)
 //!
 //! The account store blocks atomically (flag, token version, refresh families, audit
 //! record: [`crate::stores::accounts::AccountStore::set_blocked`]); from then on [`crate::http::extract::Buyer`]
@@ -7,48 +8,14 @@
 //! blocked user's place in line would still be admitted (and take an admission slot from
 //! someone else), so [`leave_all_queues`] takes it out.
 
-use axum::extract::MatchedPath;
-use axum::http::request::Parts;
 use ticket_core::model::session::Event;
 use ticket_core::{Error, SessionId};
 
-use crate::http::error::ApiError;
-use crate::http::extract::AuthUser;
 use crate::runtime::state::AppState;
-use crate::stores::accounts::UserId;
-use crate::stores::security_audit::{AbuseReason, AbuseRecord};
+use crate::stores::accounts::{AccountError, UserId};
 
 /// How many events are read per page while looking for sessions to leave.
 const EVENT_PAGE: usize = 200;
-
-/// Records a refusal of a blocked user (403 `USER_BLOCKED`) on the route `parts` names in
-/// the security audit ([`crate::stores::security_audit`]): actor, reason `USER_BLOCKED`, the client
-/// address (after `--trusted-proxies`) and the route template. Never fails the request: the
-/// audit store drops what it cannot write and writes at most one record per user, route and
-/// window, so a blocked client hammering a route cannot amplify into store writes.
-pub async fn record_blocked_refusal(state: &AppState, user: &AuthUser, parts: &Parts) {
-    let client_ip = crate::http::middleware::client_ip::of_request(
-        &parts.extensions,
-        &parts.headers,
-        &state.config.throttle.trusted_proxies,
-    );
-    let path = parts
-        .extensions
-        .get::<MatchedPath>()
-        .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
-    tracing::warn!(user = %user.id, method = %parts.method, route = %path, "refused a blocked user");
-    state
-        .security_audit
-        .record(AbuseRecord {
-            at: state.clock.now(),
-            actor: Some(user.id),
-            reason: AbuseReason::UserBlocked,
-            client_ip,
-            route: format!("{} {path}", parts.method),
-            detail: "blocked user".to_owned(),
-        })
-        .await;
-}
 
 /// Takes `user` out of every queue they wait in (or hold an unused admission of): the
 /// library's idempotent `leave` for every session whose sales have not closed, found by
@@ -63,9 +30,8 @@ pub async fn record_blocked_refusal(state: &AppState, user: &AuthUser, parts: &P
 /// Not atomic with the block: a join that passed its checks just before the block can
 /// land after this sweep. Such a ticket is harmless (the user cannot hold or pay) and is
 /// taken out by the next block or when its admission expires.
-pub async fn leave_all_queues(state: &AppState, user: UserId) -> Result<u64, ApiError> {
-    let lib_user = ticket_core::UserId::new(user.to_string())
-        .map_err(|e| ApiError::validation(e.to_string()))?;
+pub async fn leave_all_queues(state: &AppState, user: UserId) -> Result<u64, Error> {
+    let lib_user = ticket_core::UserId::new(user.to_string()).map_err(Error::from)?;
     let inventory = &state.rush.stores().inventory;
     let mut after = None;
     let mut left = 0;
@@ -82,7 +48,7 @@ pub async fn leave_all_queues(state: &AppState, user: UserId) -> Result<u64, Api
             match state.rush.admission.leave(session, &lib_user).await {
                 Ok(_) => left += 1,
                 Err(Error::NotFound { .. } | Error::Refused(_)) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
         match page.last() {
@@ -92,11 +58,25 @@ pub async fn leave_all_queues(state: &AppState, user: UserId) -> Result<u64, Api
     }
 }
 
+/// Why a block did not finish.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlockError {
+    /// The account store refused (own account, an admin, no such account) or failed:
+    /// nothing changed.
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    /// The account is blocked, but leaving the queues failed part-way; a repeat of the block
+    /// sweeps them again.
+    #[error(transparent)]
+    Queues(#[from] Error),
+}
+
 /// Blocks `target` for `admin` (atomically with its audit record and the end of its
 /// tokens: [`crate::stores::accounts::AccountStore::set_blocked`]), then takes it out of
 /// every queue ([`leave_all_queues`]). Answers how many tickets left a queue. A repeat only
 /// sweeps the queues again.
-pub async fn block(state: &AppState, admin: UserId, target: UserId) -> Result<u64, ApiError> {
+pub async fn block(state: &AppState, admin: UserId, target: UserId) -> Result<u64, BlockError> {
     state
         .accounts
         .set_blocked(admin, target, true, state.clock.now())

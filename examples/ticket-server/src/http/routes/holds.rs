@@ -211,7 +211,7 @@ async fn create_hold(
     let cmd = HoldCommand {
         session,
         user: user_of(&me)?,
-        tier: crate::services::account_tiers::buyer_tier(&state, &tiers, session).await?,
+        tier: crate::services::account_tiers::buyer_tier(&state.rush, &tiers.0, session).await?,
         selection,
     };
     let hold = state.rush.holds.hold(cmd, Some(&key)).await?;

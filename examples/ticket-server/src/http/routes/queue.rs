@@ -186,7 +186,7 @@ async fn join(
 ) -> Result<impl IntoResponse, ApiError> {
     let session: SessionId = path_id(&id)?;
     let user = user_of(&me)?;
-    let tier = crate::services::account_tiers::buyer_tier(&state, &tiers, session).await?;
+    let tier = crate::services::account_tiers::buyer_tier(&state.rush, &tiers.0, session).await?;
     state
         .rush
         .admission
