@@ -11,6 +11,7 @@ use ticket_core::gateway::GatewayError;
 use ticket_core::{Error, Refusal};
 
 use crate::services::auth::AuthError;
+use crate::services::hashing::Overloaded;
 use crate::stores::accounts::AccountError;
 
 /// An error as the API answers it.
@@ -265,6 +266,28 @@ impl From<AccountError> for ApiError {
             AccountError::Corrupt(m) => {
                 tracing::error!("corrupt account data: {m}");
                 Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "internal error",
+                )
+            }
+        }
+    }
+}
+
+impl From<Overloaded> for ApiError {
+    /// 503 `OVERLOADED` (with `Retry-After`) when hashing is at capacity.
+    fn from(e: Overloaded) -> Self {
+        match e {
+            Overloaded::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "OVERLOADED",
+                "too many sign-ins at once, retry shortly",
+            )
+            .retry_after(Duration::from_secs(1)),
+            Overloaded::Failed(e) => {
+                tracing::error!("hashing task failed: {e}");
+                ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "INTERNAL",
                     "internal error",

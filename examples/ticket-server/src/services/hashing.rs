@@ -12,10 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use tokio::sync::Semaphore;
-
-use crate::http::error::ApiError;
 
 /// How many requests may wait for a permit, per permit.
 pub const WAITERS_PER_PERMIT: usize = 4;
@@ -30,27 +27,6 @@ pub enum Overloaded {
     /// The blocking task panicked or was cancelled.
     #[error("hashing task failed")]
     Failed(#[source] tokio::task::JoinError),
-}
-
-impl From<Overloaded> for ApiError {
-    fn from(e: Overloaded) -> Self {
-        match e {
-            Overloaded::Busy => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "OVERLOADED",
-                "too many sign-ins at once, retry shortly",
-            )
-            .retry_after(Duration::from_secs(1)),
-            Overloaded::Failed(e) => {
-                tracing::error!("hashing task failed: {e}");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    "internal error",
-                )
-            }
-        }
-    }
 }
 
 /// The bound. Share it behind an `Arc`.
