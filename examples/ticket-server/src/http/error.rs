@@ -12,6 +12,8 @@ use ticket_core::{Error, Refusal};
 
 use crate::services::auth::AuthError;
 use crate::services::hashing::Overloaded;
+use crate::services::login::LoginError;
+use crate::services::sign_in::SignInError;
 use crate::stores::accounts::AccountError;
 
 /// An error as the API answers it.
@@ -293,6 +295,42 @@ impl From<Overloaded> for ApiError {
                     "internal error",
                 )
             }
+        }
+    }
+}
+
+impl From<SignInError> for ApiError {
+    /// 429 `RATE_LIMITED` / `LOGIN_THROTTLED` with `Retry-After`; 503 `UNAVAILABLE` when the
+    /// throttle store fails (sign-in fails closed).
+    fn from(e: SignInError) -> Self {
+        match e {
+            SignInError::RateLimited { retry_after } => Self::rate_limited(retry_after),
+            SignInError::LoginThrottled { retry_after } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "LOGIN_THROTTLED",
+                "too many failed logins for this account, retry later",
+            )
+            .retry_after(retry_after),
+            SignInError::Unavailable(e) => {
+                tracing::warn!("throttle store: {e}");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "storage unavailable, retry",
+                )
+                .retry_after(Duration::from_secs(1))
+            }
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::Limited(e) => e.into(),
+            LoginError::Account(e) => e.into(),
+            LoginError::Auth(e) => e.into(),
+            LoginError::Overloaded(e) => e.into(),
         }
     }
 }

@@ -10,14 +10,32 @@ use std::time::Duration;
 
 use ticket_core::Timestamp;
 
-use crate::http::error::ApiError;
 use crate::http::middleware::client_ip::ClientIp;
 use crate::runtime::state::AppState;
 use crate::services::auth::{self, AuthError};
-use crate::services::sign_in::{self, SignInRoute};
+use crate::services::hashing::Overloaded;
+use crate::services::sign_in::{self, SignInError, SignInRoute};
 use crate::stores::accounts::{
     AccountError, FamilyId, Role, TokenHash, User, UserId, normalize_email,
 };
+
+/// Why a sign-in flow failed; nothing was issued.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoginError {
+    /// A sign-in limit refused the request.
+    #[error(transparent)]
+    Limited(#[from] SignInError),
+    /// The account store refused (email taken, unknown or spent refresh token, …) or failed.
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    /// The credentials or the password are refused, or a token could not be made.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// Too many password hashes at once.
+    #[error(transparent)]
+    Overloaded(#[from] Overloaded),
+}
 
 /// The tokens a login or a refresh hands out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +57,7 @@ pub async fn sign_up(
     client: ClientIp,
     email: &str,
     password: String,
-) -> Result<User, ApiError> {
+) -> Result<User, LoginError> {
     sign_in::limit_ip(state, SignInRoute::Signup, client).await?;
     let email = normalize_email(email)?;
     let hash = state
@@ -72,7 +90,7 @@ pub async fn log_in(
     client: ClientIp,
     email: &str,
     password: String,
-) -> Result<Tokens, ApiError> {
+) -> Result<Tokens, LoginError> {
     sign_in::limit_ip(state, SignInRoute::Login, client).await?;
     let user = match state.accounts.user_by_email(email).await {
         Ok(user) => Some(user),
@@ -135,7 +153,7 @@ pub async fn rotate(
     state: &AppState,
     client: ClientIp,
     refresh_token: &str,
-) -> Result<Tokens, ApiError> {
+) -> Result<Tokens, LoginError> {
     sign_in::limit_ip(state, SignInRoute::Refresh, client).await?;
     let old = TokenHash::of(refresh_token);
     let (refresh_token, new) = auth::new_refresh_token()?;
@@ -170,7 +188,7 @@ struct Issued {
 }
 
 /// A new access token (carrying the user's token version) beside the given refresh token.
-fn tokens(state: &AppState, issued: Issued) -> Result<Tokens, ApiError> {
+fn tokens(state: &AppState, issued: Issued) -> Result<Tokens, LoginError> {
     let ttl = state.config.access_token_ttl_secs;
     let now = state.clock.now();
     let (access_token, _) = state.keys.issue_versioned(

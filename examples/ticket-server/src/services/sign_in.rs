@@ -24,10 +24,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use sha2::{Digest, Sha256};
 
-use crate::http::error::ApiError;
 use crate::http::middleware::client_ip::ClientIp;
 use crate::runtime::state::AppState;
 use crate::stores::accounts::{UserId, normalize_email};
@@ -73,25 +71,26 @@ impl SignInRoute {
     }
 }
 
-/// 503 when the throttle store fails: sign-in fails closed.
-fn unavailable(e: ThrottleError) -> ApiError {
-    tracing::warn!("throttle store: {e}");
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "UNAVAILABLE",
-        "storage unavailable, retry",
-    )
-    .retry_after(Duration::from_secs(1))
-}
-
-/// 429 `LOGIN_THROTTLED`: the account's logins are locked for `after`.
-pub fn login_throttled(after: Duration) -> ApiError {
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "LOGIN_THROTTLED",
-        "too many failed logins for this account, retry later",
-    )
-    .retry_after(after)
+/// Why a sign-in flow was refused by its limits (nothing was counted against the account
+/// beyond what the limit itself records).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignInError {
+    /// Too many requests of this flow from this client address (per IP, IPv6 per `/64`).
+    #[error("too many requests")]
+    RateLimited {
+        /// When a retry may pass.
+        retry_after: Duration,
+    },
+    /// Too many failed logins for this account.
+    #[error("too many failed logins for this account, retry later")]
+    LoginThrottled {
+        /// When the account's lock ends.
+        retry_after: Duration,
+    },
+    /// The throttle store could not be reached: the request is refused (fail closed).
+    #[error("throttle store: {0}")]
+    Unavailable(#[source] ThrottleError),
 }
 
 async fn audit(
@@ -122,7 +121,7 @@ pub async fn limit_ip(
     state: &AppState,
     route: SignInRoute,
     client: ClientIp,
-) -> Result<(), ApiError> {
+) -> Result<(), SignInError> {
     let (Some(rate), Some(ip)) = (route.rate(state), client.0) else {
         return Ok(());
     };
@@ -135,7 +134,7 @@ pub async fn limit_ip(
         .throttle
         .acquire(&key, rate, state.clock.now())
         .await
-        .map_err(unavailable)?;
+        .map_err(SignInError::Unavailable)?;
     match verdict {
         Verdict::Allowed => Ok(()),
         Verdict::Refused { retry_after } => {
@@ -149,7 +148,7 @@ pub async fn limit_ip(
                 &detail,
             )
             .await;
-            Err(ApiError::rate_limited(retry_after))
+            Err(SignInError::RateLimited { retry_after })
         }
     }
 }
@@ -178,7 +177,7 @@ pub async fn begin_login(
     client: ClientIp,
     email: &str,
     actor: Option<UserId>,
-) -> Result<Option<AccountKey>, ApiError> {
+) -> Result<Option<AccountKey>, SignInError> {
     let Some(backoff) = state.config.throttle.login_backoff() else {
         return Ok(None);
     };
@@ -187,7 +186,7 @@ pub async fn begin_login(
         .throttle
         .attempt(&key.0, backoff, state.clock.now())
         .await
-        .map_err(unavailable)?;
+        .map_err(SignInError::Unavailable)?;
     match verdict {
         Verdict::Allowed => Ok(Some(key)),
         Verdict::Refused { retry_after } => {
@@ -202,7 +201,7 @@ pub async fn begin_login(
                 detail,
             )
             .await;
-            Err(login_throttled(retry_after))
+            Err(SignInError::LoginThrottled { retry_after })
         }
     }
 }
