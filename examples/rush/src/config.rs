@@ -333,7 +333,7 @@ impl Config {
                      server's store, which a memory server keeps to itself",
                 );
             }
-            if r.jwt_secret.len() < ticket_server::auth::MIN_SECRET_LEN {
+            if r.jwt_secret.len() < ticket_server::services::auth::MIN_SECRET_LEN {
                 return bad("--url needs the server's --jwt-secret (at least 32 bytes)");
             }
             if !r.sandbox_url.starts_with("http://") {

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use ticket_core::model::policy::SalesPolicy;
 use ticket_core::model::queue::{Outlook, TicketState};
 use ticket_core::{Clock, HoldId, SessionId, SystemClock, Timestamp};
-use ticket_server::auth::TokenKeys;
+use ticket_server::services::auth::TokenKeys;
 
 use crate::config::{Config, Remote};
 use crate::error::RushError;

@@ -41,7 +41,7 @@ async fn serve(
         .await
         .expect("endpoint");
     let webhook_secret = endpoint["verification_key"].as_str().expect("key");
-    let config = ticket_server::config::Config::try_parse_from([
+    let config = ticket_server::runtime::config::Config::try_parse_from([
         "ticket-server",
         "--store",
         store.as_str(),
@@ -71,7 +71,7 @@ async fn serve(
         "20",
     ])
     .expect("server flags");
-    let state = match ticket_server::state::AppState::build(config).await {
+    let state = match ticket_server::runtime::state::AppState::build(config).await {
         Ok(s) => s,
         Err(e) => {
             let service = match store {
@@ -81,13 +81,13 @@ async fn serve(
             service.unreachable(&service.url(), e.to_string()).fail()
         }
     };
-    let jobs = ticket_server::background::spawn(state.clone());
+    let jobs = ticket_server::runtime::background::spawn(state.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let shutdown = async {
             let _ = stopped.await;
         };
-        ticket_server::app::serve(listener, state, shutdown)
+        ticket_server::runtime::serve::serve(listener, state, shutdown)
             .await
             .expect("serve");
         jobs.abort();

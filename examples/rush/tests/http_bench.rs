@@ -9,8 +9,8 @@ use std::process::Output;
 
 use clap::Parser;
 use serde_json::Value;
-use ticket_server::config::Config;
-use ticket_server::state::AppState;
+use ticket_server::runtime::config::Config;
+use ticket_server::runtime::state::AppState;
 
 const SECRET: &str = "http-bench-test-secret-of-32-bytes-or-more";
 
@@ -35,7 +35,7 @@ async fn server(extra: &[&str]) -> (String, AppState, tokio::sync::oneshot::Send
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = state.clone();
     tokio::spawn(async move {
-        ticket_server::app::serve(listener, served, async {
+        ticket_server::runtime::serve::serve(listener, served, async {
             let _ = stopped.await;
         })
         .await

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ticket_core::Timestamp;
-use ticket_server::accounts::{
+use ticket_server::stores::accounts::{
     AccountChange, AccountError, AccountStore, FamilyId, MemoryAccounts, PgAccounts,
     PgAccountsConfig, RedisAccounts, RedisAccountsConfig, Role, TokenHash, TokenState, UserId,
 };

@@ -69,7 +69,7 @@ async fn the_page_and_its_assets_are_served_with_a_strict_policy() {
         let body = resp.text().await.expect("body");
         assert!(body.contains(needle), "{path} lacks {needle:?}");
     }
-    let html = ticket_server::routes::demo_page::INDEX_HTML;
+    let html = ticket_server::http::routes::demo_page::INDEX_HTML;
     assert!(
         !html.contains("<script>") && !html.contains("style="),
         "nothing inline: the policy would block it"
@@ -100,7 +100,7 @@ async fn a_buyer_and_an_admin_use_the_demo_page_in_headless_chromium() {
 /// ticket codes, admin stats, and a seat bought on the seat map.
 async fn buyer_and_admin(c: &Client) {
     let s = memory_server(&[]).await;
-    let event = ticket_server::demo::ensure_demo_event(&s.state)
+    let event = ticket_server::runtime::demo::ensure_demo_event(&s.state)
         .await
         .expect("demo event");
     let (ga, seated) = (event.sessions[0].id, event.sessions[1].id);

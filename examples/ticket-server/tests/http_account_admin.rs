@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{Answer, Kind, Server, call, server};
 use serde_json::{Value, json};
-use ticket_server::accounts::Role;
+use ticket_server::stores::accounts::Role;
 
 const PASSWORD: &str = "correct-horse-1";
 
@@ -108,14 +108,14 @@ async fn a_stranger_with_the_admin_email_is_never_promoted(kind: Kind) {
     let ns = common::Namespace::new(kind);
     let mut config = common::config(kind, &ns.name, &[]);
     let (email, password) = (config.admin_email.take(), config.admin_password.take());
-    let state = ticket_server::state::AppState::build(config.clone())
+    let state = ticket_server::runtime::state::AppState::build(config.clone())
         .await
         .expect("state");
     let stranger = state
         .accounts
         .create_user(
             "Admin@Example.com",
-            &ticket_server::auth::hash_password("stranger-pass-1").unwrap(),
+            &ticket_server::services::auth::hash_password("stranger-pass-1").unwrap(),
             Role::User,
             state.clock.now(),
         )
@@ -125,7 +125,7 @@ async fn a_stranger_with_the_admin_email_is_never_promoted(kind: Kind) {
     config.admin_email = email;
     config.admin_password = password;
     with_admin.config = Arc::new(config);
-    let err = ticket_server::admin::ensure_admin(&with_admin)
+    let err = ticket_server::runtime::bootstrap::ensure_admin(&with_admin)
         .await
         .expect_err("refuses to start");
     assert!(
@@ -190,7 +190,7 @@ async fn a_changed_admin_password_takes_effect(kind: Kind) {
     let old_access = old.json["access_token"].as_str().unwrap().to_owned();
     let old_refresh = old.json["refresh_token"].as_str().unwrap().to_owned();
     // a restart with the same password: tokens keep working
-    ticket_server::admin::ensure_admin(&server.state)
+    ticket_server::runtime::bootstrap::ensure_admin(&server.state)
         .await
         .expect("restart");
     assert_eq!(me(&server, &old_access).await.status, 200);
@@ -199,7 +199,7 @@ async fn a_changed_admin_password_takes_effect(kind: Kind) {
     let mut config = (*server.state.config).clone();
     config.admin_password = Some("new-admin-pass-2".into());
     restarted.config = Arc::new(config);
-    ticket_server::admin::ensure_admin(&restarted)
+    ticket_server::runtime::bootstrap::ensure_admin(&restarted)
         .await
         .expect("new password");
     assert_eq!(

@@ -12,9 +12,9 @@ use axum::Router;
 use axum::routing::get;
 use common::{Answer, Kind, Server, call, server};
 use serde_json::{Value, json};
-use ticket_server::accounts::{AccountError, FamilyId, TokenHash, UserId};
-use ticket_server::auth::TokenKeys;
-use ticket_server::extract::{AdminUser, AuthUser};
+use ticket_server::http::extract::{AdminUser, AuthUser};
+use ticket_server::services::auth::TokenKeys;
+use ticket_server::stores::accounts::{AccountError, FamilyId, TokenHash, UserId};
 
 const PASSWORD: &str = "correct-horse-1";
 

@@ -638,16 +638,16 @@ async fn unknown_and_malformed_ids_answer_404_and_400(kind: Kind) {
 /// The demo event is created once per namespace and is on sale.
 async fn the_demo_event_is_on_sale_once_per_namespace(kind: Kind) {
     let s = server(kind, &[]).await;
-    let first = ticket_server::demo::ensure_demo_event(&s.state)
+    let first = ticket_server::runtime::demo::ensure_demo_event(&s.state)
         .await
         .expect("demo");
-    let again = ticket_server::demo::ensure_demo_event(&s.state)
+    let again = ticket_server::runtime::demo::ensure_demo_event(&s.state)
         .await
         .expect("again");
     assert_eq!(first, again, "a second start keeps the stored event");
     assert_eq!(
         first.id,
-        ticket_server::demo::demo_event_id(&s.state.config.namespace)
+        ticket_server::runtime::demo::demo_event_id(&s.state.config.namespace)
     );
     let listed = call(&s, "GET", "/api/events?status=on_sale", None, &[], None).await;
     assert_eq!(listed.status, 200, "{listed:?}");

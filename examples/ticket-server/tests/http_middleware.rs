@@ -83,7 +83,7 @@ async fn cors_any_origin_is_a_mode_without_credentials() {
         "cors",
         &["--cors-origins", "http://a.test,*"],
     );
-    let refused = ticket_server::state::AppState::build(mixed).await;
+    let refused = ticket_server::runtime::state::AppState::build(mixed).await;
     let Err(error) = refused else {
         panic!("`*` with other origins is refused at start");
     };

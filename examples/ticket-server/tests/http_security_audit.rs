@@ -6,7 +6,7 @@ mod common;
 
 use common::{Kind, Server, admin_token, call, server, user_token};
 use serde_json::Value;
-use ticket_server::security_audit::{AbuseReason, AbuseRecord, Recorded};
+use ticket_server::stores::security_audit::{AbuseReason, AbuseRecord, Recorded};
 
 fn refusal(s: &Server, n: u8) -> AbuseRecord {
     AbuseRecord {

@@ -7,7 +7,7 @@ mod common;
 
 use common::{Answer, Kind, Server, admin_token, buy, call, ga_session, server, user_token};
 use ticket_core::SessionId;
-use ticket_server::tickets::{TicketClaims, TicketId, TicketSigner};
+use ticket_server::services::tickets::{TicketClaims, TicketId, TicketSigner};
 
 async fn my_tickets(server: &Server, token: &str) -> Vec<serde_json::Value> {
     let answer = call(server, "GET", "/api/me/tickets", Some(token), &[], None).await;

@@ -13,7 +13,7 @@ use common::{Answer, Kind, Server, call, server, user_token};
 use payment_sandbox::signature::WebhookSecret;
 use serde_json::Value;
 use ticket_core::gateway::{EventKind, IntentStatus, PaymentEvent, PaymentIntent};
-use ticket_server::wallet::TopUpStatus;
+use ticket_server::stores::wallet::TopUpStatus;
 
 const SUCCEEDS: &str = "4242424242424242";
 const DECLINED: &str = "4000000000000002";

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{Kind, Namespace};
 use ticket_core::Timestamp;
-use ticket_server::throttle::{
+use ticket_server::stores::throttle::{
     Backoff, MemoryThrottle, PgThrottle, PgThrottleConfig, Rate, RedisThrottle,
     RedisThrottleConfig, ThrottleStore, Verdict, attempt_step, gcra_step,
 };

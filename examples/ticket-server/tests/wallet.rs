@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ticket_core::Timestamp;
 use ticket_core::model::money::{Currency, Money};
-use ticket_server::wallet::{
+use ticket_server::stores::wallet::{
     Entry, EntryKind, LedgerKey, LedgerPurpose, MAX_AMOUNT_MINOR, MemoryWallet, PgWallet,
     PgWalletConfig, RedisWallet, RedisWalletConfig, Snapshot, WalletError, WalletStore,
 };

@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use ticket_server::config::Config;
-use ticket_server::state::AppState;
+use ticket_server::runtime::config::Config;
+use ticket_server::runtime::state::AppState;
 use ticketrush_test_support::{Service, database_url, redis_url, unique_name};
 
 /// The backend a test server runs on.
@@ -157,16 +157,16 @@ async fn serve(
         Ok(s) => s,
         Err(e) => not_started(kind, e),
     };
-    ticket_server::admin::ensure_admin(&state)
+    ticket_server::runtime::bootstrap::ensure_admin(&state)
         .await
         .expect("admin");
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    ticket_server::admin::connect_sandbox_webhooks(&state, &format!("http://{addr}"))
+    ticket_server::runtime::bootstrap::connect_sandbox_webhooks(&state, &format!("http://{addr}"))
         .expect("webhooks");
-    let app = ticket_server::app::router(state.clone());
+    let app = ticket_server::http::router(state.clone());
     let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
     let (stopped_tx, stopped) = std::sync::mpsc::channel();
     tokio::spawn(async move {
@@ -525,9 +525,10 @@ pub async fn spawn_process_on(ns: &Namespace, port: u16, extra: &[&str]) -> Proc
 /// accepts them).
 #[allow(dead_code)]
 pub fn token_for(user: &str, role: &str) -> String {
-    let keys =
-        ticket_server::auth::TokenKeys::from_secret(b"test-secret-of-at-least-thirty-two-bytes")
-            .expect("keys");
+    let keys = ticket_server::services::auth::TokenKeys::from_secret(
+        b"test-secret-of-at-least-thirty-two-bytes",
+    )
+    .expect("keys");
     keys.issue(
         user,
         role,

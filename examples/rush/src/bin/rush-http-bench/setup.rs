@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use ticket_core::Timestamp;
-use ticket_server::auth::TokenKeys;
+use ticket_server::services::auth::TokenKeys;
 
 use crate::BenchError;
 

@@ -1,0 +1,466 @@
+//! Holds and paying for them.
+//!
+//! | route | does |
+//! |---|---|
+//! | `POST /api/holds` | hold units or seats (`Idempotency-Key` required; needs an admission when the session queues) |
+//! | `GET /api/holds/{id}`, `DELETE /api/holds/{id}` | read or release my hold (another user's: 404) |
+//! | `POST /api/holds/{id}/checkout` | pay by card through the payment provider, or from the wallet (`Idempotency-Key` required) |
+//!
+//! Every handler is described for `GET /openapi.json` by its `#[utoipa::path]` (tag `holds`).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use ticket_core::gateway::IntentStatus;
+use ticket_core::model::hold::{Hold, HoldState, Selection};
+use ticket_core::model::inventory::{Grade, SeatId};
+use ticket_core::service::HoldCommand;
+use ticket_core::{Error, HoldId, SessionId};
+
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{AuthUser, Buyer, CallerTiers, JsonBody};
+use crate::http::params::{idempotency_key, path_id, user_of};
+use crate::runtime::state::AppState;
+use crate::services::wallet_gateway::WALLET_METHOD;
+
+/// The routes of holds.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/holds", post(create_hold))
+        .route("/api/holds/{id}", get(read_hold).delete(release_hold))
+        .route("/api/holds/{id}/checkout", post(checkout))
+}
+
+/// Body of `POST /api/holds`: exactly one of the two shapes; any other combination, a
+/// `null` where a value is required, or an unknown field answers 400. No `tier`: the buyer's
+/// tier comes from their account (set by admins), and a body naming one is refused (400).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+enum HoldRequest {
+    /// General admission: `quantity` units of `grade`.
+    Units(HoldUnits),
+    /// Seats.
+    Seats(HoldSeats),
+}
+
+/// Hold `quantity` units of one grade.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct HoldUnits {
+    /// The session.
+    #[schema(format = "uuid")]
+    session_id: String,
+    /// The grade: 1 to 32 letters, digits, `-`, `_` or `.`.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,32}$")]
+    grade: String,
+    /// How many units, 1 to 100 (the library's `MAX_UNITS_PER_HOLD`; outside: 422).
+    #[schema(minimum = 1, maximum = 100)]
+    quantity: u32,
+}
+
+/// Hold these seats.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct HoldSeats {
+    /// The session.
+    #[schema(format = "uuid")]
+    session_id: String,
+    /// 1 to 100 seat ids, each listed once (1 to 32 letters, digits, `-`, `_` or `.`);
+    /// an empty list, too many or a repeat: 422.
+    #[schema(schema_with = seat_ids_schema)]
+    seat_ids: Vec<String>,
+}
+
+/// The schema of [`HoldSeats::seat_ids`]: 1 to 100 distinct seat ids.
+fn seat_ids_schema() -> utoipa::openapi::Array {
+    use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^[A-Za-z0-9._-]{1,32}$")),
+        )
+        .min_items(Some(1))
+        .max_items(Some(100))
+        .unique_items(true)
+        .description(Some("1 to 100 seat ids, each listed once"))
+        .build()
+}
+
+/// A hold as the API shows it.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct HoldAnswer {
+    /// The hold's id (also the reservation's).
+    #[schema(format = "uuid")]
+    id: String,
+    /// Its session.
+    #[schema(format = "uuid")]
+    session_id: String,
+    /// Where it stands.
+    #[schema(schema_with = hold_status_schema)]
+    status: String,
+    /// When an unpaid hold expires, epoch ms.
+    expires_at: i64,
+    /// Total price in minor units.
+    amount: i64,
+    /// Currency of `amount`.
+    currency: String,
+    /// Units or seats held.
+    units: u32,
+    /// The payment, once checkout started.
+    payment_id: Option<String>,
+}
+
+/// A hold state as the API spells it (`held`, `payment_failed`, …).
+pub(crate) fn hold_status(state: HoldState) -> String {
+    state.as_str().to_lowercase()
+}
+
+/// The schema of a hold's `status`: every hold state, as the API spells it.
+pub(crate) fn hold_status_schema() -> utoipa::openapi::Object {
+    crate::http::openapi::text_enum(
+        HoldState::ALL.map(hold_status),
+        "`held` → `paying` → `confirmed` → `cancelled` → `refunded`, or `expired`, `released`, `payment_failed`",
+    )
+}
+
+impl From<&Hold> for HoldAnswer {
+    fn from(h: &Hold) -> Self {
+        Self {
+            id: h.id.to_string(),
+            session_id: h.session.to_string(),
+            status: hold_status(h.state),
+            expires_at: h.expires_at.as_millis(),
+            amount: h.amount.amount_minor,
+            currency: h.amount.currency.as_str().to_owned(),
+            units: h.units(),
+            payment_id: h.payment_ref.clone(),
+        }
+    }
+}
+
+/// Holds units of a grade or seats for the caller until the hold expires. When the
+/// session queues (presales too, unless the policy lets presale buyers skip the queue), the
+/// caller needs an active admission. The caller's tier is the highest of their account's
+/// tiers the session's policy lists.
+#[utoipa::path(
+    post,
+    path = "/api/holds",
+    tag = "holds",
+    summary = "Hold units or seats",
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$", description = "Required; 1 to 255 printable ASCII characters (space inside only; anything else: 400). A repeat with the same key and body answers the first outcome")),
+    request_body = HoldRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The hold", body = HoldAnswer, links(
+            ("ReadHold" = (operation_id = "read_hold", parameters(("id" = "$response.body#/id")), description = "The hold just made")),
+            ("ReleaseHold" = (operation_id = "release_hold", parameters(("id" = "$response.body#/id")), description = "Release it")),
+            ("Checkout" = (operation_id = "checkout", parameters(("id" = "$response.body#/id")), description = "Pay for it")),
+            ("CancelReservation" = (operation_id = "cancel_reservation", parameters(("id" = "$response.body#/id")), description = "Cancel it once paid")),
+        )),
+        (status = 400, description = "Malformed body (an unknown field such as `tier` included), neither or both of grade+quantity and seat_ids, a malformed id, or a missing or malformed `Idempotency-Key`: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`, `TOKEN_REVOKED`", body = ErrorBody),
+        (status = 403, description = "The session queues and the caller has no active admission (`NOT_ADMITTED`, `ADMISSION_EXPIRED`), the account is blocked (`USER_BLOCKED`) or is gate staff (`FORBIDDEN`)", body = ErrorBody),
+        (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "Refused by the stock or the policy (`SOLD_OUT`, `SEATS_UNAVAILABLE`, `LIMIT_EXCEEDED`, `SALES_NOT_OPEN`, `SALES_CLOSED`, `GRADE_NOT_ALLOWED`, …), or a request with this key is still running (`IN_FLIGHT`)", body = ErrorBody),
+        (status = 422, description = "An unknown grade or seat (`UNKNOWN_ITEM`), a bad quantity (`VALIDATION`), or this key used with another body (`IDEMPOTENCY_KEY_REUSED`)", body = ErrorBody),
+        (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
+async fn create_hold(
+    State(state): State<AppState>,
+    Buyer(me): Buyer,
+    tiers: CallerTiers,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> Result<impl IntoResponse, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let body: HoldRequest = serde_json::from_value(body).map_err(|_| {
+        ApiError::validation(
+            "give either {session_id, grade, quantity} or {session_id, seat_ids} \
+             with the types the API document states, and no other field (no `tier`: it \
+             comes from your account)",
+        )
+    })?;
+    let (session_id, selection) = match body {
+        HoldRequest::Units(HoldUnits {
+            session_id,
+            grade,
+            quantity,
+        }) => {
+            let grade = Grade::new(&grade).map_err(|e| ApiError::validation(e.to_string()))?;
+            (session_id, Selection::Units { grade, quantity })
+        }
+        HoldRequest::Seats(HoldSeats {
+            session_id,
+            seat_ids,
+        }) => {
+            let seats = seat_ids
+                .iter()
+                .map(|s| SeatId::new(s).map_err(|e| ApiError::validation(e.to_string())))
+                .collect::<Result<_, _>>()?;
+            (session_id, Selection::Seats { seats })
+        }
+    };
+    let session: SessionId = path_id(&session_id)?;
+    let cmd = HoldCommand {
+        session,
+        user: user_of(&me)?,
+        tier: crate::services::account_tiers::buyer_tier(&state.rush, &tiers.0, session).await?,
+        selection,
+    };
+    let hold = state.rush.holds.hold(cmd, Some(&key)).await?;
+    Ok((StatusCode::CREATED, Json(HoldAnswer::from(&hold))))
+}
+
+/// One of the caller's holds.
+#[utoipa::path(
+    get,
+    path = "/api/holds/{id}",
+    tag = "holds",
+    summary = "My hold",
+    params(("id" = String, Path, format = "uuid", description = "The hold's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The hold", body = HoldAnswer),
+        (status = 400, description = "A malformed id: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 404, description = "No such hold, or another user's: `NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
+async fn read_hold(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: HoldId = path_id(&id)?;
+    let hold = state.rush.holds.get(id, &user_of(&me)?).await?;
+    Ok(Json(HoldAnswer::from(&hold)))
+}
+
+/// Releases one of the caller's live holds; its units go back on sale at once.
+#[utoipa::path(
+    delete,
+    path = "/api/holds/{id}",
+    tag = "holds",
+    summary = "Release my hold",
+    params(("id" = String, Path, format = "uuid", description = "The hold's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The hold, now `released` (a repeat answers the same)", body = HoldAnswer),
+        (status = 400, description = "A malformed id: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 404, description = "No such hold, or another user's: `NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "The hold can no longer be released (paid, expired, …): `ILLEGAL_TRANSITION`, `HOLD_EXPIRED`", body = ErrorBody),
+        (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
+async fn release_hold(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: HoldId = path_id(&id)?;
+    let hold = state.rush.holds.release(id, &user_of(&me)?).await?;
+    Ok(Json(HoldAnswer::from(&hold)))
+}
+
+/// Body of `POST /api/holds/{id}/checkout`: `{"method": "card", "card_number": "…"}` or
+/// `{"method": "wallet"}`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+enum CheckoutBody {
+    /// A card (a sandbox test card number), through the payment provider.
+    Card {
+        /// The card number.
+        card_number: String,
+    },
+    /// The buyer's wallet: debited at once, or refused for insufficient funds.
+    Wallet,
+}
+
+impl utoipa::PartialSchema for CheckoutBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        checkout_body_schema().into()
+    }
+}
+
+impl utoipa::ToSchema for CheckoutBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "CheckoutBody".into()
+    }
+}
+
+/// The schema of [`CheckoutBody`]: one of two closed objects (utoipa leaves
+/// `additionalProperties` open on enum variants, which the handler refuses).
+fn checkout_body_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AdditionalProperties, OneOfBuilder};
+    use utoipa::openapi::{ObjectBuilder, Type};
+    let method = |name: &str| crate::http::openapi::text_enum([name], "The payment method");
+    let closed = Some(AdditionalProperties::FreeForm(false));
+    let card = ObjectBuilder::new()
+        .property("method", method("card"))
+        .required("method")
+        .property(
+            "card_number",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .description(Some("The card number (a sandbox test card)")),
+        )
+        .required("card_number")
+        .additional_properties(closed.clone())
+        .description(Some("A card, through the payment provider"));
+    let wallet = ObjectBuilder::new()
+        .property("method", method("wallet"))
+        .required("method")
+        .additional_properties(closed)
+        .description(Some(
+            "The buyer's wallet: debited at once, or refused for insufficient funds",
+        ));
+    OneOfBuilder::new()
+        .item(card)
+        .item(wallet)
+        .description(Some(
+            "`{\"method\": \"card\", \"card_number\": …}` or `{\"method\": \"wallet\"}`",
+        ))
+        .into()
+}
+
+/// The answer of a checkout: the payment as it started, and the hold.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+struct CheckoutAnswer {
+    /// The payment (intent) id.
+    payment_id: Option<String>,
+    /// The payment's status at the provider.
+    #[schema(schema_with = intent_status_schema)]
+    status: Option<String>,
+    /// Why the payment failed, when it did.
+    failure: Option<PaymentFailureAnswer>,
+    /// The hold after the checkout started (`paying`, `confirmed`, `payment_failed`, …).
+    hold: HoldAnswer,
+}
+
+/// Why a payment failed.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+struct PaymentFailureAnswer {
+    /// Machine-readable (`card_declined`, `insufficient_funds`, …).
+    code: String,
+    /// For people.
+    message: String,
+}
+
+/// How a payment's `status` is described.
+pub(crate) const INTENT_STATUS_DOC: &str =
+    "`requires_confirmation` → `processing` → `succeeded` or `failed`; or `canceled`";
+
+/// The schema of a checkout's `status`: `null` (no payment was started) or an intent
+/// status, as the provider spells it.
+fn intent_status_schema() -> utoipa::openapi::Object {
+    crate::http::openapi::nullable_text_enum(
+        all_intent_statuses().map(IntentStatus::as_str),
+        INTENT_STATUS_DOC,
+    )
+}
+
+/// Every intent status; exhaustive, so a new status fails to compile here until listed.
+pub(crate) fn all_intent_statuses() -> [IntentStatus; 5] {
+    let listed = |s: IntentStatus| match s {
+        IntentStatus::RequiresConfirmation
+        | IntentStatus::Processing
+        | IntentStatus::Succeeded
+        | IntentStatus::Failed
+        | IntentStatus::Canceled => s,
+    };
+    [
+        IntentStatus::RequiresConfirmation,
+        IntentStatus::Processing,
+        IntentStatus::Succeeded,
+        IntentStatus::Failed,
+        IntentStatus::Canceled,
+    ]
+    .map(listed)
+}
+
+impl CheckoutBody {
+    /// The payment method as the provider takes it.
+    fn payment_method(&self) -> &str {
+        match self {
+            Self::Card { card_number } => card_number,
+            Self::Wallet => WALLET_METHOD,
+        }
+    }
+}
+
+/// Pays hold `id` with a card or the wallet. Once per `Idempotency-Key` (a repeat answers
+/// the first outcome); per hold, the payment itself happens at most once whatever the keys
+/// (the provider's and the wallet's own idempotency are per hold).
+#[utoipa::path(
+    post,
+    path = "/api/holds/{id}/checkout",
+    tag = "holds",
+    summary = "Pay for my hold by card or from my wallet",
+    params(("id" = String, Path, format = "uuid", description = "The hold's id"), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$", description = "Required; 1 to 255 printable ASCII characters (space inside only; anything else: 400). A repeat with the same key and body answers the first outcome")),
+    request_body = CheckoutBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The payment as it started (a declined card or an empty wallet answers 200 with `failure`; the hold is then `payment_failed`)", body = CheckoutAnswer, links(
+            ("ReadPayment" = (operation_id = "read_payment", parameters(("id" = "$response.body#/payment_id")), description = "The payment just started")),
+            ("ReadHold" = (operation_id = "read_hold", parameters(("id" = "$response.body#/hold/id")), description = "The hold paid for")),
+            ("CancelReservation" = (operation_id = "cancel_reservation", parameters(("id" = "$response.body#/hold/id")), description = "Cancel it with a refund")),
+        )),
+        (status = 400, description = "Malformed body, a malformed id, or a missing or malformed `Idempotency-Key`: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`, `TOKEN_REVOKED`", body = ErrorBody),
+        (status = 403, description = "The account is blocked (`USER_BLOCKED`) or is gate staff (`FORBIDDEN`)", body = ErrorBody),
+        (status = 404, description = "No such hold, or another user's: `NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "The hold cannot be paid now (`HOLD_EXPIRED`, `ILLEGAL_TRANSITION`, `PAYMENT_CONFLICT`), or a request with this key is still running (`IN_FLIGHT`)", body = ErrorBody),
+        (status = 422, description = "The provider refused the request (`PAYMENT_INVALID`), or this key was used with another body (`IDEMPOTENCY_KEY_REUSED`)", body = ErrorBody),
+        (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "The payment provider or storage is unavailable: `PAYMENT_UNAVAILABLE`, `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
+async fn checkout(
+    State(state): State<AppState>,
+    Buyer(me): Buyer,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CheckoutBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let id: HoldId = path_id(&id)?;
+    let user = user_of(&me)?;
+    let method = body.payment_method();
+    let idem =
+        ticket_core::model::idempotency::IdempotencyKey::new(user.as_str(), "checkout", &key)
+            .map_err(|e| ApiError::validation(e.to_string()))?;
+    let payload = json!({ "hold": id.to_string(), "method": method });
+    let answer: CheckoutAnswer = state
+        .rush
+        .idempotency
+        .run(&idem, &payload, || async {
+            let started = state.checkout.begin(id, &user, method).await?;
+            let intent = started.intent.as_ref();
+            Ok::<_, Error>(CheckoutAnswer {
+                payment_id: intent
+                    .map(|i| i.id.to_string())
+                    .or(started.hold.payment_ref.clone()),
+                status: intent.map(|i| i.status.as_str().to_owned()),
+                failure: intent
+                    .and_then(|i| i.failure.as_ref())
+                    .map(|f| PaymentFailureAnswer {
+                        code: f.code.clone(),
+                        message: f.message.clone(),
+                    }),
+                hold: HoldAnswer::from(&started.hold),
+            })
+        })
+        .await?;
+    Ok(Json(answer))
+}

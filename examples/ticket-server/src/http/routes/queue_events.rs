@@ -1,0 +1,201 @@
+//! `GET /api/sessions/{id}/queue/events`: my place in the queue as Server-Sent Events.
+//!
+//! Events: `position` (place, waiting count, ETA changed), `admitted` (my admission is
+//! active: hold now, before `admission_expires_at`), `expired` (the admission ran out, or the
+//! ticket ended), `sold_out` (nothing left to wait for). Each carries the same JSON as
+//! `GET /api/sessions/{id}/queue` and an increasing `id`; a client that reconnects with
+//! `Last-Event-ID` continues the numbering and gets the current state at once. The stream is
+//! read from the shared store, so it works on any server process; a keep-alive comment goes
+//! out every 15 s. `admitted`, `expired` and `sold_out` end the stream. Described for
+//! `GET /openapi.json` by its `#[utoipa::path]` (tag `queue_events`).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use futures_util::Stream;
+use ticket_core::model::queue::{Outlook, QueueView, TicketState};
+use ticket_core::{SessionId, UserId};
+
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::AuthUser;
+use crate::http::params::{path_id, user_of};
+use crate::http::routes::queue::queue_answer;
+use crate::runtime::state::AppState;
+
+/// How often a stream reads the queue.
+pub const POLL_EVERY: Duration = Duration::from_millis(500);
+
+/// The largest `Last-Event-ID` a client may resume from: 2^53 − 1, the largest integer a
+/// JavaScript client holds exactly. The numbering continues from it without overflow (a
+/// stream sends a handful of events); anything else is refused with 400 up front.
+pub const MAX_LAST_EVENT_ID: u64 = (1 << 53) - 1;
+
+/// The route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/sessions/{id}/queue/events", get(queue_events))
+}
+
+/// The event a view is, and whether it ends the stream.
+fn classify(view: &QueueView) -> (&'static str, bool) {
+    match view.ticket.state {
+        TicketState::Active => ("admitted", true),
+        TicketState::Expired | TicketState::Used | TicketState::Left => ("expired", true),
+        TicketState::Waiting if view.outlook == Outlook::SoldOut => ("sold_out", true),
+        TicketState::Waiting => ("position", false),
+    }
+}
+
+struct Watch {
+    state: AppState,
+    session: SessionId,
+    user: UserId,
+    next: Option<QueueView>,
+    last: Option<String>,
+    id: u64,
+    done: bool,
+}
+
+/// The `Last-Event-ID` a client resumes from: 0 without the header; 400 `VALIDATION` unless
+/// it is decimal digits from 0 to [`MAX_LAST_EVENT_ID`] (so the numbering never wraps).
+fn last_event_id(headers: &HeaderMap) -> Result<u64, ApiError> {
+    let Some(raw) = headers.get("last-event-id") else {
+        return Ok(0);
+    };
+    let refuse = || {
+        ApiError::validation(format!(
+            "Last-Event-ID must be decimal digits from 0 to {MAX_LAST_EVENT_ID}"
+        ))
+    };
+    let text = raw.to_str().map_err(|_| refuse())?.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(refuse());
+    }
+    match text.parse::<u64>() {
+        Ok(id) if id <= MAX_LAST_EVENT_ID => Ok(id),
+        _ => Err(refuse()),
+    }
+}
+
+/// One Server-Sent Event of `GET /api/sessions/{id}/queue/events`, field by field as the
+/// stream frames it (`id: …`, `event: …`, `data: …`, a blank line). Documentation only.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct QueueEventFrame {
+    /// The event's number, in decimal: one more than the previous event's (or than
+    /// `Last-Event-ID`).
+    #[schema(pattern = "^[1-9][0-9]{0,15}$")]
+    id: String,
+    /// `position`, `admitted`, `expired`, `sold_out` or `error`.
+    #[schema(schema_with = event_name_schema)]
+    event: String,
+    /// A `QueueAnswer` as JSON (plain text for `error`).
+    #[schema(content_media_type = "application/json")]
+    data: String,
+}
+
+/// The schema of [`QueueEventFrame::event`].
+fn event_name_schema() -> utoipa::openapi::Object {
+    crate::http::openapi::text_enum(
+        ["position", "admitted", "expired", "sold_out", "error"],
+        "The event's name",
+    )
+}
+
+/// Streams my place in the session's queue as Server-Sent Events until a final event.
+#[utoipa::path(
+    get,
+    path = "/api/sessions/{id}/queue/events",
+    tag = "queue_events",
+    summary = "My place in the queue, live (Server-Sent Events)",
+    params(
+        ("id" = String, Path, format = "uuid", description = "The session's id"),
+        ("Last-Event-ID" = Option<u64>, Header, nullable = false, minimum = 0, maximum = 9_007_199_254_740_991.0, description = "The last event id seen, to resume the numbering: decimal digits, 0 to 2^53 − 1 (anything else: 400)"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A `text/event-stream` of Server-Sent Events: `position`, `admitted`, `expired` and `sold_out` (the last three end the stream), each with an increasing decimal `id` and a `QueueAnswer` as JSON `data`; `error` (plain-text `data`, ends the stream) if reading the queue fails; a `: keep-alive` comment every 15 s. The body schema is one event's fields as `text/event-stream` frames them", body = QueueEventFrame, content_type = "text/event-stream"),
+        (status = 400, description = "A malformed id, or a `Last-Event-ID` that is not decimal digits from 0 to 2^53 − 1: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 403, description = "I am not in this session's queue: `NOT_IN_QUEUE`", body = ErrorBody),
+        (status = 404, description = "No such session (`NOT_FOUND`), or I left this queue (`LEFT_QUEUE`)", body = ErrorBody),
+        (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
+async fn queue_events(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let session: SessionId = path_id(&id)?;
+    let user = user_of(&me)?;
+    // Refuse up front (404 / 403 …) when there is nothing to watch.
+    let first = state.rush.admission.view(session, &user).await?;
+    if first.ticket.state == TicketState::Left {
+        return Err(crate::http::routes::queue::left_queue());
+    }
+    let resumed = last_event_id(&headers)?;
+    let watch = Watch {
+        state,
+        session,
+        user,
+        next: Some(first),
+        last: None,
+        id: resumed,
+        done: false,
+    };
+    let stream = futures_util::stream::unfold(watch, |mut w| async move {
+        if w.done {
+            return None;
+        }
+        loop {
+            let view = match w.next.take() {
+                Some(v) => v,
+                None => {
+                    tokio::time::sleep(POLL_EVERY).await;
+                    // A round of admissions, so a lone waiting user moves even without a
+                    // timer (rounds are atomic and paced by the session's policy).
+                    match w
+                        .state
+                        .admission_rounds
+                        .run(&w.state.rush.admission, w.session)
+                        .await
+                    {
+                        Ok(admitted) => w.state.metrics.admitted(admitted),
+                        Err(e) => tracing::warn!("admission round failed: {e}"),
+                    }
+                    match w.state.rush.admission.view(w.session, &w.user).await {
+                        Ok(v) => v,
+                        Err(e) => {
+                            w.done = true;
+                            let event = Event::default().event("error").data(e.to_string());
+                            return Some((Ok(event), w));
+                        }
+                    }
+                }
+            };
+            let (name, terminal) = classify(&view);
+            // A plain struct of strings and numbers: serialising it cannot fail.
+            let data = serde_json::to_string(&queue_answer(&view)).unwrap_or_default();
+            let key = format!("{name}:{data}");
+            if w.last.as_deref() != Some(key.as_str()) {
+                w.last = Some(key);
+                w.id = w.id.saturating_add(1);
+                w.done = terminal;
+                let event = Event::default().id(w.id.to_string()).event(name).data(data);
+                return Some((Ok(event), w));
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_secs(15))
+            .text("keep-alive"),
+    ))
+}

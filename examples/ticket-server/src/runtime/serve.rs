@@ -1,0 +1,111 @@
+//! Serving: the binary's whole life from a [`Config`] (connect the stores, bootstrap, listen,
+//! run the background jobs) until Ctrl-C or SIGTERM, then a graceful stop: the listener
+//! closes, requests in flight finish, the background jobs stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use crate::http;
+use crate::runtime::config::Config;
+use crate::runtime::state::{AppState, StartError};
+use crate::runtime::{background, bootstrap, demo};
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The stores or the configuration could not be set up.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// A start-up step (admin account, demo event, webhooks) failed.
+    #[error("start-up: {0}")]
+    Bootstrap(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("serving: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Runs the server as the binary does: builds the state, makes sure of the admin account and
+/// (unless `--no-demo`) the demo event, listens on `config.listen`, connects the in-process
+/// sandbox's webhooks, starts the background jobs and serves until [`shutdown_signal`]
+/// completes. Then it stops accepting, lets requests in flight finish, stops the background
+/// jobs and returns `Ok(())`.
+pub async fn run(config: Config) -> Result<(), ServeError> {
+    // Listen for the signals before anything else, so one sent during start-up is not lost.
+    let shutdown = shutdown_signal()?;
+    let listen = config.listen;
+    let state = AppState::build(config).await?;
+    bootstrap::ensure_admin(&state)
+        .await
+        .map_err(|e| ServeError::Bootstrap(e.message))?;
+    if !state.config.no_demo {
+        let event = demo::ensure_demo_event(&state)
+            .await
+            .map_err(|e| ServeError::Bootstrap(e.message))?;
+        tracing::info!(event = %event.id, "demo event on sale");
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(ServeError::Serve)?;
+    bootstrap::connect_sandbox_webhooks(&state, &format!("http://{addr}"))
+        .map_err(|e| ServeError::Bootstrap(e.message))?;
+    let jobs = background::spawn(state.clone());
+    tracing::info!(%addr, store = ?state.config.store, "ticket-server listening");
+    let served = serve(listener, state, shutdown).await;
+    tracing::info!("listener closed; stopping background jobs");
+    jobs.stop().await;
+    served.map_err(ServeError::Serve)
+}
+
+/// Serves the API on `listener` as the binary does (with each connection's client address,
+/// which the per-IP rate limit reads) until `shutdown` completes; requests in flight then
+/// finish. For embedding the server in a test or a benchmark; [`run`] adds the background
+/// jobs and the start-up account and demo event.
+pub async fn serve<F>(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A future that completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill`, systemd
+/// and container runtimes send to stop a process). The handlers are installed when this is
+/// called, so a signal arriving before the future is polled still counts.
+pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static, ServeError> {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| ServeError::Bootstrap(format!("cannot listen for SIGTERM: {e}")))?;
+    let ctrl_c = tokio::signal::ctrl_c();
+    Ok(async move {
+        #[cfg(unix)]
+        let terminated = async move {
+            term.recv().await;
+        };
+        #[cfg(not(unix))]
+        let terminated = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+            () = terminated => tracing::info!("SIGTERM: shutting down"),
+        }
+    })
+}
