@@ -20,7 +20,6 @@
 //! Someone who wants only "the library behind axum" reads [`http`]: it needs
 //! [`runtime::state::AppState`] (the library's services plus the app's stores) and nothing
 //! else from this crate.
-#![warn(missing_docs)]
 
 pub mod http;
 pub mod runtime;
