@@ -2,8 +2,8 @@
 //! user's or an address's budget, per user and per IP; other routes are never limited.
 //!
 //! Memory backend only, on purpose: the buckets live in the server process's memory
-//! (`src/rate_limit.rs`, "Per process") and are checked before any handler reads the store,
-//! so the backend changes nothing here. The limited routes themselves run on every backend
+//! (`src/http/middleware/rate_limit.rs`, "Per process") and are checked before any handler
+//! reads the store, so the backend changes nothing here. The limited routes themselves run on every backend
 //! in `http_rush.rs` and `http_queue_events.rs`.
 
 mod common;

@@ -139,13 +139,6 @@ impl PgAccounts {
             .map_err(|e| AccountError::Unavailable(format!("migrating accounts: {e}")))
     }
 
-    /// Drops the schema and everything in it. Irreversible: for tests and teardown.
-    pub async fn drop_schema(&self) -> Result<()> {
-        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.config.schema);
-        sqlx::query(&sql).execute(&self.pool).await.map_err(db)?;
-        Ok(())
-    }
-
     /// The settings this store was connected with.
     pub fn config(&self) -> &PgAccountsConfig {
         &self.config

@@ -196,15 +196,6 @@ impl RedisAccounts {
         &self.prefix
     }
 
-    /// Deletes every account key under this prefix (`SCAN` + `UNLINK`) and returns how many
-    /// keys went. Destroys every account and token: for tests and tearing down a demo.
-    pub async fn delete_all_keys(&self) -> Result<u64> {
-        let mut conn = self.conn.clone();
-        crate::stores::support::redis::unlink_matching(&mut conn, &format!("{}*", self.base))
-            .await
-            .map_err(unavailable)
-    }
-
     /// Milliseconds a record valid until `expires_at` is kept, seen from `now`: the time
     /// left plus the retention, at least 1 ms, at most about 285 000 years.
     fn ttl_ms(&self, expires_at: Timestamp, now: Timestamp) -> i64 {

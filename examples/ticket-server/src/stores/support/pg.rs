@@ -1,6 +1,6 @@
 //! What the app's PostgreSQL stores (accounts, wallet, throttle, security audit) share:
-//! schema names, connection pools with `search_path` set to the app's schema, and dropping a
-//! schema. The tables come from the app's migrations ([`crate::stores::migrate`]).
+//! schema names and connection pools with `search_path` set to the app's schema. The tables
+//! come from the app's migrations ([`crate::stores::migrate`]).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -52,14 +52,4 @@ pub(crate) fn is_code(e: &sqlx::Error, codes: &[&str]) -> bool {
     e.as_database_error()
         .and_then(|d| d.code())
         .is_some_and(|c| codes.contains(&c.as_ref()))
-}
-
-/// Drops `schema` and everything in it, on a connection of its own (works after the store's
-/// pool closed). Irreversible: for tests and tearing down a demo.
-pub(crate) async fn drop_schema(options: &PgConnectOptions, schema: &str) -> sqlx::Result<()> {
-    let mut conn = PgConnection::connect_with(options).await?;
-    sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-        .execute(&mut conn)
-        .await?;
-    conn.close().await
 }

@@ -1,37 +1,9 @@
-//! What the app's Redis stores (accounts, wallet, tickets) share: key prefixes, a checked
-//! self-reconnecting connection, and deleting a prefix's keys.
+//! What the app's Redis stores (accounts, wallet, throttle, security audit) share: key
+//! prefixes and a checked self-reconnecting connection.
 
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
-/// Deletes every key matching `pattern` (`SCAN` + `UNLINK`, 1 000 keys a step) and returns
-/// how many went. Not atomic with concurrent writers: for tests and tearing down a demo.
-pub(crate) async fn unlink_matching(
-    conn: &mut ConnectionManager,
-    pattern: &str,
-) -> redis::RedisResult<u64> {
-    let mut cursor: u64 = 0;
-    let mut deleted = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(conn)
-            .await?;
-        if !keys.is_empty() {
-            let n: u64 = redis::cmd("UNLINK").arg(&keys).query_async(conn).await?;
-            deleted += n;
-        }
-        if next == 0 {
-            return Ok(deleted);
-        }
-        cursor = next;
-    }
-}
 
 /// Checks a key prefix: 1..=128 ASCII letters, digits, `-`, `_`, `.` or `:` (safe in keys and
 /// in a `SCAN MATCH` pattern: no glob characters).

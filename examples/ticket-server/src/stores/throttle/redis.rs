@@ -107,18 +107,6 @@ impl RedisThrottle {
             attempt: Script::new(ATTEMPT_LUA),
         })
     }
-
-    /// Deletes every throttle key under this prefix and returns how many went. Not atomic
-    /// with concurrent checks: for tests and tearing down a demo only.
-    pub async fn delete_all(&self) -> Result<u64> {
-        let mut conn = self.conn.clone();
-        crate::stores::support::redis::unlink_matching(
-            &mut conn,
-            &format!("{}:throttle:*", self.prefix),
-        )
-        .await
-        .map_err(unavailable)
-    }
 }
 
 #[async_trait]

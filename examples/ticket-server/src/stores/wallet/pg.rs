@@ -106,14 +106,6 @@ impl PgWallet {
             .map_err(db_error)
     }
 
-    /// Drops the wallet's schema and everything in it. Irreversible: for tests and tearing
-    /// down a demo only. Runs on a connection of its own, so it works after the pool closed.
-    pub async fn drop_schema(config: &PgWalletConfig) -> Result<()> {
-        crate::stores::support::pg::drop_schema(&config.options()?, &config.schema)
-            .await
-            .map_err(db_error)
-    }
-
     /// Closes the pool (waits for connections in use to come back).
     pub async fn close(&self) {
         self.pool.close().await;

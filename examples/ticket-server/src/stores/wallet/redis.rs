@@ -128,19 +128,6 @@ impl RedisWallet {
         &self.prefix
     }
 
-    /// Deletes every wallet key under this prefix (`SCAN` + `UNLINK`) and returns how many
-    /// keys went. Irreversible, and not atomic with concurrent changes: for tests and tearing
-    /// down a demo only.
-    pub async fn delete_all(&self) -> Result<u64> {
-        let mut conn = self.conn.clone();
-        crate::stores::support::redis::unlink_matching(
-            &mut conn,
-            &format!("{}:wallet:*", self.prefix),
-        )
-        .await
-        .map_err(unavailable)
-    }
-
     /// `<prefix>:wallet:{<tag>}`: the start of every key of `user` (one hash slot).
     pub(super) fn user_base(&self, user: &str) -> String {
         let digest = hex::encode(Sha256::digest(user.as_bytes()));
