@@ -6,7 +6,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection, PgConnection};
 
 /// Checks a schema name: 1..=63 lower-case ASCII letters, digits or `_`, not starting with a
 /// digit (so it needs no escaping beyond double quotes).
