@@ -236,12 +236,13 @@ def exercise(command: str, following: list[str]):
             )
             return "started, answered the documented stats route, stopped by SIGTERM with exit 0"
         if package == "rush":
-            out = subprocess.DEVNULL if ">" in command else None
+            out = subprocess.DEVNULL if ">" in command or "--json" in args else None
             args = [a for a in shrink(args) if a not in (">",) and not a.endswith(".json")]
             run(cargo + ["--"] + args, env=env, stdout=out)
             return f"run in debug with --users ≤ {SMALL_USERS}, --units ≤ {SMALL_UNITS}"
     if words[0] == "rush":
-        run(["cargo", "run", "-p", "rush", "--"] + shrink(words[1:]), env=env)
+        quiet = subprocess.DEVNULL if "--json" in words else None
+        run(["cargo", "run", "-p", "rush", "--"] + shrink(words[1:]), env=env, stdout=quiet)
         return f"run in debug with --users ≤ {SMALL_USERS}, --units ≤ {SMALL_UNITS}"
     if words[0] == "examples/rush/http-rush.sh":
         with tempfile.TemporaryDirectory() as scratch:
