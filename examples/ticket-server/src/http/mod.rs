@@ -30,6 +30,7 @@ use tower_http::trace::TraceLayer;
 use self::middleware::{metrics, rate_limit};
 use crate::runtime::state::AppState;
 
+pub mod draining;
 pub mod error;
 pub mod extract;
 pub mod middleware;

@@ -1,9 +1,16 @@
 //! Serving: the binary's whole life from a [`Config`] (connect the stores, bootstrap, listen,
 //! run the background jobs) until Ctrl-C or SIGTERM, then a graceful stop: the listener
-//! closes, requests in flight finish, the background jobs stop.
+//! closes, open event streams end (clients resume elsewhere with `Last-Event-ID`), requests
+//! in flight get [`SHUTDOWN_GRACE`] to finish, the background jobs stop.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Extension;
+use tokio::sync::watch;
+
+use crate::http::draining::Draining;
 
 use crate::http;
 use crate::runtime::config::Config;
@@ -70,10 +77,15 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     served.map_err(ServeError::Serve)
 }
 
+/// How long requests in flight may take to finish once a stop was asked for; connections
+/// still open after it are closed.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// Serves the API on `listener` as the binary does (with each connection's client address,
-/// which the per-IP rate limit reads) until `shutdown` completes; requests in flight then
-/// finish. For embedding the server in a test or a benchmark; [`run`] adds the background
-/// jobs and the start-up account and demo event.
+/// which the per-IP rate limit reads) until `shutdown` completes. Then it stops accepting,
+/// ends the open event streams ([`Draining`]) and waits at most [`SHUTDOWN_GRACE`] for
+/// requests in flight. For embedding the server in a test or a benchmark; [`run`] adds the
+/// background jobs and the start-up account and demo event.
 pub async fn serve<F>(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -82,10 +94,25 @@ pub async fn serve<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let (draining, drained) = watch::channel(false);
+    let app = http::router(state)
+        .layer(Extension(Draining::new(drained.clone())))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        draining.send_replace(true);
+    });
+    let grace_over = async move {
+        Draining::new(drained).started().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = server => served,
+        () = grace_over => {
+            tracing::warn!("requests still open {SHUTDOWN_GRACE:?} after the stop was asked for: closing them");
+            Ok(())
+        }
+    }
 }
 
 /// A future that completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill`, systemd

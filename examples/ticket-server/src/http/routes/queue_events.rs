@@ -12,15 +12,16 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
-use futures_util::Stream;
+use axum::{Extension, Router};
+use futures_util::{Stream, StreamExt};
 use ticket_core::model::queue::{Outlook, QueueView, TicketState};
 use ticket_core::{SessionId, UserId};
 
+use crate::http::draining::Draining;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::AuthUser;
 use crate::http::params::{path_id, user_of};
@@ -131,6 +132,7 @@ async fn queue_events(
     State(state): State<AppState>,
     me: AuthUser,
     Path(id): Path<String>,
+    draining: Option<Extension<Draining>>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let session: SessionId = path_id(&id)?;
@@ -193,6 +195,14 @@ async fn queue_events(
             }
         }
     });
+    // A stopping server ends the stream; the client resumes on another with Last-Event-ID.
+    let stopping = async move {
+        match draining {
+            Some(Extension(draining)) => draining.started().await,
+            None => std::future::pending().await,
+        }
+    };
+    let stream = stream.take_until(stopping);
     Ok(Sse::new(stream).keep_alive(
         KeepAlive::new()
             .interval(Duration::from_secs(15))
