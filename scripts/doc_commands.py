@@ -159,6 +159,22 @@ def serve_and_stop(cmd: list[str], probe: str, env=None, headers=None, expect=No
             cargo.wait()
 
 
+def remove_namespace(namespace: str):
+    """Deletes a server namespace's Redis keys and PostgreSQL schemas (`<ns>`, `<ns>_…`)."""
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
+    database_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+    subprocess.run(
+        ["bash", "-c", 'redis-cli -u "$1" --scan --pattern "$2*" | xargs -r -n 500 redis-cli -u "$1" unlink >/dev/null', "-", redis_url, namespace],
+        check=False,
+    )
+    schemas = subprocess.run(
+        ["psql", database_url, "-tAc", f"select nspname from pg_namespace where nspname = '{namespace}' or nspname like '{namespace}\\_%'"],
+        capture_output=True, text=True, check=False,
+    ).stdout.split()
+    for schema in schemas:
+        subprocess.run(["psql", database_url, "-qc", f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'], check=False)
+
+
 def compose_majors():
     """docker-compose.yml's images use the majors of the PostgreSQL and Redis that CI runs."""
     compose = (ROOT / "docker-compose.yml").read_text()
@@ -213,12 +229,18 @@ def exercise(command: str, following: list[str]):
             run(cargo + ["--"] + args, env=env, timeout=600)
             return "run as written"
         if package == "ticket-server":
-            serve_and_stop(
-                cargo + ["--"] + args,
-                "http://127.0.0.1:8080/healthz",
-                env={**env, "RUST_LOG": "warn"},
-                expect=200,
-            )
+            # The command as written, in a namespace of its own (env NAMESPACE) that is
+            # removed afterwards, so a run leaves no keys or schemas behind.
+            namespace = f"tr_doc_{os.getpid()}"
+            try:
+                serve_and_stop(
+                    cargo + ["--"] + args,
+                    "http://127.0.0.1:8080/healthz",
+                    env={**env, "RUST_LOG": "warn", "NAMESPACE": namespace},
+                    expect=200,
+                )
+            finally:
+                remove_namespace(namespace)
             return "started, answered /healthz, stopped by SIGTERM with exit 0"
         if package == "payment-sandbox":
             listen = args[args.index("--listen") + 1]
