@@ -171,8 +171,13 @@ def remove_namespace(namespace: str):
         ["psql", database_url, "-tAc", f"select nspname from pg_namespace where nspname = '{namespace}' or nspname like '{namespace}\\_%'"],
         capture_output=True, text=True, check=False,
     ).stdout.split()
+    quiet = {**os.environ, "PGOPTIONS": "-c client_min_messages=warning"}
     for schema in schemas:
-        subprocess.run(["psql", database_url, "-qc", f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'], check=False)
+        subprocess.run(
+            ["psql", database_url, "-qc", f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'],
+            env=quiet,
+            check=False,
+        )
 
 
 def compose_majors():
