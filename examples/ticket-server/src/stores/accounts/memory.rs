@@ -115,22 +115,11 @@ impl AccountStore for MemoryAccounts {
         role: Role,
         now: Timestamp,
     ) -> Result<User> {
-        let email = normalize_email(email)?;
-        check_password_hash(password_hash)?;
+        let user = User::new(email, password_hash, role, now)?;
         let mut state = self.state.lock();
-        if state.by_email.contains_key(&email) {
+        if state.by_email.contains_key(&user.email) {
             return Err(AccountError::EmailTaken);
         }
-        let user = User {
-            id: UserId::new_at(now),
-            email,
-            password_hash: password_hash.to_owned(),
-            role,
-            created_at: now,
-            tiers: Vec::new(),
-            blocked: false,
-            token_version: 0,
-        };
         state.insert_user(user.clone());
         Ok(user)
     }

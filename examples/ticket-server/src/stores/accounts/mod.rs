@@ -181,6 +181,27 @@ pub struct User {
     pub token_version: u64,
 }
 
+impl User {
+    /// A new account as every store creates it: the email normalised ([`normalize_email`]),
+    /// the hash checked (non-empty, bounded), a fresh id minted from `now`, no tiers, not
+    /// blocked, token version 0. Writes nothing: the store then inserts it, refusing a taken
+    /// email with [`AccountError::EmailTaken`].
+    pub fn new(email: &str, password_hash: &str, role: Role, now: Timestamp) -> Result<Self> {
+        let email = normalize_email(email)?;
+        check_password_hash(password_hash)?;
+        Ok(Self {
+            id: UserId::new_at(now),
+            email,
+            password_hash: password_hash.to_owned(),
+            role,
+            created_at: now,
+            tiers: Vec::new(),
+            blocked: false,
+            token_version: 0,
+        })
+    }
+}
+
 impl fmt::Debug for User {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("User")

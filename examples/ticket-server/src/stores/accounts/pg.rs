@@ -175,18 +175,7 @@ impl AccountStore for PgAccounts {
         role: Role,
         now: Timestamp,
     ) -> Result<User> {
-        let email = normalize_email(email)?;
-        check_password_hash(password_hash)?;
-        let user = User {
-            id: UserId::new_at(now),
-            email,
-            password_hash: password_hash.to_owned(),
-            role,
-            created_at: now,
-            tiers: Vec::new(),
-            blocked: false,
-            token_version: 0,
-        };
+        let user = User::new(email, password_hash, role, now)?;
         // the unique index on email decides between racing signups
         let inserted = sqlx::query(
             "INSERT INTO users (id, email, password_hash, role, created_at) \

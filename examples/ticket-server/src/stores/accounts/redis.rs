@@ -317,18 +317,7 @@ impl AccountStore for RedisAccounts {
         role: Role,
         now: Timestamp,
     ) -> Result<User> {
-        let email = normalize_email(email)?;
-        check_password_hash(password_hash)?;
-        let user = User {
-            id: UserId::new_at(now),
-            email,
-            password_hash: password_hash.to_owned(),
-            role,
-            created_at: now,
-            tiers: Vec::new(),
-            blocked: false,
-            token_version: 0,
-        };
+        let user = User::new(email, password_hash, role, now)?;
         let created: i64 = self
             .scripts
             .create_user
