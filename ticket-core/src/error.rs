@@ -70,6 +70,14 @@ pub enum InvalidInput {
     /// unprintable gate name).
     #[error("invalid check-in: {0}")]
     CheckIn(String),
+    /// A page size outside `1..=max`.
+    #[error("page size must be between 1 and {max}, got {got}")]
+    PageLimit {
+        /// Largest accepted page.
+        max: usize,
+        /// What was asked.
+        got: usize,
+    },
 }
 
 /// A domain refusal: the request was well-formed, a rule said no, and nothing changed, with
@@ -216,6 +224,14 @@ pub enum Refusal {
     TicketUsed {
         /// When its first ticket was checked in.
         first_used_at: Timestamp,
+    },
+    /// A change-feed read resumed after a cursor older than the feed keeps: the changes in
+    /// between were dropped by retention. Resynchronise from the reads, then follow the feed
+    /// from `first_kept - 1`.
+    #[error("changes before {first_kept} were pruned")]
+    ChangesPruned {
+        /// The oldest sequence number still kept.
+        first_kept: u64,
     },
 }
 

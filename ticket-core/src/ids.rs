@@ -91,6 +91,24 @@ uuid_id!(
     AuditId
 );
 
+impl AuditId {
+    /// The audit id of the `n`-th record of a session, written at `at`: a UUIDv7 whose
+    /// 48-bit millisecond timestamp is `at` and whose remaining 74 bits (around the version
+    /// and variant) hold `n`, so ids of one session increase with `n` within a
+    /// millisecond and records sort by `(at, id)` in the order they were written.
+    ///
+    /// Layout (hex): `tttttttt-tttt-7hhh-8lll-llllllllllll` where `t` is `at` in
+    /// milliseconds, `hhh` is `n >> 60` and `8lll…` is the variant bits `10` followed by
+    /// the low 60 bits of `n` (the bits between are 0); backends that build ids in scripts
+    /// follow the same layout.
+    pub fn sequenced(at: Timestamp, n: u64) -> Self {
+        let ms = u64::try_from(at.as_millis().max(0)).unwrap_or(0) & 0xFFFF_FFFF_FFFF;
+        let high = (ms << 16) | 0x7000 | ((n >> 60) & 0xFFF);
+        let low = 0x8000_0000_0000_0000 | (n & 0x0FFF_FFFF_FFFF_FFFF);
+        Self(Uuid::from_u64_pair(high, low))
+    }
+}
+
 /// The host application's id for a user: any non-empty string of at most
 /// [`UserId::MAX_LEN`] bytes without control characters.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -150,6 +168,13 @@ mod tests {
 
     #[test]
     fn ids_are_time_ordered() {
+        let at = Timestamp::from_millis(1_700_000_000_000);
+        let s1 = AuditId::sequenced(at, 1);
+        let s2 = AuditId::sequenced(at, 2);
+        assert!(s1 < s2);
+        assert!(AuditId::sequenced(Timestamp::from_millis(1_700_000_000_001), 0) > s2);
+        assert_eq!(s1.as_uuid().get_version_num(), 7);
+        assert_eq!(s1.to_string(), "018bcfe5-6800-7000-8000-000000000001");
         let a = HoldId::new_at(Timestamp::from_millis(1_700_000_000_000));
         let b = HoldId::new_at(Timestamp::from_millis(1_700_000_000_001));
         assert!(a < b);

@@ -83,6 +83,7 @@ impl SessionState {
     }
 
     fn insert(&mut self, hold: Hold) {
+        self.users.add_hold(&hold.user, hold.created_at, hold.id);
         if hold.state.is_live() {
             self.expiry.insert((hold.expires_at, hold.id));
         }

@@ -15,16 +15,20 @@
 
 mod audit_log;
 mod check_in;
+mod deliveries;
+mod feed;
 mod fenwick;
 mod holds;
 mod idempotency;
 mod queue_state;
 mod session_state;
 mod stock;
+mod user_index;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use dashmap::DashMap;
@@ -34,16 +38,26 @@ use crate::clock::Timestamp;
 use crate::error::{Error, InvalidInput, Result};
 use crate::ids::{EventId, HoldId, SessionId, UserId};
 use crate::model::audit::{Actor, AuditRecord, AuditScope, Subject};
+use crate::model::change::{ChangeKind, ChangePage, FeedRetention};
+use crate::model::counts::SessionCounts;
+use crate::model::delivery::{DeliveryClaim, DeliveryKey, DeliveryRecord};
+use crate::model::page::{
+    AuditPage, AuditQuery, HoldCursor, HoldPage, PageOrder, check_limit,
+};
 use crate::model::check_in::{CheckInOutcome, CheckInRequest, TicketUse};
 use crate::model::hold::{Hold, NewHold, RebookRequest, TransitionOutcome, TransitionRequest};
 use crate::model::idempotency::IdempotencyKey;
 use crate::model::inventory::InventorySnapshot;
 use crate::model::policy::SalesPolicy;
 use crate::model::queue::{
-    AdmissionPacing, AdmissionRound, JoinRequest, PreQueueDraw, QueueStats, QueueTicket, QueueView,
+    AdmissionPacing, AdmissionRound, InLine, JoinRequest, PreQueueDraw, QueueStats, QueueTicket,
+    QueueView,
 };
 use crate::model::session::{Event, Session};
-use crate::store::{Inventory, Reservations, SalesPolicyStore, Stores, WaitingQueue};
+use crate::store::{
+    ChangeFeed, DeliveryLog, Inventory, Leases, Reservations, SalesPolicyStore, Stores,
+    WaitingQueue,
+};
 
 use queue_state::TicketChange;
 use session_state::{Audit, SessionState};
@@ -71,6 +85,10 @@ struct Inner {
     hold_sessions: DashMap<HoldId, SessionId, Hasher>,
     idempotency: DashMap<IdempotencyKey, crate::model::idempotency::IdempotencyRecord, Hasher>,
     idempotency_claims: std::sync::atomic::AtomicU64,
+    /// Holds and audited sessions by user, across sessions.
+    users: Arc<user_index::UserIndex>,
+    deliveries: deliveries::Deliveries,
+    retention: FeedRetention,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -87,7 +105,18 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// The five [`Stores`] backed by this one store.
+    /// An empty store whose change feed keeps `retention` (the default keeps 1 000 000
+    /// changes per session).
+    pub fn with_feed_retention(retention: FeedRetention) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                retention,
+                ..Inner::default()
+            }),
+        }
+    }
+
+    /// Every [`Stores`] trait backed by this one store.
     pub fn stores(&self) -> Stores {
         Stores::from_backend(Arc::new(self.clone()))
     }
@@ -142,6 +171,13 @@ impl MemoryStore {
 }
 
 impl SessionState {
+    /// Announces the draw when this operation made it.
+    fn note_draw(&mut self, drawn_before: bool, at: Timestamp) {
+        if !drawn_before && self.queue.has_draw() {
+            self.emit(ChangeKind::QueueDrawn, at, None, None, None);
+        }
+    }
+
     /// Audits queue ticket changes with the library as actor.
     fn record_ticket_changes(&mut self, changes: Vec<TicketChange>, at: Timestamp, actor: &Actor) {
         for c in changes {
@@ -198,7 +234,11 @@ impl Inventory for MemoryStore {
             );
         }
         for s in &event.sessions {
-            let state = Arc::new(Mutex::new(SessionState::new(s.clone())));
+            let state = Arc::new(Mutex::new(SessionState::new(
+                s.clone(),
+                self.inner.retention,
+                self.inner.users.clone(),
+            )));
             self.inner.sessions.insert(s.id, state);
         }
         self.inner.events.write().insert(event.id, event.clone());
@@ -234,6 +274,10 @@ impl Inventory for MemoryStore {
     async fn snapshot(&self, id: SessionId) -> Result<InventorySnapshot> {
         self.with_session(id, |s| Ok(s.stock.snapshot()))
     }
+
+    async fn counts(&self, id: SessionId) -> Result<SessionCounts> {
+        self.with_session(id, |s| Ok(s.counts()))
+    }
 }
 
 #[async_trait]
@@ -254,8 +298,10 @@ impl SalesPolicyStore for MemoryStore {
 impl WaitingQueue for MemoryStore {
     async fn join(&self, req: JoinRequest) -> Result<QueueTicket> {
         self.with_session(req.session, |s| {
+            let drawn = s.queue.has_draw();
             let mut changes = Vec::new();
             let out = s.queue.join(&req, &mut changes);
+            s.note_draw(drawn, req.now);
             let actor = Actor::User(req.user.clone());
             s.record_ticket_changes(changes, req.now, &actor);
             out
@@ -279,9 +325,11 @@ impl WaitingQueue for MemoryStore {
         now: Timestamp,
     ) -> Result<AdmissionRound> {
         self.with_session(session, |s| {
+            let drawn = s.queue.has_draw();
             let mut changes = Vec::new();
             let (available, _) = s.stock.available_and_held();
             let (admitted, limit) = s.queue.admit(session, pacing, now, available, &mut changes);
+            s.note_draw(drawn, now);
             s.record_ticket_changes(changes, now, &Actor::system("admission"));
             Ok(AdmissionRound { admitted, limit })
         })
@@ -302,7 +350,12 @@ impl WaitingQueue for MemoryStore {
     }
 
     async fn draw(&self, session: SessionId, seed: u64, now: Timestamp) -> Result<PreQueueDraw> {
-        self.with_session(session, |s| Ok(s.queue.draw(session, seed, now)))
+        self.with_session(session, |s| {
+            let drawn = s.queue.has_draw();
+            let out = s.queue.draw(session, seed, now);
+            s.note_draw(drawn, now);
+            Ok(out)
+        })
     }
 
     async fn recorded_draw(&self, session: SessionId) -> Result<Option<PreQueueDraw>> {
@@ -316,6 +369,16 @@ impl WaitingQueue for MemoryStore {
             s.record_ticket_changes(changes, now, &Actor::system("queue"));
             Ok(out)
         })
+    }
+
+    async fn waiting_line(
+        &self,
+        session: SessionId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<InLine>> {
+        check_limit(limit)?;
+        self.with_session(session, |s| Ok(s.queue.waiting_line(after, limit)))
     }
 }
 
@@ -416,9 +479,10 @@ impl Reservations for MemoryStore {
             }
             AuditScope::Session(id) => self.with_session(*id, |s| Ok(s.audit.all(limit))),
             AuditScope::User(user) => {
-                let sessions = self.all_sessions();
-                let mut all: Vec<AuditRecord> = sessions
-                    .iter()
+                let mut all: Vec<AuditRecord> = self
+                    .user_sessions(user)
+                    .into_iter()
+                    .filter_map(|id| self.session_state(id).ok())
                     .flat_map(|s| s.lock().audit.of_user(user, limit))
                     .collect();
                 all.sort_by_key(|r| (r.at, r.id));
@@ -426,5 +490,143 @@ impl Reservations for MemoryStore {
                 Ok(all)
             }
         }
+    }
+
+    /// Reads the user's index, then each hold under its session's lock (one lock per hold,
+    /// in process: no round trips).
+    async fn holds_of_user(
+        &self,
+        user: &UserId,
+        after: Option<HoldCursor>,
+        limit: usize,
+    ) -> Result<HoldPage> {
+        check_limit(limit)?;
+        let ids: Vec<HoldId> = match self.inner.users.holds.get(user) {
+            None => Vec::new(),
+            Some(set) => {
+                let end = after.map_or(Bound::Unbounded, |c| Bound::Excluded((c.at, c.id)));
+                set.range((Bound::Unbounded, end))
+                    .rev()
+                    .take(limit)
+                    .map(|(_, id)| *id)
+                    .collect()
+            }
+        };
+        let mut holds = Vec::with_capacity(ids.len());
+        for id in ids {
+            holds.push(self.get(id).await?);
+        }
+        Ok(HoldPage::of(holds, limit, HoldCursor::of))
+    }
+
+    /// Session and hold scopes read one session's index; the user scope merges the pages of
+    /// the sessions the user has records in.
+    async fn audit_page(&self, query: &AuditQuery) -> Result<AuditPage> {
+        check_limit(query.limit)?;
+        let records = match &query.scope {
+            AuditScope::Session(id) => match self.session_state(*id) {
+                Ok(s) => s.lock().audit.page(query),
+                Err(_) => Vec::new(),
+            },
+            AuditScope::Hold(id) => match self.hold_session(*id) {
+                Ok(session) => self.with_session(session, |s| Ok(s.audit.page(query)))?,
+                Err(_) => Vec::new(),
+            },
+            AuditScope::User(user) => {
+                let mut all: Vec<AuditRecord> = self
+                    .user_sessions(user)
+                    .into_iter()
+                    .filter_map(|id| self.session_state(id).ok())
+                    .flat_map(|s| s.lock().audit.page(query))
+                    .collect();
+                all.sort_by_key(|r| (r.at, r.id));
+                if query.order == PageOrder::NewestFirst {
+                    all.reverse();
+                }
+                all.truncate(query.limit);
+                all
+            }
+        };
+        Ok(AuditPage::of(records, query.limit, crate::model::page::AuditCursor::of))
+    }
+}
+
+impl MemoryStore {
+    /// The sessions the user has audit records in.
+    fn user_sessions(&self, user: &UserId) -> Vec<SessionId> {
+        self.inner
+            .users
+            .sessions
+            .get(user)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for MemoryStore {
+    async fn changes(&self, session: SessionId, after: u64, limit: usize) -> Result<ChangePage> {
+        check_limit(limit)?;
+        self.with_session(session, |s| s.feed.read(after, limit))
+    }
+
+    /// Waits on the session's head watch: woken by the write itself, no polling.
+    async fn wait_for_change(
+        &self,
+        session: SessionId,
+        after: u64,
+        timeout: Duration,
+    ) -> Result<()> {
+        let mut rx = self.with_session(session, |s| Ok(s.feed.watch()))?;
+        let _ = tokio::time::timeout(timeout, rx.wait_for(|head| *head > after)).await;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DeliveryLog for MemoryStore {
+    async fn claim_delivery(
+        &self,
+        key: &DeliveryKey,
+        holder: &str,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<DeliveryClaim> {
+        Ok(self.inner.deliveries.claim(key, holder, now, lease))
+    }
+
+    async fn finish_delivery(&self, record: &DeliveryRecord) -> Result<bool> {
+        Ok(self.inner.deliveries.finish(record))
+    }
+
+    async fn delivery(&self, key: &DeliveryKey) -> Result<Option<DeliveryRecord>> {
+        Ok(self.inner.deliveries.get(key))
+    }
+
+    async fn checkpoint(&self, consumer: &str, session: SessionId) -> Result<u64> {
+        Ok(self.inner.deliveries.checkpoint(consumer, session))
+    }
+
+    async fn advance_checkpoint(
+        &self,
+        consumer: &str,
+        session: SessionId,
+        seq: u64,
+    ) -> Result<()> {
+        self.inner.deliveries.advance(consumer, session, seq);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Leases for MemoryStore {
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<bool> {
+        Ok(self.inner.deliveries.try_lease(name, holder, now, ttl))
     }
 }

@@ -48,6 +48,36 @@ fn seq_index(seq: u64) -> usize {
 }
 
 impl QueueState {
+    /// The place in line of the user's latest ticket, if it has one.
+    pub(super) fn line_of(&self, user: &UserId) -> Option<u64> {
+        self.tickets.get(user).and_then(|t| t.seq)
+    }
+
+    /// Whether the pre-queue was drawn.
+    pub(super) fn has_draw(&self) -> bool {
+        self.draw.is_some()
+    }
+
+    /// WAITING tickets with a place after `after`, in line order.
+    pub(super) fn waiting_line(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Vec<crate::model::queue::InLine> {
+        let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        self.line
+            .range((start, std::ops::Bound::Unbounded))
+            .take(limit)
+            .filter_map(|(seq, user)| {
+                self.tickets.get(user).map(|t| crate::model::queue::InLine {
+                    line: *seq,
+                    ticket: t.id,
+                    user: user.clone(),
+                })
+            })
+            .collect()
+    }
+
     fn waiting(&self) -> u64 {
         (self.line.len() + self.pre_queue.len()) as u64
     }

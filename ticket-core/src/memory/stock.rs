@@ -73,6 +73,11 @@ impl Stock {
         }
     }
 
+    /// The counters of every grade, in plan order.
+    pub(super) fn grade_counts(&self) -> Vec<GradeCounts> {
+        self.grades.clone()
+    }
+
     /// Units available and held over all grades.
     pub(super) fn available_and_held(&self) -> (u64, u64) {
         self.grades.iter().fold((0, 0), |(a, h), g| {

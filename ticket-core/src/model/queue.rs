@@ -68,6 +68,18 @@ impl QueueTicket {
     }
 }
 
+/// A WAITING ticket and its place in line, as [`crate::store::WaitingQueue::waiting_line`]
+/// lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InLine {
+    /// Place in line (the ticket's `seq`).
+    pub line: u64,
+    /// The ticket.
+    pub ticket: TicketId,
+    /// Its owner.
+    pub user: UserId,
+}
+
 /// Whether the stock left is likely to reach a waiting position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

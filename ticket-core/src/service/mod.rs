@@ -14,6 +14,7 @@
 //! | cancel (resale) → refund | [`CancelService`] |
 //! | check tickets in at the gate | [`GateService`] |
 //! | run any operation once per key | [`Idempotency`] |
+//! | tell users about their reservations | [`NotificationDispatcher`] |
 
 mod admission;
 mod cancel;
@@ -22,6 +23,7 @@ mod expiry;
 mod gate;
 mod hold;
 mod idempotency;
+mod notify;
 mod payment;
 
 use std::sync::Arc;
@@ -33,6 +35,9 @@ pub use expiry::{ExpiryService, SweepReport};
 pub use gate::GateService;
 pub use hold::{HoldCommand, HoldService};
 pub use idempotency::{Idempotency, Replayable};
+pub use notify::{
+    DispatchConfig, DispatchReport, Notification, NotificationDispatcher, Notifier, NotifyError,
+};
 pub use payment::{FailureOutcome, LatePaymentPolicy, PaymentService, RefundReason, Settlement};
 
 use crate::clock::Clock;

@@ -2,6 +2,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::ids::{EventId, SessionId};
+use crate::model::counts::SessionCounts;
 use crate::model::inventory::InventorySnapshot;
 use crate::model::session::{Event, Session};
 
@@ -40,4 +41,9 @@ pub trait Inventory: Send + Sync {
 
     /// A consistent snapshot of the session's stock, or `NotFound`.
     async fn snapshot(&self, id: SessionId) -> Result<InventorySnapshot>;
+
+    /// The session's units by state per grade and holds by state, all read at one instant,
+    /// or `NotFound`. Maintained in the same atomic step as every change, so the read costs
+    /// the same whatever the number of holds (no scan of holds or audit records).
+    async fn counts(&self, id: SessionId) -> Result<SessionCounts>;
 }

@@ -7,22 +7,28 @@
 //! (from the service's [`crate::Clock`]), so expiry is decided by the same clock in every
 //! backend and tests can move time.
 
+mod change_feed;
+mod deliveries;
 mod idempotency;
 mod inventory;
+mod leases;
 mod policy;
 mod queue;
 mod reservations;
 
 use std::sync::Arc;
 
+pub use change_feed::{ChangeFeed, ChangeSubscription};
+pub use deliveries::DeliveryLog;
 pub use idempotency::IdempotencyStore;
 pub use inventory::Inventory;
+pub use leases::Leases;
 pub use policy::SalesPolicyStore;
 pub use queue::WaitingQueue;
 pub use reservations::Reservations;
 
-/// The five stores a set of services runs on, as trait objects so the backend can be chosen
-/// at run time.
+/// The stores a set of services runs on, as trait objects so the backend can be chosen at
+/// run time.
 #[derive(Clone)]
 pub struct Stores {
     /// Waiting queue.
@@ -35,20 +41,37 @@ pub struct Stores {
     pub policies: Arc<dyn SalesPolicyStore>,
     /// Idempotency records.
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// Every session's change feed.
+    pub feed: Arc<dyn ChangeFeed>,
+    /// Notification deliveries and dispatcher checkpoints.
+    pub deliveries: Arc<dyn DeliveryLog>,
+    /// Leases for periodic jobs shared by several processes.
+    pub leases: Arc<dyn Leases>,
 }
 
 impl Stores {
-    /// All five stores from one backend that implements every trait.
+    /// Every store from one backend that implements every trait.
     pub fn from_backend<B>(backend: Arc<B>) -> Self
     where
-        B: WaitingQueue + Inventory + Reservations + SalesPolicyStore + IdempotencyStore + 'static,
+        B: WaitingQueue
+            + Inventory
+            + Reservations
+            + SalesPolicyStore
+            + IdempotencyStore
+            + ChangeFeed
+            + DeliveryLog
+            + Leases
+            + 'static,
     {
         Self {
             queue: backend.clone(),
             inventory: backend.clone(),
             reservations: backend.clone(),
             policies: backend.clone(),
-            idempotency: backend,
+            idempotency: backend.clone(),
+            feed: backend.clone(),
+            deliveries: backend.clone(),
+            leases: backend,
         }
     }
 }

@@ -4,7 +4,7 @@ use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::ids::{SessionId, UserId};
 use crate::model::queue::{
-    AdmissionPacing, AdmissionRound, JoinRequest, PreQueueDraw, QueueStats, QueueTicket, QueueView,
+    AdmissionPacing, AdmissionRound, InLine, JoinRequest, PreQueueDraw, QueueStats, QueueTicket, QueueView,
 };
 
 /// A session's waiting queue.
@@ -57,4 +57,18 @@ pub trait WaitingQueue: Send + Sync {
 
     /// Aggregate figures.
     async fn stats(&self, session: SessionId, now: Timestamp) -> Result<QueueStats>;
+
+    /// The WAITING tickets with a place in line after `after` (`None`: from the head), in
+    /// line order, at most
+    /// `limit` (`1..=MAX_PAGE_LIMIT`): a keyset-paged read of the line (pre-queue tickets
+    /// have no place until the draw). With the change feed followed from a sequence read
+    /// before the first page, a reader keeps an exact copy of the line and derives every
+    /// waiting user's position without a store read per user. `NotFound` for an unknown
+    /// session.
+    async fn waiting_line(
+        &self,
+        session: SessionId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<InLine>>;
 }

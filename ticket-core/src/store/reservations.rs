@@ -6,6 +6,7 @@ use crate::ids::{HoldId, SessionId, UserId};
 use crate::model::audit::{AuditRecord, AuditScope};
 use crate::model::check_in::{CheckInOutcome, CheckInRequest, TicketUse};
 use crate::model::hold::{Hold, NewHold, RebookRequest, TransitionOutcome, TransitionRequest};
+use crate::model::page::{AuditPage, AuditQuery, HoldCursor, HoldPage};
 
 /// Holds, their state machine, and the audit trail.
 ///
@@ -28,6 +29,10 @@ use crate::model::hold::{Hold, NewHold, RebookRequest, TransitionOutcome, Transi
 /// * [`expire_due`](Reservations::expire_due) claims due holds atomically: however many
 ///   sweepers race, each hold is expired (and its units returned) exactly once.
 /// * Every state change appends exactly one [`AuditRecord`].
+/// * The reads [`holds_of_user`](Reservations::holds_of_user) and
+///   [`audit_page`](Reservations::audit_page) come from indexes written in the same atomic
+///   step as each change: complete (no cap, no scan of other users' data), ordered, and
+///   stable under keyset paging while writers write.
 #[async_trait]
 pub trait Reservations: Send + Sync {
     /// Creates a hold; see the trait docs.
@@ -81,4 +86,21 @@ pub trait Reservations: Send + Sync {
 
     /// Audit records in `scope`, oldest first, at most `limit`.
     async fn audit(&self, scope: &AuditScope, limit: usize) -> Result<Vec<AuditRecord>>;
+
+    /// The user's holds across every session, newest first by `(created_at, id)`, starting
+    /// strictly after `after`, at most `limit` (`1..=MAX_PAGE_LIMIT`, else
+    /// `InvalidInput::PageLimit`). Each hold is read as it is now. Paging returns every hold
+    /// that existed when the paging started exactly once; an unknown user has no holds.
+    async fn holds_of_user(
+        &self,
+        user: &UserId,
+        after: Option<HoldCursor>,
+        limit: usize,
+    ) -> Result<HoldPage>;
+
+    /// A page of the audit trail of `query.scope`, ordered by `(at, id)` in `query.order`,
+    /// starting strictly after `query.after`. Complete (every record ever written, no cap)
+    /// and stable under paging. `InvalidInput::PageLimit` for a bad page size; an unknown
+    /// hold, session or user has an empty trail.
+    async fn audit_page(&self, query: &AuditQuery) -> Result<AuditPage>;
 }
