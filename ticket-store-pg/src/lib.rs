@@ -129,6 +129,8 @@
 mod answers;
 mod check_in;
 mod config;
+mod deliveries;
+mod feed;
 mod functions;
 mod hold_batch;
 mod idempotency;
