@@ -93,7 +93,7 @@ CREATE INDEX audit_by_session ON audit (session_id, at, id);
 CREATE INDEX audit_by_subject ON audit (subject_id, at, id);
 CREATE INDEX audit_by_owner ON audit (owner, at, id);
 COMMENT ON COLUMN audit.id IS
-    'AuditId::sequenced(at, n), n counted per session in session_log.audited (earlier rows: random UUIDv7)';
+    'AuditId::sequenced(at, n, session), n counted per session in session_log.audited (earlier rows: random UUIDv7)';
 
 -- Notification deliveries (DeliveryLog): a live claim (`holder` until `lease_until`) until
 -- the delivery finishes, then its record (`status` set), written once.
@@ -107,9 +107,9 @@ CREATE TABLE deliveries (
     attempts    integer CHECK (attempts >= 0),
     last_error  text,
     at          bigint,
-    by          text,
+    finished_by text,
     PRIMARY KEY (session_id, seq, recipient),
-    CHECK (status IS NULL OR (attempts IS NOT NULL AND at IS NOT NULL AND by IS NOT NULL))
+    CHECK (status IS NULL OR (attempts IS NOT NULL AND at IS NOT NULL AND finished_by IS NOT NULL))
 );
 
 -- Dispatcher checkpoints: the last sequence of a session a consumer processed; only moves

@@ -28,5 +28,5 @@ BEGIN
     END IF;
     RETURN jsonb_build_object('done', jsonb_build_object(
         'status', d.status, 'attempts', d.attempts, 'last_error', d.last_error, 'at', d.at,
-        'by', d.by));
+        'by', d.finished_by));
 END $$;

@@ -82,11 +82,12 @@ impl DeliveryLog for PgStore {
         let attempts = i32::try_from(record.attempts).unwrap_or(i32::MAX);
         let written = sqlx::query(
             "INSERT INTO deliveries AS d (session_id, seq, recipient, status, attempts, last_error,
-                                          at, by)
+                                          at, finished_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (session_id, seq, recipient) DO UPDATE
                 SET status = EXCLUDED.status, attempts = EXCLUDED.attempts,
-                    last_error = EXCLUDED.last_error, at = EXCLUDED.at, by = EXCLUDED.by,
+                    last_error = EXCLUDED.last_error, at = EXCLUDED.at,
+                    finished_by = EXCLUDED.finished_by,
                     holder = NULL, lease_until = NULL
               WHERE d.status IS NULL",
         )
@@ -107,7 +108,7 @@ impl DeliveryLog for PgStore {
     async fn delivery(&self, key: &DeliveryKey) -> Result<Option<DeliveryRecord>> {
         let row: Option<serde_json::Value> = sqlx::query_scalar(
             "SELECT jsonb_build_object('status', status, 'attempts', attempts,
-                                       'last_error', last_error, 'at', at, 'by', by)
+                                       'last_error', last_error, 'at', at, 'by', finished_by)
                FROM deliveries
               WHERE session_id = $1 AND seq = $2 AND recipient = $3 AND status IS NOT NULL",
         )

@@ -10,14 +10,16 @@
 -- records as jsonb (tr_rec) and hand them over once: a hold batch of 64 holds bumps the row
 -- once per session, not 64 times.
 
--- The audit id of the `p_n`-th record of a session, written at `p_at`: ticket-core's
--- AuditId::sequenced, `tttttttt-tttt-7hhh-8lll-llllllllllll` (t: `p_at` in ms, 48 bits; hhh:
--- `p_n >> 60`; 8: the variant; lll…: the low 60 bits of `p_n`). Inlined where it is used.
-CREATE OR REPLACE FUNCTION tr_audit_id(p_at bigint, p_n bigint) RETURNS uuid
+-- The audit id of the `p_n`-th record of session `p_session`, written at `p_at`: ticket-core's
+-- AuditId::sequenced, `tttttttt-tttt-7hhh-LLLL-LLLLssssssss` (t: `p_at` in ms, 48 bits; hhh:
+-- `(p_n >> 30) & 0xFFF`; LLLLLLLL: 0x80000000 + (p_n mod 2^30), the variant bits and the low 30
+-- bits of `p_n`; ssssssss: the session id's last 32 bits, so two sessions' ids never tie).
+-- Inlined where it is used.
+CREATE OR REPLACE FUNCTION tr_audit_id(p_at bigint, p_n bigint, p_session uuid) RETURNS uuid
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT (lpad(to_hex(greatest(p_at, 0) & 281474976710655), 12, '0') || '7'
-            || lpad(to_hex((p_n >> 60) & 4095), 3, '0') || '8'
-            || lpad(to_hex(p_n & 1152921504606846975), 15, '0'))::uuid
+            || lpad(to_hex((p_n >> 30) & 4095), 3, '0')
+            || to_hex(2147483648 + (p_n & 1073741823)) || right(p_session::text, 8))::uuid
 $$;
 
 -- The change a record of `p_kind` ('hold' or 'ticket') reaching `p_to` makes
@@ -50,7 +52,7 @@ $$;
 
 -- Writes the records `p_recs` (tr_rec objects, in the order they happened) of session
 -- `p_session`: one UPDATE of its session_log row (audit numbers, feed head, holds by state),
--- the audit rows (ids AuditId::sequenced), one change per record that makes one
+-- the audit rows (ids AuditId::sequenced, tr_audit_id), one change per record that makes one
 -- (tr_change_kind), and SoldOut when a hold change leaves the session with nothing available
 -- and it was not announced since units last came back (the flag is cleared when a hold change
 -- leaves units available). `p_available`: the session's available units after the operation
@@ -113,7 +115,8 @@ BEGIN
     END IF;
     INSERT INTO audit (id, at, session_id, subject_kind, subject_id, owner, actor, from_state,
                        to_state, reason, correlation_id)
-    SELECT tr_audit_id((x.r->>'at')::bigint, v_base_n + x.o), (x.r->>'at')::bigint, p_session,
+    SELECT tr_audit_id((x.r->>'at')::bigint, v_base_n + x.o, p_session), (x.r->>'at')::bigint,
+           p_session,
            x.r->>'kind', (x.r->>'subject')::uuid, x.r->>'owner', x.r->'actor', x.r->>'from',
            x.r->>'to', x.r->>'reason', x.r->>'corr'
       FROM jsonb_array_elements(p_recs) WITH ORDINALITY AS x(r, o)
