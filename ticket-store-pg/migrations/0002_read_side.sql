@@ -22,6 +22,7 @@ ALTER TABLE stock ADD CONSTRAINT stock_paying_in_held CHECK (paying >= 0 AND pay
 --   order.
 -- * `sold_out`: SoldOut was announced and no unit came back since.
 -- * holds by state (Inventory::counts).
+-- * `watched_until`: whether writers notify (see the column).
 --
 -- The row is the session's serialisation point for every change (holds, transitions, joins,
 -- admissions): functions take it last, after every other row lock of the session (see the lock
@@ -39,7 +40,12 @@ CREATE TABLE session_log (
     released       bigint  NOT NULL DEFAULT 0 CHECK (released >= 0),
     payment_failed bigint  NOT NULL DEFAULT 0 CHECK (payment_failed >= 0),
     cancelled      bigint  NOT NULL DEFAULT 0 CHECK (cancelled >= 0),
-    refunded       bigint  NOT NULL DEFAULT 0 CHECK (refunded >= 0)
+    refunded       bigint  NOT NULL DEFAULT 0 CHECK (refunded >= 0),
+    -- someone waits for this session's changes until then (tr_watch): writers notify only
+    -- while it lies ahead, because a transaction that sent NOTIFY holds a database-wide lock
+    -- from before its commit until after it (PostgreSQL serialises the notification queue
+    -- that way), which would serialise the commits of every writing transaction
+    watched_until  timestamptz
 ) WITH (fillfactor = 50);
 
 -- Sessions created before this migration: their counts from their holds and stock.

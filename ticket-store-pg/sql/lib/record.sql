@@ -59,7 +59,9 @@ $$;
 -- when the caller holds every stock row of the session (else read here, after the log row's
 -- lock: every stock change of the session is recorded under that lock, so the sum read is the
 -- state after this operation and every one recorded before it). Notifies the schema's channel
--- with `<session>:<head>`, delivered at commit (src/feed.rs listens).
+-- with `<session>:<head>`, delivered at commit (src/feed.rs listens), while someone watches
+-- the session (`watched_until`, read from the same UPDATE: a watch taken before this UPDATE is
+-- seen; a reader who takes one after it reads this change itself).
 CREATE OR REPLACE FUNCTION tr_record(p_session uuid, p_recs jsonb, p_available bigint DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -72,6 +74,7 @@ DECLARE
     v_flag    boolean;
     v_avail   bigint;
     v_sold    integer := 0;
+    v_watched timestamptz;
 BEGIN
     IF v_n = 0 THEN
         RETURN;
@@ -98,7 +101,8 @@ BEGIN
            payment_failed = payment_failed + d[6], cancelled = cancelled + d[7],
            refunded = refunded + d[8]
      WHERE session_id = p_session
-    RETURNING audited - v_n, head - v_changes, sold_out INTO v_base_n, v_base, v_flag;
+    RETURNING audited - v_n, head - v_changes, sold_out, watched_until
+         INTO v_base_n, v_base, v_flag, v_watched;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'session % has no session_log row', p_session
             USING ERRCODE = 'data_corrupted';
@@ -136,24 +140,46 @@ BEGIN
         INSERT INTO changes (session_id, seq, at, kind)
         VALUES (p_session, v_base + v_changes + 1, (p_recs->-1->>'at')::bigint, 'sold_out');
     END IF;
-    PERFORM pg_notify(current_schema(), p_session::text || ':' || (v_base + v_changes + v_sold));
+    IF v_watched > now() THEN
+        PERFORM pg_notify(current_schema(), p_session::text || ':' || (v_base + v_changes + v_sold));
+    END IF;
 END $$;
 
 -- Appends a session-wide change that has no audit record of its own (`queue_drawn`), under
--- the session_log row's lock as tr_record does, and notifies.
+-- the session_log row's lock as tr_record does, and notifies (when watched).
 CREATE OR REPLACE FUNCTION tr_emit(p_session uuid, p_at bigint, p_kind text) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_seq bigint;
+    v_seq     bigint;
+    v_watched timestamptz;
 BEGIN
-    UPDATE session_log SET head = head + 1 WHERE session_id = p_session RETURNING head INTO v_seq;
+    UPDATE session_log SET head = head + 1 WHERE session_id = p_session
+    RETURNING head, watched_until INTO v_seq, v_watched;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'session % has no session_log row', p_session
             USING ERRCODE = 'data_corrupted';
     END IF;
     INSERT INTO changes (session_id, seq, at, kind) VALUES (p_session, v_seq, p_at, p_kind);
-    PERFORM pg_notify(current_schema(), p_session::text || ':' || v_seq);
+    IF v_watched > now() THEN
+        PERFORM pg_notify(current_schema(), p_session::text || ':' || v_seq);
+    END IF;
     RETURN v_seq;
+END $$;
+
+-- A reader waits for changes of `p_session` for up to `p_secs` seconds: writers notify until
+-- then (the lease only grows). Returns the seconds the lease still lasts by the server's
+-- clock, or NULL for an unknown session. Called by wait_for_change before it reads the head,
+-- at most once per lease per store (src/feed.rs); it takes the log row's lock for a moment.
+CREATE OR REPLACE FUNCTION tr_watch(p_session uuid, p_secs double precision)
+RETURNS double precision LANGUAGE plpgsql AS $$
+DECLARE
+    v_left double precision;
+BEGIN
+    UPDATE session_log
+       SET watched_until = greatest(watched_until, now() + make_interval(secs => p_secs))
+     WHERE session_id = p_session
+    RETURNING extract(epoch FROM watched_until - now()) INTO v_left;
+    RETURN v_left;
 END $$;
 
 -- Retention: for every session whose feed is longer than `p_keep` + `p_slack`, deletes its
