@@ -95,7 +95,10 @@ mod audit;
 mod check_in;
 mod codec;
 mod config;
+mod deliveries;
 mod expiry_index;
+mod feed;
+mod feed_listener;
 mod hold_batch;
 mod hold_index;
 mod idempotency;
@@ -110,6 +113,7 @@ mod reservations;
 mod scripts;
 mod store;
 mod transitions;
+mod user_index;
 
 pub use config::RedisConfig;
 pub use store::RedisStore;
