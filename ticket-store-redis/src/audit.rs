@@ -3,7 +3,7 @@
 //!
 //! Records live in the session's slot: `arec` (hash, record id → packed record) and `alog`
 //! (sorted set, score 0, member the record id). Record ids are
-//! [`AuditId::sequenced`](ticket_core::ids::AuditId::sequenced)`(at, n)` with a per-session
+//! [`AuditId::sequenced`](ticket_core::ids::AuditId::sequenced)`(at, n, session)` with a per-session
 //! counter `n`, so their byte order is `(at, id)` order and a page is one `ZRANGEBYLEX`.
 //! Nothing is trimmed: the trail is complete.
 

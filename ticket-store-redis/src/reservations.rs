@@ -63,7 +63,7 @@ impl Reservations for RedisStore {
         let (items, amount) = price_selection(&session.inventory, &req.selection)?;
         // The id is a placeholder: the script numbers the record (AuditId::sequenced).
         let created = pack_audit(&AuditRecord {
-            id: AuditId::sequenced(req.now, 0),
+            id: AuditId::sequenced(req.now, 0, req.session),
             at: req.now,
             session: req.session,
             subject: Subject::Hold(req.id),

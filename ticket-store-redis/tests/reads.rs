@@ -112,14 +112,18 @@ fn comparable(c: &Change) -> String {
     )
 }
 
+/// A record without what differs between backends (minted ticket ids, the session's bits
+/// at the end of the record id).
 fn comparable_record(r: &AuditRecord) -> String {
+    let id = r.id.to_string();
+    let id = id.get(..28).unwrap_or_default();
     let subject = match r.subject {
         Subject::Hold(h) => format!("hold {h}"),
         Subject::Ticket(_) => "ticket".into(),
     };
     format!(
-        "{} {} {subject} {} {:?} {:?} {}",
-        r.id, r.at, r.owner, r.from, r.to, r.reason
+        "{id} {} {subject} {} {:?} {:?} {}",
+        r.at, r.owner, r.from, r.to, r.reason
     )
 }
 
@@ -203,7 +207,7 @@ async fn feed_counts_and_audit_agree_with_the_memory_backend() {
         .audit(&AuditScope::Session(rf.session), 1)
         .await
         .expect("audit");
-    assert_eq!(first[0].id, AuditId::sequenced(first[0].at, 1));
+    assert_eq!(first[0].id, AuditId::sequenced(first[0].at, 1, rf.session));
 
     for u in 0..3 {
         let r = rs

@@ -68,17 +68,17 @@ end
 -- also listed in its `aud` field.
 local records = {}
 
--- 15 hex digits of n (< 2^60), built from two halves: Lua numbers are doubles.
-local function hex60(n)
-  return string.format('%07x%08x', math.floor(n / 4294967296), n % 4294967296)
-end
+-- AuditId::sequenced(at, n, session) in its simple (unhyphenated) form: 12 hex digits of
+-- the milliseconds, '7', 3 hex digits of (n >> 30) & 0xFFF, 8 of 0x80000000 + n mod 2^30,
+-- then the session id's last 8 hex digits (Lua numbers are doubles: every part is built
+-- from values below 2^32). The time comes first, then n, so the ids of a session's records
+-- sort by (at, n): by (at, id), in write order within a millisecond.
+local SESSION_SALT = string.sub(SESSION, -8)
 
--- AuditId::sequenced(at, n) in its simple (unhyphenated) form:
--- tttttttttttt 7 000 8 + 15 hex digits of n. The time comes first, then n, so the ids of a
--- session's records sort by (at, n): by (at, id), in write order within a millisecond.
 local function audit_id(at_s, n)
   local ms = math.max(tonumber(at_s), 0) % 281474976710656
-  return string.format('%06x%06x', math.floor(ms / 16777216), ms % 16777216) .. '70008' .. hex60(n)
+  return string.format('%06x%06x7%03x%08x', math.floor(ms / 16777216), ms % 16777216,
+    math.floor(n / 1073741824) % 4096, 2147483648 + n % 1073741824) .. SESSION_SALT
 end
 
 -- Numbers and files a record whose packed fields after the id are `tail`, and makes its
