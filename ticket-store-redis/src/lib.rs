@@ -109,6 +109,7 @@ mod reply;
 mod reservations;
 mod scripts;
 mod store;
+mod temp_issue17;
 mod transitions;
 
 pub use config::RedisConfig;
