@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::holds::router())
         .merge(routes::payments::router())
         .merge(routes::queue_events::router())
+        .merge(routes::my_events::router())
         .merge(routes::reservations::router())
         .merge(routes::admin::router())
         .merge(routes::wallet::router())

@@ -95,6 +95,11 @@ pub struct AppState {
     pub hashing: Arc<crate::services::hashing::HashingPool>,
     /// Refusals for abuse (shared by every process on Redis or PostgreSQL).
     pub security_audit: Arc<crate::stores::security_audit::SecurityAudit>,
+    /// This process's live view of the sales: one change-feed follower per session, shared
+    /// by every event stream.
+    pub live: Arc<crate::live::Live>,
+    /// This process's name in leases and delivery claims (unique per process).
+    pub process_id: String,
 }
 
 impl std::fmt::Debug for AppState {
@@ -235,6 +240,12 @@ impl AppState {
             Duration::from_millis(config.throttle.hash_wait_ms),
         ));
         let security_audit = connect_security_audit(&config).await?;
+        let live = crate::live::Live::new(
+            rush.stores().clone(),
+            clock.clone(),
+            crate::live::LiveConfig::default(),
+        );
+        let process_id = format!("ticket-server-{}", uuid::Uuid::now_v7());
         Ok(Self {
             rush: Arc::new(rush),
             checkout: Arc::new(checkout),
@@ -253,6 +264,8 @@ impl AppState {
             throttle,
             hashing,
             security_audit,
+            live,
+            process_id,
         })
     }
 }
