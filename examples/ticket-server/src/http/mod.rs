@@ -35,6 +35,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod paging;
 pub mod params;
 pub mod routes;
 
