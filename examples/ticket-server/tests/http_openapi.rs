@@ -74,6 +74,8 @@ const ROUTES: &[Route] = &[
     route("DELETE", "/api/sessions/{id}/queue", Who::User),
     route("GET", "/api/sessions/{id}/queue/events", Who::User),
     route("GET", "/api/me/events", Who::User),
+    route("GET", "/api/me/notifications", Who::User),
+    route("POST", "/api/me/notifications/{id}/read", Who::User),
     keyed("POST", "/api/holds"),
     route("GET", "/api/holds/{id}", Who::User),
     route("DELETE", "/api/holds/{id}", Who::User),

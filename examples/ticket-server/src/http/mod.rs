@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::payments::router())
         .merge(routes::queue_events::router())
         .merge(routes::my_events::router())
+        .merge(routes::notifications::router())
         .merge(routes::reservations::router())
         .merge(routes::admin::router())
         .merge(routes::wallet::router())

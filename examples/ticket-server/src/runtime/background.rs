@@ -19,6 +19,8 @@ pub const RECONCILE_LEAD: Duration = Duration::from_secs(30);
 /// How often each live session gets an admission round (across every process: the first
 /// process to take the session's lease for the tick runs it).
 pub const ADMIT_EVERY: Duration = Duration::from_secs(1);
+/// How often each live session's new changes are turned into in-app notifications.
+pub const NOTIFY_EVERY: Duration = Duration::from_millis(500);
 /// How often expired refresh tokens are deleted.
 pub const PURGE_EVERY: Duration = Duration::from_secs(3_600);
 
@@ -57,6 +59,7 @@ pub fn spawn(state: AppState) -> Jobs {
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     state.live.start();
     let admissions = tokio::spawn(admission_rounds(state.clone(), stopped.clone()));
+    let notifications = tokio::spawn(notifications(state.clone(), stopped.clone()));
     let task = tokio::spawn(async move {
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
@@ -91,7 +94,7 @@ pub fn spawn(state: AppState) -> Jobs {
     });
     Jobs {
         stop,
-        tasks: vec![admissions, task],
+        tasks: vec![admissions, notifications, task],
     }
 }
 
@@ -111,6 +114,50 @@ async fn admission_rounds(state: AppState, mut stopped: tokio::sync::watch::Rece
         }
     }
 }
+
+/// Every [`NOTIFY_EVERY`], a pass of the notification dispatcher over each live session:
+/// its changes since the `inbox` consumer's checkpoint become in-app notifications
+/// ([`crate::stores::inbox::InboxNotifier`]), each delivered once however many processes
+/// run (the library's delivery log).
+async fn notifications(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    use ticket_core::service::{DispatchConfig, NotificationDispatcher};
+    let notifier = std::sync::Arc::new(crate::stores::inbox::InboxNotifier::new(
+        state.inbox.clone(),
+    ));
+    let config = DispatchConfig {
+        consumer: INBOX_CONSUMER.to_owned(),
+        ..DispatchConfig::new(state.process_id.clone())
+    };
+    let dispatcher = match NotificationDispatcher::new(
+        state.rush.stores().clone(),
+        notifier,
+        state.clock.clone(),
+        config,
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!("notification dispatcher: {e}");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(NOTIFY_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = tick.tick() => {}
+        }
+        for session in state.live.live_sessions() {
+            match dispatcher.dispatch(session).await {
+                Ok(_) | Err(ticket_core::Error::NotFound { .. }) => {}
+                Err(e) => tracing::warn!(%session, "notification dispatch failed: {e}"),
+            }
+        }
+    }
+}
+
+/// The consumer name of the in-app notifications' checkpoints.
+pub const INBOX_CONSUMER: &str = "inbox";
 
 /// One session's round of this tick, if this process holds its lease.
 pub async fn admission_round(state: &AppState, session: ticket_core::SessionId) {

@@ -100,6 +100,8 @@ pub struct AppState {
     pub live: Arc<crate::live::Live>,
     /// This process's name in leases and delivery claims (unique per process).
     pub process_id: String,
+    /// Users' in-app notifications (shared by every process on Redis or PostgreSQL).
+    pub inbox: Arc<dyn crate::stores::inbox::InboxStore>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -246,6 +248,7 @@ impl AppState {
             crate::live::LiveConfig::default(),
         );
         let process_id = format!("ticket-server-{}", uuid::Uuid::now_v7());
+        let inbox = connect_inbox(&config).await?;
         Ok(Self {
             rush: Arc::new(rush),
             checkout: Arc::new(checkout),
@@ -266,6 +269,7 @@ impl AppState {
             security_audit,
             live,
             process_id,
+            inbox,
         })
     }
 }
@@ -293,6 +297,34 @@ async fn connect_throttle(config: &Config) -> Result<Arc<dyn ThrottleStore>, Sta
             )
             .await
             .map_err(err)?;
+            store.migrate().await.map_err(err)?;
+            Arc::new(store)
+        }
+    })
+}
+
+/// The inbox of `config.store`: memory, Redis under `<namespace>:app`, or PostgreSQL in
+/// the schema `<namespace>_app` (migrated).
+async fn connect_inbox(
+    config: &Config,
+) -> Result<Arc<dyn crate::stores::inbox::InboxStore>, StartError> {
+    use crate::stores::inbox::{InboxError, MemoryInbox, PgInbox, RedisInbox};
+    let ns = &config.namespace;
+    let err = |e: InboxError| StartError::Backend {
+        what: "inbox",
+        message: e.to_string(),
+    };
+    Ok(match config.store {
+        StoreKind::Memory => Arc::new(MemoryInbox::new()),
+        StoreKind::Redis => Arc::new(
+            RedisInbox::connect(&config.redis_url, &format!("{ns}:app"))
+                .await
+                .map_err(err)?,
+        ),
+        StoreKind::Pg => {
+            let store = PgInbox::connect(&config.database_url, &format!("{ns}_app"))
+                .await
+                .map_err(err)?;
             store.migrate().await.map_err(err)?;
             Arc::new(store)
         }

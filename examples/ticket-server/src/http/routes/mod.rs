@@ -7,6 +7,7 @@ pub mod demo_page;
 pub mod holds;
 pub mod meta;
 pub mod my_events;
+pub mod notifications;
 pub mod payments;
 pub mod queue;
 pub mod queue_events;

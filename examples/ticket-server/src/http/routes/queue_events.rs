@@ -66,6 +66,8 @@ struct Watch {
     /// ticket costs one read per change of the session, not one per wake-up).
     read_at: Option<u64>,
     live: QueueWatch,
+    /// The shared state was read since its last change: wait for the next one first.
+    stale: bool,
     next: Option<QueueView>,
     last: Option<String>,
     id: u64,
@@ -80,7 +82,21 @@ impl Watch {
             if let Some(v) = self.next.take() {
                 return Ok(v);
             }
+            if self.stale {
+                self.stale = false;
+                if self.live.changed.changed().await.is_err() {
+                    // The follower is gone (cannot happen while we hold it): read.
+                    return self
+                        .state
+                        .rush
+                        .admission
+                        .view(self.session, &self.user)
+                        .await;
+                }
+            }
             let now = self.state.clock.now();
+            // Whatever this derives, the next look waits for a change of the shared state.
+            self.stale = true;
             match self.live.live.derive(&self.ticket, self.known, now) {
                 Derived::View(v) => return Ok(v),
                 Derived::ReadStore if self.read_at != Some(self.live.live.cursor()) => {
@@ -205,6 +221,7 @@ async fn queue_events(
         known,
         read_at: None,
         live,
+        stale: false,
         next: Some(first),
         last: None,
         id: resumed,
