@@ -255,11 +255,11 @@ pub(super) async fn follow(me: Arc<SessionLive>, hub: Arc<Live>, start: StartAt)
         .max(Duration::from_millis(1));
         tokio::select! {
             waited = hub.stores.feed.wait_for_change(session, cursor, wait) => {
-                if let Err(e) = waited {
-                    if !matches!(e, Error::Refused(Refusal::ChangesPruned { .. })) {
-                        tracing::warn!(%session, "live: waiting for changes failed: {e}");
-                        tokio::time::sleep(RETRY).await;
-                    }
+                if let Err(e) = waited
+                    && !matches!(e, Error::Refused(Refusal::ChangesPruned { .. }))
+                {
+                    tracing::warn!(%session, "live: waiting for changes failed: {e}");
+                    tokio::time::sleep(RETRY).await;
                 }
             }
             () = me.wake.notified() => {}
