@@ -55,7 +55,7 @@ pub fn now_millis() -> Result<i64, BenchError> {
 
 /// Sends `body` to `path` as the admin and returns the JSON answer, or the status and body
 /// as an error.
-async fn admin_call(
+pub async fn admin_call(
     client: &reqwest::Client,
     method: reqwest::Method,
     url: String,

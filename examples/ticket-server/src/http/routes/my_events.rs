@@ -44,6 +44,10 @@ use crate::runtime::state::AppState;
 /// stream sends `resync` for that session and continues from where the followers stand.
 pub const CATCHUP_MAX: u64 = 50_000;
 
+/// How long a new stream waits for this process to follow the live sessions (only the
+/// first streams after a start wait at all) before answering 503.
+const READY_WAIT: Duration = Duration::from_secs(10);
+
 /// The route.
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/me/events", get(my_events))
@@ -154,7 +158,18 @@ async fn my_events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let user = user_of(&me)?;
     let resume = resume_from(&headers)?;
-    state.live.ready().await;
+    // The live sessions are followed once the catalogue was read (at start).
+    if tokio::time::timeout(READY_WAIT, state.live.ready())
+        .await
+        .is_err()
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "the catalogue could not be read yet, retry",
+        )
+        .retry_after(Duration::from_secs(1)));
+    }
     let (tx, mut rx) = mpsc::channel::<Event>(64);
     tokio::spawn(async move {
         let mut stream = UserStream {

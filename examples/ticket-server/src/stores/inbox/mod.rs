@@ -141,7 +141,7 @@ mod tests {
     fn item(user: &str, seq: u64) -> NewItem {
         NewItem {
             user: UserId::new(user).expect("user"),
-            session: SessionId::new_at(Timestamp::from_millis(1)),
+            session: SessionId::from_uuid(uuid::Uuid::from_u128(1)),
             seq,
             at: Timestamp::from_millis(1_700_000_000_000 + seq as i64),
             kind: "hold_confirmed".into(),
