@@ -140,6 +140,9 @@ impl Args {
         if self.admit_per_sec == 0 || self.admit_per_sec > 100_000 {
             return Err("--admit-per-sec must be 1 to 100000".into());
         }
+        if self.scenario == Scenario::Crowd && self.duration_secs > 60 {
+            return Err("--duration-secs must be at most 60 with --scenario crowd".into());
+        }
         if self.duration_secs == 0 {
             return Err("--duration-secs must be at least 1".into());
         }

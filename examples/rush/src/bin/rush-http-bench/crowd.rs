@@ -1,7 +1,8 @@
 //! `--scenario crowd`: an SSE crowd on one ticket-server. For each watcher count N, N users
 //! join one session's queue and each watches `GET /api/sessions/{id}/queue/events`; once
 //! every watcher has its first event, the queue admits a steady stream
-//! (`--admit-per-sec`) for `--duration-secs`. Reported per N: the backend's Redis
+//! (`--admit-per-sec`: the policy's per-minute cap is raised by that much every second, so
+//! windows up to 60 s admit steadily) for `--duration-secs`. Reported per N: the backend's Redis
 //! commands per second (from `INFO commandstats`, with the crowd idle and while admitting),
 //! the p50/p99/max delay from an admission in the store to the watcher's `admitted` event,
 //! SSE events per second, and the server's resident memory (`--watch-pid`, the first one).
@@ -362,15 +363,17 @@ pub async fn run(args: &CrowdArgs<'_>, watchers: usize) -> Result<CrowdReport, B
     // Admitting: a steady stream for the window.
     tally.measuring.store(true, Ordering::Relaxed);
     let window = Instant::now();
-    set_pace(
-        &control,
-        args,
-        &session,
-        &admin,
-        args.admit_per_sec.saturating_mul(60),
-    )
-    .await?;
-    tokio::time::sleep(args.duration).await;
+    // The policy caps admissions in any 60 s window: raising the cap by `admit_per_sec`
+    // every second admits a steady stream (for windows up to a minute).
+    let mut allowed = 0u32;
+    let mut second = 0u64;
+    while window.elapsed() < args.duration {
+        allowed = allowed.saturating_add(args.admit_per_sec);
+        set_pace(&control, args, &session, &admin, allowed).await?;
+        second += 1;
+        let until = Duration::from_secs(second).min(args.duration);
+        tokio::time::sleep(until.saturating_sub(window.elapsed())).await;
+    }
     let c2 = match args.redis_url {
         Some(url) => Some(redis_calls(url).await?),
         None => None,
