@@ -69,14 +69,6 @@ fn unique_violation(e: &sqlx::Error) -> bool {
 
 #[async_trait]
 impl Inventory for PgStore {
-    // TEMP (drop before merge): the real implementation lands on main.
-    async fn counts(
-        &self,
-        _id: ticket_core::ids::SessionId,
-    ) -> ticket_core::Result<ticket_core::model::counts::SessionCounts> {
-        Err(ticket_core::Error::Unavailable("not implemented on this branch yet".into()))
-    }
-
     /// One transaction: the event, its sessions, their stock rows, seats and queue rows. A
     /// repeat with the same definition is `Ok`; another definition under a used event or
     /// session id is `Invalid(Definition)` and the transaction is rolled back.

@@ -139,7 +139,6 @@ mod queue_batch;
 mod reservations;
 mod rows;
 mod store;
-mod temp_issue17;
 
 pub use config::PgConfig;
 pub use store::PgStore;

@@ -75,16 +75,6 @@ impl PgStore {
 
 #[async_trait]
 impl WaitingQueue for PgStore {
-    // TEMP (drop before merge): the real implementation lands on main.
-    async fn waiting_line(
-        &self,
-        _session: ticket_core::ids::SessionId,
-        _after: Option<u64>,
-        _limit: usize,
-    ) -> ticket_core::Result<Vec<ticket_core::model::queue::InLine>> {
-        Err(ticket_core::Error::Unavailable("not implemented on this branch yet".into()))
-    }
-
     /// One `tr_join` call under the queue row's lock: settle expired admissions, return the
     /// live ticket if any, check the length cap, take the next sequence.
     async fn join(&self, req: JoinRequest) -> Result<QueueTicket> {

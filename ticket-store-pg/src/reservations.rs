@@ -109,24 +109,6 @@ impl PgStore {
 
 #[async_trait]
 impl Reservations for PgStore {
-    // TEMP (drop before merge): the real implementation lands on main.
-    async fn holds_of_user(
-        &self,
-        _user: &ticket_core::ids::UserId,
-        _after: Option<ticket_core::model::page::HoldCursor>,
-        _limit: usize,
-    ) -> ticket_core::Result<ticket_core::model::page::HoldPage> {
-        Err(ticket_core::Error::Unavailable("not implemented on this branch yet".into()))
-    }
-
-    // TEMP (drop before merge): the real implementation lands on main.
-    async fn audit_page(
-        &self,
-        _query: &ticket_core::model::page::AuditQuery,
-    ) -> ticket_core::Result<ticket_core::model::page::AuditPage> {
-        Err(ticket_core::Error::Unavailable("not implemented on this branch yet".into()))
-    }
-
     /// Priced here (the plan is cached), then applied by `tr_hold_one` inside a coalesced
     /// `tr_hold_batch` call: admission, per-user limit, seats and stock checked and taken in
     /// one transaction under the session's advisory lock.

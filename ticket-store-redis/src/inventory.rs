@@ -124,14 +124,6 @@ impl RedisStore {
 
 #[async_trait]
 impl Inventory for RedisStore {
-    // TEMP (drop before merge): the real implementation lands on main.
-    async fn counts(
-        &self,
-        _id: ticket_core::ids::SessionId,
-    ) -> ticket_core::Result<ticket_core::model::counts::SessionCounts> {
-        Err(ticket_core::Error::Unavailable("not implemented on this branch yet".into()))
-    }
-
     /// Writes the event (`SET NX`), then each session with its stock in one script per
     /// session (sessions live in different cluster slots). A conflicting session rolls back
     /// what this call created. A call interrupted half-way is completed by repeating it.

@@ -109,7 +109,6 @@ mod reply;
 mod reservations;
 mod scripts;
 mod store;
-mod temp_issue17;
 mod transitions;
 
 pub use config::RedisConfig;

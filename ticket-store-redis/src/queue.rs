@@ -81,16 +81,6 @@ fn limit_code(s: &str) -> Result<AdmissionLimit> {
 
 #[async_trait]
 impl WaitingQueue for RedisStore {
-    // TEMP (drop before merge): the real implementation lands on main.
-    async fn waiting_line(
-        &self,
-        _session: ticket_core::ids::SessionId,
-        _after: Option<u64>,
-        _limit: usize,
-    ) -> ticket_core::Result<Vec<ticket_core::model::queue::InLine>> {
-        Err(ticket_core::Error::Unavailable("not implemented on this branch yet".into()))
-    }
-
     /// One script per join (coalesced with concurrent joins of the session): the per-user
     /// ticket, the length cap and the sequence number are checked and taken atomically.
     async fn join(&self, req: JoinRequest) -> Result<QueueTicket> {

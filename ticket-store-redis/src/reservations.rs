@@ -48,24 +48,6 @@ impl RedisStore {
 
 #[async_trait]
 impl Reservations for RedisStore {
-    // TEMP (drop before merge): the real implementation lands on main.
-    async fn holds_of_user(
-        &self,
-        _user: &ticket_core::ids::UserId,
-        _after: Option<ticket_core::model::page::HoldCursor>,
-        _limit: usize,
-    ) -> ticket_core::Result<ticket_core::model::page::HoldPage> {
-        Err(ticket_core::Error::Unavailable("not implemented on this branch yet".into()))
-    }
-
-    // TEMP (drop before merge): the real implementation lands on main.
-    async fn audit_page(
-        &self,
-        _query: &ticket_core::model::page::AuditQuery,
-    ) -> ticket_core::Result<ticket_core::model::page::AuditPage> {
-        Err(ticket_core::Error::Unavailable("not implemented on this branch yet".into()))
-    }
-
     /// Claims the hold id, then runs the `hold` script (coalesced with concurrent holds of
     /// the same session): admission, per-user limit and stock are checked and taken in one
     /// atomic step per request.
