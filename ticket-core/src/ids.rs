@@ -92,19 +92,23 @@ uuid_id!(
 );
 
 impl AuditId {
-    /// The audit id of the `n`-th record of a session, written at `at`: a UUIDv7 whose
-    /// 48-bit millisecond timestamp is `at` and whose remaining 74 bits (around the version
-    /// and variant) hold `n`, so ids of one session increase with `n` within a
-    /// millisecond and records sort by `(at, id)` in the order they were written.
+    /// The audit id of the `n`-th record of `session`, written at `at`: a UUIDv7 whose
+    /// 48-bit millisecond timestamp is `at`, whose next 42 bits (around the version and
+    /// variant) hold `n`, and whose last 32 bits are the last 32 bits of the session id. Ids
+    /// of one session increase with `n` within a millisecond, so a session's records sort
+    /// by `(at, id)` in the order they were written; records of two sessions differ by the
+    /// session bits.
     ///
-    /// Layout (hex): `tttttttt-tttt-7hhh-8lll-llllllllllll` where `t` is `at` in
-    /// milliseconds, `hhh` is `n >> 60` and `8lll…` is the variant bits `10` followed by
-    /// the low 60 bits of `n` (the bits between are 0); backends that build ids in scripts
-    /// follow the same layout.
-    pub fn sequenced(at: Timestamp, n: u64) -> Self {
+    /// Layout: the UUID's high 64 bits are `at_ms << 16 | 0x7000 | (n >> 30) & 0xFFF`, its
+    /// low 64 bits `0x8000_0000_0000_0000 | (n & 0x3FFF_FFFF) << 32 | session_low32`; in
+    /// hex `tttttttt-tttt-7hhh-LLLL-LLLLssssssss` where `LLLLLLLL` is
+    /// `0x80000000 + (n mod 2^30)` and `ssssssss` the session id's last 8 hex digits.
+    /// Backends that build ids in scripts follow the same layout.
+    pub fn sequenced(at: Timestamp, n: u64, session: SessionId) -> Self {
         let ms = u64::try_from(at.as_millis().max(0)).unwrap_or(0) & 0xFFFF_FFFF_FFFF;
-        let high = (ms << 16) | 0x7000 | ((n >> 60) & 0xFFF);
-        let low = 0x8000_0000_0000_0000 | (n & 0x0FFF_FFFF_FFFF_FFFF);
+        let high = (ms << 16) | 0x7000 | ((n >> 30) & 0xFFF);
+        let salt = session.as_uuid().as_u64_pair().1 & 0xFFFF_FFFF;
+        let low = 0x8000_0000_0000_0000 | ((n & 0x3FFF_FFFF) << 32) | salt;
         Self(Uuid::from_u64_pair(high, low))
     }
 }
@@ -169,12 +173,15 @@ mod tests {
     #[test]
     fn ids_are_time_ordered() {
         let at = Timestamp::from_millis(1_700_000_000_000);
-        let s1 = AuditId::sequenced(at, 1);
-        let s2 = AuditId::sequenced(at, 2);
+        let session: SessionId = "0190a000-0000-7000-8000-0000cafe0042".parse().expect("id");
+        let s1 = AuditId::sequenced(at, 1, session);
+        let s2 = AuditId::sequenced(at, 2, session);
         assert!(s1 < s2);
-        assert!(AuditId::sequenced(Timestamp::from_millis(1_700_000_000_001), 0) > s2);
+        assert!(AuditId::sequenced(Timestamp::from_millis(1_700_000_000_001), 0, session) > s2);
         assert_eq!(s1.as_uuid().get_version_num(), 7);
-        assert_eq!(s1.to_string(), "018bcfe5-6800-7000-8000-000000000001");
+        assert_eq!(s1.to_string(), "018bcfe5-6800-7000-8000-0001cafe0042");
+        let big = AuditId::sequenced(at, (5 << 30) + 7, session);
+        assert_eq!(big.to_string(), "018bcfe5-6800-7005-8000-0007cafe0042");
         let a = HoldId::new_at(Timestamp::from_millis(1_700_000_000_000));
         let b = HoldId::new_at(Timestamp::from_millis(1_700_000_000_001));
         assert!(a < b);

@@ -1,5 +1,6 @@
 -- One admission round under the queue row's lock: FIFO by sequence, paced by the active cap,
--- the sliding-minute rate and the units on sale.
+-- the sliding-minute rate and the units on sale. Its records (settled and admitted tickets) are
+-- written by one tr_record at the end.
 CREATE OR REPLACE FUNCTION tr_admit(p_session uuid, p_now bigint, p_max_active bigint,
                                     p_per_minute bigint, p_ttl bigint, p_units_per_user bigint,
                                     p_actor jsonb) RETURNS jsonb
@@ -15,6 +16,7 @@ DECLARE
     lim       text := 'empty';
     v_count   bigint := 0;
     admitted  jsonb := '[]';
+    v_recs    jsonb;
 BEGIN
     SELECT * INTO q FROM queues WHERE session_id = p_session FOR UPDATE;
     IF NOT FOUND THEN
@@ -23,7 +25,7 @@ BEGIN
     IF q.draw IS NULL THEN
         RETURN '{"need_draw":true}';
     END IF;
-    PERFORM tr_settle(p_session, p_now, p_actor);
+    v_recs := tr_settle(p_session, p_now, p_actor);
     DELETE FROM admissions WHERE session_id = p_session AND at <= p_now - 60000;
     SELECT count(*) INTO v_active FROM queue_tickets
      WHERE session_id = p_session AND state = 'ACTIVE' AND expires_at > p_now;
@@ -52,12 +54,13 @@ BEGIN
             UPDATE queue_tickets SET state = 'ACTIVE', admitted_at = p_now, expires_at = p_now + p_ttl
              WHERE id = t.id RETURNING * INTO t;
             INSERT INTO admissions (session_id, at, ticket_id) VALUES (p_session, p_now, t.id);
-            PERFORM tr_audit(p_now, p_session, 'ticket', t.id, t.user_id, p_actor, 'WAITING',
-                             'ACTIVE', 'admitted', NULL);
+            v_recs := v_recs || tr_rec(p_now, 'ticket', t.id, t.user_id, p_actor, 'WAITING',
+                                       'ACTIVE', 'admitted', NULL, t.seq);
             admitted := admitted || jsonb_build_array(to_jsonb(t));
             v_count := v_count + 1;
         END LOOP;
         UPDATE queues SET waiting = waiting - v_count WHERE session_id = p_session;
     END IF;
+    PERFORM tr_record(p_session, v_recs);
     RETURN jsonb_build_object('admitted', admitted, 'limit', lim);
 END $$;

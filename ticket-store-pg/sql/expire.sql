@@ -1,11 +1,15 @@
 -- The sweeper: claims up to `p_limit` due live holds with FOR UPDATE SKIP LOCKED (so racing
 -- sweepers never wait for each other nor claim one hold twice), returns their units and
 -- expires them. Returns the expired holds.
+--
+-- Session by session (ascending): its stock rows (ascending grade), then its records in one
+-- tr_record (the log row last, as in every operation; see the lock order in lib/base.sql).
 CREATE OR REPLACE FUNCTION tr_expire_due(p_now bigint, p_limit integer, p_actor jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     v_ids uuid[];
     r     record;
+    s     uuid;
     h     holds;
     out   jsonb := '[]';
 BEGIN
@@ -17,17 +21,21 @@ BEGIN
     IF v_ids IS NULL THEN
         RETURN out;
     END IF;
-    FOR r IN SELECT d.session_id, g.grade, sum(g.n)::integer AS n
-               FROM holds d, unnest(d.grades, d.counts) AS g(grade, n)
-              WHERE d.id = ANY (v_ids)
-              GROUP BY 1, 2 ORDER BY d.session_id, g.grade COLLATE "C" LOOP
-        UPDATE stock SET available = available + r.n, held = held - r.n
-         WHERE session_id = r.session_id AND grade = r.grade;
-    END LOOP;
     UPDATE hold_seats SET state = 'EXPIRED' WHERE hold_id = ANY (v_ids);
-    FOR h IN SELECT * FROM holds WHERE id = ANY (v_ids) ORDER BY expires_at, ord LOOP
-        PERFORM tr_audit(p_now, h.session_id, 'hold', h.id, h.user_id, p_actor, h.state,
-                         'EXPIRED', 'TTL elapsed', NULL);
+    FOR s IN SELECT DISTINCT session_id FROM holds WHERE id = ANY (v_ids) ORDER BY 1 LOOP
+        FOR r IN SELECT g.grade, sum(g.n)::integer AS n,
+                        (sum(g.n) FILTER (WHERE d.state = 'PAYING'))::integer AS paying
+                   FROM holds d, unnest(d.grades, d.counts) AS g(grade, n)
+                  WHERE d.id = ANY (v_ids) AND d.session_id = s
+                  GROUP BY 1 ORDER BY g.grade COLLATE "C" LOOP
+            UPDATE stock SET available = available + r.n, held = held - r.n,
+                             paying = paying - coalesce(r.paying, 0)
+             WHERE session_id = s AND grade = r.grade;
+        END LOOP;
+        PERFORM tr_record(s, (
+            SELECT jsonb_agg(tr_rec(p_now, 'hold', d.id, d.user_id, p_actor, d.state, 'EXPIRED',
+                                    'TTL elapsed', NULL, NULL) ORDER BY d.expires_at, d.ord)
+              FROM holds d WHERE d.id = ANY (v_ids) AND d.session_id = s));
     END LOOP;
     FOR h IN UPDATE holds SET state = 'EXPIRED', updated_at = p_now WHERE id = ANY (v_ids)
              RETURNING * LOOP

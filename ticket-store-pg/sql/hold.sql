@@ -43,16 +43,19 @@ BEGIN
     END IF;
 END $$;
 
--- Writes a checked hold whose stock is taken: the hold row, its seats, the used ticket and
--- the audit records. Returns false, having written nothing, when the hold id exists.
+-- Writes a checked hold whose stock is taken: the hold row, its seats and the used ticket.
+-- Returns its records (tr_rec: the ticket's, then the hold's), for the caller's tr_record, or
+-- NULL, having written nothing, when the hold id exists.
 CREATE OR REPLACE FUNCTION tr_hold_write(r jsonb, p_ticket uuid, p_grades text[],
-                                         p_counts integer[], p_seats text[]) RETURNS boolean
+                                         p_counts integer[], p_seats text[]) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
     v_id      uuid   := (r->>'id')::uuid;
     v_session uuid   := (r->>'session')::uuid;
     v_user    text   := r->>'user';
     v_now     bigint := (r->>'now')::bigint;
+    v_line    bigint;
+    v_recs    jsonb  := '[]';
 BEGIN
     INSERT INTO holds (id, session_id, user_id, state, seated, grades, counts, units, items,
                        amount, currency, created_at, expires_at, updated_at, admission)
@@ -61,29 +64,27 @@ BEGIN
             (r->>'expires_at')::bigint, v_now, p_ticket)
     ON CONFLICT (id) DO NOTHING;
     IF NOT FOUND THEN
-        RETURN false;
+        RETURN NULL;
     END IF;
     IF cardinality(p_seats) > 0 THEN
         INSERT INTO hold_seats (hold_id, session_id, seat_id, state)
         SELECT v_id, v_session, s, 'HELD' FROM unnest(p_seats) AS s;
     END IF;
     IF p_ticket IS NOT NULL THEN
-        UPDATE queue_tickets SET state = 'USED' WHERE id = p_ticket;
-        PERFORM tr_audit(v_now, v_session, 'ticket', p_ticket, v_user, r->'actor', 'ACTIVE',
-                         'USED', 'hold made', r->>'corr');
+        UPDATE queue_tickets SET state = 'USED' WHERE id = p_ticket RETURNING seq INTO v_line;
+        v_recs := jsonb_build_array(tr_rec(v_now, 'ticket', p_ticket, v_user, r->'actor',
+                                           'ACTIVE', 'USED', 'hold made', r->>'corr', v_line));
     END IF;
-    -- tr_audit, inlined on the hot path
-    INSERT INTO audit (id, at, session_id, subject_kind, subject_id, owner, actor, from_state,
-                       to_state, reason, correlation_id)
-    VALUES (tr_uuid7(v_now),
-            v_now, v_session, 'hold', v_id, v_user, r->'actor', NULL, 'HELD', 'hold created',
-            r->>'corr');
-    RETURN true;
+    RETURN v_recs || tr_rec(v_now, 'hold', v_id, v_user, r->'actor', NULL, 'HELD',
+                            'hold created', r->>'corr', NULL);
 END $$;
 
 -- One hold request on its own (see tr_hold_batch): checks everything before its first write,
--- so a refusal changes nothing. Returns {"ok":true,"ticket":…} or {"err":…}.
-CREATE OR REPLACE FUNCTION tr_hold_one(r jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+-- so a refusal changes nothing. `answer` is {"ok":true,"ticket":…} or {"err":…}; `recs` the
+-- records to hand to tr_record (empty on a refusal), which the caller writes once it took
+-- every other lock of the session.
+CREATE OR REPLACE FUNCTION tr_hold_one(r jsonb, OUT answer jsonb, OUT recs jsonb)
+LANGUAGE plpgsql AS $$
 DECLARE
     v_session uuid    := (r->>'session')::uuid;
     v_seated  boolean := (r->>'seated')::boolean;
@@ -96,6 +97,7 @@ DECLARE
     v_taken   text[];
     i         integer;
 BEGIN
+    recs := '[]';
     IF v_seated THEN
         v_grades := ARRAY(SELECT jsonb_array_elements_text(r->'grades'));
         v_counts := ARRAY(SELECT jsonb_array_elements_text(r->'counts')::integer);
@@ -106,12 +108,14 @@ BEGIN
     END IF;
     SELECT c.err, c.ticket INTO v_err, v_ticket FROM tr_hold_checks(r, 0) AS c;
     IF v_err IS NOT NULL THEN
-        RETURN v_err;
+        answer := v_err;
+        RETURN;
     END IF;
     IF v_seated THEN
         v_taken := tr_seats_taken(v_session, v_seats);
         IF v_taken IS NOT NULL THEN
-            RETURN jsonb_build_object('err', 'seats', 'seats', to_jsonb(v_taken));
+            answer := jsonb_build_object('err', 'seats', 'seats', to_jsonb(v_taken));
+            RETURN;
         END IF;
     END IF;
     FOR i IN 1 .. cardinality(v_grades) LOOP
@@ -124,17 +128,21 @@ BEGIN
             END IF;
             SELECT available INTO v_avail FROM stock
              WHERE session_id = v_session AND grade = v_grades[i];
-            RETURN jsonb_build_object('err', 'sold_out', 'grade', v_grades[i],
-                                      'requested', v_counts[i], 'available', coalesce(v_avail, 0));
+            answer := jsonb_build_object('err', 'sold_out', 'grade', v_grades[i],
+                                         'requested', v_counts[i], 'available', coalesce(v_avail, 0));
+            RETURN;
         END IF;
     END LOOP;
-    IF NOT tr_hold_write(r, v_ticket, v_grades, v_counts, v_seats) THEN
+    recs := tr_hold_write(r, v_ticket, v_grades, v_counts, v_seats);
+    IF recs IS NULL THEN
+        recs := '[]';
         -- the id is taken: give the units back
         FOR i IN 1 .. cardinality(v_grades) LOOP
             UPDATE stock SET available = available + v_counts[i], held = held - v_counts[i]
              WHERE session_id = v_session AND grade = v_grades[i];
         END LOOP;
-        RETURN '{"err":"dup_id"}';
+        answer := '{"err":"dup_id"}';
+        RETURN;
     END IF;
-    RETURN jsonb_build_object('ok', true, 'ticket', v_ticket);
+    answer := jsonb_build_object('ok', true, 'ticket', v_ticket);
 END $$;

@@ -17,9 +17,11 @@ END $$;
 
 -- Writes the holds accepted for one general-admission session of a batch at once
 -- (`p_accepted`: [{"i", "req", "ticket"}] in order): one INSERT for the hold rows, one UPDATE
--- for the used tickets, one INSERT for their audit records. Returns the `i` of the requests
--- whose hold id already existed: nothing was written for them.
-CREATE OR REPLACE FUNCTION tr_hold_flush(p_accepted jsonb) RETURNS integer[] LANGUAGE plpgsql AS $$
+-- for the used tickets. `dups`: the `i` of the requests whose hold id already existed (nothing
+-- was written for them); `recs`: the records of the others (tr_rec, in order: each request's
+-- ticket, then its hold), for the caller's tr_record.
+CREATE OR REPLACE FUNCTION tr_hold_flush(p_accepted jsonb, OUT dups integer[], OUT recs jsonb)
+LANGUAGE plpgsql AS $$
 DECLARE
     v_inserted uuid[];
 BEGIN
@@ -37,31 +39,57 @@ BEGIN
         RETURNING id)
     SELECT array_agg(id) INTO v_inserted FROM ins;
     v_inserted := coalesce(v_inserted, '{}');
-    UPDATE queue_tickets SET state = 'USED'
-     WHERE id IN (SELECT (x.value->>'ticket')::uuid FROM jsonb_array_elements(p_accepted) x
-                   WHERE (x.value->'req'->>'id')::uuid = ANY (v_inserted)
-                     AND x.value->>'ticket' IS NOT NULL);
-    INSERT INTO audit (id, at, session_id, subject_kind, subject_id, owner, actor, from_state,
-                       to_state, reason, correlation_id)
-    SELECT tr_uuid7(w.at),
-           w.at, w.session, w.kind, w.subject, w.owner, w.actor, w.from_state, w.to_state,
-           w.reason, w.corr
-      FROM (SELECT (x.value->'req'->>'now')::bigint AS at,
-                   (x.value->'req'->>'session')::uuid AS session, k.kind,
-                   CASE k.kind WHEN 'ticket' THEN (x.value->>'ticket')::uuid
-                               ELSE (x.value->'req'->>'id')::uuid END AS subject,
+    WITH used AS (
+        UPDATE queue_tickets SET state = 'USED'
+         WHERE id IN (SELECT (x.value->>'ticket')::uuid FROM jsonb_array_elements(p_accepted) x
+                       WHERE (x.value->'req'->>'id')::uuid = ANY (v_inserted)
+                         AND x.value->>'ticket' IS NOT NULL)
+        RETURNING id, seq)
+    SELECT coalesce(jsonb_agg(CASE w.kind
+               WHEN 'ticket' THEN tr_rec(w.at, 'ticket', w.ticket, w.owner, w.actor, 'ACTIVE',
+                                         'USED', 'hold made', w.corr,
+                                         (SELECT u.seq FROM used u WHERE u.id = w.ticket))
+               ELSE tr_rec(w.at, 'hold', w.hold, w.owner, w.actor, NULL, 'HELD', 'hold created',
+                           w.corr, NULL) END ORDER BY w.o, w.n), '[]')
+      INTO recs
+      FROM (SELECT (x.value->'req'->>'now')::bigint AS at, k.kind,
+                   (x.value->>'ticket')::uuid AS ticket, (x.value->'req'->>'id')::uuid AS hold,
                    x.value->'req'->>'user' AS owner, x.value->'req'->'actor' AS actor,
-                   CASE k.kind WHEN 'ticket' THEN 'ACTIVE' END AS from_state,
-                   CASE k.kind WHEN 'ticket' THEN 'USED' ELSE 'HELD' END AS to_state,
-                   CASE k.kind WHEN 'ticket' THEN 'hold made' ELSE 'hold created' END AS reason,
                    x.value->'req'->>'corr' AS corr, x.ordinality AS o, k.n
               FROM jsonb_array_elements(p_accepted) WITH ORDINALITY x,
                    (VALUES ('ticket', 1), ('hold', 2)) AS k(kind, n)
              WHERE (x.value->'req'->>'id')::uuid = ANY (v_inserted)
-               AND (k.kind = 'hold' OR x.value->>'ticket' IS NOT NULL)) AS w
-     ORDER BY w.o, w.n;
-    RETURN ARRAY(SELECT (x.value->>'i')::integer FROM jsonb_array_elements(p_accepted) x
-                  WHERE NOT (x.value->'req'->>'id')::uuid = ANY (v_inserted));
+               AND (k.kind = 'hold' OR x.value->>'ticket' IS NOT NULL)) AS w;
+    dups := ARRAY(SELECT (x.value->>'i')::integer FROM jsonb_array_elements(p_accepted) x
+                   WHERE NOT (x.value->'req'->>'id')::uuid = ANY (v_inserted));
+END $$;
+
+-- Ends a session's group of a hold batch decided in memory: writes the accepted holds
+-- (tr_hold_flush), answers `dup_id` for those whose id existed and gives their units back,
+-- takes the units with one UPDATE per grade, then writes every record of the group with one
+-- tr_record (the log row last), passing the units left (every stock row of the session is
+-- locked by the batch).
+CREATE OR REPLACE FUNCTION tr_hold_group_end(p_session uuid, p_reqs jsonb, p_accepted jsonb,
+                                             p_names text[], p_avail integer[],
+                                             p_taken integer[], INOUT answers jsonb[])
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_dups integer[];
+    v_recs jsonb;
+    v_dup  integer;
+    v_gi   integer;
+    v_qty  integer;
+BEGIN
+    SELECT f.dups, f.recs INTO v_dups, v_recs FROM tr_hold_flush(p_accepted) AS f;
+    FOREACH v_dup IN ARRAY v_dups LOOP
+        answers[v_dup] := '{"err":"dup_id"}';
+        v_gi := array_position(p_names, p_reqs->(v_dup - 1)->'grades'->>0);
+        v_qty := (p_reqs->(v_dup - 1)->'counts'->>0)::integer;
+        p_taken[v_gi] := p_taken[v_gi] - v_qty;
+        p_avail[v_gi] := p_avail[v_gi] + v_qty;
+    END LOOP;
+    PERFORM tr_take_stock(p_session, p_names, p_taken);
+    PERFORM tr_record(p_session, v_recs, (SELECT sum(a) FROM unnest(p_avail) AS a));
 END $$;
 
 -- Many hold requests in one transaction (group commit). Each is applied as if alone: all of
@@ -70,8 +98,10 @@ END $$;
 -- are locked in order), then in arrival order. A general-admission session with several
 -- requests in the batch has its stock rows locked and read once; the requests are decided
 -- against those counters (and the units each user was given earlier in the batch) in order;
--- then the accepted holds, their tickets and audit records are written by tr_hold_flush and
--- the units taken with one UPDATE per grade, instead of a few statements per request.
+-- then the accepted holds and their tickets are written by tr_hold_flush and the units taken
+-- with one UPDATE per grade, instead of a few statements per request. Each session's records
+-- (audit, changes, counts) are written by one tr_record once the session's requests are done
+-- (its log row locked last), whichever way they were decided.
 -- Returns one answer per request, in order.
 CREATE OR REPLACE FUNCTION tr_hold_batch(reqs jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -88,14 +118,18 @@ DECLARE
     v_grade   text;
     v_gi      integer;
     v_qty     integer;
-    v_dup     integer;
+    v_ans     jsonb;
+    v_recs    jsonb := '[]';
+    v_one     jsonb;
     accepted  jsonb := '[]';
     pending   jsonb := '{}';
     out       jsonb[] := '{}';
 BEGIN
     IF jsonb_array_length(reqs) = 1 THEN
         PERFORM tr_lock_session((reqs->0->>'session')::uuid);
-        RETURN jsonb_build_array(tr_hold_one(reqs->0));
+        SELECT o.answer, o.recs INTO v_ans, v_one FROM tr_hold_one(reqs->0) AS o;
+        PERFORM tr_record((reqs->0->>'session')::uuid, v_one);
+        RETURN jsonb_build_array(v_ans);
     END IF;
     -- tr_lock_session for each session, ascending
     PERFORM pg_advisory_xact_lock(hashtextextended(k.s::text, 7472))
@@ -113,14 +147,12 @@ BEGIN
               ORDER BY 3, (e.value->'grades'->>0) COLLATE "C", 2 LOOP
         IF r.session IS DISTINCT FROM prev THEN
             IF in_memory THEN
-                FOREACH v_dup IN ARRAY tr_hold_flush(accepted) LOOP
-                    out[v_dup] := '{"err":"dup_id"}';
-                    v_gi := array_position(g_names, reqs->(v_dup - 1)->'grades'->>0);
-                    g_taken[v_gi] := g_taken[v_gi] - (reqs->(v_dup - 1)->'counts'->>0)::integer;
-                END LOOP;
-                PERFORM tr_take_stock(prev, g_names, g_taken);
+                out := tr_hold_group_end(prev, reqs, accepted, g_names, g_avail, g_taken, out);
                 accepted := '[]';
                 pending := '{}';
+            ELSIF prev IS NOT NULL THEN
+                PERFORM tr_record(prev, v_recs);
+                v_recs := '[]';
             END IF;
             prev := r.session;
             in_memory := r.session = ANY (grouped);
@@ -135,7 +167,9 @@ BEGIN
             END IF;
         END IF;
         IF NOT in_memory THEN
-            out[r.i] := tr_hold_one(r.req);
+            SELECT o.answer, o.recs INTO v_ans, v_one FROM tr_hold_one(r.req) AS o;
+            out[r.i] := v_ans;
+            v_recs := v_recs || v_one;
             CONTINUE;
         END IF;
         SELECT c.err, c.ticket INTO v_err, v_ticket
@@ -174,12 +208,9 @@ BEGIN
         out[r.i] := jsonb_build_object('ok', true, 'ticket', v_ticket);
     END LOOP;
     IF in_memory THEN
-        FOREACH v_dup IN ARRAY tr_hold_flush(accepted) LOOP
-            out[v_dup] := '{"err":"dup_id"}';
-            v_gi := array_position(g_names, reqs->(v_dup - 1)->'grades'->>0);
-            g_taken[v_gi] := g_taken[v_gi] - (reqs->(v_dup - 1)->'counts'->>0)::integer;
-        END LOOP;
-        PERFORM tr_take_stock(prev, g_names, g_taken);
+        out := tr_hold_group_end(prev, reqs, accepted, g_names, g_avail, g_taken, out);
+    ELSE
+        PERFORM tr_record(prev, v_recs);
     END IF;
     RETURN to_jsonb(out);
 END $$;

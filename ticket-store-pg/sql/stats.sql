@@ -5,6 +5,6 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM queues WHERE session_id = p_session) THEN
         RETURN '{"nf":"session"}';
     END IF;
-    PERFORM tr_settle(p_session, p_now, p_actor);
+    PERFORM tr_record(p_session, tr_settle(p_session, p_now, p_actor));
     RETURN tr_queue_counts(p_session, p_now);
 END $$;

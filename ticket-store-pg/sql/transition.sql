@@ -2,25 +2,30 @@
 -- in Rust by ticket_core::model::hold::decide_parts (src/reservations.rs), and refusing to
 -- cancel a hold with a checked-in ticket.
 
--- Moves stock for a hold's units: 'S' held → sold, 'V' held → available, 'C' sold → available.
-CREATE OR REPLACE FUNCTION tr_move_stock(h holds, p_effect text) RETURNS void LANGUAGE plpgsql AS $$
+-- Moves stock for a hold's units: 'S' held → sold, 'V' held → available, 'C' sold → available;
+-- `p_paying` (+1, -1 or 0) moves the units into or out of `paying` (a part of `held`) in the
+-- same UPDATE.
+CREATE OR REPLACE FUNCTION tr_move_stock(h holds, p_effect text, p_paying integer) RETURNS void
+LANGUAGE plpgsql AS $$
 DECLARE
     i integer;
 BEGIN
-    IF p_effect NOT IN ('S', 'V', 'C') THEN
+    IF p_effect NOT IN ('S', 'V', 'C') AND p_paying = 0 THEN
         RETURN;
     END IF;
     FOR i IN 1 .. cardinality(h.grades) LOOP
         UPDATE stock
-           SET available = available + CASE WHEN p_effect = 'S' THEN 0 ELSE h.counts[i] END,
+           SET available = available + CASE WHEN p_effect IN ('V', 'C') THEN h.counts[i] ELSE 0 END,
                held = held - CASE WHEN p_effect IN ('S', 'V') THEN h.counts[i] ELSE 0 END,
                sold = sold + CASE p_effect WHEN 'S' THEN h.counts[i]
-                                           WHEN 'C' THEN -h.counts[i] ELSE 0 END
+                                           WHEN 'C' THEN -h.counts[i] ELSE 0 END,
+               paying = paying + p_paying * h.counts[i]
          WHERE session_id = h.session_id AND grade = h.grades[i];
     END LOOP;
 END $$;
 
--- Applies a decided transition to a locked hold: state, stock, seats, audit.
+-- Applies a decided transition to a locked hold: state, stock (and PAYING units), seats, then
+-- its record (tr_audit → tr_record: audit, change, counts; the log row last).
 CREATE OR REPLACE FUNCTION tr_apply(h holds, p_to text, p_effect text, p_payref text, p_now bigint,
                                     p_actor jsonb, p_reason text, p_corr text) RETURNS holds
 LANGUAGE plpgsql AS $$
@@ -29,7 +34,8 @@ DECLARE
 BEGIN
     UPDATE holds SET state = p_to, updated_at = p_now, payment_ref = coalesce(p_payref, payment_ref)
      WHERE id = h.id RETURNING * INTO h;
-    PERFORM tr_move_stock(h, p_effect);
+    PERFORM tr_move_stock(h, p_effect,
+                          (p_to = 'PAYING')::int - (v_from = 'PAYING')::int);
     IF h.seated THEN
         UPDATE hold_seats SET state = p_to WHERE hold_id = h.id;
     END IF;

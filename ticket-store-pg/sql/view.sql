@@ -8,7 +8,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM queues WHERE session_id = p_session) THEN
         RETURN '{"nf":"session"}';
     END IF;
-    PERFORM tr_settle(p_session, p_now, p_actor);
+    PERFORM tr_record(p_session, tr_settle(p_session, p_now, p_actor));
     SELECT * INTO t FROM queue_tickets WHERE session_id = p_session AND user_id = p_user
      ORDER BY ord DESC LIMIT 1;
     IF NOT FOUND THEN

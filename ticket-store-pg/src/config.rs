@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use ticket_core::InvalidInput;
+use ticket_core::model::change::FeedRetention;
 
 /// How to reach PostgreSQL and where to keep the tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,12 @@ pub struct PgConfig {
     pub max_batch: usize,
     /// Hold batches that may be in flight at once (each on its own pooled connection).
     pub max_in_flight: usize,
+    /// How many changes each session's feed keeps (the default: 1 000 000). Older ones are
+    /// deleted by the sweeper ([`Reservations::expire_due`](ticket_core::store::Reservations::expire_due))
+    /// and by [`PgStore::prune_changes`](crate::PgStore::prune_changes) once a feed is about
+    /// 1 % longer; a reader resuming before the oldest kept change is refused with
+    /// `Refusal::ChangesPruned`.
+    pub feed_retention: FeedRetention,
     /// Drop the whole schema when the last handle to the store is dropped. For tests only:
     /// it makes a test leave nothing behind.
     pub drop_schema_on_drop: bool,
@@ -34,7 +41,7 @@ pub struct PgConfig {
 
 impl PgConfig {
     /// Defaults for `url`: schema and application name `ticketrush`, 16 connections, 5 s acquire timeout, batches
-    /// of up to 64 holds, 4 batches in flight.
+    /// of up to 64 holds, 4 batches in flight, the default feed retention.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -44,6 +51,7 @@ impl PgConfig {
             acquire_timeout: Duration::from_secs(5),
             max_batch: 64,
             max_in_flight: 4,
+            feed_retention: FeedRetention::default(),
             drop_schema_on_drop: false,
         }
     }
@@ -73,6 +81,11 @@ impl PgConfig {
         }
         if self.max_connections == 0 || self.max_batch == 0 || self.max_in_flight == 0 {
             return bad("max_connections, max_batch and max_in_flight must be at least 1");
+        }
+        if self.feed_retention.max_changes_per_session == 0
+            || i64::try_from(self.feed_retention.max_changes_per_session).is_err()
+        {
+            return bad("feed_retention must keep between 1 and i64::MAX changes");
         }
         if self.acquire_timeout.is_zero() {
             return bad("acquire_timeout must be positive");

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ticket_core::ids::{EventId, SessionId};
+use ticket_core::model::counts::{GradeStateCounts, HoldStateCounts, SessionCounts};
 use ticket_core::model::inventory::{
     GradeCounts, InventoryPlan, InventorySnapshot, SeatState, SeatStatus,
 };
@@ -151,6 +152,11 @@ impl Inventory for PgStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
+            sqlx::query("INSERT INTO session_log (session_id) VALUES ($1)")
+                .bind(s.id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
         }
         tx.commit().await.map_err(db_error)
     }
@@ -190,6 +196,63 @@ impl Inventory for PgStore {
         rows.into_iter()
             .map(|row| decode(row, "stored event"))
             .collect()
+    }
+
+    /// One statement (one snapshot): the grade rows of `stock` (with their `paying` column) and
+    /// the session's `session_log` row (holds by state), both kept by every operation in its
+    /// own transaction; no scan of holds or audit records.
+    async fn counts(&self, id: SessionId) -> Result<SessionCounts> {
+        let row: Option<serde_json::Value> = sqlx::query_scalar(
+            "SELECT jsonb_build_object(
+                 'grades', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                'grade', grade, 'capacity', capacity, 'available', available,
+                                'held', held, 'paying', paying, 'sold', sold) ORDER BY ord), '[]')
+                              FROM stock WHERE session_id = $1),
+                 'holds', to_jsonb(l))
+               FROM session_log l WHERE l.session_id = $1",
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(&self.inner.pool)
+        .await
+        .map_err(db_error)?;
+        let row = row.ok_or_else(|| Error::not_found("session", id))?;
+        let grades = row
+            .get("grades")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| Error::Corrupt(format!("counts {row}")))?
+            .iter()
+            .map(|g| {
+                let n = |f: &str| -> Result<u32> {
+                    u32::try_from(count(g, f)?)
+                        .map_err(|_| Error::Corrupt(format!("{f} out of range")))
+                };
+                Ok(GradeStateCounts {
+                    grade: ticket_core::model::inventory::Grade::new(text(g, "grade")?)
+                        .map_err(|e| Error::Corrupt(format!("stored grade: {e}")))?,
+                    capacity: n("capacity")?,
+                    available: n("available")?,
+                    held: n("held")?,
+                    paying: n("paying")?,
+                    sold: n("sold")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let h = row.get("holds").cloned().unwrap_or_default();
+        let holds = HoldStateCounts {
+            held: count(&h, "held")?,
+            paying: count(&h, "paying")?,
+            confirmed: count(&h, "confirmed")?,
+            expired: count(&h, "expired")?,
+            released: count(&h, "released")?,
+            payment_failed: count(&h, "payment_failed")?,
+            cancelled: count(&h, "cancelled")?,
+            refunded: count(&h, "refunded")?,
+        };
+        Ok(SessionCounts {
+            session: id,
+            grades,
+            holds,
+        })
     }
 
     async fn session(&self, id: SessionId) -> Result<Session> {

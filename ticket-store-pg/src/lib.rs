@@ -50,7 +50,9 @@
 //! | `sql/view.sql` | `tr_view` | `WaitingQueue::view` |
 //! | `sql/stats.sql` | `tr_stats` | `WaitingQueue::stats` |
 //! | `sql/idempotency.sql` | `tr_idem_claim` | `IdempotencyStore::claim` |
-//! | `sql/lib/base.sql` | `tr_uuid7`, `tr_lock_session`, `tr_audit` (and the lock order) | all |
+//! | `sql/deliveries.sql` | `tr_claim_delivery` | `DeliveryLog::claim_delivery` |
+//! | `sql/lib/base.sql` | `tr_lock_session`, `tr_audit` (and the lock order) | all |
+//! | `sql/lib/record.sql` | `tr_record`, `tr_rec`, `tr_audit_id`, `tr_change_kind`, `tr_emit`, `tr_prune_changes` | every writing operation, the draw, retention |
 //! | `sql/lib/holds.sql` | `tr_units_counted`, `tr_seats_taken` | hold, rebook |
 //! | `sql/lib/tickets.sql` | `tr_settle`, `tr_queue_counts` | join, leave, admit, view, stats |
 //!
@@ -92,6 +94,33 @@
 //! call each. A failed batch call gives each of its requests an error of the same kind
 //! (`Unavailable` with the cause, or `Corrupt`).
 //!
+//! # Read side: counts, the change feed, keyset pages
+//! Every operation that writes audit records collects them (`tr_rec`) and hands them at its
+//! end to one `tr_record` call (`sql/lib/record.sql`), in its transaction: one UPDATE of the
+//! session's `session_log` row numbers the audit ids (`AuditId::sequenced`, built in SQL by
+//! `tr_audit_id`) and the change feed (`head`: dense, in commit order, because the row's lock is
+//! held to commit; a SEQUENCE would leave gaps and commit-order holes), counts holds by state
+//! and announces `SoldOut`; then the audit rows and the `changes` rows are inserted and, while a
+//! reader watches the session (`session_log.watched_until`), `pg_notify(<schema>,
+//! '<session>:<head>')` is queued (delivered at commit; not sent otherwise, because a notifying
+//! transaction holds a database-wide lock across its commit). The row is
+//! taken last, after every other lock of the session (lock order step 6), and once per call:
+//! a hold batch bumps it once per session, not once per hold. Units of PAYING holds are kept in
+//! `stock.paying`, moved with `held` in the same UPDATE. So [`Inventory::counts`](ticket_core::store::Inventory::counts)
+//! reads the stock rows and the log row in one statement.
+//!
+//! Waiting for a change ([`ChangeFeed::wait_for_change`](ticket_core::store::ChangeFeed::wait_for_change))
+//! wakes on the commit: one `PgListener` task per store (its own connection) fans the
+//! notifications out to a `tokio::sync::watch` per session; while it reconnects, waiters poll
+//! and re-read when it is back (see `src/feed.rs`). Retention ([`PgConfig::feed_retention`])
+//! deletes a session's oldest changes after a sweep and on [`PgStore::prune_changes`]; a
+//! reader behind it is refused with `ChangesPruned`.
+//!
+//! A user's holds are read through `holds_of_user (user_id, created_at DESC, id DESC)`, audit
+//! pages through `(session_id | subject_id | owner, at, id)`, the waiting line through the line
+//! index: one keyset range scan each, no N+1. Deliveries, checkpoints and leases are single
+//! `INSERT … ON CONFLICT` statements (`src/deliveries.rs`), a claim one function call.
+//!
 //! # Expiry
 //! Every function compares expiry with the instant the caller passes (the services'
 //! injected clock), so a hold past its TTL cannot be paid even before a sweeper runs. The
@@ -129,6 +158,8 @@
 mod answers;
 mod check_in;
 mod config;
+mod deliveries;
+mod feed;
 mod functions;
 mod hold_batch;
 mod idempotency;

@@ -5,9 +5,10 @@ use async_trait::async_trait;
 use ticket_core::ids::{SessionId, TicketId, UserId};
 use ticket_core::model::audit::Actor;
 use ticket_core::model::hold::HoldState;
+use ticket_core::model::page::check_limit;
 use ticket_core::model::queue::{
-    AdmissionLimit, AdmissionPacing, AdmissionRound, JoinRequest, PreQueueDraw, QueueFigures,
-    QueueStats, QueueTicket, QueueView, fresh_draw_seed,
+    AdmissionLimit, AdmissionPacing, AdmissionRound, InLine, JoinRequest, PreQueueDraw,
+    QueueFigures, QueueStats, QueueTicket, QueueView, fresh_draw_seed,
 };
 use ticket_core::store::WaitingQueue;
 use ticket_core::{Error, Result, Timestamp};
@@ -172,8 +173,9 @@ impl WaitingQueue for PgStore {
     }
 
     /// One transaction holding the queue row's lock: read the pre-queue in join order,
-    /// shuffle it in Rust ([`PreQueueDraw::shuffle`]), give each drawn ticket its sequence and record
-    /// the draw. A concurrent draw waits for the lock and then returns this one.
+    /// shuffle it in Rust ([`PreQueueDraw::shuffle`]), give each drawn ticket its sequence, record
+    /// the draw and append `QueueDrawn` to the feed (`tr_emit`, the session's log row last). A
+    /// concurrent draw waits for the lock and then returns this one.
     async fn draw(&self, session: SessionId, seed: u64, now: Timestamp) -> Result<PreQueueDraw> {
         let mut tx = self.inner.pool.begin().await.map_err(db_error)?;
         let row: Option<(Option<serde_json::Value>, i64)> =
@@ -224,6 +226,12 @@ impl WaitingQueue for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
+        sqlx::query("SELECT tr_emit($1, $2, 'queue_drawn')")
+            .bind(session.as_uuid())
+            .bind(now.as_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
         Ok(draw)
     }
@@ -259,5 +267,45 @@ impl WaitingQueue for PgStore {
             admitted_last_minute: count(&answer, "admitted_last_minute")?,
             drawn: answer.get("drawn").and_then(serde_json::Value::as_bool) == Some(true),
         })
+    }
+
+    /// One statement through the line index (`queue_tickets_line`: WAITING tickets by
+    /// sequence), after the cursor, in line order; `NotFound` when the session has no queue.
+    async fn waiting_line(
+        &self,
+        session: SessionId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<InLine>> {
+        check_limit(limit)?;
+        let after = after.map_or(-1, |a| i64::try_from(a).unwrap_or(i64::MAX));
+        let row: Option<serde_json::Value> = sqlx::query_scalar(
+            "SELECT coalesce((SELECT jsonb_agg(jsonb_build_array(t.seq, t.id, t.user_id)
+                                               ORDER BY t.seq)
+                                FROM (SELECT seq, id, user_id FROM queue_tickets
+                                       WHERE session_id = $1 AND state = 'WAITING' AND seq > $2
+                                       ORDER BY seq LIMIT $3) t), '[]')
+               FROM queues WHERE session_id = $1",
+        )
+        .bind(session.as_uuid())
+        .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_optional(&self.inner.pool)
+        .await
+        .map_err(db_error)?;
+        let rows: Vec<(u64, uuid::Uuid, String)> = decode(
+            row.ok_or_else(|| Error::not_found("session", session))?,
+            "waiting line",
+        )?;
+        rows.into_iter()
+            .map(|(line, ticket, user)| {
+                Ok(InLine {
+                    line,
+                    ticket: TicketId::from_uuid(ticket),
+                    user: UserId::new(user)
+                        .map_err(|e| Error::Corrupt(format!("stored user: {e}")))?,
+                })
+            })
+            .collect()
     }
 }

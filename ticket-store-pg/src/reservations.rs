@@ -12,6 +12,9 @@ use ticket_core::model::hold::{
     AdmissionCheck, Hold, HoldItems, HoldState, NewHold, RebookRequest, TransitionOutcome,
     TransitionRequest, price_selection,
 };
+use ticket_core::model::page::{
+    AuditCursor, AuditPage, AuditQuery, HoldCursor, HoldPage, PageOrder, check_limit,
+};
 use ticket_core::store::Reservations;
 use ticket_core::{Error, Result, Timestamp};
 use uuid::Uuid;
@@ -196,7 +199,8 @@ impl Reservations for PgStore {
     }
 
     /// One `tr_expire_due` call: claims due holds with `FOR UPDATE SKIP LOCKED`, so sweepers
-    /// on many app servers never expire one hold twice nor wait for each other.
+    /// on many app servers never expire one hold twice nor wait for each other. Then applies
+    /// the feed's retention (at most once a second; see `feed.rs`).
     async fn expire_due(&self, now: Timestamp, limit: usize) -> Result<Vec<Hold>> {
         if limit == 0 {
             return Ok(Vec::new());
@@ -209,7 +213,9 @@ impl Reservations for PgStore {
             .await
             .map_err(db_error)?;
         let rows: Vec<serde_json::Value> = decode(answer, "expired holds")?;
-        rows.into_iter().map(hold).collect()
+        let expired = rows.into_iter().map(hold).collect();
+        self.prune_after_sweep().await;
+        expired
     }
 
     /// One read through `holds_due`, the partial index of live holds by expiry: PAYING
@@ -247,15 +253,17 @@ impl Reservations for PgStore {
         rows.into_iter().map(hold).collect()
     }
 
+    /// Oldest first by `(at, id)` (ids are `AuditId::sequenced`, so a session's records of one
+    /// millisecond come in write order), through the `(scope, at, id)` indexes.
     async fn audit(&self, scope: &AuditScope, limit: usize) -> Result<Vec<AuditRecord>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = match scope {
             AuditScope::Hold(id) => {
                 let rows = self
                     .rows_of(
-                        "SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.ord), '[]') FROM
+                        "SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.at, a.id), '[]') FROM
                            (SELECT * FROM audit WHERE subject_id = $1 AND subject_kind = 'hold'
-                             ORDER BY ord LIMIT $2) a",
+                             ORDER BY at, id LIMIT $2) a",
                         id.as_uuid(),
                         limit,
                     )
@@ -268,8 +276,8 @@ impl Reservations for PgStore {
             AuditScope::Session(id) => {
                 self.session_def(*id).await?;
                 self.rows_of(
-                    "SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.ord), '[]') FROM
-                       (SELECT * FROM audit WHERE session_id = $1 ORDER BY ord LIMIT $2) a",
+                    "SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.at, a.id), '[]') FROM
+                       (SELECT * FROM audit WHERE session_id = $1 ORDER BY at, id LIMIT $2) a",
                     id.as_uuid(),
                     limit,
                 )
@@ -277,8 +285,8 @@ impl Reservations for PgStore {
             }
             AuditScope::User(user) => {
                 let rows: serde_json::Value = sqlx::query_scalar(
-                    "SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.ord), '[]') FROM
-                       (SELECT * FROM audit WHERE owner = $1 ORDER BY ord LIMIT $2) a",
+                    "SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY a.at, a.id), '[]') FROM
+                       (SELECT * FROM audit WHERE owner = $1 ORDER BY at, id LIMIT $2) a",
                 )
                 .bind(user.as_str())
                 .bind(limit)
@@ -289,5 +297,80 @@ impl Reservations for PgStore {
             }
         };
         rows.into_iter().map(audit).collect()
+    }
+
+    /// One statement on the `holds_of_user` index `(user_id, created_at DESC, id DESC)`:
+    /// a range scan from the cursor, no other user's rows read, each hold as it is now.
+    async fn holds_of_user(
+        &self,
+        user: &UserId,
+        after: Option<HoldCursor>,
+        limit: usize,
+    ) -> Result<HoldPage> {
+        check_limit(limit)?;
+        let (at, id) = match after {
+            Some(c) => (Some(c.at.as_millis()), Some(c.id.as_uuid())),
+            None => (None, None),
+        };
+        let rows: serde_json::Value = sqlx::query_scalar(if after.is_some() {
+            "SELECT coalesce(jsonb_agg(to_jsonb(h) ORDER BY h.created_at DESC, h.id DESC), '[]')
+               FROM (SELECT * FROM holds
+                      WHERE user_id = $1 AND (created_at, id) < ($2, $3)
+                      ORDER BY created_at DESC, id DESC LIMIT $4) h"
+        } else {
+            "SELECT coalesce(jsonb_agg(to_jsonb(h) ORDER BY h.created_at DESC, h.id DESC), '[]')
+               FROM (SELECT * FROM holds
+                      WHERE user_id = $1 AND $2::bigint IS NULL AND $3::uuid IS NULL
+                      ORDER BY created_at DESC, id DESC LIMIT $4) h"
+        })
+        .bind(user.as_str())
+        .bind(at)
+        .bind(id)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_one(&self.inner.pool)
+        .await
+        .map_err(db_error)?;
+        let rows: Vec<serde_json::Value> = decode(rows, "holds")?;
+        let holds = rows.into_iter().map(hold).collect::<Result<Vec<_>>>()?;
+        Ok(HoldPage::of(holds, limit, HoldCursor::of))
+    }
+
+    /// One statement on the scope's `(…, at, id)` index (`audit_by_session`,
+    /// `audit_by_subject`, `audit_by_owner`), a range scan from the cursor in either direction.
+    async fn audit_page(&self, query: &AuditQuery) -> Result<AuditPage> {
+        check_limit(query.limit)?;
+        let (column, key): (&str, String) = match &query.scope {
+            AuditScope::Session(id) => ("session_id = $1::uuid", id.to_string()),
+            AuditScope::Hold(id) => (
+                "subject_id = $1::uuid AND subject_kind = 'hold'",
+                id.to_string(),
+            ),
+            AuditScope::User(user) => ("owner = $1", user.as_str().to_owned()),
+        };
+        let (cmp, order) = match query.order {
+            PageOrder::OldestFirst => (">", "at, id"),
+            PageOrder::NewestFirst => ("<", "at DESC, id DESC"),
+        };
+        let cursor = if query.after.is_some() {
+            format!("(at, id) {cmp} ($2, $3)")
+        } else {
+            "$2::bigint IS NULL AND $3::uuid IS NULL".to_owned()
+        };
+        let sql = format!(
+            "SELECT coalesce(jsonb_agg(to_jsonb(a) ORDER BY {order}), '[]')
+               FROM (SELECT * FROM audit WHERE {column} AND {cursor}
+                      ORDER BY {order} LIMIT $4) a"
+        );
+        let rows: serde_json::Value = sqlx::query_scalar(&sql)
+            .bind(key)
+            .bind(query.after.map(|c| c.at.as_millis()))
+            .bind(query.after.map(|c| c.id.as_uuid()))
+            .bind(i64::try_from(query.limit).unwrap_or(i64::MAX))
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(db_error)?;
+        let rows: Vec<serde_json::Value> = decode(rows, "audit rows")?;
+        let records = rows.into_iter().map(audit).collect::<Result<Vec<_>>>()?;
+        Ok(AuditPage::of(records, query.limit, AuditCursor::of))
     }
 }

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use ticket_core::ids::{AuditId, HoldId, SessionId, TicketId};
 use ticket_core::model::audit::{Actor, AuditRecord, Subject};
+use ticket_core::model::change::{Change, ChangeKind};
 use ticket_core::model::hold::{Hold, HoldItems, HoldState};
 use ticket_core::model::money::{Currency, Money};
 use ticket_core::model::queue::{QueueTicket, TicketState};
@@ -127,6 +128,44 @@ pub(crate) fn audit(value: serde_json::Value) -> Result<AuditRecord> {
         to: r.to_state,
         reason: r.reason,
         correlation_id: r.correlation_id,
+    })
+}
+
+#[derive(Deserialize)]
+struct ChangeRow {
+    session_id: Uuid,
+    seq: i64,
+    at: i64,
+    kind: String,
+    subject_kind: Option<String>,
+    subject_id: Option<Uuid>,
+    owner: Option<String>,
+    line: Option<i64>,
+}
+
+fn unsigned(n: i64, what: &str) -> Result<u64> {
+    u64::try_from(n).map_err(|_| Error::Corrupt(format!("negative {what} {n}")))
+}
+
+/// A `changes` row.
+pub(crate) fn change(value: serde_json::Value) -> Result<Change> {
+    let r: ChangeRow = decode(value, "change row")?;
+    let kind = ChangeKind::parse(&r.kind)
+        .ok_or_else(|| Error::Corrupt(format!("change kind {:?}", r.kind)))?;
+    let subject = match (r.subject_kind.as_deref(), r.subject_id) {
+        (Some("hold"), Some(id)) => Some(Subject::Hold(HoldId::from_uuid(id))),
+        (Some("ticket"), Some(id)) => Some(Subject::Ticket(TicketId::from_uuid(id))),
+        (None, None) => None,
+        (k, _) => return Err(Error::Corrupt(format!("change subject kind {k:?}"))),
+    };
+    Ok(Change {
+        session: SessionId::from_uuid(r.session_id),
+        seq: unsigned(r.seq, "sequence")?,
+        at: ts(r.at),
+        kind,
+        subject,
+        owner: r.owner.map(user).transpose()?,
+        line: r.line.map(|l| unsigned(l, "line")).transpose()?,
     })
 }
 

@@ -38,6 +38,8 @@ pub(crate) struct Inner {
     pub(crate) leaves: Coalescer<LeaveBatch>,
     /// Idempotency claims made, to purge expired records now and then.
     pub(crate) claims: std::sync::atomic::AtomicU64,
+    /// The change feed's `LISTEN` task and its fan-out (see `feed.rs`).
+    pub(crate) feed: crate::feed::Listener,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -99,6 +101,7 @@ impl PgStore {
                 joins: Coalescer::new(Scope::PerKey, one_per_session(&config), spawn),
                 leaves: Coalescer::new(Scope::PerKey, one_per_session(&config), spawn),
                 claims: Default::default(),
+                feed: Default::default(),
                 config,
             }),
         })
@@ -143,7 +146,7 @@ impl PgStore {
         Ok(())
     }
 
-    /// The five [`Stores`] backed by this store.
+    /// Every [`Stores`] trait backed by this store.
     pub fn stores(&self) -> Stores {
         Stores::from_backend(Arc::new(self.clone()))
     }
@@ -186,6 +189,7 @@ async fn drop_schema(config: &PgConfig) -> Result<()> {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        self.feed.stop();
         if !self.config.drop_schema_on_drop {
             return;
         }

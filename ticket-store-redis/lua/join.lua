@@ -30,7 +30,7 @@ for i = 0, n - 1 do
     replies[#replies + 1] = { 'draw' }
   else
     local fresh = { id = id, st = 'WAITING', pq = '0', seq = '', jat = now_s, aat = '', exp = '',
-      aud = t and t.aud or '' }
+      aud = '' }
     local reason = 'joined'
     if pre == '1' and not drawn then
       redis.call('RPUSH', B .. 'pq', user)

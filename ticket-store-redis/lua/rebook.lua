@@ -1,7 +1,8 @@
 -- Late payment: takes an ended hold's units again as a new CONFIRMED hold.
 -- ARGV[3] now, ARGV[4] actor, ARGV[5] old id, ARGV[6] new id, ARGV[7] payment reference,
 -- ARGV[8] per-user limit ('' = none), ARGV[9] states that may be re-booked (",A,B,"),
--- ARGV[10] audit reason.
+-- ARGV[10] audit reason, ARGV[11] the sort key of `now` in the user's index
+-- (src/user_index.rs).
 -- Reply: {'ok', hold id, hold} | {'err', refusal JSON} | {'nf'} | {'dup'}.
 local now_s, actor, old, new, pref = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local limit, allowed, reason = ARGV[8], ARGV[9], ARGV[10]
@@ -29,6 +30,7 @@ h[H_UPD] = now_s
 save_hold(old, h)
 save_hold(new, { user, 'CONFIRMED', now_s, now_s, now_s, h[H_UNITS], h[H_GQ], h[H_SEATS], pref, '', old, '', '', h[H_DOC] })
 add_user_hold(user, new)
+zadd(user_key(user), 0, 'h:' .. ARGV[11] .. ':' .. new .. ':' .. SESSION)
 audit(now_s, actor, 'h', new, user, nil, 'CONFIRMED', reason, pref)
 commit()
 return { 'ok', new, hold_reply(new) }

@@ -39,7 +39,7 @@ impl RedisStore {
             // number or state.
             return Err(Refusal::WrongSession { session }.into());
         }
-        let mut inv = self.session_call(&self.inner.scripts.check_in, session, req.now);
+        let mut inv = self.session_call(&self.inner.scripts.check_in, session);
         inv.arg(req.now.as_millis())
             .arg(req.hold.to_string())
             .arg(req.ticket)

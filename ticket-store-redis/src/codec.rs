@@ -148,19 +148,6 @@ pub(crate) fn ticket(session: SessionId, user: &UserId, v: &Value) -> Result<Que
     })
 }
 
-/// Audit records of one stream entry `{id, {'r', record, …}}`, as `commit()` in
-/// `lua/lib/commit.lua` writes them.
-pub(crate) fn audit_entry(session: SessionId, entry: &Value) -> Result<Vec<AuditRecord>> {
-    let e = array(entry, "audit entry")?;
-    array(at(e, 1, "audit entry")?, "audit fields")?
-        .chunks(2)
-        .map(|pair| match pair {
-            [_, record] => audit_record(session, text(record, "audit record")?),
-            _ => Err(Error::Corrupt("odd audit entry".into())),
-        })
-        .collect()
-}
-
 /// Packs an audit record the way the scripts do: id, at, kind (`h`/`t`), subject, owner,
 /// actor (JSON), from, to, reason, correlation id, joined by [`SEP`].
 pub(crate) fn pack_audit(r: &AuditRecord) -> Result<String> {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use ticket_core::InvalidInput;
+use ticket_core::model::change::FeedRetention;
 
 /// How to reach Redis and where to keep the keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,9 +13,9 @@ pub struct RedisConfig {
     /// Prefix of every key this store writes (no `{`, `}` or whitespace). Several
     /// independent deployments (or tests) can share one Redis under different prefixes.
     pub prefix: String,
-    /// Approximate cap of each session's audit stream (`XADD … MAXLEN ~`): older records are
-    /// trimmed beyond it. Keep a durable copy (e.g. the PostgreSQL backend) if you need all.
-    pub audit_max_len: u64,
+    /// How many changes each session's change feed keeps (the newest; a reader resuming from
+    /// an older cursor gets `Refusal::ChangesPruned`). The audit trail is never trimmed.
+    pub feed_retention: FeedRetention,
     /// A command without an answer after this long fails with `Unavailable`.
     pub response_timeout: Duration,
     /// A connection attempt fails after this long.
@@ -32,13 +33,13 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
-    /// Defaults for `url`: prefix `ticketrush`, 1 000 000 audit records per session, 5 s
+    /// Defaults for `url`: prefix `ticketrush`, 1 000 000 changes kept per session, 5 s
     /// response timeout, 2 s connection timeout, batches of up to 64 requests, 2 in flight.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             prefix: "ticketrush".into(),
-            audit_max_len: 1_000_000,
+            feed_retention: FeedRetention::default(),
             response_timeout: Duration::from_secs(5),
             connection_timeout: Duration::from_secs(2),
             max_batch: 64,
@@ -53,6 +54,12 @@ impl RedisConfig {
         self
     }
 
+    /// The same settings with another change feed retention.
+    pub fn with_feed_retention(mut self, retention: FeedRetention) -> Self {
+        self.feed_retention = retention;
+        self
+    }
+
     /// Checks the settings as a whole.
     pub fn validate(&self) -> Result<(), InvalidInput> {
         let bad = |m: &str| Err(InvalidInput::Config(m.to_owned()));
@@ -64,8 +71,8 @@ impl RedisConfig {
         {
             return bad("prefix must be non-empty, without braces or whitespace");
         }
-        if self.audit_max_len == 0 {
-            return bad("audit_max_len must be positive");
+        if self.feed_retention.max_changes_per_session == 0 {
+            return bad("feed_retention must keep at least one change");
         }
         if self.max_batch == 0 || self.max_in_flight == 0 {
             return bad("max_batch and max_in_flight must be at least 1");

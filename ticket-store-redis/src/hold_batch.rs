@@ -10,13 +10,13 @@ use ticket_core::model::hold::{HoldState, TransitionRequest};
 use ticket_core::{Error, Result, Timestamp};
 
 use crate::reply::{array, int, tagged, unavailable};
-use crate::store::{RedisStore, audit_id_prefix, batch_session};
+use crate::store::{RedisStore, batch_session};
 
-/// One hold request, as the `hold` script reads it (13 arguments, see `lua/hold.lua`).
+/// One hold request, as the `hold` script reads it (14 arguments, see `lua/hold.lua`).
 pub(crate) struct HoldArgs {
-    /// The request's instant (also `args[2]`), for the batch's audit ids.
+    /// The request's instant (also `args[2]`).
     pub(crate) now: Timestamp,
-    pub(crate) args: [String; 13],
+    pub(crate) args: [String; 14],
 }
 
 impl HoldArgs {
@@ -45,7 +45,6 @@ impl BatchKind for HoldArgs {
         let now = reqs.first().map_or(Timestamp::from_millis(0), |r| r.now);
         let keys = &store.inner.keys;
         let script = &store.inner.scripts.hold;
-        let aid = audit_id_prefix(now);
         let index = keys.hold_index();
         // The id claims, then the batch, both by SHA, sent as one pipeline.
         let commands = || {
@@ -60,8 +59,8 @@ impl BatchKind for HoldArgs {
                 .arg(script.get_hash())
                 .arg(1)
                 .arg(keys.session(session))
-                .arg(store.inner.config.audit_max_len)
-                .arg(&aid)
+                .arg(store.feed_keep())
+                .arg(keys.prefix())
                 .arg(reqs.len());
             for r in reqs {
                 claim.arg(r.id());

@@ -3,12 +3,14 @@
 use async_trait::async_trait;
 use redis::Value;
 use ticket_core::ids::{EventId, SessionId};
+use ticket_core::model::counts::{GradeStateCounts, HoldStateCounts, SessionCounts};
+use ticket_core::model::hold::HoldState;
 use ticket_core::model::inventory::{
     GradeCounts, InventoryPlan, InventorySnapshot, SeatState, SeatStatus,
 };
 use ticket_core::model::session::{Event, Session};
 use ticket_core::store::Inventory;
-use ticket_core::{Error, InvalidInput, Result, Timestamp};
+use ticket_core::{Error, InvalidInput, Result};
 
 use crate::reply::{array, at, int, json, opt_text, text, to_json, unavailable};
 use crate::store::RedisStore;
@@ -18,11 +20,7 @@ impl RedisStore {
     /// definition of the same event was there, `Err` on a conflicting one.
     async fn create_session(&self, event: EventId, s: &Session) -> Result<bool> {
         let def = to_json(s)?;
-        let mut inv = self.session_call(
-            &self.inner.scripts.create_session,
-            s.id,
-            Timestamp::from_millis(0),
-        );
+        let mut inv = self.session_call(&self.inner.scripts.create_session, s.id);
         inv.arg(event.to_string()).arg(def);
         match &s.inventory {
             InventoryPlan::General { grades } => {
@@ -112,11 +110,7 @@ impl RedisStore {
     }
 
     async fn drop_session(&self, event: EventId, id: SessionId) -> Result<()> {
-        let mut inv = self.session_call(
-            &self.inner.scripts.drop_session,
-            id,
-            Timestamp::from_millis(0),
-        );
+        let mut inv = self.session_call(&self.inner.scripts.drop_session, id);
         inv.arg(event.to_string());
         self.run(&inv).await.map(drop)
     }
@@ -256,7 +250,7 @@ impl Inventory for RedisStore {
     /// Counters and seat states are read by one script, so at one instant.
     async fn snapshot(&self, id: SessionId) -> Result<InventorySnapshot> {
         let session = self.session_def(id).await?;
-        let inv = self.session_call(&self.inner.scripts.snapshot, id, Timestamp::from_millis(0));
+        let inv = self.session_call(&self.inner.scripts.snapshot, id);
         let reply = self.run(&inv).await?;
         let parts = array(&reply, "snapshot")?;
         let stock = pairs(at(parts, 0, "snapshot")?)?;
@@ -325,6 +319,61 @@ impl Inventory for RedisStore {
                 .collect::<Result<Vec<_>>>()?,
         };
         Ok(InventorySnapshot { grades, seats })
+    }
+
+    /// One `HGETALL` of the session's `stock` hash, whose counters every script keeps in
+    /// the same step as each change (`lua/lib/stock.lua`): O(grades), whatever the number of
+    /// holds.
+    async fn counts(&self, id: SessionId) -> Result<SessionCounts> {
+        let session = self.session_def(id).await?;
+        let raw: Vec<(String, i64)> = redis::cmd("HGETALL")
+            .arg(self.inner.keys.session_key(id, "stock"))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        let stock: std::collections::HashMap<String, i64> = raw.into_iter().collect();
+        let get = |f: &str| stock.get(f).copied().unwrap_or(0);
+        let unit = |f: String| -> Result<u32> {
+            let n = get(&f);
+            u32::try_from(n).map_err(|_| Error::Corrupt(format!("session {id}: {f} = {n}")))
+        };
+        let grades = session
+            .inventory
+            .grades()
+            .into_iter()
+            .map(|g| {
+                let capacity = unit(format!("c:{g}"))?;
+                let available = unit(format!("a:{g}"))?;
+                let sold = unit(format!("s:{g}"))?;
+                let held = capacity
+                    .checked_sub(available)
+                    .and_then(|rest| rest.checked_sub(sold))
+                    .ok_or_else(|| {
+                        Error::Corrupt(format!(
+                            "grade {g}: {available} available + {sold} sold > {capacity}"
+                        ))
+                    })?;
+                Ok(GradeStateCounts {
+                    paying: unit(format!("p:{g}"))?,
+                    capacity,
+                    available,
+                    held,
+                    sold,
+                    grade: g,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut holds = HoldStateCounts::default();
+        for state in HoldState::ALL {
+            let n = get(&format!("n:{}", state.as_str()));
+            *holds.get_mut(state) = u64::try_from(n)
+                .map_err(|_| Error::Corrupt(format!("session {id}: {n} holds {state:?}")))?;
+        }
+        Ok(SessionCounts {
+            session: id,
+            grades,
+            holds,
+        })
     }
 }
 

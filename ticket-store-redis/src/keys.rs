@@ -1,7 +1,7 @@
 //! The key layout. Everything about one session lives under a prefix carrying the Redis
 //! Cluster hash tag `{s:<session id>}`, so one script can touch all of it in one slot.
 
-use ticket_core::ids::{EventId, SessionId};
+use ticket_core::ids::{EventId, SessionId, UserId};
 use ticket_core::model::idempotency::IdempotencyKey;
 
 /// Builds key names under a configured prefix.
@@ -56,6 +56,18 @@ impl Keys {
     /// The global hold index: a hash from hold id to session id (ids are claimed in it).
     pub(crate) fn hold_index(&self) -> String {
         format!("{}:hs", self.prefix)
+    }
+
+    /// The user's index across sessions (`<prefix>:{u:<user>}`, a sorted set, score 0): the
+    /// user's holds as `h:<created-at key>:<hold id>:<session>` and audit records as
+    /// `a:<record id>:<session>`, written by the session scripts (`lua/lib/base.lua`).
+    pub(crate) fn user(&self, user: &UserId) -> String {
+        format!("{}:{{u:{}}}", self.prefix, user.as_str())
+    }
+
+    /// A named lease (`Leases`).
+    pub(crate) fn lease(&self, name: &str) -> String {
+        format!("{}:lease:{name}", self.prefix)
     }
 
     /// One idempotency record.

@@ -38,11 +38,7 @@ impl RedisStore {
         before: Timestamp,
         limit: usize,
     ) -> Result<Vec<Hold>> {
-        let mut inv = self.session_call(
-            &self.inner.scripts.paying_read,
-            session,
-            Timestamp::from_millis(0),
-        );
+        let mut inv = self.session_call(&self.inner.scripts.paying_read, session);
         inv.arg(before.as_millis()).arg(limit);
         let reply = self.run(&inv).await?;
         array(&reply, "paying_due")?

@@ -6,10 +6,11 @@ use async_trait::async_trait;
 use redis::Value;
 use ticket_core::ids::{SessionId, TicketId, UserId};
 use ticket_core::model::audit::Actor;
+use ticket_core::model::page::check_limit;
 use ticket_core::model::queue::QueueTicket;
 use ticket_core::model::queue::{
-    AdmissionLimit, AdmissionPacing, AdmissionRound, JoinRequest, PreQueueDraw, QueueFigures,
-    QueueStats, QueueView, fresh_draw_seed,
+    AdmissionLimit, AdmissionPacing, AdmissionRound, InLine, JoinRequest, PreQueueDraw,
+    QueueFigures, QueueStats, QueueView, fresh_draw_seed,
 };
 use ticket_core::store::WaitingQueue;
 use ticket_core::{Error, Result, Timestamp};
@@ -37,7 +38,7 @@ impl RedisStore {
         now: Timestamp,
     ) -> Result<PreQueueDraw> {
         for _ in 0..DRAW_ATTEMPTS {
-            let inv = self.session_call(&self.inner.scripts.draw_read, session, now);
+            let inv = self.session_call(&self.inner.scripts.draw_read, session);
             let reply = self.run(&inv).await?;
             let parts = array(&reply, "draw_read")?;
             if let Some(doc) = opt_text(at(parts, 0, "draw_read")?, "draw")? {
@@ -52,8 +53,8 @@ impl RedisStore {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let draw = PreQueueDraw::shuffle(session, joined, seed, now);
-            let mut inv = self.session_call(&self.inner.scripts.draw_commit, session, now);
-            inv.arg(version).arg(to_json(&draw)?);
+            let mut inv = self.session_call(&self.inner.scripts.draw_commit, session);
+            inv.arg(version).arg(to_json(&draw)?).arg(now.as_millis());
             for u in &draw.order {
                 inv.arg(u.as_str());
             }
@@ -87,7 +88,6 @@ impl WaitingQueue for RedisStore {
         self.session_def(req.session).await?;
         loop {
             let args = JoinArgs {
-                now: req.now,
                 args: [
                     req.user.as_str().to_owned(),
                     req.now.as_millis().to_string(),
@@ -162,7 +162,7 @@ impl WaitingQueue for RedisStore {
     ) -> Result<AdmissionRound> {
         self.session_def(session).await?;
         loop {
-            let mut inv = self.session_call(&self.inner.scripts.admit, session, now);
+            let mut inv = self.session_call(&self.inner.scripts.admit, session);
             inv.arg(now.as_millis())
                 .arg(system("admission")?)
                 .arg(pacing.max_active)
@@ -233,7 +233,7 @@ impl WaitingQueue for RedisStore {
 
     async fn stats(&self, session: SessionId, now: Timestamp) -> Result<QueueStats> {
         self.session_def(session).await?;
-        let mut inv = self.session_call(&self.inner.scripts.stats, session, now);
+        let mut inv = self.session_call(&self.inner.scripts.stats, session);
         inv.arg(now.as_millis()).arg(system("queue")?);
         let reply = self.run(&inv).await?;
         let f = array(&reply, "stats")?;
@@ -246,5 +246,39 @@ impl WaitingQueue for RedisStore {
             admitted_last_minute: count(at(f, 3, "stats")?, "admissions")?,
             drawn: int(at(f, 4, "stats")?, "drawn")? == 1,
         })
+    }
+
+    /// One script (`lua/line_read.lua`): a range of the `line` sorted set (WAITING users
+    /// scored by their place) and their tickets, read at one instant.
+    async fn waiting_line(
+        &self,
+        session: SessionId,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<InLine>> {
+        check_limit(limit)?;
+        let mut inv = self.session_call(&self.inner.scripts.line_read, session);
+        inv.arg(after.map(|a| a.to_string()).unwrap_or_default())
+            .arg(limit);
+        let reply = self.run(&inv).await?;
+        if reply == Value::Nil {
+            return Err(Error::not_found("session", session));
+        }
+        array(&reply, "waiting line")?
+            .chunks(3)
+            .map(|t| match t {
+                [user, line, ticket] => Ok(InLine {
+                    user: UserId::new(text(user, "user")?)
+                        .map_err(|e| Error::Corrupt(format!("waiting user: {e}")))?,
+                    line: text(line, "place")?
+                        .parse()
+                        .map_err(|_| Error::Corrupt("place in line".into()))?,
+                    ticket: text(ticket, "ticket id")?
+                        .parse()
+                        .map_err(|_| Error::Corrupt("ticket id".into()))?,
+                }),
+                _ => Err(Error::Corrupt("waiting line reply".into())),
+            })
+            .collect()
     }
 }

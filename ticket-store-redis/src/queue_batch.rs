@@ -20,8 +20,6 @@ use crate::store::{RedisStore, batch_session};
 
 /// One join request, as the `join` script reads it (6 arguments, see `lua/join.lua`).
 pub(crate) struct JoinArgs {
-    /// The request's instant (also `args[1]`), for the batch's audit ids.
-    pub(crate) now: Timestamp,
     pub(crate) args: [String; 6],
 }
 
@@ -55,11 +53,6 @@ fn replies(reply: Value, what: &str) -> Result<Vec<Value>> {
     }
 }
 
-/// The instant of a batch's first request (its audit ids are minted at it).
-fn first_now<T>(reqs: &[T], now: impl Fn(&T) -> Timestamp) -> Timestamp {
-    reqs.first().map_or(Timestamp::from_millis(0), now)
-}
-
 impl BatchKind for JoinArgs {
     type Key = SessionId;
     type Request = Self;
@@ -72,8 +65,7 @@ impl BatchKind for JoinArgs {
         reqs: Vec<Self>,
     ) -> Result<Vec<Value>> {
         let session = batch_session(sessions)?;
-        let now = first_now(&reqs, |r| r.now);
-        let mut inv = store.session_call(&store.inner.scripts.join, session, now);
+        let mut inv = store.session_call(&store.inner.scripts.join, session);
         inv.arg(reqs.len());
         for r in &reqs {
             inv.arg(&r.args[..]);
@@ -94,8 +86,7 @@ impl BatchKind for ViewArgs {
         reqs: Vec<Self>,
     ) -> Result<Vec<Value>> {
         let session = batch_session(sessions)?;
-        let now = first_now(&reqs, |r| r.now);
-        let mut inv = store.session_call(&store.inner.scripts.view, session, now);
+        let mut inv = store.session_call(&store.inner.scripts.view, session);
         inv.arg(&store.inner.queue_actor).arg(reqs.len());
         for r in &reqs {
             inv.arg(r.now.as_millis()).arg(&r.user);
@@ -116,8 +107,7 @@ impl BatchKind for LeaveArgs {
         reqs: Vec<Self>,
     ) -> Result<Vec<Value>> {
         let session = batch_session(sessions)?;
-        let now = first_now(&reqs, |r| r.now);
-        let mut inv = store.session_call(&store.inner.scripts.leave, session, now);
+        let mut inv = store.session_call(&store.inner.scripts.leave, session);
         inv.arg(reqs.len());
         for r in &reqs {
             inv.arg(r.now.as_millis()).arg(&r.actor).arg(&r.user);

@@ -8,6 +8,9 @@ use ticket_core::model::hold::{
     AdmissionCheck, Hold, HoldState, NewHold, RebookRequest, TransitionOutcome, TransitionRequest,
     price_selection,
 };
+use ticket_core::model::page::{
+    AuditCursor, AuditPage, AuditQuery, HoldCursor, HoldPage, check_limit,
+};
 use ticket_core::store::Reservations;
 use ticket_core::{Error, InvalidInput, Result, Timestamp};
 
@@ -16,6 +19,7 @@ use crate::hold_batch::HoldArgs;
 use crate::reply::{array, at, opt_text, refusal, tagged, text, to_json};
 use crate::store::RedisStore;
 use crate::transitions::REBOOKABLE_STATES;
+use crate::user_index::time_key;
 
 fn limit_arg(limit: Option<u32>) -> String {
     limit.map(|l| l.to_string()).unwrap_or_default()
@@ -28,7 +32,7 @@ impl RedisStore {
         now: Timestamp,
         limit: usize,
     ) -> Result<Vec<Hold>> {
-        let mut inv = self.session_call(&self.inner.scripts.expire, session, now);
+        let mut inv = self.session_call(&self.inner.scripts.expire, session);
         inv.arg(now.as_millis())
             .arg(to_json(&Actor::system("sweeper"))?)
             .arg(limit);
@@ -57,8 +61,9 @@ impl Reservations for RedisStore {
             check_text("correlation id", c)?;
         }
         let (items, amount) = price_selection(&session.inventory, &req.selection)?;
+        // The id is a placeholder: the script numbers the record (AuditId::sequenced).
         let created = pack_audit(&AuditRecord {
-            id: AuditId::new_at(req.now),
+            id: AuditId::sequenced(req.now, 0, req.session),
             at: req.now,
             session: req.session,
             subject: Subject::Hold(req.id),
@@ -92,6 +97,7 @@ impl Reservations for RedisStore {
                 grade_counts(&items),
                 seat_list(&items),
                 created,
+                time_key(req.now),
             ],
         };
         let reply = self
@@ -121,11 +127,7 @@ impl Reservations for RedisStore {
 
     async fn get(&self, id: HoldId) -> Result<Hold> {
         let session = self.session_of(id).await?;
-        let mut inv = self.session_call(
-            &self.inner.scripts.hold_read,
-            session,
-            Timestamp::from_millis(0),
-        );
+        let mut inv = self.session_call(&self.inner.scripts.hold_read, session);
         inv.arg("one").arg(id.to_string());
         hold(session, id, &self.run(&inv).await?)
     }
@@ -159,7 +161,7 @@ impl Reservations for RedisStore {
         check_text("payment reference", &req.payment_ref)?;
         let session = self.session_of(req.hold).await?;
         self.claim_hold_id(req.new_id, session).await?;
-        let mut inv = self.session_call(&self.inner.scripts.rebook, session, req.now);
+        let mut inv = self.session_call(&self.inner.scripts.rebook, session);
         inv.arg(req.now.as_millis())
             .arg(to_json(&req.actor)?)
             .arg(req.hold.to_string())
@@ -167,7 +169,8 @@ impl Reservations for RedisStore {
             .arg(&req.payment_ref)
             .arg(limit_arg(req.per_user_limit))
             .arg(REBOOKABLE_STATES.as_str())
-            .arg(format!("late payment for {} re-booked", req.hold));
+            .arg(format!("late payment for {} re-booked", req.hold))
+            .arg(time_key(req.now));
         let reply = self.run(&inv).await?;
         let (tag, rest) = tagged(&reply, "rebook")?;
         let out = match tag {
@@ -213,11 +216,7 @@ impl Reservations for RedisStore {
 
     async fn holds_of(&self, session: SessionId, user: &UserId) -> Result<Vec<Hold>> {
         self.session_def(session).await?;
-        let mut inv = self.session_call(
-            &self.inner.scripts.hold_read,
-            session,
-            Timestamp::from_millis(0),
-        );
+        let mut inv = self.session_call(&self.inner.scripts.hold_read, session);
         inv.arg("user").arg(user.as_str());
         let reply = self.run(&inv).await?;
         array(&reply, "holds_of")?
@@ -232,27 +231,41 @@ impl Reservations for RedisStore {
             .collect()
     }
 
-    /// Reads the session's audit stream (through the per-hold and per-user indexes for
-    /// those scopes). A user's records span sessions: every session is read and merged.
+    /// Pages through [`Reservations::audit_page`], oldest first, until `limit` records.
     async fn audit(&self, scope: &AuditScope, limit: usize) -> Result<Vec<AuditRecord>> {
         match scope {
-            AuditScope::Session(id) => {
-                self.session_def(*id).await?;
-                self.audit_of(*id, "session", "", limit).await
-            }
-            AuditScope::Hold(id) => {
-                let session = self.session_of(*id).await?;
-                self.audit_of(session, "hold", &id.to_string(), limit).await
-            }
-            AuditScope::User(user) => {
-                let mut all = Vec::new();
-                for s in self.all_sessions().await? {
-                    all.extend(self.audit_of(s, "user", user.as_str(), limit).await?);
-                }
-                all.sort_by_key(|r| (r.at, r.id));
-                all.truncate(limit);
-                Ok(all)
-            }
+            AuditScope::Session(id) => drop(self.session_def(*id).await?),
+            AuditScope::Hold(id) => drop(self.session_of(*id).await?),
+            AuditScope::User(_) => {}
         }
+        self.audit_all(scope, limit).await
+    }
+
+    /// From the user's index (`P:{u:<user>}`, written by the hold scripts), then the page's
+    /// holds in one pipeline.
+    async fn holds_of_user(
+        &self,
+        user: &UserId,
+        after: Option<HoldCursor>,
+        limit: usize,
+    ) -> Result<HoldPage> {
+        check_limit(limit)?;
+        self.user_holds(user, after, limit).await
+    }
+
+    /// Session and hold scopes in one script (`lua/audit_page.lua`); the user scope from the
+    /// user's index, then the records in one pipeline.
+    async fn audit_page(&self, query: &AuditQuery) -> Result<AuditPage> {
+        check_limit(query.limit)?;
+        let records = match &query.scope {
+            AuditScope::Session(id) => self.audit_page_in(*id, None, query).await?,
+            AuditScope::Hold(id) => match self.session_of(*id).await {
+                Ok(session) => self.audit_page_in(session, Some(*id), query).await?,
+                Err(Error::NotFound { .. }) => Vec::new(),
+                Err(e) => return Err(e),
+            },
+            AuditScope::User(user) => self.user_audit(user, query).await?,
+        };
+        Ok(AuditPage::of(records, query.limit, AuditCursor::of))
     }
 }

@@ -6,13 +6,14 @@ use dashmap::DashMap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, ScriptInvocation, Value};
 use ticket_core::backend::coalesce::{Coalescer, Limits, Scope, Task};
-use ticket_core::ids::{AuditId, SessionId};
+use ticket_core::ids::SessionId;
 use ticket_core::model::audit::Actor;
 use ticket_core::model::session::Session;
 use ticket_core::store::Stores;
-use ticket_core::{Error, InvalidInput, Result, Timestamp};
+use ticket_core::{Error, InvalidInput, Result};
 
 use crate::config::RedisConfig;
+use crate::feed_listener::FeedListener;
 use crate::hold_batch::HoldArgs;
 use crate::keys::Keys;
 use crate::queue_batch::{JoinArgs, LeaveArgs, ViewArgs};
@@ -36,6 +37,8 @@ pub(crate) struct Inner {
     pub(crate) batches: Batches,
     /// The system actor of queue reads (JSON), serialised once.
     pub(crate) queue_actor: String,
+    /// Wakes `wait_for_change` callers from one blocked `XREAD` (see `feed_listener`).
+    pub(crate) listener: Arc<FeedListener>,
 }
 
 /// Coalescing of each batched kind of request, per session (see `RedisConfig::max_batch`):
@@ -100,6 +103,7 @@ impl RedisStore {
             .set_connection_timeout(config.connection_timeout)
             .set_number_of_retries(2)
             .set_max_delay(500);
+        let client_for_listener = client.clone();
         let mut conn = ConnectionManager::new_with_config(client, manager_config)
             .await
             .map_err(unavailable)?;
@@ -115,12 +119,17 @@ impl RedisStore {
                 sessions: DashMap::new(),
                 batches: Batches::new(&config),
                 queue_actor: to_json(&Actor::system("queue"))?,
+                listener: FeedListener::new(
+                    client_for_listener,
+                    Keys::new(&config.prefix),
+                    &config,
+                ),
                 config,
             }),
         })
     }
 
-    /// The five [`Stores`] backed by this store.
+    /// Every [`Stores`] trait backed by this store.
     pub fn stores(&self) -> Stores {
         Stores::from_backend(Arc::new(self.clone()))
     }
@@ -128,6 +137,12 @@ impl RedisStore {
     /// The settings this store runs with.
     pub fn config(&self) -> &RedisConfig {
         &self.inner.config
+    }
+
+    /// The name (`CLIENT SETNAME`) of the one dedicated connection on which this store
+    /// blocks in `XREAD` for every `wait_for_change` caller, as `CLIENT LIST` shows it.
+    pub fn feed_listener_name(&self) -> &str {
+        self.inner.listener.connection_name()
     }
 
     pub(crate) fn conn(&self) -> ConnectionManager {
@@ -142,18 +157,22 @@ impl RedisStore {
     }
 
     /// Starts a call of a session script: KEYS[1] is the session's key base, ARGV[1] the
-    /// audit cap and ARGV[2] the audit-id prefix minted at `now` (see `lua/lib/base.lua`).
+    /// change feed's retention and ARGV[2] the key prefix (see `lua/lib/base.lua`).
     pub(crate) fn session_call<'a>(
         &self,
         script: &'a Script,
         session: SessionId,
-        now: Timestamp,
     ) -> ScriptInvocation<'a> {
         let mut inv = script.prepare_invoke();
         inv.key(self.inner.keys.session(session))
-            .arg(self.inner.config.audit_max_len)
-            .arg(audit_id_prefix(now));
+            .arg(self.feed_keep())
+            .arg(self.inner.keys.prefix());
         inv
+    }
+
+    /// The change feed's retention, as the scripts take it.
+    pub(crate) fn feed_keep(&self) -> u64 {
+        self.inner.config.feed_retention.max_changes_per_session
     }
 
     /// The session definition (cached: definitions never change), or `NotFound`.
@@ -196,14 +215,6 @@ impl RedisStore {
         let mut conn = self.conn();
         delete_prefix(&mut conn, self.inner.keys.prefix()).await
     }
-}
-
-/// The first 26 hex digits of a fresh UUIDv7 minted at `now`; scripts append a 6-digit
-/// counter, so every audit record of the call gets its own time-ordered id.
-pub(crate) fn audit_id_prefix(now: Timestamp) -> String {
-    let mut hex = AuditId::new_at(now).as_uuid().simple().to_string();
-    hex.truncate(26);
-    hex
 }
 
 async fn delete_prefix(conn: &mut ConnectionManager, prefix: &str) -> Result<u64> {

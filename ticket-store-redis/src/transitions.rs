@@ -63,7 +63,7 @@ impl RedisStore {
             .find(|(to, _)| *to == req.to)
             .map(|(_, g)| g.as_str())
             .unwrap_or("");
-        let mut inv = self.session_call(&self.inner.scripts.transition, session, req.now);
+        let mut inv = self.session_call(&self.inner.scripts.transition, session);
         inv.arg(req.now.as_millis())
             .arg(to_json(&req.actor)?)
             .arg(req.hold.to_string())

@@ -72,7 +72,9 @@ impl AuditLog {
                 query.limit,
             ),
             (PageOrder::NewestFirst, Some(c)) => self.pick(
-                index.range((Bound::Unbounded, Bound::Excluded((c.at, c.id, 0)))).rev(),
+                index
+                    .range((Bound::Unbounded, Bound::Excluded((c.at, c.id, 0))))
+                    .rev(),
                 query.limit,
             ),
         }

@@ -89,7 +89,13 @@ impl Deliveries {
         *c = (*c).max(seq);
     }
 
-    pub(super) fn try_lease(&self, name: &str, holder: &str, now: Timestamp, ttl: Duration) -> bool {
+    pub(super) fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> bool {
         let mut e = self
             .leases
             .entry(name.to_owned())

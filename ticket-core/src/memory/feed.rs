@@ -38,7 +38,8 @@ impl Feed {
     pub(super) fn push(&mut self, change: Change) {
         self.head = change.seq;
         self.changes.push_back(change);
-        let keep = usize::try_from(self.retention.max_changes_per_session.max(1)).unwrap_or(usize::MAX);
+        let keep =
+            usize::try_from(self.retention.max_changes_per_session.max(1)).unwrap_or(usize::MAX);
         while self.changes.len() > keep {
             self.changes.pop_front();
         }
@@ -52,7 +53,13 @@ impl Feed {
         }
         let skip = usize::try_from(after + 1 - first_kept).unwrap_or(usize::MAX);
         Ok(ChangePage {
-            changes: self.changes.iter().skip(skip).take(limit).cloned().collect(),
+            changes: self
+                .changes
+                .iter()
+                .skip(skip)
+                .take(limit)
+                .cloned()
+                .collect(),
             head: self.head,
         })
     }

@@ -39,15 +39,13 @@ use crate::error::{Error, InvalidInput, Result};
 use crate::ids::{EventId, HoldId, SessionId, UserId};
 use crate::model::audit::{Actor, AuditRecord, AuditScope, Subject};
 use crate::model::change::{ChangeKind, ChangePage, FeedRetention};
+use crate::model::check_in::{CheckInOutcome, CheckInRequest, TicketUse};
 use crate::model::counts::SessionCounts;
 use crate::model::delivery::{DeliveryClaim, DeliveryKey, DeliveryRecord};
-use crate::model::page::{
-    AuditPage, AuditQuery, HoldCursor, HoldPage, PageOrder, check_limit,
-};
-use crate::model::check_in::{CheckInOutcome, CheckInRequest, TicketUse};
 use crate::model::hold::{Hold, NewHold, RebookRequest, TransitionOutcome, TransitionRequest};
 use crate::model::idempotency::IdempotencyKey;
 use crate::model::inventory::InventorySnapshot;
+use crate::model::page::{AuditPage, AuditQuery, HoldCursor, HoldPage, PageOrder, check_limit};
 use crate::model::policy::SalesPolicy;
 use crate::model::queue::{
     AdmissionPacing, AdmissionRound, InLine, JoinRequest, PreQueueDraw, QueueStats, QueueTicket,
@@ -547,7 +545,11 @@ impl Reservations for MemoryStore {
                 all
             }
         };
-        Ok(AuditPage::of(records, query.limit, crate::model::page::AuditCursor::of))
+        Ok(AuditPage::of(
+            records,
+            query.limit,
+            crate::model::page::AuditCursor::of,
+        ))
     }
 }
 
@@ -607,12 +609,7 @@ impl DeliveryLog for MemoryStore {
         Ok(self.inner.deliveries.checkpoint(consumer, session))
     }
 
-    async fn advance_checkpoint(
-        &self,
-        consumer: &str,
-        session: SessionId,
-        seq: u64,
-    ) -> Result<()> {
+    async fn advance_checkpoint(&self, consumer: &str, session: SessionId, seq: u64) -> Result<()> {
         self.inner.deliveries.advance(consumer, session, seq);
         Ok(())
     }

@@ -9,9 +9,9 @@ use super::FastMap as HashMap;
 
 use super::audit_log::AuditLog;
 use super::feed::{Counts, Feed};
-use super::user_index::UserIndex;
 use super::queue_state::QueueState;
 use super::stock::Stock;
+use super::user_index::UserIndex;
 use crate::clock::Timestamp;
 use crate::ids::{AuditId, HoldId, UserId};
 use crate::model::audit::{Actor, AuditRecord, Subject};
@@ -95,7 +95,7 @@ impl SessionState {
             }
         }
         self.audit.append(AuditRecord {
-            id: AuditId::sequenced(a.at, self.audited),
+            id: AuditId::sequenced(a.at, self.audited, self.session.id),
             at: a.at,
             session: self.session.id,
             subject: a.subject,

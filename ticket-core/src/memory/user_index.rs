@@ -29,6 +29,9 @@ impl UserIndex {
         {
             return;
         }
-        self.sessions.entry(user.clone()).or_default().insert(session);
+        self.sessions
+            .entry(user.clone())
+            .or_default()
+            .insert(session);
     }
 }

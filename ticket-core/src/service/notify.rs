@@ -99,7 +99,9 @@ impl DispatchConfig {
 
     /// The wait before attempt `n + 1` (after `n` failures).
     fn backoff_after(&self, failures: u32) -> Duration {
-        let factor = 1u32.checked_shl(failures.saturating_sub(1)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(failures.saturating_sub(1))
+            .unwrap_or(u32::MAX);
         self.backoff.saturating_mul(factor).min(self.max_backoff)
     }
 
@@ -207,7 +209,12 @@ impl NotificationDispatcher {
         };
         let d = &self.stores.deliveries;
         match d
-            .claim_delivery(&key, &self.config.holder, self.clock.now(), self.config.lease())
+            .claim_delivery(
+                &key,
+                &self.config.holder,
+                self.clock.now(),
+                self.config.lease(),
+            )
             .await?
         {
             DeliveryClaim::Done(_) => {

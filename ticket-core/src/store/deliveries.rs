@@ -38,6 +38,5 @@ pub trait DeliveryLog: Send + Sync {
     async fn checkpoint(&self, consumer: &str, session: SessionId) -> Result<u64>;
 
     /// Moves `consumer`'s checkpoint of `session` to `seq` unless it is already further.
-    async fn advance_checkpoint(&self, consumer: &str, session: SessionId, seq: u64)
-    -> Result<()>;
+    async fn advance_checkpoint(&self, consumer: &str, session: SessionId, seq: u64) -> Result<()>;
 }

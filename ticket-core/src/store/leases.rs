@@ -15,6 +15,11 @@ use crate::error::Result;
 #[async_trait]
 pub trait Leases: Send + Sync {
     /// Takes or renews the lease; see the trait docs.
-    async fn try_lease(&self, name: &str, holder: &str, now: Timestamp, ttl: Duration)
-    -> Result<bool>;
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<bool>;
 }

@@ -4,7 +4,8 @@ use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::ids::{SessionId, UserId};
 use crate::model::queue::{
-    AdmissionPacing, AdmissionRound, InLine, JoinRequest, PreQueueDraw, QueueStats, QueueTicket, QueueView,
+    AdmissionPacing, AdmissionRound, InLine, JoinRequest, PreQueueDraw, QueueStats, QueueTicket,
+    QueueView,
 };
 
 /// A session's waiting queue.

@@ -13,28 +13,34 @@
 
 mod admission;
 mod differential;
+mod feed;
 mod fixture;
 mod gate;
 mod holds;
 mod idempotency;
 mod many_servers;
+mod notify;
 mod payments;
 mod policy;
 mod queue;
+mod reads;
 mod state_machine;
 
 pub use admission::*;
 pub use differential::{
     Step, agrees_on_random_scenarios, agrees_with_the_memory_backend, scenarios,
 };
+pub use feed::*;
 pub use fixture::{Fixture, SALES_WINDOW, T0, grade, seat, user};
 pub use gate::*;
 pub use holds::*;
 pub use idempotency::*;
 pub use many_servers::*;
+pub use notify::*;
 pub use payments::*;
 pub use policy::*;
 pub use queue::*;
+pub use reads::*;
 pub use state_machine::*;
 
 /// Expands to one `#[tokio::test]` per conformance test, each calling `$stores().await` for
@@ -79,6 +85,18 @@ macro_rules! conformance_tests {
             check_in_admits_each_ticket_once_at_its_own_session,
             check_in_and_cancel_refuse_each_other,
             check_in_and_cancel_exclude_each_other_under_race,
+            reads_are_complete_ordered_and_stable_while_64_tasks_write,
+            a_holds_trail_is_in_transition_order_within_one_millisecond,
+            counts_follow_every_transition,
+            counts_stay_exact_under_race,
+            waiting_line_lists_the_line_in_order,
+            every_change_is_in_the_feed_once_in_order,
+            a_resuming_subscriber_sees_every_change_once_while_64_tasks_write,
+            waiting_for_a_change_wakes_on_the_write,
+            deliveries_are_claimed_once_and_finished_once,
+            leases_are_granted_to_one_holder_at_a_time,
+            two_dispatchers_send_each_notification_once,
+            a_failing_notifier_is_retried_then_given_up,
         );
     };
     (@tests $stores:path; $($name:ident),+ $(,)?) => {

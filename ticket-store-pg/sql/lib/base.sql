@@ -12,6 +12,9 @@
 --   3. hold rows (transition, check-in, re-book, sweeper with SKIP LOCKED)
 --   4. stock rows, ascending (session id, grade)
 --   5. queue ticket rows
+--   6. the session's session_log row (lib/record.sql, tr_record / tr_emit), last, once per
+--      call and session (sessions ascending in a multi-session call: hold batches, the
+--      sweeper); nothing but another session's locks is taken after it
 -- Taking stock always goes through the session's advisory lock, which is what makes the
 -- per-user limit and the seat check race-free.
 --
@@ -19,27 +22,19 @@
 -- connection, while a non-inlined SQL function called from PL/pgSQL is planned on every call
 -- (measured: +35 % holds/s).
 
--- A UUIDv7 for the instant `ms`: the millisecond timestamp laid over a random v4 UUID. A
--- one-expression SQL function, so the planner inlines it where it is used.
-CREATE OR REPLACE FUNCTION tr_uuid7(ms bigint) RETURNS uuid LANGUAGE sql VOLATILE AS $$
-    SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
-                  PLACING substring(int8send(ms) FROM 3) FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid
-$$;
-
 -- Serialises stock-taking in one session until the end of the transaction.
 CREATE OR REPLACE FUNCTION tr_lock_session(p_session uuid) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(p_session::text, 7472));
 END $$;
 
--- Appends one audit record; its id is a UUIDv7 for `p_at`.
+-- Appends one audit record (and its change, counts, SoldOut) through tr_record
+-- (lib/record.sql): for operations that write a single record, as their last step.
 CREATE OR REPLACE FUNCTION tr_audit(p_at bigint, p_session uuid, p_kind text, p_subject uuid,
                                     p_owner text, p_actor jsonb, p_from text, p_to text,
                                     p_reason text, p_corr text)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO audit (id, at, session_id, subject_kind, subject_id, owner, actor, from_state,
-                       to_state, reason, correlation_id)
-    VALUES (tr_uuid7(p_at),
-            p_at, p_session, p_kind, p_subject, p_owner, p_actor, p_from, p_to, p_reason, p_corr);
+    PERFORM tr_record(p_session, jsonb_build_array(
+        tr_rec(p_at, p_kind, p_subject, p_owner, p_actor, p_from, p_to, p_reason, p_corr, NULL)));
 END $$;

@@ -1,17 +1,20 @@
 -- Queue tickets: settling expired admissions, and the counters view and stats report.
 
--- ACTIVE tickets past their admission TTL become EXPIRED (each audited once).
-CREATE OR REPLACE FUNCTION tr_settle(p_session uuid, p_now bigint, p_actor jsonb) RETURNS void
+-- ACTIVE tickets past their admission TTL become EXPIRED. Returns their records (tr_rec), for
+-- the caller to hand to tr_record with the rest of its records (each audited once).
+CREATE OR REPLACE FUNCTION tr_settle(p_session uuid, p_now bigint, p_actor jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    t record;
+    v_recs jsonb;
 BEGIN
-    FOR t IN UPDATE queue_tickets SET state = 'EXPIRED'
-              WHERE session_id = p_session AND state = 'ACTIVE' AND expires_at <= p_now
-             RETURNING id, user_id LOOP
-        PERFORM tr_audit(p_now, p_session, 'ticket', t.id, t.user_id, p_actor, 'ACTIVE', 'EXPIRED',
-                         'admission TTL elapsed', NULL);
-    END LOOP;
+    WITH settled AS (
+        UPDATE queue_tickets SET state = 'EXPIRED'
+         WHERE session_id = p_session AND state = 'ACTIVE' AND expires_at <= p_now
+        RETURNING id, user_id, seq, ord)
+    SELECT coalesce(jsonb_agg(tr_rec(p_now, 'ticket', id, user_id, p_actor, 'ACTIVE', 'EXPIRED',
+                                     'admission TTL elapsed', NULL, seq) ORDER BY ord), '[]')
+      INTO v_recs FROM settled;
+    RETURN v_recs;
 END $$;
 
 -- Counters shared by view and stats, read after settling.

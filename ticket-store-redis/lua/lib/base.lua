@@ -4,20 +4,31 @@
 -- KEYS[1] is the session's key prefix "<prefix>:{s:<session id>}:". Every key a script
 -- touches is built from it, so all of them carry the session's hash tag and live in one
 -- Redis Cluster slot; the client routes the call by KEYS[1].
--- ARGV[1] is the audit stream's approximate cap, ARGV[2] the first 26 hex digits of a fresh
--- UUIDv7 from which this call's audit ids are minted (plus a 6-digit counter).
+-- ARGV[1] is the change feed's retention (changes kept per session), ARGV[2] the store's key
+-- prefix, for the one key a session script writes outside its slot: each user's index
+-- `<prefix>:{u:<user>}` (holds and audit records across sessions, see lib/feed.lua).
 --
 -- Scripts work on a unit of work: reads go through caches, changes are kept in them, and
 -- commit() writes everything at the end with one command per key (one HSET for all holds
--- touched, one XADD for all audit records, one ZADD per sorted set, ...). A batch of
--- requests thus costs a handful of Redis calls, not a handful per request, and later
--- requests of a batch see the effects of earlier ones through the caches.
+-- touched, one HSET and one ZADD for all audit records, one XADD for all changes, one ZADD
+-- per sorted set, ...). A batch of requests thus costs a handful of Redis calls, not a
+-- handful per request, and later requests of a batch see the effects of earlier ones
+-- through the caches.
 local B = KEYS[1]
-local AUDIT_MAX = ARGV[1]
-local AID = ARGV[2]
+local FEED_KEEP = tonumber(ARGV[1])
+local PREFIX = ARGV[2]
+local SESSION = string.match(B, '{s:([^}]*)}')
 local SEP = '\31'
 local K_HOLDS, K_UH, K_STOCK, K_SEATS = B .. 'holds', B .. 'uh', B .. 'stock', B .. 'seats'
-local K_EXPB, K_ACT, K_AUDIT = B .. 'expb', B .. 'act', B .. 'audit'
+local K_EXPB, K_ACT = B .. 'expb', B .. 'act'
+local K_AREC, K_ALOG, K_FEED = B .. 'arec', B .. 'alog', B .. 'feed'
+
+-- The user's index across sessions. On Redis Cluster this key is in another slot than the
+-- session: it is the one cross-slot write of the session scripts, fine on the single Redis
+-- this crate targets (issue 21 moves it out of the scripts for Cluster).
+local function user_key(user)
+  return PREFIX .. ':{u:' .. user .. '}'
+end
 
 -- HMGET of many fields, in chunks (Lua's unpack is limited to a few thousand values).
 local function hmget_many(key, fields)
@@ -95,3 +106,24 @@ local function flush(c)
   c.dirty, c.order = {}, {}
 end
 
+-- Sorted-set changes, written at commit --------------------------------------------------
+local zadds, zrems = {}, {}
+
+local function zadd(key, score, member)
+  local l = zadds[key]
+  if not l then
+    l = {}
+    zadds[key] = l
+  end
+  l[#l + 1] = score
+  l[#l + 1] = member
+end
+
+local function zrem(key, member)
+  local l = zrems[key]
+  if not l then
+    l = {}
+    zrems[key] = l
+  end
+  l[#l + 1] = member
+end

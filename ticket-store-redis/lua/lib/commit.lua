@@ -1,27 +1,5 @@
--- Changes written at commit: sorted sets, the expiry index, audit records; then commit()
--- itself and the steps built on it (applying a hold transition, settling the queue).
-
--- Sorted-set changes, written at commit --------------------------------------------------
-local zadds, zrems = {}, {}
-
-local function zadd(key, score, member)
-  local l = zadds[key]
-  if not l then
-    l = {}
-    zadds[key] = l
-  end
-  l[#l + 1] = score
-  l[#l + 1] = member
-end
-
-local function zrem(key, member)
-  local l = zrems[key]
-  if not l then
-    l = {}
-    zrems[key] = l
-  end
-  l[#l + 1] = member
-end
+-- Changes written at commit: the expiry index; then commit() itself and the steps built on it
+-- (applying a hold transition, settling the queue).
 
 -- Expiry index: live holds listed per second of their expiry (`exp:<second>` lists), the
 -- seconds in the `expb` sorted set. Entries are never removed when a hold ends early: the
@@ -47,71 +25,13 @@ local function index_expiry(exp_s, id)
   l[#l + 1] = id
 end
 
--- Audit ------------------------------------------------------------------------------
--- Records are kept until commit, then written as stream entries of up to 500 records each,
--- one field 'r' per record holding its packed form (id, at, kind, subject, owner, actor,
--- from, to, reason, correlation id joined by SEP); the subject's `aud` gets the entry id.
--- A record's id is AID plus a counter unless the caller built it.
-local records = {}
-local audited = 0
-
-local function audit(at, actor, kind, subject, owner, from, to, reason, corr)
-  audited = audited + 1
-  records[#records + 1] = { table.concat({ AID .. string.format('%06x', audited), at, kind, subject,
-    owner, actor, from or '', to, reason, corr or '' }, SEP), kind, subject, owner }
-end
-
--- A record packed by the caller (same layout).
-local function audit_packed(packed, kind, subject, owner)
-  records[#records + 1] = { packed, kind, subject, owner }
-end
-
--- `aud` with stream entry `eid` appended (once: a subject with several records in one entry
--- references it once; readers pick the subject's records out of the entry).
-local function with_entry(aud, eid)
-  if aud == nil or aud == '' then
-    return eid
-  end
-  if string.sub(aud, -#eid) == eid then
-    return aud
-  end
-  return aud .. ' ' .. eid
-end
-
 -- Writes everything this call changed.
 local function commit()
-  local i = 1
-  while i <= #records do
-    local last = math.min(i + 499, #records)
-    local args = { K_AUDIT, 'MAXLEN', '~', AUDIT_MAX, '*' }
-    for k = i, last do
-      args[#args + 1] = 'r'
-      args[#args + 1] = records[k][1]
-    end
-    local eid = redis.call('XADD', unpack(args))
-    for k = i, last do
-      local r = records[k]
-      if r[2] == 'h' then
-        local h = load_hold(r[3])
-        h[H_AUD] = with_entry(h[H_AUD], eid)
-        save_hold(r[3], h)
-      else
-        local t = load_ticket(r[4])
-        t.aud = with_entry(t.aud, eid)
-        save_ticket(r[4], t)
-      end
-    end
-    i = last + 1
-  end
-  records = {}
+  flush_records()
   flush(HOLDS)
   flush(USER_HOLDS)
   flush(TICKETS)
-  for _, f in ipairs(stock_order) do
-    if stock_delta[f] ~= 0 then
-      redis.call('HINCRBY', K_STOCK, f, stock_delta[f])
-    end
-  end
+  flush_stock()
   flush(SEATS)
   for _, sec in ipairs(expiring_order) do
     call_chunked('RPUSH', B .. 'exp:' .. sec, expiring[sec], 1000)
@@ -124,7 +44,6 @@ local function commit()
   for key, l in pairs(zrems) do
     call_chunked('ZREM', key, l, 1000)
   end
-  stock_base, stock_delta, stock_order = {}, {}, {}
   zadds, zrems = {}, {}
 end
 

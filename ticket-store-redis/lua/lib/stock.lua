@@ -1,15 +1,37 @@
 -- Stock counters and seat states, cached per call; taking and moving units.
 
 -- Stock ------------------------------------------------------------------------------
--- Counters 'a:<grade>' (available), 's:<grade>' (sold), 'c:<grade>' (capacity). Held is
--- capacity - available - sold, so the three always add up to the capacity.
-local stock_base, stock_delta, stock_order = {}, {}, {}
+-- Counters of the `stock` hash, read all at once on first use (one HGETALL) and written back
+-- at commit with one HSET:
+--   'a:<grade>', 's:<grade>', 'c:<grade>'  available, sold, capacity (held is c - a - s, so
+--                                          the three always add up to the capacity);
+--   'p:<grade>'                            units of PAYING holds (part of held);
+--   'n:<STATE>'                            holds in each state;
+--   'fseq'                                 the change feed's head (last sequence number);
+--   'aseq'                                 audit records written (numbers the audit ids);
+--   'so'                                   1 once SoldOut was announced, until units return.
+-- Missing counters are 0.
+local stock_base, stock_delta, stock_order = nil, {}, {}
+local stock_grades = {}
+
+local function stock_load()
+  if stock_base then
+    return
+  end
+  stock_base = {}
+  local all = redis.call('HGETALL', K_STOCK)
+  for i = 1, #all, 2 do
+    local f = all[i]
+    stock_base[f] = tonumber(all[i + 1])
+    if string.sub(f, 1, 2) == 'c:' then
+      stock_grades[#stock_grades + 1] = string.sub(f, 3)
+    end
+  end
+end
 
 local function stock_value(f)
-  if stock_base[f] == nil then
-    stock_base[f] = tonumber(redis.call('HGET', K_STOCK, f) or '0')
-  end
-  return stock_base[f] + (stock_delta[f] or 0)
+  stock_load()
+  return (stock_base[f] or 0) + (stock_delta[f] or 0)
 end
 
 local function stock_add(f, d)
@@ -18,6 +40,28 @@ local function stock_add(f, d)
     stock_order[#stock_order + 1] = f
   end
   stock_delta[f] = stock_delta[f] + d
+end
+
+-- Writes the changed counters (absolute values: the script runs alone) with one HSET.
+local function flush_stock()
+  if #stock_order == 0 then
+    return
+  end
+  stock_load()
+  local args = {}
+  for _, f in ipairs(stock_order) do
+    local d = stock_delta[f]
+    if d ~= 0 then
+      local v = (stock_base[f] or 0) + d
+      stock_base[f] = v
+      args[#args + 1] = f
+      args[#args + 1] = string.format('%d', v)
+    end
+  end
+  if #args > 0 then
+    redis.call('HSET', K_STOCK, unpack(args))
+  end
+  stock_delta, stock_order = {}, {}
 end
 
 -- Seat states ('A', 'H', 'S'), false for an unknown seat.
@@ -102,20 +146,22 @@ end
 
 -- Units available and held over every grade.
 local function stock_totals()
-  local all = redis.call('HGETALL', K_STOCK)
+  stock_load()
   local available, capacity, sold = 0, 0, 0
-  for i = 1, #all, 2 do
-    local f = all[i]
-    local n = tonumber(all[i + 1]) + (stock_delta[f] or 0)
-    local c = string.sub(f, 1, 2)
-    if c == 'a:' then
-      available = available + n
-    elseif c == 'c:' then
-      capacity = capacity + n
-    elseif c == 's:' then
-      sold = sold + n
-    end
+  for _, g in ipairs(stock_grades) do
+    available = available + stock_value('a:' .. g)
+    capacity = capacity + stock_value('c:' .. g)
+    sold = sold + stock_value('s:' .. g)
   end
   return available, capacity - available - sold
 end
 
+-- Units available over every grade.
+local function stock_available()
+  stock_load()
+  local available = 0
+  for _, g in ipairs(stock_grades) do
+    available = available + stock_value('a:' .. g)
+  end
+  return available
+end

@@ -1,6 +1,6 @@
 -- Queue tickets: the user's latest ticket, packed (TICKET_FIELDS joined by SEP) in the
--- `tickets` hash, cached as tables. `aud` holds the audit references of all the user's
--- tickets in the session.
+-- `tickets` hash, cached as tables. `aud` is kept empty (it listed audit references before
+-- the audit trail got its own indexes, lib/feed.lua).
 local TICKET_FIELDS = { 'id', 'st', 'pq', 'seq', 'jat', 'aat', 'exp', 'aud' }
 local K_TICKETS = B .. 'tickets'
 

@@ -11,6 +11,16 @@ pub async fn isolated_store(max_batch: usize) -> RedisStore {
     isolated_store_at(&ticketrush_test_support::redis_url(), max_batch).await
 }
 
+/// [`isolated_store`] with settings changed by `change` (the prefix stays unique).
+#[allow(dead_code)] // used by some test binaries only
+pub async fn isolated_store_with(change: impl FnOnce(&mut RedisConfig)) -> RedisStore {
+    let url = ticketrush_test_support::redis_url();
+    let mut config = RedisConfig::new(&url).with_prefix(unique_name("redis"));
+    config.delete_keys_on_drop = true;
+    change(&mut config);
+    Service::Redis.connected(&url, RedisStore::connect(config).await)
+}
+
 /// [`isolated_store`] on another URL (e.g. another logical database).
 #[allow(dead_code)] // used by some test binaries only
 pub async fn isolated_store_at(url: &str, max_batch: usize) -> RedisStore {
