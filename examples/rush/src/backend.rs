@@ -45,10 +45,9 @@ impl Backend {
             StoreKind::Memory => Ok(Self::Memory(MemoryStore::new())),
             StoreKind::Redis => {
                 let prefix = server.clone().unwrap_or_else(|| format!("rush:{run}"));
+                // The audit trail is complete on Redis (no trim since issue 17), so the FIFO
+                // check can read all of it.
                 let mut c = RedisConfig::new(&config.redis_url).with_prefix(prefix);
-                // Keep every audit record: the FIFO check reads the whole trail (over
-                // HTTP the server's writes trim it at the server's own setting).
-                c.audit_max_len = 1_000_000_000_000;
                 // A safety net behind `cleanup`: a run that panics still removes its keys
                 // (never the server's).
                 c.delete_keys_on_drop = !config.keep && server.is_none();
