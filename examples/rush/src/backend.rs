@@ -45,7 +45,8 @@ impl Backend {
             StoreKind::Memory => Ok(Self::Memory(MemoryStore::new())),
             StoreKind::Redis => {
                 let prefix = server.clone().unwrap_or_else(|| format!("rush:{run}"));
-                // The audit trail is complete (never trimmed): the FIFO check reads it all.
+                // The audit trail is complete on Redis (no trim since issue 17), so the FIFO
+                // check can read all of it.
                 let mut c = RedisConfig::new(&config.redis_url).with_prefix(prefix);
                 // A safety net behind `cleanup`: a run that panics still removes its keys
                 // (never the server's).

@@ -2,9 +2,10 @@
 // pick units or seats, hold, pay in the payment sandbox, see the ticket codes; admins see a
 // session's live figures. Plain JavaScript over the server's JSON API on this origin.
 //
-// Tokens stay in memory (a reload logs out) and never go into a URL: the queue's
-// Server-Sent Events are read with fetch() so that they can carry the Authorization header,
-// which EventSource cannot send.
+// Tokens stay in memory (a reload logs out) and never go into a URL: the Server-Sent Events
+// (the queue's, and my own changes from GET /api/me/events) are read with fetch() so that
+// they can carry the Authorization header, which EventSource cannot send. Nothing polls:
+// my reservations, tickets and payment results follow my event stream.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -21,6 +22,9 @@ const state = {
   seats: new Set(), // seat ids picked on the seat map
   hold: null, // the live hold (HoldAnswer)
   statsTimer: null, // admin stats interval
+  mineWatch: null, // AbortController of the open GET /api/me/events stream
+  mineReload: null, // pending reload of my lists (debounced)
+  holdWaiters: new Map(), // hold id -> callbacks waiting for a change of that hold
 };
 
 // ---------------------------------------------------------------------------------------
@@ -192,6 +196,7 @@ async function login() {
   $("auth-form").hidden = true;
   $("mine-section").hidden = false;
   await loadMine();
+  watchMine();
   if (state.me.role === "ADMIN") startAdmin();
 }
 
@@ -206,6 +211,7 @@ async function logout() {
 /** Forgets the tokens and everything of the user. */
 function loggedOut(message) {
   stopQueueWatch();
+  stopMineWatch();
   stopAdmin();
   Object.assign(state, { access: null, refresh: null, me: null, hold: null, admitted: false });
   state.seats.clear();
@@ -558,11 +564,12 @@ async function pay() {
   const body = card === "wallet" ? { method: "wallet" } : { method: "card", card_number: card };
   const answer = await api("POST", `/api/holds/${holdId}/checkout`, { body, key: newKey() });
   let h = answer.hold;
-  // A slow card leaves the hold PAYING: the provider's webhook settles it; poll until then.
-  for (let i = 0; !FINAL.includes(h.status) && i < 120; i++) {
+  // A slow card leaves the hold PAYING: the provider's webhook settles it, and my event
+  // stream says when; the hold is read again then (or after 10 s without news).
+  for (let i = 0; !FINAL.includes(h.status) && i < 12; i++) {
     showHold(h);
     $("pay-status").textContent = `Payment ${answer.status || "processing"}: waiting for the result…`;
-    await sleep(1000);
+    await holdChanged(holdId, 10000);
     h = await api("GET", `/api/holds/${holdId}`);
   }
   showHold(h);
@@ -634,7 +641,7 @@ async function loadMine(confirmedHold) {
   for (let attempt = 0; ; attempt++) {
     let tickets = null;
     try {
-      tickets = (await api("GET", "/api/me/tickets")).tickets;
+      tickets = (await api("GET", "/api/me/tickets?limit=50")).tickets;
     } catch (e) {
       if (!(e instanceof ApiError && e.status === 404)) throw e;
     }
@@ -654,10 +661,12 @@ async function loadMine(confirmedHold) {
     );
     if (tickets.length === 0) list.replaceChildren(el("li", { text: "No tickets yet." }));
     const found = !confirmedHold || tickets.some((t) => t.reservation_id === confirmedHold);
-    if (found || attempt >= 10) break;
-    await sleep(500);
+    if (found || attempt >= 3) break;
+    await holdChanged(confirmedHold, 2000);
   }
-  const reservations = await api("GET", "/api/me/reservations");
+  // The first page (the newest 50); the page says when there are more.
+  const page = await api("GET", "/api/me/reservations?limit=50");
+  const reservations = page.reservations;
   $("reservations").replaceChildren(
     ...reservations.map((r) =>
       el("li", {
@@ -669,7 +678,84 @@ async function loadMine(confirmedHold) {
     ),
   );
   if (reservations.length === 0) $("reservations").replaceChildren(el("li", { text: "None yet." }));
+  if (page.next_cursor) $("reservations").append(el("li", { text: "… and older ones." }));
   await loadWallet();
+}
+
+/** Resolves at the next change of hold `id` from my event stream, or after `ms`. */
+function holdChanged(id, ms) {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      const waiting = state.holdWaiters.get(id) || [];
+      state.holdWaiters.set(
+        id,
+        waiting.filter((f) => f !== done),
+      );
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    state.holdWaiters.set(id, [...(state.holdWaiters.get(id) || []), done]);
+  });
+}
+
+/** Reloads my lists soon (several events in a row reload once). */
+function reloadMineSoon() {
+  if (state.mineReload) return;
+  state.mineReload = setTimeout(() => {
+    state.mineReload = null;
+    if (state.access) loadMine().catch(showError);
+  }, 200);
+}
+
+function stopMineWatch() {
+  if (state.mineWatch) state.mineWatch.abort();
+  state.mineWatch = null;
+}
+
+/**
+ * Follows `GET /api/me/events` while logged in: each change of my reservations or admissions
+ * reloads my lists and wakes whoever waits for that hold; `resync` reloads them too. A
+ * dropped connection resumes with Last-Event-ID, so no change is missed.
+ */
+async function watchMine() {
+  stopMineWatch();
+  const watch = new AbortController();
+  state.mineWatch = watch;
+  let lastId = null;
+  while (!watch.signal.aborted) {
+    try {
+      const headers = { accept: "text/event-stream", authorization: `Bearer ${state.access}` };
+      if (lastId) headers["last-event-id"] = lastId;
+      const resp = await fetch("/api/me/events", { headers, signal: watch.signal, cache: "no-store" });
+      if (resp.status === 401 && (await refreshTokens())) continue;
+      if (!resp.ok) await parse(resp); // throws the API's error
+      await readEvents(resp.body, (ev) => {
+        if (ev.id) lastId = ev.id;
+        onMyEvent(ev);
+        return false;
+      });
+    } catch (e) {
+      if (watch.signal.aborted) return;
+      if (e instanceof ApiError && e.status !== 503) break;
+      // A dropped connection: resume shortly.
+    }
+    await sleep(1000);
+  }
+}
+
+/** Handles one event of my stream. */
+function onMyEvent(ev) {
+  if (ev.type === "ready" || ev.type === "error") return;
+  if (ev.type === "resync") {
+    reloadMineSoon();
+    return;
+  }
+  const change = JSON.parse(ev.data);
+  if (change.hold_id) {
+    for (const wake of state.holdWaiters.get(change.hold_id) || []) wake();
+    reloadMineSoon();
+  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -309,7 +309,7 @@ async fn rush(kind: Kind, processes: usize) {
             )
             .await;
         assert_eq!(status, 200, "{mine}");
-        let confirmed: u64 = mine
+        let confirmed: u64 = mine["reservations"]
             .as_array()
             .expect("reservations")
             .iter()

@@ -48,7 +48,10 @@ async fn scanned_tickets_block_the_refund(kind: Kind) {
     // nothing changed: still sold, still confirmed, no refund
     assert_eq!(totals(&s, session).await, (3, 0, 2));
     let mine = call(&s, "GET", "/api/me/reservations", Some(&me), &[], None).await;
-    assert_eq!(mine.json[0]["status"], "confirmed", "{mine:?}");
+    assert_eq!(
+        mine.json["reservations"][0]["status"], "confirmed",
+        "{mine:?}"
+    );
     assert_eq!(
         s.state.sandbox.as_ref().unwrap().refunds().len(),
         refunds_before

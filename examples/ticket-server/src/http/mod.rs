@@ -35,6 +35,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod paging;
 pub mod params;
 pub mod routes;
 
@@ -54,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::holds::router())
         .merge(routes::payments::router())
         .merge(routes::queue_events::router())
+        .merge(routes::my_events::router())
+        .merge(routes::notifications::router())
         .merge(routes::reservations::router())
         .merge(routes::admin::router())
         .merge(routes::wallet::router())

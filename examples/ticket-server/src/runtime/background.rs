@@ -1,8 +1,10 @@
-//! The jobs a server runs on timers: the sweeper (expired holds return their units and wake
-//! the queue), the payment reconcilers (checkouts whose webhook never came; wallet top-ups
-//! still pending, settled or given up past their deadline) and the purge of
-//! expired refresh tokens. Safe on every process at once: each is idempotent and claims its
-//! work atomically.
+//! The jobs a server runs on timers: the admission rounds (every live session, every
+//! [`ADMIT_EVERY`], one round per session per tick across every process through a lease in
+//! the store), the sweeper (expired holds return their units and wake the queue), the
+//! payment reconcilers (checkouts whose webhook never came; wallet top-ups still pending,
+//! settled or given up past their deadline) and the purge of expired refresh tokens. Safe
+//! on every process at once: each is idempotent and claims its work atomically. Starting
+//! the jobs also starts following the live sessions ([`crate::live`]).
 
 use std::time::Duration;
 
@@ -14,6 +16,11 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(5);
 /// How long before a hold expires its checkout is polled.
 pub const RECONCILE_LEAD: Duration = Duration::from_secs(30);
+/// How often each live session gets an admission round (across every process: the first
+/// process to take the session's lease for the tick runs it).
+pub const ADMIT_EVERY: Duration = Duration::from_secs(1);
+/// How often each live session's new changes are turned into in-app notifications.
+pub const NOTIFY_EVERY: Duration = Duration::from_millis(500);
 /// How often expired refresh tokens are deleted.
 pub const PURGE_EVERY: Duration = Duration::from_secs(3_600);
 
@@ -21,7 +28,7 @@ pub const PURGE_EVERY: Duration = Duration::from_secs(3_600);
 #[derive(Debug)]
 pub struct Jobs {
     stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Jobs {
@@ -29,8 +36,10 @@ impl Jobs {
     /// step is idempotent, so one cut short by a crash is redone by the next process).
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        if let Err(e) = self.task.await {
-            tracing::warn!("background jobs ended abnormally: {e}");
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::warn!("background jobs ended abnormally: {e}");
+            }
         }
     }
 }
@@ -39,13 +48,18 @@ impl Jobs {
     /// Stops the jobs at once, without waiting (a step cut short is redone later: every
     /// step is idempotent).
     pub fn abort(&self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 
 /// Starts the jobs on the current runtime; [`Jobs::stop`] stops them.
 pub fn spawn(state: AppState) -> Jobs {
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    state.live.start();
+    let admissions = tokio::spawn(admission_rounds(state.clone(), stopped.clone()));
+    let notifications = tokio::spawn(notifications(state.clone(), stopped.clone()));
     let task = tokio::spawn(async move {
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
@@ -78,5 +92,95 @@ pub fn spawn(state: AppState) -> Jobs {
             }
         }
     });
-    Jobs { stop, task }
+    Jobs {
+        stop,
+        tasks: vec![admissions, notifications, task],
+    }
+}
+
+/// Every [`ADMIT_EVERY`], an admission round for each live session whose lease
+/// `admission:<session>` this process gets for the tick (so with several processes one
+/// round runs per session per tick; a process that dies leaves the lease to run out).
+async fn admission_rounds(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(ADMIT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = tick.tick() => {}
+        }
+        for session in state.live.live_sessions() {
+            admission_round(&state, session).await;
+        }
+    }
+}
+
+/// Every [`NOTIFY_EVERY`], a pass of the notification dispatcher over each live session:
+/// its changes since the `inbox` consumer's checkpoint become in-app notifications
+/// ([`crate::stores::inbox::InboxNotifier`]), each delivered once however many processes
+/// run (the library's delivery log).
+async fn notifications(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    use ticket_core::service::{DispatchConfig, NotificationDispatcher};
+    let notifier = std::sync::Arc::new(crate::stores::inbox::InboxNotifier::new(
+        state.inbox.clone(),
+    ));
+    let config = DispatchConfig {
+        consumer: INBOX_CONSUMER.to_owned(),
+        ..DispatchConfig::new(state.process_id.clone())
+    };
+    let dispatcher = match NotificationDispatcher::new(
+        state.rush.stores().clone(),
+        notifier,
+        state.clock.clone(),
+        config,
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!("notification dispatcher: {e}");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(NOTIFY_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = tick.tick() => {}
+        }
+        for session in state.live.live_sessions() {
+            match dispatcher.dispatch(session).await {
+                Ok(_) | Err(ticket_core::Error::NotFound { .. }) => {}
+                Err(e) => tracing::warn!(%session, "notification dispatch failed: {e}"),
+            }
+        }
+    }
+}
+
+/// The consumer name of the in-app notifications' checkpoints.
+pub const INBOX_CONSUMER: &str = "inbox";
+
+/// One session's round of this tick, if this process holds its lease.
+pub async fn admission_round(state: &AppState, session: ticket_core::SessionId) {
+    let leases = &state.rush.stores().leases;
+    let name = format!("admission:{session}");
+    match leases
+        .try_lease(&name, &state.process_id, state.clock.now(), ADMIT_EVERY)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::warn!(%session, "admission lease failed: {e}");
+            return;
+        }
+    }
+    match state
+        .admission_rounds
+        .run(&state.rush.admission, session)
+        .await
+    {
+        Ok(admitted) => state.metrics.admitted(admitted),
+        Err(ticket_core::Error::NotFound { .. }) => {}
+        Err(e) => tracing::warn!(%session, "admission round failed: {e}"),
+    }
 }

@@ -95,6 +95,13 @@ pub struct AppState {
     pub hashing: Arc<crate::services::hashing::HashingPool>,
     /// Refusals for abuse (shared by every process on Redis or PostgreSQL).
     pub security_audit: Arc<crate::stores::security_audit::SecurityAudit>,
+    /// This process's live view of the sales: one change-feed follower per session, shared
+    /// by every event stream.
+    pub live: Arc<crate::live::Live>,
+    /// This process's name in leases and delivery claims (unique per process).
+    pub process_id: String,
+    /// Users' in-app notifications (shared by every process on Redis or PostgreSQL).
+    pub inbox: Arc<dyn crate::stores::inbox::InboxStore>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -235,6 +242,13 @@ impl AppState {
             Duration::from_millis(config.throttle.hash_wait_ms),
         ));
         let security_audit = connect_security_audit(&config).await?;
+        let live = crate::live::Live::new(
+            rush.stores().clone(),
+            clock.clone(),
+            crate::live::LiveConfig::default(),
+        );
+        let process_id = format!("ticket-server-{}", uuid::Uuid::now_v7());
+        let inbox = connect_inbox(&config).await?;
         Ok(Self {
             rush: Arc::new(rush),
             checkout: Arc::new(checkout),
@@ -253,6 +267,9 @@ impl AppState {
             throttle,
             hashing,
             security_audit,
+            live,
+            process_id,
+            inbox,
         })
     }
 }
@@ -280,6 +297,34 @@ async fn connect_throttle(config: &Config) -> Result<Arc<dyn ThrottleStore>, Sta
             )
             .await
             .map_err(err)?;
+            store.migrate().await.map_err(err)?;
+            Arc::new(store)
+        }
+    })
+}
+
+/// The inbox of `config.store`: memory, Redis under `<namespace>:app`, or PostgreSQL in
+/// the schema `<namespace>_app` (migrated).
+async fn connect_inbox(
+    config: &Config,
+) -> Result<Arc<dyn crate::stores::inbox::InboxStore>, StartError> {
+    use crate::stores::inbox::{InboxError, MemoryInbox, PgInbox, RedisInbox};
+    let ns = &config.namespace;
+    let err = |e: InboxError| StartError::Backend {
+        what: "inbox",
+        message: e.to_string(),
+    };
+    Ok(match config.store {
+        StoreKind::Memory => Arc::new(MemoryInbox::new()),
+        StoreKind::Redis => Arc::new(
+            RedisInbox::connect(&config.redis_url, &format!("{ns}:app"))
+                .await
+                .map_err(err)?,
+        ),
+        StoreKind::Pg => {
+            let store = PgInbox::connect(&config.database_url, &format!("{ns}_app"))
+                .await
+                .map_err(err)?;
             store.migrate().await.map_err(err)?;
             Arc::new(store)
         }

@@ -1,7 +1,8 @@
 //! Admission rounds shared by concurrent requests ("group commit").
 //!
-//! Every join, poll and queue stream runs an admission round so the line moves while anyone
-//! watches it. Under a rush that is thousands of rounds a second for one session, each one
+//! Every join, poll and leave runs an admission round so a freed or open slot is taken at
+//! once (besides the timer's round per session and tick, [`crate::runtime::background`]).
+//! Under a rush that is thousands of rounds a second for one session, each one
 //! an atomic step in the shared store that admits nobody new the others would not have. So
 //! within a process, rounds of one session run one at a time, and a caller that arrives
 //! while one runs waits for the next round to finish instead of starting its own: every

@@ -25,7 +25,13 @@ pub async fn publish_event(rush: &TicketRush, event: &Event) -> Result<(), Error
 
 /// Every event of the backend, in id order, read [`LOAD_PAGE`] at a time.
 pub async fn all_events(rush: &TicketRush) -> Result<Vec<Event>, Error> {
-    let inventory = &rush.stores().inventory;
+    all_events_of(&rush.stores().inventory).await
+}
+
+/// Every event of `inventory`, in id order, read [`LOAD_PAGE`] at a time.
+pub async fn all_events_of(
+    inventory: &std::sync::Arc<dyn ticket_core::store::Inventory>,
+) -> Result<Vec<Event>, Error> {
     let mut events: Vec<Event> = Vec::new();
     loop {
         let after = events.last().map(|e| e.id);

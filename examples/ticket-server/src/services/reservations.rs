@@ -1,4 +1,4 @@
-//! A buyer's reservations beyond the library's single-hold calls: every hold of a user, and
+//! A buyer's reservations beyond the library's single-hold calls: a user's holds page by page, and
 //! cancelling a confirmed one with a full refund.
 //!
 //! A cancellation puts the units back on sale at once and the library admits the next
@@ -7,17 +7,12 @@
 //! (CANCELLED → REFUNDED). Every step is idempotent, so a retry after a failure part-way
 //! finishes the job.
 
-use std::collections::HashSet;
-
 use ticket_core::gateway::{GatewayError, IntentId, RefundRequest};
-use ticket_core::model::audit::{Actor, AuditScope, Subject};
-use ticket_core::model::hold::{Hold, HoldState};
+use ticket_core::model::audit::{Actor, AuditScope};
+use ticket_core::model::hold::HoldState;
+use ticket_core::model::page::{AuditQuery, HoldCursor, HoldPage, MAX_PAGE_LIMIT, PageOrder};
 use ticket_core::service::CheckoutService;
 use ticket_core::{Error, HoldId, TicketRush, UserId};
-
-/// How many of a user's (or a hold's) audit records are read to find their reservations
-/// (or its refund).
-pub const AUDIT_SCAN_LIMIT: usize = 10_000;
 
 /// Why a buyer's cancellation happened, as recorded in the audit trail and at the provider.
 pub const CANCEL_REASON: &str = "cancelled by the buyer";
@@ -34,30 +29,19 @@ pub struct Cancelled {
     pub refund_id: Option<String>,
 }
 
-/// Every hold of `user` (found through their audit trail, the newest
-/// `AUDIT_SCAN_LIMIT` records), each once, newest first.
-pub async fn holds_of(rush: &TicketRush, user: &UserId) -> Result<Vec<Hold>, Error> {
-    let reservations = &rush.stores().reservations;
-    let records = reservations
-        .audit(&AuditScope::User(user.clone()), AUDIT_SCAN_LIMIT)
-        .await?;
-    let mut seen = HashSet::new();
-    let mut holds = Vec::new();
-    for record in records {
-        let Subject::Hold(id) = record.subject else {
-            continue;
-        };
-        if !seen.insert(id) {
-            continue;
-        }
-        let hold = reservations.get(id).await?;
-        // The audit scope is the owner already; this keeps anyone else's hold out for sure.
-        if hold.user == *user {
-            holds.push(hold);
-        }
-    }
-    holds.sort_by_key(|h| std::cmp::Reverse((h.created_at, h.id)));
-    Ok(holds)
+/// A page of `user`'s holds across sessions, newest first by `(created_at, id)`, after
+/// `after`: one keyset read of the library's per-user index (no audit scan, no read per
+/// hold). `limit` is `1..=500`.
+pub async fn holds_page(
+    rush: &TicketRush,
+    user: &UserId,
+    after: Option<HoldCursor>,
+    limit: usize,
+) -> Result<HoldPage, Error> {
+    rush.stores()
+        .reservations
+        .holds_of_user(user, after, limit)
+        .await
 }
 
 /// Cancels hold `id` of `user`, refunds its payment in full and records the refund. Every
@@ -129,16 +113,22 @@ async fn refund_in_full(
     }
 }
 
-/// The refund reference recorded when hold `id` became REFUNDED, if any.
+/// The refund reference recorded when hold `id` became REFUNDED, if any: the hold's
+/// newest audit records (a hold has a handful; REFUNDED is its last state).
 async fn recorded_refund(rush: &TicketRush, id: HoldId) -> Result<Option<String>, Error> {
-    let records = rush
+    let page = rush
         .stores()
         .reservations
-        .audit(&AuditScope::Hold(id), AUDIT_SCAN_LIMIT)
+        .audit_page(&AuditQuery {
+            scope: AuditScope::Hold(id),
+            order: PageOrder::NewestFirst,
+            after: None,
+            limit: MAX_PAGE_LIMIT,
+        })
         .await?;
-    Ok(records
+    Ok(page
+        .items
         .into_iter()
-        .rev()
         .find(|r| r.to == HoldState::Refunded.as_str())
         .and_then(|r| r.correlation_id))
 }

@@ -8,6 +8,7 @@
 //! `migrate()` brings the whole schema up to date.
 
 pub mod accounts;
+pub mod inbox;
 pub mod security_audit;
 pub(crate) mod support;
 pub mod throttle;

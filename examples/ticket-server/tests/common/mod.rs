@@ -71,12 +71,18 @@ pub struct Server {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     /// Says when the server stopped, so nothing writes after the clean-up.
     stopped: Option<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
+    /// The background jobs (admission rounds on a timer, sweeper, reconcilers), as the
+    /// binary runs them.
+    jobs: Option<ticket_server::runtime::background::Jobs>,
 }
 
 impl Drop for Server {
     /// Stops the server, then (through its namespace guard) removes its Redis keys or
     /// PostgreSQL schemas, also when the test failed.
     fn drop(&mut self) {
+        if let Some(jobs) = self.jobs.take() {
+            jobs.abort();
+        }
         if let Some(stop) = self.shutdown.take() {
             let _ = stop.send(());
         }
@@ -167,6 +173,7 @@ async fn serve(
     ticket_server::runtime::bootstrap::connect_sandbox_webhooks(&state, &format!("http://{addr}"))
         .expect("webhooks");
     let app = ticket_server::http::router(state.clone());
+    let jobs = ticket_server::runtime::background::spawn(state.clone());
     let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
     let (stopped_tx, stopped) = std::sync::mpsc::channel();
     tokio::spawn(async move {
@@ -190,6 +197,7 @@ async fn serve(
         guard,
         shutdown: Some(shutdown),
         stopped: Some(std::sync::Mutex::new(stopped)),
+        jobs: Some(jobs),
     }
 }
 

@@ -22,6 +22,9 @@ pub enum Scenario {
     Hold,
     /// `ping`, then `read`, then `hold`, back to back at each client count.
     All,
+    /// An SSE crowd: `--watchers` users watch the queue while it admits `--admit-per-sec`
+    /// (Redis commands/s, admission → event delay, events/s, server RSS). Not in `all`.
+    Crowd,
 }
 
 impl Scenario {
@@ -40,12 +43,15 @@ impl Scenario {
             Self::Read => "read",
             Self::Hold => "hold",
             Self::All => "all",
+            Self::Crowd => "crowd",
         }
     }
 
     /// Whether it needs the benchmark's own event (created through the admin API).
     pub fn needs_session(self) -> bool {
-        self.steps().iter().any(|s| *s != Self::Ping)
+        self.steps()
+            .iter()
+            .any(|s| !matches!(s, Self::Ping | Self::Crowd))
     }
 }
 
@@ -96,7 +102,22 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// `crowd`: watcher counts (comma-separated), one crowd after the other.
+    #[arg(long, value_delimiter = ',', default_value = "100")]
+    pub watchers: Vec<usize>,
+    /// `crowd`: admissions per second while measuring.
+    #[arg(long, default_value_t = 20)]
+    pub admit_per_sec: u32,
+    /// `crowd`: the server's `--admission-ttl-secs` (dates each admission from its expiry).
+    #[arg(long, default_value_t = 120)]
+    pub admission_ttl_secs: u64,
+    /// `crowd`: the server's Redis, whose `INFO commandstats` gives the commands per second.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
 }
+
+/// Most watchers of one crowd.
+pub const MAX_WATCHERS: usize = 200_000;
 
 impl Args {
     /// Checks the values clap cannot; the message names the flag.
@@ -110,6 +131,17 @@ impl Args {
             return Err(format!(
                 "--clients must be 1 to {MAX_CLIENTS} (each of them)"
             ));
+        }
+        if self.watchers.is_empty() || self.watchers.iter().any(|&w| w == 0 || w > MAX_WATCHERS) {
+            return Err(format!(
+                "--watchers must be 1 to {MAX_WATCHERS} (each of them)"
+            ));
+        }
+        if self.admit_per_sec == 0 || self.admit_per_sec > 100_000 {
+            return Err("--admit-per-sec must be 1 to 100000".into());
+        }
+        if self.scenario == Scenario::Crowd && self.duration_secs > 60 {
+            return Err("--duration-secs must be at most 60 with --scenario crowd".into());
         }
         if self.duration_secs == 0 {
             return Err("--duration-secs must be at least 1".into());
@@ -190,5 +222,11 @@ mod tests {
         assert!(Scenario::Read.needs_session());
         assert!(Scenario::Hold.needs_session());
         assert!(Scenario::All.needs_session());
+        assert!(!Scenario::Crowd.needs_session());
+        let crowd = parse(&["--scenario", "crowd", "--watchers", "100,10000,50000"]);
+        assert!(crowd.validate().is_ok());
+        assert_eq!(crowd.watchers, vec![100, 10_000, 50_000]);
+        assert!(parse(&["--watchers", "0"]).validate().is_err());
+        assert!(parse(&["--admit-per-sec", "0"]).validate().is_err());
     }
 }

@@ -53,6 +53,11 @@ impl Target {
             Scenario::All => {
                 return Err(BenchError::Setup("`all` is a list of scenarios".into()));
             }
+            Scenario::Crowd => {
+                return Err(BenchError::Setup(
+                    "`crowd` is not a closed-loop scenario".into(),
+                ));
+            }
         };
         let url = Url::parse(&format!("{base}{path}"))
             .map_err(|e| BenchError::Setup(format!("the URL {base}{path}: {e}")))?;

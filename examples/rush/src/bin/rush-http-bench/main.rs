@@ -15,12 +15,25 @@
 //! rush-http-bench --jwt-secret "$S" --clients 16,64 --duration-secs 10
 //! ```
 //!
+//! `--scenario crowd` measures an SSE crowd instead ([`crowd`]): for each `--watchers`
+//! count, that many users watch one session's queue while it admits `--admit-per-sec`;
+//! it reports the Redis commands per second (`--redis-url`), the delay from an admission
+//! in the store to the watcher's event, events per second and the server's RSS
+//! (`--watch-pid`, the server's pid first):
+//!
+//! ```sh
+//! ulimit -n 200000   # for the server too
+//! rush-http-bench --jwt-secret "$S" --scenario crowd --watchers 100,10000,50000 \
+//!     --redis-url redis://127.0.0.1:6379 --watch-pid "$SERVER_PID" --duration-secs 20
+//! ```
+//!
 //! Exit status: 0 after a clean run, 2 when a measured window had errors (the report shows
 //! them), 1 when the run could not start (a bad flag, the server unreachable or refusing
 //! the set-up; the reason is printed).
 
 mod args;
 mod cpu;
+mod crowd;
 mod load;
 mod report;
 mod setup;
@@ -63,6 +76,9 @@ const EXIT_ERRORS: i32 = 2;
 
 fn main() {
     let args = Args::parse();
+    if args.scenario == args::Scenario::Crowd {
+        std::process::exit(crowd_main(&args));
+    }
     let code = match args
         .validate()
         .map_err(BenchError::Args)
@@ -93,6 +109,60 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// `--scenario crowd`: one crowd per `--watchers` count; the exit status.
+fn crowd_main(args: &Args) -> i32 {
+    let run = async {
+        let limit = crowd::raise_file_limit();
+        if let Some(most) = args.watchers.iter().max()
+            && u64::try_from(*most).unwrap_or(u64::MAX) + 100 > limit
+        {
+            eprintln!("rush-http-bench: the open-file limit ({limit}) is below {most} watchers");
+        }
+        let tokens = Arc::new(setup::Tokens::new(&args.jwt_secret)?);
+        let crowd_args = crowd::CrowdArgs {
+            base: args.base_url(),
+            tokens,
+            admit_per_sec: args.admit_per_sec,
+            duration: args.duration(),
+            admission_ttl: Duration::from_secs(args.admission_ttl_secs),
+            redis_url: args.redis_url.as_deref(),
+            server_pid: args.watch_pid.first().copied(),
+        };
+        let mut reports = Vec::new();
+        for &n in &args.watchers {
+            let one = crowd::run(&crowd_args, n).await?;
+            if !args.json {
+                print!("{}", one.to_text());
+            }
+            reports.push(one);
+        }
+        Ok::<_, BenchError>(reports)
+    };
+    match args
+        .validate()
+        .map_err(BenchError::Args)
+        .and_then(|()| runtime(args.client_threads))
+        .and_then(|rt| rt.block_on(run))
+    {
+        Ok(reports) => {
+            if args.json {
+                match serde_json::to_string_pretty(&reports) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("rush-http-bench: the report as JSON: {e}");
+                        return EXIT_FAILED;
+                    }
+                }
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("rush-http-bench: {e}");
+            EXIT_FAILED
+        }
+    }
 }
 
 /// The client's runtime.

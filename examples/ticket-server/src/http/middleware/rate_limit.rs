@@ -2,7 +2,8 @@
 //! `RATE_LIMITED` with `Retry-After` (whole seconds, at least 1).
 //!
 //! Limited (by method and matched route template): `POST`, `GET`, `DELETE
-//! /api/sessions/{id}/queue`, `GET /api/sessions/{id}/queue/events`, `POST /api/holds`,
+//! /api/sessions/{id}/queue`, `GET /api/sessions/{id}/queue/events`, `GET /api/me/events`,
+//! `POST /api/holds`,
 //! `DELETE /api/holds/{id}`, `POST /api/holds/{id}/checkout` and `POST
 //! /api/me/wallet/topups`. No other route is ever limited here.
 //!
@@ -200,6 +201,8 @@ pub fn is_limited(method: &Method, route: &str) -> bool {
             method == Method::POST || method == Method::GET || method == Method::DELETE
         }
         "/api/sessions/{id}/queue/events" => method == Method::GET,
+        // a reconnecting stream replays from the store
+        "/api/me/events" => method == Method::GET,
         "/api/holds" => method == Method::POST,
         "/api/holds/{id}" => method == Method::DELETE,
         "/api/holds/{id}/checkout" => method == Method::POST,
@@ -340,6 +343,7 @@ mod tests {
             (Method::GET, "/api/sessions/{id}/queue"),
             (Method::DELETE, "/api/sessions/{id}/queue"),
             (Method::GET, "/api/sessions/{id}/queue/events"),
+            (Method::GET, "/api/me/events"),
             (Method::POST, "/api/holds"),
             (Method::DELETE, "/api/holds/{id}"),
             (Method::POST, "/api/holds/{id}/checkout"),
@@ -351,6 +355,7 @@ mod tests {
             (Method::GET, "/api/holds/{id}"),
             (Method::POST, "/api/payments/webhook"),
             (Method::GET, "/metrics"),
+            (Method::GET, "/api/me/notifications"),
             (Method::POST, "/api/auth/login"),
             (Method::OPTIONS, "/api/holds"),
         ] {

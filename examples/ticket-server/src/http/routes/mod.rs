@@ -6,6 +6,8 @@ pub mod catalog;
 pub mod demo_page;
 pub mod holds;
 pub mod meta;
+pub mod my_events;
+pub mod notifications;
 pub mod payments;
 pub mod queue;
 pub mod queue_events;

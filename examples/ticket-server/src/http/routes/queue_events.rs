@@ -4,9 +4,13 @@
 //! active: hold now, before `admission_expires_at`), `expired` (the admission ran out, or the
 //! ticket ended), `sold_out` (nothing left to wait for). Each carries the same JSON as
 //! `GET /api/sessions/{id}/queue` and an increasing `id`; a client that reconnects with
-//! `Last-Event-ID` continues the numbering and gets the current state at once. The stream is
-//! read from the shared store, so it works on any server process; a keep-alive comment goes
-//! out every 15 s. `admitted`, `expired` and `sold_out` end the stream. Described for
+//! `Last-Event-ID` continues the numbering and gets the current state at once. The stream
+//! reads the store twice when it opens (my place, the feed's head) and once more when my
+//! ticket leaves the line; in between, my place comes from this process's live copy of the
+//! line ([`crate::live`]: one change-feed follower per session, whatever the number of
+//! watchers), so it works on any server process and follows admissions made by any of
+//! them. Admissions run on a timer ([`crate::runtime::background`]), not in the stream. A
+//! keep-alive comment goes out every 15 s. `admitted`, `expired` and `sold_out` end the stream. Described for
 //! `GET /openapi.json` by its `#[utoipa::path]` (tag `queue_events`).
 
 use std::convert::Infallible;
@@ -18,7 +22,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use axum::{Extension, Router};
 use futures_util::{Stream, StreamExt};
-use ticket_core::model::queue::{Outlook, QueueView, TicketState};
+use ticket_core::model::queue::{Outlook, QueueTicket, QueueView, TicketState};
 use ticket_core::{SessionId, UserId};
 
 use crate::http::draining::Draining;
@@ -26,10 +30,9 @@ use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::AuthUser;
 use crate::http::params::{path_id, user_of};
 use crate::http::routes::queue::queue_answer;
+use crate::live::QueueWatch;
+use crate::live::session::Derived;
 use crate::runtime::state::AppState;
-
-/// How often a stream reads the queue.
-pub const POLL_EVERY: Duration = Duration::from_millis(500);
 
 /// The largest `Last-Event-ID` a client may resume from: 2^53 − 1, the largest integer a
 /// JavaScript client holds exactly. The numbering continues from it without overflow (a
@@ -55,10 +58,74 @@ struct Watch {
     state: AppState,
     session: SessionId,
     user: UserId,
+    /// The ticket as last read from the store.
+    ticket: QueueTicket,
+    /// A feed sequence the last store read reflects.
+    known: u64,
+    /// The follower's cursor at the last store read for this watcher (so one missing
+    /// ticket costs one read per change of the session, not one per wake-up).
+    read_at: Option<u64>,
+    live: QueueWatch,
+    /// The shared state was read since its last change: wait for the next one first.
+    stale: bool,
     next: Option<QueueView>,
     last: Option<String>,
     id: u64,
     done: bool,
+}
+
+impl Watch {
+    /// The next view to consider: a pending store read, or one derived from the shared
+    /// live state (waiting for it to change when there is nothing new).
+    async fn next_view(&mut self) -> Result<QueueView, ticket_core::Error> {
+        loop {
+            if let Some(v) = self.next.take() {
+                return Ok(v);
+            }
+            if self.stale {
+                self.stale = false;
+                if self.live.changed.changed().await.is_err() {
+                    // The follower is gone (cannot happen while we hold it): read.
+                    return self
+                        .state
+                        .rush
+                        .admission
+                        .view(self.session, &self.user)
+                        .await;
+                }
+            }
+            let now = self.state.clock.now();
+            // Whatever this derives, the next look waits for a change of the shared state.
+            self.stale = true;
+            match self.live.live.derive(&self.ticket, self.known, now) {
+                Derived::View(v) => return Ok(v),
+                Derived::ReadStore if self.read_at != Some(self.live.live.cursor()) => {
+                    // The ticket left the line (admitted, left, …): read it once.
+                    self.read_at = Some(self.live.live.cursor());
+                    let v = self
+                        .state
+                        .rush
+                        .admission
+                        .view(self.session, &self.user)
+                        .await?;
+                    self.ticket = v.ticket.clone();
+                    return Ok(v);
+                }
+                Derived::ReadStore | Derived::NotYet => {
+                    if self.live.changed.changed().await.is_err() {
+                        // The follower is gone (cannot happen while we hold it): read.
+                        self.next = Some(
+                            self.state
+                                .rush
+                                .admission
+                                .view(self.session, &self.user)
+                                .await?,
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The `Last-Event-ID` a client resumes from: 0 without the header; 400 `VALIDATION` unless
@@ -143,10 +210,18 @@ async fn queue_events(
         return Err(crate::http::routes::queue::left_queue());
     }
     let resumed = last_event_id(&headers)?;
+    // Everything the view reflects is at or before the feed's head read after it.
+    let known = state.live.head(session).await?;
+    let live = state.live.watch_queue(session);
     let watch = Watch {
+        ticket: first.ticket.clone(),
         state,
         session,
         user,
+        known,
+        read_at: None,
+        live,
+        stale: false,
         next: Some(first),
         last: None,
         id: resumed,
@@ -157,29 +232,12 @@ async fn queue_events(
             return None;
         }
         loop {
-            let view = match w.next.take() {
-                Some(v) => v,
-                None => {
-                    tokio::time::sleep(POLL_EVERY).await;
-                    // A round of admissions, so a lone waiting user moves even without a
-                    // timer (rounds are atomic and paced by the session's policy).
-                    match w
-                        .state
-                        .admission_rounds
-                        .run(&w.state.rush.admission, w.session)
-                        .await
-                    {
-                        Ok(admitted) => w.state.metrics.admitted(admitted),
-                        Err(e) => tracing::warn!("admission round failed: {e}"),
-                    }
-                    match w.state.rush.admission.view(w.session, &w.user).await {
-                        Ok(v) => v,
-                        Err(e) => {
-                            w.done = true;
-                            let event = Event::default().event("error").data(e.to_string());
-                            return Some((Ok(event), w));
-                        }
-                    }
+            let view = match w.next_view().await {
+                Ok(v) => v,
+                Err(e) => {
+                    w.done = true;
+                    let event = Event::default().event("error").data(e.to_string());
+                    return Some((Ok(event), w));
                 }
             };
             let (name, terminal) = classify(&view);

@@ -2,7 +2,7 @@
 //!
 //! | route | does |
 //! |---|---|
-//! | `GET /api/me/reservations` | my reservations across sessions, newest first |
+//! | `GET /api/me/reservations?limit=&cursor=` | my reservations across sessions, newest first, a page at a time (`limit` 1..=500, default 50; `next_cursor`) |
 //! | `POST /api/reservations/{id}/cancel` | cancel a confirmed reservation of mine and refund it in full (`Idempotency-Key` required; another user's: 404; not confirmed, or a ticket already scanned at the gate: 409) |
 //!
 //! The cancellation itself (back on sale, refund, recorded) is
@@ -11,7 +11,8 @@
 //! Both routes are described for `GET /openapi.json` by their `#[utoipa::path]` (tag
 //! `reservations`).
 
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -19,10 +20,12 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use ticket_core::model::hold::Hold;
 use ticket_core::model::idempotency::IdempotencyKey;
+use ticket_core::model::page::HoldCursor;
 use ticket_core::{Error, HoldId, Refusal};
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::AuthUser;
+use crate::http::paging::PageParams;
 use crate::http::params::{idempotency_key, path_id, user_of};
 use crate::http::routes::holds::{hold_status, hold_status_schema};
 use crate::runtime::state::AppState;
@@ -77,15 +80,32 @@ impl From<&Hold> for ReservationAnswer {
     }
 }
 
-/// The caller's reservations across sessions, newest first.
+/// A page of my reservations, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct ReservationsPage {
+    /// The reservations, newest first by creation (then id).
+    reservations: Vec<ReservationAnswer>,
+    /// Pass it as `cursor` for the next (older) page; `null` when this page is the last.
+    #[schema(
+        pattern = "^-?[0-9]{1,19}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
+    next_cursor: Option<String>,
+}
+
+/// A page of the caller's reservations across sessions, newest first. Paging with
+/// `next_cursor` lists every reservation that existed when the paging started exactly once;
+/// one made meanwhile appears at most once. One keyset read of the library's per-user
+/// index: no scan of the audit trail.
 #[utoipa::path(
     get,
     path = "/api/me/reservations",
     tag = "reservations",
-    summary = "My reservations",
+    summary = "My reservations, a page at a time",
+    params(PageParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Every reservation of the caller, newest first", body = [ReservationAnswer]),
+        (status = 200, description = "A page of my reservations, newest first", body = ReservationsPage),
+        (status = 400, description = "A bad `limit` or `cursor`, or an unknown parameter: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
         (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
@@ -93,10 +113,15 @@ impl From<&Hold> for ReservationAnswer {
 async fn my_reservations(
     State(state): State<AppState>,
     me: AuthUser,
+    query: Result<Query<PageParams>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let holds = reservations::holds_of(&state.rush, &user_of(&me)?).await?;
-    let answer: Vec<ReservationAnswer> = holds.iter().map(ReservationAnswer::from).collect();
-    Ok(Json(answer))
+    let Query(query) = query.map_err(|e| ApiError::validation(e.body_text()))?;
+    let (limit, cursor) = query.parse::<HoldCursor>()?;
+    let page = reservations::holds_page(&state.rush, &user_of(&me)?, cursor, limit).await?;
+    Ok(Json(ReservationsPage {
+        reservations: page.items.iter().map(ReservationAnswer::from).collect(),
+        next_cursor: page.next.map(|c| c.to_string()),
+    }))
 }
 
 /// The answer of a cancellation.

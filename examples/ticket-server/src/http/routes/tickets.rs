@@ -2,24 +2,27 @@
 //!
 //! | route | does |
 //! |---|---|
-//! | `GET /api/me/tickets` | one ticket per unit or seat of each of my CONFIRMED reservations (newest reservation first), each with its signed `code`, `status` (`valid` or `used`) and `used_at` |
+//! | `GET /api/me/tickets?limit=&cursor=` | a page of my tickets: one per unit or seat of each of up to `limit` (1..=500, default 50) CONFIRMED reservations (newest reservation first), with `next_cursor`; each with its signed `code`, `status` (`valid` or `used`) and `used_at` |
 //! | `POST /api/tickets/verify` | the gate (a `GATE` or `ADMIN` account): `{"code": "…", "session_id": "…"}` → 200 on the ticket's first scan at its own session, marking it used; 409 `TICKET_ALREADY_USED` on any later scan (the message says when); 409 `WRONG_SESSION` for a ticket of another session; 422 `INVALID_TICKET` for a forged, tampered or malformed code; 409 `TICKET_NOT_VALID` when its reservation is not CONFIRMED (cancelled, refunded) or does not match |
 //!
 //! A refused scan marks nothing; the scan itself is [`crate::services::tickets::scan`] (the
 //! library's atomic check-in). Both routes are described for `GET /openapi.json` by their
 //! `#[utoipa::path]` (tag `tickets`).
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use ticket_core::model::page::HoldCursor;
 use ticket_core::{Error, Refusal, SessionId, Timestamp};
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AuthUser, GateUser, JsonBody};
+use crate::http::paging::PageParams;
 use crate::http::params::{path_id, user_of};
 use crate::runtime::state::AppState;
 use crate::services::tickets::{self, Admitted, CodeError, ScanError, TicketError, TicketId};
@@ -90,22 +93,34 @@ fn ticket_status_schema() -> utoipa::openapi::Object {
     crate::http::openapi::text_enum([VALID, USED], "`valid`, or `used` once scanned at the gate")
 }
 
-/// `GET /api/me/tickets`.
+/// `GET /api/me/tickets`: a page.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct TicketsAnswer {
-    /// One per unit or seat of each confirmed reservation, newest reservation first.
+    /// One per unit or seat of each confirmed reservation of the page, newest reservation
+    /// first.
     tickets: Vec<TicketAnswer>,
+    /// Pass it as `cursor` for the next page (a position among my reservations); `null`
+    /// when this page is the last.
+    #[schema(
+        pattern = "^-?[0-9]{1,19}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
+    next_cursor: Option<String>,
 }
 
-/// The caller's tickets with their signed codes.
+/// A page of the caller's tickets with their signed codes: the tickets of up to `limit`
+/// confirmed reservations, newest first. A page may hold fewer (a bounded number of my
+/// reservations is read per request, and unconfirmed ones have no tickets) and still have a
+/// `next_cursor`; paging until `next_cursor` is `null` lists every ticket once.
 #[utoipa::path(
     get,
     path = "/api/me/tickets",
     tag = "tickets",
-    summary = "My tickets",
+    summary = "My tickets, a page at a time",
+    params(PageParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A ticket per unit or seat of each of my confirmed reservations", body = TicketsAnswer),
+        (status = 200, description = "A ticket per unit or seat of each confirmed reservation of the page", body = TicketsAnswer),
+        (status = 400, description = "A bad `limit` or `cursor`, or an unknown parameter: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
         (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
@@ -113,8 +128,18 @@ struct TicketsAnswer {
 async fn my_tickets(
     State(state): State<AppState>,
     me: AuthUser,
+    query: Result<Query<PageParams>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let owned = tickets::owned_tickets(&state.rush, &state.ticket_codes, &user_of(&me)?).await?;
+    let Query(query) = query.map_err(|e| ApiError::validation(e.body_text()))?;
+    let (limit, cursor) = query.parse::<HoldCursor>()?;
+    let (owned, next) = tickets::owned_tickets(
+        &state.rush,
+        &state.ticket_codes,
+        &user_of(&me)?,
+        cursor,
+        limit,
+    )
+    .await?;
     let tickets = owned
         .into_iter()
         .map(|t| TicketAnswer {
@@ -128,7 +153,10 @@ async fn my_tickets(
             used_at: t.used_at.map(Timestamp::as_millis),
         })
         .collect();
-    Ok(Json(TicketsAnswer { tickets }))
+    Ok(Json(TicketsAnswer {
+        tickets,
+        next_cursor: next.map(|c| c.to_string()),
+    }))
 }
 
 /// Body of `POST /api/tickets/verify`.

@@ -2,8 +2,8 @@
 //!
 //! | route | does |
 //! |---|---|
-//! | `GET /api/admin/sessions/{id}/stats` | stock, queue and reservations by status of a session |
-//! | `GET /api/admin/audit?session_id=&user_id=&limit=` | the audit trail of a session or of a user, oldest first (exactly one filter; `limit` 1..=1000, default 100) |
+//! | `GET /api/admin/sessions/{id}/stats` | stock, queue and reservations by status of a session, from the library's counts: O(1) whatever the number of holds |
+//! | `GET /api/admin/audit?session_id=&user_id=&order=&limit=&cursor=` | the audit trail of a session or of a user, a page at a time (exactly one filter; `order` `oldest_first` (default) or `newest_first`; `limit` 1..=500, default 100; `next_cursor`) |
 //!
 //! Both are described for `GET /openapi.json` by their `#[utoipa::path]` (tag `admin`).
 
@@ -25,8 +25,8 @@ use crate::http::params::path_id;
 use crate::runtime::state::AppState;
 use crate::services::session_stats;
 
-/// Largest `limit` of `GET /api/admin/audit`.
-const MAX_AUDIT_LIMIT: usize = 1_000;
+/// Largest `limit` of `GET /api/admin/audit` (the library's largest page).
+const MAX_AUDIT_LIMIT: usize = ticket_core::model::page::MAX_PAGE_LIMIT;
 
 /// `limit` of `GET /api/admin/audit` when none is given.
 const DEFAULT_AUDIT_LIMIT: usize = 100;
@@ -53,7 +53,8 @@ struct StatsAnswer {
     queue_length: u64,
     /// Users admitted now.
     active: u64,
-    /// How many reservations are in each state (`held`, `confirmed`, …), from the audit trail.
+    /// How many reservations are in each state (`held`, `confirmed`, …; states with none
+    /// are left out), from the counts the library keeps with every change.
     reservations_by_status: BTreeMap<String, u64>,
 }
 
@@ -103,9 +104,15 @@ struct AuditQuery {
     /// The user whose trail to read (exactly one of `session_id` and `user_id`).
     #[serde(default)]
     user_id: Option<String>,
-    /// How many records, 1 to 1000 (default 100).
+    /// How many records, 1 to 500 (default 100).
     #[serde(default)]
     limit: Option<String>,
+    /// `oldest_first` (default) or `newest_first`.
+    #[serde(default)]
+    order: Option<String>,
+    /// Continue after this record: the `next_cursor` of the previous page (same order).
+    #[serde(default)]
+    cursor: Option<String>,
 }
 
 /// The documented query of `GET /api/admin/audit`: one form-exploded object parameter
@@ -135,6 +142,22 @@ impl utoipa::PartialSchema for AuditFilterDoc {
                     .maximum(Some(MAX_AUDIT_LIMIT as u64))
                     .description(Some("How many records (default 100)")),
             )
+            .property(
+                "order",
+                crate::http::openapi::text_enum(
+                    [ORDER_OLDEST, ORDER_NEWEST],
+                    "Which way the trail runs (default `oldest_first`)",
+                ),
+            )
+            .property(
+                "cursor",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(crate::http::paging::TIME_CURSOR_PATTERN))
+                    .description(Some(
+                        "Continue after this record: the `next_cursor` of the previous page, read in the same order",
+                    )),
+            )
             .additional_properties(Some(AdditionalProperties::FreeForm(false)));
         AllOfBuilder::new()
             .item(fields)
@@ -144,7 +167,7 @@ impl utoipa::PartialSchema for AuditFilterDoc {
                     .item(requires("user_id")),
             )
             .description(Some(
-                "Exactly one of `session_id` and `user_id`, and an optional `limit`",
+                "Exactly one of `session_id` and `user_id`, and optional `limit`, `order` and `cursor`",
             ))
             .into()
     }
@@ -238,8 +261,27 @@ impl From<AuditRecord> for AuditAnswer {
     }
 }
 
-/// The scope and limit a query asks for, or why it is malformed.
-fn audit_scope(q: AuditQuery) -> Result<(AuditScope, usize), ApiError> {
+/// `order=oldest_first`.
+const ORDER_OLDEST: &str = "oldest_first";
+/// `order=newest_first`.
+const ORDER_NEWEST: &str = "newest_first";
+
+/// A page of the audit trail.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct AuditPageAnswer {
+    /// The records, in the order asked for (by time, then id).
+    records: Vec<AuditAnswer>,
+    /// Pass it as `cursor` (with the same filter and order) for the next page; `null` when
+    /// this page is the last.
+    #[schema(
+        pattern = "^-?[0-9]{1,19}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
+    next_cursor: Option<String>,
+}
+
+/// The page a query asks for, or why it is malformed.
+fn audit_query(q: AuditQuery) -> Result<ticket_core::model::page::AuditQuery, ApiError> {
+    use ticket_core::model::page::{AuditCursor, PageOrder};
     let scope = match (q.session_id, q.user_id) {
         (Some(s), None) => AuditScope::Session(path_id(&s)?),
         // Accounts are UUIDs; the library's user id is the account id's text.
@@ -259,30 +301,40 @@ fn audit_scope(q: AuditQuery) -> Result<(AuditScope, usize), ApiError> {
     };
     let limit = match q.limit {
         None => DEFAULT_AUDIT_LIMIT,
-        Some(raw) => match raw.parse::<usize>() {
-            Ok(n) if (1..=MAX_AUDIT_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(ApiError::validation(format!(
-                    "limit must be an integer from 1 to {MAX_AUDIT_LIMIT}, not {raw:?}"
-                )));
-            }
-        },
+        Some(raw) => crate::http::paging::limit(Some(&raw), MAX_AUDIT_LIMIT)?,
     };
-    Ok((scope, limit))
+    let order = match q.order.as_deref() {
+        None | Some(ORDER_OLDEST) => PageOrder::OldestFirst,
+        Some(ORDER_NEWEST) => PageOrder::NewestFirst,
+        Some(other) => {
+            return Err(ApiError::validation(format!(
+                "order must be {ORDER_OLDEST} or {ORDER_NEWEST}, not {other:?}"
+            )));
+        }
+    };
+    let after = crate::http::paging::cursor::<AuditCursor>(q.cursor.as_deref())?;
+    Ok(ticket_core::model::page::AuditQuery {
+        scope,
+        order,
+        after,
+        limit,
+    })
 }
 
-/// The audit trail of a session or of a user, oldest first.
+/// A page of the audit trail of a session or of a user, by time (oldest first unless
+/// `order=newest_first`). Complete: paging with `next_cursor` reaches every record ever
+/// written, each once, however long the trail (a keyset read, no cap).
 #[utoipa::path(
     get,
     path = "/api/admin/audit",
     operation_id = "read_audit",
     tag = "admin",
     summary = "The audit trail (admin)",
-    params(("filter" = inline(AuditFilterDoc), Query, style = Form, explode, description = "`session_id` or `user_id` (exactly one), and `limit`, as separate query parameters")),
+    params(("filter" = inline(AuditFilterDoc), Query, style = Form, explode, description = "`session_id` or `user_id` (exactly one), and `limit`, `order` and `cursor`, as separate query parameters")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The records, oldest first", body = [AuditAnswer]),
-        (status = 400, description = "Not exactly one of `session_id` and `user_id`, a malformed one, an unknown parameter or a bad `limit`: `VALIDATION`", body = ErrorBody),
+        (status = 200, description = "A page of records in the order asked for", body = AuditPageAnswer),
+        (status = 400, description = "Not exactly one of `session_id` and `user_id`, a malformed one, an unknown parameter, or a bad `limit`, `order` or `cursor`: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
         (status = 403, description = "Not an admin: `FORBIDDEN`", body = ErrorBody),
         (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
@@ -295,13 +347,10 @@ async fn audit(
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::validation(e.body_text()))?;
-    let (scope, limit) = audit_scope(query)?;
-    let records = state
-        .rush
-        .stores()
-        .reservations
-        .audit(&scope, limit)
-        .await?;
-    let answer: Vec<AuditAnswer> = records.into_iter().map(AuditAnswer::from).collect();
-    Ok(Json(answer))
+    let query = audit_query(query)?;
+    let page = state.rush.stores().reservations.audit_page(&query).await?;
+    Ok(Json(AuditPageAnswer {
+        next_cursor: page.next.map(|c| c.to_string()),
+        records: page.items.into_iter().map(AuditAnswer::from).collect(),
+    }))
 }
