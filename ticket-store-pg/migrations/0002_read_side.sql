@@ -95,6 +95,9 @@ CREATE TABLE changes (
 -- A user's holds across sessions, newest first (Reservations::holds_of_user, keyset on
 -- (created_at, id)).
 CREATE INDEX holds_of_user ON holds (user_id, created_at DESC, id DESC);
+-- The checkout's polling (paying_due) reads PAYING holds by expiry without walking the HELD
+-- ones that holds_due also lists.
+CREATE INDEX holds_paying ON holds (expires_at, id) WHERE state = 'PAYING';
 
 -- The audit trail by (at, id) per scope, both directions (Reservations::audit_page); they
 -- replace the `ord` indexes of 0001, so a record still costs four index entries.

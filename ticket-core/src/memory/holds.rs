@@ -164,6 +164,11 @@ impl SessionState {
         if from.is_live() && !to.is_live() {
             self.expiry.remove(&(hold.expires_at, id));
         }
+        if to == HoldState::Paying && from != HoldState::Paying {
+            self.paying.insert((hold.expires_at, id));
+        } else if from == HoldState::Paying && to != HoldState::Paying {
+            self.paying.remove(&(hold.expires_at, id));
+        }
         self.stock.apply(&hold.items, effect);
         self.record(Audit {
             at: now,
@@ -235,12 +240,11 @@ impl SessionState {
 
     /// Up to `limit` PAYING holds due by `before`, soonest first.
     pub(super) fn paying_due(&self, before: Timestamp, limit: usize) -> Vec<Hold> {
-        self.expiry
+        self.paying
             .iter()
             .take_while(|(at, _)| *at <= before)
-            .filter_map(|(_, id)| self.holds.get(id))
-            .filter(|h| h.state == HoldState::Paying)
             .take(limit)
+            .filter_map(|(_, id)| self.holds.get(id))
             .cloned()
             .collect()
     }

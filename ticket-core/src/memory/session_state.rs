@@ -30,6 +30,8 @@ pub(super) struct SessionState {
     pub(super) holds_by_user: HashMap<UserId, Vec<HoldId>>,
     /// Live holds by expiry, for the sweeper.
     pub(super) expiry: BTreeSet<(Timestamp, HoldId)>,
+    /// PAYING holds by expiry, for the checkout's polling (no scan of HELD holds).
+    pub(super) paying: BTreeSet<(Timestamp, HoldId)>,
     pub(super) queue: QueueState,
     pub(super) policy: Option<SalesPolicy>,
     pub(super) audit: AuditLog,
@@ -72,6 +74,7 @@ impl SessionState {
             holds: HashMap::default(),
             holds_by_user: HashMap::default(),
             expiry: BTreeSet::new(),
+            paying: BTreeSet::new(),
             queue: QueueState::default(),
             policy: None,
             audit: AuditLog::default(),

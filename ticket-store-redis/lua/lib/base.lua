@@ -22,6 +22,8 @@ local SEP = '\31'
 local K_HOLDS, K_UH, K_STOCK, K_SEATS = B .. 'holds', B .. 'uh', B .. 'stock', B .. 'seats'
 local K_EXPB, K_ACT = B .. 'expb', B .. 'act'
 local K_AREC, K_ALOG, K_FEED = B .. 'arec', B .. 'alog', B .. 'feed'
+-- PAYING holds by expiry (score: expires_at ms, member: hold id), kept by apply().
+local K_PAYING = B .. 'paying'
 
 -- The user's index across sessions. On Redis Cluster this key is in another slot than the
 -- session: it is the one cross-slot write of the session scripts, fine on the single Redis

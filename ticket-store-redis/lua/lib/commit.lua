@@ -56,6 +56,12 @@ end
 -- Moves hold `id` (fields `h`) to `to` with stock effect `effect` ('0' none,
 -- 'S' held->sold, 'V' held->available, 'C' sold->available).
 local function apply(id, h, to, effect, at, actor, reason, corr, pref)
+  -- The index of PAYING holds the checkout polls (paying_read.lua): no scan of live holds.
+  if to == 'PAYING' and h[H_STATE] ~= 'PAYING' then
+    zadd(K_PAYING, h[H_EXP], id)
+  elseif h[H_STATE] == 'PAYING' and to ~= 'PAYING' then
+    zrem(K_PAYING, id)
+  end
   if effect == 'S' then
     move(h[H_GQ], h[H_SEATS], 'h', 's')
   elseif effect == 'V' then
