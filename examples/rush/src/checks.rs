@@ -14,14 +14,12 @@
 //!   waiting. Walking the session's audit trail in the store's order, each FIFO join
 //!   (`∅ → WAITING`) enters the line; leaving the line (`WAITING → anything`) removes it;
 //!   an admission (`WAITING → ACTIVE`) of a ticket that is not the earliest joiner still in
-//!   line is one inversion. The walk follows the session's change feed (`joined`,
-//!   `admitted`, `left`, …), whose dense sequence numbers are the store's own serialisation
-//!   order of queue changes (written in the same atomic step), which timestamps cannot
-//!   give: the audit trail is ordered by `(at, id)`, and requests that read the clock
-//!   before their atomic step can reach it in another order (with a simulated clock every
-//!   admission of a round shares one millisecond). Join order is line order because the
-//!   simulated users join after the open (no pre-queue draw). A feed whose start was
-//!   pruned falls back to the audit trail's order.
+//!   line is one inversion. The trail's order is the store's own serialisation order of
+//!   queue changes (appended in the same atomic step: under the session mutex in memory,
+//!   by the script on Redis, under the queue row lock on PostgreSQL, whose identity column
+//!   orders the rows), which timestamps cannot give: with a simulated clock every
+//!   admission of a round shares one millisecond. Join order is line order because the
+//!   simulated users join after the open (no pre-queue draw).
 //! * **FIFO unverifiable**: admissions whose join is not in the trail (a trimmed trail or
 //!   a pre-queue ticket): the FIFO check could not judge them, so they count as failures.
 //! * **double charges**: per hold (a re-booked hold stands for the hold it replaced), more
@@ -38,9 +36,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use ticket_core::gateway::{IntentStatus, PaymentIntent};
 use ticket_core::model::audit::{AuditRecord, AuditScope, Subject};
-use ticket_core::model::change::{Change, ChangeKind};
 use ticket_core::model::hold::{Hold, HoldState};
-use ticket_core::model::page::MAX_PAGE_LIMIT;
 use ticket_core::{HoldId, SessionId, Stores, TicketId, Timestamp};
 
 use crate::error::RushError;
@@ -319,16 +315,9 @@ pub async fn check(
             _ => {}
         }
     }
-    // The queue's changes in the store's serialisation order (the feed), when it still has
-    // them all.
-    let feed = read_feed(stores, session).await?;
     // The FIFO replay on a thread of its own while the holds and the payments are read.
     let replay = tokio::task::spawn_blocking(move || {
-        let line = match &feed {
-            Some(changes) => Line::replay_feed(changes),
-            None => Line::replay(&records),
-        };
-        drop(feed);
+        let line = Line::replay(&records);
         // Freeing millions of records takes a while and nobody waits for it.
         std::thread::spawn(move || drop(records));
         line
@@ -446,22 +435,6 @@ impl Line {
         line
     }
 
-    /// Replays the queue's changes of a session's feed, in sequence order.
-    fn replay_feed(changes: &[Change]) -> Self {
-        let mut line = Line::with_capacity(changes.len());
-        for c in changes {
-            let Some(t) = c.ticket() else { continue };
-            match c.kind {
-                // A pre-queue join has no place until the draw.
-                ChangeKind::Joined if c.line.is_some() => line.join(t),
-                ChangeKind::Admitted => line.admit(t),
-                ChangeKind::Left => line.leave(t),
-                _ => {}
-            }
-        }
-        line
-    }
-
     fn with_capacity(n: usize) -> Self {
         Self {
             joined: IdMap::with_capacity_and_hasher(n, Default::default()),
@@ -495,22 +468,6 @@ impl Line {
         }
         if let Some(w) = self.waiting.get_mut(i) {
             *w = false;
-        }
-    }
-}
-
-/// Every change of `session`'s feed, or `None` when its start was pruned.
-async fn read_feed(stores: &Stores, session: SessionId) -> Result<Option<Vec<Change>>, RushError> {
-    let mut out = Vec::new();
-    loop {
-        let after = out.last().map_or(0, |c: &Change| c.seq);
-        match stores.feed.changes(session, after, MAX_PAGE_LIMIT).await {
-            Ok(page) if page.changes.is_empty() => return Ok(Some(out)),
-            Ok(page) => out.extend(page.changes),
-            Err(ticket_core::Error::Refused(ticket_core::Refusal::ChangesPruned { .. })) => {
-                return Ok(None);
-            }
-            Err(e) => return Err(RushError::library("reading the change feed")(e)),
         }
     }
 }
