@@ -41,6 +41,11 @@ CREATE TABLE session_log (
     payment_failed bigint  NOT NULL DEFAULT 0 CHECK (payment_failed >= 0),
     cancelled      bigint  NOT NULL DEFAULT 0 CHECK (cancelled >= 0),
     refunded       bigint  NOT NULL DEFAULT 0 CHECK (refunded >= 0),
+    -- the latest record's instant (ms): a record whose caller's clock is behind it takes it,
+    -- so a session's trail never goes back in time and (at, id) is write order; `last_at_before`
+    -- is its value before the last call moved it (read back by that call's UPDATE)
+    last_at        bigint  NOT NULL DEFAULT 0,
+    last_at_before bigint  NOT NULL DEFAULT 0,
     -- someone waits for this session's changes until then (tr_watch): writers notify only
     -- while it lies ahead, because a transaction that sent NOTIFY holds a database-wide lock
     -- from before its commit until after it (PostgreSQL serialises the notification queue
@@ -55,7 +60,7 @@ UPDATE stock s SET paying = p.n
          WHERE h.state = 'PAYING' GROUP BY 1, 2) p
  WHERE s.session_id = p.session_id AND s.grade = p.grade;
 INSERT INTO session_log (session_id, audited, sold_out, held, paying, confirmed, expired,
-                         released, payment_failed, cancelled, refunded)
+                         released, payment_failed, cancelled, refunded, last_at)
 SELECT s.id,
        (SELECT count(*) FROM audit a WHERE a.session_id = s.id),
        coalesce((SELECT sum(available) = 0 FROM stock k WHERE k.session_id = s.id), false),
@@ -66,7 +71,8 @@ SELECT s.id,
        count(h.id) FILTER (WHERE h.state = 'RELEASED'),
        count(h.id) FILTER (WHERE h.state = 'PAYMENT_FAILED'),
        count(h.id) FILTER (WHERE h.state = 'CANCELLED'),
-       count(h.id) FILTER (WHERE h.state = 'REFUNDED')
+       count(h.id) FILTER (WHERE h.state = 'REFUNDED'),
+       (SELECT coalesce(max(a.at), 0) FROM audit a WHERE a.session_id = s.id)
   FROM sessions s LEFT JOIN holds h ON h.session_id = s.id
  GROUP BY s.id;
 

@@ -61,7 +61,7 @@
 //! | key | type | content |
 //! |---|---|---|
 //! | `P:{s:ID}:def` | hash | session definition (JSON) and its event id |
-//! | `P:{s:ID}:stock` | hash | `a:`/`s:`/`c:<grade>`: available, sold, capacity (held is the rest); `p:<grade>` units in PAYING holds; `n:<STATE>` holds per state; `fseq` the feed's head; `aseq` audit records written; `so` SoldOut announced |
+//! | `P:{s:ID}:stock` | hash | `a:`/`s:`/`c:<grade>`: available, sold, capacity (held is the rest); `p:<grade>` units in PAYING holds; `n:<STATE>` holds per state; `fseq` the feed's head; `aseq` audit records written; `lat` the latest record's instant (a record never goes back in time); `so` SoldOut announced |
 //! | `P:{s:ID}:seats` | hash | seat id → `A`/`H`/`S` |
 //! | `P:{s:ID}:policy` | string | sales policy (JSON) |
 //! | `P:{s:ID}:holds` | hash | hold id → the hold, packed (state, times, references, its audit record ids, immutable JSON) |

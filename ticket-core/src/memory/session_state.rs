@@ -37,6 +37,8 @@ pub(super) struct SessionState {
     pub(super) check_ins: HashMap<HoldId, super::check_in::Marks>,
     /// Records written so far (numbers the audit ids).
     audited: u64,
+    /// The latest record's instant: records never go back in time.
+    last_at: Timestamp,
     pub(super) feed: Feed,
     pub(super) counts: Counts,
     /// `SoldOut` was announced and no unit came back since.
@@ -60,6 +62,7 @@ impl SessionState {
     pub(super) fn new(session: Session, retention: FeedRetention, users: Arc<UserIndex>) -> Self {
         Self {
             audited: 0,
+            last_at: Timestamp::from_millis(i64::MIN),
             feed: Feed::new(retention),
             counts: Counts::default(),
             sold_out: false,
@@ -78,7 +81,12 @@ impl SessionState {
 
     /// Appends an audit record and, in the same step, the change it describes, the counts
     /// it moves, the user's session index, and `SoldOut` when the session's last unit went.
-    pub(super) fn record(&mut self, a: Audit<'_>) {
+    ///
+    /// A record whose caller's clock is behind the previous record's instant takes that
+    /// instant, so a session's trail never goes back in time and `(at, id)` is write order.
+    pub(super) fn record(&mut self, mut a: Audit<'_>) {
+        a.at = a.at.max(self.last_at);
+        self.last_at = a.at;
         self.audited += 1;
         self.users.add_session(a.owner, self.session.id);
         if let Subject::Hold(id) = a.subject {

@@ -87,6 +87,7 @@ macro_rules! conformance_tests {
             check_in_and_cancel_exclude_each_other_under_race,
             reads_are_complete_ordered_and_stable_while_64_tasks_write,
             a_holds_trail_is_in_transition_order_within_one_millisecond,
+            a_sessions_trail_never_goes_back_in_time,
             counts_follow_every_transition,
             counts_stay_exact_under_race,
             waiting_line_lists_the_line_in_order,

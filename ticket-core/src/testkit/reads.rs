@@ -348,6 +348,60 @@ pub async fn a_holds_trail_is_in_transition_order_within_one_millisecond(stores:
     assert_eq!(second.items[0].to, "CONFIRMED");
 }
 
+/// A session's records never go back in time: a change made with a clock behind the
+/// previous record's instant is recorded at that instant, so the trail and the feed list
+/// records in write order whatever the callers' clocks.
+pub async fn a_sessions_trail_never_goes_back_in_time(stores: Stores) {
+    let f = Fixture::general(stores.clone(), 5, Duration::ZERO).await;
+    let late = T0.plus(Duration::from_secs(10));
+    let owner = user(1);
+    let hold = stores
+        .reservations
+        .hold(f.new_hold(&owner, 1, late, late.plus(Duration::from_secs(600))))
+        .await
+        .expect("hold");
+    // Another caller whose clock is 5 s behind releases it.
+    stores
+        .reservations
+        .transition(TransitionRequest {
+            hold: hold.id,
+            to: HoldState::Released,
+            payment_ref: None,
+            actor: Actor::system("behind"),
+            reason: "clock behind".into(),
+            correlation_id: None,
+            now: T0.plus(Duration::from_secs(5)),
+        })
+        .await
+        .expect("release");
+    let trail = page_audit(
+        &stores,
+        AuditScope::Session(f.session),
+        PageOrder::OldestFirst,
+    )
+    .await;
+    let states: Vec<&str> = trail.iter().map(|r| r.to.as_str()).collect();
+    assert_eq!(
+        states,
+        ["HELD", "RELEASED"],
+        "the trail is not in write order"
+    );
+    assert!(
+        trail.iter().all(|r| r.at == late),
+        "a record went back in time: {trail:?}"
+    );
+    let feed = stores
+        .feed
+        .changes(f.session, 0, 10)
+        .await
+        .expect("changes")
+        .changes;
+    assert!(
+        feed.windows(2).all(|w| w[0].at <= w[1].at),
+        "the feed went back in time"
+    );
+}
+
 fn ga_counts(c: &SessionCounts) -> (u32, u32, u32, u32) {
     let g = c
         .grades

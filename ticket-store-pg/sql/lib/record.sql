@@ -51,7 +51,9 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- Writes the records `p_recs` (tr_rec objects, in the order they happened) of session
--- `p_session`: one UPDATE of its session_log row (audit numbers, feed head, holds by state),
+-- `p_session`: one UPDATE of its session_log row (audit numbers, feed head, holds by state,
+-- the latest instant: a record whose `at` is behind the session's latest takes the latest,
+-- so the trail never goes back in time and (at, id) is write order),
 -- the audit rows (ids AuditId::sequenced, tr_audit_id), one change per record that makes one
 -- (tr_change_kind), and SoldOut when a hold change leaves the session with nothing available
 -- and it was not announced since units last came back (the flag is cleared when a hold change
@@ -75,12 +77,15 @@ DECLARE
     v_avail   bigint;
     v_sold    integer := 0;
     v_watched timestamptz;
+    v_max_at  bigint;
+    v_last    bigint;
 BEGIN
     IF v_n = 0 THEN
         RETURN;
     END IF;
     SELECT count(*) FILTER (WHERE x.kind IS NOT NULL),
            coalesce(bool_or(x.hs), false),
+           max(x.at),
            ARRAY[sum(x.hs::int * ((x.t = 'HELD')::int - (x.f IS NOT DISTINCT FROM 'HELD')::int)),
                  sum(x.hs::int * ((x.t = 'PAYING')::int - (x.f IS NOT DISTINCT FROM 'PAYING')::int)),
                  sum(x.hs::int * ((x.t = 'CONFIRMED')::int - (x.f IS NOT DISTINCT FROM 'CONFIRMED')::int)),
@@ -89,8 +94,8 @@ BEGIN
                  sum(x.hs::int * ((x.t = 'PAYMENT_FAILED')::int - (x.f IS NOT DISTINCT FROM 'PAYMENT_FAILED')::int)),
                  sum(x.hs::int * ((x.t = 'CANCELLED')::int - (x.f IS NOT DISTINCT FROM 'CANCELLED')::int)),
                  sum(x.hs::int * ((x.t = 'REFUNDED')::int - (x.f IS NOT DISTINCT FROM 'REFUNDED')::int))]
-      INTO v_changes, v_hold, d
-      FROM (SELECT tr_change_kind(r->>'kind', r->>'to') AS kind,
+      INTO v_changes, v_hold, v_max_at, d
+      FROM (SELECT tr_change_kind(r->>'kind', r->>'to') AS kind, (r->>'at')::bigint AS at,
                    r->>'kind' = 'hold' AND tr_change_kind('hold', r->>'to') IS NOT NULL AS hs,
                    r->>'from' AS f, r->>'to' AS t
               FROM jsonb_array_elements(p_recs) r) x;
@@ -99,10 +104,11 @@ BEGIN
            held = held + d[1], paying = paying + d[2], confirmed = confirmed + d[3],
            expired = expired + d[4], released = released + d[5],
            payment_failed = payment_failed + d[6], cancelled = cancelled + d[7],
-           refunded = refunded + d[8]
+           refunded = refunded + d[8],
+           last_at = greatest(last_at, v_max_at), last_at_before = last_at
      WHERE session_id = p_session
-    RETURNING audited - v_n, head - v_changes, sold_out, watched_until
-         INTO v_base_n, v_base, v_flag, v_watched;
+    RETURNING audited - v_n, head - v_changes, sold_out, watched_until, last_at_before
+         INTO v_base_n, v_base, v_flag, v_watched, v_last;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'session % has no session_log row', p_session
             USING ERRCODE = 'data_corrupted';
@@ -119,11 +125,11 @@ BEGIN
     END IF;
     INSERT INTO audit (id, at, session_id, subject_kind, subject_id, owner, actor, from_state,
                        to_state, reason, correlation_id)
-    SELECT tr_audit_id((x.r->>'at')::bigint, v_base_n + x.o, p_session), (x.r->>'at')::bigint,
-           p_session,
+    SELECT tr_audit_id(x.at, v_base_n + x.o, p_session), x.at, p_session,
            x.r->>'kind', (x.r->>'subject')::uuid, x.r->>'owner', x.r->'actor', x.r->>'from',
            x.r->>'to', x.r->>'reason', x.r->>'corr'
-      FROM jsonb_array_elements(p_recs) WITH ORDINALITY AS x(r, o)
+      FROM (SELECT r, o, greatest(v_last, max((r->>'at')::bigint) OVER (ORDER BY o)) AS at
+              FROM jsonb_array_elements(p_recs) WITH ORDINALITY AS e(r, o)) x
      ORDER BY x.o;
     IF v_changes + v_sold = 0 THEN
         RETURN;
@@ -131,14 +137,15 @@ BEGIN
     INSERT INTO changes (session_id, seq, at, kind, subject_kind, subject_id, owner, line)
     SELECT p_session, v_base + row_number() OVER (ORDER BY c.o), c.at, c.kind, c.sk, c.sid,
            c.owner, c.line
-      FROM (SELECT x.o, (x.r->>'at')::bigint AS at, tr_change_kind(x.r->>'kind', x.r->>'to') AS kind,
+      FROM (SELECT x.o, greatest(v_last, max((x.r->>'at')::bigint) OVER (ORDER BY x.o)) AS at,
+                   tr_change_kind(x.r->>'kind', x.r->>'to') AS kind,
                    x.r->>'kind' AS sk, (x.r->>'subject')::uuid AS sid, x.r->>'owner' AS owner,
                    CASE WHEN x.r->>'kind' = 'ticket' THEN (x.r->>'line')::bigint END AS line
               FROM jsonb_array_elements(p_recs) WITH ORDINALITY AS x(r, o)) c
      WHERE c.kind IS NOT NULL;
     IF v_sold = 1 THEN
         INSERT INTO changes (session_id, seq, at, kind)
-        VALUES (p_session, v_base + v_changes + 1, (p_recs->-1->>'at')::bigint, 'sold_out');
+        VALUES (p_session, v_base + v_changes + 1, greatest(v_last, v_max_at), 'sold_out');
     END IF;
     IF v_watched > now() THEN
         PERFORM pg_notify(current_schema(), p_session::text || ':' || (v_base + v_changes + v_sold));

@@ -84,6 +84,17 @@ end
 -- Numbers and files a record whose packed fields after the id are `tail`, and makes its
 -- change, counts and index entries. `kind` is 'h' (hold) or 't' (queue ticket of `owner`).
 local function record(tail, at, kind, subject, owner, from, to)
+  -- A session's records never go back in time: a record whose caller's clock is behind the
+  -- previous record's instant takes that instant ('lat'), so (at, id) is write order.
+  local last = stock_value('lat')
+  local at_n = tonumber(at)
+  if at_n < last then
+    at = string.format('%d', last)
+    local sep = string.find(tail, SEP, 1, true)
+    tail = at .. (sep and string.sub(tail, sep) or '')
+  elseif at_n > last then
+    stock_add('lat', at_n - last)
+  end
   stock_add('aseq', 1)
   local id = audit_id(at, stock_value('aseq'))
   records[#records + 1] = { id, id .. SEP .. tail, owner }

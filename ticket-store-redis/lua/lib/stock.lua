@@ -9,6 +9,8 @@
 --   'n:<STATE>'                            holds in each state;
 --   'fseq'                                 the change feed's head (last sequence number);
 --   'aseq'                                 audit records written (numbers the audit ids);
+--   'lat'                                  the latest record's instant (records never go
+--                                          back in time);
 --   'so'                                   1 once SoldOut was announced, until units return.
 -- Missing counters are 0.
 local stock_base, stock_delta, stock_order = nil, {}, {}
