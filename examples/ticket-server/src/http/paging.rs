@@ -19,7 +19,7 @@ pub const DEFAULT_LIMIT: usize = 50;
 /// The pattern of a hold or audit cursor as the server writes it:
 /// `<epoch ms>_<lower-case hyphenated uuid>`.
 pub const TIME_CURSOR_PATTERN: &str =
-    "^-?[0-9]{1,19}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+    "^(0|-?[1-9][0-9]{0,17})_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
 /// `?limit=&cursor=`, as text.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -32,7 +32,7 @@ pub struct PageParams {
     pub limit: Option<String>,
     /// Continue after this item: the `next_cursor` of the previous page.
     #[serde(default)]
-    #[param(value_type = Option<String>, pattern = "^-?[0-9]{1,19}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+    #[param(value_type = Option<String>, pattern = "^(0|-?[1-9][0-9]{0,17})_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     pub cursor: Option<String>,
 }
 
@@ -96,6 +96,16 @@ mod tests {
         let upper = c.to_uppercase();
         assert!(cursor::<HoldCursor>(Some(&upper)).is_err());
         assert!(cursor::<HoldCursor>(Some("nope")).is_err());
+        for not_canonical in [
+            "-0_00000000-0000-0000-0000-000000000000",
+            "03413_bc7b75c1-b85a-4503-cf38-9adcbfb08ce5",
+        ] {
+            assert!(
+                cursor::<HoldCursor>(Some(not_canonical)).is_err(),
+                "{not_canonical}"
+            );
+        }
+        assert!(cursor::<HoldCursor>(Some("0_00000000-0000-0000-0000-000000000000")).is_ok());
         let re_ok = regex_like(c);
         assert!(re_ok);
     }
@@ -103,7 +113,7 @@ mod tests {
     /// The documented pattern accepts what the server writes (a hand check of its shape).
     fn regex_like(c: &str) -> bool {
         let (ms, id) = c.split_once('_').unwrap_or_default();
-        TIME_CURSOR_PATTERN.starts_with("^-?[0-9]{1,19}_")
+        TIME_CURSOR_PATTERN.starts_with("^(0|-?[1-9][0-9]{0,17})_")
             && ms.bytes().all(|b| b.is_ascii_digit())
             && id.len() == 36
     }

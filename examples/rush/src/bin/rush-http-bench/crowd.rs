@@ -30,6 +30,12 @@ use crate::setup::{Tokens, admin_call, now_millis};
 /// Connections per loopback source address.
 pub const PER_SOURCE: usize = 20_000;
 
+/// The pause between the last watcher's first event and the idle window.
+const SETTLE: Duration = Duration::from_secs(3);
+
+/// Stream requests awaiting their answer at once while the crowd connects.
+const CONNECT_CONCURRENCY: usize = 256;
+
 /// Joins in flight while the crowd forms.
 const JOIN_CONCURRENCY: usize = 256;
 
@@ -218,6 +224,7 @@ async fn set_pace(
 #[derive(Default)]
 struct Tally {
     first: AtomicU64,
+    failed: AtomicU64,
     events: AtomicU64,
     admitted: AtomicU64,
     delays: Mutex<Option<Histogram<u64>>>,
@@ -231,17 +238,24 @@ async fn watch(
     token: String,
     tally: Arc<Tally>,
     ttl_ms: i64,
+    connecting: Arc<Semaphore>,
 ) {
+    let failed = || {
+        tally.failed.fetch_add(1, Ordering::Relaxed);
+    };
+    // A bounded number of connection attempts at once (the server's accept backlog).
+    let permit = connecting.acquire_owned().await;
     let Ok(mut resp) = client
         .get(url)
         .header("authorization", format!("Bearer {token}"))
         .send()
         .await
     else {
-        return;
+        return failed();
     };
+    drop(permit);
     if !resp.status().is_success() {
-        return;
+        return failed();
     }
     let mut text = String::new();
     let mut first = true;
@@ -329,6 +343,7 @@ pub async fn run(args: &CrowdArgs<'_>, watchers: usize) -> Result<CrowdReport, B
     let ttl_ms = i64::try_from(args.admission_ttl.as_millis()).unwrap_or(i64::MAX);
     let started = Instant::now();
     let mut streams = JoinSet::new();
+    let connecting = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
     for (i, token) in tokens.into_iter().enumerate() {
         streams.spawn(watch(
             pool[i / PER_SOURCE].clone(),
@@ -336,10 +351,11 @@ pub async fn run(args: &CrowdArgs<'_>, watchers: usize) -> Result<CrowdReport, B
             token,
             tally.clone(),
             ttl_ms,
+            connecting.clone(),
         ));
     }
     let target = u64::try_from(watchers).unwrap_or(u64::MAX);
-    while tally.first.load(Ordering::Relaxed) < target {
+    while tally.first.load(Ordering::Relaxed) + tally.failed.load(Ordering::Relaxed) < target {
         if started.elapsed() > Duration::from_secs(600) {
             return Err(BenchError::Setup(format!(
                 "only {} of {watchers} watchers connected in 10 min",
@@ -349,6 +365,14 @@ pub async fn run(args: &CrowdArgs<'_>, watchers: usize) -> Result<CrowdReport, B
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let connect_secs = started.elapsed().as_secs_f64();
+    let failed = tally.failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        return Err(BenchError::Setup(format!(
+            "{failed} of {watchers} watchers could not connect (the open-file limits?)"
+        )));
+    }
+    // Let the last connections' requests settle before the idle window.
+    tokio::time::sleep(SETTLE).await;
     // Idle: everyone watching, nobody admitted.
     let idle = args.duration / 2;
     let c0 = match args.redis_url {

@@ -5,8 +5,9 @@
 //! (paid), `hold_expired`, `hold_released`, `hold_payment_failed`, `hold_cancelled`,
 //! `hold_refunded`, `admitted`, `admission_expired`; each carries a [`MyChange`] as JSON.
 //! `ready` follows the catch-up of a resumed stream (and opens a new one); `resync` says
-//! the changes of a session could not all be replayed (the feed no longer keeps them, or a
-//! resume from too far back): reload my reservations, tickets and queue places.
+//! the changes of a session could not all be replayed (the feed no longer keeps them, a
+//! resume from too far back, or a `Last-Event-ID` that is no id of this stream: then for
+//! every session, `session_id` `null`): reload my reservations, tickets and queue places.
 //!
 //! Every event's `id` is a cursor ([`crate::live::cursor`]) holding, per session, how far
 //! the stream has read its change feed. A client that reconnects with `Last-Event-ID` (on
@@ -36,7 +37,8 @@ use crate::http::draining::Draining;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::AuthUser;
 use crate::http::params::user_of;
-use crate::live::cursor::{MAX_CURSOR_LEN, UserCursor};
+use crate::live::cursor::UserCursor;
+
 use crate::live::users::{Positions, USER_KINDS, UserEvent, for_user};
 use crate::runtime::state::AppState;
 
@@ -112,24 +114,32 @@ struct MyEventFrame {
     #[schema(schema_with = event_name_schema)]
     event: String,
     /// A `MyChange` as JSON; for `ready` `{"sessions": n}`, for `resync`
-    /// `{"session_id": "…"}`, for `error` plain text.
+    /// `{"session_id": "…"}` (`null`: every session), for `error` plain text.
     #[schema(content_media_type = "application/json")]
     data: String,
 }
 
-/// The `Last-Event-ID` a client resumes from, if any; 400 `VALIDATION` when it is not a
-/// cursor of this stream.
-fn resume_from(headers: &HeaderMap) -> Result<Option<UserCursor>, ApiError> {
+/// Where a stream starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Resume {
+    /// No `Last-Event-ID`: from now on.
+    Fresh,
+    /// After this cursor.
+    From(UserCursor),
+    /// A `Last-Event-ID` that is no id of this stream (hand-made, cut, or longer than
+    /// [`crate::live::cursor::MAX_CURSOR_LEN`]): from now on, after a `resync` for every session.
+    Unreadable,
+}
+
+/// The `Last-Event-ID` a client resumes from.
+fn resume_from(headers: &HeaderMap) -> Resume {
     let Some(raw) = headers.get("last-event-id") else {
-        return Ok(None);
+        return Resume::Fresh;
     };
-    let refuse = || {
-        ApiError::validation(format!(
-            "Last-Event-ID must be an id of this stream (`1.` and base64url, at most {MAX_CURSOR_LEN} characters)"
-        ))
-    };
-    let text = raw.to_str().map_err(|_| refuse())?.trim();
-    text.parse::<UserCursor>().map(Some).map_err(|_| refuse())
+    match raw.to_str().map(|t| t.trim().parse::<UserCursor>()) {
+        Ok(Ok(cursor)) => Resume::From(cursor),
+        _ => Resume::Unreadable,
+    }
 }
 
 /// Streams my reservation and admission changes, in every session, as Server-Sent Events.
@@ -139,12 +149,11 @@ fn resume_from(headers: &HeaderMap) -> Result<Option<UserCursor>, ApiError> {
     tag = "my_events",
     summary = "My reservations and admissions, live (Server-Sent Events)",
     params(
-        ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = "^1\\.[A-Za-z0-9_-]*$", max_length = 16384, description = "The last event id seen: the stream replays every change missed since, then goes on live (anything not an id of this stream: 400)"),
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, description = "The last event id seen: the stream replays every change missed since, then goes on live. A value that is no id of this stream starts from now with a `resync` (reload my lists)"),
     ),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A `text/event-stream`: my changes (`hold_created`, `hold_paying`, `hold_confirmed`, `hold_expired`, `hold_released`, `hold_payment_failed`, `hold_cancelled`, `hold_refunded`, `admitted`, `admission_expired`; `data` a `MyChange`), `ready` once caught up, `resync` when a session's missed changes cannot be replayed (reload my lists), `error` (plain text, ends the stream) when the store fails; every event but `error` has an `id` to resume from; a `: keep-alive` comment every 15 s. The body schema is one event's fields as `text/event-stream` frames them", body = MyEventFrame, content_type = "text/event-stream"),
-        (status = 400, description = "A `Last-Event-ID` that is not an id of this stream: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
         (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
         (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
@@ -157,7 +166,7 @@ async fn my_events(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let user = user_of(&me)?;
-    let resume = resume_from(&headers)?;
+    let resume = resume_from(&headers);
     // The live sessions are followed once the catalogue was read (at start).
     if tokio::time::timeout(READY_WAIT, state.live.ready())
         .await
@@ -208,14 +217,19 @@ struct UserStream {
 struct Gone;
 
 impl UserStream {
-    async fn run(&mut self, resume: Option<UserCursor>) {
+    async fn run(&mut self, resume: Resume) {
         let (mut live, positions) = self.state.live.users.subscribe(&self.user);
         let caught_up = match resume {
-            None => {
+            Resume::Fresh => {
                 self.cursors = UserCursor(positions.through.clone());
                 Ok(())
             }
-            Some(from) => {
+            Resume::Unreadable => {
+                self.cursors = UserCursor(positions.through.clone());
+                let all = serde_json::json!({ "session_id": null }).to_string();
+                self.send("resync", all).await.map_err(|Gone| None)
+            }
+            Resume::From(from) => {
                 self.cursors = from;
                 self.catch_up(&positions).await
             }

@@ -33,7 +33,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The pattern of a notification id and cursor.
-const ID_PATTERN: &str = "^[1-9][0-9]{0,18}$";
+const ID_PATTERN: &str = "^[1-9][0-9]{0,17}$";
 
 /// The query of `GET /api/me/notifications`, as text.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -46,7 +46,7 @@ struct ListQuery {
     limit: Option<String>,
     /// Read notifications older than this one: the `next_cursor` of the previous page.
     #[serde(default)]
-    #[param(value_type = Option<String>, pattern = "^[1-9][0-9]{0,18}$")]
+    #[param(value_type = Option<String>, pattern = "^[1-9][0-9]{0,17}$")]
     cursor: Option<String>,
 }
 
@@ -54,7 +54,7 @@ struct ListQuery {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct NotificationAnswer {
     /// Its id (also its place: ids grow with arrival).
-    #[schema(pattern = "^[1-9][0-9]{0,18}$")]
+    #[schema(pattern = "^[1-9][0-9]{0,17}$")]
     id: String,
     /// When the change happened, epoch ms.
     at: i64,
@@ -102,7 +102,7 @@ struct NotificationsPage {
     /// My unread notifications, all pages together.
     unread: u64,
     /// Pass it as `cursor` for the next (older) page; `null` when this page is the last.
-    #[schema(pattern = "^[1-9][0-9]{0,18}$")]
+    #[schema(pattern = "^[1-9][0-9]{0,17}$")]
     next_cursor: Option<String>,
 }
 
@@ -116,7 +116,7 @@ fn store_error(e: InboxError) -> ApiError {
     .retry_after(std::time::Duration::from_secs(1))
 }
 
-/// A notification id: decimal digits, 1 to 2^63 − 1, no leading zero.
+/// A notification id: 1 to 18 decimal digits, no leading zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct NotificationId(u64);
 
@@ -194,7 +194,7 @@ async fn list(
     operation_id = "mark_notification_read",
     tag = "notifications",
     summary = "Mark my notification read",
-    params(("id" = String, Path, pattern = "^[1-9][0-9]{0,18}$", description = "The notification's id")),
+    params(("id" = String, Path, pattern = "^[1-9][0-9]{0,17}$", description = "The notification's id")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The notification, now read", body = NotificationAnswer),

@@ -274,7 +274,7 @@ struct AuditPageAnswer {
     /// Pass it as `cursor` (with the same filter and order) for the next page; `null` when
     /// this page is the last.
     #[schema(
-        pattern = "^-?[0-9]{1,19}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+        pattern = "^(0|-?[1-9][0-9]{0,17})_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
     )]
     next_cursor: Option<String>,
 }
