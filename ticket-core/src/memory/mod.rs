@@ -17,7 +17,6 @@ mod audit_log;
 mod check_in;
 mod deliveries;
 mod feed;
-mod fenwick;
 mod holds;
 mod idempotency;
 mod queue_state;

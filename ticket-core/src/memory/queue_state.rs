@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use super::FastMap as HashMap;
-use super::fenwick::Fenwick;
+use crate::backend::fenwick::Fenwick;
 use crate::clock::Timestamp;
 use crate::error::{Error, Refusal, Result};
 use crate::ids::{TicketId, UserId};

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use ticket_core::TicketId;
 use ticket_core::model::queue::InLine;
 
-use super::fenwick::Fenwick;
+use ticket_core::backend::fenwick::Fenwick;
 
 /// The waiting line of a session.
 #[derive(Debug, Default, Clone)]

@@ -1,7 +1,7 @@
 //! This process's live view of the sales, shared by every open event stream: per session,
 //! **one** follower of the change feed ([`session`]), fanned out in memory to every watcher
 //! of the queue and to every user's own stream ([`users`]). A watcher's place in line comes
-//! from the shared copy of the line ([`line`], a Fenwick tree over places), not from a store
+//! from the shared copy of the line ([`line`], over `ticket_core::backend::fenwick`), not from a store
 //! read, so the store reads per second depend on the number of sessions followed, never on
 //! the number of watchers.
 //!
@@ -9,8 +9,7 @@
 //! |---|---|
 //! | [`session`] | a session's follower task and the state it shares with watchers |
 //! | [`line`] | the exact in-memory copy of a waiting line |
-//! | [`fenwick`] | the prefix counts behind a position |
-//! | [`users`] | per-user channels for `GET /api/me/events` |
+//! //! | [`users`] | per-user channels for `GET /api/me/events` |
 //! | [`cursor`] | the resume cursor (event id) of `GET /api/me/events` |
 //! | [`catalogue`] | the sessions followed for users' streams, read every few seconds |
 //!
@@ -20,7 +19,6 @@
 
 pub mod catalogue;
 pub mod cursor;
-pub mod fenwick;
 pub mod line;
 pub mod session;
 pub mod users;

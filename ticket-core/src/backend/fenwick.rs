@@ -1,5 +1,7 @@
 //! A growable Fenwick (binary indexed) tree of counts: O(log n) point update and prefix
-//! count, so a watcher's place in line is one prefix sum however long the line is.
+//! count. Whatever keeps a waiting line (the memory backend, or a live view that follows
+//! [`crate::store::WaitingQueue::waiting_line`] and the change feed) marks each waiting
+//! place with 1, so a position is one prefix sum however long the line is.
 
 /// Counts per index `0..len`, growing on demand.
 #[derive(Debug, Default, Clone)]
