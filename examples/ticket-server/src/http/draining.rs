@@ -22,3 +22,30 @@ impl Draining {
         let _ = self.0.wait_for(|draining| *draining).await;
     }
 }
+
+/// An event stream as an SSE response that ends when the server starts to stop (the client
+/// resumes on another server with `Last-Event-ID`), with a `: keep-alive` comment every 15 s.
+pub fn event_stream<S>(
+    stream: S,
+    draining: Option<axum::Extension<Draining>>,
+) -> axum::response::sse::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+>
+where
+    S: futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>
+        + Send
+        + 'static,
+{
+    use futures_util::StreamExt;
+    let stopping = async move {
+        match draining {
+            Some(axum::Extension(draining)) => draining.started().await,
+            None => std::future::pending().await,
+        }
+    };
+    axum::response::sse::Sse::new(stream.take_until(stopping)).keep_alive(
+        axum::response::sse::KeepAlive::new()
+            .interval(std::time::Duration::from_secs(15))
+            .text("keep-alive"),
+    )
+}

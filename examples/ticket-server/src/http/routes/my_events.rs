@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::routing::get;
 use axum::{Extension, Router};
 use futures_util::{Stream, StreamExt};
@@ -191,18 +191,7 @@ async fn my_events(
     });
     let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).map(Ok);
     // A stopping server ends the stream; the client resumes on another with Last-Event-ID.
-    let stopping = async move {
-        match draining {
-            Some(Extension(draining)) => draining.started().await,
-            None => std::future::pending().await,
-        }
-    };
-    let stream = stream.take_until(stopping);
-    Ok(Sse::new(stream).keep_alive(
-        KeepAlive::new()
-            .interval(Duration::from_secs(15))
-            .text("keep-alive"),
-    ))
+    Ok(crate::http::draining::event_stream(stream, draining))
 }
 
 /// The producer of one stream: catch-up from the store, then the live channel.

@@ -14,14 +14,13 @@
 //! `GET /openapi.json` by its `#[utoipa::path]` (tag `queue_events`).
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::routing::get;
 use axum::{Extension, Router};
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use ticket_core::model::queue::{Outlook, QueueTicket, QueueView, TicketState};
 use ticket_core::{SessionId, UserId};
 
@@ -254,16 +253,5 @@ async fn queue_events(
         }
     });
     // A stopping server ends the stream; the client resumes on another with Last-Event-ID.
-    let stopping = async move {
-        match draining {
-            Some(Extension(draining)) => draining.started().await,
-            None => std::future::pending().await,
-        }
-    };
-    let stream = stream.take_until(stopping);
-    Ok(Sse::new(stream).keep_alive(
-        KeepAlive::new()
-            .interval(Duration::from_secs(15))
-            .text("keep-alive"),
-    ))
+    Ok(crate::http::draining::event_stream(stream, draining))
 }
