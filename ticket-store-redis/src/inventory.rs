@@ -273,15 +273,7 @@ impl Inventory for RedisStore {
                 let capacity = counter("c:", g.as_str())?;
                 let available = counter("a:", g.as_str())?;
                 let sold = counter("s:", g.as_str())?;
-                // Held is not stored: it is what is neither available nor sold.
-                let held = capacity
-                    .checked_sub(available)
-                    .and_then(|rest| rest.checked_sub(sold))
-                    .ok_or_else(|| {
-                        Error::Corrupt(format!(
-                            "grade {g}: {available} available + {sold} sold > {capacity}"
-                        ))
-                    })?;
+                let held = held_units(&g, capacity, available, sold)?;
                 Ok(GradeCounts {
                     capacity,
                     available,
@@ -345,14 +337,7 @@ impl Inventory for RedisStore {
                 let capacity = unit(format!("c:{g}"))?;
                 let available = unit(format!("a:{g}"))?;
                 let sold = unit(format!("s:{g}"))?;
-                let held = capacity
-                    .checked_sub(available)
-                    .and_then(|rest| rest.checked_sub(sold))
-                    .ok_or_else(|| {
-                        Error::Corrupt(format!(
-                            "grade {g}: {available} available + {sold} sold > {capacity}"
-                        ))
-                    })?;
+                let held = held_units(&g, capacity, available, sold)?;
                 Ok(GradeStateCounts {
                     paying: unit(format!("p:{g}"))?,
                     capacity,
@@ -386,4 +371,22 @@ fn pairs(v: &Value) -> Result<Vec<(&str, &Value)>> {
             _ => Err(Error::Corrupt("odd-length hash reply".into())),
         })
         .collect()
+}
+
+/// Held units of grade `g`: not stored, they are what is neither available nor sold;
+/// `Corrupt` when the stored counters exceed the capacity.
+fn held_units(
+    g: &ticket_core::model::inventory::Grade,
+    capacity: u32,
+    available: u32,
+    sold: u32,
+) -> Result<u32> {
+    capacity
+        .checked_sub(available)
+        .and_then(|rest| rest.checked_sub(sold))
+        .ok_or_else(|| {
+            Error::Corrupt(format!(
+                "grade {g}: {available} available + {sold} sold > {capacity}"
+            ))
+        })
 }
