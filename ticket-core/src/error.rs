@@ -225,6 +225,50 @@ pub enum Refusal {
         /// When its first ticket was checked in.
         first_used_at: Timestamp,
     },
+    /// The organiser paused the sale: no new holds or admissions until it resumes (holds
+    /// made before may still be paid).
+    #[error("sales are paused")]
+    SalesPaused,
+    /// The organiser cancelled the show: nothing is sold, confirmed reservations are
+    /// refunded in full.
+    #[error("the session was cancelled at {cancelled_at}")]
+    SessionCancelled {
+        /// When it was cancelled.
+        cancelled_at: Timestamp,
+    },
+    /// The sale switch cannot move this way (a closed sale does not reopen; a cancelled
+    /// show stays cancelled).
+    #[error("illegal sale transition {from:?} -> {to:?}")]
+    IllegalSaleTransition {
+        /// Where the switch stands.
+        from: crate::model::sale::SaleState,
+        /// Where it was asked to go.
+        to: crate::model::sale::SaleState,
+    },
+    /// Removing units would take capacity below what is held and sold: only units on sale
+    /// can be removed.
+    #[error("cannot remove {requested} unit(s) of {grade}: only {removable} on sale")]
+    CapacityInUse {
+        /// The grade.
+        grade: Grade,
+        /// Units asked to remove.
+        requested: u32,
+        /// Units that could be removed now.
+        removable: u32,
+    },
+    /// Seats to add already exist in the session.
+    #[error("seats already exist: {seats:?}")]
+    SeatsExist {
+        /// The seats that exist.
+        seats: Vec<SeatId>,
+    },
+    /// The refund policy allows no cancellation any more (its deadline before the start
+    /// passed).
+    #[error("cancellations closed at {deadline}")]
+    CancellationClosed {
+        /// The last instant a cancellation was accepted.
+        deadline: Timestamp,
+    },
     /// A change-feed read resumed after a cursor older than the feed keeps: the changes in
     /// between were dropped by retention. Resynchronise from the reads, then follow the feed
     /// from `first_kept - 1`.

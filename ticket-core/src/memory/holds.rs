@@ -47,6 +47,9 @@ impl SessionState {
     }
 
     pub(super) fn hold(&mut self, req: NewHold) -> Result<Hold> {
+        if let Some(refusal) = self.switch.refusal() {
+            return Err(refusal.into());
+        }
         let (items, amount) = price_selection(&self.session.inventory, &req.selection)?;
         let ticket = match req.admission {
             AdmissionCheck::Required => Some(self.queue.check_admission(&req.user, req.now)?),
@@ -205,6 +208,9 @@ impl SessionState {
                 .ok_or_else(|| Error::Corrupt(format!("re-booked hold {existing} missing")));
         }
         let old = old.clone();
+        if let Some(refusal) = self.switch.refusal() {
+            return Err(refusal.into());
+        }
         self.check_limit(&old.user, per_user_limit, old.units(), now)?;
         self.stock.take(&old.items, SeatState::Sold)?;
         let new = Hold {

@@ -20,6 +20,7 @@ mod feed;
 mod holds;
 mod idempotency;
 mod queue_state;
+mod sale_control;
 mod session_state;
 mod stock;
 mod user_index;
@@ -52,8 +53,11 @@ use crate::model::queue::{
 };
 use crate::model::session::{Event, Session};
 use crate::store::{
-    ChangeFeed, DeliveryLog, Inventory, Leases, Reservations, SalesPolicyStore, Stores,
-    WaitingQueue,
+    ChangeFeed, DeliveryLog, Inventory, Leases, Reservations, SaleControl, SalesPolicyStore,
+    Stores, WaitingQueue,
+};
+use crate::model::sale::{
+    CapacityChange, CapacityOutcome, SaleStateChange, SaleStateOutcome, SaleSwitch,
 };
 
 use queue_state::TicketChange;
@@ -97,6 +101,17 @@ impl std::fmt::Debug for MemoryStore {
 }
 
 impl MemoryStore {
+    /// The event with each session's current plan (capacity changes apply after creation;
+    /// the catalogue keeps the definition as created, for `create_event`'s comparison).
+    fn with_current_plans(&self, mut event: Event) -> Event {
+        for s in &mut event.sessions {
+            if let Ok(state) = self.session_state(s.id) {
+                s.inventory = state.lock().session.inventory.clone();
+            }
+        }
+        event
+    }
+
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
@@ -243,12 +258,14 @@ impl Inventory for MemoryStore {
     }
 
     async fn event(&self, id: EventId) -> Result<Event> {
-        self.inner
+        let event = self
+            .inner
             .events
             .read()
             .get(&id)
             .cloned()
-            .ok_or_else(|| Error::not_found("event", id))
+            .ok_or_else(|| Error::not_found("event", id))?;
+        Ok(self.with_current_plans(event))
     }
 
     /// A range read of the id-ordered map under its read lock: one consistent view.
@@ -261,6 +278,9 @@ impl Inventory for MemoryStore {
             .range((start, Bound::Unbounded))
             .take(limit)
             .map(|(_, e)| e.clone())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|e| self.with_current_plans(e))
             .collect())
     }
 
@@ -561,6 +581,23 @@ impl MemoryStore {
             .get(user)
             .map(|s| s.iter().copied().collect())
             .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl SaleControl for MemoryStore {
+    async fn sale_switch(&self, session: SessionId) -> Result<SaleSwitch> {
+        self.with_session(session, |s| Ok(s.switch.clone()))
+    }
+
+    async fn set_sale_state(&self, req: SaleStateChange) -> Result<SaleStateOutcome> {
+        req.validate()?;
+        self.with_session(req.session, |s| s.set_sale_state(&req))
+    }
+
+    async fn change_capacity(&self, req: CapacityChange) -> Result<CapacityOutcome> {
+        req.validate()?;
+        self.with_session(req.session, |s| s.change_capacity(&req))
     }
 }
 

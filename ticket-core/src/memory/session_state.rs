@@ -19,6 +19,7 @@ use crate::model::change::{Change, ChangeKind, FeedRetention};
 use crate::model::counts::{GradeStateCounts, SessionCounts};
 use crate::model::hold::{Hold, HoldState};
 use crate::model::policy::SalesPolicy;
+use crate::model::sale::SaleSwitch;
 use crate::model::session::Session;
 
 #[derive(Debug)]
@@ -46,6 +47,8 @@ pub(super) struct SessionState {
     /// `SoldOut` was announced and no unit came back since.
     sold_out: bool,
     pub(super) users: Arc<UserIndex>,
+    /// The organiser's sale switch.
+    pub(super) switch: SaleSwitch,
 }
 
 /// The fields of an audit record that vary per call.
@@ -69,6 +72,7 @@ impl SessionState {
             counts: Counts::default(),
             sold_out: false,
             users,
+            switch: SaleSwitch::default(),
             stock: Stock::new(&session.inventory),
             session,
             holds: HashMap::default(),
@@ -87,7 +91,8 @@ impl SessionState {
     ///
     /// A record whose caller's clock is behind the previous record's instant takes that
     /// instant, so a session's trail never goes back in time and `(at, id)` is write order.
-    pub(super) fn record(&mut self, mut a: Audit<'_>) {
+    /// Answers the instant the record took.
+    pub(super) fn record(&mut self, mut a: Audit<'_>) -> Timestamp {
         a.at = a.at.max(self.last_at);
         self.last_at = a.at;
         self.audited += 1;
@@ -98,10 +103,10 @@ impl SessionState {
         if let Some(kind) = ChangeKind::of_transition(&a.subject, a.to) {
             let line = match a.subject {
                 Subject::Ticket(_) => self.queue.line_of(a.owner),
-                Subject::Hold(_) => None,
+                Subject::Hold(_) | Subject::Session(_) => None,
             };
             self.emit(kind, a.at, Some(a.subject), Some(a.owner.clone()), line);
-            if matches!(a.subject, Subject::Hold(_)) {
+            if matches!(a.subject, Subject::Hold(_) | Subject::Session(_)) {
                 self.note_stock(a.at);
             }
         }
@@ -117,6 +122,7 @@ impl SessionState {
             reason: a.reason.to_owned(),
             correlation_id: a.correlation_id.map(str::to_owned),
         });
+        a.at
     }
 }
 

@@ -5,6 +5,7 @@ use super::FastMap as HashMap;
 
 use crate::error::Refusal;
 use crate::model::hold::{HoldItems, StockEffect};
+use crate::model::sale::CapacityDelta;
 use crate::model::inventory::{
     Grade, GradeCounts, InventoryPlan, InventorySnapshot, SeatId, SeatState, SeatStatus,
 };
@@ -158,6 +159,82 @@ impl Stock {
                 }
             }
         }
+    }
+
+    /// Applies a capacity change to the counters and seats: units and seats that go must be
+    /// on sale (`CapacityInUse`, `SeatsUnavailable`), all or nothing.
+    pub(super) fn change_capacity(&mut self, delta: &CapacityDelta) -> Result<(), Refusal> {
+        match delta {
+            CapacityDelta::AddUnits { grade, units } => {
+                let g = self.grade_entry(grade);
+                g.capacity += units;
+                g.available += units;
+            }
+            CapacityDelta::RemoveUnits { grade, units } => {
+                let g = self.grade_entry(grade);
+                if g.available < *units {
+                    return Err(Refusal::CapacityInUse {
+                        grade: grade.clone(),
+                        requested: *units,
+                        removable: g.available,
+                    });
+                }
+                g.capacity -= units;
+                g.available -= units;
+            }
+            CapacityDelta::AddSeats { seats } => {
+                for seat in seats {
+                    let g = self.grade_entry(&seat.grade);
+                    g.capacity += 1;
+                    g.available += 1;
+                    self.seat_order.push(seat.id.clone());
+                    self.seats.insert(
+                        seat.id.clone(),
+                        SeatStatus {
+                            seat: seat.clone(),
+                            state: SeatState::Available,
+                        },
+                    );
+                }
+            }
+            CapacityDelta::RemoveSeats { seats } => {
+                let taken: Vec<SeatId> = seats
+                    .iter()
+                    .filter(|id| self.seats.get(*id).map(|s| s.state) != Some(SeatState::Available))
+                    .cloned()
+                    .collect();
+                if !taken.is_empty() {
+                    return Err(Refusal::SeatsUnavailable { seats: taken });
+                }
+                for id in seats {
+                    if let Some(status) = self.seats.remove(id) {
+                        let g = self.grade_entry(&status.seat.grade);
+                        g.capacity -= 1;
+                        g.available -= 1;
+                    }
+                }
+                self.seat_order.retain(|id| !seats.contains(id));
+            }
+        }
+        Ok(())
+    }
+
+    /// The counters of `grade`, created empty for a grade the stock has not seen.
+    fn grade_entry(&mut self, grade: &Grade) -> &mut GradeCounts {
+        let idx = match self.grades.iter().position(|g| &g.grade == grade) {
+            Some(i) => i,
+            None => {
+                self.grades.push(GradeCounts {
+                    grade: grade.clone(),
+                    capacity: 0,
+                    available: 0,
+                    held: 0,
+                    sold: 0,
+                });
+                self.grades.len() - 1
+            }
+        };
+        &mut self.grades[idx]
     }
 
     fn set_seats(&mut self, items: &HoldItems, state: SeatState) {

@@ -18,6 +18,15 @@ pub enum Actor {
 }
 
 impl Actor {
+    /// The id that owns a record this actor writes about the session itself (session
+    /// records have no buyer): the user's id, the operator's name or the component's name.
+    pub fn owner(&self) -> Result<UserId, crate::error::InvalidInput> {
+        match self {
+            Self::User(u) => Ok(u.clone()),
+            Self::Operator(name) | Self::System(name) => UserId::new(name.clone()),
+        }
+    }
+
     /// A system actor named after its component (`"sweeper"`, `"admission"`).
     pub fn system(component: &str) -> Self {
         Self::System(component.to_owned())
@@ -32,6 +41,9 @@ pub enum Subject {
     Hold(HoldId),
     /// A queue ticket.
     Ticket(TicketId),
+    /// The session itself: the organiser's sale switch and capacity changes. The record's
+    /// owner is the actor's id ([`Actor::owner`]).
+    Session(SessionId),
 }
 
 /// One transition, as recorded. Records are written in the same atomic step as the

@@ -49,6 +49,16 @@ pub enum ChangeKind {
     QueueDrawn,
     /// The last available unit of the session was taken.
     SoldOut,
+    /// The organiser paused the sale.
+    SalePaused,
+    /// The organiser resumed a paused sale.
+    SaleResumed,
+    /// The organiser closed the sale: the queue ends.
+    SaleClosed,
+    /// The organiser cancelled the show.
+    SaleCancelled,
+    /// The organiser changed what the session sells (units or seats added or removed).
+    CapacityChanged,
 }
 
 impl ChangeKind {
@@ -87,6 +97,14 @@ impl ChangeKind {
                 "LEFT" => Some(Self::Left),
                 _ => None,
             },
+            Subject::Session(_) => match to {
+                "PAUSED" => Some(Self::SalePaused),
+                "OPEN" => Some(Self::SaleResumed),
+                "CLOSED" => Some(Self::SaleClosed),
+                "CANCELLED" => Some(Self::SaleCancelled),
+                crate::model::sale::CAPACITY_CHANGED => Some(Self::CapacityChanged),
+                _ => None,
+            },
         }
     }
 
@@ -108,11 +126,16 @@ impl ChangeKind {
             Self::Left => "left",
             Self::QueueDrawn => "queue_drawn",
             Self::SoldOut => "sold_out",
+            Self::SalePaused => "sale_paused",
+            Self::SaleResumed => "sale_resumed",
+            Self::SaleClosed => "sale_closed",
+            Self::SaleCancelled => "sale_cancelled",
+            Self::CapacityChanged => "capacity_changed",
         }
     }
 
     /// Every kind, for exhaustive tests and encodings.
-    pub const ALL: [ChangeKind; 15] = [
+    pub const ALL: [ChangeKind; 20] = [
         Self::HoldCreated,
         Self::HoldPaying,
         Self::HoldConfirmed,
@@ -128,6 +151,11 @@ impl ChangeKind {
         Self::Left,
         Self::QueueDrawn,
         Self::SoldOut,
+        Self::SalePaused,
+        Self::SaleResumed,
+        Self::SaleClosed,
+        Self::SaleCancelled,
+        Self::CapacityChanged,
     ];
 
     /// The kind named `s` (see [`ChangeKind::as_str`]).
@@ -147,7 +175,8 @@ pub struct Change {
     pub at: Timestamp,
     /// What happened.
     pub kind: ChangeKind,
-    /// The hold or queue ticket it is about (`None` for session-wide changes).
+    /// The hold, queue ticket or session it is about (`None` for `SoldOut` and
+    /// `QueueDrawn`).
     pub subject: Option<Subject>,
     /// The user the subject belongs to (`None` for session-wide changes).
     pub owner: Option<UserId>,

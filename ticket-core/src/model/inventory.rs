@@ -118,6 +118,8 @@ pub enum InventoryPlan {
     },
 }
 
+const NO_PRICE: &str = "no price given";
+
 /// Largest number of units or seats a session may sell (keeps counters far from overflow).
 pub const MAX_SESSION_CAPACITY: u32 = 10_000_000;
 
@@ -125,6 +127,21 @@ impl InventoryPlan {
     /// Checks the plan: non-empty, unique grade and seat names, positive capacities, a single
     /// currency, total capacity at most [`MAX_SESSION_CAPACITY`].
     pub fn validate(&self) -> Result<Currency, InvalidInput> {
+        self.check(false)
+    }
+
+    /// [`InventoryPlan::validate`] for a plan changed while selling: a grade may have been
+    /// brought down to zero units (its sold units were never there, or were all removed),
+    /// so zero capacities and an empty plan pass; every other check holds.
+    pub fn validate_allowing_empty_grades(&self) -> Result<Option<Currency>, InvalidInput> {
+        match self.check(true) {
+            Ok(c) => Ok(Some(c)),
+            Err(InvalidInput::Definition(m)) if m == NO_PRICE => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn check(&self, allow_empty: bool) -> Result<Currency, InvalidInput> {
         let bad = |m: String| InvalidInput::Definition(m);
         let mut currency: Option<Currency> = None;
         let mut same_currency = |m: &Money| -> Result<(), InvalidInput> {
@@ -146,7 +163,7 @@ impl InventoryPlan {
                     if !seen.insert(&g.grade) {
                         return Err(bad(format!("grade {} listed twice", g.grade)));
                     }
-                    if g.capacity == 0 {
+                    if g.capacity == 0 && !allow_empty {
                         return Err(bad(format!("grade {} has zero capacity", g.grade)));
                     }
                     same_currency(&g.price)?;
@@ -164,7 +181,7 @@ impl InventoryPlan {
                 seats.len() as u64
             }
         };
-        if total == 0 {
+        if total == 0 && !allow_empty {
             return Err(bad("a session must sell at least one unit".into()));
         }
         if total > u64::from(MAX_SESSION_CAPACITY) {
@@ -172,7 +189,7 @@ impl InventoryPlan {
                 "capacity {total} exceeds {MAX_SESSION_CAPACITY}"
             )));
         }
-        currency.ok_or_else(|| bad("no price given".into()))
+        currency.ok_or_else(|| bad(NO_PRICE.into()))
     }
 
     /// Grades in the plan, in plan order, without repeats.

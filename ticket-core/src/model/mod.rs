@@ -12,5 +12,7 @@ pub mod money;
 pub mod page;
 pub mod policy;
 pub mod queue;
+pub mod refund_policy;
+pub mod sale;
 pub mod selection;
 pub mod session;

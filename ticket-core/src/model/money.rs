@@ -63,6 +63,13 @@ pub struct Money {
     pub currency: Currency,
 }
 
+/// `"9000 KRW"`: the amount in minor units, then the currency.
+impl std::fmt::Display for Money {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.amount_minor, self.currency)
+    }
+}
+
 impl Money {
     /// A validated amount (`amount_minor >= 0`).
     pub fn new(amount_minor: i64, currency: Currency) -> Result<Self, InvalidInput> {

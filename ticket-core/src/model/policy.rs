@@ -76,6 +76,8 @@ pub struct SalesPolicy {
     pub grade_rules: Vec<GradeRule>,
     /// Queue settings.
     pub queue: QueueRules,
+    /// Until when buyers may cancel and at what fee (the default: free until the start).
+    pub refund: crate::model::refund_policy::RefundPolicy,
 }
 
 impl Default for SalesPolicy {
@@ -86,6 +88,7 @@ impl Default for SalesPolicy {
             presales: Vec::new(),
             grade_rules: Vec::new(),
             queue: QueueRules::default(),
+            refund: crate::model::refund_policy::RefundPolicy::default(),
         }
     }
 }
@@ -128,7 +131,7 @@ impl SalesPolicy {
         if q.max_active == 0 || q.max_admissions_per_minute == 0 || q.max_waiting == Some(0) {
             return Err(bad("queue limits must be at least 1".into()));
         }
-        Ok(())
+        self.refund.validate()
     }
 
     /// Rank of `tier` (0 = lowest listed); `None` for a user without a tier.

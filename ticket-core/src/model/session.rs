@@ -25,8 +25,12 @@ pub enum SessionStatus {
     Scheduled,
     /// Inside the sales window.
     OnSale,
-    /// After the window closed.
+    /// The organiser paused the sale (see [`crate::model::sale::SaleState::Paused`]).
+    Paused,
+    /// After the window closed, or closed early by the organiser.
     Closed,
+    /// The organiser cancelled the show.
+    Cancelled,
 }
 
 /// One dated performance: its own sales window, stock and queue.
@@ -45,7 +49,8 @@ pub struct Session {
 }
 
 impl Session {
-    /// Status at `now`, from the sales window alone.
+    /// Status at `now`, from the sales window alone; the organiser's switch comes on top
+    /// ([`crate::model::sale::SaleSwitch::status`]).
     pub fn status_at(&self, now: Timestamp) -> SessionStatus {
         if now < self.sales.open_at {
             SessionStatus::Scheduled

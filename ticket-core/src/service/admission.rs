@@ -3,6 +3,7 @@
 use crate::error::{Refusal, Result};
 use crate::ids::{SessionId, UserId};
 use crate::model::queue::{AdmissionRound, JoinRequest, PreQueueDraw, QueueTicket, QueueView};
+use crate::model::sale::SaleState;
 use crate::model::session::SessionStatus;
 
 use super::Context;
@@ -32,7 +33,9 @@ impl AdmissionService {
     /// (shuffled at the opening). After: FIFO. A buyer whose own sales open later than the
     /// queue (a public buyer during a presale) gets `QueueNotOpen` until their sales open, so
     /// they never spend an admission on a hold the presale refuses. After close:
-    /// `SalesClosed`; a tier the policy does not list: `UnknownTier`. Joining again while
+    /// `SalesClosed`, and after the organiser closed the sale or cancelled the show
+    /// `SalesClosed` / `SessionCancelled` (a paused sale keeps taking joins: they wait for
+    /// the resume); a tier the policy does not list: `UnknownTier`. Joining again while
     /// the ticket is live returns the same ticket.
     pub async fn join_with_tier(
         &self,
@@ -57,6 +60,14 @@ impl AdmissionService {
                 closed_at: s.sales.close_at,
             }
             .into());
+        }
+        // A paused sale keeps its queue (joins wait for the resume); a closed or cancelled
+        // one has none.
+        let switch = self.ctx.switch_for_join(session).await?;
+        if matches!(switch.state, SaleState::Closed | SaleState::Cancelled)
+            && let Some(refusal) = switch.refusal()
+        {
+            return Err(refusal.into());
         }
         self.ctx
             .stores
@@ -104,12 +115,16 @@ impl AdmissionService {
     /// One admission round: admits the next users in line as the session's pacing and stock
     /// allow. Call it on a timer (every second or so) and after units come back; it does
     /// nothing before the queue opens (the public open, or the earliest presale when presale
-    /// buyers queue) or after sales close.
+    /// buyers queue), after sales close, and while the organiser's switch is not OPEN
+    /// (paused, closed, cancelled).
     pub async fn admit_next(&self, session: SessionId) -> Result<AdmissionRound> {
         let now = self.ctx.clock.now();
         let s = self.ctx.session(session).await?;
         let policy = self.ctx.stores.policies.policy(session).await?;
-        if now < policy.queue_opens_at(&s) || s.status_at(now) == SessionStatus::Closed {
+        if now < policy.queue_opens_at(&s)
+            || s.status_at(now) == SessionStatus::Closed
+            || !self.ctx.stores.sales.sale_switch(session).await?.state.sells()
+        {
             return Ok(AdmissionRound {
                 admitted: Vec::new(),
                 limit: crate::model::queue::AdmissionLimit::Empty,

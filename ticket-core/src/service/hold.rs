@@ -46,7 +46,8 @@ impl HoldService {
     /// (`Invalid`, `UnknownItem`); the sales policy allows it now (`SalesNotOpen`,
     /// `SalesClosed`, `GradeNotAllowed`, `UnknownTier`). Then one atomic store operation
     /// checks the admission (`NotAdmitted`, `AdmissionExpired`), the per-user limit
-    /// (`LimitExceeded`) and the stock (`SoldOut`, `SeatsUnavailable`), and takes it.
+    /// (`LimitExceeded`), the organiser's switch (`SalesPaused`, `SalesClosed`,
+    /// `SessionCancelled`) and the stock (`SoldOut`, `SeatsUnavailable`), and takes it.
     ///
     /// With an `idempotency_key`, a repeat of the same command returns the first outcome
     /// (the same hold, or the same refusal) and never holds twice.
@@ -64,9 +65,17 @@ impl HoldService {
 
     async fn hold_once(&self, cmd: &HoldCommand) -> Result<Hold> {
         let now = self.ctx.clock.now();
-        let session = self.ctx.session(cmd.session).await?;
+        let mut session = self.ctx.session(cmd.session).await?;
         let policy = self.ctx.stores.policies.policy(cmd.session).await?;
-        let (items, _) = price_selection(&session.inventory, &cmd.selection)?;
+        let items = match price_selection(&session.inventory, &cmd.selection) {
+            Ok((items, _)) => items,
+            // Seats added since this process read the session: read it again, once.
+            Err(crate::Error::Refused(Refusal::UnknownItem { .. })) => {
+                session = self.ctx.fresh_session(cmd.session).await?;
+                price_selection(&session.inventory, &cmd.selection)?.0
+            }
+            Err(e) => return Err(e),
+        };
         let grades: Vec<_> = items.per_grade().into_iter().map(|(g, _)| g).collect();
         policy.check_purchase(&session, cmd.tier.as_deref(), &grades, now)?;
         let admission = if policy.admission_required(&session, now) {

@@ -12,6 +12,8 @@
 //! | checkout with a payment provider: begin, webhooks, polling | [`CheckoutService`] |
 //! | sweep expired holds, wake the queue | [`ExpiryService`] |
 //! | cancel (resale) → refund | [`CancelService`] |
+//! | cancel by the refund policy, quote the fee, refund a cancelled show | [`RefundService`] |
+//! | pause, resume, close, cancel a sale; change capacity | [`SaleService`] |
 //! | check tickets in at the gate | [`GateService`] |
 //! | run any operation once per key | [`Idempotency`] |
 //! | tell users about their reservations | [`NotificationDispatcher`] |
@@ -25,6 +27,8 @@ mod hold;
 mod idempotency;
 mod notify;
 mod payment;
+mod refund;
+mod sale;
 
 use std::sync::Arc;
 
@@ -39,6 +43,8 @@ pub use notify::{
     DispatchConfig, DispatchReport, Notification, NotificationDispatcher, Notifier, NotifyError,
 };
 pub use payment::{FailureOutcome, LatePaymentPolicy, PaymentService, RefundReason, Settlement};
+pub use refund::{CancellationOutcome, RefundRunReport, RefundService};
+pub use sale::SaleService;
 
 use crate::clock::Clock;
 use crate::config::TimeLimits;
@@ -48,6 +54,7 @@ use crate::ids::{HoldId, SessionId};
 use crate::model::audit::Actor;
 use crate::model::hold::{HoldState, TransitionRequest};
 use crate::model::policy::SalesPolicy;
+use crate::model::sale::{SaleState, SaleSwitch};
 use crate::model::session::{Event, Session};
 use crate::store::Stores;
 use dashmap::DashMap;
@@ -58,8 +65,12 @@ pub(crate) struct Context {
     pub(crate) stores: Stores,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) limits: TimeLimits,
-    /// Sessions never change once created, so each process reads one at most once.
+    /// Sessions' definitions, read once per process. Only a capacity change alters one (its
+    /// plan): this process drops its copy when it makes one, and a hold that names a seat
+    /// the copy does not know reads the session again ([`Context::fresh_session`]).
     sessions: Arc<DashMap<SessionId, Arc<Session>>>,
+    /// Sale switches for the queue's joins (see [`Context::switch_for_join`]).
+    switches: Arc<DashMap<SessionId, (SaleSwitch, std::time::Instant)>>,
 }
 
 impl Context {
@@ -87,9 +98,45 @@ impl Context {
         if let Some(s) = self.sessions.get(&id) {
             return Ok(s.value().clone());
         }
+        self.fresh_session(id).await
+    }
+
+    /// The session read from the store, replacing this process's copy.
+    pub(crate) async fn fresh_session(&self, id: SessionId) -> Result<Arc<Session>> {
         let s = Arc::new(self.stores.inventory.session(id).await?);
         self.sessions.insert(id, s.clone());
         Ok(s)
+    }
+
+    /// The session's sale switch as the queue's joins see it: CLOSED and CANCELLED are
+    /// final, so once seen they are remembered; OPEN and PAUSED are read again after
+    /// [`SWITCH_FOR_JOINS_MAX_AGE`]. Joins need no more: a join accepted just after a close
+    /// waits in a queue that admits nobody (admission rounds and holds read the switch
+    /// atomically) and is told by the `SaleClosed` change.
+    pub(crate) async fn switch_for_join(&self, id: SessionId) -> Result<SaleSwitch> {
+        if let Some(entry) = self.switches.get(&id) {
+            let (switch, read_at) = entry.value();
+            let terminal = matches!(switch.state, SaleState::Closed | SaleState::Cancelled);
+            if terminal || read_at.elapsed() < SWITCH_FOR_JOINS_MAX_AGE {
+                return Ok(switch.clone());
+            }
+        }
+        let switch = self.stores.sales.sale_switch(id).await?;
+        self.switches
+            .insert(id, (switch.clone(), std::time::Instant::now()));
+        Ok(switch)
+    }
+}
+
+/// How long the queue's joins trust a sale switch read earlier (see
+/// [`Context::switch_for_join`]).
+pub const SWITCH_FOR_JOINS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Context {
+    /// Forgets this process's copies of the session (after it changed them).
+    pub(crate) fn forget_session(&self, id: SessionId) {
+        self.sessions.remove(&id);
+        self.switches.remove(&id);
     }
 }
 
@@ -109,6 +156,8 @@ pub struct TicketRush {
     pub cancellations: CancelService,
     /// Check-in at the gate.
     pub gate: GateService,
+    /// The organiser's controls: pause, resume, close, cancel, capacity.
+    pub sales: SaleService,
     /// The idempotency layer, for the library's operations and the host's own.
     pub idempotency: Idempotency,
 }
@@ -122,6 +171,7 @@ impl TicketRush {
             clock,
             limits,
             sessions: Arc::default(),
+            switches: Arc::default(),
         };
         let admission = AdmissionService::new(ctx.clone());
         let idempotency = Idempotency::new(ctx.clone());
@@ -135,6 +185,7 @@ impl TicketRush {
             expiry: ExpiryService::new(ctx.clone(), admission.clone()),
             cancellations: CancelService::new(ctx.clone(), admission.clone()),
             gate: GateService::new(ctx.clone()),
+            sales: SaleService::new(ctx.clone(), admission.clone()),
             admission,
             idempotency,
             ctx,
@@ -150,6 +201,13 @@ impl TicketRush {
             self.idempotency.clone(),
             gateway,
         )
+    }
+
+    /// Cancellations with refunds through a payment provider: quotes by the session's
+    /// refund policy, a buyer's or an operator's cancellation, and the refund of every
+    /// reservation of a cancelled show. See [`RefundService`].
+    pub fn refunds(&self, gateway: Arc<dyn PaymentGateway>) -> RefundService {
+        RefundService::new(self.ctx.clone(), self.admission.clone(), gateway)
     }
 
     /// The stores the services run on.

@@ -104,8 +104,18 @@ impl PaymentService {
 
     /// The buyer starts checkout: HELD → PAYING, recording the provider's reference.
     /// `HoldExpired` past the TTL (the hold is expired on the spot).
+    ///
+    /// `SessionCancelled` once the organiser cancelled the show (final, so this check
+    /// cannot race a later change; a checkout that started just before is settled by
+    /// [`crate::service::RefundService::refund_cancelled_show`]).
     pub async fn start(&self, id: HoldId, user: &UserId, payment_ref: &str) -> Result<Hold> {
-        owned(&self.ctx, id, user).await?;
+        let hold = owned(&self.ctx, id, user).await?;
+        let switch = self.ctx.stores.sales.sale_switch(hold.session).await?;
+        if switch.state == crate::model::sale::SaleState::Cancelled
+            && let Some(refusal) = switch.refusal()
+        {
+            return Err(refusal.into());
+        }
         let mut req = self.ctx.request(
             id,
             HoldState::Paying,
@@ -234,7 +244,11 @@ impl PaymentService {
                 Err(Error::Refused(
                     Refusal::SoldOut { .. }
                     | Refusal::SeatsUnavailable { .. }
-                    | Refusal::LimitExceeded { .. },
+                    | Refusal::LimitExceeded { .. }
+                    | Refusal::UnknownItem { .. }
+                    | Refusal::SalesPaused
+                    | Refusal::SalesClosed { .. }
+                    | Refusal::SessionCancelled { .. },
                 )) => {}
                 Err(e) => return Err(e),
             }

@@ -15,6 +15,7 @@ mod leases;
 mod policy;
 mod queue;
 mod reservations;
+mod sale_control;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ pub use leases::Leases;
 pub use policy::SalesPolicyStore;
 pub use queue::WaitingQueue;
 pub use reservations::Reservations;
+pub use sale_control::SaleControl;
 
 /// The stores a set of services runs on, as trait objects so the backend can be chosen at
 /// run time.
@@ -47,6 +49,8 @@ pub struct Stores {
     pub deliveries: Arc<dyn DeliveryLog>,
     /// Leases for periodic jobs shared by several processes.
     pub leases: Arc<dyn Leases>,
+    /// The organiser's sale switch and capacity changes.
+    pub sales: Arc<dyn SaleControl>,
 }
 
 impl Stores {
@@ -61,6 +65,7 @@ impl Stores {
             + ChangeFeed
             + DeliveryLog
             + Leases
+            + SaleControl
             + 'static,
     {
         Self {
@@ -71,7 +76,8 @@ impl Stores {
             idempotency: backend.clone(),
             feed: backend.clone(),
             deliveries: backend.clone(),
-            leases: backend,
+            leases: backend.clone(),
+            sales: backend,
         }
     }
 }
