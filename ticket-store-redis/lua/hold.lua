@@ -6,6 +6,8 @@
 -- actor (JSON), correlation id, immutable document (JSON), units, grade counts, seats, the
 -- packed audit record of the hold's creation (its id is numbered here), and the creation
 -- time's sort key in the user's index (src/user_index.rs).
+-- Requests are refused (SalesPaused, SalesClosed, SessionCancelled) while the sale switch
+-- (lib/stock.lua) is not OPEN, before anything is checked or taken.
 -- Reply per request: {'ok', admission ticket id or ''} | {'err', refusal JSON} | {'dup'}.
 local n = tonumber(ARGV[3])
 local ids, users = {}, {}
@@ -18,6 +20,8 @@ prefetch_user_holds(users)
 if ARGV[9] == '1' then
   prefetch_tickets(users)
 end
+-- The organiser's switch, read in this step (SaleControl: no hold once it is not OPEN).
+local closed = sale_refusal()
 local out = {}
 for i = 0, n - 1 do
   local o = 3 + i * 14
@@ -28,6 +32,8 @@ for i = 0, n - 1 do
   local refusal, ticket = nil, nil
   if holds[id] then
     refusal = 'dup'
+  elseif closed then
+    refusal = closed
   elseif admission == '1' then
     ticket = load_ticket(user)
     if not ticket or ticket.st ~= 'ACTIVE' then

@@ -21,7 +21,10 @@ if load_hold(new) then
   return { 'dup' }
 end
 local user = h[H_USER]
-local refusal = limit_refusal(user, limit, tonumber(h[H_UNITS]), now) or take(h[H_GQ], h[H_SEATS], 's')
+-- The organiser's switch first (SalesPaused, SalesClosed, SessionCancelled), then the limit
+-- and the stock, all in this step.
+local refusal = sale_refusal() or limit_refusal(user, limit, tonumber(h[H_UNITS]), now)
+  or take(h[H_GQ], h[H_SEATS], 's')
 if refusal then
   return { 'err', refusal }
 end

@@ -148,12 +148,13 @@ pub(crate) fn ticket(session: SessionId, user: &UserId, v: &Value) -> Result<Que
     })
 }
 
-/// Packs an audit record the way the scripts do: id, at, kind (`h`/`t`), subject, owner,
+/// Packs an audit record the way the scripts do: id, at, kind (`h`/`t`/`s`), subject, owner,
 /// actor (JSON), from, to, reason, correlation id, joined by [`SEP`].
 pub(crate) fn pack_audit(r: &AuditRecord) -> Result<String> {
     let (kind, subject) = match r.subject {
         Subject::Hold(h) => ("h", h.to_string()),
         Subject::Ticket(t) => ("t", t.to_string()),
+        Subject::Session(s) => ("s", s.to_string()),
     };
     let actor = crate::reply::to_json(&r.actor)?;
     let at = r.at.as_millis().to_string();
@@ -206,6 +207,7 @@ pub(crate) fn audit_record(session: SessionId, packed: &str) -> Result<AuditReco
         subject: match *kind {
             "h" => Subject::Hold(uuid(subject, "hold id")?),
             "t" => Subject::Ticket(uuid(subject, "ticket id")?),
+            "s" => Subject::Session(uuid(subject, "session id")?),
             other => return Err(Error::Corrupt(format!("audit subject kind {other:?}"))),
         },
         owner: UserId::new(*owner).map_err(|e| Error::Corrupt(format!("audit owner: {e}")))?,
@@ -247,6 +249,26 @@ mod tests {
             from: Some("HELD".into()),
             to: "PAYING".into(),
             reason: "checkout; started\ttab".into(),
+            correlation_id: None,
+        };
+        let packed = pack_audit(&record).expect("pack");
+        assert_eq!(audit_record(session, &packed).expect("unpack"), record);
+    }
+
+    #[test]
+    fn session_records_round_trip_through_their_packed_form() {
+        let at = Timestamp::from_millis(1_900_000_000_123);
+        let session = SessionId::new_at(at);
+        let record = AuditRecord {
+            id: AuditId::new_at(at),
+            at,
+            session,
+            subject: Subject::Session(session),
+            owner: UserId::new("organiser").expect("user"),
+            actor: Actor::Operator("organiser".into()),
+            from: Some("OPEN".into()),
+            to: "PAUSED".into(),
+            reason: "sound check".into(),
             correlation_id: None,
         };
         let packed = pack_audit(&record).expect("pack");

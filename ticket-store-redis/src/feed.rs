@@ -38,8 +38,8 @@ use crate::codec::SEP;
 use crate::reply::{array, at, count, tagged, text, unavailable};
 use crate::store::RedisStore;
 
-/// A change from its packed form (`lua/lib/feed.lua`): kind, at, subject kind (`h`, `t` or
-/// empty), subject, owner, line, joined by [`SEP`].
+/// A change from its packed form (`lua/lib/feed.lua`): kind, at, subject kind (`h`, `t`, `s`
+/// or empty), subject, owner, line, joined by [`SEP`].
 fn change(session: SessionId, seq: &str, packed: &str) -> Result<Change> {
     let bad = |what: &str| Error::Corrupt(format!("change {seq} of session {session}: {what}"));
     let f: Vec<&str> = packed.splitn(6, SEP).collect();
@@ -56,6 +56,7 @@ fn change(session: SessionId, seq: &str, packed: &str) -> Result<Change> {
         subject: match *subject_kind {
             "h" => Some(Subject::Hold(HoldId::from_uuid(uuid(subject)?))),
             "t" => Some(Subject::Ticket(TicketId::from_uuid(uuid(subject)?))),
+            "s" => Some(Subject::Session(SessionId::from_uuid(uuid(subject)?))),
             _ => None,
         },
         owner: match *owner {

@@ -109,6 +109,33 @@ impl RedisStore {
         }
     }
 
+    /// Replaces each session's plan by its current one (the `def` hash's `plan`, written by
+    /// capacity changes), read in one pipeline; the event keys keep the definitions as
+    /// created, which `create_event` compares.
+    async fn with_current_plans(&self, events: &mut [Event]) -> Result<()> {
+        let mut pipe = redis::pipe();
+        let mut n = 0usize;
+        for s in events.iter().flat_map(|e| &e.sessions) {
+            pipe.cmd("HGET")
+                .arg(self.inner.keys.session_key(s.id, "def"))
+                .arg("plan");
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let plans: Vec<Option<String>> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        for (s, plan) in events.iter_mut().flat_map(|e| &mut e.sessions).zip(plans) {
+            if let Some(doc) = plan {
+                s.inventory = json(&doc, "plan")?;
+            }
+        }
+        Ok(())
+    }
+
     async fn drop_session(&self, event: EventId, id: SessionId) -> Result<()> {
         let mut inv = self.session_call(&self.inner.scripts.drop_session, id);
         inv.arg(event.to_string());
@@ -189,7 +216,8 @@ impl Inventory for RedisStore {
     }
 
     /// Pages through the event index (`ZRANGEBYLEX` from `(after`), then reads the
-    /// definitions of one page in one pipeline. The index is written by `create_event` once
+    /// definitions of one page in one pipeline, and their sessions' current plans in
+    /// another. The index is written by `create_event` once
     /// the event is complete; events stored before it existed are listed after
     /// [`RedisStore::index_events`] or after being created again.
     async fn events(&self, after: Option<EventId>, limit: usize) -> Result<Vec<Event>> {
@@ -221,9 +249,13 @@ impl Inventory for RedisStore {
                 pipe.query_async(&mut conn).await.map_err(unavailable)?;
             // A definition missing under an indexed id can only be a create_event rolled
             // back by a concurrent call: not an event.
-            for doc in docs.iter().flatten() {
-                out.push(json(doc, "event")?);
-            }
+            let mut page = docs
+                .iter()
+                .flatten()
+                .map(|doc| json(doc, "event"))
+                .collect::<Result<Vec<Event>>>()?;
+            self.with_current_plans(&mut page).await?;
+            out.extend(page);
             if ids.len() < want {
                 break;
             }
@@ -231,6 +263,7 @@ impl Inventory for RedisStore {
         Ok(out)
     }
 
+    /// The definition, each session with its current plan (see `RedisStore::with_current_plans`).
     async fn event(&self, id: EventId) -> Result<Event> {
         let raw: Value = redis::cmd("GET")
             .arg(self.inner.keys.event(id))
@@ -238,21 +271,37 @@ impl Inventory for RedisStore {
             .await
             .map_err(unavailable)?;
         match opt_text(&raw, "event")? {
-            Some(doc) => json(doc, "event"),
+            Some(doc) => {
+                let mut events = vec![json(doc, "event")?];
+                self.with_current_plans(&mut events).await?;
+                events
+                    .pop()
+                    .ok_or_else(|| Error::Corrupt(format!("event {id} vanished")))
+            }
             None => Err(Error::not_found("event", id)),
         }
     }
 
+    /// Read from Redis every time (the definition as created is cached; its plan is
+    /// replaced by capacity changes), so a caller refreshing its copy sees them.
     async fn session(&self, id: SessionId) -> Result<Session> {
-        self.session_def(id).await.map(|s| (*s).clone())
+        let created = self.session_def(id).await?;
+        let plan = self.fresh_plan(id).await?;
+        let mut session = (*created).clone();
+        session.inventory = (*plan).clone();
+        Ok(session)
     }
 
-    /// Counters and seat states are read by one script, so at one instant.
+    /// Counters, seat states and the current plan are read by one script, so at one instant.
+    /// Grades in the order of the plan as created (a grade whose seats were all removed is
+    /// kept, at capacity 0), seats in the current plan's order.
     async fn snapshot(&self, id: SessionId) -> Result<InventorySnapshot> {
         let session = self.session_def(id).await?;
         let inv = self.session_call(&self.inner.scripts.snapshot, id);
         let reply = self.run(&inv).await?;
         let parts = array(&reply, "snapshot")?;
+        let plan =
+            self.remember_plan(id, &session, opt_text(at(parts, 2, "snapshot")?, "plan")?)?;
         let stock = pairs(at(parts, 0, "snapshot")?)?;
         let seats: std::collections::HashMap<&str, &Value> =
             pairs(at(parts, 1, "snapshot")?)?.into_iter().collect();
@@ -283,7 +332,7 @@ impl Inventory for RedisStore {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let seats = match &session.inventory {
+        let seats = match &*plan {
             InventoryPlan::General { .. } => Vec::new(),
             InventoryPlan::Seated { seats: plan } => plan
                 .iter()
@@ -315,7 +364,8 @@ impl Inventory for RedisStore {
 
     /// One `HGETALL` of the session's `stock` hash, whose counters every script keeps in
     /// the same step as each change (`lua/lib/stock.lua`): O(grades), whatever the number of
-    /// holds.
+    /// holds. Grades in the order of the plan as created, capacities from the stock hash
+    /// (capacity changes move them).
     async fn counts(&self, id: SessionId) -> Result<SessionCounts> {
         let session = self.session_def(id).await?;
         let raw: Vec<(String, i64)> = redis::cmd("HGETALL")
@@ -323,30 +373,13 @@ impl Inventory for RedisStore {
             .query_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
-        let stock: std::collections::HashMap<String, i64> = raw.into_iter().collect();
+        let stock: StockHash = raw.into_iter().collect();
         let get = |f: &str| stock.get(f).copied().unwrap_or(0);
-        let unit = |f: String| -> Result<u32> {
-            let n = get(&f);
-            u32::try_from(n).map_err(|_| Error::Corrupt(format!("session {id}: {f} = {n}")))
-        };
         let grades = session
             .inventory
             .grades()
             .into_iter()
-            .map(|g| {
-                let capacity = unit(format!("c:{g}"))?;
-                let available = unit(format!("a:{g}"))?;
-                let sold = unit(format!("s:{g}"))?;
-                let held = held_units(&g, capacity, available, sold)?;
-                Ok(GradeStateCounts {
-                    paying: unit(format!("p:{g}"))?,
-                    capacity,
-                    available,
-                    held,
-                    sold,
-                    grade: g,
-                })
-            })
+            .map(|g| grade_state_counts(id, g, &stock))
             .collect::<Result<Vec<_>>>()?;
         let mut holds = HoldStateCounts::default();
         for state in HoldState::ALL {
@@ -360,6 +393,33 @@ impl Inventory for RedisStore {
             holds,
         })
     }
+}
+
+/// The `stock` hash's counters by field (every field is an integer).
+pub(crate) type StockHash = std::collections::HashMap<String, i64>;
+
+/// The counts of grade `g` from the session's `stock` hash.
+pub(crate) fn grade_state_counts(
+    id: SessionId,
+    g: ticket_core::model::inventory::Grade,
+    stock: &StockHash,
+) -> Result<GradeStateCounts> {
+    let unit = |f: String| -> Result<u32> {
+        let n = stock.get(&f).copied().unwrap_or(0);
+        u32::try_from(n).map_err(|_| Error::Corrupt(format!("session {id}: {f} = {n}")))
+    };
+    let capacity = unit(format!("c:{g}"))?;
+    let available = unit(format!("a:{g}"))?;
+    let sold = unit(format!("s:{g}"))?;
+    let held = held_units(&g, capacity, available, sold)?;
+    Ok(GradeStateCounts {
+        paying: unit(format!("p:{g}"))?,
+        capacity,
+        available,
+        held,
+        sold,
+        grade: g,
+    })
 }
 
 /// A flat `HGETALL` reply as (field, value) pairs.

@@ -24,6 +24,11 @@
 //! CONFIRMED → CANCELLED once a mark exists: each runs alone, so a scan and a cancellation of
 //! one hold exclude each other.
 //!
+//! The organiser's sale switch is read by the hold and re-booking scripts from the `stock`
+//! hash they load anyway, so no hold is made once a pause, close or cancellation returned;
+//! a capacity change is one script with the stock, the plan and its audit record (see the
+//! `sale_control` module).
+//!
 //! # Throughput
 //! One multiplexed connection ([`redis::aio::ConnectionManager`]) carries every call and
 //! pipelines concurrent ones. Holds, joins, queue views and leaves for one session that
@@ -60,8 +65,8 @@
 //!
 //! | key | type | content |
 //! |---|---|---|
-//! | `P:{s:ID}:def` | hash | session definition (JSON) and its event id |
-//! | `P:{s:ID}:stock` | hash | `a:`/`s:`/`c:<grade>`: available, sold, capacity (held is the rest); `p:<grade>` units in PAYING holds; `n:<STATE>` holds per state; `fseq` the feed's head; `aseq` audit records written; `lat` the latest record's instant (a record never goes back in time); `so` SoldOut announced |
+//! | `P:{s:ID}:def` | hash | session definition as created (JSON) and its event id; `plan` the current plan (JSON, written by capacity changes; absent: as created) and `pv` its version; `swr` the sale switch's reason |
+//! | `P:{s:ID}:stock` | hash | `a:`/`s:`/`c:<grade>`: available, sold, capacity (held is the rest); `p:<grade>` units in PAYING holds; `n:<STATE>` holds per state; `fseq` the feed's head; `aseq` audit records written; `lat` the latest record's instant (a record never goes back in time); `so` SoldOut announced; `sw`, `swat` the organiser's sale switch (state index, since; absent: OPEN), read by the hold and re-booking scripts |
 //! | `P:{s:ID}:seats` | hash | seat id → `A`/`H`/`S` |
 //! | `P:{s:ID}:policy` | string | sales policy (JSON) |
 //! | `P:{s:ID}:holds` | hash | hold id → the hold, packed (state, times, references, its audit record ids, immutable JSON) |
@@ -144,6 +149,7 @@ mod queue;
 mod queue_batch;
 mod reply;
 mod reservations;
+mod sale_control;
 mod scripts;
 mod store;
 mod transitions;

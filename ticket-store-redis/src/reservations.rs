@@ -12,7 +12,7 @@ use ticket_core::model::page::{
     AuditCursor, AuditPage, AuditQuery, HoldCursor, HoldPage, check_limit,
 };
 use ticket_core::store::Reservations;
-use ticket_core::{Error, InvalidInput, Result, Timestamp};
+use ticket_core::{Error, InvalidInput, Refusal, Result, Timestamp};
 
 use crate::codec::{HoldDoc, check_text, grade_counts, hold, pack_audit, seat_list};
 use crate::hold_batch::HoldArgs;
@@ -53,14 +53,22 @@ impl RedisStore {
 #[async_trait]
 impl Reservations for RedisStore {
     /// Claims the hold id, then runs the `hold` script (coalesced with concurrent holds of
-    /// the same session): admission, per-user limit and stock are checked and taken in one
-    /// atomic step per request.
+    /// the same session): the sale switch, admission, per-user limit and stock are checked
+    /// and taken in one atomic step per request.
     async fn hold(&self, req: NewHold) -> Result<Hold> {
-        let session = self.session_def(req.session).await?;
         if let Some(c) = &req.correlation_id {
             check_text("correlation id", c)?;
         }
-        let (items, amount) = price_selection(&session.inventory, &req.selection)?;
+        let plan = self.current_plan(req.session).await?;
+        let (items, amount) = match price_selection(&plan, &req.selection) {
+            Ok(priced) => priced,
+            // Seats added since this process read the plan: read it again, once. (Removed
+            // seats are refused by the script: their state is gone.)
+            Err(Error::Refused(Refusal::UnknownItem { .. })) => {
+                price_selection(&*self.fresh_plan(req.session).await?, &req.selection)?
+            }
+            Err(e) => return Err(e),
+        };
         // The id is a placeholder: the script numbers the record (AuditId::sequenced).
         let created = pack_audit(&AuditRecord {
             id: AuditId::sequenced(req.now, 0, req.session),

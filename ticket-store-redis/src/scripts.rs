@@ -51,6 +51,8 @@ pub(crate) struct Scripts {
     pub(crate) draw_commit: Script,
     pub(crate) idempotency: Script,
     pub(crate) claim_ids: Script,
+    pub(crate) sale_state: Script,
+    pub(crate) capacity: Script,
 }
 
 impl Scripts {
@@ -82,6 +84,8 @@ impl Scripts {
             draw_commit: session_script!("draw_commit.lua"),
             idempotency: Script::new(include_str!("../lua/idempotency.lua")),
             claim_ids: Script::new(include_str!("../lua/claim_ids.lua")),
+            sale_state: session_script!("sale_state.lua"),
+            capacity: session_script!("capacity.lua"),
         }
     }
 }

@@ -8,6 +8,7 @@ use redis::{Script, ScriptInvocation, Value};
 use ticket_core::backend::coalesce::{Coalescer, Limits, Scope, Task};
 use ticket_core::ids::SessionId;
 use ticket_core::model::audit::Actor;
+use ticket_core::model::inventory::InventoryPlan;
 use ticket_core::model::session::Session;
 use ticket_core::store::Stores;
 use ticket_core::{Error, InvalidInput, Result};
@@ -32,8 +33,12 @@ pub(crate) struct Inner {
     pub(crate) keys: Keys,
     pub(crate) scripts: Scripts,
     pub(crate) config: RedisConfig,
-    /// Session definitions never change once created: cached after the first read.
+    /// Session definitions as created never change: cached after the first read.
     pub(crate) sessions: DashMap<SessionId, Arc<Session>>,
+    /// Each session's current plan (capacity changes replace it) as this process last read
+    /// it: prices and grades never change, so a stale copy only misses seats added since,
+    /// which the hold path reads again (see [`RedisStore::fresh_plan`]).
+    pub(crate) plans: DashMap<SessionId, Arc<InventoryPlan>>,
     pub(crate) batches: Batches,
     /// The system actor of queue reads (JSON), serialised once.
     pub(crate) queue_actor: String,
@@ -117,6 +122,7 @@ impl RedisStore {
                 keys: Keys::new(&config.prefix),
                 scripts: Scripts::new(),
                 sessions: DashMap::new(),
+                plans: DashMap::new(),
                 batches: Batches::new(&config),
                 queue_actor: to_json(&Actor::system("queue"))?,
                 listener: FeedListener::new(
@@ -175,7 +181,45 @@ impl RedisStore {
         self.inner.config.feed_retention.max_changes_per_session
     }
 
-    /// The session definition (cached: definitions never change), or `NotFound`.
+    /// The session's current plan as this process last read it (see `Inner::plans`).
+    pub(crate) async fn current_plan(&self, id: SessionId) -> Result<Arc<InventoryPlan>> {
+        if let Some(p) = self.inner.plans.get(&id) {
+            return Ok(p.clone());
+        }
+        self.fresh_plan(id).await
+    }
+
+    /// The session's current plan read from Redis (the `def` hash's `plan`, written by
+    /// capacity changes; the plan as created when absent), replacing this process's copy.
+    pub(crate) async fn fresh_plan(&self, id: SessionId) -> Result<Arc<InventoryPlan>> {
+        let session = self.session_def(id).await?;
+        let raw: Value = redis::cmd("HGET")
+            .arg(self.inner.keys.session_key(id, "def"))
+            .arg("plan")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        let plan = self.remember_plan(id, &session, opt_text(&raw, "plan")?)?;
+        Ok(plan)
+    }
+
+    /// The current plan from the stored `plan` field (`None`: the plan as created), cached.
+    pub(crate) fn remember_plan(
+        &self,
+        id: SessionId,
+        created: &Session,
+        stored: Option<&str>,
+    ) -> Result<Arc<InventoryPlan>> {
+        let plan = Arc::new(match stored {
+            Some(doc) => json::<InventoryPlan>(doc, "plan")?,
+            None => created.inventory.clone(),
+        });
+        self.inner.plans.insert(id, plan.clone());
+        Ok(plan)
+    }
+
+    /// The session definition as created (cached: it never changes; capacity changes
+    /// replace the plan, see [`RedisStore::current_plan`]), or `NotFound`.
     pub(crate) async fn session_def(&self, id: SessionId) -> Result<Arc<Session>> {
         if let Some(s) = self.inner.sessions.get(&id) {
             return Ok(s.clone());

@@ -104,6 +104,7 @@ fn comparable(c: &Change) -> String {
     let subject = match c.subject {
         Some(Subject::Hold(h)) => format!("hold {h}"),
         Some(Subject::Ticket(_)) => "ticket".into(),
+        Some(Subject::Session(_)) => "session".into(),
         None => "-".into(),
     };
     format!(
@@ -120,6 +121,7 @@ fn comparable_record(r: &AuditRecord) -> String {
     let subject = match r.subject {
         Subject::Hold(h) => format!("hold {h}"),
         Subject::Ticket(_) => "ticket".into(),
+        Subject::Session(_) => "session".into(),
     };
     format!(
         "{id} {} {subject} {} {:?} {:?} {}",

@@ -10,10 +10,13 @@ local HOLD_CHANGE = { HELD = 'hold_created', PAYING = 'hold_paying', CONFIRMED =
   CANCELLED = 'hold_cancelled', REFUNDED = 'hold_refunded' }
 local TICKET_CHANGE = { WAITING = 'joined', ACTIVE = 'admitted', EXPIRED = 'admission_expired',
   USED = 'admission_used', LEFT = 'left' }
+-- The session's own records (the sale switch, capacity changes), by their `to`.
+local SESSION_CHANGE = { PAUSED = 'sale_paused', OPEN = 'sale_resumed', CLOSED = 'sale_closed',
+  CANCELLED = 'sale_cancelled', CAPACITY_CHANGED = 'capacity_changed' }
 
 -- Feed ---------------------------------------------------------------------------------
 -- Changes of this call, flat: seq, packed change, seq, packed change, ... A packed change is
--- kind, at, subject kind ('h'/'t'/''), subject, owner, line joined by SEP. commit() writes
+-- kind, at, subject kind ('h'/'t'/'s'/''), subject, owner, line joined by SEP. commit() writes
 -- them to the `feed` stream as entries whose id is `0-<last seq in the entry>` and whose
 -- fields are `<seq> <packed change>`, so XRANGE and XREAD by sequence number are direct.
 local changes = {}
@@ -82,7 +85,8 @@ local function audit_id(at_s, n)
 end
 
 -- Numbers and files a record whose packed fields after the id are `tail`, and makes its
--- change, counts and index entries. `kind` is 'h' (hold) or 't' (queue ticket of `owner`).
+-- change, counts and index entries. `kind` is 'h' (hold), 't' (queue ticket of `owner`) or
+-- 's' (the session itself; `owner` is the actor's id).
 local function record(tail, at, kind, subject, owner, from, to)
   -- A session's records never go back in time: a record whose caller's clock is behind the
   -- previous record's instant takes that instant ('lat'), so (at, id) is write order.
@@ -107,6 +111,8 @@ local function record(tail, at, kind, subject, owner, from, to)
       count_hold_change(h, from, to)
     end
     change = HOLD_CHANGE[to]
+  elseif kind == 's' then
+    change = SESSION_CHANGE[to]
   else
     change = TICKET_CHANGE[to]
     local t = load_ticket(owner)
@@ -114,7 +120,7 @@ local function record(tail, at, kind, subject, owner, from, to)
   end
   if change then
     emit(change, at, kind, subject, owner, line)
-    if kind == 'h' then
+    if kind ~= 't' then
       note_stock(at)
     end
   end

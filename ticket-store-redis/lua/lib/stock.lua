@@ -11,8 +11,12 @@
 --   'aseq'                                 audit records written (numbers the audit ids);
 --   'lat'                                  the latest record's instant (records never go
 --                                          back in time);
---   'so'                                   1 once SoldOut was announced, until units return.
--- Missing counters are 0.
+--   'so'                                   1 once SoldOut was announced, until units return;
+--   'sw', 'swat'                           the organiser's sale switch: its state (index in
+--                                          SALE_STATES) and since when (ms; absent: OPEN
+--                                          since creation). Its reason is the `swr` field of
+--                                          the `def` hash.
+-- Missing counters are 0. Every field is numeric (Rust reads the hash as integers).
 local stock_base, stock_delta, stock_order = nil, {}, {}
 local stock_grades = {}
 
@@ -166,4 +170,30 @@ local function stock_available()
     available = available + stock_value('a:' .. g)
   end
   return available
+end
+
+-- The sale switch ------------------------------------------------------------------------
+-- ticket_core::model::sale::SaleState::ALL, in order: 'sw' is the index of the state.
+local SALE_STATES = { [0] = 'OPEN', 'PAUSED', 'CLOSED', 'CANCELLED' }
+local SALE_CODES = { OPEN = 0, PAUSED = 1, CLOSED = 2, CANCELLED = 3 }
+
+-- SaleSwitch::refusal: what a new hold or re-booking meets while the switch is not OPEN, as
+-- JSON (nil when OPEN). Read from the `stock` hash the hold loads anyway: no extra call.
+local function sale_refusal()
+  local sw = stock_value('sw')
+  if sw == 0 then
+    return nil
+  end
+  local since = string.format('%d', stock_value('swat'))
+  if sw == 1 then
+    return '{"code":"SALES_PAUSED"}'
+  elseif sw == 2 then
+    return '{"code":"SALES_CLOSED","closed_at":' .. since .. '}'
+  end
+  return '{"code":"SESSION_CANCELLED","cancelled_at":' .. since .. '}'
+end
+
+-- Sets a counter of the `stock` hash to `v` (written at commit).
+local function stock_set(f, v)
+  stock_add(f, v - stock_value(f))
 end
