@@ -4,8 +4,9 @@ use super::session_state::{Audit, SessionState};
 use crate::error::{Refusal, Result};
 use crate::model::audit::Subject;
 use crate::model::counts::GradeStateCounts;
+use crate::model::inventory::InventoryPlan;
 use crate::model::sale::{
-    CAPACITY_CHANGED, CapacityChange, CapacityOutcome, SaleState, SaleStateChange,
+    CAPACITY_CHANGED, CapacityChange, CapacityDelta, CapacityOutcome, SaleState, SaleStateChange,
     SaleStateOutcome, SaleSwitch, decide_sale_transition,
 };
 
@@ -47,6 +48,16 @@ impl SessionState {
         if self.switch.state == SaleState::Cancelled {
             return Err(self.switch.refusal().unwrap_or(Refusal::SalesPaused).into());
         }
+        let mut touched = req.delta.grades();
+        if let CapacityDelta::RemoveSeats { seats } = &req.delta
+            && let InventoryPlan::Seated { seats: plan_seats } = &self.session.inventory
+        {
+            for s in plan_seats.iter().filter(|s| seats.contains(&s.id)) {
+                if !touched.contains(&s.grade) {
+                    touched.push(s.grade.clone());
+                }
+            }
+        }
         let plan = req.delta.apply_to(&self.session.inventory)?;
         self.stock.change_capacity(&req.delta)?;
         self.session.inventory = plan.clone();
@@ -65,7 +76,6 @@ impl SessionState {
             reason: &reason,
             correlation_id: None,
         });
-        let touched = req.delta.grades();
         let grades: Vec<GradeStateCounts> = self
             .counts()
             .grades

@@ -547,7 +547,7 @@ pub async fn seats_can_be_added_and_free_seats_removed(stores: Stores) {
         before,
         "a refused removal changes nothing"
     );
-    sales
+    let out = sales
         .change_capacity(
             f.session,
             CapacityDelta::RemoveSeats {
@@ -558,6 +558,12 @@ pub async fn seats_can_be_added_and_free_seats_removed(stores: Stores) {
         )
         .await
         .expect("remove a free seat");
+    let touched: Vec<_> = out.grades.iter().map(|g| g.grade.clone()).collect();
+    assert_eq!(
+        touched,
+        vec![grade("R")],
+        "the outcome counts the removed seats' grade"
+    );
     let r = f.rush.holds.hold(f.seats(&user(3), &["A-2"]), None).await;
     assert!(
         matches!(
