@@ -169,6 +169,7 @@ mod queue;
 mod queue_batch;
 mod reservations;
 mod rows;
+mod sale_control;
 mod store;
 
 pub use config::PgConfig;
