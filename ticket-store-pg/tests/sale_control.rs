@@ -51,7 +51,7 @@ fn later(f: &Fixture, n: u64) -> NewHold {
 async fn kinds(stores: &Stores, f: &Fixture) -> Vec<ChangeKind> {
     stores
         .feed
-        .changes(f.session, 0, 1000)
+        .changes(f.session, 0, 500)
         .await
         .expect("feed")
         .changes
