@@ -50,7 +50,10 @@ impl PgStore {
     /// `event` with each session's current plan: `plans` maps session ids to the plans of
     /// sessions whose capacity changed (the stored definition stays as created, for
     /// `create_event`'s comparison).
-    fn with_current_plans(event: serde_json::Value, plans: Option<serde_json::Value>) -> Result<Event> {
+    fn with_current_plans(
+        event: serde_json::Value,
+        plans: Option<serde_json::Value>,
+    ) -> Result<Event> {
         let mut event: Event = decode(event, "stored event")?;
         let plans: HashMap<uuid::Uuid, InventoryPlan> = match plans {
             Some(p) => decode(p, "stored plans")?,
@@ -195,9 +198,9 @@ impl Inventory for PgStore {
 
     /// The event with each session's current plan, in one statement.
     async fn event(&self, id: EventId) -> Result<Event> {
-        let row: Option<(serde_json::Value, Option<serde_json::Value>)> = sqlx::query_as(
-            &format!("SELECT e.definition, {CURRENT_PLANS} FROM events e WHERE e.id = $1"),
-        )
+        let row: Option<(serde_json::Value, Option<serde_json::Value>)> = sqlx::query_as(&format!(
+            "SELECT e.definition, {CURRENT_PLANS} FROM events e WHERE e.id = $1"
+        ))
         .bind(id.as_uuid())
         .fetch_optional(&self.inner.pool)
         .await
@@ -215,18 +218,17 @@ impl Inventory for PgStore {
             return Ok(Vec::new());
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows: Vec<(serde_json::Value, Option<serde_json::Value>)> =
-            sqlx::query_as(&format!(
-                "SELECT e.definition, {CURRENT_PLANS} FROM events e
+        let rows: Vec<(serde_json::Value, Option<serde_json::Value>)> = sqlx::query_as(&format!(
+            "SELECT e.definition, {CURRENT_PLANS} FROM events e
                   WHERE $1::uuid IS NULL OR e.id > $1
                   ORDER BY e.id
                   LIMIT $2"
-            ))
-            .bind(after.map(|id| id.as_uuid()))
-            .bind(limit)
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(db_error)?;
+        ))
+        .bind(after.map(|id| id.as_uuid()))
+        .bind(limit)
+        .fetch_all(&self.inner.pool)
+        .await
+        .map_err(db_error)?;
         rows.into_iter()
             .map(|(event, plans)| Self::with_current_plans(event, plans))
             .collect()

@@ -175,8 +175,8 @@ impl SaleControl for PgStore {
                 return Err(r.into());
             }
             let plan = req.delta.apply_to(&session.inventory)?;
-            let plan_json = serde_json::to_value(&plan)
-                .map_err(|e| Error::Corrupt(format!("plan: {e}")))?;
+            let plan_json =
+                serde_json::to_value(&plan).map_err(|e| Error::Corrupt(format!("plan: {e}")))?;
             let answer: serde_json::Value =
                 sqlx::query_scalar("SELECT tr_change_capacity($1, $2, $3, $4, $5, $6, $7, $8)")
                     .bind(req.session.as_uuid())

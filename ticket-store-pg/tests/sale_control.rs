@@ -45,7 +45,12 @@ fn capacity(f: &Fixture, delta: CapacityDelta, reason: &str) -> CapacityChange {
 
 fn later(f: &Fixture, n: u64) -> NewHold {
     let now = T0.plus(Duration::from_secs(n));
-    f.new_hold(&user(n as usize), 1, now, now.plus(Duration::from_secs(600)))
+    f.new_hold(
+        &user(n as usize),
+        1,
+        now,
+        now.plus(Duration::from_secs(600)),
+    )
 }
 
 async fn kinds(stores: &Stores, f: &Fixture) -> Vec<ChangeKind> {
@@ -67,14 +72,22 @@ async fn pause_refuses_holds_in_their_transaction_and_resume_sells_again() {
     let f = Fixture::general(stores.clone(), 10, Duration::ZERO).await;
     let paused = stores
         .sales
-        .set_sale_state(move_to(&f, SaleState::Paused, T0.plus(Duration::from_secs(1))))
+        .set_sale_state(move_to(
+            &f,
+            SaleState::Paused,
+            T0.plus(Duration::from_secs(1)),
+        ))
         .await
         .expect("pause");
     assert!(paused.changed);
     assert_eq!(paused.switch.state, SaleState::Paused);
     let again = stores
         .sales
-        .set_sale_state(move_to(&f, SaleState::Paused, T0.plus(Duration::from_secs(2))))
+        .set_sale_state(move_to(
+            &f,
+            SaleState::Paused,
+            T0.plus(Duration::from_secs(2)),
+        ))
         .await
         .expect("repeat");
     assert!(!again.changed);
@@ -135,7 +148,11 @@ async fn close_and_cancel_refuse_holds_rebookings_and_capacity() {
     let f = Fixture::general(stores.clone(), 10, Duration::ZERO).await;
     let closed = stores
         .sales
-        .set_sale_state(move_to(&f, SaleState::Closed, T0.plus(Duration::from_secs(3))))
+        .set_sale_state(move_to(
+            &f,
+            SaleState::Closed,
+            T0.plus(Duration::from_secs(3)),
+        ))
         .await
         .expect("close");
     let at = closed.switch.since.expect("since");
@@ -144,16 +161,26 @@ async fn close_and_cancel_refuse_holds_rebookings_and_capacity() {
         Err(Error::Refused(Refusal::SalesClosed { closed_at })) if closed_at == at
     ));
     assert!(matches!(
-        stores.sales.set_sale_state(move_to(&f, SaleState::Open, T0)).await,
+        stores
+            .sales
+            .set_sale_state(move_to(&f, SaleState::Open, T0))
+            .await,
         Err(Error::Refused(Refusal::IllegalSaleTransition { .. }))
     ));
     let cancelled = stores
         .sales
-        .set_sale_state(move_to(&f, SaleState::Cancelled, T0.plus(Duration::from_secs(6))))
+        .set_sale_state(move_to(
+            &f,
+            SaleState::Cancelled,
+            T0.plus(Duration::from_secs(6)),
+        ))
         .await
         .expect("cancel");
     let at = cancelled.switch.since.expect("since");
-    assert_eq!(stores.sales.sale_switch(f.session).await.expect("switch"), cancelled.switch);
+    assert_eq!(
+        stores.sales.sale_switch(f.session).await.expect("switch"),
+        cancelled.switch
+    );
     assert!(matches!(
         stores.reservations.hold(later(&f, 7)).await,
         Err(Error::Refused(Refusal::SessionCancelled { cancelled_at })) if cancelled_at == at
@@ -189,7 +216,11 @@ async fn units_added_and_removed_keep_counts_plan_trail_and_feed_exact() {
         .expect("add");
     assert_eq!(out.grades.len(), 1);
     assert_eq!(
-        (out.grades[0].capacity, out.grades[0].available, out.grades[0].held),
+        (
+            out.grades[0].capacity,
+            out.grades[0].available,
+            out.grades[0].held
+        ),
         (15, 14, 1)
     );
     assert_eq!(f.ga().await, (14, 1, 0));
@@ -302,7 +333,11 @@ async fn seats_withdrawn_are_not_sold_and_seats_added_elsewhere_are() {
     let snap = f.snapshot().await;
     assert_eq!(snap.seats.len(), 2);
     assert!(matches!(
-        other.stores().reservations.hold(seat_hold(&f, 1, &["A2"])).await,
+        other
+            .stores()
+            .reservations
+            .hold(seat_hold(&f, 1, &["A2"]))
+            .await,
         Err(Error::Refused(Refusal::UnknownItem { .. }))
     ));
     let new_seat = |s: &str| Seat {
