@@ -8,7 +8,9 @@ use std::time::Duration;
 use ticket_core::ids::HoldId;
 use ticket_core::model::audit::{Actor, AuditScope, Subject};
 use ticket_core::model::change::ChangeKind;
-use ticket_core::model::hold::{AdmissionCheck, NewHold};
+use ticket_core::model::hold::{
+    AdmissionCheck, HoldState, NewHold, RebookRequest, TransitionRequest,
+};
 use ticket_core::model::inventory::{InventoryPlan, Seat};
 use ticket_core::model::money::{Currency, Money};
 use ticket_core::model::page::{AuditQuery, PageOrder};
@@ -380,4 +382,76 @@ async fn seats_withdrawn_are_not_sold_and_seats_added_elsewhere_are() {
     let snap = f.snapshot().await;
     assert_eq!(snap.seats.len(), 4);
     assert_eq!(snap.totals().held, 3);
+}
+
+#[tokio::test]
+async fn rebookings_meet_the_switch_and_withdrawn_seats() {
+    let store = common::isolated_store(64).await;
+    let stores = store.stores();
+    let f = Fixture::seated(stores.clone(), &["A1", "A2"]).await;
+    let held = stores
+        .reservations
+        .hold(seat_hold(&f, 0, &["A1"]))
+        .await
+        .expect("hold A1");
+    stores
+        .reservations
+        .transition(TransitionRequest {
+            hold: held.id,
+            to: HoldState::Released,
+            now: T0.plus(Duration::from_secs(1)),
+            actor: Actor::User(user(0)),
+            reason: "released".into(),
+            correlation_id: None,
+            payment_ref: None,
+        })
+        .await
+        .expect("release");
+    let rebook = || RebookRequest {
+        hold: held.id,
+        new_id: HoldId::new_at(T0.plus(Duration::from_secs(2))),
+        payment_ref: "late".into(),
+        per_user_limit: None,
+        actor: Actor::System("checkout".into()),
+        now: T0.plus(Duration::from_secs(2)),
+    };
+    stores
+        .sales
+        .set_sale_state(move_to(
+            &f,
+            SaleState::Paused,
+            T0.plus(Duration::from_secs(2)),
+        ))
+        .await
+        .expect("pause");
+    assert!(matches!(
+        stores.reservations.rebook(rebook()).await,
+        Err(Error::Refused(Refusal::SalesPaused))
+    ));
+    stores
+        .sales
+        .set_sale_state(move_to(
+            &f,
+            SaleState::Open,
+            T0.plus(Duration::from_secs(2)),
+        ))
+        .await
+        .expect("resume");
+    stores
+        .sales
+        .change_capacity(capacity(
+            &f,
+            CapacityDelta::RemoveSeats {
+                seats: vec![seat("A1")],
+            },
+            "",
+        ))
+        .await
+        .expect("A1 is free again");
+    assert!(matches!(
+        stores.reservations.rebook(rebook()).await,
+        Err(Error::Refused(Refusal::SeatsUnavailable { seats })) if seats == vec![seat("A1")]
+    ));
+    let snap = f.snapshot().await;
+    assert_eq!((snap.seats.len(), snap.totals().sold), (1, 0));
 }
