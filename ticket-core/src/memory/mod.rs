@@ -51,13 +51,13 @@ use crate::model::queue::{
     AdmissionPacing, AdmissionRound, InLine, JoinRequest, PreQueueDraw, QueueStats, QueueTicket,
     QueueView,
 };
+use crate::model::sale::{
+    CapacityChange, CapacityOutcome, SaleStateChange, SaleStateOutcome, SaleSwitch,
+};
 use crate::model::session::{Event, Session};
 use crate::store::{
     ChangeFeed, DeliveryLog, Inventory, Leases, Reservations, SaleControl, SalesPolicyStore,
     Stores, WaitingQueue,
-};
-use crate::model::sale::{
-    CapacityChange, CapacityOutcome, SaleStateChange, SaleStateOutcome, SaleSwitch,
 };
 
 use queue_state::TicketChange;

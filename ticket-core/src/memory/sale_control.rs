@@ -45,11 +45,7 @@ impl SessionState {
     pub(super) fn change_capacity(&mut self, req: &CapacityChange) -> Result<CapacityOutcome> {
         let owner = req.actor.owner()?;
         if self.switch.state == SaleState::Cancelled {
-            return Err(self
-                .switch
-                .refusal()
-                .unwrap_or(Refusal::SalesPaused)
-                .into());
+            return Err(self.switch.refusal().unwrap_or(Refusal::SalesPaused).into());
         }
         let plan = req.delta.apply_to(&self.session.inventory)?;
         self.stock.change_capacity(&req.delta)?;

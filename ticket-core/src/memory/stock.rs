@@ -5,10 +5,10 @@ use super::FastMap as HashMap;
 
 use crate::error::Refusal;
 use crate::model::hold::{HoldItems, StockEffect};
-use crate::model::sale::CapacityDelta;
 use crate::model::inventory::{
     Grade, GradeCounts, InventoryPlan, InventorySnapshot, SeatId, SeatState, SeatStatus,
 };
+use crate::model::sale::CapacityDelta;
 
 #[derive(Debug)]
 pub(super) struct Stock {

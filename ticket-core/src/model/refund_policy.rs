@@ -148,9 +148,9 @@ fn describe_duration(s: u64) -> String {
     const HOUR: u64 = 3_600;
     if s == 0 {
         "the start".to_owned()
-    } else if s % DAY == 0 {
+    } else if s.is_multiple_of(DAY) {
         format!("{} day(s) before the start", s / DAY)
-    } else if s % HOUR == 0 {
+    } else if s.is_multiple_of(HOUR) {
         format!("{} hour(s) before the start", s / HOUR)
     } else {
         format!("{s} second(s) before the start")
@@ -158,7 +158,7 @@ fn describe_duration(s: u64) -> String {
 }
 
 fn describe_bps(bps: u32) -> String {
-    if bps % 100 == 0 {
+    if bps.is_multiple_of(100) {
         format!("{} %", bps / 100)
     } else {
         format!("{}.{:02} %", bps / 100, bps % 100)
@@ -381,7 +381,11 @@ mod tests {
                 RefundBasis::Full,
             )
             .unwrap();
-        assert_eq!(full.decision.refund, krw(10_000), "the organiser refunds in full");
+        assert_eq!(
+            full.decision.refund,
+            krw(10_000),
+            "the organiser refunds in full"
+        );
     }
 
     #[test]
@@ -391,7 +395,10 @@ mod tests {
         assert!(p.validate().is_err());
         let mut p = schedule();
         p.tiers[2].before_start_secs = DAY;
-        assert!(p.validate().is_err(), "a gap between the deadline and the last tier");
+        assert!(
+            p.validate().is_err(),
+            "a gap between the deadline and the last tier"
+        );
         p.cancel_until_before_start_secs = DAY;
         assert!(p.validate().is_ok());
         let mut p = schedule();

@@ -236,7 +236,9 @@ impl CapacityDelta {
     pub fn grades(&self) -> Vec<Grade> {
         let mut out: Vec<Grade> = Vec::new();
         match self {
-            Self::AddUnits { grade, .. } | Self::RemoveUnits { grade, .. } => out.push(grade.clone()),
+            Self::AddUnits { grade, .. } | Self::RemoveUnits { grade, .. } => {
+                out.push(grade.clone())
+            }
             Self::AddSeats { seats } => {
                 for s in seats {
                     if !out.contains(&s.grade) {
@@ -322,8 +324,7 @@ impl CapacityDelta {
             }
             (Self::RemoveSeats { seats: gone }, InventoryPlan::Seated { seats }) => {
                 let gone_set: std::collections::HashSet<&SeatId> = gone.iter().collect();
-                if let Some(missing) = gone.iter().find(|id| !seats.iter().any(|s| &s.id == *id))
-                {
+                if let Some(missing) = gone.iter().find(|id| !seats.iter().any(|s| &s.id == *id)) {
                     return Err(unknown("seat", missing.to_string()));
                 }
                 InventoryPlan::Seated {

@@ -123,7 +123,14 @@ impl AdmissionService {
         let policy = self.ctx.stores.policies.policy(session).await?;
         if now < policy.queue_opens_at(&s)
             || s.status_at(now) == SessionStatus::Closed
-            || !self.ctx.stores.sales.sale_switch(session).await?.state.sells()
+            || !self
+                .ctx
+                .stores
+                .sales
+                .sale_switch(session)
+                .await?
+                .state
+                .sells()
         {
             return Ok(AdmissionRound {
                 admitted: Vec::new(),

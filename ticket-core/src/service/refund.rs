@@ -275,7 +275,12 @@ impl RefundService {
             HoldState::Refunded => report.already_refunded += 1,
             HoldState::Confirmed | HoldState::Cancelled => {
                 match self
-                    .cancel_as(id, actor.clone(), RefundBasis::Full, "the show was cancelled")
+                    .cancel_as(
+                        id,
+                        actor.clone(),
+                        RefundBasis::Full,
+                        "the show was cancelled",
+                    )
                     .await
                 {
                     Ok(_) => report.refunded += 1,

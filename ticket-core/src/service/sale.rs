@@ -5,8 +5,8 @@ use crate::error::Result;
 use crate::ids::SessionId;
 use crate::model::audit::Actor;
 use crate::model::sale::{
-    CapacityChange, CapacityDelta, CapacityOutcome, SaleState, SaleStateChange,
-    SaleStateOutcome, SaleSwitch,
+    CapacityChange, CapacityDelta, CapacityOutcome, SaleState, SaleStateChange, SaleStateOutcome,
+    SaleSwitch,
 };
 use crate::model::session::SessionStatus;
 

@@ -24,6 +24,7 @@ mod payments;
 mod policy;
 mod queue;
 mod reads;
+mod sale;
 mod state_machine;
 
 pub use admission::*;
@@ -41,6 +42,7 @@ pub use payments::*;
 pub use policy::*;
 pub use queue::*;
 pub use reads::*;
+pub use sale::*;
 pub use state_machine::*;
 
 /// Expands to one `#[tokio::test]` per conformance test, each calling `$stores().await` for
@@ -98,6 +100,12 @@ macro_rules! conformance_tests {
             leases_are_granted_to_one_holder_at_a_time,
             two_dispatchers_send_each_notification_once,
             a_failing_notifier_is_retried_then_given_up,
+            the_sale_switch_follows_its_lifecycle_with_one_record_and_change_per_move,
+            a_paused_sale_refuses_new_holds_and_lets_earlier_holds_pay,
+            no_hold_lands_after_a_pause_under_race,
+            capacity_changes_move_plan_and_stock_together_and_keep_what_is_taken,
+            seats_can_be_added_and_free_seats_removed,
+            capacity_changes_race_holds_and_payments_without_losing_a_unit,
         );
     };
     (@tests $stores:path; $($name:ident),+ $(,)?) => {
