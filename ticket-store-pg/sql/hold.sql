@@ -1,5 +1,5 @@
--- Creates one hold (`tr_hold_one`): admission, the per-user limit, seats and stock are all
--- checked before the first write, so a refusal changes nothing. Called by tr_hold_batch
+-- Creates one hold (`tr_hold_one`): the sale switch, admission, the per-user limit, seats and
+-- stock are all checked before the first write, so a refusal changes nothing. Called by tr_hold_batch
 -- (hold_batch.sql) under the session's advisory lock; tr_hold_checks is shared with it.
 
 -- Admission and per-user limit of one hold request, checked before anything is written
@@ -98,6 +98,10 @@ DECLARE
     i         integer;
 BEGIN
     recs := '[]';
+    answer := tr_sale_refusal(v_session);
+    IF answer IS NOT NULL THEN
+        RETURN;
+    END IF;
     IF v_seated THEN
         v_grades := ARRAY(SELECT jsonb_array_elements_text(r->'grades'));
         v_counts := ARRAY(SELECT jsonb_array_elements_text(r->'counts')::integer);
@@ -112,6 +116,11 @@ BEGIN
         RETURN;
     END IF;
     IF v_seated THEN
+        v_taken := tr_seats_off_plan(v_session, r->'items'->'seats');
+        IF v_taken IS NOT NULL THEN
+            answer := jsonb_build_object('err', 'unknown_seat', 'seat', v_taken[1]);
+            RETURN;
+        END IF;
         v_taken := tr_seats_taken(v_session, v_seats);
         IF v_taken IS NOT NULL THEN
             answer := jsonb_build_object('err', 'seats', 'seats', to_jsonb(v_taken));

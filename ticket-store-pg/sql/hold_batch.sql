@@ -95,7 +95,8 @@ END $$;
 -- Many hold requests in one transaction (group commit). Each is applied as if alone: all of
 -- it or none of it. The sessions' advisory locks are taken first, in ascending order; then
 -- the requests run grouped by session (ascending), within a session by grade (so stock rows
--- are locked in order), then in arrival order. A general-admission session with several
+-- are locked in order), then in arrival order; each request meets the session's sale
+-- switch first (tr_sale_refusal, read under the advisory lock: see sql/lib/base.sql). A general-admission session with several
 -- requests in the batch has its stock rows locked and read once; the requests are decided
 -- against those counters (and the units each user was given earlier in the batch) in order;
 -- then the accepted holds and their tickets are written by tr_hold_flush and the units taken
@@ -110,6 +111,7 @@ DECLARE
     lock_all  uuid[];
     grouped   uuid[];
     in_memory boolean := false;
+    g_refusal jsonb;
     g_names   text[];
     g_avail   integer[];
     g_taken   integer[];
@@ -157,6 +159,8 @@ BEGIN
             prev := r.session;
             in_memory := r.session = ANY (grouped);
             IF in_memory THEN
+                -- the switch, read once for the group under the session's advisory lock
+                g_refusal := tr_sale_refusal(r.session);
                 SELECT array_agg(x.grade ORDER BY x.grade), array_agg(x.available ORDER BY x.grade)
                   INTO g_names, g_avail
                   FROM (SELECT grade, available FROM stock WHERE session_id = r.session
@@ -170,6 +174,10 @@ BEGIN
             SELECT o.answer, o.recs INTO v_ans, v_one FROM tr_hold_one(r.req) AS o;
             out[r.i] := v_ans;
             v_recs := v_recs || v_one;
+            CONTINUE;
+        END IF;
+        IF g_refusal IS NOT NULL THEN
+            out[r.i] := g_refusal;
             CONTINUE;
         END IF;
         SELECT c.err, c.ticket INTO v_err, v_ticket

@@ -1,4 +1,5 @@
--- Late payment: takes an ended hold's units again as a new CONFIRMED hold.
+-- Late payment: takes an ended hold's units again as a new CONFIRMED hold, while the sale
+-- switch is OPEN.
 CREATE OR REPLACE FUNCTION tr_rebook(p_old uuid, p_new uuid, p_payref text, p_limit integer,
                                      p_allowed text, p_actor jsonb, p_now bigint) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -11,6 +12,8 @@ DECLARE
     v_taken   text[];
     v_seats   text[];
     i         integer;
+    v_refusal jsonb;
+    v_gone    text[];
 BEGIN
     PERFORM set_config('synchronous_commit', 'on', true);
     SELECT session_id INTO v_session FROM holds WHERE id = p_old;
@@ -29,6 +32,11 @@ BEGIN
     IF EXISTS (SELECT 1 FROM holds WHERE id = p_new) THEN
         RETURN '{"err":"dup_id"}';
     END IF;
+    -- the sale switch, under the session's advisory lock (sql/lib/base.sql)
+    v_refusal := tr_sale_refusal(v_session);
+    IF v_refusal IS NOT NULL THEN
+        RETURN v_refusal;
+    END IF;
     IF p_limit IS NOT NULL THEN
         v_current := tr_units_counted(v_session, h.user_id, p_now);
         IF v_current + h.units > p_limit THEN
@@ -38,8 +46,13 @@ BEGIN
     END IF;
     IF h.seated THEN
         v_seats := ARRAY(SELECT s->>'id' FROM jsonb_array_elements(h.items->'seats') AS s);
+        -- seats withdrawn by a capacity change are not for sale, as taken ones are not
+        v_gone := tr_seats_off_plan(v_session, h.items->'seats');
         v_taken := tr_seats_taken(v_session, v_seats);
-        IF v_taken IS NOT NULL THEN
+        IF v_gone IS NOT NULL OR v_taken IS NOT NULL THEN
+            v_taken := ARRAY(SELECT u.s FROM unnest(v_seats) WITH ORDINALITY AS u(s, o)
+                              WHERE u.s = ANY (coalesce(v_gone, '{}') || coalesce(v_taken, '{}'))
+                              ORDER BY u.o);
             RETURN jsonb_build_object('err', 'seats', 'seats', to_jsonb(v_taken));
         END IF;
         IF cardinality(h.grades) > 1 THEN

@@ -21,6 +21,21 @@ fn at(answer: &serde_json::Value) -> Result<Timestamp> {
     Ok(Timestamp::from_millis(int(answer, "at")?))
 }
 
+/// The seats listed in an answer's `seats` field.
+fn seat_list(answer: &serde_json::Value) -> Result<Vec<SeatId>> {
+    answer
+        .get("seats")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| Error::Corrupt(format!("seats answer {answer}")))?
+        .iter()
+        .map(|s| {
+            s.as_str()
+                .and_then(|s| SeatId::new(s).ok())
+                .ok_or_else(|| Error::Corrupt(format!("stored seat {s}")))
+        })
+        .collect()
+}
+
 /// The error an `{"err": code, …}` answer stands for. `to` is the state a transition asked
 /// for (for `IllegalTransition`).
 pub(crate) fn refusal(answer: &serde_json::Value, to: HoldState) -> Error {
@@ -41,20 +56,29 @@ fn decode_refusal(answer: &serde_json::Value, to: HoldState) -> Result<Error> {
             requested: count32(answer, "requested")?,
             available: count32(answer, "available")?,
         },
-        "seats" => {
-            let seats = answer
-                .get("seats")
-                .and_then(serde_json::Value::as_array)
-                .ok_or_else(|| Error::Corrupt(format!("seats answer {answer}")))?
-                .iter()
-                .map(|s| {
-                    s.as_str()
-                        .and_then(|s| SeatId::new(s).ok())
-                        .ok_or_else(|| Error::Corrupt(format!("stored seat {s}")))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Refusal::SeatsUnavailable { seats }
-        }
+        "seats" => Refusal::SeatsUnavailable {
+            seats: seat_list(answer)?,
+        },
+        "seats_exist" => Refusal::SeatsExist {
+            seats: seat_list(answer)?,
+        },
+        "unknown_seat" => Refusal::UnknownItem {
+            what: "seat".to_owned(),
+            name: text(answer, "seat")?.to_owned(),
+        },
+        "sales_paused" => Refusal::SalesPaused,
+        "sales_closed" => Refusal::SalesClosed {
+            closed_at: at(answer)?,
+        },
+        "session_cancelled" => Refusal::SessionCancelled {
+            cancelled_at: at(answer)?,
+        },
+        "capacity_in_use" => Refusal::CapacityInUse {
+            grade: Grade::new(text(answer, "grade")?)
+                .map_err(|e| Error::Corrupt(format!("stored grade: {e}")))?,
+            requested: count32(answer, "requested")?,
+            removable: count32(answer, "removable")?,
+        },
         "limit" => Refusal::LimitExceeded {
             limit: count32(answer, "limit")?,
             current: count32(answer, "current")?,

@@ -17,26 +17,61 @@ use crate::rows::{count, text};
 use crate::store::{PgStore, db_error, decode};
 
 impl PgStore {
-    /// The session's definition (cached: it never changes once created), or `NotFound`.
+    /// The session as last read by this store (cached: the hold path prices with it), or
+    /// `NotFound`. Its plan may be older than a capacity change made through another store:
+    /// prices of seats never change, a withdrawn seat is refused by the functions, and a
+    /// seat added elsewhere is found by [`PgStore::current_session`] (see `Reservations::hold`).
     pub(crate) async fn session_def(&self, id: SessionId) -> Result<Arc<Session>> {
         if let Some(s) = self.inner.sessions.get(&id) {
             return Ok(s.clone());
         }
-        let row: Option<serde_json::Value> =
-            sqlx::query_scalar("SELECT definition FROM sessions WHERE id = $1")
+        Ok(self.current_session(id).await?.0)
+    }
+
+    /// The session with its current plan (capacity changes applied) and the plan's version,
+    /// read from the database in one statement; refreshes the cache.
+    pub(crate) async fn current_session(&self, id: SessionId) -> Result<(Arc<Session>, i64)> {
+        let row: Option<(serde_json::Value, Option<serde_json::Value>, i64)> =
+            sqlx::query_as("SELECT definition, plan, plan_version FROM sessions WHERE id = $1")
                 .bind(id.as_uuid())
                 .fetch_optional(&self.inner.pool)
                 .await
                 .map_err(db_error)?;
-        let session: Session = decode(
-            row.ok_or_else(|| Error::not_found("session", id))?,
-            "stored session",
-        )?;
+        let (definition, plan, version) = row.ok_or_else(|| Error::not_found("session", id))?;
+        let mut session: Session = decode(definition, "stored session")?;
+        if let Some(plan) = plan {
+            session.inventory = decode(plan, "stored plan")?;
+        }
         let session = Arc::new(session);
         self.inner.sessions.insert(id, session.clone());
-        Ok(session)
+        Ok((session, version))
+    }
+
+    /// `event` with each session's current plan: `plans` maps session ids to the plans of
+    /// sessions whose capacity changed (the stored definition stays as created, for
+    /// `create_event`'s comparison).
+    fn with_current_plans(
+        event: serde_json::Value,
+        plans: Option<serde_json::Value>,
+    ) -> Result<Event> {
+        let mut event: Event = decode(event, "stored event")?;
+        let plans: HashMap<uuid::Uuid, InventoryPlan> = match plans {
+            Some(p) => decode(p, "stored plans")?,
+            None => HashMap::new(),
+        };
+        for s in &mut event.sessions {
+            if let Some(plan) = plans.get(&s.id.as_uuid()) {
+                s.inventory = plan.clone();
+            }
+        }
+        Ok(event)
     }
 }
+
+/// The plans of an event's sessions whose capacity changed, as a `jsonb` object by session id
+/// (NULL when none did), for a query on `events e`.
+const CURRENT_PLANS: &str = "(SELECT jsonb_object_agg(s.id, s.plan) FROM sessions s
+                               WHERE s.event_id = e.id AND s.plan IS NOT NULL)";
 
 /// Capacity per grade, in plan order.
 fn grade_capacities(plan: &InventoryPlan) -> (Vec<String>, Vec<i32>) {
@@ -161,40 +196,41 @@ impl Inventory for PgStore {
         tx.commit().await.map_err(db_error)
     }
 
+    /// The event with each session's current plan, in one statement.
     async fn event(&self, id: EventId) -> Result<Event> {
-        let row: Option<serde_json::Value> =
-            sqlx::query_scalar("SELECT definition FROM events WHERE id = $1")
-                .bind(id.as_uuid())
-                .fetch_optional(&self.inner.pool)
-                .await
-                .map_err(db_error)?;
-        decode(
-            row.ok_or_else(|| Error::not_found("event", id))?,
-            "stored event",
-        )
+        let row: Option<(serde_json::Value, Option<serde_json::Value>)> = sqlx::query_as(&format!(
+            "SELECT e.definition, {CURRENT_PLANS} FROM events e WHERE e.id = $1"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.inner.pool)
+        .await
+        .map_err(db_error)?;
+        let (event, plans) = row.ok_or_else(|| Error::not_found("event", id))?;
+        Self::with_current_plans(event, plans)
     }
 
     /// One statement on the primary key (`id > $1 ORDER BY id LIMIT $2`): one MVCC snapshot,
-    /// and events appear only once their creating transaction committed. PostgreSQL orders
+    /// and events appear only once their creating transaction committed. Each session with its
+    /// current plan. PostgreSQL orders
     /// `uuid` by its bytes, as [`EventId`] does.
     async fn events(&self, after: Option<EventId>, limit: usize) -> Result<Vec<Event>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows: Vec<serde_json::Value> = sqlx::query_scalar(
-            "SELECT definition FROM events
-              WHERE $1::uuid IS NULL OR id > $1
-              ORDER BY id
-              LIMIT $2",
-        )
+        let rows: Vec<(serde_json::Value, Option<serde_json::Value>)> = sqlx::query_as(&format!(
+            "SELECT e.definition, {CURRENT_PLANS} FROM events e
+                  WHERE $1::uuid IS NULL OR e.id > $1
+                  ORDER BY e.id
+                  LIMIT $2"
+        ))
         .bind(after.map(|id| id.as_uuid()))
         .bind(limit)
         .fetch_all(&self.inner.pool)
         .await
         .map_err(db_error)?;
         rows.into_iter()
-            .map(|row| decode(row, "stored event"))
+            .map(|(event, plans)| Self::with_current_plans(event, plans))
             .collect()
     }
 
@@ -255,15 +291,18 @@ impl Inventory for PgStore {
         })
     }
 
+    /// Read from the database (not the cache): the plan is the current one.
     async fn session(&self, id: SessionId) -> Result<Session> {
-        Ok(self.session_def(id).await?.as_ref().clone())
+        Ok(self.current_session(id).await?.0.as_ref().clone())
     }
 
-    /// Counters and seat states come from one statement, so from one MVCC snapshot.
+    /// Counters, the current plan and seat states come from one statement, so from one MVCC
+    /// snapshot.
     async fn snapshot(&self, id: SessionId) -> Result<InventorySnapshot> {
-        let session = self.session_def(id).await?;
         let snap: serde_json::Value = sqlx::query_scalar(
             "SELECT jsonb_build_object(
+                 'plan', (SELECT coalesce(plan, definition->'inventory') FROM sessions
+                           WHERE id = $1),
                  'grades', (SELECT coalesce(jsonb_agg(jsonb_build_object(
                                 'grade', grade, 'capacity', capacity, 'available', available,
                                 'held', held, 'sold', sold) ORDER BY ord), '[]')
@@ -302,7 +341,11 @@ impl Inventory for PgStore {
             .map(|s| decode(s, "seat states"))
             .transpose()?
             .unwrap_or_default();
-        let seats = match &session.inventory {
+        let plan: InventoryPlan = match snap.get("plan") {
+            None | Some(serde_json::Value::Null) => return Err(Error::not_found("session", id)),
+            Some(p) => decode(p.clone(), "stored plan")?,
+        };
+        let seats = match &plan {
             InventoryPlan::General { .. } => Vec::new(),
             InventoryPlan::Seated { seats } => seats
                 .iter()

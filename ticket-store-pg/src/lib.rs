@@ -21,7 +21,7 @@
 //!
 //! | guarantee | constraint |
 //! |---|---|
-//! | counters stay in range | `stock`: `CHECK (available >= 0 AND available <= capacity)`, `held >= 0`, `sold >= 0` |
+//! | counters stay in range | `stock`: `CHECK (available >= 0 AND available <= capacity)`, `capacity >= 0`, `held >= 0`, `sold >= 0` |
 //! | units are conserved | `stock`: `CHECK (available + held + sold = capacity)` |
 //! | a seat is in at most one live or sold hold | `hold_seats`: unique partial index on `(session_id, seat_id) WHERE state IN ('HELD','PAYING','CONFIRMED')` |
 //! | one live queue ticket per user and session | `queue_tickets`: unique partial index on `(session_id, user_id) WHERE state IN ('WAITING','ACTIVE')` |
@@ -49,11 +49,12 @@
 //! | `sql/admit.sql` | `tr_admit` | `WaitingQueue::admit` |
 //! | `sql/view.sql` | `tr_view` | `WaitingQueue::view` |
 //! | `sql/stats.sql` | `tr_stats` | `WaitingQueue::stats` |
+//! | `sql/sale_control.sql` | `tr_set_sale_state`, `tr_change_capacity` | `SaleControl::set_sale_state`, `SaleControl::change_capacity` |
 //! | `sql/idempotency.sql` | `tr_idem_claim` | `IdempotencyStore::claim` |
 //! | `sql/deliveries.sql` | `tr_claim_delivery` | `DeliveryLog::claim_delivery` |
-//! | `sql/lib/base.sql` | `tr_lock_session`, `tr_audit` (and the lock order) | all |
+//! | `sql/lib/base.sql` | `tr_lock_session`, `tr_audit`, `tr_sale_refusal` (and the lock order) | all |
 //! | `sql/lib/record.sql` | `tr_record`, `tr_rec`, `tr_audit_id`, `tr_change_kind`, `tr_emit`, `tr_prune_changes` | every writing operation, the draw, retention |
-//! | `sql/lib/holds.sql` | `tr_units_counted`, `tr_seats_taken` | hold, rebook |
+//! | `sql/lib/holds.sql` | `tr_units_counted`, `tr_seats_taken`, `tr_seats_off_plan` | hold, rebook, capacity changes |
 //! | `sql/lib/tickets.sql` | `tr_settle`, `tr_queue_counts` | join, leave, admit, view, stats |
 //!
 //! Reads and the draw are plain statements in the Rust modules. [`PgStore::migrate`] applies
@@ -121,6 +122,27 @@
 //! index: one keyset range scan each, no N+1. Deliveries, checkpoints and leases are single
 //! `INSERT … ON CONFLICT` statements (`src/deliveries.rs`), a claim one function call.
 //!
+//! # The organiser's controls
+//! The sale switch is stored on the session's row (`sessions.sale_state`, `sale_since`,
+//! `sale_reason`). A hold (`tr_hold_one`, each session group of `tr_hold_batch`) and a
+//! re-booking read it with one primary-key read after taking the session's advisory lock, in
+//! their transaction; `tr_set_sale_state` takes that lock too before it moves the switch. So
+//! a move waits for the holds in flight, and a hold that starts after it sees it: once
+//! `set_sale_state` to PAUSED returned, no hold is made (`SalesPaused`, `SalesClosed`,
+//! `SessionCancelled`, changing nothing), and in the feed no `HoldCreated` follows the
+//! `SalePaused`. The switch is decided with a table computed from
+//! `decide_sale_transition`, like a hold transition's.
+//!
+//! A capacity change applies `CapacityDelta::apply_to` to the current plan here, then one
+//! `tr_change_capacity` call (advisory lock, the session row, the touched stock rows in order)
+//! checks that the plan is still the one read (`plan_version`; else it is computed again),
+//! that units that go are available and seats that go are free, moves `capacity` and
+//! `available` together, adds seats or marks them withdrawn, stores the plan
+//! (`sessions.plan`, which `Inventory::session`, `event`, `events` and `snapshot` answer) and
+//! records it (`CAPACITY_CHANGED`, `SoldOut` when nothing is left). Holds price with a cached
+//! plan: a seat the cache does not know, or one the function finds withdrawn or regraded,
+//! makes the hold read the plan again once.
+//!
 //! # Expiry
 //! Every function compares expiry with the instant the caller passes (the services'
 //! injected clock), so a hold past its TTL cannot be paid even before a sweeper runs. The
@@ -169,6 +191,7 @@ mod queue;
 mod queue_batch;
 mod reservations;
 mod rows;
+mod sale_control;
 mod store;
 
 pub use config::PgConfig;

@@ -16,7 +16,7 @@ use ticket_core::model::page::{
     AuditCursor, AuditPage, AuditQuery, HoldCursor, HoldPage, PageOrder, check_limit,
 };
 use ticket_core::store::Reservations;
-use ticket_core::{Error, Result, Timestamp};
+use ticket_core::{Error, Refusal, Result, Timestamp};
 use uuid::Uuid;
 
 use crate::answers::{err_code, refusal};
@@ -113,24 +113,44 @@ impl PgStore {
 #[async_trait]
 impl Reservations for PgStore {
     /// Priced here (the plan is cached), then applied by `tr_hold_one` inside a coalesced
-    /// `tr_hold_batch` call: admission, per-user limit, seats and stock checked and taken in
-    /// one transaction under the session's advisory lock.
+    /// `tr_hold_batch` call: the sale switch, admission, per-user limit, seats and stock
+    /// checked and taken in one transaction under the session's advisory lock.
+    ///
+    /// The cached plan may predate a capacity change made through another store: a seat it
+    /// does not know (added since), or one the function finds withdrawn or of another grade
+    /// (`unknown_seat`), makes the plan be read again and the request priced once more.
     async fn hold(&self, req: NewHold) -> Result<Hold> {
-        let session = self.session_def(req.session).await?;
-        let (items, amount) = price_selection(&session.inventory, &req.selection)?;
-        let answer = self
-            .inner
-            .holds
-            .submit(self, req.session, hold_request(&req, &items, &amount)?)
-            .await?;
-        if err_code(&answer).is_some() {
-            return Err(refusal(&answer, HoldState::Held));
+        let mut session = self.session_def(req.session).await?;
+        let mut fresh = false;
+        loop {
+            let (items, amount) = match price_selection(&session.inventory, &req.selection) {
+                Err(Error::Refused(Refusal::UnknownItem { .. })) if !fresh => {
+                    session = self.current_session(req.session).await?.0;
+                    fresh = true;
+                    continue;
+                }
+                priced => priced?,
+            };
+            let answer = self
+                .inner
+                .holds
+                .submit(self, req.session, hold_request(&req, &items, &amount)?)
+                .await?;
+            match err_code(&answer) {
+                Some("unknown_seat") if !fresh => {
+                    session = self.current_session(req.session).await?.0;
+                    fresh = true;
+                    continue;
+                }
+                Some(_) => return Err(refusal(&answer, HoldState::Held)),
+                None => {}
+            }
+            let ticket = match answer.get("ticket") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(t) => Some(TicketId::from_uuid(decode(t.clone(), "ticket id")?)),
+            };
+            return Ok(req.held(items, amount, ticket));
         }
-        let ticket = match answer.get("ticket") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(t) => Some(TicketId::from_uuid(decode(t.clone(), "ticket id")?)),
-        };
-        Ok(req.held(items, amount, ticket))
     }
 
     async fn get(&self, id: HoldId) -> Result<Hold> {

@@ -115,6 +115,7 @@ pub(crate) fn audit(value: serde_json::Value) -> Result<AuditRecord> {
     let subject = match r.subject_kind.as_str() {
         "hold" => Subject::Hold(HoldId::from_uuid(r.subject_id)),
         "ticket" => Subject::Ticket(TicketId::from_uuid(r.subject_id)),
+        "session" => Subject::Session(SessionId::from_uuid(r.subject_id)),
         other => return Err(Error::Corrupt(format!("audit subject kind {other:?}"))),
     };
     Ok(AuditRecord {
@@ -155,6 +156,7 @@ pub(crate) fn change(value: serde_json::Value) -> Result<Change> {
     let subject = match (r.subject_kind.as_deref(), r.subject_id) {
         (Some("hold"), Some(id)) => Some(Subject::Hold(HoldId::from_uuid(id))),
         (Some("ticket"), Some(id)) => Some(Subject::Ticket(TicketId::from_uuid(id))),
+        (Some("session"), Some(id)) => Some(Subject::Session(SessionId::from_uuid(id))),
         (None, None) => None,
         (k, _) => return Err(Error::Corrupt(format!("change subject kind {k:?}"))),
     };

@@ -28,7 +28,8 @@ pub struct PgStore {
 pub(crate) struct Inner {
     pub(crate) pool: PgPool,
     pub(crate) config: PgConfig,
-    /// Session definitions never change once created: cached after the first read.
+    /// Sessions as last read, for pricing holds (see `PgStore::session_def`): only their plan
+    /// changes after creation, by capacity changes.
     pub(crate) sessions: DashMap<SessionId, Arc<Session>>,
     /// Hold batches: mixed sessions, `max_in_flight` at once, a session in one at a time.
     pub(crate) holds: Coalescer<HoldBatch>,

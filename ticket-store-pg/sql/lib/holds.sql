@@ -18,3 +18,16 @@ BEGIN
                             WHERE hs.session_id = p_session AND hs.seat_id = u.s
                               AND hs.state IN ('HELD', 'PAYING', 'CONFIRMED')));
 END $$;
+
+-- The seats among `p_seats` (HeldSeat objects: id, grade) that the session does not sell
+-- as priced: withdrawn by a capacity change, unknown, or of another grade (the caller priced
+-- them from a plan older than a capacity change), in the order asked.
+CREATE OR REPLACE FUNCTION tr_seats_off_plan(p_session uuid, p_seats jsonb) RETURNS text[]
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT array_agg(u.s->>'id' ORDER BY u.o)
+              FROM jsonb_array_elements(p_seats) WITH ORDINALITY AS u(s, o)
+             WHERE NOT EXISTS (SELECT 1 FROM seats st
+                                WHERE st.session_id = p_session AND st.seat_id = u.s->>'id'
+                                  AND st.grade = u.s->>'grade' AND NOT st.withdrawn));
+END $$;

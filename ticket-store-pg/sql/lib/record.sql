@@ -22,7 +22,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
             || to_hex(2147483648 + (p_n & 1073741823)) || right(p_session::text, 8))::uuid
 $$;
 
--- The change a record of `p_kind` ('hold' or 'ticket') reaching `p_to` makes
+-- The change a record of `p_kind` ('hold', 'ticket' or 'session') reaching `p_to` makes
 -- (ChangeKind::of_transition, its snake_case name), or NULL (a gate scan, VALID → USED).
 CREATE OR REPLACE FUNCTION tr_change_kind(p_kind text, p_to text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -36,6 +36,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
             WHEN 'WAITING' THEN 'joined' WHEN 'ACTIVE' THEN 'admitted'
             WHEN 'EXPIRED' THEN 'admission_expired' WHEN 'USED' THEN 'admission_used'
             WHEN 'LEFT' THEN 'left' END
+        WHEN 'session' THEN CASE p_to
+            WHEN 'PAUSED' THEN 'sale_paused' WHEN 'OPEN' THEN 'sale_resumed'
+            WHEN 'CLOSED' THEN 'sale_closed' WHEN 'CANCELLED' THEN 'sale_cancelled'
+            WHEN 'CAPACITY_CHANGED' THEN 'capacity_changed' END
     END
 $$;
 
@@ -55,8 +59,9 @@ $$;
 -- the latest instant: a record whose `at` is behind the session's latest takes the latest,
 -- so the trail never goes back in time and (at, id) is write order),
 -- the audit rows (ids AuditId::sequenced, tr_audit_id), one change per record that makes one
--- (tr_change_kind), and SoldOut when a hold change leaves the session with nothing available
--- and it was not announced since units last came back (the flag is cleared when a hold change
+-- (tr_change_kind), and SoldOut when a hold or session change (a capacity change, a switch
+-- move: as the memory backend's note_stock) leaves the session with nothing available and it
+-- was not announced since units last came back (the flag is cleared when such a change
 -- leaves units available). `p_available`: the session's available units after the operation
 -- when the caller holds every stock row of the session (else read here, after the log row's
 -- lock: every stock change of the session is recorded under that lock, so the sum read is the
@@ -69,7 +74,7 @@ RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     v_n       integer := jsonb_array_length(p_recs);
     v_changes integer;
-    v_hold    boolean;
+    v_stock   boolean;
     d         bigint[];
     v_base_n  bigint;
     v_base    bigint;
@@ -84,7 +89,7 @@ BEGIN
         RETURN;
     END IF;
     SELECT count(*) FILTER (WHERE x.kind IS NOT NULL),
-           coalesce(bool_or(x.hs), false),
+           coalesce(bool_or(x.hs OR (x.sk = 'session' AND x.kind IS NOT NULL)), false),
            max(x.at),
            ARRAY[sum(x.hs::int * ((x.t = 'HELD')::int - (x.f IS NOT DISTINCT FROM 'HELD')::int)),
                  sum(x.hs::int * ((x.t = 'PAYING')::int - (x.f IS NOT DISTINCT FROM 'PAYING')::int)),
@@ -94,10 +99,10 @@ BEGIN
                  sum(x.hs::int * ((x.t = 'PAYMENT_FAILED')::int - (x.f IS NOT DISTINCT FROM 'PAYMENT_FAILED')::int)),
                  sum(x.hs::int * ((x.t = 'CANCELLED')::int - (x.f IS NOT DISTINCT FROM 'CANCELLED')::int)),
                  sum(x.hs::int * ((x.t = 'REFUNDED')::int - (x.f IS NOT DISTINCT FROM 'REFUNDED')::int))]
-      INTO v_changes, v_hold, v_max_at, d
+      INTO v_changes, v_stock, v_max_at, d
       FROM (SELECT tr_change_kind(r->>'kind', r->>'to') AS kind, (r->>'at')::bigint AS at,
                    r->>'kind' = 'hold' AND tr_change_kind('hold', r->>'to') IS NOT NULL AS hs,
-                   r->>'from' AS f, r->>'to' AS t
+                   r->>'from' AS f, r->>'to' AS t, r->>'kind' AS sk
               FROM jsonb_array_elements(p_recs) r) x;
     UPDATE session_log
        SET audited = audited + v_n, head = head + v_changes,
@@ -113,7 +118,7 @@ BEGIN
         RAISE EXCEPTION 'session % has no session_log row', p_session
             USING ERRCODE = 'data_corrupted';
     END IF;
-    IF v_hold THEN
+    IF v_stock THEN
         v_avail := coalesce(p_available,
                             (SELECT sum(available) FROM stock WHERE session_id = p_session), 0);
         IF v_avail = 0 AND NOT v_flag THEN
