@@ -129,12 +129,7 @@ async fn start(server: &Server, provider: &str) -> Started {
     let cookie = set_cookie.split(';').next().expect("pair").to_owned();
     Started {
         query: url.query_pairs().into_owned().collect(),
-        authorize: format!(
-            "{}://{}{}",
-            url.scheme(),
-            url.authority(),
-            url.path()
-        ),
+        authorize: format!("{}://{}{}", url.scheme(), url.authority(), url.path()),
         cookie,
     }
 }
@@ -149,9 +144,9 @@ async fn token_answers(mock: &MockServer, started: &Started, code: &str, answer:
         .and(body_string_contains(format!("client_id={CLIENT_ID}")))
         .and(move |req: &Request| {
             let body = String::from_utf8_lossy(&req.body).to_string();
-            url_form(&body).get("code_verifier").is_some_and(|v| {
-                URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())) == challenge
-            })
+            url_form(&body)
+                .get("code_verifier")
+                .is_some_and(|v| URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())) == challenge)
         })
         .respond_with(answer)
         .up_to_n_times(1)
@@ -184,7 +179,12 @@ fn claims(mock: &MockServer, started: &Started, sub: &str, email: &str, verified
 }
 
 /// The callback as the browser makes it: the provider's query and the state cookie.
-async fn callback(server: &Server, provider: &str, query: &str, cookie: &str) -> (u16, String, Value) {
+async fn callback(
+    server: &Server,
+    provider: &str,
+    query: &str,
+    cookie: &str,
+) -> (u16, String, Value) {
     let resp = no_redirects()
         .get(format!(
             "{}/api/auth/oauth/{provider}/callback?{query}",
@@ -244,12 +244,25 @@ async fn exchange(server: &Server, location: &str) -> Value {
 }
 
 /// A whole OIDC login of `sub` with `email` (verified), code `code`: the `/api/me` after.
-async fn oidc_login(server: &Server, mock: &MockServer, key: &Key, sub: &str, email: &str, code: &str) -> Value {
+async fn oidc_login(
+    server: &Server,
+    mock: &MockServer,
+    key: &Key,
+    sub: &str,
+    email: &str,
+    code: &str,
+) -> Value {
     let started = start(server, "oidc").await;
     let token = sign(key, "k1", &claims(mock, &started, sub, email, true));
     token_answers(mock, &started, code, id_token_answer(&token)).await;
     let state = &started.query["state"];
-    let answer = callback(server, "oidc", &format!("code={code}&state={state}"), &started.cookie).await;
+    let answer = callback(
+        server,
+        "oidc",
+        &format!("code={code}&state={state}"),
+        &started.cookie,
+    )
+    .await;
     assert_eq!(answer.0, 303, "{answer:?}");
     exchange(server, &answer.1).await
 }
@@ -350,7 +363,13 @@ async fn a_wrong_missing_or_foreign_state_is_refused() {
     let started = start(&server, "oidc").await;
     let state = &started.query["state"];
     // a state nobody issued, with a matching cookie
-    let wrong = callback(&server, "oidc", "code=c1&state=forged", "tr_oauth_state=forged").await;
+    let wrong = callback(
+        &server,
+        "oidc",
+        "code=c1&state=forged",
+        "tr_oauth_state=forged",
+    )
+    .await;
     assert_refused(&wrong, 400, "OAUTH_STATE_INVALID");
     // no state
     let missing = callback(&server, "oidc", "code=c1", &started.cookie).await;
@@ -359,7 +378,13 @@ async fn a_wrong_missing_or_foreign_state_is_refused() {
     let foreign = callback(&server, "oidc", &format!("code=c1&state={state}"), "x=y").await;
     assert_refused(&foreign, 400, "OAUTH_STATE_MISMATCH");
     // an unknown provider
-    let unknown = callback(&server, "github", &format!("code=c1&state={state}"), &started.cookie).await;
+    let unknown = callback(
+        &server,
+        "github",
+        &format!("code=c1&state={state}"),
+        &started.cookie,
+    )
+    .await;
     assert_refused(&unknown, 404, "NOT_FOUND");
 }
 
@@ -369,13 +394,29 @@ async fn a_replayed_state_is_refused() {
     let mock = provider(&key).await;
     let server = oidc_server(Kind::Memory, &mock).await;
     let started = start(&server, "oidc").await;
-    let token = sign(&key, "k1", &claims(&mock, &started, "s", "c@example.com", true));
+    let token = sign(
+        &key,
+        "k1",
+        &claims(&mock, &started, "s", "c@example.com", true),
+    );
     token_answers(&mock, &started, "c1", id_token_answer(&token)).await;
     token_answers(&mock, &started, "c2", id_token_answer(&token)).await;
     let state = &started.query["state"];
-    let first = callback(&server, "oidc", &format!("code=c1&state={state}"), &started.cookie).await;
+    let first = callback(
+        &server,
+        "oidc",
+        &format!("code=c1&state={state}"),
+        &started.cookie,
+    )
+    .await;
     assert_eq!(first.0, 303, "{first:?}");
-    let replay = callback(&server, "oidc", &format!("code=c2&state={state}"), &started.cookie).await;
+    let replay = callback(
+        &server,
+        "oidc",
+        &format!("code=c2&state={state}"),
+        &started.cookie,
+    )
+    .await;
     assert_refused(&replay, 400, "OAUTH_STATE_INVALID");
 }
 
@@ -390,7 +431,13 @@ async fn refused_login(
     let started = start(server, "oidc").await;
     token_answers(mock, &started, "c1", answer(&started)).await;
     let state = &started.query["state"];
-    let result = callback(server, "oidc", &format!("code=c1&state={state}"), &started.cookie).await;
+    let result = callback(
+        server,
+        "oidc",
+        &format!("code=c1&state={state}"),
+        &started.cookie,
+    )
+    .await;
     if email != "bob@example.com" {
         assert!(matches!(
             server.state.accounts.user_by_email(email).await,
@@ -415,7 +462,11 @@ async fn id_tokens_with_a_wrong_nonce_signature_or_audience_are_refused() {
     assert_refused(&nonce, 401, "OAUTH_ID_TOKEN_INVALID");
     let forger = key("forger's key", "k1");
     let signature = refused_login(&server, &mock, email, |started| {
-        id_token_answer(&sign(&forger, "k1", &claims(&mock, started, "s", email, true)))
+        id_token_answer(&sign(
+            &forger,
+            "k1",
+            &claims(&mock, started, "s", email, true),
+        ))
     })
     .await;
     assert_refused(&signature, 401, "OAUTH_ID_TOKEN_INVALID");
@@ -461,7 +512,11 @@ async fn an_unverified_email_creates_and_links_nothing() {
     let mock = provider(&key).await;
     let server = oidc_server(Kind::Memory, &mock).await;
     let fresh = refused_login(&server, &mock, "new@example.com", |started| {
-        id_token_answer(&sign(&key, "k1", &claims(&mock, started, "s1", "new@example.com", false)))
+        id_token_answer(&sign(
+            &key,
+            "k1",
+            &claims(&mock, started, "s1", "new@example.com", false),
+        ))
     })
     .await;
     assert_refused(&fresh, 403, "OAUTH_EMAIL_UNVERIFIED");
@@ -469,12 +524,20 @@ async fn an_unverified_email_creates_and_links_nothing() {
     let victim = signup(&server, "bob@example.com").await;
     assert_eq!(victim.status, 201);
     let takeover = refused_login(&server, &mock, "bob@example.com", |started| {
-        id_token_answer(&sign(&key, "k1", &claims(&mock, started, "attacker", "bob@example.com", false)))
+        id_token_answer(&sign(
+            &key,
+            "k1",
+            &claims(&mock, started, "attacker", "bob@example.com", false),
+        ))
     })
     .await;
     assert_refused(&takeover, 403, "OAUTH_EMAIL_UNVERIFIED");
     assert!(matches!(
-        server.state.accounts.user_by_identity("oidc", "attacker").await,
+        server
+            .state
+            .accounts
+            .user_by_identity("oidc", "attacker")
+            .await,
         Err(AccountError::NotFound)
     ));
 }
@@ -496,7 +559,13 @@ async fn provider_errors_create_nothing() {
     .await;
     assert_refused(&denied, 400, "OAUTH_DENIED");
     // the state is spent by the error answer
-    let again = callback(&server, "oidc", &format!("code=c1&state={state}"), &started.cookie).await;
+    let again = callback(
+        &server,
+        "oidc",
+        &format!("code=c1&state={state}"),
+        &started.cookie,
+    )
+    .await;
     assert_refused(&again, 400, "OAUTH_STATE_INVALID");
     // the token endpoint fails
     let email = "zed@example.com";
@@ -522,21 +591,32 @@ async fn blocked_and_privileged_accounts_are_refused() {
     let server = oidc_server(Kind::Memory, &mock).await;
     // the admin's e-mail, verified, is still not linked automatically
     let admin = refused_login(&server, &mock, "bob@example.com", |started| {
-        id_token_answer(&sign(&key, "k1", &claims(&mock, started, "s-admin", "admin@example.com", true)))
+        id_token_answer(&sign(
+            &key,
+            "k1",
+            &claims(&mock, started, "s-admin", "admin@example.com", true),
+        ))
     })
     .await;
     assert_refused(&admin, 409, "OAUTH_LINK_REFUSED");
     // a blocked account cannot log in through social login
     let me = oidc_login(&server, &mock, &key, "s-carl", "carl@example.com", "c1").await;
     let accounts = &server.state.accounts;
-    let admin = accounts.user_by_email("admin@example.com").await.expect("admin");
+    let admin = accounts
+        .user_by_email("admin@example.com")
+        .await
+        .expect("admin");
     let id = me["id"].as_str().expect("id").parse().expect("user id");
     accounts
         .set_blocked(admin.id, id, true, server.state.clock.now())
         .await
         .expect("block");
     let blocked = refused_login(&server, &mock, "bob@example.com", |started| {
-        id_token_answer(&sign(&key, "k1", &claims(&mock, started, "s-carl", "carl@example.com", true)))
+        id_token_answer(&sign(
+            &key,
+            "k1",
+            &claims(&mock, started, "s-carl", "carl@example.com", true),
+        ))
     })
     .await;
     assert_refused(&blocked, 403, "USER_BLOCKED");
@@ -571,7 +651,13 @@ async fn the_kakao_preset_reads_the_email_from_user_info() {
     // an ID token without e-mail: the user info has it
     let mut c = claims(&mock, &started, "4000001", "x@example.com", true);
     c.as_object_mut().expect("claims").remove("email");
-    token_answers(&mock, &started, "k1", id_token_answer(&sign(&key, "k1", &c))).await;
+    token_answers(
+        &mock,
+        &started,
+        "k1",
+        id_token_answer(&sign(&key, "k1", &c)),
+    )
+    .await;
     Mock::given(method("GET"))
         .and(path("/v1/oidc/userinfo"))
         .and(wiremock::matchers::header("authorization", "Bearer at-1"))
@@ -581,7 +667,13 @@ async fn the_kakao_preset_reads_the_email_from_user_info() {
         .mount(&mock)
         .await;
     let state = &started.query["state"];
-    let answer = callback(&server, "kakao", &format!("code=k1&state={state}"), &started.cookie).await;
+    let answer = callback(
+        &server,
+        "kakao",
+        &format!("code=k1&state={state}"),
+        &started.cookie,
+    )
+    .await;
     assert_eq!(answer.0, 303, "{answer:?}");
     let me = exchange(&server, &answer.1).await;
     assert_eq!(me["email"], "kim@example.kr");
@@ -631,7 +723,13 @@ async fn the_naver_preset_logs_in_with_its_profile() {
         .mount(&mock)
         .await;
     let state = &started.query["state"];
-    let answer = callback(&server, "naver", &format!("code=n1&state={state}"), &started.cookie).await;
+    let answer = callback(
+        &server,
+        "naver",
+        &format!("code=n1&state={state}"),
+        &started.cookie,
+    )
+    .await;
     assert_eq!(answer.0, 303, "{answer:?}");
     let me = exchange(&server, &answer.1).await;
     assert_eq!(me["email"], "lee@naver.com");
@@ -649,7 +747,15 @@ async fn no_provider_is_configured_by_default() {
     let server = server(Kind::Memory, &[]).await;
     let providers = call(&server, "GET", "/api/auth/providers", None, &[], None).await;
     assert_eq!(providers.json, json!({"providers": []}));
-    let start = call(&server, "GET", "/api/auth/oauth/kakao/start", None, &[], None).await;
+    let start = call(
+        &server,
+        "GET",
+        "/api/auth/oauth/kakao/start",
+        None,
+        &[],
+        None,
+    )
+    .await;
     assert_eq!(start.status, 404, "{start:?}");
     let exchange = call(
         &server,

@@ -515,8 +515,7 @@ pub async fn start(state: &AppState, provider: &str) -> Result<Started, OAuthErr
         verifier,
         nonce,
     };
-    let value =
-        serde_json::to_string(&pending).map_err(|e| OAuthError::Internal(e.to_string()))?;
+    let value = serde_json::to_string(&pending).map_err(|e| OAuthError::Internal(e.to_string()))?;
     let now = state.clock.now();
     state
         .accounts
@@ -890,10 +889,7 @@ async fn account_for(
 ) -> Result<User, OAuthError> {
     let accounts = &state.accounts;
     for attempt in 0..2 {
-        match accounts
-            .user_by_identity(provider, &identity.subject)
-            .await
-        {
+        match accounts.user_by_identity(provider, &identity.subject).await {
             Ok(user) => return usable(user),
             Err(AccountError::NotFound) => {}
             Err(e) => return Err(e.into()),

@@ -220,7 +220,10 @@ async fn callback(
         header::SET_COOKIE,
         header_value(&state.oauth.state_cookie(None))?,
     );
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     Ok(resp)
 }
 

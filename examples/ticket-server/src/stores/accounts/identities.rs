@@ -43,7 +43,9 @@ pub fn check_identity(provider: &str, subject: &str) -> Result<()> {
             super::truncated(provider)
         )));
     }
-    if subject.is_empty() || subject.len() > MAX_SUBJECT_LEN || subject.chars().any(char::is_control)
+    if subject.is_empty()
+        || subject.len() > MAX_SUBJECT_LEN
+        || subject.chars().any(char::is_control)
     {
         return Err(AccountError::Invalid(
             "provider subject must be 1..=255 bytes without control characters".into(),
