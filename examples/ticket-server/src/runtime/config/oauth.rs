@@ -164,3 +164,32 @@ impl OAuthConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::runtime::config::Config;
+
+    fn check(args: &[&str]) -> Result<(), String> {
+        let mut all = vec!["ticket-server"];
+        all.extend_from_slice(args);
+        Config::try_parse_from(all).expect("parse").validate()
+    }
+
+    #[test]
+    fn providers_need_their_settings_together() {
+        assert!(check(&[]).is_ok(), "no provider by default");
+        let err = check(&["--oidc-issuer", "https://id.example.com"]).unwrap_err();
+        assert!(err.contains("--oidc-client-id"), "{err}");
+        let err = check(&["--naver-client-id", "n"]).unwrap_err();
+        assert!(err.contains("--naver-client-secret"), "{err}");
+        let err = check(&["--kakao-client-id", "k", "--kakao-token-url", "ftp://x"]).unwrap_err();
+        assert!(err.contains("--kakao-token-url"), "{err}");
+        let err = check(&["--oidc-name", "kakao"]).unwrap_err();
+        assert!(err.contains("--oidc-name"), "{err}");
+        let err = check(&["--oidc-scopes", "email"]).unwrap_err();
+        assert!(err.contains("openid"), "{err}");
+        assert!(check(&["--kakao-client-id", "k"]).is_ok());
+    }
+}
