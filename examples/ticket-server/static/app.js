@@ -185,7 +185,11 @@ async function signup() {
 }
 
 async function login() {
-  const tokens = await api("POST", "/api/auth/login", { body: credentials() });
+  await loggedIn(await api("POST", "/api/auth/login", { body: credentials() }));
+}
+
+/** Shows the account of a login's `tokens` (a password or a social login). */
+async function loggedIn(tokens) {
   state.access = tokens.access_token;
   state.refresh = tokens.refresh_token;
   state.me = await api("GET", "/api/me");
@@ -812,6 +816,32 @@ async function refreshStats() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Social login: a button per configured provider (GET /api/auth/providers); the server sends
+// the browser back to `/#oauth_login=<one-time code>`, traded here for the tokens.
+
+async function setupSocialLogin() {
+  const match = /^#oauth_login=([A-Za-z0-9_-]{1,128})$/.exec(window.location.hash);
+  if (match) {
+    // Drop the code from the address bar and history first: it works once anyway.
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+    await loggedIn(await api("POST", "/api/auth/oauth/exchange", { body: { code: match[1] } }));
+  }
+  const { providers } = await api("GET", "/api/auth/providers");
+  if (!providers.length) return;
+  const row = document.createElement("p");
+  row.id = "social-login";
+  row.dataset.testid = "social-login";
+  for (const p of providers) {
+    const link = document.createElement("a");
+    link.href = p.start_url;
+    link.className = "button";
+    link.textContent = `Log in with ${p.name.charAt(0).toUpperCase()}${p.name.slice(1)}`;
+    row.append(link, " ");
+  }
+  $("auth-form").append(row);
+}
+
+// ---------------------------------------------------------------------------------------
 // Wiring
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -829,4 +859,5 @@ document.addEventListener("DOMContentLoaded", () => {
   $("quantity").addEventListener("input", showSelection);
   $("admin-session").addEventListener("change", refreshStats);
   loadEvents().catch(showError);
+  setupSocialLogin().catch(showError);
 });

@@ -256,6 +256,9 @@ impl From<AccountError> for ApiError {
             AccountError::AdminNotBlockable => {
                 Self::new(StatusCode::CONFLICT, "ADMIN_NOT_BLOCKABLE", e.to_string())
             }
+            AccountError::IdentityTaken => {
+                Self::new(StatusCode::CONFLICT, "IDENTITY_TAKEN", e.to_string())
+            }
             AccountError::Unavailable(m) => {
                 tracing::warn!("account storage unavailable: {m}");
                 Self::new(

@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::meta::router())
         .merge(routes::auth::router())
+        .merge(routes::oauth::router())
         .merge(routes::catalog::router())
         .merge(routes::queue::router())
         .merge(routes::holds::router())

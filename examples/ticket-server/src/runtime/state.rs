@@ -102,6 +102,8 @@ pub struct AppState {
     pub process_id: String,
     /// Users' in-app notifications (shared by every process on Redis or PostgreSQL).
     pub inbox: Arc<dyn crate::stores::inbox::InboxStore>,
+    /// The social login providers configured (none by default).
+    pub oauth: Arc<crate::services::oauth::OAuth>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -249,6 +251,8 @@ impl AppState {
         );
         let process_id = format!("ticket-server-{}", uuid::Uuid::now_v7());
         let inbox = connect_inbox(&config).await?;
+        let oauth = crate::services::oauth::OAuth::from_config(&config.oauth, config.listen)
+            .map_err(StartError::Config)?;
         Ok(Self {
             rush: Arc::new(rush),
             checkout: Arc::new(checkout),
@@ -270,6 +274,7 @@ impl AppState {
             live,
             process_id,
             inbox,
+            oauth: Arc::new(oauth),
         })
     }
 }

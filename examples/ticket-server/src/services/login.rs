@@ -16,7 +16,7 @@ use crate::services::auth::{self, AuthError};
 use crate::services::hashing::Overloaded;
 use crate::services::sign_in::{self, SignInError, SignInRoute};
 use crate::stores::accounts::{
-    AccountError, FamilyId, Role, TokenHash, User, UserId, normalize_email,
+    AccountError, FamilyId, NO_PASSWORD, Role, TokenHash, User, UserId, normalize_email,
 };
 
 /// Why a sign-in flow failed; nothing was issued.
@@ -99,7 +99,11 @@ pub async fn log_in(
     };
     // Counted before the password is checked: racing guesses cannot pass the backoff.
     let attempt = sign_in::begin_login(state, client, email, user.as_ref().map(|u| u.id)).await?;
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    // An account made by social login has no password: checked like an unknown email.
+    let stored = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .filter(|h| h != NO_PASSWORD);
     let matches = state
         .hashing
         .run(move || match stored {
@@ -118,6 +122,12 @@ pub async fn log_in(
         _ => return Err(AuthError::InvalidCredentials.into()),
     };
     sign_in::login_succeeded(state, attempt).await;
+    start_session(state, &user).await
+}
+
+/// Issues an access token and a refresh token starting a new refresh family for `user`, who
+/// has just proven who they are (a password login, or a social login's one-time code).
+pub async fn start_session(state: &AppState, user: &User) -> Result<Tokens, LoginError> {
     let now = state.clock.now();
     let (refresh_token, hash) = auth::new_refresh_token()?;
     let config = &state.config;

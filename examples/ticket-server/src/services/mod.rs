@@ -8,6 +8,7 @@ pub mod blocking;
 pub mod catalog;
 pub mod hashing;
 pub mod login;
+pub mod oauth;
 pub mod payments;
 pub mod reservations;
 pub mod session_stats;

@@ -178,7 +178,7 @@ async fn login(
 }
 
 /// The answer carrying `tokens`, marked `no-store`.
-fn token_answer(tokens: Tokens) -> Response {
+pub(crate) fn token_answer(tokens: Tokens) -> Response {
     no_store(Json(TokenAnswer {
         access_token: tokens.access_token,
         refresh_token: tokens.refresh_token,

@@ -8,6 +8,7 @@ pub mod holds;
 pub mod meta;
 pub mod my_events;
 pub mod notifications;
+pub mod oauth;
 pub mod payments;
 pub mod queue;
 pub mod queue_events;

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+pub mod oauth;
 pub mod security_audit;
 pub mod throttle;
 
@@ -130,6 +131,9 @@ pub struct Config {
     /// Retention and write rate of the security audit.
     #[command(flatten)]
     pub security_audit: security_audit::SecurityAuditConfig,
+    /// Social login providers (OAuth 2.0 / OpenID Connect).
+    #[command(flatten)]
+    pub oauth: oauth::OAuthConfig,
 }
 
 impl Config {
@@ -204,6 +208,7 @@ impl Config {
         }
         self.throttle.validate()?;
         self.security_audit.validate()?;
+        self.oauth.validate()?;
         Ok(())
     }
 }

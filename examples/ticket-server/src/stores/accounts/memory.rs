@@ -20,17 +20,19 @@ use super::{
 /// clones share the data.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryAccounts {
-    state: Arc<Mutex<State>>,
+    pub(super) state: Arc<Mutex<State>>,
 }
 
 #[derive(Debug, Default)]
-struct State {
-    users: HashMap<UserId, User>,
-    by_email: HashMap<String, UserId>,
+pub(super) struct State {
+    pub(super) users: HashMap<UserId, User>,
+    pub(super) by_email: HashMap<String, UserId>,
     tokens: HashMap<TokenHash, Token>,
     families: HashMap<FamilyId, Family>,
     user_families: HashMap<UserId, HashSet<FamilyId>>,
     audit: Vec<AccountAuditRecord>,
+    /// Social-login links and one-time records ([`super::identities`]).
+    pub(super) social: super::identities::MemorySocial,
 }
 
 #[derive(Debug, Clone)]
@@ -56,7 +58,7 @@ impl MemoryAccounts {
 }
 
 impl State {
-    fn insert_user(&mut self, user: User) {
+    pub(super) fn insert_user(&mut self, user: User) {
         self.by_email.insert(user.email.clone(), user.id);
         self.users.insert(user.id, user);
     }

@@ -28,6 +28,7 @@
 //! PostgreSQL.
 
 mod changes;
+mod identities;
 mod ids;
 mod memory;
 mod pg;
@@ -45,6 +46,7 @@ pub use self::redis::{RedisAccounts, RedisAccountsConfig};
 pub use changes::{
     AccountAuditRecord, AccountChange, MAX_TIER_LEN, MAX_TIERS, Rotation, TokenState, check_tiers,
 };
+pub use identities::{IdentityStore, MAX_SUBJECT_LEN, NO_PASSWORD, check_identity};
 pub use ids::{FamilyId, TokenHash, UserId};
 pub use memory::MemoryAccounts;
 pub use pg::{PgAccounts, PgAccountsConfig};
@@ -105,6 +107,10 @@ pub enum AccountError {
     /// The backend failed or could not be reached; the outcome of a write is unknown.
     #[error("account storage unavailable: {0}")]
     Unavailable(String),
+    /// The external identity (provider, subject) is linked to another account already.
+    /// Nothing was written.
+    #[error("this external identity is linked to another account")]
+    IdentityTaken,
 }
 
 /// A user's role. Serialised (and stored) as `USER` / `ADMIN` / `GATE`.
@@ -286,7 +292,7 @@ fn check_password_hash(hash: &str) -> Result<()> {
 /// processes on the same backend, behave as if run one after the other. Object-safe, so the
 /// server holds an `Arc<dyn AccountStore>` chosen at start-up.
 #[async_trait]
-pub trait AccountStore: Send + Sync {
+pub trait AccountStore: IdentityStore + Send + Sync {
     /// Creates an account with a fresh [`UserId`] minted at `now`. The email is normalised
     /// ([`normalize_email`]). If an account with that email exists the answer is
     /// [`AccountError::EmailTaken`] and nothing changes: of any number of racing signups with

@@ -117,8 +117,8 @@ impl Scripts {
 /// multiplexed, self-reconnecting connection).
 #[derive(Clone)]
 pub struct RedisAccounts {
-    conn: ConnectionManager,
-    base: String,
+    pub(super) conn: ConnectionManager,
+    pub(super) base: String,
     prefix: String,
     retention_ms: i64,
     scripts: std::sync::Arc<Scripts>,
@@ -132,7 +132,7 @@ impl std::fmt::Debug for RedisAccounts {
     }
 }
 
-fn unavailable(e: redis::RedisError) -> AccountError {
+pub(super) fn unavailable(e: redis::RedisError) -> AccountError {
     AccountError::Unavailable(format!("redis: {e}"))
 }
 
