@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::tickets::router())
         .merge(metrics::router())
         .merge(routes::demo_page::router())
+        .merge(routes::gate_page::router())
         .merge(openapi::router())
         .with_state(state.clone())
         .layer(axum::middleware::from_fn(metrics::tag_checkout))
