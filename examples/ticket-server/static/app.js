@@ -660,6 +660,7 @@ async function loadMine(confirmedHold) {
           { "data-testid": "ticket", "data-reservation": t.reservation_id, "data-status": t.status },
           el("code", { className: "ticket-code", "data-testid": "ticket-code", text: t.code }),
           ` ${t.status} · reservation ${t.reservation_id}`,
+          t.status === "valid" ? ticketQr(t.ticket_id) : "",
         ),
       ),
     );
@@ -684,6 +685,32 @@ async function loadMine(confirmedHold) {
   if (reservations.length === 0) $("reservations").replaceChildren(el("li", { text: "None yet." }));
   if (page.next_cursor) $("reservations").append(el("li", { text: "… and older ones." }));
   await loadWallet();
+}
+
+/**
+ * A box that shows ticket `id`'s QR code once fetched (GET /api/me/tickets/{id}/qr.svg, with
+ * the token: an <img src> could not send it), put in as inline SVG when it is only the
+ * shapes the server draws. Empty when it cannot be had.
+ */
+function ticketQr(id) {
+  const box = el("div", { className: "ticket-qr", "data-testid": "ticket-qr" });
+  const path = `/api/me/tickets/${encodeURIComponent(id)}/qr.svg`;
+  const get = () =>
+    fetch(path, { headers: { authorization: `Bearer ${state.access}` }, cache: "no-store" });
+  (async () => {
+    let resp = await get();
+    if (resp.status === 401 && state.refresh && (await refreshTokens())) resp = await get();
+    if (!resp.ok) return;
+    const doc = new DOMParser().parseFromString(await resp.text(), "image/svg+xml");
+    const svg = doc.documentElement;
+    if (svg.localName !== "svg" || svg.querySelector(":not(rect):not(path)")) return;
+    svg.setAttribute("width", "160");
+    svg.setAttribute("height", "160");
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", `QR code of ticket ${id}`);
+    box.replaceChildren(document.importNode(svg, true));
+  })().catch(() => {});
+  return box;
 }
 
 /** Resolves at the next change of hold `id` from my event stream, or after `ms`. */

@@ -40,6 +40,19 @@ async fn the_page_and_its_assets_are_served_with_a_strict_policy() {
             "/api/me/wallet/topups/${t.id}",
         ),
         ("/app.css", "text/css; charset=utf-8", ".seat"),
+        // the demo page draws each ticket's QR code; the gate page checks tickets in
+        ("/app.js", "text/javascript; charset=utf-8", "/qr.svg"),
+        (
+            "/gate",
+            "text/html; charset=utf-8",
+            "<script src=\"/gate.js\"",
+        ),
+        (
+            "/gate.js",
+            "text/javascript; charset=utf-8",
+            "/api/tickets/verify",
+        ),
+        ("/gate.css", "text/css; charset=utf-8", "#verdict"),
     ] {
         let resp = client
             .get(format!("{}{path}", s.url))
@@ -69,11 +82,15 @@ async fn the_page_and_its_assets_are_served_with_a_strict_policy() {
         let body = resp.text().await.expect("body");
         assert!(body.contains(needle), "{path} lacks {needle:?}");
     }
-    let html = ticket_server::http::routes::demo_page::INDEX_HTML;
-    assert!(
-        !html.contains("<script>") && !html.contains("style="),
-        "nothing inline: the policy would block it"
-    );
+    for html in [
+        ticket_server::http::routes::demo_page::INDEX_HTML,
+        ticket_server::http::routes::gate_page::GATE_HTML,
+    ] {
+        assert!(
+            !html.contains("<script>") && !html.contains("style="),
+            "nothing inline: the policy would block it"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,6 +210,8 @@ async fn buyer_and_admin(c: &Client) {
     // One ticket per unit, each code shown; the gate admits each once.
     let codes = ticket_codes(c, 2).await;
     assert_eq!(codes.len(), 2, "one ticket per unit: {codes:?}");
+    // each valid ticket shows its QR code (fetched with the token, inline SVG)
+    wait_count(c, &format!("{} svg path", testid("ticket-qr")), 2).await;
     gate_admits(&s, ga, &codes).await;
     click(c, "#refresh-mine").await;
     wait_text(c, "#tickets", "used").await;
@@ -270,6 +289,153 @@ async fn buyer_and_admin(c: &Client) {
         enabled(c, &testid("seat-B5")).await,
         "the next seat is free"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gate_staff_check_tickets_in_on_the_gate_page_in_headless_chromium() {
+    let Some(tools) = browser_tools() else {
+        return;
+    };
+    let browser = Browser::start(&tools).await;
+    let client = browser.client.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let outcome = tokio::task::spawn_blocking(move || runtime.block_on(gate_page(&client))).await;
+    browser.close().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// The gate page (`GET /gate`) on a phone-sized window: a buyer's account is refused by the
+/// API (403 shown); a `GATE` account pastes a valid code (ADMITTED), the same code again
+/// (REFUSED, already used), and a ticket of another session (REFUSED, wrong session).
+async fn gate_page(c: &Client) {
+    let s = memory_server(&[]).await;
+    let session = common::ga_session(&s, 10).await;
+    let elsewhere = common::ga_session(&s, 10).await;
+    let (buyer, _) = common::user_token(&s);
+    common::buy(&s, session, &buyer, "buy", 2).await;
+    common::buy(&s, elsewhere, &buyer, "buy-elsewhere", 1).await;
+    let tickets = call(&s, "GET", "/api/me/tickets", Some(&buyer), &[], None).await;
+    let code_of = |session: SessionId| {
+        tickets.json["tickets"]
+            .as_array()
+            .expect("tickets")
+            .iter()
+            .find(|t| t["session_id"] == session.to_string())
+            .and_then(|t| t["code"].as_str())
+            .expect("a ticket of the session")
+            .to_owned()
+    };
+    let (code, foreign) = (code_of(session), code_of(elsewhere));
+
+    // A buyer's account and a gate account (made GATE by the admin), both with passwords.
+    let password = "gate-pass-123";
+    let account = |who: &str| {
+        let email = format!("{who}-{}@example.com", uuid::Uuid::now_v7().simple());
+        let body = serde_json::json!({ "email": email, "password": password }).to_string();
+        (email, body)
+    };
+    let (user_email, user_body) = account("user");
+    let (gate_email, gate_body) = account("gate");
+    for body in [&user_body, &gate_body] {
+        let made = call(&s, "POST", "/api/auth/signup", None, &[], Some(body)).await;
+        assert_eq!(made.status, 201, "{made:?}");
+    }
+    let gate_id = s
+        .state
+        .accounts
+        .user_by_email(&gate_email)
+        .await
+        .expect("the gate account")
+        .id;
+    let admin = common::admin_token(&s).await;
+    let granted = call(
+        &s,
+        "PUT",
+        &format!("/api/admin/users/{gate_id}/role"),
+        Some(&admin),
+        &[],
+        Some(r#"{"role":"GATE"}"#),
+    )
+    .await;
+    assert_eq!(granted.status, 200, "{granted:?}");
+
+    c.set_window_size(390, 844)
+        .await
+        .expect("a phone-sized window");
+    c.goto(&format!("{}/gate", s.url))
+        .await
+        .expect("open the gate page");
+
+    // A buyer may log in, but the gate API refuses its check-ins, and the page says so.
+    fill(c, "#email", &user_email).await;
+    fill(c, "#password", password).await;
+    click(c, "#login").await;
+    wait_text(c, "#whoami", &format!("{user_email} (user)")).await;
+    select(c, "#session", &session.to_string()).await;
+    fill(c, "#code", &code).await;
+    click(c, "#check-in").await;
+    wait_text(c, "#error", "FORBIDDEN").await;
+    assert!(
+        !displayed(c, "#result").await,
+        "no verdict for a refused account"
+    );
+    click(c, "#logout").await;
+    wait_text(c, "#whoami", "Not logged in").await;
+
+    // Gate staff: the first scan admits, the second is refused as already used.
+    fill(c, "#email", &gate_email).await;
+    fill(c, "#password", password).await;
+    click(c, "#login").await;
+    wait_text(c, "#whoami", &format!("{gate_email} (gate)")).await;
+    select(c, "#session", &session.to_string()).await;
+    fill(c, "#code", &code).await;
+    click(c, "#check-in").await;
+    wait_text(c, "#verdict", "ADMITTED").await;
+    wait_text(c, "#result", "GA").await;
+    assert!(!displayed(c, "#error").await);
+    fill(c, "#code", &code).await;
+    click(c, "#check-in").await;
+    wait_text(c, "#verdict", "REFUSED").await;
+    wait_text(c, "#reason", "Already used").await;
+    wait_text(c, "#detail", "TICKET_ALREADY_USED").await;
+    // A ticket of another session, and a code that is not one.
+    fill(c, "#code", &foreign).await;
+    click(c, "#check-in").await;
+    wait_text(c, "#reason", "Wrong session").await;
+    fill(c, "#code", &format!("{code}x")).await;
+    click(c, "#check-in").await;
+    wait_text(c, "#reason", "Bad code").await;
+    wait_text(c, "#verdict", "REFUSED").await;
+    // The phone-sized page does not scroll sideways.
+    let wider = c
+        .execute(
+            "return [...document.querySelectorAll('body *')]
+                .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+                .map((e) => e.id || e.tagName)",
+            vec![],
+        )
+        .await
+        .expect("measure");
+    assert_eq!(
+        wider,
+        serde_json::json!([]),
+        "wider than the phone's screen"
+    );
+    // The API agrees: exactly the pasted ticket was marked used.
+    let id: ticket_server::services::tickets::TicketId = tickets.json["tickets"]
+        .as_array()
+        .expect("tickets")
+        .iter()
+        .find(|t| t["code"] == code.as_str())
+        .and_then(|t| t["ticket_id"].as_str())
+        .expect("its id")
+        .parse()
+        .expect("a ticket id");
+    let marks = s.state.rush.gate.check_ins(id.hold()).await.expect("marks");
+    assert_eq!(marks.len(), 1, "{marks:?}");
+    assert_eq!(marks[0].ticket, id.number());
 }
 
 /// The ticket codes the page lists (`GET /api/me/tickets`), once there are `count`, each
@@ -438,6 +604,24 @@ async fn wait_text_exact(c: &Client, css: &str, expected: &str) {
         t.trim() == expected
     })
     .await;
+}
+
+/// Waits until `css` matches at least `count` elements.
+async fn wait_count(c: &Client, css: &str, count: usize) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let found = c.find_all(Locator::Css(css)).await.map_or(0, |f| f.len());
+        if found >= count {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "{css} matched {found}, never {count}. The page:\n{}",
+                page_text(c).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Waits until attribute `name` of `css` contains `needle`.

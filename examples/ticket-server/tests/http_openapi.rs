@@ -102,10 +102,14 @@ const ROUTES: &[Route] = &[
     route("GET", "/api/admin/account-audit", Who::Admin),
     route("GET", "/api/me/wallet", Who::User),
     route("GET", "/api/me/tickets", Who::User),
+    route("GET", "/api/me/tickets/{id}/qr.svg", Who::User),
     route("POST", "/api/tickets/verify", Who::Admin),
     route("GET", "/", Who::Anyone),
     route("GET", "/app.js", Who::Anyone),
     route("GET", "/app.css", Who::Anyone),
+    route("GET", "/gate", Who::Anyone),
+    route("GET", "/gate.js", Who::Anyone),
+    route("GET", "/gate.css", Who::Anyone),
 ];
 
 /// The methods a route can be registered with.

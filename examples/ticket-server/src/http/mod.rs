@@ -3,7 +3,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`router`] (here) | every route group merged into one router over [`AppState`], behind the middleware |
-//! | [`routes`] | one module per resource (auth, catalog, queue, queue events, holds, payments, reservations, tickets, wallet, top-ups, the demo page; admin routes under [`routes::admin`]); each handler parses, calls a library service, an app service ([`crate::services`]) or an app store, and maps the result |
+//! | [`routes`] | one module per resource (auth, catalog, queue, queue events, holds, payments, reservations, tickets, wallet, top-ups, the demo page, the gate page; admin routes under [`routes::admin`]); each handler parses, calls a library service, an app service ([`crate::services`]) or an app store, and maps the result |
 //! | [`extract`] | the caller from the bearer token ([`extract::AuthUser`], [`extract::AdminUser`], [`extract::GateUser`], [`extract::Buyer`]) and JSON bodies, rejecting with the API's error shape |
 //! | [`params`] | ids in paths, the caller's library user id, the `Idempotency-Key` header |
 //! | [`error`] | [`error::ApiError`]: every library, account and auth error mapped to a status and a stable code |
@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::tickets::router())
         .merge(metrics::router())
         .merge(routes::demo_page::router())
+        .merge(routes::gate_page::router())
         .merge(openapi::router())
         .with_state(state.clone())
         .layer(axum::middleware::from_fn(metrics::tag_checkout))

@@ -84,10 +84,14 @@ pub const BEARER: &str = "bearer";
         crate::http::routes::admin::users::account_audit,
         crate::http::routes::wallet::read,
         crate::http::routes::tickets::my_tickets,
+        crate::http::routes::tickets::my_ticket_qr,
         crate::http::routes::tickets::verify,
         crate::http::routes::demo_page::index,
         crate::http::routes::demo_page::script,
         crate::http::routes::demo_page::style,
+        crate::http::routes::gate_page::gate,
+        crate::http::routes::gate_page::gate_script,
+        crate::http::routes::gate_page::gate_style,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerScheme),
@@ -105,7 +109,7 @@ pub const BEARER: &str = "bearer";
         (name = "admin", description = "Operator views (admin)"),
         (name = "wallet", description = "My wallet"),
         (name = "tickets", description = "My tickets and the gate's scan"),
-        (name = "demo_page", description = "The demo page and its assets"),
+        (name = "demo_page", description = "The demo page, the gate page and their assets"),
     )
 )]
 pub struct ApiDoc;

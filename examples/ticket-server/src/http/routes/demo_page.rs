@@ -41,8 +41,8 @@ pub fn router() -> Router<AppState> {
         .route("/app.css", get(style))
 }
 
-/// `body` with its content type and the security headers.
-fn asset(content_type: &'static str, body: &'static str) -> Response {
+/// `body` with its content type and the security headers (the gate page's answers too).
+pub(crate) fn asset(content_type: &'static str, body: &'static str) -> Response {
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
         (

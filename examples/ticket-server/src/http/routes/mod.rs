@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod catalog;
 pub mod demo_page;
+pub mod gate_page;
 pub mod holds;
 pub mod meta;
 pub mod my_events;

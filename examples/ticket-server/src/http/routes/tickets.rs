@@ -3,16 +3,17 @@
 //! | route | does |
 //! |---|---|
 //! | `GET /api/me/tickets?limit=&cursor=` | a page of my tickets: one per unit or seat of each of up to `limit` (1..=500, default 50) CONFIRMED reservations (newest reservation first), with `next_cursor`; each with its signed `code`, `status` (`valid` or `used`) and `used_at` |
+//! | `GET /api/me/tickets/{id}/qr.svg` | one of my tickets as a QR code (`image/svg+xml`, `Cache-Control: no-store`) holding exactly its signed `code`; `{id}` is the `ticket_id` the list gives (`<reservation id>-<n>`, n from 1); no such ticket, another user's or a number beyond the reservation's units: 404 alike; a reservation not CONFIRMED: 409 `TICKET_NOT_VALID` |
 //! | `POST /api/tickets/verify` | the gate (a `GATE` or `ADMIN` account): `{"code": "…", "session_id": "…"}` → 200 on the ticket's first scan at its own session, marking it used; 409 `TICKET_ALREADY_USED` on any later scan (the message says when); 409 `WRONG_SESSION` for a ticket of another session; 422 `INVALID_TICKET` for a forged, tampered or malformed code; 409 `TICKET_NOT_VALID` when its reservation is not CONFIRMED (cancelled, refunded) or does not match |
 //!
 //! A refused scan marks nothing; the scan itself is [`crate::services::tickets::scan`] (the
-//! library's atomic check-in). Both routes are described for `GET /openapi.json` by their
+//! library's atomic check-in). The routes are described for `GET /openapi.json` by their
 //! `#[utoipa::path]` (tag `tickets`).
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -22,15 +23,19 @@ use ticket_core::{Error, Refusal, SessionId, Timestamp};
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AuthUser, GateUser, JsonBody};
+use crate::http::middleware::cache::no_store;
 use crate::http::paging::PageParams;
 use crate::http::params::{path_id, user_of};
 use crate::runtime::state::AppState;
-use crate::services::tickets::{self, Admitted, CodeError, ScanError, TicketError, TicketId};
+use crate::services::tickets::{
+    self, Admitted, CodeError, ScanError, TicketCodeError, TicketError, TicketId,
+};
 
 /// The routes of tickets.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/me/tickets", get(my_tickets))
+        .route("/api/me/tickets/{id}/qr.svg", get(my_ticket_qr))
         .route("/api/tickets/verify", post(verify))
 }
 
@@ -157,6 +162,70 @@ async fn my_tickets(
         tickets,
         next_cursor: next.map(|c| c.to_string()),
     }))
+}
+
+/// The policy of the QR image: it is an image, never a document that runs or loads anything.
+const QR_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// One of the caller's tickets as a QR code holding exactly its signed code (what
+/// `GET /api/me/tickets` lists as `code`, what the gate's scan takes). The code is a bearer
+/// credential: the answer is `no-store`, and someone else's ticket is answered as if it did
+/// not exist.
+#[utoipa::path(
+    get,
+    path = "/api/me/tickets/{id}/qr.svg",
+    operation_id = "my_ticket_qr",
+    tag = "tickets",
+    summary = "One of my tickets as a QR code (SVG)",
+    params(("id" = String, Path, pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-([1-9][0-9]?|100)$", description = "The ticket, as `GET /api/me/tickets` lists it (`ticket_id`): its reservation's id and its number within that reservation, `<reservation id>-<n>` with n from 1 (a reservation of several units or seats has one ticket per unit or seat)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The QR code (byte mode, error correction M, with its quiet zone) of the ticket's signed code, as an SVG image", body = String, content_type = "image/svg+xml", headers(("Cache-Control" = String, description = "`no-store`: the code is a bearer credential"), ("Pragma" = String, description = "`no-cache`"))),
+        (status = 400, description = "A malformed ticket id: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
+        (status = 404, description = "No such ticket: no such reservation, another user's, or a number beyond its units (answered alike): `NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "Its reservation is not confirmed (held, paying, cancelled, refunded, …): `TICKET_NOT_VALID`", body = ErrorBody),
+        (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+    )
+)]
+async fn my_ticket_qr(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let ticket: TicketId = id
+        .parse()
+        .map_err(|e: TicketError| ApiError::validation(e.to_string()))?;
+    let code = tickets::my_ticket_code(&state.rush, &state.ticket_codes, &user_of(&me)?, ticket)
+        .await
+        .map_err(|e| match e {
+            TicketCodeError::NotFound => ApiError::not_found("ticket"),
+            e @ TicketCodeError::NotConfirmed(_) => not_valid(format!("ticket {ticket}: {e}")),
+            TicketCodeError::Lookup(e) => e.into(),
+        })?;
+    let svg = tickets::qr_svg(&code).map_err(|e| {
+        tracing::error!("ticket {ticket}: {e}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "internal error",
+        )
+    })?;
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("image/svg+xml"),
+        ),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(QR_CONTENT_SECURITY_POLICY),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+    ];
+    Ok(no_store((headers, svg)))
 }
 
 /// Body of `POST /api/tickets/verify`.

@@ -17,12 +17,17 @@
 //! [`ticket_core::service::GateService::check_in`], one atomic store step that marks it only
 //! while its reservation is CONFIRMED and at its own session, and that a cancellation of the
 //! same reservation cannot slip past.
+//!
+//! One ticket of the caller's is drawn as a QR code holding exactly its code
+//! ([`qr_svg`], [`my_ticket_code`]).
 
 mod gate;
 mod owned;
+mod qr;
 
 pub use gate::{Admitted, ScanError, scan};
 pub use owned::{OwnedTicket, owned_tickets};
+pub use qr::{MODULE_PX, QUIET_ZONE, QrError, TicketCodeError, my_ticket_code, qr_svg};
 
 use std::fmt;
 use std::str::FromStr;
