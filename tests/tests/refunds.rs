@@ -92,8 +92,7 @@ impl Shop {
 /// Seconds from the fixture's clock to the session's start.
 fn move_to_days_before_start(f: &Fixture, days: u64) {
     let start = f.event.sessions[0].starts_at;
-    f.clock
-        .set(start.minus(Duration::from_secs(days * DAY)));
+    f.clock.set(start.minus(Duration::from_secs(days * DAY)));
 }
 
 async fn a_buyer_cancels_by_the_policy_and_gets_exactly_the_quote(backend: Backend) {
@@ -102,7 +101,11 @@ async fn a_buyer_cancels_by_the_policy_and_gets_exactly_the_quote(backend: Backe
     move_to_days_before_start(&s.f, 5);
     let refunds = s.f.rush.refunds(Arc::new(s.sandbox.clone()));
     let q = refunds.quote(h.id, &user(1)).await.expect("quote");
-    assert_eq!(q.decision.fee.amount_minor, h.amount.amount_minor / 10, "10 % fee");
+    assert_eq!(
+        q.decision.fee.amount_minor,
+        h.amount.amount_minor / 10,
+        "10 % fee"
+    );
     assert!(
         matches!(
             refunds.quote(h.id, &user(2)).await,
@@ -115,24 +118,29 @@ async fn a_buyer_cancels_by_the_policy_and_gets_exactly_the_quote(backend: Backe
     assert_eq!(out.decision, q.decision, "the refund is the quote");
     let made = s.refunds_of(&h);
     assert_eq!(made.len(), 1, "one refund at the provider");
-    assert_eq!(made[0].amount, q.decision.refund, "exactly the quoted amount");
+    assert_eq!(
+        made[0].amount, q.decision.refund,
+        "exactly the quoted amount"
+    );
     assert_eq!(s.f.ga().await, (10, 0, 0), "the unit is back on sale");
     let again = refunds.cancel(h.id, &user(1)).await.expect("repeat");
-    assert_eq!(again.refund_id, out.refund_id, "a repeat answers the first refund");
+    assert_eq!(
+        again.refund_id, out.refund_id,
+        "a repeat answers the first refund"
+    );
     assert_eq!(s.refunds_of(&h).len(), 1, "and returns no money twice");
-    let trail = s
-        .f
-        .rush
-        .stores()
-        .reservations
-        .audit_page(&AuditQuery {
-            scope: AuditScope::Hold(h.id),
-            order: PageOrder::OldestFirst,
-            after: None,
-            limit: 100,
-        })
-        .await
-        .expect("trail");
+    let trail =
+        s.f.rush
+            .stores()
+            .reservations
+            .audit_page(&AuditQuery {
+                scope: AuditScope::Hold(h.id),
+                order: PageOrder::OldestFirst,
+                after: None,
+                limit: 100,
+            })
+            .await
+            .expect("trail");
     let refunded = trail
         .items
         .iter()
@@ -152,7 +160,11 @@ async fn a_buyer_cancels_by_the_policy_and_gets_exactly_the_quote(backend: Backe
         ),
         "no cancellation from the start on"
     );
-    assert_eq!(s.f.reload(&h2).await.state, HoldState::Confirmed, "nothing changed");
+    assert_eq!(
+        s.f.reload(&h2).await.state,
+        HoldState::Confirmed,
+        "nothing changed"
+    );
     backend.cleanup().await;
 }
 
@@ -194,7 +206,10 @@ async fn a_cancelled_shows_refund_run_resumes_and_refunds_each_once(backend: Bac
     }
     // One buyer had already cancelled under the policy (free this early): settled.
     let early = s.f.rush.refunds(Arc::new(s.sandbox.clone()));
-    early.cancel(bought[0].id, &user(0)).await.expect("early cancel");
+    early
+        .cancel(bought[0].id, &user(0))
+        .await
+        .expect("early cancel");
     let unpaid = s.f.hold(&user(100), 2).await;
     move_to_days_before_start(&s.f, 1);
     let organiser = Actor::Operator("organiser-1".into());
@@ -210,13 +225,12 @@ async fn a_cancelled_shows_refund_run_resumes_and_refunds_each_once(backend: Bac
         allowed: 7,
         made: AtomicUsize::new(0),
     });
-    let first = s
-        .f
-        .rush
-        .refunds(flaky)
-        .refund_cancelled_show(s.f.session, organiser.clone())
-        .await
-        .expect("first pass");
+    let first =
+        s.f.rush
+            .refunds(flaky)
+            .refund_cancelled_show(s.f.session, organiser.clone())
+            .await
+            .expect("first pass");
     assert_eq!(first.refunded, 7);
     assert_eq!(first.already_refunded, 1);
     assert_eq!(first.released, 1, "the unpaid hold is let go");
@@ -245,10 +259,21 @@ async fn a_cancelled_shows_refund_run_resumes_and_refunds_each_once(backend: Bac
         assert_eq!(made[0].amount, h.amount, "in full, whatever the policy");
     }
     assert_eq!(s.f.reload(&unpaid).await.state, HoldState::Released);
-    assert_eq!(s.f.ga().await, (40, 0, 0), "every unit is back; none is sold");
+    assert_eq!(
+        s.f.ga().await,
+        (40, 0, 0),
+        "every unit is back; none is sold"
+    );
+    // The store itself refuses (the sales window is over by now, so the service would
+    // answer SalesClosed before asking it).
+    let now = ticket_core::Clock::now(&s.f.clock);
     assert!(
         matches!(
-            s.f.rush.holds.hold(s.f.units(&user(200), 1), None).await,
+            s.f.rush
+                .stores()
+                .reservations
+                .hold(s.f.new_hold(&user(200), 1, now, now.plus(Duration::from_secs(60))))
+                .await,
             Err(Error::Refused(Refusal::SessionCancelled { .. }))
         ),
         "a cancelled show sells nothing"
