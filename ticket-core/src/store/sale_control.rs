@@ -27,8 +27,8 @@ use crate::model::sale::{
 ///   record (`to` = [`crate::model::sale::CAPACITY_CHANGED`]) and its change. Units or seats
 ///   that are held or sold never go: `CapacityInUse` / `SeatsUnavailable` change nothing.
 ///   A removed seat can no longer be held (`UnknownItem` or `SeatsUnavailable`).
-/// * Both are refused on a CANCELLED session (`SessionCancelled`) for capacity, and work on
-///   any other.
+/// * A cancelled show is final: its switch moves no more (`IllegalSaleTransition`) and its
+///   capacity does not change (`SessionCancelled`).
 #[async_trait]
 pub trait SaleControl: Send + Sync {
     /// The session's switch, or `NotFound`. A read that changes nothing.
