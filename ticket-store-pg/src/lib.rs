@@ -155,6 +155,7 @@
 //! idempotency key. A constraint violation (which the functions never cause) is
 //! `Error::Corrupt`.
 
+mod sale_stub;
 mod answers;
 mod check_in;
 mod config;
