@@ -102,6 +102,8 @@ pub struct AppState {
     pub process_id: String,
     /// Users' in-app notifications (shared by every process on Redis or PostgreSQL).
     pub inbox: Arc<dyn crate::stores::inbox::InboxStore>,
+    /// This process's refund runs of cancelled shows.
+    pub refund_runs: Arc<crate::services::refund_runs::RefundRuns>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -270,6 +272,7 @@ impl AppState {
             live,
             process_id,
             inbox,
+            refund_runs: Arc::default(),
         })
     }
 }

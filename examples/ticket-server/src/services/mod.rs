@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod hashing;
 pub mod login;
 pub mod payments;
+pub mod refund_runs;
 pub mod reservations;
 pub mod session_stats;
 pub mod sign_in;
