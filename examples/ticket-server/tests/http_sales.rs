@@ -484,12 +484,12 @@ async fn a_wallet_payment_cancelled_with_a_fee_credits_the_rest() {
     )
     .await;
     assert_eq!(paid.status, 200, "{paid:?}");
-    let balance = |s: &Server, me: String| async move {
+    async fn balance(s: &Server, me: String) -> Option<i64> {
         call(s, "GET", "/api/me/wallet", Some(&me), &[], None)
             .await
             .json["balance"]
             .as_i64()
-    };
+    }
     assert_eq!(balance(&s, me.clone()).await, Some(50_000));
     let done = call(
         &s,

@@ -284,7 +284,12 @@ async fn refresh(
         cookie_token(&headers)
             .ok_or_else(|| ApiError::validation("give {\"refresh_token\"} or the refresh cookie"))?
     } else {
-        serde_json::from_slice::<RefreshRequest>(&body)
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::validation(format!("invalid body: {e}")))?;
+        if !value.is_object() {
+            return Err(ApiError::validation("the body must be a JSON object"));
+        }
+        serde_json::from_value::<RefreshRequest>(value)
             .map_err(|e| ApiError::validation(format!("invalid body: {e}")))?
             .refresh_token
     };

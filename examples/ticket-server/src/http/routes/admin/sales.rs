@@ -13,8 +13,8 @@
 //!
 //! The four switch moves take an optional body `{"reason": "…"}` (at most 500 characters)
 //! and answer the switch and `changed` (`false`: it already stood there, nothing was
-//! written). They are idempotent by nature; an optional `Idempotency-Key` makes a repeat
-//! answer exactly the first outcome. Every move and capacity change is recorded by the
+//! written): they are idempotent by nature, so they take no `Idempotency-Key` (like the
+//! other admin POSTs). Every move and capacity change is recorded by the
 //! library in the session's audit trail (`GET /api/admin/audit?session_id=`), with the
 //! admin as the operator, and as a change in the session's feed (the live streams follow
 //! it). Illegal moves (a closed sale does not reopen, a cancelled show stays cancelled) are
@@ -122,8 +122,12 @@ fn reason_of(body: &Bytes, default: &str) -> Result<String, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(default.to_owned());
     }
-    let parsed: ReasonBody = serde_json::from_slice(body)
-        .map_err(|e| ApiError::validation(format!("invalid body: {e}")))?;
+    let invalid = |e: serde_json::Error| ApiError::validation(format!("invalid body: {e}"));
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
+    if !value.is_object() {
+        return Err(ApiError::validation("the body must be a JSON object"));
+    }
+    let parsed: ReasonBody = serde_json::from_value(value).map_err(invalid)?;
     match parsed.reason {
         None => Ok(default.to_owned()),
         Some(r) if r.chars().count() > MAX_REASON_LEN => Err(ApiError::validation(format!(
@@ -138,12 +142,11 @@ fn operator(admin: &AuthUser) -> Actor {
     Actor::Operator(admin.id.to_string())
 }
 
-/// One switch move, under the optional `Idempotency-Key`.
+/// One switch move (idempotent by nature: a repeat answers `changed: false`).
 async fn move_switch(
     state: &AppState,
     admin: &AuthUser,
     raw_id: &str,
-    headers: &HeaderMap,
     body: &Bytes,
     to: SaleState,
 ) -> Result<Json<SwitchAnswer>, ApiError> {
@@ -156,35 +159,19 @@ async fn move_switch(
     };
     let reason = reason_of(body, &format!("{verb} by an admin"))?;
     let actor = operator(admin);
-    let op = || async {
-        let sales = &state.rush.sales;
-        let out: SaleStateOutcome = match to {
-            SaleState::Open => sales.resume(session, actor.clone(), &reason).await?,
-            SaleState::Paused => sales.pause(session, actor.clone(), &reason).await?,
-            SaleState::Closed => sales.close(session, actor.clone(), &reason).await?,
-            SaleState::Cancelled => sales.cancel_show(session, actor.clone(), &reason).await?,
-        };
-        Ok::<_, Error>(SwitchAnswer {
-            switch: SwitchView::from(&out.switch),
-            changed: out.changed,
-        })
+    let sales = &state.rush.sales;
+    let out: SaleStateOutcome = match to {
+        SaleState::Open => sales.resume(session, actor, &reason).await?,
+        SaleState::Paused => sales.pause(session, actor, &reason).await?,
+        SaleState::Closed => sales.close(session, actor, &reason).await?,
+        SaleState::Cancelled => sales.cancel_show(session, actor, &reason).await?,
     };
-    let answer = if headers.contains_key("idempotency-key") {
-        let key = idempotency_key(headers)?;
-        let idem = IdempotencyKey::new(&admin.id.to_string(), "sale-switch", &key)
-            .map_err(|e| ApiError::validation(e.to_string()))?;
-        let payload = serde_json::json!({
-            "session": session.to_string(),
-            "to": to.as_str(),
-            "reason": reason,
-        });
-        state.rush.idempotency.run(&idem, &payload, op).await?
-    } else {
-        op().await?
+    let answer = SwitchAnswer {
+        switch: SwitchView::from(&out.switch),
+        changed: out.changed,
     };
     // This process's live copies take the switch at once (the feed's change agrees).
-    let switch = state.rush.sales.switch(session).await?;
-    state.live.note_sale_switch(session, switch);
+    state.live.note_sale_switch(session, out.switch);
     tracing::info!(admin = %admin.id, %session, to = to.as_str(), changed = answer.changed, "sale switch moved");
     if to == SaleState::Cancelled {
         // Also on a repeat: a run cut short goes on (a complete one changes nothing).
@@ -202,18 +189,17 @@ async fn move_switch(
     summary = "Pause a session's sale (admin)",
     params(
         ("id" = String, Path, format = "uuid", description = "The session's id"),
-        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$", description = "Optional (the move is idempotent anyway); with it a repeat answers the first outcome"),
     ),
     request_body(content = Option<ReasonBody>, description = "Optional: why", content_type = "application/json"),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The switch now, and whether this call moved it", body = SwitchAnswer),
-        (status = 400, description = "A malformed id, body or `Idempotency-Key`, an unknown field, or a reason over 500 characters: `VALIDATION`", body = ErrorBody),
+        (status = 400, description = "A malformed id or body, an unknown field, or a reason over 500 characters: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
         (status = 403, description = "Not an admin: `FORBIDDEN`", body = ErrorBody),
         (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
-        (status = 409, description = "The sale is closed or the show cancelled (`ILLEGAL_SALE_TRANSITION`), or a request with this key is still running (`IN_FLIGHT`); nothing changes", body = ErrorBody),
-        (status = 422, description = "A reason the library refuses (over 500 bytes, control characters): `VALIDATION`; this key was used for another move: `IDEMPOTENCY_KEY_REUSED`", body = ErrorBody),
+        (status = 409, description = "The sale is closed or the show cancelled (`ILLEGAL_SALE_TRANSITION`); nothing changes", body = ErrorBody),
+        (status = 422, description = "A reason the library refuses (over 500 bytes, control characters): `VALIDATION`", body = ErrorBody),
         (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
 )]
@@ -221,10 +207,9 @@ pub(crate) async fn pause_sale(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<SwitchAnswer>, ApiError> {
-    move_switch(&state, &admin, &id, &headers, &body, SaleState::Paused).await
+    move_switch(&state, &admin, &id, &body, SaleState::Paused).await
 }
 
 /// Resumes a paused sale.
@@ -236,18 +221,17 @@ pub(crate) async fn pause_sale(
     summary = "Resume a paused sale (admin)",
     params(
         ("id" = String, Path, format = "uuid", description = "The session's id"),
-        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$", description = "Optional (the move is idempotent anyway); with it a repeat answers the first outcome"),
     ),
     request_body(content = Option<ReasonBody>, description = "Optional: why", content_type = "application/json"),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The switch now, and whether this call moved it", body = SwitchAnswer),
-        (status = 400, description = "A malformed id, body or `Idempotency-Key`, an unknown field, or a reason over 500 characters: `VALIDATION`", body = ErrorBody),
+        (status = 400, description = "A malformed id or body, an unknown field, or a reason over 500 characters: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
         (status = 403, description = "Not an admin: `FORBIDDEN`", body = ErrorBody),
         (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
-        (status = 409, description = "The sale is closed or the show cancelled (`ILLEGAL_SALE_TRANSITION`), or a request with this key is still running (`IN_FLIGHT`); nothing changes", body = ErrorBody),
-        (status = 422, description = "A reason the library refuses (over 500 bytes, control characters): `VALIDATION`; this key was used for another move: `IDEMPOTENCY_KEY_REUSED`", body = ErrorBody),
+        (status = 409, description = "The sale is closed or the show cancelled (`ILLEGAL_SALE_TRANSITION`); nothing changes", body = ErrorBody),
+        (status = 422, description = "A reason the library refuses (over 500 bytes, control characters): `VALIDATION`", body = ErrorBody),
         (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
 )]
@@ -255,10 +239,9 @@ pub(crate) async fn resume_sale(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<SwitchAnswer>, ApiError> {
-    move_switch(&state, &admin, &id, &headers, &body, SaleState::Open).await
+    move_switch(&state, &admin, &id, &body, SaleState::Open).await
 }
 
 /// Closes the sale for good.
@@ -270,18 +253,17 @@ pub(crate) async fn resume_sale(
     summary = "Close a session's sale early (admin)",
     params(
         ("id" = String, Path, format = "uuid", description = "The session's id"),
-        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$", description = "Optional (the move is idempotent anyway); with it a repeat answers the first outcome"),
     ),
     request_body(content = Option<ReasonBody>, description = "Optional: why", content_type = "application/json"),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The switch now, and whether this call moved it", body = SwitchAnswer),
-        (status = 400, description = "A malformed id, body or `Idempotency-Key`, an unknown field, or a reason over 500 characters: `VALIDATION`", body = ErrorBody),
+        (status = 400, description = "A malformed id or body, an unknown field, or a reason over 500 characters: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
         (status = 403, description = "Not an admin: `FORBIDDEN`", body = ErrorBody),
         (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
-        (status = 409, description = "The show was cancelled (`ILLEGAL_SALE_TRANSITION`), or a request with this key is still running (`IN_FLIGHT`); nothing changes", body = ErrorBody),
-        (status = 422, description = "A reason the library refuses (over 500 bytes, control characters): `VALIDATION`; this key was used for another move: `IDEMPOTENCY_KEY_REUSED`", body = ErrorBody),
+        (status = 409, description = "The show was cancelled (`ILLEGAL_SALE_TRANSITION`); nothing changes", body = ErrorBody),
+        (status = 422, description = "A reason the library refuses (over 500 bytes, control characters): `VALIDATION`", body = ErrorBody),
         (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
 )]
@@ -289,10 +271,9 @@ pub(crate) async fn close_sale(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<SwitchAnswer>, ApiError> {
-    move_switch(&state, &admin, &id, &headers, &body, SaleState::Closed).await
+    move_switch(&state, &admin, &id, &body, SaleState::Closed).await
 }
 
 /// Cancels the show and starts refunding every confirmed reservation in full.
@@ -305,18 +286,16 @@ pub(crate) async fn close_sale(
     description = "Nothing more is sold; the refund run (every confirmed reservation refunded in full, exactly once; HELD holds released) starts in the background and is followed with `GET /api/admin/sessions/{id}/refund-run`. A repeat starts the run again if it is not running (harmless: each pass is idempotent).",
     params(
         ("id" = String, Path, format = "uuid", description = "The session's id"),
-        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$", description = "Optional (the move is idempotent anyway); with it a repeat answers the first outcome"),
     ),
     request_body(content = Option<ReasonBody>, description = "Optional: why", content_type = "application/json"),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The switch now (`cancelled`), and whether this call moved it", body = SwitchAnswer),
-        (status = 400, description = "A malformed id, body or `Idempotency-Key`, an unknown field, or a reason over 500 characters: `VALIDATION`", body = ErrorBody),
+        (status = 400, description = "A malformed id or body, an unknown field, or a reason over 500 characters: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
         (status = 403, description = "Not an admin: `FORBIDDEN`", body = ErrorBody),
         (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
-        (status = 409, description = "A request with this key is still running: `IN_FLIGHT`", body = ErrorBody),
-        (status = 422, description = "A reason the library refuses (over 500 bytes, control characters): `VALIDATION`; this key was used for another move: `IDEMPOTENCY_KEY_REUSED`", body = ErrorBody),
+        (status = 422, description = "A reason the library refuses (over 500 bytes, control characters): `VALIDATION`", body = ErrorBody),
         (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
 )]
@@ -324,10 +303,9 @@ pub(crate) async fn cancel_show(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<SwitchAnswer>, ApiError> {
-    move_switch(&state, &admin, &id, &headers, &body, SaleState::Cancelled).await
+    move_switch(&state, &admin, &id, &body, SaleState::Cancelled).await
 }
 
 /// The switch and the session's status.
@@ -541,6 +519,9 @@ pub(crate) async fn change_capacity(
 ) -> Result<Json<CapacityAnswer>, ApiError> {
     let session: SessionId = path_id(&id)?;
     let key = idempotency_key(&headers)?;
+    if !body.is_object() {
+        return Err(ApiError::validation("the body must be a JSON object"));
+    }
     let parsed: CapacityBody = serde_json::from_value(body.clone())
         .map_err(|e| ApiError::validation(format!("invalid body: {e}")))?;
     let delta = delta_of(parsed)?;
