@@ -27,10 +27,14 @@ async fn sales_controls_and_cancellations_in_headless_chromium() {
         return;
     };
     let browser = Browser::start(&tools).await;
+    let admin_browser = Browser::start(&tools).await;
     let client = browser.client.clone();
+    let admin = admin_browser.client.clone();
     let runtime = tokio::runtime::Handle::current();
-    let outcome = tokio::task::spawn_blocking(move || runtime.block_on(flow(&client))).await;
+    let outcome =
+        tokio::task::spawn_blocking(move || runtime.block_on(flow(&client, &admin))).await;
     browser.close().await;
+    admin_browser.close().await;
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }
@@ -106,7 +110,8 @@ async fn buy_one(s: &Server, session: SessionId, token: &str, key: &str) -> Stri
     hold
 }
 
-async fn flow(c: &Client) {
+/// `c`: the buyer's browser; `admin`: the admin's.
+async fn flow(c: &Client, admin: &Client) {
     let s = memory_server(&[]).await;
     let event = ticket_server::runtime::demo::ensure_demo_event(&s.state)
         .await
@@ -189,39 +194,25 @@ async fn flow(c: &Client) {
     click(c, &testid(&format!("session-{ga}"))).await;
     click(c, "#join").await;
     wait_text(c, "#queue-status", "Waiting: position 1").await;
-    let buyer_window = c.window().await.expect("window");
-
-    // The admin, in a second window.
-    let admin_window = c.new_window(true).await.expect("new window");
-    c.switch_to_window(admin_window.handle.clone())
-        .await
-        .expect("switch");
-    c.goto(&s.url).await.expect("open the page");
-    wait_text(c, &testid(&format!("session-{ga}")), "Choose").await;
-    fill(c, "#email", "admin@example.com").await;
-    fill(c, "#password", "admin-pass-1").await;
-    click(c, "#login").await;
-    wait_text(c, "#whoami", "admin@example.com (admin)").await;
-    select(c, "#admin-session", &ga.to_string()).await;
-    wait_text(c, "#admin-sale", "OPEN").await;
-    fill(c, "#admin-reason", "sound check").await;
-    click(c, "#admin-pause").await;
-    wait_text(c, "#admin-sale", "PAUSED").await;
+    // The admin, in a browser of their own (the refresh cookie is per browser).
+    let a = admin;
+    a.goto(&s.url).await.expect("open the page");
+    wait_text(a, &testid(&format!("session-{ga}")), "Choose").await;
+    fill(a, "#email", "admin@example.com").await;
+    fill(a, "#password", "admin-pass-1").await;
+    click(a, "#login").await;
+    wait_text(a, "#whoami", "admin@example.com (admin)").await;
+    select(a, "#admin-session", &ga.to_string()).await;
+    wait_text(a, "#admin-sale", "OPEN").await;
+    fill(a, "#admin-reason", "sound check").await;
+    click(a, "#admin-pause").await;
+    wait_text(a, "#admin-sale", "PAUSED").await;
 
     // The buyer's page shows it live.
-    c.switch_to_window(buyer_window.clone())
-        .await
-        .expect("switch");
     wait_text(c, "#sale-banner", "PAUSED").await;
     wait_text(c, "#queue-status", "Sales are paused").await;
-    c.switch_to_window(admin_window.handle.clone())
-        .await
-        .expect("switch");
-    click(c, "#admin-resume").await;
-    wait_text(c, "#admin-sale", "OPEN").await;
-    c.switch_to_window(buyer_window.clone())
-        .await
-        .expect("switch");
+    click(a, "#admin-resume").await;
+    wait_text(a, "#admin-sale", "OPEN").await;
     wait_until(c, "#queue-status", "no pause", |t| {
         !t.contains("paused") && !t.is_empty()
     })
@@ -232,22 +223,19 @@ async fn flow(c: &Client) {
     );
 
     // Add capacity; cancel a buyer's reservation on their behalf with the fee shown.
-    c.switch_to_window(admin_window.handle.clone())
-        .await
-        .expect("switch");
-    fill(c, "#capacity-grade", "GA").await;
-    fill(c, "#capacity-units", "10").await;
-    click(c, "#capacity-add").await;
-    wait_text(c, "#capacity-status", "Capacity now 110").await;
-    wait_text_exact(c, "#stat-capacity", "110").await;
-    fill(c, "#behalf-hold", &theirs).await;
-    fill(c, "#behalf-reason", "asked by phone").await;
-    select(c, "#behalf-refund", "policy").await;
-    click(c, "#behalf-cancel").await;
-    wait_text(c, "#behalf-status", "₩45,000 refunded").await;
-    wait_text(c, "#behalf-status", "fee ₩5,000").await;
-    wait_attr(c, "#stats-chart", "data-points", "").await;
-    shoot(c, "admin").await;
+    fill(a, "#capacity-grade", "GA").await;
+    fill(a, "#capacity-units", "10").await;
+    click(a, "#capacity-add").await;
+    wait_text(a, "#capacity-status", "Capacity now 110").await;
+    wait_text_exact(a, "#stat-capacity", "110").await;
+    fill(a, "#behalf-hold", &theirs).await;
+    fill(a, "#behalf-reason", "asked by phone").await;
+    select(a, "#behalf-refund", "policy").await;
+    click(a, "#behalf-cancel").await;
+    wait_text(a, "#behalf-status", "₩45,000 refunded").await;
+    wait_text(a, "#behalf-status", "fee ₩5,000").await;
+    wait_attr(a, "#stats-chart", "data-points", "").await;
+    shoot(a, "admin").await;
     assert_eq!(
         s.state.sandbox.as_ref().expect("sandbox").refunds().len(),
         2
@@ -347,12 +335,19 @@ async fn ready(c: &Client, css: &str) -> fantoccini::elements::Element {
     }
 }
 
+/// Clicks `css` once it is ready (again, if the page re-rendered it meanwhile).
 async fn click(c: &Client, css: &str) {
-    ready(c, css)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match ready(c, css).await.click().await {
+            Ok(()) => return,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("click {css}: {e}; again");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("click {css}: {e}"),
+        }
+    }
 }
 
 async fn fill(c: &Client, css: &str, value: &str) {

@@ -371,42 +371,127 @@ pub(crate) async fn refund_run(
     }))
 }
 
-/// A capacity change: exactly one of four kinds, told by `kind`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+/// A capacity change: exactly one of four kinds, told by `kind` (its schema, closed, is
+/// written by hand below: the derive leaves the tagged variants open).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CapacityBody {
     /// More units of a general-admission grade (waiting users are admitted into them).
     AddUnits {
-        /// The grade: 1 to 32 letters, digits, `-`, `_` or `.`.
-        #[schema(pattern = r"^[A-Za-z0-9._-]{1,32}$")]
+        /// The grade.
         grade: String,
         /// How many, 1 to 10 000 000.
-        #[schema(minimum = 1, maximum = 10_000_000)]
         units: u32,
     },
     /// Fewer units of a general-admission grade: only units on sale can go (else 409
     /// `CAPACITY_IN_USE`).
     RemoveUnits {
-        /// The grade: 1 to 32 letters, digits, `-`, `_` or `.`.
-        #[schema(pattern = r"^[A-Za-z0-9._-]{1,32}$")]
+        /// The grade.
         grade: String,
         /// How many, 1 to 10 000 000.
-        #[schema(minimum = 1, maximum = 10_000_000)]
         units: u32,
     },
     /// New seats in a seated session (their grade must be one the session sells).
     AddSeats {
         /// The seats, 1 to 10 000, each id once.
-        #[schema(min_items = 1, max_items = 10_000)]
         seats: Vec<SeatRequest>,
     },
     /// Free seats withdrawn from a seated session (a held or sold one: 409).
     RemoveSeats {
-        /// The seats' ids (1 to 32 letters, digits, `-`, `_` or `.` each), 1 to 10 000,
-        /// each once.
-        #[schema(min_items = 1, max_items = 10_000)]
+        /// The seats' ids, 1 to 10 000, each once.
         seats: Vec<String>,
     },
+}
+
+impl utoipa::PartialSchema for CapacityBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, OneOfBuilder, Ref};
+        use utoipa::openapi::{ObjectBuilder, Type};
+        const ID: &str = r"^[A-Za-z0-9._-]{1,32}$";
+        let kind = |k: &str| crate::http::openapi::text_enum([k], "What the change does");
+        let units_change = |k: &str, description: &str| {
+            ObjectBuilder::new()
+                .property("kind", kind(k))
+                .required("kind")
+                .property(
+                    "grade",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(ID))
+                        .description(Some("The grade: 1 to 32 letters, digits, `-`, `_` or `.`")),
+                )
+                .required("grade")
+                .property(
+                    "units",
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(1))
+                        .maximum(Some(10_000_000))
+                        .description(Some("How many units")),
+                )
+                .required("units")
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+                .description(Some(description))
+                .build()
+        };
+        let seats_change = |k: &str,
+                            items: utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+                            description: &str| {
+            ObjectBuilder::new()
+                .property("kind", kind(k))
+                .required("kind")
+                .property(
+                    "seats",
+                    ArrayBuilder::new()
+                        .items(items)
+                        .min_items(Some(1))
+                        .max_items(Some(10_000)),
+                )
+                .required("seats")
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+                .description(Some(description))
+                .build()
+        };
+        OneOfBuilder::new()
+            .item(units_change(
+                "add_units",
+                "More units of a general-admission grade (waiting users are admitted into them)",
+            ))
+            .item(units_change(
+                "remove_units",
+                "Fewer units of a general-admission grade: only units on sale can go (else 409 `CAPACITY_IN_USE`)",
+            ))
+            .item(seats_change(
+                "add_seats",
+                Ref::from_schema_name("SeatRequest").into(),
+                "New seats (each id once) in a seated session, of grades it sells",
+            ))
+            .item(seats_change(
+                "remove_seats",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(ID))
+                    .description(Some("A seat id"))
+                    .build()
+                    .into(),
+                "Free seats (each id once) withdrawn from a seated session (a held or sold one: 409)",
+            ))
+            .description(Some("Exactly one capacity change, told by `kind`"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CapacityBody {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push(("SeatRequest".to_owned(), SeatRequest::schema()));
+        <SeatRequest as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 /// The library's delta from a body (400 for a malformed grade or seat id; 422 for what
