@@ -50,12 +50,30 @@ fn screenshots() -> PathBuf {
     dir
 }
 
-/// Saves the page as `<name>-desktop.png` and `<name>-phone.png`.
-async fn shoot(c: &Client, name: &str) {
+/// Saves the page, scrolled to `css`, as `<name>-desktop.png` and `<name>-phone.png`, and
+/// checks that nothing is wider than a phone's screen.
+async fn shoot(c: &Client, name: &str, css: &str) {
     let dir = screenshots();
     for (size, (w, h)) in [("desktop", (1280, 1200)), ("phone", (390, 844))] {
         c.set_window_size(w, h).await.expect("window size");
         tokio::time::sleep(Duration::from_millis(300)).await;
+        c.execute(
+            "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+            vec![serde_json::json!(css)],
+        )
+        .await
+        .expect("scroll");
+        let overflow = c
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+                vec![],
+            )
+            .await
+            .expect("widths");
+        assert!(
+            overflow.as_i64().unwrap_or(0) <= 0,
+            "{name} at {size} size scrolls sideways by {overflow}px"
+        );
         let png = c.screenshot().await.expect("screenshot");
         std::fs::write(dir.join(format!("{name}-{size}.png")), png).expect("save screenshot");
     }
@@ -164,7 +182,7 @@ async fn flow(c: &Client, admin: &Client) {
     wait_text(c, "#cancel-quote", "10 %").await;
     wait_text(c, "#cancel-quote", "₩5,000").await;
     wait_text(c, "#cancel-quote", "₩45,000").await;
-    shoot(c, "buyer").await;
+    shoot(c, "buyer", "#cancel-dialog").await;
     click(c, "#cancel-confirm").await;
     wait_text(c, "#cancel-result", "₩45,000 refunded").await;
     wait_text(c, "#reservations", "refunded · 1 ticket(s)").await;
@@ -235,7 +253,7 @@ async fn flow(c: &Client, admin: &Client) {
     wait_text(a, "#behalf-status", "₩45,000 refunded").await;
     wait_text(a, "#behalf-status", "fee ₩5,000").await;
     wait_attr(a, "#stats-chart", "data-points", "").await;
-    shoot(a, "admin").await;
+    shoot(a, "admin", "#admin-controls").await;
     assert_eq!(
         s.state.sandbox.as_ref().expect("sandbox").refunds().len(),
         2
