@@ -76,6 +76,8 @@ impl RefundRuns {
         let running = self.running.lock().contains(&session);
         if running {
             p.get_or_insert_with(RunProgress::default).running = true;
+        } else if let Some(p) = p.as_mut() {
+            p.running = false;
         }
         p
     }

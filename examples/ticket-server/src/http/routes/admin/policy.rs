@@ -459,6 +459,19 @@ mod tests {
                 grade: Grade::new("VIP").expect("grade"),
                 min_tier: "GOLD".into(),
             }],
+            refund: RefundPolicy {
+                cancel_until_before_start_secs: 3_600,
+                tiers: vec![
+                    FeeTier {
+                        before_start_secs: 864_000,
+                        fee_bps: 0,
+                    },
+                    FeeTier {
+                        before_start_secs: 0,
+                        fee_bps: 1_000,
+                    },
+                ],
+            },
             ..SalesPolicy::default()
         };
         let library = serde_json::to_value(&policy).expect("policy json");
