@@ -300,6 +300,7 @@ async fn cancelling_the_show_refunds_every_confirmed_reservation_once() {
     }
     assert_eq!(run["sale"], "cancelled", "{run}");
     assert_eq!(run["run"]["complete"], true, "{run}");
+    assert_eq!(run["run"]["running"], false, "{run}");
     assert_eq!(run["run"]["refunded"], 3, "{run}");
     assert_eq!(run["run"]["released"], 1, "{run}");
     let refunds = s.state.sandbox.as_ref().unwrap().refunds();
@@ -842,4 +843,54 @@ async fn the_controls_are_for_admins_and_refusals_change_nothing() {
         kept.refund,
         ticket_core::model::refund_policy::RefundPolicy::default()
     );
+}
+
+/// A show cancelled while no server ran its refund run (a crash right after the cancel):
+/// the run resumed at start refunds every confirmed reservation, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_run_cut_short_is_finished_at_start() {
+    let s = server(Kind::Memory, &[]).await;
+    let session = ga_session(&s, 10).await;
+    for i in 0..2 {
+        let (me, _) = user_token(&s);
+        buy(&s, session, &me, &format!("buy-{i}"), 1).await;
+    }
+    // Cancelled behind the API's back: no run was started.
+    s.state
+        .rush
+        .sales
+        .cancel_show(
+            session,
+            ticket_core::model::audit::Actor::system("test"),
+            "crash before the run",
+        )
+        .await
+        .unwrap();
+    assert!(s.state.sandbox.as_ref().unwrap().refunds().is_empty());
+    let started = ticket_server::services::refund_runs::resume_all(&s.state)
+        .await
+        .unwrap();
+    assert_eq!(started, 1);
+    let admin = admin_token(&s).await;
+    let path = format!("/api/admin/sessions/{session}/refund-run");
+    let mut run = serde_json::Value::Null;
+    for _ in 0..100 {
+        run = call(&s, "GET", &path, Some(&admin), &[], None).await.json;
+        if run["run"]["complete"] == true && run["run"]["running"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (&run["run"]["complete"], &run["run"]["refunded"]),
+        (&serde_json::json!(true), &serde_json::json!(2)),
+        "{run}"
+    );
+    assert_eq!(s.state.sandbox.as_ref().unwrap().refunds().len(), 2);
+    // Once more, as at the next start: nothing more goes back.
+    ticket_server::services::refund_runs::resume_all(&s.state)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(s.state.sandbox.as_ref().unwrap().refunds().len(), 2);
 }
