@@ -788,7 +788,7 @@ async fn the_controls_are_for_admins_and_refusals_change_nothing() {
     assert_eq!(sale.json["status"], "on_sale", "{sale:?}");
     assert_eq!(totals(&s, session).await, (4, 0, 1));
     assert!(s.state.sandbox.as_ref().unwrap().refunds().is_empty());
-    // A pause without a body is fine.
+    // A pause with a `null` body, or without one, is fine.
     let bare = admin_post(
         &s,
         &admin,
@@ -800,6 +800,18 @@ async fn the_controls_are_for_admins_and_refusals_change_nothing() {
         (bare.status, bare.json["switch"]["state"].as_str()),
         (200, Some("paused")),
         "{bare:?}"
+    );
+    let null = admin_post(
+        &s,
+        &admin,
+        &format!("/api/admin/sessions/{session}/close"),
+        Some("null"),
+    )
+    .await;
+    assert_eq!(
+        (null.status, null.json["switch"]["state"].as_str()),
+        (200, Some("closed")),
+        "{null:?}"
     );
 
     // Refund policies: refused by the schema (400) or the library (422), the old one kept.

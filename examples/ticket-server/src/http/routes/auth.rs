@@ -280,7 +280,7 @@ async fn refresh(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     // A body names the token (API clients); no body: the cookie's (browsers).
-    let token = if body.iter().all(u8::is_ascii_whitespace) {
+    let token = if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
         cookie_token(&headers)
             .ok_or_else(|| ApiError::validation("give {\"refresh_token\"} or the refresh cookie"))?
     } else {

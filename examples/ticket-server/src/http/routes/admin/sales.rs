@@ -116,14 +116,18 @@ pub struct RefundRunAnswer {
     pub run: Option<RunProgress>,
 }
 
-/// The reason of a move: the body's, or a default naming the move. 400 for a body that is
-/// not `{}` / `{"reason": "…"}`; over 500 characters: 400.
+/// The reason of a move: the body's, or a default naming the move (no body, `null`, `{}`).
+/// 400 for a body that is not `{"reason": "…"}`; over 500 characters: 400.
 fn reason_of(body: &Bytes, default: &str) -> Result<String, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(default.to_owned());
     }
     let invalid = |e: serde_json::Error| ApiError::validation(format!("invalid body: {e}"));
     let value: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
+    if value.is_null() {
+        // `null` is no body, as the schema says.
+        return Ok(default.to_owned());
+    }
     if !value.is_object() {
         return Err(ApiError::validation("the body must be a JSON object"));
     }
