@@ -155,6 +155,7 @@
 //! idempotency key. A constraint violation (which the functions never cause) is
 //! `Error::Corrupt`.
 
+mod sale_stub;
 mod answers;
 mod check_in;
 mod config;
@@ -169,7 +170,6 @@ mod queue;
 mod queue_batch;
 mod reservations;
 mod rows;
-mod sale_stub;
 mod store;
 
 pub use config::PgConfig;
