@@ -2,7 +2,10 @@
 // pick units or seats, hold, pay in the payment sandbox, see the ticket codes; admins see a
 // session's live figures. Plain JavaScript over the server's JSON API on this origin.
 //
-// Tokens stay in memory (a reload logs out) and never go into a URL: the Server-Sent Events
+// The access token stays in memory and never goes into a URL; the refresh token is an
+// HttpOnly cookie set by the login and refresh routes (no script can read it), so a reload
+// keeps the login: the page trades the cookie for a fresh access token when it loads.
+// The Server-Sent Events
 // (the queue's, and my own changes from GET /api/me/events) are read with fetch() so that
 // they can carry the Authorization header, which EventSource cannot send. Nothing polls:
 // my reservations, tickets and payment results follow my event stream.
@@ -13,7 +16,7 @@ const $ = (id) => document.getElementById(id);
 /** Everything the page knows. */
 const state = {
   access: null, // access token (JWT)
-  refresh: null, // refresh token, single use
+  loggedIn: false, // a login happened (the refresh token is in the HttpOnly cookie)
   me: null, // {id, email, role}
   sessions: new Map(), // session id -> {event, session} from GET /api/events
   current: null, // the session being bought: {event, session}
@@ -148,27 +151,37 @@ async function api(method, path, { body, key } = {}) {
     });
   };
   let resp = await send();
-  if (resp.status === 401 && state.refresh && (await refreshTokens())) {
+  if (resp.status === 401 && state.loggedIn && (await refreshTokens())) {
     resp = await send();
   }
   return parse(resp);
 }
 
-/** Trades the refresh token for new tokens; false (and logged out) when that fails. */
-async function refreshTokens() {
-  const resp = await fetch("/api/auth/refresh", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ refresh_token: state.refresh }),
-  });
-  if (!resp.ok) {
-    loggedOut("Your session ended: log in again.");
-    return false;
+/**
+ * Trades the refresh cookie for new tokens (the server rotates the cookie); false (and
+ * logged out) when that fails. Concurrent callers share one refresh (the token is single
+ * use).
+ */
+let refreshing = null;
+async function refreshTokens({ quiet = false } = {}) {
+  if (!refreshing) {
+    refreshing = (async () => {
+      const resp = await fetch("/api/auth/refresh", {
+        method: "POST",
+        credentials: "same-origin",
+        cache: "no-store",
+      });
+      if (!resp.ok) return false;
+      const tokens = await resp.json();
+      state.access = tokens.access_token;
+      return true;
+    })().finally(() => {
+      refreshing = null;
+    });
   }
-  const tokens = await resp.json();
-  state.access = tokens.access_token;
-  state.refresh = tokens.refresh_token;
-  return true;
+  const ok = await refreshing;
+  if (!ok && state.loggedIn && !quiet) loggedOut("Your session ended: log in again.");
+  return ok;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -191,7 +204,18 @@ async function login() {
 /** Shows the account of a login's `tokens` (a password or a social login). */
 async function loggedIn(tokens) {
   state.access = tokens.access_token;
-  state.refresh = tokens.refresh_token;
+  await loggedIn();
+}
+
+/** After a reload: the refresh cookie, if any, logs back in without a password. */
+async function resumeLogin() {
+  if (!(await refreshTokens({ quiet: true }))) return;
+  await loggedIn();
+}
+
+/** Shows the logged-in page for the account of `state.access`. */
+async function loggedIn() {
+  state.loggedIn = true;
   state.me = await api("GET", "/api/me");
   $("password").value = "";
   $("auth-status").textContent = `Logged in as ${state.me.email}.`;
@@ -217,13 +241,16 @@ function loggedOut(message) {
   stopQueueWatch();
   stopMineWatch();
   stopAdmin();
-  Object.assign(state, { access: null, refresh: null, me: null, hold: null, admitted: false });
+  Object.assign(state, { access: null, loggedIn: false, me: null, hold: null, admitted: false });
   state.seats.clear();
   $("whoami").textContent = "Not logged in";
   $("logout").hidden = true;
   $("auth-form").hidden = false;
   $("auth-status").textContent = message;
-  for (const id of ["rush-section", "mine-section", "admin-section"]) $(id).hidden = true;
+  for (const id of ["rush-section", "mine-section", "admin-section", "admin-controls"]) {
+    $(id).hidden = true;
+  }
+  hideCancelDialog();
   $("tickets").replaceChildren();
   $("reservations").replaceChildren();
 }
@@ -320,7 +347,16 @@ async function join() {
 function showQueue(view, event) {
   const status = $("queue-status");
   status.dataset.status = view.status;
-  if (view.status === "waiting" && event !== "sold_out") {
+  status.dataset.sale = view.sale || "open";
+  showSale(view.sale);
+  if (view.sale === "cancelled" || event === "cancelled") {
+    status.textContent = "The show was cancelled: confirmed reservations are refunded in full.";
+  } else if (view.sale === "closed" || event === "closed") {
+    status.textContent = "Sales are closed.";
+  } else if (view.sale === "paused" && view.status === "waiting") {
+    const position = view.position == null ? "" : ` (position ${view.position})`;
+    status.textContent = `Sales are paused: you keep your place${position}.`;
+  } else if (view.status === "waiting" && event !== "sold_out") {
     const position = view.position == null ? "not drawn yet" : `position ${view.position}`;
     const eta = view.eta_seconds == null ? "ETA unknown" : `about ${view.eta_seconds} s`;
     status.textContent = `Waiting: ${position} of ${view.waiting} · ${eta} · outlook ${view.outlook}`;
@@ -395,7 +431,7 @@ function onQueueEvent(ev) {
   }
   const view = JSON.parse(ev.data);
   showQueue(view, ev.type);
-  return ev.type !== "position";
+  return ev.type !== "position" && ev.type !== "paused";
 }
 
 /**
@@ -672,16 +708,7 @@ async function loadMine(confirmedHold) {
   // The first page (the newest 50); the page says when there are more.
   const page = await api("GET", "/api/me/reservations?limit=50");
   const reservations = page.reservations;
-  $("reservations").replaceChildren(
-    ...reservations.map((r) =>
-      el("li", {
-        "data-testid": "reservation",
-        "data-id": r.id,
-        "data-status": r.status,
-        text: `${r.status.replace("_", " ")} · ${r.units} ticket(s) · ${money(r.amount, r.currency)} · ${r.id}`,
-      }),
-    ),
-  );
+  $("reservations").replaceChildren(...reservations.map(reservationItem));
   if (reservations.length === 0) $("reservations").replaceChildren(el("li", { text: "None yet." }));
   if (page.next_cursor) $("reservations").append(el("li", { text: "… and older ones." }));
   await loadWallet();
@@ -783,6 +810,10 @@ function onMyEvent(ev) {
     return;
   }
   const change = JSON.parse(ev.data);
+  if (change.kind && change.kind.startsWith("sale_")) {
+    onSaleChange(change);
+    return;
+  }
   if (change.hold_id) {
     for (const wake of state.holdWaiters.get(change.hold_id) || []) wake();
     reloadMineSoon();
@@ -808,10 +839,15 @@ function fillAdminSessions() {
 
 function startAdmin() {
   $("admin-section").hidden = false;
+  $("admin-controls").hidden = false;
   fillAdminSessions();
   stopAdmin();
   refreshStats();
-  state.statsTimer = setInterval(refreshStats, 1000);
+  refreshSale().catch(showError);
+  state.statsTimer = setInterval(() => {
+    refreshStats();
+    refreshSale().catch(() => {});
+  }, 1000);
 }
 
 function stopAdmin() {
@@ -836,6 +872,7 @@ async function refreshStats() {
       ? by.map(([k, v]) => `${k.replace("_", " ")}: ${v}`).join(", ")
       : "none";
     $("stats-updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
+    pushStats(id, s);
   } catch (e) {
     $("stats-updated").textContent =
       e instanceof ApiError ? `${e.code}: ${e.message}` : `Error: ${e.message}`;
@@ -885,6 +922,254 @@ document.addEventListener("DOMContentLoaded", () => {
   $("grade").addEventListener("change", showSelection);
   $("quantity").addEventListener("input", showSelection);
   $("admin-session").addEventListener("change", refreshStats);
-  loadEvents().catch(showError);
+  wireSales();
   setupSocialLogin().catch(showError);
+  loadEvents()
+    .catch(showError)
+    .then(() => resumeLogin())
+    .catch(showError);
 });
+
+// =======================================================================================
+// Sales controls and cancellations (organiser's controls, refund policy). Kept apart from
+// the rest of the page: everything below is this feature's.
+
+/** The sale state of the current session, shown as a banner ("paused", …). */
+function showSale(sale) {
+  const banner = $("sale-banner");
+  if (!banner) return;
+  const value = sale || "open";
+  banner.dataset.sale = value;
+  const text = {
+    open: "",
+    paused: "Sales are PAUSED: no new holds until they resume.",
+    closed: "Sales are CLOSED.",
+    cancelled: "This show was CANCELLED: confirmed reservations are refunded in full.",
+  }[value];
+  banner.textContent = text || "";
+  banner.hidden = !text;
+}
+
+/** A sale switch change from my event stream: update the session shown and the list. */
+function onSaleChange(change) {
+  const sale = {
+    sale_paused: "paused",
+    sale_resumed: "open",
+    sale_closed: "closed",
+    sale_cancelled: "cancelled",
+  }[change.kind];
+  if (state.current && state.current.session.id === change.session_id) {
+    showSale(sale);
+    state.current.session.status = sale === "open" ? "on_sale" : sale;
+    $("session-title").textContent = `${state.current.event.name}: ${describeSession(state.current.session)}`;
+    // A resumed sale moves the queue again: pick the live place up.
+    if (sale === "open" && state.access && !state.queueWatch && !state.admitted) {
+      api("GET", `/api/sessions/${change.session_id}/queue`)
+        .then((view) => {
+          if (showQueue(view) === "waiting") watchQueue(change.session_id);
+        })
+        .catch(() => {});
+    }
+  }
+  loadEvents().catch(showError);
+  if (state.me && state.me.role === "ADMIN") refreshSale().catch(() => {});
+  if (sale === "cancelled") reloadMineSoon();
+}
+
+// ---- My reservations: cancel by the refund policy, the fee shown first ----------------
+
+/** One reservation of my list, with a Cancel button when it is confirmed. */
+function reservationItem(r) {
+  const item = el("li", {
+    "data-testid": "reservation",
+    "data-id": r.id,
+    "data-status": r.status,
+  });
+  item.append(
+    el("span", {
+      text: `${r.status.replace("_", " ")} · ${r.units} ticket(s) · ${money(r.amount, r.currency)} · ${r.id}`,
+    }),
+  );
+  if (r.status === "confirmed") {
+    const cancel = el("button", {
+      type: "button",
+      className: "small",
+      text: "Cancel…",
+      "data-testid": "cancel-reservation",
+    });
+    action(cancel, () => askCancel(r));
+    item.append(" ", cancel);
+  }
+  return item;
+}
+
+/** Shows the quote of cancelling `r` and asks to confirm. */
+async function askCancel(r) {
+  const q = await api("GET", `/api/reservations/${r.id}/cancellation-quote`);
+  const dialog = $("cancel-dialog");
+  dialog.dataset.id = r.id;
+  $("cancel-quote").textContent =
+    `Cancelling costs ${money(q.fee, q.currency)} (${q.rule}); ` +
+    `${money(q.refund, q.currency)} of ${money(q.paid, q.currency)} comes back. ` +
+    `This fee holds until ${date(q.valid_until)}.`;
+  $("cancel-quote").dataset.fee = q.fee;
+  $("cancel-quote").dataset.refund = q.refund;
+  $("cancel-result").textContent = "";
+  dialog.hidden = false;
+  $("cancel-confirm").disabled = false;
+  $("cancel-confirm").dataset.key = newKey();
+}
+
+function hideCancelDialog() {
+  const dialog = $("cancel-dialog");
+  if (dialog) dialog.hidden = true;
+}
+
+async function confirmCancel() {
+  const id = $("cancel-dialog").dataset.id;
+  const key = $("cancel-confirm").dataset.key || newKey();
+  const done = await api("POST", `/api/reservations/${id}/cancel`, { key });
+  $("cancel-confirm").disabled = true;
+  const result = $("cancel-result");
+  result.dataset.status = done.status;
+  result.textContent = `Cancelled: ${money(done.refund, done.currency)} refunded, ${money(done.fee, done.currency)} fee kept (${done.rule}).`;
+  await loadMine();
+}
+
+// ---- Admin: the sale switch, capacity, refunds on a buyer's behalf, a live chart ------
+
+/** Reads the chosen session's switch and shows it. */
+async function refreshSale() {
+  const id = $("admin-session").value;
+  if (!id || !state.access) return;
+  const s = await api("GET", `/api/admin/sessions/${id}/sale`);
+  if ($("admin-session").value !== id) return;
+  const shown = $("admin-sale");
+  shown.dataset.sale = s.switch.state;
+  shown.textContent = `Sale: ${s.switch.state.toUpperCase()} · status ${s.status.replace("_", " ")}` +
+    (s.switch.reason ? ` · ${s.switch.reason}` : "");
+  if (s.switch.state === "cancelled") {
+    const run = await api("GET", `/api/admin/sessions/${id}/refund-run`);
+    const r = run.run;
+    $("admin-refund-run").textContent = r
+      ? `Refund run: ${r.complete ? "complete" : "in progress"} · ${r.refunded} refunded, ${r.already_refunded} already, ${r.released} released, ${r.pending} pending, ${r.failed} failed`
+      : "Refund run: not running here.";
+  } else {
+    $("admin-refund-run").textContent = "";
+  }
+}
+
+/** Moves the chosen session's switch. */
+async function moveSale(verb) {
+  const id = $("admin-session").value;
+  if (!id) throw new ApiError(400, "VALIDATION", "choose a session");
+  if (verb === "cancel" && !window.confirm("Cancel the show and refund every buyer in full?")) return;
+  const reason = $("admin-reason").value.trim();
+  const body = reason ? { reason } : {};
+  const out = await api("POST", `/api/admin/sessions/${id}/${verb}`, { body, key: newKey() });
+  $("admin-sale-status").textContent = out.changed
+    ? `Sale ${out.switch.state}.`
+    : `Already ${out.switch.state}.`;
+  await refreshSale();
+  await loadEvents();
+}
+
+async function addCapacity() {
+  const id = $("admin-session").value;
+  const grade = $("capacity-grade").value.trim();
+  const units = Number.parseInt($("capacity-units").value, 10);
+  const out = await api("POST", `/api/admin/sessions/${id}/capacity`, {
+    body: { kind: "add_units", grade, units },
+    key: newKey(),
+  });
+  const g = out.grades[0];
+  $("capacity-status").textContent = g
+    ? `Capacity now ${out.capacity}: ${g.grade} ${g.available} available, ${g.held} held, ${g.sold} sold.`
+    : `Capacity now ${out.capacity}.`;
+  await refreshStats();
+}
+
+async function refundOnBehalf() {
+  const hold = $("behalf-hold").value.trim();
+  const reason = $("behalf-reason").value.trim();
+  const refund = $("behalf-refund").value;
+  const out = await api("POST", `/api/admin/reservations/${hold}/cancel`, {
+    body: { reason, refund },
+    key: newKey(),
+  });
+  const status = $("behalf-status");
+  status.dataset.status = out.status;
+  status.textContent = `Cancelled ${out.id}: ${money(out.refund, out.currency)} refunded, fee ${money(out.fee, out.currency)} (${out.rule}).`;
+  await refreshStats();
+}
+
+/** The chart's samples: per second, the session's sold / held / waiting counts. */
+const chart = { session: null, points: [] };
+const CHART_POINTS = 120;
+
+function pushStats(id, s) {
+  if (chart.session !== id) {
+    chart.session = id;
+    chart.points = [];
+  }
+  chart.points.push({ sold: s.sold, held: s.held, waiting: s.queue_length });
+  if (chart.points.length > CHART_POINTS) chart.points.shift();
+  drawChart();
+}
+
+/** Draws the samples as three lines on the canvas (no library; scales with the screen). */
+function drawChart() {
+  const canvas = $("stats-chart");
+  if (!canvas || canvas.offsetParent === null) return;
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth;
+  const height = canvas.clientHeight;
+  canvas.width = Math.round(width * ratio);
+  canvas.height = Math.round(height * ratio);
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  const pts = chart.points;
+  const max = Math.max(1, ...pts.flatMap((p) => [p.sold, p.held, p.waiting]));
+  const pad = 24;
+  ctx.strokeStyle = "#ccc";
+  ctx.lineWidth = 1;
+  ctx.beginPath();
+  ctx.moveTo(pad, pad / 2);
+  ctx.lineTo(pad, height - pad);
+  ctx.lineTo(width - 4, height - pad);
+  ctx.stroke();
+  ctx.fillStyle = "#555";
+  ctx.font = "11px sans-serif";
+  ctx.fillText(String(max), 2, pad / 2 + 8);
+  ctx.fillText("0", 2, height - pad);
+  const series = [
+    ["sold", "#2a7d2a"],
+    ["held", "#c77700"],
+    ["waiting", "#2255aa"],
+  ];
+  const x = (i) => pad + ((width - pad - 4) * i) / Math.max(1, CHART_POINTS - 1);
+  const y = (v) => height - pad - ((height - pad * 1.5) * v) / max;
+  series.forEach(([key, color], n) => {
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    pts.forEach((p, i) => (i === 0 ? ctx.moveTo(x(i), y(p[key])) : ctx.lineTo(x(i), y(p[key]))));
+    ctx.stroke();
+    ctx.fillStyle = color;
+    ctx.fillText(key, pad + 6 + n * 60, height - 6);
+  });
+  canvas.dataset.points = String(pts.length);
+}
+
+function wireSales() {
+  for (const verb of ["pause", "resume", "close", "cancel"]) {
+    action($(`admin-${verb}`), () => moveSale(verb));
+  }
+  action($("capacity-add"), addCapacity);
+  action($("behalf-cancel"), refundOnBehalf);
+  action($("cancel-confirm"), confirmCancel);
+  $("cancel-keep").addEventListener("click", hideCancelDialog);
+  $("admin-session").addEventListener("change", () => refreshSale().catch(showError));
+  window.addEventListener("resize", drawChart);
+}

@@ -293,6 +293,11 @@ async fn admins_set_a_sessions_policy_and_bad_policies_change_nothing(kind: Kind
     // a flag left out takes its default, and the answer shows it
     let mut answered = policy.clone();
     answered["queue"]["presale_skips_queue"] = json!(false);
+    // and the refund policy left out is the default: free cancellation until the start
+    answered["refund"] = json!({
+        "cancel_until_before_start_secs": 0,
+        "tiers": [{"before_start_secs": 0, "fee_bps": 0}],
+    });
     assert_eq!(set.json, answered);
     let sid: SessionId = session_id.parse().expect("session id");
     let stored = server

@@ -52,6 +52,15 @@ const fn keyed(method: &'static str, path: &'static str) -> Route {
     }
 }
 
+const fn admin_keyed(method: &'static str, path: &'static str) -> Route {
+    Route {
+        method,
+        path,
+        who: Who::Admin,
+        idempotency_key: true,
+    }
+}
+
 /// Every route of the API.
 const ROUTES: &[Route] = &[
     route("GET", "/healthz", Who::Anyone),
@@ -89,6 +98,19 @@ const ROUTES: &[Route] = &[
     route("GET", "/api/me/reservations", Who::User),
     keyed("POST", "/api/reservations/{id}/cancel"),
     route("GET", "/api/admin/sessions/{id}/stats", Who::Admin),
+    route("POST", "/api/admin/sessions/{id}/pause", Who::Admin),
+    route("POST", "/api/admin/sessions/{id}/resume", Who::Admin),
+    route("POST", "/api/admin/sessions/{id}/close", Who::Admin),
+    route("POST", "/api/admin/sessions/{id}/cancel", Who::Admin),
+    route("GET", "/api/admin/sessions/{id}/sale", Who::Admin),
+    route("GET", "/api/admin/sessions/{id}/refund-run", Who::Admin),
+    admin_keyed("POST", "/api/admin/sessions/{id}/capacity"),
+    route(
+        "GET",
+        "/api/reservations/{id}/cancellation-quote",
+        Who::User,
+    ),
+    admin_keyed("POST", "/api/admin/reservations/{id}/cancel"),
     route("GET", "/api/admin/audit", Who::Admin),
     keyed("POST", "/api/me/wallet/topups"),
     route("GET", "/api/me/wallet/topups/{id}", Who::User),

@@ -382,6 +382,42 @@ mod tests {
         assert_eq!(in_flight.retry_after, Some(Duration::from_secs(1)));
         let reused: ApiError = Error::KeyReused.into();
         assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY);
+        // The organiser's refusals: 409 with the library's stable codes.
+        use ticket_core::model::sale::SaleState;
+        let at = Timestamp::from_millis(0);
+        for (refusal, code) in [
+            (Refusal::SalesPaused, "SALES_PAUSED"),
+            (
+                Refusal::SessionCancelled { cancelled_at: at },
+                "SESSION_CANCELLED",
+            ),
+            (
+                Refusal::IllegalSaleTransition {
+                    from: SaleState::Closed,
+                    to: SaleState::Open,
+                },
+                "ILLEGAL_SALE_TRANSITION",
+            ),
+            (
+                Refusal::CapacityInUse {
+                    grade: ticket_core::model::inventory::Grade::new("GA").unwrap(),
+                    requested: 2,
+                    removable: 1,
+                },
+                "CAPACITY_IN_USE",
+            ),
+            (Refusal::SeatsExist { seats: vec![] }, "SEATS_EXIST"),
+            (
+                Refusal::CancellationClosed { deadline: at },
+                "CANCELLATION_CLOSED",
+            ),
+        ] {
+            let api: ApiError = Error::Refused(refusal).into();
+            assert_eq!(
+                (api.status, api.code.as_str()),
+                (StatusCode::CONFLICT, code)
+            );
+        }
         let corrupt: ApiError = Error::Corrupt("x".into()).into();
         assert_eq!(
             (corrupt.status, corrupt.message.as_str()),

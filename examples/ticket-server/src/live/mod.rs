@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use ticket_core::model::sale::SaleSwitch;
 use ticket_core::{Clock, SessionId, Stores};
 use tokio::sync::watch;
 
@@ -104,7 +105,13 @@ pub struct Live {
     ready: watch::Sender<bool>,
     /// Store calls made so far.
     pub counters: Counters,
+    /// Sale switches of sessions without a follower here, read at most once per
+    /// [`SWITCH_MAX_AGE`] (see [`Live::sale_switch`]).
+    switches: Mutex<HashMap<SessionId, (SaleSwitch, std::time::Instant)>>,
 }
+
+/// How long a sale switch read for a session nobody follows here is trusted.
+pub const SWITCH_MAX_AGE: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Live {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -136,6 +143,7 @@ impl Live {
             started: AtomicBool::new(false),
             ready: watch::Sender::new(false),
             counters: Counters::default(),
+            switches: Mutex::new(HashMap::new()),
         })
     }
 
@@ -177,6 +185,39 @@ impl Live {
     /// it reflects every change up to it.
     pub async fn head(&self, session: SessionId) -> ticket_core::Result<u64> {
         session::head(self, session).await
+    }
+
+    /// `session`'s sale switch: the copy its follower keeps from the change feed when one
+    /// runs here (no store read), else one read per [`SWITCH_MAX_AGE`] per session (CLOSED
+    /// is final: kept once seen).
+    pub async fn sale_switch(&self, session: SessionId) -> ticket_core::Result<SaleSwitch> {
+        let followed = self.sessions.lock().get(&session).cloned();
+        if let Some(s) = followed.and_then(|l| l.sale()) {
+            return Ok(s);
+        }
+        if let Some((s, at)) = self.switches.lock().get(&session).cloned() {
+            let last = s.state == ticket_core::model::sale::SaleState::Cancelled;
+            if last || at.elapsed() < SWITCH_MAX_AGE {
+                return Ok(s);
+            }
+        }
+        self.counters.store_read();
+        let s = self.stores.sales.sale_switch(session).await?;
+        self.switches
+            .lock()
+            .insert(session, (s.clone(), std::time::Instant::now()));
+        Ok(s)
+    }
+
+    /// This process just moved `session`'s switch: its copies take it at once (the feed's
+    /// change follows and agrees) and its queue watchers are woken.
+    pub fn note_sale_switch(&self, session: SessionId, switch: SaleSwitch) {
+        if let Some(live) = self.sessions.lock().get(&session) {
+            live.note_sale(switch.clone());
+        }
+        self.switches
+            .lock()
+            .insert(session, (switch, std::time::Instant::now()));
     }
 
     /// Sessions followed now.

@@ -12,6 +12,7 @@ use parking_lot::RwLock;
 use ticket_core::model::change::{Change, ChangeKind};
 use ticket_core::model::page::MAX_PAGE_LIMIT;
 use ticket_core::model::queue::{QueueFigures, QueueTicket, QueueView, TicketState};
+use ticket_core::model::sale::{SaleState, SaleSwitch};
 use ticket_core::{Error, Refusal, SessionId, TicketId, Timestamp};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
@@ -47,6 +48,10 @@ pub struct Shared {
     pub cursor: u64,
     /// The figures of the last tick (`None` before the first).
     pub figures: Option<Figures>,
+    /// The organiser's sale switch: read once when the follower starts, then kept from the
+    /// feed's `SalePaused` / `SaleResumed` / `SaleClosed` / `SaleCancelled` changes (`None`
+    /// before the first read).
+    pub sale: Option<SaleSwitch>,
 }
 
 /// A watcher's view derived from the shared state.
@@ -98,13 +103,25 @@ impl SessionLive {
         self.shared.read().cursor
     }
 
+    /// The session's sale switch as the follower keeps it (`None` before its first read).
+    pub fn sale(&self) -> Option<SaleSwitch> {
+        self.shared.read().sale.clone()
+    }
+
+    /// Sets the switch this process just moved (the feed's change follows and agrees), and
+    /// wakes the watchers.
+    pub(super) fn note_sale(&self, switch: SaleSwitch) {
+        self.shared.write().sale = Some(switch);
+        self.publish();
+    }
+
     /// The view of `ticket` (as the watcher last read it from the store) at `now`, from
     /// the shared line and figures. `known` is a feed sequence the store view was read at
     /// or after: until the follower has applied it, a ticket missing from the line may
     /// just not be applied yet.
     pub fn derive(&self, ticket: &QueueTicket, known: u64, now: Timestamp) -> Derived {
         let shared = self.shared.read();
-        let (Some(line), Some(f)) = (&shared.line, shared.figures) else {
+        let (Some(line), Some(f), Some(_)) = (&shared.line, shared.figures, &shared.sale) else {
             return Derived::NotYet;
         };
         if shared.cursor < known {
@@ -183,7 +200,25 @@ pub(super) async fn follow(me: Arc<SessionLive>, hub: Arc<Live>, start: StartAt)
             }
         }
     };
-    me.shared.write().cursor = cursor;
+    // The switch is read after the head: every later move comes through the feed.
+    let sale = loop {
+        hub.counters.store_read();
+        match hub.stores.sales.sale_switch(session).await {
+            Ok(s) => break s,
+            Err(e) => {
+                tracing::warn!(%session, "live: cannot read the sale switch: {e}");
+                if !hub.keep_following(&me) {
+                    return;
+                }
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    };
+    {
+        let mut shared = me.shared.write();
+        shared.cursor = cursor;
+        shared.sale = Some(sale);
+    }
     hub.users.started(session, cursor);
     let tick = hub.config.tick;
     let gap = hub.config.publish_gap;
@@ -393,8 +428,31 @@ async fn read_changes(me: &SessionLive, hub: &Live, cursor: &mut u64) -> ticket_
     Ok(changed)
 }
 
-/// Applies one change to the line (idempotent); whether a watcher's view may have changed.
+/// The switch a sale change moved to, if `kind` is one.
+pub fn sale_state_of(kind: ChangeKind) -> Option<SaleState> {
+    match kind {
+        ChangeKind::SalePaused => Some(SaleState::Paused),
+        ChangeKind::SaleResumed => Some(SaleState::Open),
+        ChangeKind::SaleClosed => Some(SaleState::Closed),
+        ChangeKind::SaleCancelled => Some(SaleState::Cancelled),
+        _ => None,
+    }
+}
+
+/// Applies one change to the line and the switch (idempotent); whether a watcher's view may
+/// have changed.
 fn apply(shared: &mut Shared, c: &Change) -> bool {
+    if let Some(state) = sale_state_of(c.kind) {
+        shared.sale = Some(SaleSwitch {
+            state,
+            since: Some(c.at),
+            reason: None,
+        });
+        return true;
+    }
+    if c.kind == ChangeKind::CapacityChanged {
+        return true;
+    }
     let Some(line) = shared.line.as_mut() else {
         return false;
     };

@@ -30,9 +30,20 @@ pub const USER_KINDS: [ChangeKind; 10] = [
     ChangeKind::AdmissionExpired,
 ];
 
-/// Whether `change` goes to its owner's stream.
+/// The organiser's moves of a session's sale switch: session-wide, so they go to every
+/// user's stream (a buyer waiting, holding or watching learns that the sale paused, closed
+/// or the show was cancelled).
+pub const SALE_KINDS: [ChangeKind; 4] = [
+    ChangeKind::SalePaused,
+    ChangeKind::SaleResumed,
+    ChangeKind::SaleClosed,
+    ChangeKind::SaleCancelled,
+];
+
+/// Whether `change` goes to `user`'s stream: their own changes, and every sale switch move.
 pub fn for_user(change: &Change, user: &UserId) -> bool {
-    change.owner.as_ref() == Some(user) && USER_KINDS.contains(&change.kind)
+    SALE_KINDS.contains(&change.kind)
+        || (change.owner.as_ref() == Some(user) && USER_KINDS.contains(&change.kind))
 }
 
 /// What a user's channel carries.
@@ -99,6 +110,11 @@ impl UserHub {
     pub fn dispatch(&self, session: SessionId, changes: &[Change], through: u64) {
         let mut inner = self.inner.lock();
         for change in changes {
+            if SALE_KINDS.contains(&change.kind) {
+                let event = UserEvent::Change(Arc::new(change.clone()));
+                inner.users.retain(|_, tx| tx.send(event.clone()).is_ok());
+                continue;
+            }
             let Some(owner) = &change.owner else { continue };
             if !USER_KINDS.contains(&change.kind) {
                 continue;

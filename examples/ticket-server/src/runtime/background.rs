@@ -2,7 +2,8 @@
 //! [`ADMIT_EVERY`], one round per session per tick across every process through a lease in
 //! the store), the sweeper (expired holds return their units and wake the queue), the
 //! payment reconcilers (checkouts whose webhook never came; wallet top-ups still pending,
-//! settled or given up past their deadline) and the purge of expired refresh tokens. Safe
+//! settled or given up past their deadline), the purge of expired refresh tokens, and at
+//! start the refund runs of every cancelled show ([`crate::services::refund_runs`]). Safe
 //! on every process at once: each is idempotent and claims its work atomically. Starting
 //! the jobs also starts following the live sessions ([`crate::live`]).
 
@@ -60,6 +61,16 @@ pub fn spawn(state: AppState) -> Jobs {
     state.live.start();
     let admissions = tokio::spawn(admission_rounds(state.clone(), stopped.clone()));
     let notifications = tokio::spawn(notifications(state.clone(), stopped.clone()));
+    // Refund runs of cancelled shows cut short by a crash or a stop go on (each pass is
+    // idempotent, so starting one again is safe).
+    let resume = state.clone();
+    tokio::spawn(async move {
+        match crate::services::refund_runs::resume_all(&resume).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "refund runs of cancelled shows resumed"),
+            Err(e) => tracing::warn!("cannot resume the refund runs: {e}"),
+        }
+    });
     let task = tokio::spawn(async move {
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         let mut reconcile = tokio::time::interval(RECONCILE_EVERY);

@@ -104,6 +104,8 @@ pub struct AppState {
     pub inbox: Arc<dyn crate::stores::inbox::InboxStore>,
     /// The social login providers configured (none by default).
     pub oauth: Arc<crate::services::oauth::OAuth>,
+    /// This process's refund runs of cancelled shows.
+    pub refund_runs: Arc<crate::services::refund_runs::RefundRuns>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -275,6 +277,7 @@ impl AppState {
             process_id,
             inbox,
             oauth: Arc::new(oauth),
+            refund_runs: Arc::default(),
         })
     }
 }

@@ -47,11 +47,22 @@ pub async fn all_events_of(
 /// An event's status at `now`: `OnSale` when one of its sessions is on sale, else
 /// `Scheduled` when one has yet to open, else `Closed`.
 pub fn event_status(e: &Event, now: Timestamp) -> SessionStatus {
-    let statuses: Vec<SessionStatus> = e.sessions.iter().map(|s| s.status_at(now)).collect();
+    event_status_of(e.sessions.iter().map(|s| s.status_at(now)))
+}
+
+/// An event's status from its sessions' statuses: `OnSale` when one is on sale, else
+/// `Paused` when one is paused, else `Scheduled` when one has yet to open, else `Cancelled`
+/// when every one was cancelled, else `Closed`.
+pub fn event_status_of(statuses: impl IntoIterator<Item = SessionStatus>) -> SessionStatus {
+    let statuses: Vec<SessionStatus> = statuses.into_iter().collect();
     if statuses.contains(&SessionStatus::OnSale) {
         SessionStatus::OnSale
+    } else if statuses.contains(&SessionStatus::Paused) {
+        SessionStatus::Paused
     } else if statuses.contains(&SessionStatus::Scheduled) {
         SessionStatus::Scheduled
+    } else if !statuses.is_empty() && statuses.iter().all(|s| *s == SessionStatus::Cancelled) {
+        SessionStatus::Cancelled
     } else {
         SessionStatus::Closed
     }

@@ -10,6 +10,7 @@ pub mod hashing;
 pub mod login;
 pub mod oauth;
 pub mod payments;
+pub mod refund_runs;
 pub mod reservations;
 pub mod session_stats;
 pub mod sign_in;

@@ -15,7 +15,7 @@
 //! * **Charged at most once, and always charged**: the debit's key is derived from the
 //!   intent id, so confirming again (a retried checkout, two servers) returns the first
 //!   debit, and only this gateway can write an entry under it.
-//! * **Refunded at most once**: a refund is always whole and its key
+//! * **Refunded at most once**: a refund is whole or exactly the amount asked, and its key
 //!   ([`LedgerPurpose::CheckoutRefund`]) is derived from the intent id, whatever key the
 //!   caller gives.
 //! * **Confirmation is synchronous**: the answer is `succeeded`, or `failed` with
@@ -35,6 +35,7 @@ use ticket_core::gateway::{
     PaymentGateway, PaymentIntent, Refund, RefundRequest,
 };
 use ticket_core::model::hold::{Hold, HoldState};
+use ticket_core::model::money::Money;
 use ticket_core::store::Reservations;
 use ticket_core::{Clock, Error, HoldId};
 
@@ -261,8 +262,10 @@ impl PaymentGateway for WalletGateway {
         }
     }
 
-    /// Returns the whole payment to the wallet, once per intent (a repeat, under any key,
-    /// returns the first refund). Partial refunds are [`GatewayError::Invalid`].
+    /// Returns the payment to the wallet, once per intent (a repeat, under any key, returns
+    /// the first refund): all of it, or exactly `amount_minor` (1 to the amount paid) for a
+    /// partial refund (a cancellation whose fee is kept). A second refund of another amount
+    /// is refused (the intent's one refund key is taken).
     async fn refund(&self, req: RefundRequest) -> Result<Refund, GatewayError> {
         let hold = self.hold_of(&req.intent).await?;
         let payer = hold.user.as_str();
@@ -279,12 +282,22 @@ impl PaymentGateway for WalletGateway {
                 status,
             });
         };
-        let amount = paid.money();
-        if req.amount_minor.is_some_and(|a| a != amount.amount_minor) {
-            return Err(GatewayError::Invalid(
-                "wallet payments are refunded whole".into(),
-            ));
-        }
+        let paid_amount = paid.money();
+        // A partial refund returns exactly what is asked (a cancellation's fee is kept); the
+        // one refund per intent is still the only one (its key is the intent's).
+        let amount = match req.amount_minor {
+            None => paid_amount,
+            Some(a) if a > 0 && a <= paid_amount.amount_minor => Money {
+                amount_minor: a,
+                currency: paid_amount.currency,
+            },
+            Some(a) => {
+                return Err(GatewayError::Invalid(format!(
+                    "a wallet refund is 1 to {} minor units, not {a}",
+                    paid_amount.amount_minor
+                )));
+            }
+        };
         let entry = self
             .wallet
             .refund(

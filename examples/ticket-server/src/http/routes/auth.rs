@@ -2,7 +2,12 @@
 //!
 //! * `POST /api/auth/signup` {email, password} → 201 {id, email}
 //! * `POST /api/auth/login` {email, password} → 200 [`TokenAnswer`]
-//! * `POST /api/auth/refresh` {refresh_token} → 200 [`TokenAnswer`]
+//! * `POST /api/auth/refresh` {refresh_token} (or no body: the refresh cookie) → 200
+//!   [`TokenAnswer`]
+//!
+//! Login and refresh also set the refresh token as the cookie `tr_refresh` (`HttpOnly;
+//! SameSite=Strict; Path=/api/auth`, `Secure` over HTTPS), so a browser page keeps its login
+//! across reloads without any script being able to read the token; logout clears it.
 //! * `POST /api/auth/logout` (bearer) → 204; every refresh token of the caller is revoked
 //!   and their token version bumped: every access token already issued stops at once
 //! * `GET /api/me` (bearer) → {id, email, role, tiers, blocked, created_at}
@@ -17,8 +22,9 @@
 //! ([`crate::services::sign_in`]; 429 `RATE_LIMITED` / `LOGIN_THROTTLED`).
 //! Every handler is described for `GET /openapi.json` by its `#[utoipa::path]` (tag `auth`).
 
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -161,7 +167,7 @@ async fn signup(
     summary = "Log in",
     request_body = Credentials,
     responses(
-        (status = 200, description = "The tokens", body = TokenAnswer, headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
+        (status = 200, description = "The tokens (the refresh token also as the `tr_refresh` cookie)", body = TokenAnswer, headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"), ("Set-Cookie" = String, description = "`tr_refresh=…; HttpOnly; SameSite=Strict; Path=/api/auth`"))),
         (status = 400, description = "Malformed body: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "Unknown email or wrong password (the same answer for both): `UNAUTHORIZED`", body = ErrorBody),
         (status = 429, description = "Too many logins from this client address (`RATE_LIMITED`) or too many failed logins for this email (`LOGIN_THROTTLED`), with `Retry-After`", body = ErrorBody),
@@ -171,17 +177,84 @@ async fn signup(
 async fn login(
     State(state): State<AppState>,
     client: ClientIp,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Response, ApiError> {
     let tokens = login::log_in(&state, client, &body.email, body.password).await?;
-    Ok(token_answer(tokens))
+    Ok(with_refresh_cookie(
+        token_answer_of(&tokens),
+        &tokens,
+        &headers,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// The refresh-token cookie (for the demo page and other browsers)
+
+/// The name of the cookie holding the refresh token.
+pub const REFRESH_COOKIE: &str = "tr_refresh";
+
+/// Whether the request came over HTTPS (as a proxy in front says): the cookie is `Secure`
+/// then.
+fn over_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+        || headers
+            .get("forwarded")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("proto=https"))
+}
+
+/// `Set-Cookie` for `value` (empty with `Max-Age=0` clears it): `HttpOnly` (no script reads
+/// it), `SameSite=Strict` (no other site's request carries it), `Path=/api/auth` (only the
+/// auth routes get it), `Secure` over HTTPS.
+fn refresh_cookie(value: &str, max_age: u64, headers: &HeaderMap) -> Option<HeaderValue> {
+    let secure = if over_https(headers) { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{REFRESH_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/api/auth; Max-Age={max_age}{secure}"
+    ))
+    .ok()
+}
+
+/// The answer with the refresh token also set as the cookie.
+pub(crate) fn with_refresh_cookie(
+    mut resp: Response,
+    tokens: &Tokens,
+    headers: &HeaderMap,
+) -> Response {
+    if let Some(v) = refresh_cookie(&tokens.refresh_token, tokens.refresh_expires_in, headers) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// The answer with the cookie cleared.
+fn clearing_refresh_cookie(mut resp: Response, headers: &HeaderMap) -> Response {
+    if let Some(v) = refresh_cookie("", 0, headers) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// The refresh token in the request's cookie, if any.
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, v)| *k == REFRESH_COOKIE && !v.is_empty())
+        .map(|(_, v)| v.to_owned())
 }
 
 /// The answer carrying `tokens`, marked `no-store`.
-pub(crate) fn token_answer(tokens: Tokens) -> Response {
+pub(crate) fn token_answer_of(tokens: &Tokens) -> Response {
     no_store(Json(TokenAnswer {
-        access_token: tokens.access_token,
-        refresh_token: tokens.refresh_token,
+        access_token: tokens.access_token.clone(),
+        refresh_token: tokens.refresh_token.clone(),
         token_type: "Bearer",
         expires_in: tokens.expires_in,
         refresh_expires_in: tokens.refresh_expires_in,
@@ -195,10 +268,10 @@ pub(crate) fn token_answer(tokens: Tokens) -> Response {
     path = "/api/auth/refresh",
     tag = "auth",
     summary = "Rotate the refresh token",
-    request_body = RefreshRequest,
+    request_body(content = Option<RefreshRequest>, description = "The refresh token; without a body, the `tr_refresh` cookie's", content_type = "application/json"),
     responses(
-        (status = 200, description = "New tokens", body = TokenAnswer, headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
-        (status = 400, description = "Malformed body: `VALIDATION`", body = ErrorBody),
+        (status = 200, description = "New tokens (the new refresh token also as the `tr_refresh` cookie)", body = TokenAnswer, headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"), ("Set-Cookie" = String, description = "`tr_refresh=…; HttpOnly; SameSite=Strict; Path=/api/auth`"))),
+        (status = 400, description = "Malformed body, or neither a body nor the cookie: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "Unknown or revoked (`UNAUTHORIZED`), expired or past the login's absolute lifetime (`TOKEN_EXPIRED`) or already used (`TOKEN_REUSED`) refresh token", body = ErrorBody),
         (status = 429, description = "Too many refreshes from this client address: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
         (status = 503, description = "Account storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
@@ -207,10 +280,35 @@ pub(crate) fn token_answer(tokens: Tokens) -> Response {
 async fn refresh(
     State(state): State<AppState>,
     client: ClientIp,
-    JsonBody(body): JsonBody<RefreshRequest>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    let tokens = login::rotate(&state, client, &body.refresh_token).await?;
-    Ok(token_answer(tokens))
+    // A body names the token (API clients); no body: the cookie's (browsers).
+    let token = if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
+        cookie_token(&headers)
+            .ok_or_else(|| ApiError::validation("give {\"refresh_token\"} or the refresh cookie"))?
+    } else {
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::validation(format!("invalid body: {e}")))?;
+        if !value.is_object() {
+            return Err(ApiError::validation("the body must be a JSON object"));
+        }
+        serde_json::from_value::<RefreshRequest>(value)
+            .map_err(|e| ApiError::validation(format!("invalid body: {e}")))?
+            .refresh_token
+    };
+    match login::rotate(&state, client, &token).await {
+        Ok(tokens) => Ok(with_refresh_cookie(
+            token_answer_of(&tokens),
+            &tokens,
+            &headers,
+        )),
+        // A dead cookie goes, so the page stops trying it.
+        Err(e) => Ok(clearing_refresh_cookie(
+            ApiError::from(e).into_response(),
+            &headers,
+        )),
+    }
 }
 
 /// Logs the caller out everywhere: revokes every refresh token and bumps the token version,
@@ -227,10 +325,17 @@ async fn refresh(
         (status = 503, description = "Account storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
 )]
-async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
+async fn logout(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     state.accounts.revoke_user_tokens(user.id).await?;
     tracing::info!(user = %user.id, "logged out");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(clearing_refresh_cookie(
+        StatusCode::NO_CONTENT.into_response(),
+        &headers,
+    ))
 }
 
 /// The caller's account.

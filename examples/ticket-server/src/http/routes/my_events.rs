@@ -4,6 +4,8 @@
 //! Events are named after the change: `hold_created`, `hold_paying`, `hold_confirmed`
 //! (paid), `hold_expired`, `hold_released`, `hold_payment_failed`, `hold_cancelled`,
 //! `hold_refunded`, `admitted`, `admission_expired`; each carries a [`MyChange`] as JSON.
+//! The organiser's moves of a followed session's sale go to every stream: `sale_paused`,
+//! `sale_resumed`, `sale_closed`, `sale_cancelled` (a [`MyChange`] without hold or ticket).
 //! `ready` follows the catch-up of a resumed stream (and opens a new one); `resync` says
 //! the changes of a session could not all be replayed (the feed no longer keeps them, a
 //! resume from too far back, or a `Last-Event-ID` that is no id of this stream: then for
@@ -39,7 +41,7 @@ use crate::http::extract::AuthUser;
 use crate::http::params::user_of;
 use crate::live::cursor::UserCursor;
 
-use crate::live::users::{Positions, USER_KINDS, UserEvent, for_user};
+use crate::live::users::{Positions, SALE_KINDS, USER_KINDS, UserEvent, for_user};
 use crate::runtime::state::AppState;
 
 /// The most changes of one session a resume replays from the store; further behind, the
@@ -92,12 +94,21 @@ impl From<&Change> for MyChange {
 
 /// The event names of my changes.
 fn kind_schema() -> utoipa::openapi::Object {
-    crate::http::openapi::text_enum(USER_KINDS.map(|k| k.as_str()), "What happened")
+    let names: Vec<&str> = USER_KINDS
+        .iter()
+        .chain(SALE_KINDS.iter())
+        .map(|k| k.as_str())
+        .collect();
+    crate::http::openapi::text_enum(names, "What happened")
 }
 
 /// Every event name of the stream.
 fn event_name_schema() -> utoipa::openapi::Object {
-    let mut names: Vec<&str> = USER_KINDS.iter().map(|k| k.as_str()).collect();
+    let mut names: Vec<&str> = USER_KINDS
+        .iter()
+        .chain(SALE_KINDS.iter())
+        .map(|k| k.as_str())
+        .collect();
     names.extend(["ready", "resync", "error"]);
     crate::http::openapi::text_enum(names, "The event's name")
 }
@@ -153,7 +164,7 @@ fn resume_from(headers: &HeaderMap) -> Resume {
     ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A `text/event-stream`: my changes (`hold_created`, `hold_paying`, `hold_confirmed`, `hold_expired`, `hold_released`, `hold_payment_failed`, `hold_cancelled`, `hold_refunded`, `admitted`, `admission_expired`; `data` a `MyChange`), `ready` once caught up, `resync` when a session's missed changes cannot be replayed (reload my lists), `error` (plain text, ends the stream) when the store fails; every event but `error` has an `id` to resume from; a `: keep-alive` comment every 15 s. The body schema is one event's fields as `text/event-stream` frames them", body = MyEventFrame, content_type = "text/event-stream"),
+        (status = 200, description = "A `text/event-stream`: my changes (`hold_created`, `hold_paying`, `hold_confirmed`, `hold_expired`, `hold_released`, `hold_payment_failed`, `hold_cancelled`, `hold_refunded`, `admitted`, `admission_expired`; `data` a `MyChange`; and every followed session's `sale_paused`, `sale_resumed`, `sale_closed`, `sale_cancelled`), `ready` once caught up, `resync` when a session's missed changes cannot be replayed (reload my lists), `error` (plain text, ends the stream) when the store fails; every event but `error` has an `id` to resume from; a `: keep-alive` comment every 15 s. The body schema is one event's fields as `text/event-stream` frames them", body = MyEventFrame, content_type = "text/event-stream"),
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
         (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
         (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),

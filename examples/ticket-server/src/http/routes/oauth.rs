@@ -246,11 +246,19 @@ async fn callback(
 async fn exchange(
     State(state): State<AppState>,
     client: ClientIp,
+    headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody<ExchangeRequest>,
 ) -> Result<Response, ApiError> {
     if body.code.len() > 128 {
         return Err(OAuthError::CodeInvalid.into());
     }
     let tokens = oauth::exchange(&state, client, &body.code).await?;
-    Ok(crate::http::routes::auth::token_answer(tokens))
+    // Like a password login: the refresh token also as the cookie, so the page keeps the
+    // login across reloads.
+    use crate::http::routes::auth::{token_answer_of, with_refresh_cookie};
+    Ok(with_refresh_cookie(
+        token_answer_of(&tokens),
+        &tokens,
+        &headers,
+    ))
 }

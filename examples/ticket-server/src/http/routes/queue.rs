@@ -15,6 +15,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Serialize;
 use ticket_core::model::queue::{Outlook, QueueView, TicketState};
+use ticket_core::model::sale::SaleState;
 use ticket_core::{SessionId, UserId};
 
 use crate::http::error::{ApiError, ErrorBody};
@@ -55,6 +56,20 @@ pub struct QueueAnswer {
     /// Whether the stock left is likely to reach my place; `sold_out`: stop waiting.
     #[schema(schema_with = outlook_schema)]
     pub outlook: Outlook,
+    /// The organiser's sale switch: `open`, `paused` (nobody is admitted until it resumes;
+    /// I keep my place), `closed` (the queue ended) or `cancelled` (the show was cancelled).
+    #[schema(schema_with = sale_schema)]
+    pub sale: String,
+}
+
+/// The sale switch as the API spells it (`open`, `paused`, `closed`, `cancelled`).
+pub(crate) fn sale_name(state: SaleState) -> String {
+    state.as_str().to_lowercase()
+}
+
+/// The schema of [`QueueAnswer::sale`]: every switch state, as the API spells it.
+pub(crate) fn sale_schema() -> utoipa::openapi::Object {
+    crate::http::openapi::text_enum(SaleState::ALL.map(sale_name), "The organiser's sale switch")
 }
 
 /// A ticket state as the API spells it (`waiting`, …).
@@ -111,7 +126,7 @@ fn outlook_schema() -> utoipa::openapi::Object {
 }
 
 /// The queue as a buyer sees it.
-pub(crate) fn queue_answer(view: &QueueView) -> QueueAnswer {
+pub(crate) fn queue_answer(view: &QueueView, sale: SaleState) -> QueueAnswer {
     let t = &view.ticket;
     QueueAnswer {
         ticket_id: t.id.to_string(),
@@ -122,6 +137,7 @@ pub(crate) fn queue_answer(view: &QueueView) -> QueueAnswer {
         eta_seconds: view.eta.map(|d| d.as_secs()),
         admission_expires_at: t.expires_at.map(|e| e.as_millis()),
         outlook: view.outlook,
+        sale: sale_name(sale),
     }
 }
 
@@ -148,7 +164,8 @@ async fn admit_and_view(
         .await?;
     state.metrics.admitted(admitted);
     let view = state.rush.admission.view(session, user).await?;
-    Ok(queue_answer(&view))
+    let sale = state.live.sale_switch(session).await?.state;
+    Ok(queue_answer(&view, sale))
 }
 
 /// Joins the session's queue (idempotent: a repeat answers the same ticket), runs an
@@ -175,7 +192,7 @@ async fn admit_and_view(
         (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
         (status = 503, description = "The line is full (`QUEUE_FULL`, `Retry-After` 30 s) or storage is unavailable (`UNAVAILABLE`)", body = ErrorBody),
         (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
-        (status = 409, description = "The queue is not open yet (`QUEUE_NOT_OPEN`) or sales have closed (`SALES_CLOSED`)", body = ErrorBody),
+        (status = 409, description = "The queue is not open yet (`QUEUE_NOT_OPEN`), sales have closed (`SALES_CLOSED`) or the show was cancelled (`SESSION_CANCELLED`); a paused sale takes joins", body = ErrorBody),
     )
 )]
 async fn join(

@@ -2,7 +2,10 @@
 //!
 //! Events: `position` (place, waiting count, ETA changed), `admitted` (my admission is
 //! active: hold now, before `admission_expires_at`), `expired` (the admission ran out, or the
-//! ticket ended), `sold_out` (nothing left to wait for). Each carries the same JSON as
+//! ticket ended), `sold_out` (nothing left to wait for), and the organiser's switch:
+//! `paused` (nobody is admitted until the sale resumes; then `position` again), `closed`
+//! and `cancelled` (both end the stream). The switch comes from the session's follower,
+//! which keeps it from the change feed (no read per watcher). Each carries the same JSON as
 //! `GET /api/sessions/{id}/queue` and an increasing `id`; a client that reconnects with
 //! `Last-Event-ID` continues the numbering and gets the current state at once. The stream
 //! reads the store twice when it opens (my place, the feed's head) and once more when my
@@ -22,6 +25,7 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use futures_util::Stream;
 use ticket_core::model::queue::{Outlook, QueueTicket, QueueView, TicketState};
+use ticket_core::model::sale::SaleState;
 use ticket_core::{SessionId, UserId};
 
 use crate::http::draining::Draining;
@@ -43,8 +47,16 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/sessions/{id}/queue/events", get(queue_events))
 }
 
-/// The event a view is, and whether it ends the stream.
-fn classify(view: &QueueView) -> (&'static str, bool) {
+/// The event a view is under the sale switch `sale`, and whether it ends the stream.
+fn classify(view: &QueueView, sale: SaleState) -> (&'static str, bool) {
+    match sale {
+        SaleState::Cancelled => return ("cancelled", true),
+        SaleState::Closed => return ("closed", true),
+        SaleState::Paused if view.ticket.state == TicketState::Waiting => {
+            return ("paused", false);
+        }
+        _ => {}
+    }
     match view.ticket.state {
         TicketState::Active => ("admitted", true),
         TicketState::Expired | TicketState::Used | TicketState::Left => ("expired", true),
@@ -65,6 +77,8 @@ struct Watch {
     /// ticket costs one read per change of the session, not one per wake-up).
     read_at: Option<u64>,
     live: QueueWatch,
+    /// The switch read when the stream opened, until the follower has its own copy.
+    sale: SaleState,
     /// The shared state was read since its last change: wait for the next one first.
     stale: bool,
     next: Option<QueueView>,
@@ -157,7 +171,8 @@ struct QueueEventFrame {
     /// `Last-Event-ID`).
     #[schema(pattern = "^[1-9][0-9]{0,15}$")]
     id: String,
-    /// `position`, `admitted`, `expired`, `sold_out` or `error`.
+    /// `position`, `admitted`, `expired`, `sold_out`, `paused`, `closed`, `cancelled` or
+    /// `error`.
     #[schema(schema_with = event_name_schema)]
     event: String,
     /// A `QueueAnswer` as JSON (plain text for `error`).
@@ -168,7 +183,16 @@ struct QueueEventFrame {
 /// The schema of [`QueueEventFrame::event`].
 fn event_name_schema() -> utoipa::openapi::Object {
     crate::http::openapi::text_enum(
-        ["position", "admitted", "expired", "sold_out", "error"],
+        [
+            "position",
+            "admitted",
+            "expired",
+            "sold_out",
+            "paused",
+            "closed",
+            "cancelled",
+            "error",
+        ],
         "The event's name",
     )
 }
@@ -185,7 +209,7 @@ fn event_name_schema() -> utoipa::openapi::Object {
     ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A `text/event-stream` of Server-Sent Events: `position`, `admitted`, `expired` and `sold_out` (the last three end the stream), each with an increasing decimal `id` and a `QueueAnswer` as JSON `data`; `error` (plain-text `data`, ends the stream) if reading the queue fails; a `: keep-alive` comment every 15 s. The body schema is one event's fields as `text/event-stream` frames them", body = QueueEventFrame, content_type = "text/event-stream"),
+        (status = 200, description = "A `text/event-stream` of Server-Sent Events: `position`, `paused` (the organiser paused the sale: I keep my place), `admitted`, `expired`, `sold_out`, `closed` (the organiser closed the sale) and `cancelled` (the show was cancelled) (all but `position` and `paused` end the stream), each with an increasing decimal `id` and a `QueueAnswer` as JSON `data`; `error` (plain-text `data`, ends the stream) if reading the queue fails; a `: keep-alive` comment every 15 s. The body schema is one event's fields as `text/event-stream` frames them", body = QueueEventFrame, content_type = "text/event-stream"),
         (status = 400, description = "A malformed id, or a `Last-Event-ID` that is not decimal digits from 0 to 2^53 − 1: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
         (status = 403, description = "I am not in this session's queue: `NOT_IN_QUEUE`", body = ErrorBody),
@@ -212,7 +236,9 @@ async fn queue_events(
     // Everything the view reflects is at or before the feed's head read after it.
     let known = state.live.head(session).await?;
     let live = state.live.watch_queue(session);
+    let sale = state.live.sale_switch(session).await?.state;
     let watch = Watch {
+        sale,
         ticket: first.ticket.clone(),
         state,
         session,
@@ -239,9 +265,10 @@ async fn queue_events(
                     return Some((Ok(event), w));
                 }
             };
-            let (name, terminal) = classify(&view);
+            let sale = w.live.live.sale().map_or(w.sale, |s| s.state);
+            let (name, terminal) = classify(&view, sale);
             // A plain struct of strings and numbers: serialising it cannot fail.
-            let data = serde_json::to_string(&queue_answer(&view)).unwrap_or_default();
+            let data = serde_json::to_string(&queue_answer(&view, sale)).unwrap_or_default();
             let key = format!("{name}:{data}");
             if w.last.as_deref() != Some(key.as_str()) {
                 w.last = Some(key);

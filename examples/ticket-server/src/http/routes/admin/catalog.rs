@@ -57,5 +57,8 @@ pub(crate) async fn create_event(
     let now = state.clock.now();
     let event = build_event(&req, now)?;
     catalog::publish_event(&state.rush, &event).await?;
-    Ok((StatusCode::CREATED, Json(event_view(&event, now))))
+    Ok((
+        StatusCode::CREATED,
+        Json(event_view(&event, now, &Default::default())),
+    ))
 }

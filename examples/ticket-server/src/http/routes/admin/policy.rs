@@ -18,6 +18,7 @@ use ticket_core::Timestamp;
 use ticket_core::ids::SessionId;
 use ticket_core::model::inventory::Grade;
 use ticket_core::model::policy::SalesPolicy;
+use ticket_core::model::refund_policy::{FeeTier, RefundPolicy};
 
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{AdminUser, JsonBody};
@@ -62,6 +63,85 @@ pub struct SalesPolicyDoc {
     pub grade_rules: Vec<GradeRuleDoc>,
     /// Queue settings.
     pub queue: QueueRulesDoc,
+    /// Until when buyers may cancel a confirmed reservation and at what fee (the default:
+    /// free until the start).
+    pub refund: RefundPolicyDoc,
+}
+
+/// A session's refund policy: a cancellation deadline relative to the performance start and
+/// a fee schedule. Every instant a cancellation is accepted must fall in a tier (the smallest
+/// `before_start_secs` is at most `cancel_until_before_start_secs`, else 422).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = RefundPolicy)]
+pub struct RefundPolicyDoc {
+    /// No cancellation once the start is nearer than this many seconds (`0`: cancellations
+    /// close at the start); at most ten years.
+    #[schema(minimum = 0, maximum = 316_224_000)]
+    pub cancel_until_before_start_secs: u64,
+    /// The fee schedule: 1 to 32 tiers with distinct `before_start_secs`.
+    #[schema(min_items = 1, max_items = 32)]
+    pub tiers: Vec<FeeTierDoc>,
+}
+
+/// One step of a refund policy's fee schedule.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = FeeTier)]
+pub struct FeeTierDoc {
+    /// Applies to cancellations made at least this many seconds before the start (and
+    /// before the next larger tier applies); at most ten years.
+    #[schema(minimum = 0, maximum = 316_224_000)]
+    pub before_start_secs: u64,
+    /// The fee in basis points of what was paid: `1000` = 10 %, `0` to `10000`.
+    #[schema(minimum = 0, maximum = 10_000)]
+    pub fee_bps: u32,
+}
+
+impl From<&RefundPolicy> for RefundPolicyDoc {
+    fn from(p: &RefundPolicy) -> Self {
+        let RefundPolicy {
+            cancel_until_before_start_secs,
+            tiers,
+        } = p;
+        Self {
+            cancel_until_before_start_secs: *cancel_until_before_start_secs,
+            tiers: tiers
+                .iter()
+                .map(
+                    |FeeTier {
+                         before_start_secs,
+                         fee_bps,
+                     }| FeeTierDoc {
+                        before_start_secs: *before_start_secs,
+                        fee_bps: *fee_bps,
+                    },
+                )
+                .collect(),
+        }
+    }
+}
+
+impl RefundPolicyDoc {
+    /// The library's refund policy (its own checks run with the whole policy's: 422).
+    fn into_policy(self) -> RefundPolicy {
+        RefundPolicy {
+            cancel_until_before_start_secs: self.cancel_until_before_start_secs,
+            tiers: self
+                .tiers
+                .into_iter()
+                .map(
+                    |FeeTierDoc {
+                         before_start_secs,
+                         fee_bps,
+                     }| FeeTier {
+                        before_start_secs,
+                        fee_bps,
+                    },
+                )
+                .collect(),
+        }
+    }
 }
 
 /// A presale: users of `min_tier` or above may buy from `opens_at`, before public sales.
@@ -240,7 +320,10 @@ impl SalesPolicyDoc {
             max_waiting,
             presale_skips_queue,
         } = self.queue;
+        let refund = self.refund.into_policy();
+        refund.validate().map_err(ticket_core::Error::from)?;
         Ok(SalesPolicy {
+            refund,
             tiers: self.tiers,
             max_units_per_user: self.max_units_per_user,
             presales: self
@@ -275,6 +358,7 @@ impl From<&SalesPolicy> for SalesPolicyDoc {
             presales,
             grade_rules,
             queue,
+            refund,
         } = p;
         let ticket_core::model::policy::QueueRules {
             require_admission,
@@ -311,6 +395,7 @@ impl From<&SalesPolicy> for SalesPolicyDoc {
                 max_waiting,
                 presale_skips_queue,
             },
+            refund: RefundPolicyDoc::from(refund),
         }
     }
 }
@@ -338,7 +423,7 @@ impl Default for SalesPolicyDoc {
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
         (status = 403, description = "Not an admin: `FORBIDDEN`", body = ErrorBody),
         (status = 404, description = "No such session: `NOT_FOUND`", body = ErrorBody),
-        (status = 422, description = "A policy the library refuses (unknown tier, zero limit, presale after the public open, …): `VALIDATION`", body = ErrorBody),
+        (status = 422, description = "A policy the library refuses (unknown tier, zero limit, presale after the public open, a refund policy without a tier for every accepted instant, a fee over 100 %, two tiers at one threshold, …): `VALIDATION`", body = ErrorBody),
         (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
 )]
@@ -374,6 +459,19 @@ mod tests {
                 grade: Grade::new("VIP").expect("grade"),
                 min_tier: "GOLD".into(),
             }],
+            refund: RefundPolicy {
+                cancel_until_before_start_secs: 3_600,
+                tiers: vec![
+                    FeeTier {
+                        before_start_secs: 864_000,
+                        fee_bps: 0,
+                    },
+                    FeeTier {
+                        before_start_secs: 0,
+                        fee_bps: 1_000,
+                    },
+                ],
+            },
             ..SalesPolicy::default()
         };
         let library = serde_json::to_value(&policy).expect("policy json");

@@ -180,7 +180,8 @@ impl utoipa::ToSchema for AuditFilterDoc {}
 struct AuditAnswer {
     /// When, epoch ms.
     at: i64,
-    /// What the record is about: `{"kind": "hold" | "ticket", "id": "…"}`.
+    /// What the record is about: `{"kind": "hold" | "ticket" | "session", "id": "…"}` (a
+    /// session's records are the organiser's sale switch moves and capacity changes).
     #[schema(schema_with = subject_schema)]
     subject: Value,
     /// The user it concerns.
@@ -225,9 +226,15 @@ fn kind_of<T: Serialize>(value: &T) -> String {
 fn subject_schema() -> utoipa::openapi::Object {
     let id = ticket_core::HoldId::from_uuid(uuid::Uuid::nil());
     let ticket = ticket_core::TicketId::from_uuid(uuid::Uuid::nil());
+    let session = ticket_core::SessionId::from_uuid(uuid::Uuid::nil());
     // Exhaustive, so a new kind fails to compile here until it is listed.
-    let kinds = [Subject::Hold(id), Subject::Ticket(ticket)].map(|s| match s {
-        Subject::Hold(_) | Subject::Ticket(_) => kind_of(&s),
+    let kinds = [
+        Subject::Hold(id),
+        Subject::Ticket(ticket),
+        Subject::Session(session),
+    ]
+    .map(|s| match s {
+        Subject::Hold(_) | Subject::Ticket(_) | Subject::Session(_) => kind_of(&s),
     });
     kind_and_id(kinds.to_vec(), "What the record is about")
 }

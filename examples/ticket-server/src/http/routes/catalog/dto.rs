@@ -139,8 +139,12 @@ pub enum StatusView {
     Upcoming,
     /// Inside the sales window.
     OnSale,
-    /// After the sales window.
+    /// The organiser paused the sale (inside the window).
+    Paused,
+    /// After the sales window, or closed early by the organiser.
     Closed,
+    /// The organiser cancelled the show.
+    Cancelled,
 }
 
 impl From<SessionStatus> for StatusView {
@@ -148,7 +152,9 @@ impl From<SessionStatus> for StatusView {
         match s {
             SessionStatus::Scheduled => Self::Upcoming,
             SessionStatus::OnSale => Self::OnSale,
+            SessionStatus::Paused => Self::Paused,
             SessionStatus::Closed => Self::Closed,
+            SessionStatus::Cancelled => Self::Cancelled,
         }
     }
 }
@@ -310,7 +316,9 @@ impl From<StatusView> for SessionStatus {
         match s {
             StatusView::Upcoming => Self::Scheduled,
             StatusView::OnSale => Self::OnSale,
+            StatusView::Paused => Self::Paused,
             StatusView::Closed => Self::Closed,
+            StatusView::Cancelled => Self::Cancelled,
         }
     }
 }
@@ -332,6 +340,22 @@ fn invalid(message: String) -> ApiError {
     ApiError::from(ticket_core::Error::from(
         ticket_core::error::InvalidInput::Definition(message),
     ))
+}
+
+/// The library's seat from a request's (422 `VALIDATION` when the library refuses it).
+pub(crate) fn build_seat(s: &SeatRequest) -> Result<Seat, ApiError> {
+    if s.section.trim().is_empty() || s.section.len() > MAX_SECTION_LEN {
+        return Err(invalid(format!(
+            "seat {:?}: section must be 1..={MAX_SECTION_LEN} bytes",
+            s.id
+        )));
+    }
+    Ok(Seat {
+        id: SeatId::new(s.id.clone()).map_err(ticket_core::Error::from)?,
+        section: s.section.clone(),
+        grade: Grade::new(s.grade.clone()).map_err(ticket_core::Error::from)?,
+        price: money(s.price_minor, &s.currency)?,
+    })
 }
 
 fn plan(index: usize, s: &CreateSessionRequest) -> Result<InventoryPlan, ApiError> {
@@ -358,20 +382,7 @@ fn plan(index: usize, s: &CreateSessionRequest) -> Result<InventoryPlan, ApiErro
         (None, Some(seats)) => {
             let seats = seats
                 .iter()
-                .map(|s| {
-                    if s.section.trim().is_empty() || s.section.len() > MAX_SECTION_LEN {
-                        return Err(invalid(format!(
-                            "seat {:?}: section must be 1..={MAX_SECTION_LEN} bytes",
-                            s.id
-                        )));
-                    }
-                    Ok(Seat {
-                        id: SeatId::new(s.id.clone()).map_err(ticket_core::Error::from)?,
-                        section: s.section.clone(),
-                        grade: Grade::new(s.grade.clone()).map_err(ticket_core::Error::from)?,
-                        price: money(s.price_minor, &s.currency)?,
-                    })
-                })
+                .map(build_seat)
                 .collect::<Result<Vec<_>, ApiError>>()?;
             Ok(InventoryPlan::Seated { seats })
         }
@@ -454,23 +465,42 @@ pub(crate) fn grade_plan(plan: &InventoryPlan) -> Vec<GradePlanView> {
     out
 }
 
-pub(crate) fn session_view(s: &Session, now: Timestamp) -> SessionView {
+/// The organiser's sale switches of the sessions shown, by session (a session missing is
+/// OPEN: the switch every session starts with).
+pub(crate) type Switches =
+    std::collections::HashMap<ticket_core::SessionId, ticket_core::model::sale::SaleSwitch>;
+
+/// A session's status at `now`: its sale switch over its sales window.
+pub(crate) fn status_of(s: &Session, now: Timestamp, switches: &Switches) -> SessionStatus {
+    switches
+        .get(&s.id)
+        .map_or_else(|| s.status_at(now), |sw| sw.status(s, now))
+}
+
+pub(crate) fn session_view(s: &Session, now: Timestamp, switches: &Switches) -> SessionView {
     SessionView {
         id: s.id,
         starts_at: s.starts_at.as_millis(),
         sales_open_at: s.sales.open_at.as_millis(),
         sales_close_at: s.sales.close_at.as_millis(),
-        status: s.status_at(now).into(),
+        status: status_of(s, now, switches).into(),
         kind: kind(&s.inventory),
         grades: grade_plan(&s.inventory),
     }
 }
 
-pub(crate) fn event_view(e: &Event, now: Timestamp) -> EventView {
+pub(crate) fn event_view(e: &Event, now: Timestamp, switches: &Switches) -> EventView {
     EventView {
         id: e.id,
         name: e.name.clone(),
-        status: crate::services::catalog::event_status(e, now).into(),
-        sessions: e.sessions.iter().map(|s| session_view(s, now)).collect(),
+        status: crate::services::catalog::event_status_of(
+            e.sessions.iter().map(|s| status_of(s, now, switches)),
+        )
+        .into(),
+        sessions: e
+            .sessions
+            .iter()
+            .map(|s| session_view(s, now, switches))
+            .collect(),
     }
 }

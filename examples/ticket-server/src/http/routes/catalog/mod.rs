@@ -18,7 +18,9 @@
 //! * Prices are integer minor units (`price_minor`) with a three-letter upper-case
 //!   `currency`; one currency per session.
 //! * A session's `status` is `upcoming` (before public sales open), `on_sale` (inside its
-//!   sales window) or `closed` (after it), from the sales window and the server's clock.
+//!   sales window) or `closed` (after it), from the sales window and the server's clock, with
+//!   the organiser's sale switch on top: `paused`, `closed` (early) or `cancelled`. The
+//!   listing's `status` filter goes by the sales windows only.
 //! * Errors have the API's shape `{"error": {"code", "message"}}`: malformed JSON, wrong
 //!   types, missing fields, a malformed id or a bad query → 400 `VALIDATION`; a definition
 //!   or policy the library refuses (empty name, no sessions, zero capacity, negative price,
@@ -109,7 +111,12 @@ pub(crate) async fn list_events(
     };
     let now = state.clock.now();
     let listed = catalog::list_events(&state.rush, &filter, page, per_page, now).await?;
-    let items = listed.events.iter().map(|e| event_view(e, now)).collect();
+    let switches = switches_of(&state, &listed.events).await?;
+    let items = listed
+        .events
+        .iter()
+        .map(|e| event_view(e, now, &switches))
+        .collect();
     let total = listed.total;
     Ok(Json(EventPage {
         items,
@@ -139,7 +146,22 @@ pub(crate) async fn get_event(
 ) -> Result<Json<EventView>, ApiError> {
     let id: EventId = path_id(&id)?;
     let event = state.rush.stores().inventory.event(id).await?;
-    Ok(Json(event_view(&event, state.clock.now())))
+    let switches = switches_of(&state, std::slice::from_ref(&event)).await?;
+    Ok(Json(event_view(&event, state.clock.now(), &switches)))
+}
+
+/// The sale switches of the sessions of `events`: from this process's live copy (kept from
+/// the change feed, [`crate::live::Live::sale_switch`]), read from the store at most once
+/// per session otherwise.
+pub(crate) async fn switches_of(
+    state: &AppState,
+    events: &[ticket_core::model::session::Event],
+) -> Result<dto::Switches, ApiError> {
+    let mut out = dto::Switches::new();
+    for s in events.iter().flat_map(|e| &e.sessions) {
+        out.insert(s.id, state.live.sale_switch(s.id).await?);
+    }
+    Ok(out)
 }
 
 /// `GET /api/sessions/{id}`: the session and its live counters per grade (one consistent
@@ -188,7 +210,12 @@ pub(crate) async fn get_session(
         starts_at: session.starts_at.as_millis(),
         sales_open_at: session.sales.open_at.as_millis(),
         sales_close_at: session.sales.close_at.as_millis(),
-        status: session.status_at(state.clock.now()).into(),
+        status: state
+            .live
+            .sale_switch(session.id)
+            .await?
+            .status(&session, state.clock.now())
+            .into(),
         kind: kind(&session.inventory),
         grades,
     }))
