@@ -146,9 +146,7 @@ fn before(start: Timestamp, secs_before: u64) -> Timestamp {
 fn describe_duration(s: u64) -> String {
     const DAY: u64 = 86_400;
     const HOUR: u64 = 3_600;
-    if s == 0 {
-        "the start".to_owned()
-    } else if s.is_multiple_of(DAY) {
+    if s.is_multiple_of(DAY) {
         format!("{} day(s) before the start", s / DAY)
     } else if s.is_multiple_of(HOUR) {
         format!("{} hour(s) before the start", s / HOUR)
@@ -265,11 +263,15 @@ impl RefundPolicy {
         .unwrap_or(paid.amount_minor)
         .clamp(0, paid.amount_minor);
         let valid_until = before(starts_at, tier.before_start_secs).min(deadline);
-        let rule = format!(
-            "{} fee: cancelled at least {}",
-            describe_bps(tier.fee_bps),
-            describe_duration(tier.before_start_secs)
-        );
+        let rule = if tier.before_start_secs == 0 {
+            format!("{} fee: cancelled before the start", describe_bps(tier.fee_bps))
+        } else {
+            format!(
+                "{} fee: cancelled at least {}",
+                describe_bps(tier.fee_bps),
+                describe_duration(tier.before_start_secs)
+            )
+        };
         Ok(CancellationQuote {
             hold,
             decision: RefundDecision {
