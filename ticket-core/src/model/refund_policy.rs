@@ -264,7 +264,10 @@ impl RefundPolicy {
         .clamp(0, paid.amount_minor);
         let valid_until = before(starts_at, tier.before_start_secs).min(deadline);
         let rule = if tier.before_start_secs == 0 {
-            format!("{} fee: cancelled before the start", describe_bps(tier.fee_bps))
+            format!(
+                "{} fee: cancelled before the start",
+                describe_bps(tier.fee_bps)
+            )
         } else {
             format!(
                 "{} fee: cancelled at least {}",
