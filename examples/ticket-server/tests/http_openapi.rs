@@ -363,8 +363,9 @@ async fn protected_operations_declare_the_bearer_scheme() {
             );
         }
         // And the router agrees: without a token, exactly the protected routes answer 401
-        // (and the webhook, which the provider's signature authenticates instead).
-        let signed = r.path == "/api/payments/webhook";
+        // (and the webhook, which the provider's signature authenticates instead, and the
+        // refresh, whose credential is the refresh token in the body or the cookie).
+        let signed = matches!(r.path, "/api/payments/webhook" | "/api/auth/refresh");
         let answer = call(&s, r.method, &concrete(r.path), None, &[], None).await;
         assert_eq!(
             answer.status == 401,

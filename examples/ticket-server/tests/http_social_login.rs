@@ -235,7 +235,7 @@ async fn exchange(server: &Server, location: &str) -> Value {
         Some(&json!({ "code": code }).to_string()),
     )
     .await;
-    assert_eq!(again.status, 400, "a login code works once: {again:?}");
+    assert_eq!(again.status, 401, "a login code works once: {again:?}");
     assert_eq!(again.json["error"]["code"], "OAUTH_CODE_INVALID");
     let access = tokens.json["access_token"].as_str().expect("access");
     let me = call(server, "GET", "/api/me", Some(access), &[], None).await;
@@ -766,6 +766,6 @@ async fn no_provider_is_configured_by_default() {
         Some(r#"{"code": "nope"}"#),
     )
     .await;
-    assert_eq!(exchange.status, 400, "{exchange:?}");
+    assert_eq!(exchange.status, 401, "{exchange:?}");
     assert_eq!(exchange.json["error"]["code"], "OAUTH_CODE_INVALID");
 }

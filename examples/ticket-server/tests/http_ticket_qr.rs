@@ -179,7 +179,7 @@ async fn a_tickets_qr_code_holds_exactly_its_code(kind: Kind) {
 }
 
 /// Only the owner gets a ticket's QR code: another user, gate staff or an admin get the
-/// same 404 as for a ticket that does not exist; no token, 401; a malformed id, 400.
+/// same 404 as for a ticket that does not exist; no token, 401; a malformed id, the same 404 (it names no ticket).
 async fn only_the_owner_gets_a_tickets_qr_code(kind: Kind) {
     let s = server(kind, &[]).await;
     let session = ga_session(&s, 5).await;
@@ -230,7 +230,7 @@ async fn only_the_owner_gets_a_tickets_qr_code(kind: Kind) {
         let refused = qr(&s, Some(&me), &bad).await;
         assert_eq!(
             error_of(&refused),
-            (400, "VALIDATION".to_owned()),
+            (404, "NOT_FOUND".to_owned()),
             "{bad}: {}",
             refused.body
         );

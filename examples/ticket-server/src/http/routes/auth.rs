@@ -271,8 +271,8 @@ pub(crate) fn token_answer_of(tokens: &Tokens) -> Response {
     request_body(content = Option<RefreshRequest>, description = "The refresh token; without a body, the `tr_refresh` cookie's", content_type = "application/json"),
     responses(
         (status = 200, description = "New tokens (the new refresh token also as the `tr_refresh` cookie)", body = TokenAnswer, headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"), ("Set-Cookie" = String, description = "`tr_refresh=…; HttpOnly; SameSite=Strict; Path=/api/auth`"))),
-        (status = 400, description = "Malformed body, or neither a body nor the cookie: `VALIDATION`", body = ErrorBody),
-        (status = 401, description = "Unknown or revoked (`UNAUTHORIZED`), expired or past the login's absolute lifetime (`TOKEN_EXPIRED`) or already used (`TOKEN_REUSED`) refresh token", body = ErrorBody),
+        (status = 400, description = "Malformed body: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "Neither a body nor the cookie, unknown or revoked (`UNAUTHORIZED`), expired or past the login's absolute lifetime (`TOKEN_EXPIRED`) or already used (`TOKEN_REUSED`) refresh token", body = ErrorBody),
         (status = 429, description = "Too many refreshes from this client address: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
         (status = 503, description = "Account storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
@@ -285,8 +285,13 @@ async fn refresh(
 ) -> Result<Response, ApiError> {
     // A body names the token (API clients); no body: the cookie's (browsers).
     let token = if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
-        cookie_token(&headers)
-            .ok_or_else(|| ApiError::validation("give {\"refresh_token\"} or the refresh cookie"))?
+        cookie_token(&headers).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "give {\"refresh_token\"} or the refresh cookie",
+            )
+        })?
     } else {
         let value: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| ApiError::validation(format!("invalid body: {e}")))?;

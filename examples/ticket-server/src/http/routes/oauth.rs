@@ -56,7 +56,7 @@ impl From<OAuthError> for ApiError {
             OAuthError::EmailUnverified => answer(StatusCode::FORBIDDEN, "OAUTH_EMAIL_UNVERIFIED"),
             OAuthError::LinkRefused => answer(StatusCode::CONFLICT, "OAUTH_LINK_REFUSED"),
             OAuthError::Blocked => answer(StatusCode::FORBIDDEN, "USER_BLOCKED"),
-            OAuthError::CodeInvalid => answer(StatusCode::BAD_REQUEST, "OAUTH_CODE_INVALID"),
+            OAuthError::CodeInvalid => answer(StatusCode::UNAUTHORIZED, "OAUTH_CODE_INVALID"),
             OAuthError::Account(e) => e.into(),
             OAuthError::Login(e) => e.into(),
             OAuthError::Internal(m) => {
@@ -237,7 +237,8 @@ async fn callback(
     request_body = ExchangeRequest,
     responses(
         (status = 200, description = "The tokens", body = TokenAnswer, headers(("Cache-Control" = String, description = "`no-store`"), ("Pragma" = String, description = "`no-cache`"))),
-        (status = 400, description = "Malformed body (`VALIDATION`), or an unknown, expired or already used code (`OAUTH_CODE_INVALID`)", body = ErrorBody),
+        (status = 400, description = "Malformed body: `VALIDATION`", body = ErrorBody),
+        (status = 401, description = "An unknown, expired or already used code: `OAUTH_CODE_INVALID`", body = ErrorBody),
         (status = 403, description = "The account is blocked: `USER_BLOCKED`", body = ErrorBody),
         (status = 429, description = "Too many logins from this client address: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
         (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),

@@ -373,7 +373,7 @@ struct AdminCancelBody {
         (status = 403, description = "Not an admin: `FORBIDDEN`", body = ErrorBody),
         (status = 404, description = "No such reservation: `NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "Not confirmed (`ILLEGAL_TRANSITION`), past the policy's deadline with `refund: policy` (`CANCELLATION_CLOSED`), a ticket of it was already used (`TICKET_ALREADY_USED`), the provider refused the refund (`PAYMENT_CONFLICT`), or a request with this key is still running (`IN_FLIGHT`); nothing changes", body = ErrorBody),
-        (status = 422, description = "A reason the library refuses (over 500 bytes): `VALIDATION`; this key was used with another request: `IDEMPOTENCY_KEY_REUSED`", body = ErrorBody),
+        (status = 422, description = "A reason with control characters, or one the library refuses (over 500 bytes): `VALIDATION`; this key was used with another request: `IDEMPOTENCY_KEY_REUSED`", body = ErrorBody),
         (status = 503, description = "The provider or storage is unavailable: `PAYMENT_UNAVAILABLE`, `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
 )]
@@ -387,12 +387,15 @@ async fn admin_cancel(
     let id: HoldId = path_id(&id)?;
     let key = idempotency_key(&headers)?;
     let reason = body.reason.trim().to_owned();
-    if reason.is_empty()
-        || reason.chars().count() > ticket_core::model::sale::MAX_REASON_LEN
-        || reason.chars().any(char::is_control)
-    {
-        return Err(ApiError::validation(
-            "reason must be 1 to 500 characters without control characters",
+    if reason.is_empty() || reason.chars().count() > ticket_core::model::sale::MAX_REASON_LEN {
+        return Err(ApiError::validation("reason must be 1 to 500 characters"));
+    }
+    if reason.chars().any(char::is_control) {
+        // Well-formed JSON the rules refuse, like the switch moves' reasons: 422.
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION",
+            "reason must not contain control characters",
         ));
     }
     let basis = match body.refund {

@@ -181,9 +181,8 @@ const QR_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; frame-ancestors 'n
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The QR code (byte mode, error correction M, with its quiet zone) of the ticket's signed code, as an SVG image", body = String, content_type = "image/svg+xml", headers(("Cache-Control" = String, description = "`no-store`: the code is a bearer credential"), ("Pragma" = String, description = "`no-cache`"))),
-        (status = 400, description = "A malformed ticket id: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
-        (status = 404, description = "No such ticket: no such reservation, another user's, or a number beyond its units (answered alike): `NOT_FOUND`", body = ErrorBody),
+        (status = 404, description = "No such ticket: a malformed id, no such reservation, another user's, or a number beyond its units (answered alike): `NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "Its reservation is not confirmed (held, paying, cancelled, refunded, …): `TICKET_NOT_VALID`", body = ErrorBody),
         (status = 503, description = "Storage unavailable: `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
@@ -193,9 +192,10 @@ async fn my_ticket_qr(
     me: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    // A malformed id names no ticket: answered like one that does not exist.
     let ticket: TicketId = id
         .parse()
-        .map_err(|e: TicketError| ApiError::validation(e.to_string()))?;
+        .map_err(|_: TicketError| ApiError::not_found("ticket"))?;
     let code = tickets::my_ticket_code(&state.rush, &state.ticket_codes, &user_of(&me)?, ticket)
         .await
         .map_err(|e| match e {

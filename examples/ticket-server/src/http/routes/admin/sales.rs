@@ -118,6 +118,10 @@ pub struct RefundRunAnswer {
 
 /// The reason of a move: the body's, or a default naming the move (no body, `null`, `{}`).
 /// 400 for a body that is not `{"reason": "…"}`; over 500 characters: 400.
+/// Most seats one capacity request may add or remove (the library takes up to 10 000; the
+/// body limit allows about this many).
+const MAX_SEATS_PER_REQUEST: usize = 200;
+
 fn reason_of(body: &Bytes, default: &str) -> Result<String, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(default.to_owned());
@@ -449,7 +453,9 @@ impl utoipa::PartialSchema for CapacityBody {
                     ArrayBuilder::new()
                         .items(items)
                         .min_items(Some(1))
-                        .max_items(Some(10_000)),
+                        // What fits the default 64 KiB body limit (a seat object is up
+                        // to ~130 bytes); larger changes go in several requests.
+                        .max_items(Some(MAX_SEATS_PER_REQUEST)),
                 )
                 .required("seats")
                 .additional_properties(Some(AdditionalProperties::FreeForm(false)))
@@ -501,6 +507,16 @@ impl utoipa::ToSchema for CapacityBody {
 /// The library's delta from a body (400 for a malformed grade or seat id; 422 for what
 /// the library refuses).
 fn delta_of(body: CapacityBody) -> Result<CapacityDelta, ApiError> {
+    let seats = match &body {
+        CapacityBody::AddSeats { seats } => seats.len(),
+        CapacityBody::RemoveSeats { seats } => seats.len(),
+        _ => 0,
+    };
+    if seats > MAX_SEATS_PER_REQUEST {
+        return Err(ApiError::validation(format!(
+            "at most {MAX_SEATS_PER_REQUEST} seats per request, got {seats}"
+        )));
+    }
     let grade = |g: String| Grade::new(g).map_err(|e| ApiError::validation(e.to_string()));
     Ok(match body {
         CapacityBody::AddUnits { grade: g, units } => CapacityDelta::AddUnits {
