@@ -59,10 +59,15 @@ pub fn open(
         id,
         amount,
         status: IntentStatus::RequiresConfirmation,
+        capture_method: ticket_core::gateway::CaptureMethod::Automatic,
+        amount_capturable: 0,
+        amount_received: 0,
         amount_refunded: 0,
         failure: None,
         metadata,
         created_at: now,
+        authorization_expires_at: None,
+        checkout_session: None,
     })
 }
 
@@ -77,11 +82,14 @@ fn conflict(action: &str, status: IntentStatus) -> GatewayError {
 /// (processing, succeeded or failed: a repeat changes nothing); `Conflict` when canceled.
 pub fn confirm(intent: &mut PaymentIntent) -> Result<bool, GatewayError> {
     match intent.status {
-        IntentStatus::RequiresConfirmation => {
+        IntentStatus::RequiresConfirmation | IntentStatus::RequiresAction => {
             intent.status = IntentStatus::Processing;
             Ok(true)
         }
-        IntentStatus::Processing | IntentStatus::Succeeded | IntentStatus::Failed => Ok(false),
+        IntentStatus::Processing
+        | IntentStatus::RequiresCapture
+        | IntentStatus::Succeeded
+        | IntentStatus::Failed => Ok(false),
         IntentStatus::Canceled => Err(conflict("confirm", intent.status)),
     }
 }
@@ -91,6 +99,7 @@ pub fn succeed(intent: &mut PaymentIntent) -> Result<bool, GatewayError> {
     match intent.status {
         IntentStatus::Processing => {
             intent.status = IntentStatus::Succeeded;
+            intent.amount_received = intent.amount.amount_minor;
             Ok(true)
         }
         IntentStatus::Succeeded => Ok(false),

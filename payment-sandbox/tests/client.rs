@@ -29,6 +29,7 @@ async fn served(config: SandboxConfig) -> (Sandbox, String) {
 
 fn new_intent(card: &str, key: &str, currency: &str) -> NewIntent {
     NewIntent {
+        capture_method: Default::default(),
         amount: Money {
             amount_minor: 50_000,
             currency: Currency::new(currency).expect("currency"),

@@ -179,6 +179,7 @@ fn new_intent(key: &str) -> NewIntent {
             currency: Currency::new("KRW").expect("currency"),
         },
         payment_method: numbers::SUCCEEDS.into(),
+        capture_method: Default::default(),
         metadata: Default::default(),
         idempotency_key: key.into(),
     }

@@ -121,6 +121,7 @@ async fn create(sandbox: &Sandbox, card: &str) -> IntentId {
     let key = format!("webhooks-test-{}", KEYS.fetch_add(1, Ordering::Relaxed));
     let intent = sandbox
         .create_intent(NewIntent {
+            capture_method: Default::default(),
             amount: krw(15_000),
             payment_method: card.to_owned(),
             metadata: BTreeMap::new(),

@@ -75,6 +75,7 @@ impl Shop {
             .create_intent(NewIntent {
                 amount: hold.amount,
                 payment_method: numbers::SUCCEEDS.into(),
+                capture_method: ticket_core::gateway::CaptureMethod::Automatic,
                 metadata: [(HOLD_METADATA_KEY.to_owned(), hold.id.to_string())].into(),
                 idempotency_key: key.into(),
             })

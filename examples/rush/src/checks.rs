@@ -590,10 +590,19 @@ mod tests {
             id: IntentId::new(id).expect("id"),
             amount: krw(100),
             status,
+            capture_method: Default::default(),
+            amount_capturable: 0,
+            amount_received: if status == IntentStatus::Succeeded {
+                100
+            } else {
+                0
+            },
             amount_refunded: refunded,
             failure: None,
             metadata: BTreeMap::from([(HOLD_METADATA_KEY.to_owned(), hold.id.to_string())]),
             created_at: hold.created_at,
+            authorization_expires_at: None,
+            checkout_session: None,
         }
     }
 

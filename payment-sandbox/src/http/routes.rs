@@ -209,6 +209,7 @@ async fn create_intent(
         .create_intent(NewIntent {
             amount,
             payment_method: body.payment_method,
+            capture_method: ticket_core::gateway::CaptureMethod::Automatic,
             metadata: body.metadata,
             idempotency_key: key,
         })

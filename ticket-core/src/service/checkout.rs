@@ -17,6 +17,15 @@
 //! * **No lost results**: [`CheckoutService::reconcile`] polls the provider for PAYING holds
 //!   close to expiry, so a checkout whose webhook never arrives is resolved before its hold
 //!   expires; an intent never confirmed is canceled at the provider so it can never charge.
+//! * **Authorize, confirm, capture** (when the provider offers manual capture, see
+//!   [`CapturePreference`]): an authorized payment confirms the hold first and is captured
+//!   only then; a payment whose hold cannot be confirmed is voided, so it was never charged
+//!   (no refund needed). A capture that fails after the confirmation is retried by the
+//!   capture follower ([`CheckoutService::capture_follower`]) until the authorization
+//!   ends; an authorization that ends uncaptured cancels the reservation (its units go back
+//!   on sale, no money was taken). See [`crate::service::capture`] for the whole story.
+//! * **Hosted payment page**: [`CheckoutService::begin_hosted`] opens a session on the
+//!   provider's page; the app never sees a card number.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,15 +35,29 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Refusal, Result};
 use crate::gateway::{
-    EventKind, GatewayError, HOLD_METADATA_KEY, IntentId, IntentStatus, NewIntent, PaymentEvent,
-    PaymentGateway, PaymentIntent, Refund, RefundRequest,
+    CaptureMethod, CheckoutSession, CheckoutSessionStatus, EventKind, GatewayError,
+    HOLD_METADATA_KEY, IntentId, IntentStatus, NewIntent, PaymentEvent, PaymentGateway,
+    PaymentIntent, PaymentRef, Refund,
 };
 use crate::ids::{HoldId, UserId};
 use crate::model::hold::{Hold, HoldState};
 use crate::model::idempotency::IdempotencyKey;
 
 use super::hold::owned;
+use super::return_money::{MoneyBack, return_money};
 use super::{Context, FailureOutcome, Idempotency, PaymentService, RefundReason, Settlement};
+
+/// Whether the checkout authorizes first and captures after confirming the hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapturePreference {
+    /// Manual capture when the provider offers it
+    /// ([`crate::gateway::Capabilities::manual_capture`]), else automatic. The default.
+    #[default]
+    ManualWhenSupported,
+    /// Always charge at once (a late payment is refunded rather than voided).
+    Automatic,
+}
 
 /// What a provider result did to the ticket side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +75,20 @@ pub enum PaymentResult {
         ended: Hold,
         /// The new, confirmed hold.
         confirmed: Hold,
+    },
+    /// Nothing was sold for this authorized payment: the authorization was voided, no money
+    /// was ever taken.
+    Voided {
+        /// The hold, as it stands.
+        hold: Hold,
+        /// Why.
+        reason: RefundReason,
+    },
+    /// The hold is confirmed by this authorized payment, but the capture did not go
+    /// through yet (the provider did not answer): the capture follower retries it.
+    CapturePending {
+        /// The confirmed hold.
+        hold: Hold,
     },
     /// Nothing was sold for this payment and the money was returned.
     Refunded {
@@ -82,6 +119,9 @@ pub struct Checkout {
     pub hold: Hold,
     /// The provider's intent, as last seen.
     pub intent: Option<PaymentIntent>,
+    /// The hosted checkout session, for a checkout on the provider's page
+    /// ([`CheckoutService::begin_hosted`]): send the buyer to its `url`.
+    pub session: Option<CheckoutSession>,
     /// The result, when the provider answered at once (a success or a decline); `None`
     /// while it is processing or did not answer: a webhook or [`CheckoutService::reconcile`]
     /// will settle it.
@@ -99,6 +139,8 @@ pub struct ReconcileReport {
     pub failed: usize,
     /// Refunded (late or mismatched payments).
     pub refunded: usize,
+    /// Authorizations voided (late or mismatched authorized payments, abandoned sessions).
+    pub voided: usize,
     /// Still processing at the provider: left to expire; a success that still comes follows
     /// the late-payment policy.
     pub pending: usize,
@@ -109,10 +151,11 @@ pub struct ReconcileReport {
 /// Checkout over one payment provider. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct CheckoutService {
-    ctx: Context,
-    payments: PaymentService,
+    pub(super) ctx: Context,
+    pub(super) payments: PaymentService,
     idempotency: Idempotency,
-    gateway: Arc<dyn PaymentGateway>,
+    pub(super) gateway: Arc<dyn PaymentGateway>,
+    capture: CapturePreference,
 }
 
 /// The idempotency key scope of provider events.
@@ -130,12 +173,30 @@ impl CheckoutService {
             payments,
             idempotency,
             gateway,
+            capture: CapturePreference::default(),
         }
+    }
+
+    /// The same checkout with another capture preference.
+    pub fn with_capture_preference(mut self, capture: CapturePreference) -> Self {
+        self.capture = capture;
+        self
     }
 
     /// The provider this checkout talks to.
     pub fn gateway(&self) -> &Arc<dyn PaymentGateway> {
         &self.gateway
+    }
+
+    /// How new payments are taken: manual when preferred and the provider offers it.
+    pub fn capture_method(&self) -> CaptureMethod {
+        if self.capture == CapturePreference::ManualWhenSupported
+            && self.gateway.capabilities().manual_capture
+        {
+            CaptureMethod::Manual
+        } else {
+            CaptureMethod::Automatic
+        }
     }
 
     /// The buyer pays hold `id` with `payment_method`.
@@ -147,24 +208,32 @@ impl CheckoutService {
     /// A malformed payment method is refused by the provider before the hold changes. Calling
     /// it again for a hold already in checkout returns that checkout (confirming the intent
     /// if an earlier confirmation never reached the provider). A hold priced at zero is
-    /// confirmed without the provider.
+    /// confirmed without the provider. With manual capture (see [`CapturePreference`]) the
+    /// intent is authorized, the hold confirmed, then the intent captured.
+    ///
+    /// A hold already paying on the provider's hosted page answers that checkout (with its
+    /// session) and starts no second payment.
     pub async fn begin(&self, id: HoldId, user: &UserId, payment_method: &str) -> Result<Checkout> {
         let hold = owned(&self.ctx, id, user).await?;
         if hold.state == HoldState::Paying
             && let Some(r) = hold.payment_ref.as_deref()
         {
-            // Confirming again is harmless, and completes a confirmation that never reached
-            // the provider.
-            return self.confirm_and_settle(hold.id, &IntentId::new(r)?).await;
+            return match PaymentRef::parse(r)? {
+                // Confirming again is harmless, and completes a confirmation that never
+                // reached the provider.
+                PaymentRef::Intent(intent) => self.confirm_and_settle(hold.id, &intent).await,
+                PaymentRef::CheckoutSession(session) => {
+                    let session = self.gateway.get_checkout_session(&session).await?;
+                    Ok(Checkout {
+                        hold,
+                        intent: None,
+                        session: Some(session),
+                        result: None,
+                    })
+                }
+            };
         }
-        if hold.state == HoldState::Expired || hold.is_due(self.ctx.clock.now()) {
-            // Refused before an intent exists, so nothing can be charged for it (a due hold's
-            // units go back with the next sweep).
-            return Err(Refusal::HoldExpired {
-                expired_at: hold.expires_at,
-            }
-            .into());
-        }
+        self.refuse_due(&hold)?;
         if hold.amount.amount_minor == 0 {
             return self.confirm_free(hold, user).await;
         }
@@ -173,7 +242,8 @@ impl CheckoutService {
             .create_intent(NewIntent {
                 amount: hold.amount,
                 payment_method: payment_method.to_owned(),
-                metadata: BTreeMap::from([(HOLD_METADATA_KEY.to_owned(), id.to_string())]),
+                capture_method: self.capture_method(),
+                metadata: checkout_metadata(id),
                 idempotency_key: format!("ticketrush-checkout-{id}"),
             })
             .await?;
@@ -206,6 +276,18 @@ impl CheckoutService {
         self.confirm_and_settle(id, &intent.id).await
     }
 
+    /// `HoldExpired` for a hold past its TTL: refused before any payment exists, so nothing
+    /// can be charged for it (a due hold's units go back with the next sweep).
+    pub(super) fn refuse_due(&self, hold: &Hold) -> Result<()> {
+        if hold.state == HoldState::Expired || hold.is_due(self.ctx.clock.now()) {
+            return Err(Refusal::HoldExpired {
+                expired_at: hold.expires_at,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// Confirms the intent and settles the hold when the answer is final. A transient
     /// failure leaves it to the webhook or the poller; an intent canceled meanwhile (the
     /// poller gave up on it) is settled from what it is now.
@@ -223,17 +305,20 @@ impl CheckoutService {
             Err(e) => return Err(e.into()),
         };
         let result = match &intent {
-            Some(i) if i.status.is_final() => Some(self.apply_intent(i).await?),
+            Some(i) if i.status.is_final() || i.status == IntentStatus::RequiresCapture => {
+                Some(self.apply_intent(i).await?)
+            }
             _ => None,
         };
         Ok(Checkout {
             hold: self.ctx.stores.reservations.get(hold).await?,
             intent,
+            session: None,
             result,
         })
     }
 
-    async fn confirm_free(&self, hold: Hold, user: &UserId) -> Result<Checkout> {
+    pub(super) async fn confirm_free(&self, hold: Hold, user: &UserId) -> Result<Checkout> {
         let reference = format!("free-{}", hold.id);
         self.payments.start(hold.id, user, &reference).await?;
         let settlement = self.payments.succeeded(hold.id, &reference).await?;
@@ -241,6 +326,7 @@ impl CheckoutService {
         Ok(Checkout {
             hold: self.ctx.stores.reservations.get(hold.id).await?,
             intent: None,
+            session: None,
             result: Some(result),
         })
     }
@@ -254,22 +340,24 @@ impl CheckoutService {
         self.idempotency
             .run(&key, event, || async {
                 match event.kind {
-                    EventKind::Succeeded | EventKind::PaymentFailed | EventKind::Canceled => {
-                        self.apply_intent(&event.intent).await
-                    }
-                    EventKind::Processing | EventKind::Refunded | EventKind::Other => {
-                        Ok(PaymentResult::Ignored {
-                            reason: "informational event".into(),
-                        })
-                    }
+                    EventKind::Succeeded
+                    | EventKind::AmountCapturableUpdated
+                    | EventKind::PaymentFailed
+                    | EventKind::Canceled => self.apply_intent(&event.intent).await,
+                    EventKind::Processing
+                    | EventKind::RequiresAction
+                    | EventKind::Refunded
+                    | EventKind::Other => Ok(PaymentResult::Ignored {
+                        reason: "informational event".into(),
+                    }),
                 }
             })
             .await
     }
 
-    /// Applies what the provider says about an intent to its hold: success confirms (or
-    /// re-books, or refunds), failure or cancellation fails the hold, anything else is
-    /// ignored. Idempotent.
+    /// Applies what the provider says about an intent to its hold: success (or, for a
+    /// manual capture, authorization) confirms (or re-books, or refunds or voids), failure
+    /// or cancellation fails the hold, anything else is ignored. Idempotent.
     pub async fn apply_intent(&self, intent: &PaymentIntent) -> Result<PaymentResult> {
         let Some(hold_id) = intent.hold() else {
             return Ok(PaymentResult::Ignored {
@@ -278,7 +366,7 @@ impl CheckoutService {
         };
         let reference = intent.id.as_str();
         match intent.status {
-            IntentStatus::Succeeded => {
+            IntentStatus::Succeeded | IntentStatus::RequiresCapture => {
                 let hold = self.ctx.stores.reservations.get(hold_id).await?;
                 if hold.amount != intent.amount {
                     return self.mismatch(hold, intent).await;
@@ -288,30 +376,81 @@ impl CheckoutService {
             }
             IntentStatus::Failed | IntentStatus::Canceled => {
                 let hold = self.ctx.stores.reservations.get(hold_id).await?;
-                if hold.payment_ref.as_deref() != Some(reference) {
+                if hold.state == HoldState::Confirmed
+                    && hold.payment_ref.as_deref() == Some(reference)
+                    && intent.status == IntentStatus::Canceled
+                {
+                    // An authorization that ended before it was captured: nothing was paid.
+                    return self.authorization_lost(hold, intent).await;
+                }
+                if !self.pays_for(&hold, intent).await? {
                     // Never this hold's checkout (e.g. canceled because starting it failed):
                     // the hold stays as it is, free to be paid again.
                     return Ok(PaymentResult::Ignored {
                         reason: format!("intent {} is not the hold's checkout", intent.id),
                     });
                 }
+                if let Some(open) = self.open_session_of(&hold).await? {
+                    // On the provider's page a declined card leaves the session open for
+                    // another one: the hold stays PAYING until the session ends.
+                    return Ok(PaymentResult::Ignored {
+                        reason: format!(
+                            "attempt {} failed; session {} is still open",
+                            intent.id, open.id
+                        ),
+                    });
+                }
                 let why = intent.failure.as_ref().map_or_else(
                     || format!("payment {}", intent.status.as_str()),
                     |f| format!("payment failed: {}", f.code),
                 );
-                match self.payments.failed(hold_id, reference, &why).await? {
+                let payment = hold.payment_ref.clone().unwrap_or_default();
+                match self.payments.failed(hold_id, &payment, &why).await? {
                     FailureOutcome::Failed(hold) => Ok(PaymentResult::Failed { hold }),
                     FailureOutcome::Ignored(hold) => Ok(PaymentResult::Ignored {
                         reason: format!("stale failure: hold is {}", hold.state.as_str()),
                     }),
                 }
             }
-            IntentStatus::Processing | IntentStatus::RequiresConfirmation => {
-                Ok(PaymentResult::Ignored {
-                    reason: format!("intent is {}", intent.status.as_str()),
-                })
+            IntentStatus::Processing
+            | IntentStatus::RequiresConfirmation
+            | IntentStatus::RequiresAction => Ok(PaymentResult::Ignored {
+                reason: format!("intent is {}", intent.status.as_str()),
+            }),
+        }
+    }
+
+    /// Whether `intent` is the payment `hold`'s checkout started: its intent, or an attempt
+    /// made in its hosted session.
+    async fn pays_for(&self, hold: &Hold, intent: &PaymentIntent) -> Result<bool> {
+        let Some(stored) = hold.payment_ref.as_deref() else {
+            return Ok(false);
+        };
+        match PaymentRef::parse(stored)? {
+            PaymentRef::Intent(id) => Ok(id == intent.id),
+            PaymentRef::CheckoutSession(session) => {
+                if let Some(of) = &intent.checkout_session {
+                    return Ok(*of == session);
+                }
+                // A provider that does not name the session on its intents: ask the session.
+                let now = self.gateway.get_checkout_session(&session).await?;
+                Ok(now.intent.as_ref() == Some(&intent.id))
             }
         }
+    }
+
+    /// The hold's hosted session, when it pays through one that is still open.
+    async fn open_session_of(&self, hold: &Hold) -> Result<Option<CheckoutSession>> {
+        let Some(PaymentRef::CheckoutSession(id)) = hold
+            .payment_ref
+            .as_deref()
+            .map(PaymentRef::parse)
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let session = self.gateway.get_checkout_session(&id).await?;
+        Ok((session.status == CheckoutSessionStatus::Open).then_some(session))
     }
 
     async fn settled(
@@ -319,11 +458,22 @@ impl CheckoutService {
         settlement: Settlement,
         intent: Option<&PaymentIntent>,
     ) -> Result<PaymentResult> {
+        let authorized = intent.is_some_and(|i| i.status == IntentStatus::RequiresCapture);
         match settlement {
-            Settlement::Confirmed(hold) => Ok(PaymentResult::Confirmed { hold }),
-            Settlement::Rebooked { ended, confirmed } => {
-                Ok(PaymentResult::Rebooked { ended, confirmed })
-            }
+            Settlement::Confirmed(hold) => match intent {
+                Some(i) if authorized => self.capture_confirmed(hold, i).await,
+                _ => Ok(PaymentResult::Confirmed { hold }),
+            },
+            Settlement::Rebooked { ended, confirmed } => match intent {
+                Some(i) if authorized => match self.capture_confirmed(confirmed, i).await? {
+                    PaymentResult::Confirmed { hold } => Ok(PaymentResult::Rebooked {
+                        ended,
+                        confirmed: hold,
+                    }),
+                    other => Ok(other),
+                },
+                _ => Ok(PaymentResult::Rebooked { ended, confirmed }),
+            },
             Settlement::Refund { hold, reason, .. } => {
                 let Some(intent) = intent else {
                     return Err(Error::Corrupt(format!(
@@ -331,13 +481,35 @@ impl CheckoutService {
                         hold.id
                     )));
                 };
-                let refund = self.refund_in_full(&intent.id, reason).await?;
-                Ok(PaymentResult::Refunded {
-                    hold,
-                    reason,
-                    refund,
-                })
+                self.give_back(hold, &intent.id, reason).await
             }
+        }
+    }
+
+    /// Returns a payment nothing was sold for: voids it while it is only authorized,
+    /// refunds it once it was charged.
+    pub(super) async fn give_back(
+        &self,
+        hold: Hold,
+        intent: &IntentId,
+        reason: RefundReason,
+    ) -> Result<PaymentResult> {
+        let key = format!("ticketrush-refund-{intent}");
+        match return_money(
+            self.gateway.as_ref(),
+            intent,
+            None,
+            &format!("{reason:?}"),
+            &key,
+        )
+        .await?
+        {
+            MoneyBack::Voided => Ok(PaymentResult::Voided { hold, reason }),
+            MoneyBack::Refunded(refund) => Ok(PaymentResult::Refunded {
+                hold,
+                reason,
+                refund,
+            }),
         }
     }
 
@@ -356,47 +528,8 @@ impl CheckoutService {
         {
             FailureOutcome::Failed(h) | FailureOutcome::Ignored(h) => h,
         };
-        let refund = self
-            .refund_in_full(&intent.id, RefundReason::AmountMismatch)
-            .await?;
-        Ok(PaymentResult::Refunded {
-            hold,
-            reason: RefundReason::AmountMismatch,
-            refund,
-        })
-    }
-
-    /// Refunds what is left of an intent, once: the provider key is per intent, and an
-    /// intent already refunded in full (by any earlier refund) needs nothing more.
-    async fn refund_in_full(
-        &self,
-        intent: &IntentId,
-        reason: RefundReason,
-    ) -> Result<Option<Refund>> {
-        let req = RefundRequest {
-            intent: intent.clone(),
-            amount_minor: None,
-            reason: format!("{reason:?}"),
-            idempotency_key: format!("ticketrush-refund-{intent}"),
-        };
-        match self.gateway.refund(req).await {
-            Ok(r) => {
-                tracing::info!(intent = %intent, refund = %r.id, ?reason, "payment refunded");
-                Ok(Some(r))
-            }
-            Err(GatewayError::Conflict { .. }) => {
-                let now = self.gateway.get_intent(intent).await?;
-                if now.fully_refunded() {
-                    Ok(None)
-                } else {
-                    Err(Error::Corrupt(format!(
-                        "intent {intent} cannot be refunded: {:?}",
-                        now.status
-                    )))
-                }
-            }
-            Err(e) => Err(e.into()),
-        }
+        self.give_back(hold, &intent.id, RefundReason::AmountMismatch)
+            .await
     }
 
     /// Polls the provider for up to `limit` PAYING holds that expire within `lead`, and
@@ -420,8 +553,13 @@ impl CheckoutService {
                 Ok(PaymentResult::Confirmed { .. } | PaymentResult::Rebooked { .. }) => {
                     report.confirmed += 1;
                 }
+                Ok(PaymentResult::CapturePending { .. }) => {
+                    report.confirmed += 1;
+                    report.pending += 1;
+                }
                 Ok(PaymentResult::Failed { .. }) => report.failed += 1,
                 Ok(PaymentResult::Refunded { .. }) => report.refunded += 1,
+                Ok(PaymentResult::Voided { .. }) => report.voided += 1,
                 Ok(PaymentResult::Ignored { .. }) => report.pending += 1,
                 Err(e) => {
                     tracing::warn!(hold = %hold.id, "could not reconcile: {e}");
@@ -439,9 +577,17 @@ impl CheckoutService {
                 hold.id
             )));
         };
-        let id = IntentId::new(reference)?;
+        let id = match PaymentRef::parse(reference)? {
+            PaymentRef::Intent(id) => id,
+            PaymentRef::CheckoutSession(session) => {
+                return self.poll_session(hold, &session).await;
+            }
+        };
         let intent = self.gateway.get_intent(&id).await?;
-        if intent.status != IntentStatus::RequiresConfirmation {
+        if !matches!(
+            intent.status,
+            IntentStatus::RequiresConfirmation | IntentStatus::RequiresAction
+        ) {
             return self.apply_intent(&intent).await;
         }
         // Give a checkout that is still starting (between its start and its confirmation)
@@ -462,4 +608,9 @@ impl CheckoutService {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The metadata of every payment the checkout starts for `hold`.
+pub(super) fn checkout_metadata(hold: HoldId) -> BTreeMap<String, String> {
+    BTreeMap::from([(HOLD_METADATA_KEY.to_owned(), hold.to_string())])
 }

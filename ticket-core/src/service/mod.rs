@@ -20,21 +20,25 @@
 
 mod admission;
 mod cancel;
+pub mod capture;
 mod checkout;
 mod expiry;
 mod gate;
 mod hold;
+mod hosted_checkout;
 mod idempotency;
 mod notify;
 mod payment;
 mod refund;
+mod return_money;
 mod sale;
 
 use std::sync::Arc;
 
 pub use admission::AdmissionService;
 pub use cancel::CancelService;
-pub use checkout::{Checkout, CheckoutService, PaymentResult, ReconcileReport};
+pub use capture::CAPTURE_CONSUMER;
+pub use checkout::{CapturePreference, Checkout, CheckoutService, PaymentResult, ReconcileReport};
 pub use expiry::{ExpiryService, SweepReport};
 pub use gate::GateService;
 pub use hold::{HoldCommand, HoldService};

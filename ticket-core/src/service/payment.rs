@@ -311,6 +311,39 @@ impl PaymentService {
     }
 }
 
+impl PaymentService {
+    /// A confirmed reservation whose payment `payment_ref` turned out to take no money (an
+    /// authorization that ended before capture) is cancelled: CONFIRMED → CANCELLED, its
+    /// units go back on sale and the queue is woken. Idempotent; a hold confirmed by another
+    /// payment, or no longer confirmed, is left as it is.
+    pub(crate) async fn cancel_unpaid(
+        &self,
+        id: HoldId,
+        payment_ref: &str,
+        reason: &str,
+    ) -> Result<Hold> {
+        let reservations = &self.ctx.stores.reservations;
+        let hold = reservations.get(id).await?;
+        if hold.state != HoldState::Confirmed || hold.payment_ref.as_deref() != Some(payment_ref) {
+            return Ok(hold);
+        }
+        let mut req = self
+            .ctx
+            .request(id, HoldState::Cancelled, Actor::system("payments"), reason);
+        req.correlation_id = Some(payment_ref.to_owned());
+        match reservations.transition(req).await {
+            Ok(out) => {
+                if out.changed {
+                    self.admission.admit_next(out.hold.session).await?;
+                }
+                Ok(out.hold)
+            }
+            Err(Error::Refused(Refusal::IllegalTransition { .. })) => reservations.get(id).await,
+            Err(e) => Err(e),
+        }
+    }
+}
+
 fn duplicate(hold: Hold, payment_ref: &str) -> Settlement {
     Settlement::Refund {
         hold,

@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Refusal, Result};
-use crate::gateway::{GatewayError, IntentId, PaymentGateway, RefundRequest};
+use crate::gateway::{IntentId, PaymentGateway};
 use crate::ids::{HoldId, SessionId, UserId};
 use crate::model::audit::{Actor, AuditRecord, AuditScope};
 use crate::model::hold::{Hold, HoldState};
@@ -25,6 +25,7 @@ use crate::model::refund_policy::{CancellationQuote, RefundBasis, RefundDecision
 use crate::model::sale::SaleState;
 
 use super::hold::owned;
+use super::return_money::{MoneyBack, return_money};
 use super::{AdmissionService, Context};
 
 /// A reservation cancelled and refunded.
@@ -357,28 +358,18 @@ impl RefundService {
             return Ok(format!("none-{}", hold.id));
         };
         let intent = IntentId::new(payment.clone()).map_err(Error::Payment)?;
-        let req = RefundRequest {
-            intent: intent.clone(),
-            amount_minor: Some(decision.refund.amount_minor),
-            reason: decision.rule.clone(),
-            idempotency_key: format!("ticketrush-cancel-{}", hold.id),
-        };
-        match self.gateway.refund(req).await {
-            Ok(refund) => Ok(refund.id),
-            Err(conflict @ GatewayError::Conflict { .. }) => {
-                // Refunded by some other refund already (an operator at the provider)?
-                let now = self
-                    .gateway
-                    .get_intent(&intent)
-                    .await
-                    .map_err(Error::Payment)?;
-                if now.fully_refunded() {
-                    Ok(intent.to_string())
-                } else {
-                    Err(Error::Payment(conflict))
-                }
-            }
-            Err(e) => Err(Error::Payment(e)),
+        // An authorization never captured is voided: nothing was taken, nothing to return.
+        let back = return_money(
+            self.gateway.as_ref(),
+            &intent,
+            Some(decision.refund.amount_minor),
+            &decision.rule,
+            &format!("ticketrush-cancel-{}", hold.id),
+        )
+        .await?;
+        match back {
+            MoneyBack::Refunded(Some(refund)) => Ok(refund.id),
+            MoneyBack::Refunded(None) | MoneyBack::Voided => Ok(intent.to_string()),
         }
     }
 }

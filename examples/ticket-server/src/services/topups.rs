@@ -257,6 +257,8 @@ impl TopUps {
             .create_intent(NewIntent {
                 amount: topup.amount,
                 payment_method: card.to_owned(),
+                // a top-up credits the wallet once paid: nothing to confirm before capture
+                capture_method: ticket_core::gateway::CaptureMethod::Automatic,
                 metadata: BTreeMap::from([
                     (TOPUP_METADATA_KEY.to_owned(), topup.id.to_string()),
                     (TOPUP_USER_METADATA_KEY.to_owned(), topup.user.clone()),

@@ -162,14 +162,25 @@ impl WalletGateway {
         failure: Option<PaymentFailure>,
         paid: Option<&Entry>,
     ) -> PaymentIntent {
+        let amount = paid.map_or(hold.amount, Entry::money);
         PaymentIntent {
             id: id.clone(),
-            amount: paid.map_or(hold.amount, Entry::money),
+            amount,
             status,
+            // the wallet charges at once
+            capture_method: ticket_core::gateway::CaptureMethod::Automatic,
+            amount_capturable: 0,
+            amount_received: if status == IntentStatus::Succeeded {
+                amount.amount_minor
+            } else {
+                0
+            },
             amount_refunded,
             failure,
             metadata: BTreeMap::from([(HOLD_METADATA_KEY.to_owned(), hold.id.to_string())]),
             created_at: paid.map_or(hold.created_at, |e| e.at),
+            authorization_expires_at: None,
+            checkout_session: None,
         }
     }
 }

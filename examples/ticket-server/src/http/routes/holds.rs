@@ -371,17 +371,21 @@ fn intent_status_schema() -> utoipa::openapi::Object {
 }
 
 /// Every intent status; exhaustive, so a new status fails to compile here until listed.
-pub(crate) fn all_intent_statuses() -> [IntentStatus; 5] {
+pub(crate) fn all_intent_statuses() -> [IntentStatus; 7] {
     let listed = |s: IntentStatus| match s {
         IntentStatus::RequiresConfirmation
+        | IntentStatus::RequiresAction
         | IntentStatus::Processing
+        | IntentStatus::RequiresCapture
         | IntentStatus::Succeeded
         | IntentStatus::Failed
         | IntentStatus::Canceled => s,
     };
     [
         IntentStatus::RequiresConfirmation,
+        IntentStatus::RequiresAction,
         IntentStatus::Processing,
+        IntentStatus::RequiresCapture,
         IntentStatus::Succeeded,
         IntentStatus::Failed,
         IntentStatus::Canceled,
