@@ -2,6 +2,12 @@
 //! reordered, delayed up to twice the hold TTL and fail their first attempt; slow cards
 //! succeed after their hold expired and its units were resold. At the end the money and
 //! the tickets must agree exactly.
+//!
+//! It runs in both capture modes. With manual capture the checkout authorizes, confirms the
+//! hold, then captures; a late authorization whose units were resold is voided, so nothing
+//! is captured without a confirmed reservation and nothing is refunded late, and after the
+//! capture follower caught up no reservation is confirmed without a capture and no
+//! authorization is left open.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,10 +28,11 @@ use ticket_core::gateway::IntentStatus;
 use ticket_core::model::audit::AuditScope;
 use ticket_core::model::hold::{Hold, HoldState, Selection};
 use ticket_core::model::inventory::Grade;
-use ticket_core::service::HoldCommand;
+use ticket_core::service::{CapturePreference, HoldCommand};
 use ticket_core::{Error, Refusal, TimeLimits, UserId};
 
 use crate::backends::Backend;
+use crate::counting_gateway::CountingGateway;
 use crate::receiver::{Receiver, ReceiverStats};
 use crate::shop;
 
@@ -43,6 +50,8 @@ pub struct MatrixConfig {
     pub seed: u64,
     /// Hold TTL (webhook delays go up to twice this).
     pub hold_ttl: Duration,
+    /// Automatic capture, or authorize-then-capture.
+    pub capture: CapturePreference,
 }
 
 impl Default for MatrixConfig {
@@ -53,6 +62,7 @@ impl Default for MatrixConfig {
             capacity: 600,
             seed: 20_261_123,
             hold_ttl: Duration::from_secs(2),
+            capture: CapturePreference::Automatic,
         }
     }
 }
@@ -72,6 +82,19 @@ pub struct MatrixReport {
     pub refunds_unaudited: usize,
     /// Units not conserved (`available + held + sold != capacity`, or sold != confirmed).
     pub conservation_errors: usize,
+    /// Intents the checkout captured under more than one key.
+    pub double_captures: usize,
+    /// Manual capture: intents captured that back no confirmed reservation (a charge that
+    /// needed a refund, which authorize-then-capture exists to avoid).
+    pub captured_unconfirmed: usize,
+    /// Authorizations still open (`requires_capture`) once every hold ended.
+    pub open_authorizations: usize,
+
+    /// Which capture mode ran.
+    pub capture: CapturePreference,
+    /// Authorizations voided (late authorizations whose units were resold, and holds whose
+    /// authorization the checkout gave back).
+    pub voided: usize,
 
     /// Payments (intents created, including ones canceled because their hold expired while
     /// the checkout started).
@@ -134,8 +157,11 @@ impl MatrixReport {
                 self.paid_neither,
                 self.refunds_unaudited,
                 self.conservation_errors,
+                self.double_captures,
+                self.captured_unconfirmed,
+                self.open_authorizations,
             ),
-            (0, 0, 0, 0, 0),
+            (0, 0, 0, 0, 0, 0, 0, 0),
             "invariants broken:\n{self}"
         );
     }
@@ -143,15 +169,22 @@ impl MatrixReport {
 
 impl fmt::Display for MatrixReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "fault matrix on {} ({:.1?})", self.backend, self.elapsed)?;
         writeln!(
             f,
-            "  double confirmations {} | confirmed but unpaid {} | paid but neither confirmed nor refunded {} | refunds unaudited {} | conservation errors {}",
+            "fault matrix on {}, capture {:?} ({:.1?})",
+            self.backend, self.capture, self.elapsed
+        )?;
+        writeln!(
+            f,
+            "  double confirmations {} | confirmed but unpaid {} | paid but neither confirmed nor refunded {} | refunds unaudited {} | conservation errors {} | double captures {} | captured unconfirmed {} | authorizations left open {}",
             self.double_confirmations,
             self.confirmed_unpaid,
             self.paid_neither,
             self.refunds_unaudited,
-            self.conservation_errors
+            self.conservation_errors,
+            self.double_captures,
+            self.captured_unconfirmed,
+            self.open_authorizations
         )?;
         writeln!(
             f,
@@ -168,10 +201,11 @@ impl fmt::Display for MatrixReport {
         )?;
         writeln!(
             f,
-            "  succeeded -> confirmed in time {}, re-booked late {}, refunded late {} | settled by polling before the webhook {} | sold {}, available {}",
+            "  succeeded -> confirmed in time {}, re-booked late {}, refunded late {} | voided {} | settled by polling before the webhook {} | sold {}, available {}",
             self.confirmed_in_time,
             self.rebooked,
             self.refunded_late,
+            self.voided,
             self.settled_by_polling,
             self.sold,
             self.available
@@ -250,7 +284,15 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
         ..SandboxConfig::default()
     })
     .expect("sandbox");
-    let checkout = rush.checkout(Arc::new(sandbox.clone()));
+    let gateway = Arc::new(CountingGateway::new(Arc::new(sandbox.clone())));
+    let checkout = rush
+        .checkout(gateway.clone())
+        .with_capture_preference(cfg.capture);
+    let captures = Arc::new(
+        checkout
+            .capture_follower("fault-matrix")
+            .expect("capture follower"),
+    );
     let receiver = Receiver::start(checkout.clone()).await;
     let ttl_ms = u64::try_from(cfg.hold_ttl.as_millis()).expect("ttl");
     let endpoint = sandbox
@@ -283,6 +325,7 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
     let polled_settled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let background = {
         let (rush, checkout, stop) = (rush.clone(), checkout.clone(), stop.clone());
+        let captures = captures.clone();
         let polled_settled = polled_settled.clone();
         let lead = cfg.hold_ttl / 2;
         tokio::spawn(async move {
@@ -296,6 +339,9 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
                             .fetch_add(r.confirmed + r.failed + r.refunded, Ordering::Relaxed);
                     }
                     Err(e) => tracing::warn!("reconcile: {e}"),
+                }
+                if let Err(e) = captures.dispatch(session).await {
+                    tracing::warn!("capture follower: {e}");
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -381,6 +427,7 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
     }
     let mut report = MatrixReport {
         backend: backend.name(),
+        capture: cfg.capture,
         ..MatrixReport::default()
     };
     while let Some(done) = buyers.join_next().await {
@@ -409,7 +456,14 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
             .await
             .expect("reconcile")
             .polled;
-        if idle && swept == 0 && polled == 0 && sandbox.wait_idle(Duration::ZERO).await {
+        let followed = captures.dispatch(session).await.expect("capture follower");
+        let captures_owed = followed.sent > 0;
+        if idle
+            && swept == 0
+            && polled == 0
+            && !captures_owed
+            && sandbox.wait_idle(Duration::ZERO).await
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -417,7 +471,7 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
     stop.store(true, Ordering::Relaxed);
     background.await.expect("background jobs");
 
-    check(&rush, session, cfg, &sandbox, &mut report).await;
+    check(&rush, session, cfg, &sandbox, &gateway, &mut report).await;
     report.settled_by_polling = polled_settled.load(Ordering::Relaxed);
     report.delivery = sandbox.delivery_stats();
     report.injected_failures = sandbox
@@ -442,8 +496,11 @@ async fn check(
     session: ticket_core::SessionId,
     cfg: &MatrixConfig,
     sandbox: &Sandbox,
+    gateway: &CountingGateway,
     report: &mut MatrixReport,
 ) {
+    report.double_captures = gateway.captured_twice();
+    let captured = gateway.captured();
     let reservations = &rush.stores().reservations;
     let mut holds: Vec<Hold> = Vec::new();
     for i in 0..cfg.buyers {
@@ -477,6 +534,12 @@ async fn check(
         match intent.status {
             IntentStatus::Succeeded => {
                 report.succeeded += 1;
+                if intent.amount_received > intent.amount.amount_minor {
+                    report.double_captures += 1;
+                }
+                if captured.contains(&intent.id) && backing.is_empty() {
+                    report.captured_unconfirmed += 1;
+                }
                 match (backing.first(), intent.amount_refunded) {
                     (Some(h), 0) if h.rebooked_from.is_some() => report.rebooked += 1,
                     (Some(_), 0) => report.confirmed_in_time += 1,
@@ -488,7 +551,13 @@ async fn check(
             other => {
                 match other {
                     IntentStatus::Failed => report.failed += 1,
-                    IntentStatus::Canceled => report.canceled += 1,
+                    IntentStatus::Canceled => {
+                        report.canceled += 1;
+                        if intent.authorization_expires_at.is_some() {
+                            report.voided += 1;
+                        }
+                    }
+                    IntentStatus::RequiresCapture => report.open_authorizations += 1,
                     _ => report.processing += 1,
                 }
                 if !backing.is_empty() {

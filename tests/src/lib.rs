@@ -3,6 +3,7 @@
 //! proves it under duplicate, delayed, reordered and failed deliveries.
 
 pub mod backends;
+pub mod counting_gateway;
 pub mod fault_matrix;
 pub mod receiver;
 pub mod shop;

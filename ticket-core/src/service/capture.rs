@@ -34,7 +34,7 @@ use async_trait::async_trait;
 
 use crate::error::{Error, Result};
 use crate::gateway::{CaptureRequest, GatewayError, IntentStatus, PaymentIntent, PaymentRef};
-use crate::ids::HoldId;
+use crate::ids::{HoldId, UserId};
 use crate::model::change::ChangeKind;
 use crate::model::hold::{Hold, HoldState};
 
@@ -44,19 +44,23 @@ use super::notify::{DispatchConfig, Notification, NotificationDispatcher, Notifi
 /// The consumer name under which capture followers keep their checkpoints.
 pub const CAPTURE_CONSUMER: &str = "captures";
 
+/// The recipient of the capture follower's delivery records ([`DispatchConfig::job`]).
+pub const CAPTURE_JOB: &str = "~ticketrush-captures";
+
 impl DispatchConfig {
     /// The capture follower's settings for `holder`: `HoldConfirmed` changes, consumer
     /// [`CAPTURE_CONSUMER`], 12 attempts with backoff from 1 s doubling up to 60 s (about
     /// 7 minutes, well inside an authorization's lifetime of days).
-    pub fn captures(holder: impl Into<String>) -> Self {
-        Self {
+    pub fn captures(holder: impl Into<String>) -> Result<Self> {
+        Ok(Self {
             consumer: CAPTURE_CONSUMER.to_owned(),
+            job: Some(UserId::new(CAPTURE_JOB)?),
             kinds: vec![ChangeKind::HoldConfirmed],
             max_attempts: 12,
             backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
             ..Self::new(holder)
-        }
+        })
     }
 }
 
@@ -72,7 +76,7 @@ impl CheckoutService {
                 checkout: self.clone(),
             }),
             self.ctx.clock.clone(),
-            DispatchConfig::captures(holder),
+            DispatchConfig::captures(holder)?,
         )
     }
 

@@ -64,6 +64,11 @@ pub struct DispatchConfig {
     pub backoff: Duration,
     /// Longest wait between attempts.
     pub max_backoff: Duration,
+    /// `None`: each change is delivered to its owner (a notification). `Some(job)`: each
+    /// change is delivered once to `job`, for dispatchers that act on the change rather
+    /// than tell a person (the capture follower). Delivery records are keyed by change and
+    /// recipient, so this keeps a job's records apart from the owner's notifications.
+    pub job: Option<UserId>,
 }
 
 impl DispatchConfig {
@@ -85,6 +90,7 @@ impl DispatchConfig {
             max_attempts: 5,
             backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
+            job: None,
         }
     }
 
@@ -205,7 +211,7 @@ impl NotificationDispatcher {
         let key = DeliveryKey {
             session: change.session,
             seq: change.seq,
-            recipient: owner,
+            recipient: self.config.job.clone().unwrap_or(owner),
         };
         let d = &self.stores.deliveries;
         match d
