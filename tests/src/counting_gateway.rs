@@ -33,7 +33,11 @@ impl CountingGateway {
     /// Intents captured under more than one idempotency key (each key is one capture the
     /// provider took as new).
     pub fn captured_twice(&self) -> usize {
-        self.captures.lock().values().filter(|k| k.len() > 1).count()
+        self.captures
+            .lock()
+            .values()
+            .filter(|k| k.len() > 1)
+            .count()
     }
 
     /// Intents the checkout captured.
@@ -74,7 +78,11 @@ impl PaymentGateway for CountingGateway {
         if let Ok(i) = &out
             && i.status == IntentStatus::Succeeded
         {
-            self.captures.lock().entry(i.id.clone()).or_default().insert(key);
+            self.captures
+                .lock()
+                .entry(i.id.clone())
+                .or_default()
+                .insert(key);
         }
         out
     }

@@ -6,111 +6,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
 use payment_sandbox::cards::numbers;
 use payment_sandbox::{Sandbox, SandboxConfig};
-use ticket_core::gateway::{
-    EventKind, GatewayError, HOLD_METADATA_KEY, IntentId, IntentStatus, NewIntent, PaymentEvent,
-    PaymentGateway, PaymentIntent,
-};
+use ticket_core::gateway::{EventKind, GatewayError, IntentStatus, PaymentEvent, PaymentGateway};
 use ticket_core::memory::MemoryStore;
 use ticket_core::model::audit::AuditScope;
-use ticket_core::model::hold::{Hold, HoldState};
-use ticket_core::service::{Checkout, CheckoutService, PaymentResult, RefundReason};
+use ticket_core::model::hold::HoldState;
+use ticket_core::service::{PaymentResult, RefundReason};
 use ticket_core::testkit::{Fixture, user};
 use ticket_core::{Clock, Error};
 
-struct Shop {
-    f: Fixture,
-    sandbox: Sandbox,
-    checkout: CheckoutService,
-}
-
-async fn shop(capacity: u32) -> Shop {
-    let f = Fixture::general(MemoryStore::new().stores(), capacity, Duration::ZERO).await;
-    let sandbox = Sandbox::with_clock(
-        SandboxConfig {
-            slow_delay: Duration::from_millis(30),
-            confirm_timeout: Duration::from_millis(30),
-            ..SandboxConfig::default()
-        },
-        Arc::new(f.clock.clone()),
-    )
-    .expect("sandbox");
-    let checkout = f.rush.checkout(Arc::new(sandbox.clone()));
-    Shop {
-        f,
-        sandbox,
-        checkout,
-    }
-}
-
-impl Shop {
-    async fn intent_of(&self, hold: &Hold) -> PaymentIntent {
-        let r = self
-            .f
-            .reload(hold)
-            .await
-            .payment_ref
-            .expect("payment started");
-        self.sandbox
-            .get_intent(&IntentId::new(r).expect("id"))
-            .await
-            .expect("intent")
-    }
-
-    /// User `i` holds one unit and pays for it with `card`.
-    async fn pay(&self, i: usize, card: &str) -> (Hold, Checkout) {
-        let h = self.f.hold(&user(i), 1).await;
-        let c = self
-            .checkout
-            .begin(h.id, &h.user, card)
-            .await
-            .expect("checkout");
-        (h, c)
-    }
-
-    /// An intent for `hold` created behind the checkout's back and never confirmed.
-    async fn unconfirmed_intent(&self, hold: &Hold, key: &str) -> PaymentIntent {
-        self.sandbox
-            .create_intent(NewIntent {
-                amount: hold.amount,
-                payment_method: numbers::SUCCEEDS.into(),
-                capture_method: ticket_core::gateway::CaptureMethod::Automatic,
-                metadata: [(HOLD_METADATA_KEY.to_owned(), hold.id.to_string())].into(),
-                idempotency_key: key.into(),
-            })
-            .await
-            .expect("intent")
-    }
-
-    /// Waits until the slow card's intent has settled at the provider.
-    async fn settled(&self, hold: &Hold) -> PaymentIntent {
-        for _ in 0..500 {
-            let i = self.intent_of(hold).await;
-            if i.status.is_final() {
-                return i;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("intent never settled")
-    }
-
-    fn event(
-        &self,
-        id: &str,
-        kind: EventKind,
-        sequence: u64,
-        intent: &PaymentIntent,
-    ) -> PaymentEvent {
-        PaymentEvent {
-            id: id.into(),
-            kind,
-            sequence,
-            created_at: self.f.clock.now(),
-            intent: intent.clone(),
-        }
-    }
-}
+use common::shop::shop;
 
 #[tokio::test]
 async fn a_succeeding_card_confirms_at_once() {

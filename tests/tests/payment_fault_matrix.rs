@@ -5,8 +5,8 @@
 //! conservation, double capture, capture without a confirmed reservation or authorization
 //! left open.
 
-use ticketrush_e2e::backends::Backend;
 use ticket_core::service::CapturePreference;
+use ticketrush_e2e::backends::Backend;
 use ticketrush_e2e::fault_matrix::{MatrixConfig, run};
 
 /// One matrix at a time: run side by side on two cores they would measure each other.

@@ -504,7 +504,9 @@ impl CheckoutService {
         )
         .await?
         {
-            MoneyBack::Voided => Ok(PaymentResult::Voided { hold, reason }),
+            MoneyBack::Voided | MoneyBack::KeptOnly { .. } => {
+                Ok(PaymentResult::Voided { hold, reason })
+            }
             MoneyBack::Refunded(refund) => Ok(PaymentResult::Refunded {
                 hold,
                 reason,

@@ -352,13 +352,15 @@ impl RefundService {
     }
 
     /// Returns the decided amount through the provider, once: the key is per hold. A free
-    /// reservation or a 100 % fee returns nothing and calls nobody.
+    /// reservation calls nobody; a 100 % fee returns nothing (an uncaptured authorization is
+    /// captured whole for it).
     async fn refund(&self, hold: &Hold, decision: &RefundDecision) -> Result<String> {
-        let (Some(payment), true) = (&hold.payment_ref, decision.refund.amount_minor > 0) else {
+        let (Some(payment), true) = (&hold.payment_ref, hold.amount.amount_minor > 0) else {
             return Ok(format!("none-{}", hold.id));
         };
         let intent = IntentId::new(payment.clone()).map_err(Error::Payment)?;
-        // An authorization never captured is voided: nothing was taken, nothing to return.
+        // An authorization never captured is captured for the fee only (or voided): what
+        // the buyer gets back was never taken.
         let back = return_money(
             self.gateway.as_ref(),
             &intent,
@@ -369,7 +371,12 @@ impl RefundService {
         .await?;
         match back {
             MoneyBack::Refunded(Some(refund)) => Ok(refund.id),
-            MoneyBack::Refunded(None) | MoneyBack::Voided => Ok(intent.to_string()),
+            MoneyBack::Refunded(None) if decision.refund.amount_minor == 0 => {
+                Ok(format!("none-{}", hold.id))
+            }
+            MoneyBack::Refunded(None) | MoneyBack::Voided | MoneyBack::KeptOnly { .. } => {
+                Ok(intent.to_string())
+            }
         }
     }
 }

@@ -3,21 +3,32 @@
 //! cancellation flow, so both treat an uncaptured authorization the same way.
 
 use crate::error::{Error, Result};
-use crate::gateway::{GatewayError, IntentId, IntentStatus, PaymentGateway, Refund, RefundRequest};
+use crate::gateway::{
+    CaptureRequest, GatewayError, IntentId, IntentStatus, PaymentGateway, Refund, RefundRequest,
+};
 
 /// How the money went back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum MoneyBack {
     /// The authorization was voided (or the intent canceled): nothing had been taken.
     Voided,
-    /// Refunded; `None` when an earlier refund had already returned everything taken.
+    /// Refunded; `None` when an earlier refund had already returned everything taken, or
+    /// nothing was to be returned.
     Refunded(Option<Refund>),
+    /// The authorization was captured for what is kept (a cancellation fee) and the rest
+    /// released: nothing to refund.
+    KeptOnly {
+        /// Minor units captured.
+        captured: i64,
+    },
 }
 
 /// Returns `amount_minor` (everything when `None`) of `intent` under the provider key
-/// `key`, so a repeat never returns money twice. An intent that was never charged
-/// (authorized, or not yet confirmed) is voided instead; a conflict that the intent's
-/// current state explains (already fully refunded, already voided) is success.
+/// `key`, so a repeat never returns money twice. An intent that was only authorized is
+/// captured for what is kept (the amount minus what is returned; partially where the
+/// provider allows, else captured whole and the rest refunded) or voided when nothing is
+/// kept; one never confirmed is voided. A conflict that the intent's current state explains
+/// (already fully refunded, already voided) is success.
 pub(crate) async fn return_money(
     gateway: &dyn PaymentGateway,
     intent: &IntentId,
@@ -26,8 +37,29 @@ pub(crate) async fn return_money(
     key: &str,
 ) -> Result<MoneyBack> {
     let current = gateway.get_intent(intent).await?;
-    if current.received_minor() == 0 && void(gateway, intent).await? {
+    let authorized = current.amount.amount_minor;
+    let give_back = amount_minor.unwrap_or(authorized).clamp(0, authorized);
+    if current.status == IntentStatus::RequiresCapture && give_back < authorized {
+        let keep = authorized - give_back;
+        let partial = gateway.capabilities().partial_capture;
+        let captured = gateway
+            .capture(CaptureRequest {
+                intent: intent.clone(),
+                amount_minor: partial.then_some(keep),
+                idempotency_key: format!("{key}-capture"),
+            })
+            .await;
+        match captured {
+            Ok(_) if partial => return Ok(MoneyBack::KeptOnly { captured: keep }),
+            // Captured whole: refund what is returned below.
+            Ok(_) | Err(GatewayError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    } else if current.received_minor() == 0 && void(gateway, intent).await? {
         return Ok(MoneyBack::Voided);
+    }
+    if give_back == 0 {
+        return Ok(MoneyBack::Refunded(None));
     }
     let req = RefundRequest {
         intent: intent.clone(),

@@ -1,0 +1,336 @@
+//! Authorize, confirm, capture: the checkout with manual capture against the sandbox, one
+//! behaviour at a time (in-process, manual clock). A payment is captured only once its hold
+//! is confirmed; a late authorization whose units were resold is voided, never charged; a
+//! capture the provider does not answer is taken by the capture follower; an authorization
+//! that ends uncaptured cancels the reservation; a cancellation before the capture voids.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+mod common;
+
+use async_trait::async_trait;
+use payment_sandbox::Sandbox;
+use payment_sandbox::cards::numbers;
+use ticket_core::gateway::{
+    Capabilities, CaptureMethod, CaptureRequest, EventKind, GatewayError, IntentId, IntentStatus,
+    NewIntent, PaymentGateway, PaymentIntent, Refund, RefundRequest,
+};
+use ticket_core::model::audit::Actor;
+use ticket_core::model::hold::{Hold, HoldState};
+use ticket_core::model::refund_policy::RefundBasis;
+use ticket_core::service::{CapturePreference, PaymentResult, RefundReason};
+use ticket_core::testkit::user;
+
+use common::shop::{Shop, shop_with};
+
+async fn manual(capacity: u32) -> Shop {
+    shop_with(capacity, CapturePreference::ManualWhenSupported).await
+}
+
+/// Waits until the slow card's intent left `processing`.
+async fn authorized(s: &Shop, hold: &Hold) -> PaymentIntent {
+    for _ in 0..500 {
+        let i = s.intent_of(hold).await;
+        if i.status != IntentStatus::Processing {
+            return i;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("intent never authorized")
+}
+
+/// The sandbox, except that its first `failing` captures go unanswered.
+#[derive(Debug)]
+struct UnansweredCaptures {
+    inner: Sandbox,
+    failing: usize,
+    tried: AtomicUsize,
+}
+
+#[async_trait]
+impl PaymentGateway for UnansweredCaptures {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn create_intent(&self, req: NewIntent) -> Result<PaymentIntent, GatewayError> {
+        self.inner.create_intent(req).await
+    }
+    async fn confirm_intent(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
+        self.inner.confirm_intent(id).await
+    }
+    async fn get_intent(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
+        self.inner.get_intent(id).await
+    }
+    async fn cancel_intent(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
+        self.inner.cancel_intent(id).await
+    }
+    async fn refund(&self, req: RefundRequest) -> Result<Refund, GatewayError> {
+        self.inner.refund(req).await
+    }
+    async fn capture(&self, req: CaptureRequest) -> Result<PaymentIntent, GatewayError> {
+        if self.tried.fetch_add(1, Ordering::SeqCst) < self.failing {
+            return Err(GatewayError::Timeout);
+        }
+        self.inner.capture(req).await
+    }
+}
+
+fn unanswered(s: &Shop, failing: usize) -> Arc<UnansweredCaptures> {
+    Arc::new(UnansweredCaptures {
+        inner: s.sandbox.clone(),
+        failing,
+        tried: AtomicUsize::new(0),
+    })
+}
+
+#[tokio::test]
+async fn an_authorized_payment_confirms_the_hold_then_is_captured() {
+    let s = manual(2).await;
+    assert_eq!(s.checkout.capture_method(), CaptureMethod::Manual);
+    let (h, c) = s.pay(1, numbers::SUCCEEDS).await;
+    assert!(
+        matches!(c.result, Some(PaymentResult::Confirmed { .. })),
+        "{c:?}"
+    );
+    assert_eq!(c.hold.state, HoldState::Confirmed);
+    let intent = s.intent_of(&h).await;
+    assert_eq!(intent.capture_method, CaptureMethod::Manual);
+    assert_eq!(intent.status, IntentStatus::Succeeded);
+    assert_eq!(intent.amount_received, h.amount.amount_minor);
+    assert_eq!(s.f.ga().await, (1, 0, 1));
+    // Every later report of the same payment changes nothing and captures nothing more.
+    for kind in [EventKind::AmountCapturableUpdated, EventKind::Succeeded] {
+        let again = s
+            .checkout
+            .handle_event(&s.event(&format!("evt_{kind:?}"), kind, 9, &intent))
+            .await
+            .expect("repeat");
+        assert!(
+            matches!(again, PaymentResult::Confirmed { .. }),
+            "{again:?}"
+        );
+    }
+    assert_eq!(s.intent_of(&h).await.amount_received, h.amount.amount_minor);
+    assert!(s.sandbox.refunds().is_empty());
+}
+
+#[tokio::test]
+async fn a_late_authorization_after_resale_is_voided_never_charged() {
+    let s = manual(1).await;
+    let (a, _) = s.pay(1, numbers::SUCCEEDS_SLOWLY).await;
+    s.f.clock.advance(s.f.rush.limits().hold_ttl);
+    assert_eq!(
+        s.f.rush
+            .expiry
+            .sweep(10)
+            .await
+            .expect("sweep")
+            .expired
+            .len(),
+        1
+    );
+    let b = s.f.hold(&user(2), 1).await;
+    s.checkout
+        .begin(b.id, &b.user, numbers::SUCCEEDS)
+        .await
+        .expect("resale");
+    let late = authorized(&s, &a).await;
+    assert_eq!(late.status, IntentStatus::RequiresCapture);
+
+    let event = s.event("evt_late", EventKind::AmountCapturableUpdated, 2, &late);
+    let result = s.checkout.handle_event(&event).await.expect("late payment");
+    let PaymentResult::Voided { hold, reason } = &result else {
+        panic!("expected a void, got {result:?}")
+    };
+    assert_eq!(
+        (hold.state, *reason),
+        (HoldState::Refunded, RefundReason::LatePayment)
+    );
+    let now = s.intent_of(&a).await;
+    assert_eq!(
+        (now.status, now.amount_received),
+        (IntentStatus::Canceled, 0)
+    );
+    assert!(
+        s.sandbox.refunds().is_empty(),
+        "nothing charged, nothing refunded"
+    );
+    // Duplicates and polls of the voided payment change nothing.
+    assert_eq!(s.checkout.handle_event(&event).await.expect("dup"), result);
+    s.checkout.apply_intent(&now).await.expect("applied again");
+    assert_eq!(s.intent_of(&a).await.amount_received, 0);
+    assert_eq!(s.f.ga().await, (0, 0, 1), "B's ticket stands");
+}
+
+#[tokio::test]
+async fn a_late_authorization_with_units_on_sale_is_rebooked_then_captured() {
+    let s = manual(1).await;
+    let (a, _) = s.pay(1, numbers::SUCCEEDS_SLOWLY).await;
+    s.f.clock.advance(s.f.rush.limits().hold_ttl);
+    s.f.rush.expiry.sweep(10).await.expect("sweep");
+    let late = authorized(&s, &a).await;
+    let result = s
+        .checkout
+        .handle_event(&s.event("evt_late", EventKind::AmountCapturableUpdated, 2, &late))
+        .await
+        .expect("late payment");
+    let PaymentResult::Rebooked { ended, confirmed } = result else {
+        panic!("expected a re-booking, got {result:?}")
+    };
+    assert_eq!(
+        (ended.state, confirmed.state),
+        (HoldState::Expired, HoldState::Confirmed)
+    );
+    assert_eq!(s.intent_of(&a).await.status, IntentStatus::Succeeded);
+    assert_eq!(s.f.ga().await, (0, 0, 1));
+}
+
+#[tokio::test]
+async fn an_unanswered_capture_is_taken_by_the_capture_follower() {
+    let s = manual(1).await;
+    let gateway = unanswered(&s, 1);
+    let checkout =
+        s.f.rush
+            .checkout(gateway.clone())
+            .with_capture_preference(CapturePreference::ManualWhenSupported);
+    let h = s.f.hold(&user(1), 1).await;
+    let c = checkout
+        .begin(h.id, &h.user, numbers::SUCCEEDS)
+        .await
+        .expect("checkout");
+    assert!(
+        matches!(c.result, Some(PaymentResult::CapturePending { .. })),
+        "{c:?}"
+    );
+    assert_eq!(
+        c.hold.state,
+        HoldState::Confirmed,
+        "confirmed before capture"
+    );
+    assert_eq!(s.intent_of(&h).await.status, IntentStatus::RequiresCapture);
+
+    let follower = checkout.capture_follower("test").expect("follower");
+    let report = follower.dispatch(s.f.session).await.expect("follow");
+    assert_eq!(report.sent, 1, "{report:?}");
+    let intent = s.intent_of(&h).await;
+    assert_eq!(
+        (intent.status, intent.amount_received),
+        (IntentStatus::Succeeded, h.amount.amount_minor)
+    );
+    // A second pass finds nothing owed.
+    let again = follower.dispatch(s.f.session).await.expect("follow again");
+    assert_eq!(again.sent, 0);
+    assert_eq!(s.f.reload(&h).await.state, HoldState::Confirmed);
+}
+
+#[tokio::test]
+async fn an_authorization_that_ends_uncaptured_cancels_the_reservation() {
+    let s = manual(1).await;
+    let gateway = unanswered(&s, usize::MAX);
+    let checkout = s.f.rush.checkout(gateway.clone());
+    let h = s.f.hold(&user(1), 1).await;
+    checkout
+        .begin(h.id, &h.user, numbers::SUCCEEDS)
+        .await
+        .expect("checkout");
+    assert_eq!(s.f.reload(&h).await.state, HoldState::Confirmed);
+    // The authorization ends at the provider before any capture went through.
+    let intent_id = IntentId::new(s.f.reload(&h).await.payment_ref.expect("paid")).expect("id");
+    let ended = s
+        .sandbox
+        .void(&intent_id)
+        .await
+        .expect("authorization ends");
+    let result = checkout
+        .handle_event(&s.event("evt_canceled", EventKind::Canceled, 3, &ended))
+        .await
+        .expect("canceled");
+    let PaymentResult::Failed { hold } = result else {
+        panic!("expected the reservation to fail, got {result:?}")
+    };
+    assert_eq!(hold.state, HoldState::Cancelled);
+    assert_eq!(s.f.ga().await, (1, 0, 0), "its unit is back on sale");
+    assert_eq!(
+        s.intent_of(&h).await.amount_received,
+        0,
+        "nothing was taken"
+    );
+    // The follower agrees and takes nothing.
+    let report = checkout
+        .capture_follower("test")
+        .expect("follower")
+        .dispatch(s.f.session)
+        .await
+        .expect("follow");
+    assert_eq!(report.gave_up, 0, "{report:?}");
+    assert_eq!(s.intent_of(&h).await.status, IntentStatus::Canceled);
+}
+
+#[tokio::test]
+async fn cancelling_before_the_capture_voids_instead_of_refunding() {
+    let s = manual(1).await;
+    let gateway = unanswered(&s, usize::MAX);
+    let checkout = s.f.rush.checkout(gateway.clone());
+    let h = s.f.hold(&user(1), 1).await;
+    checkout
+        .begin(h.id, &h.user, numbers::SUCCEEDS)
+        .await
+        .expect("checkout");
+    let out =
+        s.f.rush
+            .refunds(gateway.clone())
+            .cancel_as(
+                h.id,
+                Actor::Operator("organiser".into()),
+                RefundBasis::Full,
+                "changed plans",
+            )
+            .await
+            .expect("cancel");
+    assert_eq!(out.hold.state, HoldState::Refunded);
+    let intent = s.intent_of(&h).await;
+    assert_eq!(
+        (intent.status, intent.amount_received),
+        (IntentStatus::Canceled, 0)
+    );
+    assert!(s.sandbox.refunds().is_empty(), "voided, not refunded");
+    assert_eq!(s.f.ga().await, (1, 0, 0));
+}
+
+#[tokio::test]
+async fn a_hosted_session_still_open_when_the_hold_ends_is_closed_and_the_hold_fails() {
+    let s = manual(1).await;
+    let h = s.f.hold(&user(1), 1).await;
+    let c = s
+        .checkout
+        .begin_hosted(h.id, &h.user, "http://shop.example/return")
+        .await
+        .expect("hosted checkout");
+    let session = c.session.expect("a session to pay on");
+    assert_eq!(c.hold.state, HoldState::Paying);
+    // Asking again answers the same session; a card checkout of the same hold is refused.
+    let again = s
+        .checkout
+        .begin_hosted(h.id, &h.user, "http://shop.example/return")
+        .await
+        .expect("again");
+    assert_eq!(again.session.map(|x| x.id), Some(session.id.clone()));
+    // The buyer never pays; the reconciler closes the page as the hold's time runs out.
+    let lead = Duration::from_secs(30);
+    s.f.clock.set(h.expires_at.minus(Duration::from_secs(10)));
+    let report = s.checkout.reconcile(lead, 10).await.expect("reconcile");
+    assert_eq!((report.polled, report.failed), (1, 1), "{report:?}");
+    assert_eq!(s.f.reload(&h).await.state, HoldState::PaymentFailed);
+    let closed = s
+        .sandbox
+        .get_checkout_session(&session.id)
+        .await
+        .expect("session");
+    assert_eq!(
+        closed.status,
+        ticket_core::gateway::CheckoutSessionStatus::Expired
+    );
+    assert_eq!(s.f.ga().await, (1, 0, 0));
+}
