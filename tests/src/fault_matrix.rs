@@ -553,7 +553,12 @@ async fn check(
                     IntentStatus::Failed => report.failed += 1,
                     IntentStatus::Canceled => {
                         report.canceled += 1;
-                        if intent.authorization_expires_at.is_some() {
+                        // Voided because its hold had ended (the hold names the payment
+                        // and says its money went back).
+                        let gave_back = by_payment.get(intent.id.as_str()).is_some_and(|v| {
+                            v.iter().any(|h| h.state == HoldState::Refunded)
+                        });
+                        if gave_back {
                             report.voided += 1;
                         }
                     }
