@@ -555,9 +555,9 @@ async fn check(
                         report.canceled += 1;
                         // Voided because its hold had ended (the hold names the payment
                         // and says its money went back).
-                        let gave_back = by_payment.get(intent.id.as_str()).is_some_and(|v| {
-                            v.iter().any(|h| h.state == HoldState::Refunded)
-                        });
+                        let gave_back = by_payment
+                            .get(intent.id.as_str())
+                            .is_some_and(|v| v.iter().any(|h| h.state == HoldState::Refunded));
                         if gave_back {
                             report.voided += 1;
                         }
