@@ -19,7 +19,7 @@ use ticket_core::gateway::{
 };
 use ticket_core::model::audit::Actor;
 use ticket_core::model::hold::{Hold, HoldState};
-use ticket_core::model::refund_policy::RefundBasis;
+use ticket_core::model::refund_policy::{FeeTier, RefundBasis, RefundPolicy};
 use ticket_core::service::{CapturePreference, PaymentResult, RefundReason};
 use ticket_core::testkit::user;
 
@@ -226,7 +226,7 @@ async fn an_unanswered_capture_is_taken_by_the_capture_follower() {
 }
 
 #[tokio::test]
-async fn an_authorization_that_ends_uncaptured_cancels_the_reservation() {
+async fn an_authorization_that_expires_uncaptured_cancels_the_reservation() {
     let s = manual(1).await;
     let gateway = unanswered(&s, usize::MAX);
     let checkout = s.f.rush.checkout(gateway.clone());
@@ -236,13 +236,58 @@ async fn an_authorization_that_ends_uncaptured_cancels_the_reservation() {
         .await
         .expect("checkout");
     assert_eq!(s.f.reload(&h).await.state, HoldState::Confirmed);
-    // The authorization ends at the provider before any capture went through.
+    let authorized = s.intent_of(&h).await;
+    let expires = authorized
+        .authorization_expires_at
+        .expect("an authorization has a lifetime");
+    // The provider never answers a capture, and the authorization's lifetime runs out.
+    s.f.clock.set(expires.plus(Duration::from_secs(1)));
+    let ended = s.intent_of(&h).await;
+    assert_eq!(
+        (ended.status, ended.amount_received),
+        (IntentStatus::Canceled, 0)
+    );
+    // The follower finds the reservation unpaid and cancels it.
+    let report = checkout
+        .capture_follower("test")
+        .expect("follower")
+        .dispatch(s.f.session)
+        .await
+        .expect("follow");
+    assert_eq!((report.sent, report.gave_up), (1, 0), "{report:?}");
+    assert_eq!(s.f.reload(&h).await.state, HoldState::Cancelled);
+    assert_eq!(s.f.ga().await, (1, 0, 0), "its unit is back on sale");
+    // The provider's canceled event, arriving after, changes nothing more.
+    let result = checkout
+        .handle_event(&s.event("evt_canceled", EventKind::Canceled, 3, &ended))
+        .await
+        .expect("canceled");
+    assert!(
+        matches!(
+            result,
+            PaymentResult::Failed { .. } | PaymentResult::Ignored { .. }
+        ),
+        "{result:?}"
+    );
+    assert_eq!(s.f.ga().await, (1, 0, 0));
+}
+
+#[tokio::test]
+async fn the_providers_canceled_event_alone_cancels_an_uncaptured_reservation() {
+    let s = manual(1).await;
+    let gateway = unanswered(&s, usize::MAX);
+    let checkout = s.f.rush.checkout(gateway.clone());
+    let h = s.f.hold(&user(1), 1).await;
+    checkout
+        .begin(h.id, &h.user, numbers::SUCCEEDS)
+        .await
+        .expect("checkout");
     let intent_id = IntentId::new(s.f.reload(&h).await.payment_ref.expect("paid")).expect("id");
     let ended = s
         .sandbox
         .void(&intent_id)
         .await
-        .expect("authorization ends");
+        .expect("voided at the provider");
     let result = checkout
         .handle_event(&s.event("evt_canceled", EventKind::Canceled, 3, &ended))
         .await
@@ -251,21 +296,7 @@ async fn an_authorization_that_ends_uncaptured_cancels_the_reservation() {
         panic!("expected the reservation to fail, got {result:?}")
     };
     assert_eq!(hold.state, HoldState::Cancelled);
-    assert_eq!(s.f.ga().await, (1, 0, 0), "its unit is back on sale");
-    assert_eq!(
-        s.intent_of(&h).await.amount_received,
-        0,
-        "nothing was taken"
-    );
-    // The follower agrees and takes nothing.
-    let report = checkout
-        .capture_follower("test")
-        .expect("follower")
-        .dispatch(s.f.session)
-        .await
-        .expect("follow");
-    assert_eq!(report.gave_up, 0, "{report:?}");
-    assert_eq!(s.intent_of(&h).await.status, IntentStatus::Canceled);
+    assert_eq!(s.f.ga().await, (1, 0, 0));
 }
 
 #[tokio::test]
@@ -333,4 +364,50 @@ async fn a_hosted_session_still_open_when_the_hold_ends_is_closed_and_the_hold_f
         ticket_core::gateway::CheckoutSessionStatus::Expired
     );
     assert_eq!(s.f.ga().await, (1, 0, 0));
+}
+
+#[tokio::test]
+async fn a_cancellation_fee_before_the_capture_captures_only_the_fee() {
+    let s = manual(1).await;
+    s.f.set_policy(|p| {
+        p.refund = RefundPolicy {
+            cancel_until_before_start_secs: 0,
+            tiers: vec![FeeTier {
+                before_start_secs: 0,
+                fee_bps: 1_000,
+            }],
+        }
+    })
+    .await;
+    let gateway = unanswered(&s, 1);
+    let checkout = s.f.rush.checkout(gateway.clone());
+    let h = s.f.hold(&user(1), 1).await;
+    let c = checkout
+        .begin(h.id, &h.user, numbers::SUCCEEDS)
+        .await
+        .expect("checkout");
+    assert!(
+        matches!(c.result, Some(PaymentResult::CapturePending { .. })),
+        "{c:?}"
+    );
+    let out =
+        s.f.rush
+            .refunds(gateway.clone())
+            .cancel(h.id, &h.user)
+            .await
+            .expect("the buyer cancels");
+    assert_eq!(out.hold.state, HoldState::Refunded);
+    let fee = h.amount.amount_minor / 10;
+    assert_eq!(out.decision.fee.amount_minor, fee);
+    let intent = s.intent_of(&h).await;
+    assert_eq!(
+        (
+            intent.status,
+            intent.amount_received,
+            intent.amount_refunded
+        ),
+        (IntentStatus::Succeeded, fee, 0),
+        "only the fee was ever taken"
+    );
+    assert!(s.sandbox.refunds().is_empty());
 }
