@@ -390,15 +390,8 @@ impl CheckoutService {
                         reason: format!("intent {} is not the hold's checkout", intent.id),
                     });
                 }
-                if let Some(open) = self.open_session_of(&hold).await? {
-                    // On the provider's page a declined card leaves the session open for
-                    // another one: the hold stays PAYING until the session ends.
-                    return Ok(PaymentResult::Ignored {
-                        reason: format!(
-                            "attempt {} failed; session {} is still open",
-                            intent.id, open.id
-                        ),
-                    });
+                if let Some(reason) = self.attempt_superseded(&hold, intent).await? {
+                    return Ok(PaymentResult::Ignored { reason });
                 }
                 let why = intent.failure.as_ref().map_or_else(
                     || format!("payment {}", intent.status.as_str()),
@@ -439,8 +432,16 @@ impl CheckoutService {
         }
     }
 
-    /// The hold's hosted session, when it pays through one that is still open.
-    async fn open_session_of(&self, hold: &Hold) -> Result<Option<CheckoutSession>> {
+    /// For a hold paying on the provider's hosted page, why a failed or canceled attempt
+    /// does not fail the hold: the session is still open (a declined card leaves it open for
+    /// another one), or another attempt completed it (that attempt's own events settle the
+    /// hold). `None` when the failure stands: the session expired, or its completing
+    /// attempt is the one that failed.
+    async fn attempt_superseded(
+        &self,
+        hold: &Hold,
+        intent: &PaymentIntent,
+    ) -> Result<Option<String>> {
         let Some(PaymentRef::CheckoutSession(id)) = hold
             .payment_ref
             .as_deref()
@@ -450,7 +451,19 @@ impl CheckoutService {
             return Ok(None);
         };
         let session = self.gateway.get_checkout_session(&id).await?;
-        Ok((session.status == CheckoutSessionStatus::Open).then_some(session))
+        Ok(match session.status {
+            CheckoutSessionStatus::Open => Some(format!(
+                "attempt {} failed; session {id} is still open",
+                intent.id
+            )),
+            CheckoutSessionStatus::Complete if session.intent.as_ref() != Some(&intent.id) => {
+                Some(format!(
+                    "attempt {} failed; session {id} was completed by another attempt",
+                    intent.id
+                ))
+            }
+            CheckoutSessionStatus::Complete | CheckoutSessionStatus::Expired => None,
+        })
     }
 
     async fn settled(
