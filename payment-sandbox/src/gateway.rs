@@ -523,10 +523,7 @@ impl PaymentGateway for Sandbox {
             req.metadata,
             self.inner.clock.now(),
         )?;
-        let dispatcher = &self.inner.dispatcher;
-        book.make_room_for_intent(self.inner.config.max_intents, |id| {
-            dispatcher.has_pending(id)
-        })?;
+        self.make_room_for_intent(&mut book)?;
         book.insert_intent(fp, Entry::new(created.clone(), card, req.idempotency_key));
         Ok(created)
     }

@@ -10,7 +10,7 @@
 //! | `POST /v1/payment_intents/{id}/capture` | capture an authorization (`Idempotency-Key`; body [`CaptureBody`]) |
 //! | `POST /v1/payment_intents/{id}/refunds` | refund (`Idempotency-Key`; body [`RefundBody`]) |
 //! | `GET /v1/refunds?limit&starting_after` | list refunds in the order they were made, a [`Page`] at a time |
-//! | `POST /v1/webhook_endpoints` | register an endpoint ([`EndpointConfig`]) |
+//! | `POST /v1/webhook_endpoints` | register an endpoint ([`EndpointConfig`](crate::delivery::EndpointConfig)) |
 //! | `GET /v1/webhook_endpoints/{id}` | read an endpoint |
 //! | `POST /v1/webhook_endpoints/{id}/rotate_secret` | rotate its signing key |
 //! | `GET /v1/webhook_endpoints/{id}/deliveries` | its delivery log |
@@ -20,7 +20,7 @@
 //! | `POST /v1/checkout_sessions/{id}/expire` | expire an open session (idempotent; `409` once complete, with its intent's status) |
 //!
 //! Every `/v1` route needs the sandbox's secret API key, `Authorization: Bearer sk_test_…`
-//! ([`ApiKey`], given to [`router`] and [`serve`]): without it, or with another, the answer
+//! ([`ApiKey`](crate::auth::ApiKey), given to [`router`] and [`serve`]): without it, or with another, the answer
 //! is `401 {"error": {"type": "unauthorized", …}}` with `WWW-Authenticate: Bearer`, before
 //! any handler runs, so nothing changes; unknown paths answer `401` too, not `404`. The
 //! buyer's payment page (`/pay/{id}`, see [`hosted_page_router`]) is the exception: the

@@ -874,3 +874,45 @@ async fn an_invalid_public_url_is_refused() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_sessions_are_never_evicted() {
+    let sandbox = Sandbox::new(SandboxConfig {
+        max_sessions: 1,
+        ..SandboxConfig::default()
+    })
+    .expect("sandbox");
+    let req = |key: &str| NewCheckoutSession {
+        amount: Money {
+            amount_minor: 1_000,
+            currency: Currency::new("KRW").expect("KRW"),
+        },
+        capture_method: CaptureMethod::Automatic,
+        return_url: RETURN.into(),
+        description: String::new(),
+        metadata: BTreeMap::new(),
+        expires_at: Timestamp::from_millis(now_ms() + 60_000),
+        idempotency_key: key.into(),
+    };
+    let first = sandbox
+        .create_checkout_session(req("a"))
+        .await
+        .expect("create");
+    assert!(matches!(
+        sandbox.create_checkout_session(req("b")).await,
+        Err(GatewayError::Unavailable(_))
+    ));
+    sandbox
+        .expire_checkout_session(&first.id)
+        .await
+        .expect("expire");
+    let second = sandbox
+        .create_checkout_session(req("b"))
+        .await
+        .expect("room once the first expired");
+    assert!(matches!(
+        sandbox.get_checkout_session(&first.id).await,
+        Err(GatewayError::NotFound(_))
+    ));
+    assert_eq!(sandbox.checkout_sessions(), vec![second]);
+}

@@ -176,6 +176,25 @@ impl Sandbox {
         }
     }
 
+    /// Under the book's lock: makes room for one more intent (see
+    /// [`crate::SandboxConfig::max_intents`]). When no intent can go, the sessions whose
+    /// time is up are expired first (their waiting attempts canceled, so that those can go
+    /// once their webhooks are delivered) and room is looked for again.
+    pub(super) fn make_room_for_intent(&self, book: &mut Book) -> Result<(), GatewayError> {
+        let dispatcher = &self.inner.dispatcher;
+        let max = self.inner.config.max_intents;
+        if book
+            .make_room_for_intent(max, |i| dispatcher.has_pending(i))
+            .is_ok()
+        {
+            return Ok(());
+        }
+        for id in book.session_ids() {
+            self.expire_session_if_due(book, &id);
+        }
+        book.make_room_for_intent(max, |i| dispatcher.has_pending(i))
+    }
+
     /// The session, expired first if its time is up.
     fn session_now(
         &self,
@@ -390,8 +409,7 @@ impl Sandbox {
             metadata: &session.metadata,
         })
         .map_err(|e| PayError::Unavailable(e.to_string()))?;
-        let dispatcher = &self.inner.dispatcher;
-        book.make_room_for_intent(self.inner.config.max_intents, |i| dispatcher.has_pending(i))
+        self.make_room_for_intent(book)
             .map_err(|e| PayError::Unavailable(e.to_string()))?;
         // From here on the attempt applies whole.
         if let Some(previous) = &session.intent {
