@@ -916,3 +916,29 @@ async fn open_sessions_are_never_evicted() {
     ));
     assert_eq!(sandbox.checkout_sessions(), vec![second]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_card_completes_the_session_while_its_payment_processes() {
+    let s = served_with(SandboxConfig {
+        slow_delay: Duration::from_millis(50),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let session = s.open("manual").await;
+    let (id, url) = (id_of(&session), url_of(&session));
+    let answer = s.post_page(&url, card(numbers::SUCCEEDS_SLOWLY)).await;
+    assert_back_to_shop(&answer, &id, false);
+    let done = s.session(&id).await;
+    assert_eq!(done.status, CheckoutSessionStatus::Complete);
+    let intent = done.intent.clone().expect("an attempt");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = s.sandbox.get_intent(&intent).await.expect("read");
+        if now.status == IntentStatus::RequiresCapture {
+            break;
+        }
+        assert_eq!(now.status, IntentStatus::Processing);
+        assert!(std::time::Instant::now() < deadline, "never authorized");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
