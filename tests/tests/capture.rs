@@ -331,42 +331,6 @@ async fn cancelling_before_the_capture_voids_instead_of_refunding() {
 }
 
 #[tokio::test]
-async fn a_hosted_session_still_open_when_the_hold_ends_is_closed_and_the_hold_fails() {
-    let s = manual(1).await;
-    let h = s.f.hold(&user(1), 1).await;
-    let c = s
-        .checkout
-        .begin_hosted(h.id, &h.user, "http://shop.example/return")
-        .await
-        .expect("hosted checkout");
-    let session = c.session.expect("a session to pay on");
-    assert_eq!(c.hold.state, HoldState::Paying);
-    // Asking again answers the same session; a card checkout of the same hold is refused.
-    let again = s
-        .checkout
-        .begin_hosted(h.id, &h.user, "http://shop.example/return")
-        .await
-        .expect("again");
-    assert_eq!(again.session.map(|x| x.id), Some(session.id.clone()));
-    // The buyer never pays; the reconciler closes the page as the hold's time runs out.
-    let lead = Duration::from_secs(30);
-    s.f.clock.set(h.expires_at.minus(Duration::from_secs(10)));
-    let report = s.checkout.reconcile(lead, 10).await.expect("reconcile");
-    assert_eq!((report.polled, report.failed), (1, 1), "{report:?}");
-    assert_eq!(s.f.reload(&h).await.state, HoldState::PaymentFailed);
-    let closed = s
-        .sandbox
-        .get_checkout_session(&session.id)
-        .await
-        .expect("session");
-    assert_eq!(
-        closed.status,
-        ticket_core::gateway::CheckoutSessionStatus::Expired
-    );
-    assert_eq!(s.f.ga().await, (1, 0, 0));
-}
-
-#[tokio::test]
 async fn a_cancellation_fee_before_the_capture_captures_only_the_fee() {
     let s = manual(1).await;
     s.f.set_policy(|p| {
