@@ -330,8 +330,13 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
         let lead = cfg.hold_ttl / 2;
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                if let Err(e) = rush.expiry.sweep(1_000).await {
-                    tracing::warn!("sweep: {e}");
+                match rush.expiry.sweep(1_000).await {
+                    Ok(swept) => {
+                        if let Err(e) = checkout.settle_expired(&swept.expired).await {
+                            tracing::warn!("settle expired: {e}");
+                        }
+                    }
+                    Err(e) => tracing::warn!("sweep: {e}"),
                 }
                 match checkout.reconcile(lead, 1_000).await {
                     Ok(r) => {
@@ -444,13 +449,12 @@ pub async fn run(backend: &Backend, cfg: &MatrixConfig) -> MatrixReport {
     tokio::time::sleep(cfg.hold_ttl.mul_f64(1.6)).await;
     for _ in 0..60 {
         let idle = sandbox.wait_idle(Duration::from_secs(5)).await;
-        let swept = rush
-            .expiry
-            .sweep(10_000)
+        let expired = rush.expiry.sweep(10_000).await.expect("sweep").expired;
+        checkout
+            .settle_expired(&expired)
             .await
-            .expect("sweep")
-            .expired
-            .len();
+            .expect("settle expired");
+        let swept = expired.len();
         let polled = checkout
             .reconcile(Duration::ZERO, 10_000)
             .await

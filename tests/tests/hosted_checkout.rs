@@ -350,3 +350,64 @@ async fn a_card_checkout_in_progress_cannot_also_open_a_page() {
         "nothing changed"
     );
 }
+
+#[tokio::test]
+async fn a_page_outliving_its_swept_hold_is_closed_after_the_sweep() {
+    let s = shop(1).await;
+    let (h, session) = on_the_page(&s, 1).await;
+    // The reconciler did not run in time: the sweeper expires the paying hold first.
+    s.f.clock.set(h.expires_at);
+    let swept = s.f.rush.expiry.sweep(10).await.expect("sweep");
+    assert_eq!(swept.expired.len(), 1);
+    let report = s
+        .checkout
+        .settle_expired(&swept.expired)
+        .await
+        .expect("settle");
+    assert_eq!((report.polled, report.errors), (1, 0), "{report:?}");
+    let closed = s
+        .sandbox
+        .get_checkout_session(&session.id)
+        .await
+        .expect("session");
+    assert_eq!(closed.status, CheckoutSessionStatus::Expired);
+    assert!(
+        s.sandbox
+            .pay_checkout_session(&session.id, numbers::SUCCEEDS)
+            .is_err(),
+        "nothing can be paid for a hold that is gone"
+    );
+    assert_eq!(s.f.ga().await, (1, 0, 0));
+}
+
+#[tokio::test]
+async fn a_payment_taken_just_before_the_sweep_is_settled_without_its_webhook() {
+    let s = shop(1).await;
+    let (h, session) = on_the_page(&s, 1).await;
+    s.f.clock.set(h.expires_at.minus(Duration::from_secs(1)));
+    s.sandbox
+        .pay_checkout_session(&session.id, numbers::SUCCEEDS)
+        .expect("pay");
+    // Its webhook never comes; the hold expires.
+    s.f.clock.set(h.expires_at);
+    let swept = s.f.rush.expiry.sweep(10).await.expect("sweep");
+    let report = s
+        .checkout
+        .settle_expired(&swept.expired)
+        .await
+        .expect("settle");
+    assert_eq!(
+        report.confirmed, 1,
+        "re-booked: its unit was still on sale: {report:?}"
+    );
+    assert_eq!(attempt(&s, &session).await.status, IntentStatus::Succeeded);
+    assert_eq!(s.f.ga().await, (0, 0, 1));
+    // A second pass over the same holds changes nothing.
+    let again = s
+        .checkout
+        .settle_expired(&swept.expired)
+        .await
+        .expect("again");
+    assert_eq!(again.errors, 0);
+    assert_eq!(s.f.ga().await, (0, 0, 1));
+}

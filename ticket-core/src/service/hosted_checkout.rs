@@ -13,6 +13,9 @@
 //!   (its units go back on sale). A session the provider completed meanwhile is applied.
 //! * A payment that still completes after its hold ended follows the late-payment policy
 //!   (re-book, else void or refund), as for any payment.
+//! * A hold the sweeper expired before the reconciler closed its page: pass the sweep's
+//!   expired holds to [`CheckoutService::settle_expired`], which closes the page and
+//!   applies any payment it took.
 
 use crate::error::{Error, Refusal, Result};
 use crate::gateway::{
@@ -144,6 +147,28 @@ impl CheckoutService {
                 Err(e) => Err(e.into()),
             },
         }
+    }
+
+    /// The session of a hold that ended: close it if it is still open, and apply a
+    /// payment it took (a late payment).
+    pub(super) async fn close_session_of_ended(
+        &self,
+        id: &CheckoutSessionId,
+    ) -> Result<PaymentResult> {
+        let session = self.gateway.get_checkout_session(id).await?;
+        if session.status == CheckoutSessionStatus::Open {
+            match self.gateway.expire_checkout_session(id).await {
+                Ok(_) | Err(GatewayError::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let now = self.gateway.get_checkout_session(id).await?;
+        Ok(self
+            .apply_session_payment(&now)
+            .await?
+            .unwrap_or_else(|| PaymentResult::Ignored {
+                reason: format!("session {id} is {:?} and took no payment", now.status),
+            }))
     }
 
     /// Applies the session's intent when it paid or was authorized.
