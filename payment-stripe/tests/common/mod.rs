@@ -4,6 +4,7 @@
 
 pub mod fake;
 pub mod fixtures;
+pub mod shop;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
