@@ -45,12 +45,17 @@ impl Form {
     }
 }
 
-/// Checks metadata against Stripe's limits before anything is sent, so a request Stripe
-/// would refuse is [`GatewayError::Invalid`] without a round trip.
-pub(crate) fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), GatewayError> {
-    if metadata.len() > MAX_METADATA_KEYS {
+/// Checks metadata against Stripe's limits before anything is sent (leaving room for
+/// `reserved` keys of the gateway's own), so a request Stripe would refuse is
+/// [`GatewayError::Invalid`] without a round trip.
+pub(crate) fn check_metadata(
+    metadata: &BTreeMap<String, String>,
+    reserved: usize,
+) -> Result<(), GatewayError> {
+    let max = MAX_METADATA_KEYS - reserved;
+    if metadata.len() > max {
         return Err(GatewayError::Invalid(format!(
-            "metadata has {} keys; Stripe takes at most {MAX_METADATA_KEYS}",
+            "metadata has {} keys; at most {max} fit (Stripe takes {MAX_METADATA_KEYS})",
             metadata.len()
         )));
     }
@@ -113,7 +118,7 @@ mod tests {
     #[test]
     fn metadata_limits() {
         let ok = BTreeMap::from([("ticketrush_hold".to_owned(), "x".repeat(500))]);
-        assert!(check_metadata(&ok).is_ok());
+        assert!(check_metadata(&ok, 0).is_ok());
         for (k, v) in [
             ("", "v"),
             ("a[b]", "v"),
@@ -121,11 +126,12 @@ mod tests {
             ("k", &*"v".repeat(501)),
         ] {
             let m = BTreeMap::from([(k.to_owned(), v.to_owned())]);
-            assert!(check_metadata(&m).is_err(), "{k:?}");
+            assert!(check_metadata(&m, 0).is_err(), "{k:?}");
         }
         let many: BTreeMap<String, String> =
-            (0..51).map(|i| (format!("k{i}"), String::new())).collect();
-        assert!(check_metadata(&many).is_err());
+            (0..50).map(|i| (format!("k{i}"), String::new())).collect();
+        assert!(check_metadata(&many, 0).is_ok());
+        assert!(check_metadata(&many, 1).is_err());
     }
 
     #[test]

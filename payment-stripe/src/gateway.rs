@@ -17,8 +17,8 @@ use ticket_core::gateway::{
 use crate::config::{ConfigError, StripeConfig};
 use crate::form::{Form, check_idempotency_key, check_metadata, derived_key, path_id};
 use crate::objects::{
-    CAPTURE_METHOD_METADATA_KEY, ErrorEnvelope, SESSION_ID_PARAM, StripeCheckoutSession,
-    StripeError, StripePaymentIntent, StripeRefund,
+    CAPTURE_METHOD_METADATA_KEY, ErrorEnvelope, HOSTED_METADATA_KEY, SESSION_ID_PARAM,
+    StripeCheckoutSession, StripeError, StripePaymentIntent, StripeRefund,
 };
 
 /// Stripe keeps a checkout session open at least this long after its creation…
@@ -503,7 +503,12 @@ impl PaymentGateway for StripeGateway {
                 req.payment_method
             )));
         }
-        check_metadata(&req.metadata)?;
+        check_metadata(&req.metadata, 0)?;
+        if req.metadata.contains_key(HOSTED_METADATA_KEY) {
+            return Err(GatewayError::Invalid(format!(
+                "metadata key {HOSTED_METADATA_KEY} is reserved"
+            )));
+        }
         let mut form = Form::new();
         form.push("amount", req.amount.amount_minor.to_string())
             .push(
@@ -656,11 +661,13 @@ impl PaymentGateway for StripeGateway {
         req: NewCheckoutSession,
     ) -> Result<CheckoutSession, GatewayError> {
         check_amount(req.amount.amount_minor, "amount")?;
-        check_metadata(&req.metadata)?;
-        if req.metadata.contains_key(CAPTURE_METHOD_METADATA_KEY) {
-            return Err(GatewayError::Invalid(format!(
-                "metadata key {CAPTURE_METHOD_METADATA_KEY} is reserved"
-            )));
+        check_metadata(&req.metadata, 1)?;
+        for reserved in [CAPTURE_METHOD_METADATA_KEY, HOSTED_METADATA_KEY] {
+            if req.metadata.contains_key(reserved) {
+                return Err(GatewayError::Invalid(format!(
+                    "metadata key {reserved} is reserved"
+                )));
+            }
         }
         let description = req.description.trim();
         if description.is_empty() {
@@ -690,6 +697,10 @@ impl PaymentGateway for StripeGateway {
                 req.capture_method.as_str(),
             );
         form.metadata("payment_intent_data[metadata]", &req.metadata);
+        form.push(
+            format!("payment_intent_data[metadata][{HOSTED_METADATA_KEY}]"),
+            "true",
+        );
         form.metadata("metadata", &req.metadata);
         if req.capture_method == CaptureMethod::Manual {
             form.push(

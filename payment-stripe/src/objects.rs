@@ -20,6 +20,12 @@ use ticket_core::model::money::{Currency, Money};
 /// session is read back, so callers see exactly the metadata they gave.
 pub(crate) const CAPTURE_METHOD_METADATA_KEY: &str = "ticketrush_capture_method";
 
+/// The metadata key that marks an intent created by one of this gateway's checkout
+/// sessions (set through `payment_intent_data[metadata]`; removed again when an intent is
+/// read). On Stripe's hosted page a declined card does not end the intent: the buyer may try
+/// another card on the same intent, so its failed attempts are not final (see [`status`]).
+pub(crate) const HOSTED_METADATA_KEY: &str = "ticketrush_hosted_checkout";
+
 /// The query parameter `create_checkout_session` appends to the return URL (its value is
 /// Stripe's `{CHECKOUT_SESSION_ID}` template, filled in by Stripe).
 pub(crate) const SESSION_ID_PARAM: &str = "session_id={CHECKOUT_SESSION_ID}";
@@ -253,18 +259,27 @@ pub(crate) fn capture_method(value: Option<&str>) -> CaptureMethod {
 ///
 /// `requires_payment_method` means two things at Stripe: an intent that never had a
 /// payment method, and one whose payment attempt failed (Stripe then clears the payment
-/// method and sets `last_payment_error`, so the buyer could try another card). The library
-/// never re-confirms an intent with another card (a new checkout makes a new intent, and
-/// the checkout cancels unused ones), so a failed attempt is final for it: `Failed`, with
-/// the error's code and message. Without an error it is `RequiresConfirmation` (nothing was
-/// tried, nothing charged). On Stripe's hosted page the buyer may still pay the same intent
-/// with another card; the checkout keeps such a hold paying while its session is open.
+/// method and sets `last_payment_error`, so the buyer could try another card).
+///
+/// * For an intent the checkout created and confirmed itself (`create_intent`), a failed
+///   attempt is final: the library never re-confirms an intent with another card (a new
+///   checkout makes a new intent, and the checkout cancels unused ones). It is `Failed`,
+///   with the error's code and message.
+/// * For an intent of a hosted checkout session (`hosted`), the buyer may still pay the same
+///   intent with another card on Stripe's page while the session is open, so a failed
+///   attempt is not final: it is `RequiresConfirmation` (nothing charged, nothing settled;
+///   the failure is kept in `failure`). The session's end decides: Stripe cancels the intent
+///   of an expired session (`canceled`), and a completed one authorizes or charges it. This
+///   also keeps a failed attempt's event, delivered late, from failing a hold whose session
+///   was paid meanwhile.
+/// * Without an error it is `RequiresConfirmation` (nothing was tried, nothing charged).
 pub(crate) fn status(
     value: &str,
     last_error: Option<&StripeError>,
+    hosted: bool,
 ) -> Result<IntentStatus, GatewayError> {
     Ok(match value {
-        "requires_payment_method" if last_error.is_some() => IntentStatus::Failed,
+        "requires_payment_method" if last_error.is_some() && !hosted => IntentStatus::Failed,
         "requires_payment_method" | "requires_confirmation" => IntentStatus::RequiresConfirmation,
         "requires_action" => IntentStatus::RequiresAction,
         "processing" => IntentStatus::Processing,
@@ -280,9 +295,13 @@ impl StripePaymentIntent {
     /// when it was expanded (0 otherwise); `authorization_expires_at` from that charge's
     /// `payment_method_details.card.capture_before`.
     pub(crate) fn into_intent(self) -> Result<PaymentIntent, GatewayError> {
-        let status = status(&self.status, self.last_payment_error.as_ref())?;
-        let failure = match status {
-            IntentStatus::Failed => self.last_payment_error.as_ref().map(StripeError::failure),
+        let mut metadata = self.metadata.unwrap_or_default();
+        let hosted = metadata.remove(HOSTED_METADATA_KEY).is_some();
+        let status = status(&self.status, self.last_payment_error.as_ref(), hosted)?;
+        let failure = match (self.status.as_str(), status) {
+            (_, IntentStatus::Failed) | ("requires_payment_method", _) => {
+                self.last_payment_error.as_ref().map(StripeError::failure)
+            }
             _ => None,
         };
         let charge = match &self.latest_charge {
@@ -309,7 +328,7 @@ impl StripePaymentIntent {
                 .map_or(0, |c| c.amount_refunded)
                 .clamp(0, amount_received),
             failure,
-            metadata: self.metadata.unwrap_or_default(),
+            metadata,
             created_at: timestamp(self.created),
             authorization_expires_at,
             checkout_session: None,
@@ -412,14 +431,19 @@ mod tests {
             ..StripeError::default()
         };
         assert_eq!(
-            status("requires_payment_method", Some(&err)).ok(),
+            status("requires_payment_method", Some(&err), false).ok(),
             Some(IntentStatus::Failed)
         );
         assert_eq!(
-            status("requires_payment_method", None).ok(),
+            status("requires_payment_method", Some(&err), true).ok(),
+            Some(IntentStatus::RequiresConfirmation),
+            "on the hosted page the buyer may try another card"
+        );
+        assert_eq!(
+            status("requires_payment_method", None, false).ok(),
             Some(IntentStatus::RequiresConfirmation)
         );
-        assert!(status("something_new", None).is_err());
+        assert!(status("something_new", None, false).is_err());
         assert_eq!(err.failure().code, "insufficient_funds");
         let generic = StripeError {
             code: Some("card_declined".into()),

@@ -341,3 +341,62 @@ async fn an_authorization_for_a_hold_that_ended_is_voided_never_charged() {
         .totals();
     assert_eq!((t.available, t.held, t.sold), (0, 0, 1));
 }
+
+#[tokio::test]
+async fn a_declined_attempts_late_event_does_not_fail_a_session_paid_meanwhile() {
+    let shop = shop().await;
+    let hal = user("hal");
+    let hold = shop
+        .rush
+        .holds
+        .hold(shop.command(&hal), None)
+        .await
+        .expect("hold");
+    let checkout = shop
+        .checkout
+        .begin_hosted(hold.id, &hal, "https://shop.example/r")
+        .await
+        .expect("checkout");
+    let session = checkout.session.expect("session");
+    shop.stripe
+        .pay_session(session.id.as_str(), pm::DECLINED)
+        .expect("declined");
+    shop.stripe
+        .pay_session(session.id.as_str(), pm::VISA)
+        .expect("authorized");
+    // Only the decline's event arrives (late: the session is complete by now); the
+    // authorization's event is lost.
+    let events = shop.stripe.take_events();
+    let failed = events
+        .iter()
+        .find(|e| e["type"] == "payment_intent.payment_failed")
+        .expect("the decline's event");
+    shop.deliver(failed).await.expect("applied");
+    let still = shop
+        .rush
+        .stores()
+        .reservations
+        .get(hold.id)
+        .await
+        .expect("hold");
+    assert_eq!(
+        still.state,
+        HoldState::Paying,
+        "a failed attempt on the page is not final"
+    );
+    let report = shop
+        .checkout
+        .reconcile(Duration::from_secs(3600), 100)
+        .await
+        .expect("reconcile");
+    assert_eq!(report.confirmed, 1, "{report:?}");
+    let done = shop
+        .rush
+        .stores()
+        .reservations
+        .get(hold.id)
+        .await
+        .expect("hold");
+    assert_eq!(done.state, HoldState::Confirmed);
+    assert_eq!(shop.stripe.intents()[0].status, "succeeded");
+}

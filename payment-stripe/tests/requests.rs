@@ -465,7 +465,13 @@ async fn create_checkout_session_posts_one_line_item_and_both_metadata() {
         get("payment_intent_data[metadata][ticketrush_hold]"),
         Some(HOLD)
     );
+    assert_eq!(
+        get("payment_intent_data[metadata][ticketrush_hosted_checkout]"),
+        Some("true"),
+        "the session's intents are marked as the hosted page's"
+    );
     assert_eq!(get("metadata[ticketrush_hold]"), Some(HOLD));
+    assert_eq!(get("metadata[ticketrush_capture_method]"), Some("manual"));
     assert_eq!(
         get("success_url"),
         Some("https://shop.example/return?hold=1&session_id={CHECKOUT_SESSION_ID}")
@@ -477,7 +483,7 @@ async fn create_checkout_session_posts_one_line_item_and_both_metadata() {
     // A hold ending in 10 minutes: Stripe's minimum of 30 minutes applies, counted from the
     // hold's end so a repeated creation sends the same value.
     assert_eq!(get("expires_at"), Some(&*(hold_ends + 1860).to_string()));
-    assert_eq!(form.len(), 12, "{form:?}");
+    assert_eq!(form.len(), 13, "{form:?}");
 }
 
 #[tokio::test]
@@ -633,4 +639,44 @@ fn the_api_base_is_https_or_loopback() {
     ));
     let shown = format!("{:?}", build("https://api.stripe.com").expect("gateway"));
     assert!(!shown.contains("ticketrushFAKEkey"), "{shown}");
+}
+
+#[tokio::test]
+async fn a_declined_attempt_on_the_hosted_page_is_not_final() {
+    let (server, gateway) = server().await;
+    let declined = fixtures::card_declined(PI, "generic_decline", "Your card was declined.");
+    let mut pi = declined["error"]["payment_intent"].clone();
+    pi["metadata"]["ticketrush_hosted_checkout"] = json!("true");
+    authenticated(Mock::given(method("GET")))
+        .and(path(format!("/v1/payment_intents/{PI}")))
+        .respond_with(ok(pi))
+        .mount(&server)
+        .await;
+    let intent = gateway.get_intent(&intent_id()).await.expect("read");
+    assert_eq!(
+        intent.status,
+        IntentStatus::RequiresConfirmation,
+        "the buyer may try another card on the same intent"
+    );
+    assert_eq!(
+        intent.failure.as_ref().map(|f| f.code.as_str()),
+        Some("card_declined"),
+        "the last attempt's failure is kept"
+    );
+    assert_eq!(
+        intent.metadata,
+        hold_metadata(HOLD),
+        "the marker is not shown"
+    );
+    let reserved = NewIntent {
+        amount: krw(100),
+        payment_method: "pm_card_visa".into(),
+        capture_method: CaptureMethod::Manual,
+        metadata: map(&[("ticketrush_hosted_checkout", "true")]),
+        idempotency_key: "k".into(),
+    };
+    assert!(matches!(
+        gateway.create_intent(reserved).await,
+        Err(GatewayError::Invalid(_))
+    ));
 }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use payment_stripe::{StripeConfig, StripeGateway, StripeWebhookSigner, StripeWebhookVerifier};
+use payment_stripe::{
+    StripeConfig, StripeGateway, StripeWebhookSigner, StripeWebhookVerifier, WebhookError,
+};
 use serde_json::Value;
 use ticket_core::memory::MemoryStore;
 use ticket_core::model::hold::Selection;
@@ -116,7 +118,7 @@ impl Shop {
 
     /// Delivers one event as Stripe would (signed now), through the verifier, to the
     /// checkout: what a host's webhook route does.
-    pub async fn deliver(&self, event: &Value) -> Result<PaymentResult, String> {
+    pub async fn deliver(&self, event: &Value) -> Result<PaymentResult, Undelivered> {
         deliver(&self.checkout, &self.verifier, &self.signer, event).await
     }
 
@@ -126,6 +128,15 @@ impl Shop {
             self.deliver(&event).await.expect("event applied");
         }
     }
+}
+
+/// Why a delivery was not applied.
+#[derive(Debug)]
+pub enum Undelivered {
+    /// The receiver refused it (answer 400): signature, timestamp, or body.
+    Refused(WebhookError),
+    /// The checkout could not apply it now (answer 409/500: Stripe delivers it again).
+    Failed(ticket_core::Error),
 }
 
 /// Unix seconds now.
@@ -145,14 +156,14 @@ pub async fn deliver(
     verifier: &StripeWebhookVerifier,
     signer: &StripeWebhookSigner,
     event: &Value,
-) -> Result<PaymentResult, String> {
-    let body = serde_json::to_vec(event).map_err(|e| e.to_string())?;
+) -> Result<PaymentResult, Undelivered> {
+    let body = serde_json::to_vec(event).expect("an event serializes");
     let header = signer.header(&body, now_secs());
     let parsed = verifier
         .verify_event(&body, Some(&header))
-        .map_err(|e| format!("refused: {e}"))?;
+        .map_err(Undelivered::Refused)?;
     checkout
         .handle_event(&parsed)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(Undelivered::Failed)
 }
