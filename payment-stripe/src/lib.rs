@@ -36,7 +36,10 @@
 //! Statuses map one to one, except Stripe's `requires_payment_method`: after a failed
 //! attempt (the intent has a `last_payment_error`) it is `failed`, with the error's code and
 //! message; the library never re-confirms an intent with another card (it cancels it and a
-//! new checkout makes a new intent), so for it the attempt is final. Without an error it is
+//! new checkout makes a new intent), so for it the attempt is final. The intents of a hosted
+//! checkout session are the exception: there the buyer may pay the same intent with another
+//! card while the session is open, so a failed attempt is `requires_confirmation` (the
+//! failure kept in `failure`) and the session's end decides. Without an error it is
 //! `requires_confirmation`. Amounts are Stripe's smallest-unit integers, equal to
 //! `amount_minor` (zero-decimal currencies such as KRW and JPY included: 50 000 KRW is
 //! `amount=50000`).

@@ -65,8 +65,8 @@ pub enum WebhookError {
 }
 
 fn mac(secret: &[u8]) -> HmacSha256 {
-    // HMAC takes keys of any length, so this never falls back; the fallback (an all-zero
-    // key no secret equals) only keeps the code free of panics.
+    // HMAC takes keys of any length, so this never falls back; the fallback (a fixed
+    // all-zero key) only keeps the code free of panics.
     HmacSha256::new_from_slice(secret)
         .unwrap_or_else(|_| <HmacSha256 as hmac::digest::KeyInit>::new(&Default::default()))
 }

@@ -400,3 +400,86 @@ async fn a_declined_attempts_late_event_does_not_fail_a_session_paid_meanwhile()
     assert_eq!(done.state, HoldState::Confirmed);
     assert_eq!(shop.stripe.intents()[0].status, "succeeded");
 }
+
+/// What the fault matrix found about the library (not the gateway): the reconciler closes a
+/// hosted session only while its hold is PAYING. When the sweeper expires the hold first
+/// (the reconciler was slow, or Stripe did not answer the expiry in time), the session stays
+/// open at Stripe (at least 30 minutes after its creation) and the buyer can still pay on
+/// it. That payment reaches the checkout by its webhook only: nothing polls an expired
+/// hold's session. Stripe repeats a webhook for days, so it arrives and follows the
+/// late-payment policy (here: re-booked); if it never did, the authorization would stay
+/// open until Stripe cancels it uncaptured (nothing is charged).
+#[tokio::test]
+async fn a_session_outliving_its_swept_hold_is_settled_by_its_webhook() {
+    let shop = Shop::open(
+        5,
+        TimeLimits {
+            hold_ttl: Duration::from_secs(2),
+            payment_timeout: Duration::from_secs(1),
+            admission_ttl: Duration::from_secs(2),
+            ..TimeLimits::default()
+        },
+        FakeConfig::default(),
+        Duration::from_secs(5),
+    )
+    .await;
+    let ivy = user("ivy");
+    let hold = shop
+        .rush
+        .holds
+        .hold(shop.command(&ivy), None)
+        .await
+        .expect("hold");
+    let checkout = shop
+        .checkout
+        .begin_hosted(hold.id, &ivy, "https://shop.example/r")
+        .await
+        .expect("checkout");
+    let session = checkout.session.expect("session");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    shop.rush.expiry.sweep(100).await.expect("sweep");
+    let expired = shop
+        .rush
+        .stores()
+        .reservations
+        .get(hold.id)
+        .await
+        .expect("hold");
+    assert_eq!(expired.state, HoldState::Expired);
+    assert_eq!(
+        shop.stripe
+            .pay_session(session.id.as_str(), pm::VISA)
+            .ok()
+            .as_deref(),
+        Some("requires_capture"),
+        "Stripe's page is still open"
+    );
+    let report = shop
+        .checkout
+        .reconcile(Duration::from_secs(3600), 100)
+        .await
+        .expect("reconcile");
+    assert_eq!(
+        report.polled, 0,
+        "the reconciler looks at paying holds only"
+    );
+    assert_eq!(shop.stripe.intents()[0].status, "requires_capture");
+    shop.deliver_all().await;
+    let ended = shop
+        .rush
+        .stores()
+        .reservations
+        .get(hold.id)
+        .await
+        .expect("hold");
+    let rebooked = ended.rebooked_as.expect("re-booked by the late payment");
+    let confirmed = shop
+        .rush
+        .stores()
+        .reservations
+        .get(rebooked)
+        .await
+        .expect("hold");
+    assert_eq!(confirmed.state, HoldState::Confirmed);
+    assert_eq!(shop.stripe.intents()[0].status, "succeeded");
+}
