@@ -654,8 +654,14 @@ impl PaymentGateway for StripeGateway {
     /// `payment_intent_data[capture_method]`, the metadata both on the session and, as
     /// `payment_intent_data[metadata]`, on every intent it creates; `success_url` is the
     /// return URL with `session_id={CHECKOUT_SESSION_ID}` added to its query, `cancel_url`
-    /// the same with `&canceled=1`. `expires_at` is clamped into Stripe's window (see
-    /// [`session_expiry`]); the checkout expires the session itself when the hold ends.
+    /// the same with `&canceled=1`. `expires_at` is clamped into Stripe's window of 30
+    /// minutes to 24 hours after creation: a hold ending sooner gets a session that closes
+    /// 31 minutes after the hold ends (computed from the request alone, so a repeated
+    /// creation sends the same body). The checkout expires the session itself when the hold
+    /// ends. The session's intents are marked `metadata[ticketrush_hosted_checkout]` (a
+    /// failed attempt on them is not final, see the crate docs), the session records its
+    /// capture method in `metadata[ticketrush_capture_method]`; both keys are reserved and
+    /// removed when read.
     async fn create_checkout_session(
         &self,
         req: NewCheckoutSession,
