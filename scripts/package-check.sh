@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packages the four published crates as crates.io would receive them, and builds each
+# Packages the five published crates as crates.io would receive them, and builds each
 # package from its own .crate contents (cargo's verification step), before any of them is on
 # crates.io: `cargo package` with several `-p` (cargo >= 1.90) packages them together and
 # resolves their path dependencies on each other (ticket-core) from a local overlay
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-crates=(ticket-core ticket-store-redis ticket-store-pg payment-sandbox)
+crates=(ticket-core ticket-store-redis ticket-store-pg payment-sandbox payment-stripe)
 
 # Publishable members (publish unset, or a list of registries) must be exactly the four.
 publishable=$(cargo metadata --no-deps --format-version 1 | python3 -c '
