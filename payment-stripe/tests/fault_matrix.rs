@@ -354,8 +354,15 @@ async fn fault_matrix_with_manual_capture() {
         let (shop, stop) = (shop.clone(), stop.clone());
         jobs.spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                if let Err(e) = shop.rush.expiry.sweep(1_000).await {
-                    eprintln!("sweep: {e}");
+                match shop.rush.expiry.sweep(1_000).await {
+                    // Close the pages of holds that expired while paying, and settle what
+                    // they took, without waiting for Stripe's webhooks.
+                    Ok(swept) => {
+                        if let Err(e) = shop.checkout.settle_expired(&swept.expired).await {
+                            eprintln!("settle expired: {e}");
+                        }
+                    }
+                    Err(e) => eprintln!("sweep: {e}"),
                 }
                 if let Err(e) = shop.checkout.reconcile(HOLD_TTL / 2, 1_000).await {
                     eprintln!("reconcile: {e}");
@@ -495,14 +502,12 @@ async fn settle(
     for round in 0.. {
         webhooks.pump();
         webhooks.drain().await;
-        let swept = shop
-            .rush
-            .expiry
-            .sweep(10_000)
+        let expired = shop.rush.expiry.sweep(10_000).await.expect("sweep").expired;
+        shop.checkout
+            .settle_expired(&expired)
             .await
-            .expect("sweep")
-            .expired
-            .len();
+            .expect("settle expired");
+        let swept = expired.len();
         let polled = shop
             .checkout
             .reconcile(Duration::ZERO, 10_000)
