@@ -237,6 +237,8 @@ impl Metrics {
             PaymentResult::Confirmed { .. } => "confirmed",
             PaymentResult::Rebooked { .. } => "rebooked",
             PaymentResult::Refunded { .. } => "refunded",
+            PaymentResult::Voided { .. } => "voided",
+            PaymentResult::CapturePending { .. } => "capture_pending",
             PaymentResult::Failed { .. } => "failed",
             PaymentResult::Ignored { .. } => "ignored",
             // a result a newer ticket-core adds: counted, under its own label once listed
@@ -435,6 +437,7 @@ fn payment_method(body: &[u8]) -> &'static str {
     {
         Some(m) if m == "card" => "card",
         Some(m) if m == "wallet" => "wallet",
+        Some(m) if m == "hosted" => "hosted",
         Some(_) => "other",
         None => "unknown",
     }
