@@ -3,8 +3,8 @@
 //!
 //! Past a bound, the oldest *settled* item is evicted to make room: an intent that is
 //! succeeded, failed or canceled and has no webhook copy still being delivered; a refund
-//! whose intent has none either. An intent still `requires_confirmation` or `processing`
-//! is never evicted. When nothing can go, the new item is refused (the caller answers
+//! whose intent has none either. An intent still `requires_confirmation`,
+//! `requires_action`, `processing` or `requires_capture` is never evicted. When nothing can go, the new item is refused (the caller answers
 //! `503`, retry later) and nothing changes. An evicted item is forgotten whole, its
 //! idempotency key included: reading it is `NotFound`, like an unknown one.
 
@@ -24,6 +24,8 @@ pub(crate) struct Entry {
     pub(crate) sequence: u64,
     /// The idempotency key that created it (forgotten with it).
     key: String,
+    /// The idempotency key that captured it, once it was captured (forgotten with it).
+    capture_key: Option<String>,
 }
 
 impl Entry {
@@ -33,6 +35,7 @@ impl Entry {
             card,
             sequence: 0,
             key,
+            capture_key: None,
         }
     }
 }
@@ -43,6 +46,8 @@ pub(crate) struct Book {
     /// Intent ids in creation order, oldest first: where eviction looks.
     order: VecDeque<IntentId>,
     create_keys: HashMap<String, (Fingerprint, IntentId)>,
+    /// Capture keys: at most one per intent (only one capture can succeed).
+    capture_keys: HashMap<String, (Fingerprint, IntentId)>,
     refund_keys: HashMap<String, (Fingerprint, Refund)>,
     /// Refunds in the order they were made, with the key that made each.
     refunds: VecDeque<(String, Refund)>,
@@ -58,12 +63,13 @@ fn settled(status: IntentStatus) -> bool {
 }
 
 impl Book {
-    pub(crate) fn entry(&self, id: &IntentId) -> Option<&Entry> {
-        self.intents.get(id)
-    }
-
     pub(crate) fn entry_mut(&mut self, id: &IntentId) -> Option<&mut Entry> {
         self.intents.get_mut(id)
+    }
+
+    /// Every entry, in no order, to change.
+    pub(crate) fn entries_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
+        self.intents.values_mut()
     }
 
     /// Every intent, in no order.
@@ -79,6 +85,20 @@ impl Book {
     /// What the creation key `key` made, when it is known.
     pub(crate) fn created_by(&self, key: &str) -> Option<&(Fingerprint, IntentId)> {
         self.create_keys.get(key)
+    }
+
+    /// What the capture key `key` captured, when it is known.
+    pub(crate) fn captured_by(&self, key: &str) -> Option<&(Fingerprint, IntentId)> {
+        self.capture_keys.get(key)
+    }
+
+    /// Records that capture key `key` of fingerprint `fp` captured intent `id` (which
+    /// exists); forgotten when the intent is evicted.
+    pub(crate) fn record_capture(&mut self, key: String, fp: Fingerprint, id: &IntentId) {
+        if let Some(entry) = self.intents.get_mut(id) {
+            entry.capture_key = Some(key.clone());
+            self.capture_keys.insert(key, (fp, id.clone()));
+        }
     }
 
     /// What the refund key `key` made, when it is known.
@@ -109,6 +129,9 @@ impl Book {
             };
             if let Some(gone) = self.intents.remove(&id) {
                 self.create_keys.remove(&gone.key);
+                if let Some(key) = &gone.capture_key {
+                    self.capture_keys.remove(key);
+                }
             }
         }
         Ok(())

@@ -9,12 +9,13 @@ use reqwest::StatusCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ticket_core::gateway::{
-    GatewayError, IntentId, NewIntent, PaymentGateway, PaymentIntent, Refund, RefundRequest,
+    Capabilities, CaptureRequest, GatewayError, IntentId, NewIntent, PaymentGateway, PaymentIntent,
+    Refund, RefundRequest,
 };
 
 use crate::auth::ApiKey;
 use crate::delivery::{EndpointConfig, EndpointInfo};
-use crate::http::{CreateIntentBody, MAX_PAGE, Page, RefundBody};
+use crate::http::{CAPABILITIES, CaptureBody, CreateIntentBody, MAX_PAGE, Page, RefundBody};
 
 /// A client of a sandbox served by [`crate::http::serve`] (or the `payment-sandbox`
 /// binary). Every request carries the sandbox's API key (`Authorization: Bearer sk_test_…`,
@@ -191,11 +192,18 @@ fn url_safe(s: &str) -> Result<&str, GatewayError> {
 
 #[async_trait]
 impl PaymentGateway for HttpGateway {
+    /// The sandbox's [`CAPABILITIES`]: a sandbox served by this crate's version offers
+    /// them all (no request is made).
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
     async fn create_intent(&self, req: NewIntent) -> Result<PaymentIntent, GatewayError> {
         let body = CreateIntentBody {
             amount_minor: req.amount.amount_minor,
             currency: req.amount.currency.as_str().to_owned(),
             payment_method: req.payment_method,
+            capture_method: req.capture_method,
             metadata: req.metadata,
         };
         self.call(
@@ -223,6 +231,23 @@ impl PaymentGateway for HttpGateway {
     async fn cancel_intent(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
         self.post_empty(&format!("/v1/payment_intents/{}/cancel", path_id(id)?))
             .await
+    }
+
+    async fn capture(&self, req: CaptureRequest) -> Result<PaymentIntent, GatewayError> {
+        let body = CaptureBody {
+            amount_minor: req.amount_minor,
+        };
+        self.call(
+            &format!("/v1/payment_intents/{}/capture", path_id(&req.intent)?),
+            Some(&body),
+            Some(&req.idempotency_key),
+        )
+        .await
+    }
+
+    /// `POST /v1/payment_intents/{id}/cancel`, which voids an authorization.
+    async fn void(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
+        self.cancel_intent(id).await
     }
 
     async fn refund(&self, req: RefundRequest) -> Result<Refund, GatewayError> {

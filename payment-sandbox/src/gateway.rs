@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use ticket_core::gateway::{
-    EventKind, GatewayError, IntentId, NewIntent, PaymentEvent, PaymentGateway, PaymentIntent,
-    Refund, RefundRequest,
+    Capabilities, CaptureMethod, CaptureRequest, EventKind, GatewayError, IntentId, NewIntent,
+    PaymentEvent, PaymentGateway, PaymentIntent, Refund, RefundRequest,
 };
 use ticket_core::model::idempotency::Fingerprint;
 use ticket_core::{Clock, SystemClock};
@@ -35,12 +35,21 @@ pub struct SandboxConfig {
     /// How long confirming the never-answering card waits before `Timeout` (default 15 s,
     /// scaled).
     pub confirm_timeout: Duration,
+    /// How long an authorization ([`CaptureMethod::Manual`], `requires_capture`) stays
+    /// capturable (default 7 days, like the card networks'; scaled). The intent's
+    /// `authorization_expires_at` is its authorization time plus this (scaled) lifetime; an
+    /// authorization neither captured nor voided by then is canceled by the sandbox itself
+    /// (`payment_intent.canceled`): when that much real time has passed, or as soon as the
+    /// sandbox's clock reads past `authorization_expires_at` (for a test clock that jumps),
+    /// whichever comes first.
+    pub authorization_lifetime: Duration,
     /// Webhook delivery.
     pub delivery: DeliveryConfig,
     /// The most intents kept (default [`DEFAULT_MAX_INTENTS`]). Past it, creating one evicts
     /// the oldest *settled* intent: succeeded, failed or canceled, with every webhook about it
-    /// delivered or abandoned. One still `requires_confirmation` or `processing`, or with
-    /// webhooks on their way, is never evicted; when no intent can go, creation is refused
+    /// delivered or abandoned. One still `requires_confirmation`, `requires_action`,
+    /// `processing` or `requires_capture` (an authorization not yet captured, voided or
+    /// expired), or with webhooks on their way, is never evicted; when no intent can go, creation is refused
     /// ([`GatewayError::Unavailable`], HTTP `503`) and nothing changes. An evicted intent
     /// and its idempotency key are forgotten: reading it is `NotFound` (`404`), and its key
     /// may create a new intent.
@@ -56,6 +65,8 @@ pub struct SandboxConfig {
     pub max_endpoints: usize,
 }
 
+/// Default of [`SandboxConfig::authorization_lifetime`]: 7 days.
+pub const DEFAULT_AUTHORIZATION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3_600);
 /// Default of [`SandboxConfig::max_intents`].
 pub const DEFAULT_MAX_INTENTS: usize = 100_000;
 /// Default of [`SandboxConfig::max_refunds`].
@@ -71,6 +82,7 @@ impl Default for SandboxConfig {
             time_scale: 1.0,
             slow_delay: Duration::from_secs(10),
             confirm_timeout: Duration::from_secs(15),
+            authorization_lifetime: DEFAULT_AUTHORIZATION_LIFETIME,
             delivery: DeliveryConfig::default(),
             max_intents: DEFAULT_MAX_INTENTS,
             max_refunds: DEFAULT_MAX_REFUNDS,
@@ -106,8 +118,10 @@ struct Inner {
     dispatcher: Dispatcher,
 }
 
+/// `d` times `scale` (finite, >= 0: checked at construction), saturating at
+/// [`Duration::MAX`] instead of panicking on overflow.
 fn scaled(d: Duration, scale: f64) -> Duration {
-    d.mul_f64(scale)
+    Duration::try_from_secs_f64(d.as_secs_f64() * scale).unwrap_or(Duration::MAX)
 }
 
 impl Sandbox {
@@ -191,9 +205,20 @@ impl Sandbox {
         self.inner.dispatcher.idle(timeout).await
     }
 
+    /// What the sandbox offers beyond immediate charges: manual capture and partial capture
+    /// (see [`crate::http::CAPABILITIES`]).
+    pub fn capabilities(&self) -> Capabilities {
+        crate::http::CAPABILITIES
+    }
+
     /// Every intent kept (see [`SandboxConfig::max_intents`]), oldest first.
     pub fn intents(&self) -> Vec<PaymentIntent> {
-        let mut all: Vec<_> = self.inner.book.lock().intents().cloned().collect();
+        let mut book = self.inner.book.lock();
+        for entry in book.entries_mut() {
+            self.expire_if_due(entry);
+        }
+        let mut all: Vec<_> = book.intents().cloned().collect();
+        drop(book);
         all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         all
     }
@@ -214,10 +239,70 @@ impl Sandbox {
         let entry = book
             .entry_mut(id)
             .ok_or_else(|| GatewayError::NotFound(id.to_string()))?;
+        self.expire_if_due(entry);
         if change(&mut entry.intent)? {
             self.emit(entry, kind);
         }
         Ok(entry.intent.clone())
+    }
+
+    /// Under the book's lock: cancels an authorization the sandbox's clock says has
+    /// expired (emits `payment_intent.canceled`). Called before every read or move of an
+    /// intent, so no one sees an authorization past its expiry as capturable.
+    fn expire_if_due(&self, entry: &mut Entry) {
+        let due = entry
+            .intent
+            .authorization_expires_at
+            .is_some_and(|at| at <= self.inner.clock.now());
+        if due && matches!(intent::expire_authorization(&mut entry.intent), Ok(true)) {
+            tracing::info!(intent = %entry.intent.id, "authorization expired uncaptured");
+            self.emit(entry, EventKind::Canceled);
+        }
+    }
+
+    /// Under the book's lock: the card of a `processing` intent was accepted. An automatic
+    /// intent succeeds (`payment_intent.succeeded`); a manual one is authorized
+    /// (`payment_intent.amount_capturable_updated`) until its lifetime ends, when the
+    /// sandbox cancels it unless it was captured or voided.
+    fn accept(&self, entry: &mut Entry) -> Result<(), GatewayError> {
+        match entry.intent.capture_method {
+            CaptureMethod::Automatic => {
+                if intent::succeed(&mut entry.intent)? {
+                    self.emit(entry, EventKind::Succeeded);
+                }
+            }
+            CaptureMethod::Manual => {
+                let config = &self.inner.config;
+                let lifetime = scaled(config.authorization_lifetime, config.time_scale);
+                let expires_at = self.inner.clock.now().plus(lifetime);
+                if intent::authorize(&mut entry.intent, expires_at)? {
+                    self.emit(entry, EventKind::AmountCapturableUpdated);
+                    self.expire_later(entry.intent.id.clone(), lifetime);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Cancels the authorization of `id` after `lifetime` (real time), unless it was
+    /// captured or voided by then.
+    fn expire_later(&self, id: IntentId, lifetime: Duration) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(lifetime).await;
+            let expired = this.apply(&id, EventKind::Canceled, |i| {
+                let expired = intent::expire_authorization(i)?;
+                if expired {
+                    tracing::info!(intent = %i.id, "authorization expired uncaptured");
+                }
+                Ok(expired)
+            });
+            // NotFound cannot happen (an intent in requires_capture is never evicted, and
+            // one that left it may be): nothing to do either way.
+            if let Err(e) = expired {
+                tracing::debug!(intent = %id, "authorization expiry: {e}");
+            }
+        });
     }
 
     /// Emits an event for the intent's current state (called under the book's lock, so each
@@ -234,6 +319,16 @@ impl Sandbox {
         self.inner.dispatcher.dispatch(&event);
     }
 
+    /// [`Self::accept`] for the intent `id`, under the book's lock.
+    fn accept_later(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
+        let mut book = self.inner.book.lock();
+        let entry = book
+            .entry_mut(id)
+            .ok_or_else(|| GatewayError::NotFound(id.to_string()))?;
+        self.accept(entry)?;
+        Ok(entry.intent.clone())
+    }
+
     fn settle_later(&self, id: IntentId, outcome: CardOutcome) {
         let this = self.clone();
         let wait = scaled(self.inner.config.slow_delay, self.inner.config.time_scale);
@@ -243,7 +338,7 @@ impl Sandbox {
                 CardOutcome::FailsAfterDelay(f) => {
                     this.apply(&id, EventKind::PaymentFailed, |i| intent::fail(i, f))
                 }
-                _ => this.apply(&id, EventKind::Succeeded, intent::succeed),
+                _ => this.accept_later(&id),
             };
             if let Err(e) = result {
                 tracing::error!(intent = %id, "slow card could not settle: {e}");
@@ -256,6 +351,7 @@ impl Sandbox {
 struct CreateFingerprint<'a> {
     amount: &'a ticket_core::model::money::Money,
     payment_method: &'a str,
+    capture_method: CaptureMethod,
     metadata: &'a std::collections::BTreeMap<String, String>,
 }
 
@@ -274,11 +370,16 @@ fn fingerprint<T: Serialize>(v: &T) -> Result<Fingerprint, GatewayError> {
 
 #[async_trait]
 impl PaymentGateway for Sandbox {
+    fn capabilities(&self) -> Capabilities {
+        Sandbox::capabilities(self)
+    }
+
     async fn create_intent(&self, req: NewIntent) -> Result<PaymentIntent, GatewayError> {
         key_ok(&req.idempotency_key)?;
         let fp = fingerprint(&CreateFingerprint {
             amount: &req.amount,
             payment_method: &req.payment_method,
+            capture_method: req.capture_method,
             metadata: &req.metadata,
         })?;
         let card = cards::outcome(&req.payment_method)?;
@@ -288,13 +389,21 @@ impl PaymentGateway for Sandbox {
             if *seen != fp {
                 return Err(GatewayError::KeyReused);
             }
-            return book
-                .entry(id)
-                .map(|e| e.intent.clone())
-                .ok_or_else(|| GatewayError::NotFound(id.to_string()));
+            let id = id.clone();
+            let entry = book
+                .entry_mut(&id)
+                .ok_or_else(|| GatewayError::NotFound(id.to_string()))?;
+            self.expire_if_due(entry);
+            return Ok(entry.intent.clone());
         }
         let id = IntentId::new(format!("pi_{}", uuid::Uuid::now_v7().simple()))?;
-        let created = intent::open(id, req.amount, req.metadata, self.inner.clock.now())?;
+        let created = intent::open(
+            id,
+            req.amount,
+            req.capture_method,
+            req.metadata,
+            self.inner.clock.now(),
+        )?;
         let dispatcher = &self.inner.dispatcher;
         book.make_room_for_intent(self.inner.config.max_intents, |id| {
             dispatcher.has_pending(id)
@@ -309,14 +418,12 @@ impl PaymentGateway for Sandbox {
             let entry = book
                 .entry_mut(id)
                 .ok_or_else(|| GatewayError::NotFound(id.to_string()))?;
+            self.expire_if_due(entry);
             let first = intent::confirm(&mut entry.intent)?;
             if first {
                 self.emit(entry, EventKind::Processing);
                 match entry.card.clone() {
-                    CardOutcome::Succeeds => {
-                        intent::succeed(&mut entry.intent)?;
-                        self.emit(entry, EventKind::Succeeded);
-                    }
+                    CardOutcome::Succeeds => self.accept(entry)?,
                     CardOutcome::Fails(f) => {
                         intent::fail(&mut entry.intent, f)?;
                         self.emit(entry, EventKind::PaymentFailed);
@@ -345,15 +452,41 @@ impl PaymentGateway for Sandbox {
     }
 
     async fn get_intent(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
-        self.inner
-            .book
-            .lock()
-            .entry(id)
-            .map(|e| e.intent.clone())
-            .ok_or_else(|| GatewayError::NotFound(id.to_string()))
+        self.apply(id, EventKind::Canceled, |_| Ok(false))
     }
 
     async fn cancel_intent(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
+        self.apply(id, EventKind::Canceled, intent::cancel)
+    }
+
+    async fn capture(&self, req: CaptureRequest) -> Result<PaymentIntent, GatewayError> {
+        key_ok(&req.idempotency_key)?;
+        let fp = fingerprint(&(&req.intent, req.amount_minor))?;
+        let mut book = self.inner.book.lock();
+        if let Some((seen, id)) = book.captured_by(&req.idempotency_key) {
+            if *seen != fp {
+                return Err(GatewayError::KeyReused);
+            }
+            let id = id.clone();
+            let entry = book
+                .entry_mut(&id)
+                .ok_or_else(|| GatewayError::NotFound(id.to_string()))?;
+            self.expire_if_due(entry);
+            return Ok(entry.intent.clone());
+        }
+        let entry = book
+            .entry_mut(&req.intent)
+            .ok_or_else(|| GatewayError::NotFound(req.intent.to_string()))?;
+        self.expire_if_due(entry);
+        let taken = intent::capture(&mut entry.intent, req.amount_minor)?;
+        self.emit(entry, EventKind::Succeeded);
+        let captured = entry.intent.clone();
+        tracing::info!(intent = %req.intent, taken, "captured");
+        book.record_capture(req.idempotency_key, fp, &req.intent);
+        Ok(captured)
+    }
+
+    async fn void(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
         self.apply(id, EventKind::Canceled, intent::cancel)
     }
 
@@ -370,11 +503,9 @@ impl PaymentGateway for Sandbox {
         }
         let not_found = || GatewayError::NotFound(req.intent.to_string());
         // Refund a copy first: a refused refund, or no room for one, changes nothing.
-        let mut refunded = book
-            .entry(&req.intent)
-            .ok_or_else(not_found)?
-            .intent
-            .clone();
+        let entry = book.entry_mut(&req.intent).ok_or_else(not_found)?;
+        self.expire_if_due(entry);
+        let mut refunded = entry.intent.clone();
         let amount = intent::refund(&mut refunded, req.amount_minor)?;
         let dispatcher = &self.inner.dispatcher;
         book.make_room_for_refund(self.inner.config.max_refunds, |id| {

@@ -6,7 +6,8 @@
 //! | `GET /v1/payment_intents?limit&starting_after` | list, oldest first, a [`Page`] at a time |
 //! | `GET /v1/payment_intents/{id}` | read |
 //! | `POST /v1/payment_intents/{id}/confirm` | confirm (outcome by test card) |
-//! | `POST /v1/payment_intents/{id}/cancel` | cancel (before confirmation) |
+//! | `POST /v1/payment_intents/{id}/cancel` | cancel before confirmation, or void an authorization (`requires_capture`) |
+//! | `POST /v1/payment_intents/{id}/capture` | capture an authorization (`Idempotency-Key`; body [`CaptureBody`]) |
 //! | `POST /v1/payment_intents/{id}/refunds` | refund (`Idempotency-Key`; body [`RefundBody`]) |
 //! | `GET /v1/refunds?limit&starting_after` | list refunds in the order they were made, a [`Page`] at a time |
 //! | `POST /v1/webhook_endpoints` | register an endpoint ([`EndpointConfig`]) |
@@ -21,7 +22,8 @@
 //! any handler runs, so nothing changes; unknown paths answer `401` too, not `404`.
 //!
 //! `Idempotency-Key` has the core's semantics: the same key with the same body names the
-//! same intent (returned as it stands now) or the same refund, with another body `422
+//! same intent (returned as it stands now), the same refund or the same capture (the intent
+//! as it stands now: money is taken once), with another body `422
 //! idempotency_key_reused`; a rejected (invalid) request stores nothing. Errors are `{"error": {"type": …, "message": …}}` with 400
 //! (invalid), 401 (API key), 404 (unknown, or evicted past the retention bounds of
 //! [`crate::SandboxConfig`]), 409 (state conflict), 422, 503 (full of unsettled intents; retry
@@ -30,6 +32,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use ticket_core::gateway::{Capabilities, CaptureMethod};
 
 #[cfg(feature = "server")]
 mod routes;
@@ -46,6 +49,10 @@ pub struct CreateIntentBody {
     pub currency: String,
     /// Test card number (see [`crate::cards`]).
     pub payment_method: String,
+    /// `automatic` (the default: charged at once) or `manual` (authorized only, until
+    /// `POST /v1/payment_intents/{id}/capture`).
+    #[serde(default)]
+    pub capture_method: CaptureMethod,
     /// Free-form metadata.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
@@ -85,4 +92,24 @@ pub struct Page<T> {
     pub data: Vec<T>,
     /// Whether items follow the last one (ask again with `starting_after` = its id).
     pub has_more: bool,
+}
+
+/// What the sandbox offers beyond immediate charges (the answer of
+/// [`PaymentGateway::capabilities`](ticket_core::gateway::PaymentGateway::capabilities) for
+/// the in-process [`crate::Sandbox`] and for [`crate::client::HttpGateway`]): manual capture,
+/// partial capture.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    manual_capture: true,
+    partial_capture: true,
+    hosted_checkout: false,
+};
+
+/// Body of `POST /v1/payment_intents/{id}/capture` (unknown fields are refused).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureBody {
+    /// Minor units to take, 1..=`amount_capturable`; absent takes everything authorized
+    /// (the rest of a partial capture is released).
+    #[serde(default)]
+    pub amount_minor: Option<i64>,
 }

@@ -6,9 +6,16 @@
 //! * **Gateway**: [`Sandbox`] implements [`ticket_core::gateway::PaymentGateway`] in-process,
 //!   with a PaymentIntent state machine modelled on the big providers ([`intent`]):
 //!   `requires_confirmation` → `processing` → `succeeded` | `failed`, `canceled` before any
-//!   charge, full and partial refunds after success (never above the amount). Amounts are
-//!   integer minor units of a supported currency. [`http::router`] serves the same sandbox as
-//!   a REST API (axum), with `Idempotency-Key` on creation and refunds, and
+//!   charge, full and partial refunds after success (never above what was received). Amounts
+//!   are integer minor units of a supported currency.
+//! * **Manual capture** (authorize, then capture): an intent created with
+//!   `capture_method: manual` stops at `requires_capture` once its card is accepted; it is
+//!   captured (all or part: the rest is released) with
+//!   [`PaymentGateway::capture`](ticket_core::gateway::PaymentGateway::capture), voided with
+//!   `void` / `cancel`, or canceled by the sandbox when its
+//!   [`SandboxConfig::authorization_lifetime`] (7 days, scaled) ends.
+//! * **HTTP**: [`http::router`] serves the same sandbox as
+//!   a REST API (axum), with `Idempotency-Key` on creation, capture and refunds, and
 //!   [`client::HttpGateway`] is the trait over that API, for apps with several processes.
 //! * **API key** ([`auth`]): every HTTP route needs `Authorization: Bearer sk_test_…`
 //!   ([`auth::ApiKey`], passed to [`http::router`] / [`http::serve`] and to
@@ -39,7 +46,7 @@
 //!
 //! | field | default | past it |
 //! |---|---|---|
-//! | [`SandboxConfig::max_intents`] | 100 000 | the oldest *settled* intent is evicted (succeeded, failed or canceled, every webhook about it delivered or abandoned); an intent still `requires_confirmation` or `processing`, or with webhooks on their way, never is; when none can go, creation answers `503` (`GatewayError::Unavailable`) and nothing changes |
+//! | [`SandboxConfig::max_intents`] | 100 000 | the oldest *settled* intent is evicted (succeeded, failed or canceled, every webhook about it delivered or abandoned); an intent still `requires_confirmation`, `requires_action`, `processing` or `requires_capture`, or with webhooks on their way, never is; when none can go, creation answers `503` (`GatewayError::Unavailable`) and nothing changes |
 //! | [`SandboxConfig::max_refunds`] | 100 000 | the oldest refund whose intent has no webhook on its way is evicted |
 //! | [`SandboxConfig::max_delivery_log`] | 100 000 | the oldest attempts leave the log (the counters keep counting) |
 //! | [`SandboxConfig::max_endpoints`] | 100 | registering another is refused (`409 limit_reached`) |

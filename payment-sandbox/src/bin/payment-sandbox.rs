@@ -10,7 +10,8 @@ use std::time::Duration;
 use clap::Parser;
 use payment_sandbox::auth::ApiKey;
 use payment_sandbox::gateway::{
-    DEFAULT_MAX_DELIVERY_LOG, DEFAULT_MAX_ENDPOINTS, DEFAULT_MAX_INTENTS, DEFAULT_MAX_REFUNDS,
+    DEFAULT_AUTHORIZATION_LIFETIME, DEFAULT_MAX_DELIVERY_LOG, DEFAULT_MAX_ENDPOINTS,
+    DEFAULT_MAX_INTENTS, DEFAULT_MAX_REFUNDS,
 };
 use payment_sandbox::{Sandbox, SandboxConfig, http};
 
@@ -36,6 +37,10 @@ struct Args {
     /// How long the slow test cards stay processing, in milliseconds (before the time scale).
     #[arg(long, default_value_t = 10_000)]
     slow_delay_ms: u64,
+    /// How long an authorization (manual capture) stays capturable, in seconds (before the
+    /// time scale); then the sandbox cancels it. Default 7 days.
+    #[arg(long, default_value_t = DEFAULT_AUTHORIZATION_LIFETIME.as_secs())]
+    authorization_lifetime_secs: u64,
     /// Webhook request timeout, in milliseconds.
     #[arg(long, default_value_t = 15_000)]
     request_timeout_ms: u64,
@@ -67,6 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = SandboxConfig {
         time_scale: args.time_scale,
         slow_delay: Duration::from_millis(args.slow_delay_ms),
+        authorization_lifetime: Duration::from_secs(args.authorization_lifetime_secs),
         max_intents: args.max_intents,
         max_refunds: args.max_refunds,
         max_delivery_log: args.max_delivery_log,

@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use ticket_core::gateway::{GatewayError, IntentId, NewIntent, PaymentGateway, RefundRequest};
+use ticket_core::gateway::{
+    CaptureRequest, GatewayError, IntentId, NewIntent, PaymentGateway, RefundRequest,
+};
 use ticket_core::model::money::Money;
 
 use crate::auth::{ApiKey, require_api_key};
@@ -17,7 +19,7 @@ use crate::error::SandboxError;
 use crate::gateway::Sandbox;
 use crate::intent;
 
-use super::{CreateIntentBody, ListQuery, MAX_PAGE, Page, RefundBody};
+use super::{CaptureBody, CreateIntentBody, ListQuery, MAX_PAGE, Page, RefundBody};
 
 impl<T> Page<T> {
     /// The page of `all` (in list order) that `query` asks for, where `id` names an item.
@@ -60,6 +62,7 @@ pub fn router(sandbox: Sandbox, api_key: ApiKey) -> Router {
         .route("/v1/payment_intents/{id}", get(get_intent))
         .route("/v1/payment_intents/{id}/confirm", post(confirm_intent))
         .route("/v1/payment_intents/{id}/cancel", post(cancel_intent))
+        .route("/v1/payment_intents/{id}/capture", post(capture))
         .route("/v1/payment_intents/{id}/refunds", post(refund))
         .route("/v1/webhook_endpoints", post(register_endpoint))
         .route("/v1/webhook_endpoints/{id}", get(get_endpoint))
@@ -150,6 +153,9 @@ impl From<GatewayError> for ApiError {
             GatewayError::Conflict { .. } => (StatusCode::CONFLICT, "invalid_state"),
             GatewayError::KeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
             GatewayError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
+            GatewayError::Unsupported(_) => (StatusCode::BAD_REQUEST, "unsupported"),
+            GatewayError::Declined { .. } => (StatusCode::PAYMENT_REQUIRED, "card_declined"),
+            GatewayError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             _ => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
         Self {
@@ -209,7 +215,7 @@ async fn create_intent(
         .create_intent(NewIntent {
             amount,
             payment_method: body.payment_method,
-            capture_method: ticket_core::gateway::CaptureMethod::Automatic,
+            capture_method: body.capture_method,
             metadata: body.metadata,
             idempotency_key: key,
         })
@@ -254,6 +260,25 @@ async fn cancel_intent(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(sandbox.cancel_intent(&intent_id(&id)?).await?))
+}
+
+async fn capture(
+    State(sandbox): State<Sandbox>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<CaptureBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    // Without a key every request is new; a second capture is then a conflict.
+    let key = idempotency_key(&headers)?
+        .unwrap_or_else(|| format!("auto-{}", uuid::Uuid::now_v7().simple()));
+    let captured = sandbox
+        .capture(CaptureRequest {
+            intent: intent_id(&id)?,
+            amount_minor: body.amount_minor,
+            idempotency_key: key,
+        })
+        .await?;
+    Ok(Json(captured))
 }
 
 async fn refund(
