@@ -46,8 +46,16 @@ async fn the_page_and_its_assets_are_served_with_a_strict_policy() {
         ),
         ("/app.css", "text/css; charset=utf-8", ".seat"),
         // checkout on the provider's hosted page, followed on return
-        ("/app.js", "text/javascript; charset=utf-8", "method: \"hosted\""),
-        ("/app.js", "text/javascript; charset=utf-8", "params.get(\"canceled\")"),
+        (
+            "/app.js",
+            "text/javascript; charset=utf-8",
+            "method: \"hosted\"",
+        ),
+        (
+            "/app.js",
+            "text/javascript; charset=utf-8",
+            "params.get(\"canceled\")",
+        ),
         // the demo page draws each ticket's QR code; the gate page checks tickets in
         ("/app.js", "text/javascript; charset=utf-8", "/qr.svg"),
         (
@@ -206,7 +214,10 @@ async fn buyer_and_admin(c: &Client) {
     wait_text(c, "#pay-status", "Payment not completed").await;
     wait_text(c, "#hold-status", "Hold paying: 2 ticket(s)").await;
     wait_text(c, "#session-stock", "GA: 98 of 100 left").await;
-    assert!(!current_url(c).await.contains("checkout="), "the return query is cleared");
+    assert!(
+        !current_url(c).await.contains("checkout="),
+        "the return query is cleared"
+    );
     // Again, on the same page, with the card that succeeds: back here, the result shown live.
     click(c, "#pay").await;
     on_provider_page(c, &s).await;
@@ -217,7 +228,10 @@ async fn buyer_and_admin(c: &Client) {
         "Payment succeeded: reservation confirmed.",
     )
     .await;
-    assert!(current_url(c).await.starts_with(&s.url), "back on the demo page");
+    assert!(
+        current_url(c).await.starts_with(&s.url),
+        "back on the demo page"
+    );
     shoot(c, "hosted-returned", "#pay-step").await;
     wait_text(c, "#hold-status", "Hold confirmed").await;
     wait_text(c, "#reservations", "confirmed · 2 ticket(s)").await;

@@ -167,7 +167,15 @@ async fn hosted(s: &Server, token: &str, hold: &str, key: &str) -> common::Answe
 
 /// The hold as its owner reads it.
 async fn hold_of(s: &Server, token: &str, hold: &str) -> Value {
-    let a = call(s, "GET", &format!("/api/holds/{hold}"), Some(token), &[], None).await;
+    let a = call(
+        s,
+        "GET",
+        &format!("/api/holds/{hold}"),
+        Some(token),
+        &[],
+        None,
+    )
+    .await;
     assert_eq!(a.status, 200, "{a:?}");
     a.json
 }
@@ -215,11 +223,20 @@ async fn wait_intent(s: &Server, id: &str, ok: impl Fn(&PaymentIntent) -> bool) 
 /// was captured for the hold's price (manual capture where the provider offers it).
 async fn assert_paid(s: &Server, token: &str, hold: &str, session: &str) {
     let h = wait_status(s, token, hold, "confirmed").await;
-    let paid_by = h["payment_id"].as_str().expect("paid by an intent").to_owned();
-    assert_ne!(paid_by, session, "the reference becomes the intent that paid");
+    let paid_by = h["payment_id"]
+        .as_str()
+        .expect("paid by an intent")
+        .to_owned();
+    assert_ne!(
+        paid_by, session,
+        "the reference becomes the intent that paid"
+    );
     let i = wait_intent(s, &paid_by, |i| i.status == IntentStatus::Succeeded).await;
     assert_eq!(
-        i.checkout_session.as_ref().map(ToString::to_string).as_deref(),
+        i.checkout_session
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
         Some(session),
         "{i:?}"
     );
@@ -258,7 +275,11 @@ async fn a_buyer_pays_on_the_providers_page_and_comes_back() {
     let url = a["payment_url"].as_str().expect("the page").to_owned();
     assert_eq!(url, format!("{}/sandbox/pay/{cs}", s.url), "{a}");
     assert_eq!(a["hold"]["status"], "paying");
-    assert_eq!(a["hold"]["payment_id"], cs.as_str(), "the hold names the session");
+    assert_eq!(
+        a["hold"]["payment_id"],
+        cs.as_str(),
+        "the hold names the session"
+    );
     assert_eq!((&a["status"], &a["outcome"]), (&Value::Null, &Value::Null));
 
     // Asking again (another key), or for a card payment, answers the same page: one
@@ -273,7 +294,9 @@ async fn a_buyer_pays_on_the_providers_page_and_comes_back() {
         &format!("/api/holds/{hold}/checkout"),
         Some(&token),
         &[("idempotency-key", "c3")],
-        Some(&format!(r#"{{"method":"card","card_number":"{SUCCEEDS}"}}"#)),
+        Some(&format!(
+            r#"{{"method":"card","card_number":"{SUCCEEDS}"}}"#
+        )),
     )
     .await;
     assert_eq!(card.status, 200, "{card:?}");
@@ -282,6 +305,23 @@ async fn a_buyer_pays_on_the_providers_page_and_comes_back() {
     // The same key again answers the first answer.
     let replay = hosted(&s, &token, &hold, "c1").await;
     assert_eq!(replay.json, started.json);
+
+    // The session names no payment until the buyer makes an attempt.
+    let read = |who: String| {
+        let (s, cs) = (&s, cs.clone());
+        async move {
+            call(
+                s,
+                "GET",
+                &format!("/api/payments/{cs}"),
+                Some(&who),
+                &[],
+                None,
+            )
+            .await
+        }
+    };
+    assert_eq!(read(token.clone()).await.status, 404);
 
     // The page shows the price; a declined card leaves it open, the hold paying.
     let shown = get(&url).await;
@@ -296,6 +336,13 @@ async fn a_buyer_pays_on_the_providers_page_and_comes_back() {
     );
     card_form(&declined.html);
     assert_eq!(hold_of(&s, &token, &hold).await["status"], "paying");
+    // The session's id reads its latest attempt, for its buyer only.
+    let attempt = read(token.clone()).await;
+    assert_eq!(attempt.status, 200, "{attempt:?}");
+    assert_eq!(attempt.json["status"], "failed", "{attempt:?}");
+    assert_eq!(attempt.json["hold"]["id"], hold.as_str());
+    let (stranger, _) = user_token(&s);
+    assert_eq!(read(stranger).await.status, 404, "not someone else's");
 
     // A card that pays: back to the server's own page, with the session named.
     let paid = pay_with(&url, SUCCEEDS).await;
@@ -308,7 +355,10 @@ async fn a_buyer_pays_on_the_providers_page_and_comes_back() {
     );
     let landed = get(&back).await;
     assert_eq!(landed.status, 200);
-    assert!(landed.html.contains("<script src=\"/app.js\""), "the demo page");
+    assert!(
+        landed.html.contains("<script src=\"/app.js\""),
+        "the demo page"
+    );
     assert_paid(&s, &token, &hold, &cs).await;
     // The page says it is paid and takes no second payment.
     let after = get(&url).await;
@@ -333,7 +383,10 @@ async fn the_challenge_card_asks_for_a_code_and_cancel_comes_back() {
     let (token, _) = user_token(&s);
     let hold = join_and_hold(&s, session, &token, "h1", 1).await;
     let started = hosted(&s, &token, &hold, "c1").await;
-    let cs = started.json["payment_id"].as_str().expect("session").to_owned();
+    let cs = started.json["payment_id"]
+        .as_str()
+        .expect("session")
+        .to_owned();
     let url = started.json["payment_url"]
         .as_str()
         .expect("page")
@@ -434,7 +487,10 @@ async fn nobody_pays_for_someone_elses_hold_nor_with_another_holds_page() {
     // confirmed by that payment, and a page pays only its own hold's price.
     let started = hosted(&s, &ann, &first, "a1").await;
     let (cs1, url1) = (
-        started.json["payment_id"].as_str().expect("session").to_owned(),
+        started.json["payment_id"]
+            .as_str()
+            .expect("session")
+            .to_owned(),
         started.json["payment_url"]
             .as_str()
             .expect("page")
@@ -477,11 +533,7 @@ async fn nobody_pays_for_someone_elses_hold_nor_with_another_holds_page() {
     assert_eq!(h2["payment_id"], cs2.as_str());
     // Coming back with another session's id changes nothing either: the return proves
     // nothing, only the provider's word does.
-    let forged = get(&format!(
-        "{}/?checkout={second}&session_id={cs1}",
-        s.url
-    ))
-    .await;
+    let forged = get(&format!("{}/?checkout={second}&session_id={cs1}", s.url)).await;
     assert_eq!(forged.status, 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(hold_of(&s, &ann, &second).await["status"], "paying");
@@ -537,7 +589,9 @@ async fn an_authorization_after_the_hold_ended_and_was_resold_is_voided_not_char
             .state
             .checkout
             .gateway()
-            .get_checkout_session(&ticket_core::gateway::CheckoutSessionId::new(cs.clone()).expect("id"))
+            .get_checkout_session(
+                &ticket_core::gateway::CheckoutSessionId::new(cs.clone()).expect("id"),
+            )
             .await
             .expect("session");
         if let Some(id) = session_now.intent {
@@ -546,7 +600,10 @@ async fn an_authorization_after_the_hold_ended_and_was_resold_is_voided_not_char
                 break i;
             }
         }
-        assert!(Instant::now() < deadline, "the late authorization was never settled");
+        assert!(
+            Instant::now() < deadline,
+            "the late authorization was never settled"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(voided.capture_method, CaptureMethod::Manual);

@@ -115,7 +115,10 @@ pub fn text(html: &str) -> String {
             _ => {}
         }
     }
-    decode(&out).split_whitespace().collect::<Vec<_>>().join(" ")
+    decode(&out)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The value of attribute `name` in the tag text `tag` (quoted or not), entities decoded.

@@ -164,14 +164,14 @@ fn webhook_error(e: ticket_core::Error) -> ApiError {
     path = "/api/payments/{id}",
     tag = "payments",
     summary = "My payment",
-    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,255}$", description = "The payment (intent) id, as `payment_id` of a hold or checkout: 1 to 255 letters, digits, `_` or `-` (anything else: 400)")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,255}$", description = "The payment (intent) id, as `payment_id` of a hold or checkout: 1 to 255 letters, digits, `_` or `-` (anything else: 400). A hosted checkout session's id answers the session's latest payment attempt (404 before the buyer made one)")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The payment and its hold", body = PaymentAnswer),
         (status = 400, description = "A malformed id: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
-        (status = 404, description = "No such payment, or another user's: `NOT_FOUND`", body = ErrorBody),
-        (status = 503, description = "The provider or storage is unavailable: `PAYMENT_UNAVAILABLE`, `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+        (status = 404, description = "No such payment, another user's, or a checkout session without a payment attempt yet: `NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "The provider or storage is unavailable, or the provider limits our rate: `PAYMENT_UNAVAILABLE`, `PAYMENT_RATE_LIMITED`, `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
 )]
 async fn read_payment(
