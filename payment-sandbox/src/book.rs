@@ -1,5 +1,6 @@
-//! The sandbox's books: intents, refunds and their idempotency keys, kept within the
-//! retention bounds of [`crate::SandboxConfig`] (`max_intents`, `max_refunds`).
+//! The sandbox's books: intents, refunds, checkout sessions and their idempotency keys,
+//! kept within the retention bounds of [`crate::SandboxConfig`] (`max_intents`,
+//! `max_refunds`, `max_sessions`).
 //!
 //! Past a bound, the oldest *settled* item is evicted to make room: an intent that is
 //! succeeded, failed or canceled and has no webhook copy still being delivered; a refund
@@ -7,10 +8,17 @@
 //! `requires_action`, `processing` or `requires_capture` is never evicted. When nothing can go, the new item is refused (the caller answers
 //! `503`, retry later) and nothing changes. An evicted item is forgotten whole, its
 //! idempotency key included: reading it is `NotFound`, like an unknown one.
+//!
+//! A checkout session is settled once it is complete or expired (also when its expiry has
+//! passed and nobody read it since); an open one is never evicted.
 
 use std::collections::{HashMap, VecDeque};
 
-use ticket_core::gateway::{GatewayError, IntentId, IntentStatus, PaymentIntent, Refund};
+use ticket_core::Timestamp;
+use ticket_core::gateway::{
+    CheckoutSession, CheckoutSessionId, CheckoutSessionStatus, GatewayError, IntentId,
+    IntentStatus, PaymentIntent, Refund,
+};
 use ticket_core::model::idempotency::Fingerprint;
 
 use crate::cards::CardOutcome;
@@ -40,8 +48,32 @@ impl Entry {
     }
 }
 
+/// One checkout session and what its payment page shows.
+#[derive(Debug)]
+pub(crate) struct SessionEntry {
+    pub(crate) session: CheckoutSession,
+    /// Shown on the page (the session type does not carry it).
+    pub(crate) description: String,
+    /// The idempotency key that created it (forgotten with it).
+    key: String,
+}
+
+impl SessionEntry {
+    pub(crate) fn new(session: CheckoutSession, description: String, key: String) -> Self {
+        Self {
+            session,
+            description,
+            key,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Book {
+    sessions: HashMap<CheckoutSessionId, SessionEntry>,
+    /// Session ids in creation order, oldest first: where eviction looks.
+    session_order: VecDeque<CheckoutSessionId>,
+    session_keys: HashMap<String, (Fingerprint, CheckoutSessionId)>,
     intents: HashMap<IntentId, Entry>,
     /// Intent ids in creation order, oldest first: where eviction looks.
     order: VecDeque<IntentId>,
@@ -144,6 +176,63 @@ impl Book {
         self.create_keys.insert(entry.key.clone(), (fp, id.clone()));
         self.order.push_back(id.clone());
         self.intents.insert(id, entry);
+    }
+
+    /// Every session id, oldest first.
+    pub(crate) fn session_ids(&self) -> Vec<CheckoutSessionId> {
+        self.session_order.iter().cloned().collect()
+    }
+
+    pub(crate) fn session(&self, id: &CheckoutSessionId) -> Option<&SessionEntry> {
+        self.sessions.get(id)
+    }
+
+    pub(crate) fn session_mut(&mut self, id: &CheckoutSessionId) -> Option<&mut SessionEntry> {
+        self.sessions.get_mut(id)
+    }
+
+    /// What the session-creation key `key` made, when it is known.
+    pub(crate) fn session_created_by(
+        &self,
+        key: &str,
+    ) -> Option<&(Fingerprint, CheckoutSessionId)> {
+        self.session_keys.get(key)
+    }
+
+    /// Makes room for one more session under `max`: evicts the oldest session that is
+    /// complete or expired (or open past its expiry at `now`), or refuses when none is.
+    pub(crate) fn make_room_for_session(
+        &mut self,
+        max: usize,
+        now: Timestamp,
+    ) -> Result<(), GatewayError> {
+        while self.sessions.len() >= max {
+            let oldest_settled = self.session_order.iter().position(|id| {
+                self.sessions.get(id).is_some_and(|e| {
+                    e.session.status != CheckoutSessionStatus::Open || e.session.expires_at <= now
+                })
+            });
+            let Some(id) = oldest_settled.and_then(|at| self.session_order.remove(at)) else {
+                return Err(GatewayError::Unavailable(format!(
+                    "the sandbox holds its maximum of {max} checkout sessions and every one is \
+                     still open: retry later, or raise max_sessions"
+                )));
+            };
+            if let Some(gone) = self.sessions.remove(&id) {
+                self.session_keys.remove(&gone.key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a new session, made by idempotency key `entry.key` of fingerprint `fp` (call
+    /// [`Self::make_room_for_session`] first).
+    pub(crate) fn insert_session(&mut self, fp: Fingerprint, entry: SessionEntry) {
+        let id = entry.session.id.clone();
+        self.session_keys
+            .insert(entry.key.clone(), (fp, id.clone()));
+        self.session_order.push_back(id.clone());
+        self.sessions.insert(id, entry);
     }
 
     /// Makes room for one more refund under `max`: evicts the oldest refund whose intent's

@@ -11,6 +11,7 @@
 //! | `4000000000003220` | stays `processing`, succeeds after [`crate::SandboxConfig::slow_delay`] |
 //! | `4000000000000341` | stays `processing`, declined (`card_declined`) after the same delay |
 //! | `4000000000000101` | never answers: confirm times out, the intent stays `processing` (its `processing` event is the last: no result ever comes) |
+//! | `4000002760003184` | asks for a 3-D Secure-like challenge: confirm leaves the intent `requires_action` (`payment_intent.requires_action`); the one-time code [`CHALLENGE_CODE`] (`123456`) on the hosted payment page authorizes it (then as `4242…`), any other code fails it (`authentication_failed`) |
 //! | any other number of 12–19 digits that passes the Luhn check | succeeds at once |
 //!
 //! Anything else (letters, wrong length, failed Luhn check) is refused when the intent is
@@ -32,7 +33,15 @@ pub enum CardOutcome {
     FailsAfterDelay(PaymentFailure),
     /// Confirmation never answers (times out); the intent stays `processing` for ever.
     NeverAnswers,
+    /// Confirmation stops at `requires_action` until the buyer answers a challenge with
+    /// [`CHALLENGE_CODE`] (then it succeeds, or is authorized) or another code (then it
+    /// fails with `authentication_failed`).
+    RequiresChallenge,
 }
+
+/// The one-time code that passes the challenge of [`numbers::REQUIRES_CHALLENGE`]; any other
+/// code fails the payment.
+pub const CHALLENGE_CODE: &str = "123456";
 
 /// Card numbers with a documented outcome (see the module table).
 pub mod numbers {
@@ -54,6 +63,8 @@ pub mod numbers {
     pub const DECLINED_SLOWLY: &str = "4000000000000341";
     /// Never answers.
     pub const NEVER_ANSWERS: &str = "4000000000000101";
+    /// Asks for a challenge (3-D Secure-like) before it is charged.
+    pub const REQUIRES_CHALLENGE: &str = "4000002760003184";
 }
 
 fn failure(code: &str, message: &str) -> PaymentFailure {
@@ -97,6 +108,7 @@ pub fn outcome(payment_method: &str) -> Result<CardOutcome, GatewayError> {
             CardOutcome::FailsAfterDelay(failure("card_declined", "Your card was declined."))
         }
         NEVER_ANSWERS => CardOutcome::NeverAnswers,
+        REQUIRES_CHALLENGE => CardOutcome::RequiresChallenge,
         _ => CardOutcome::Succeeds,
     })
 }
@@ -149,6 +161,10 @@ mod tests {
             CardOutcome::FailsAfterDelay(_)
         ));
         assert_eq!(outcome(NEVER_ANSWERS).unwrap(), CardOutcome::NeverAnswers);
+        assert_eq!(
+            outcome(REQUIRES_CHALLENGE).unwrap(),
+            CardOutcome::RequiresChallenge
+        );
         assert_eq!(
             outcome("5555555555554444").unwrap(),
             CardOutcome::Succeeds,

@@ -9,13 +9,16 @@ use reqwest::StatusCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use ticket_core::gateway::{
-    Capabilities, CaptureRequest, GatewayError, IntentId, NewIntent, PaymentGateway, PaymentIntent,
-    Refund, RefundRequest,
+    Capabilities, CaptureRequest, CheckoutSession, CheckoutSessionId, GatewayError, IntentId,
+    NewCheckoutSession, NewIntent, PaymentGateway, PaymentIntent, Refund, RefundRequest,
 };
 
 use crate::auth::ApiKey;
 use crate::delivery::{EndpointConfig, EndpointInfo};
-use crate::http::{CAPABILITIES, CaptureBody, CreateIntentBody, MAX_PAGE, Page, RefundBody};
+use crate::http::{
+    CAPABILITIES, CaptureBody, CreateCheckoutSessionBody, CreateIntentBody, MAX_PAGE, Page,
+    RefundBody,
+};
 
 /// A client of a sandbox served by [`crate::http::serve`] (or the `payment-sandbox`
 /// binary). Every request carries the sandbox's API key (`Authorization: Bearer sk_test_…`,
@@ -248,6 +251,50 @@ impl PaymentGateway for HttpGateway {
     /// `POST /v1/payment_intents/{id}/cancel`, which voids an authorization.
     async fn void(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
         self.cancel_intent(id).await
+    }
+
+    async fn create_checkout_session(
+        &self,
+        req: NewCheckoutSession,
+    ) -> Result<CheckoutSession, GatewayError> {
+        let body = CreateCheckoutSessionBody {
+            amount_minor: req.amount.amount_minor,
+            currency: req.amount.currency.as_str().to_owned(),
+            capture_method: req.capture_method,
+            return_url: req.return_url,
+            description: req.description,
+            metadata: req.metadata,
+            expires_at_ms: req.expires_at.as_millis(),
+        };
+        self.call(
+            "/v1/checkout_sessions",
+            Some(&body),
+            Some(&req.idempotency_key),
+        )
+        .await
+    }
+
+    async fn get_checkout_session(
+        &self,
+        id: &CheckoutSessionId,
+    ) -> Result<CheckoutSession, GatewayError> {
+        self.call(
+            &format!("/v1/checkout_sessions/{}", url_safe(id.as_str())?),
+            None::<&()>,
+            None,
+        )
+        .await
+    }
+
+    async fn expire_checkout_session(
+        &self,
+        id: &CheckoutSessionId,
+    ) -> Result<CheckoutSession, GatewayError> {
+        self.post_empty(&format!(
+            "/v1/checkout_sessions/{}/expire",
+            url_safe(id.as_str())?
+        ))
+        .await
     }
 
     async fn refund(&self, req: RefundRequest) -> Result<Refund, GatewayError> {

@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use ticket_core::gateway::{
-    Capabilities, CaptureMethod, CaptureRequest, EventKind, GatewayError, IntentId, NewIntent,
-    PaymentEvent, PaymentGateway, PaymentIntent, Refund, RefundRequest,
+    Capabilities, CaptureMethod, CaptureRequest, CheckoutSession, CheckoutSessionId, EventKind,
+    GatewayError, IntentId, IntentStatus, NewCheckoutSession, NewIntent, PaymentEvent,
+    PaymentFailure, PaymentGateway, PaymentIntent, Refund, RefundRequest,
 };
 use ticket_core::model::idempotency::Fingerprint;
 use ticket_core::{Clock, SystemClock};
@@ -21,6 +22,10 @@ use crate::delivery::{
 };
 use crate::error::SandboxError;
 use crate::intent;
+
+mod sessions;
+
+pub use sessions::{HostedSession, PayError, PayOutcome};
 
 /// Sandbox settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,10 +68,25 @@ pub struct SandboxConfig {
     /// The most webhook endpoints that can be registered (default
     /// [`DEFAULT_MAX_ENDPOINTS`]); one more is refused.
     pub max_endpoints: usize,
+    /// The most checkout sessions kept (default [`DEFAULT_MAX_SESSIONS`]). Past it, creating
+    /// one evicts the oldest complete or expired session (with its idempotency key); an open
+    /// one never is, and when every session is open creation is refused
+    /// ([`GatewayError::Unavailable`], HTTP `503`).
+    pub max_sessions: usize,
+    /// The base URL under which the hosted payment page ([`crate::http::hosted_page_router`])
+    /// is reachable by buyers: a session's `url` is `{public_url}/pay/{session id}`
+    /// (default [`DEFAULT_PUBLIC_URL`]). An absolute `http(s)` URL; a path is kept (for a
+    /// page mounted under a prefix), a trailing `/` is not. The binary sets it from the
+    /// address it listens on unless `--public-url` is given.
+    pub public_url: String,
 }
 
 /// Default of [`SandboxConfig::authorization_lifetime`]: 7 days.
 pub const DEFAULT_AUTHORIZATION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3_600);
+/// Default of [`SandboxConfig::public_url`].
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:4242";
+/// Default of [`SandboxConfig::max_sessions`].
+pub const DEFAULT_MAX_SESSIONS: usize = 100_000;
 /// Default of [`SandboxConfig::max_intents`].
 pub const DEFAULT_MAX_INTENTS: usize = 100_000;
 /// Default of [`SandboxConfig::max_refunds`].
@@ -88,6 +108,8 @@ impl Default for SandboxConfig {
             max_refunds: DEFAULT_MAX_REFUNDS,
             max_delivery_log: DEFAULT_MAX_DELIVERY_LOG,
             max_endpoints: DEFAULT_MAX_ENDPOINTS,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            public_url: DEFAULT_PUBLIC_URL.to_owned(),
         }
     }
 }
@@ -118,6 +140,18 @@ struct Inner {
     dispatcher: Dispatcher,
 }
 
+/// Runs `task` on the current Tokio runtime; outside one (a sandbox driven from plain
+/// threads) the timer cannot run, which is logged instead of panicking (an authorization
+/// still expires when the clock passes its expiry).
+fn spawn(what: &str, task: impl Future<Output = ()> + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(task);
+        }
+        Err(e) => tracing::error!("cannot start the {what} timer outside a Tokio runtime: {e}"),
+    }
+}
+
 /// `d` times `scale` (finite, >= 0: checked at construction), saturating at
 /// [`Duration::MAX`] instead of panicking on overflow.
 fn scaled(d: Duration, scale: f64) -> Duration {
@@ -143,6 +177,7 @@ impl Sandbox {
             ("max_refunds", config.max_refunds),
             ("max_delivery_log", config.max_delivery_log),
             ("max_endpoints", config.max_endpoints),
+            ("max_sessions", config.max_sessions),
         ] {
             if value == 0 {
                 return Err(SandboxError::InvalidConfig(format!(
@@ -150,6 +185,8 @@ impl Sandbox {
                 )));
             }
         }
+        let mut config = config;
+        config.public_url = sessions::public_base(&config.public_url)?;
         let dispatcher = Dispatcher::new(
             config.delivery.clone(),
             config.time_scale,
@@ -205,8 +242,8 @@ impl Sandbox {
         self.inner.dispatcher.idle(timeout).await
     }
 
-    /// What the sandbox offers beyond immediate charges: manual capture and partial capture
-    /// (see [`crate::http::CAPABILITIES`]).
+    /// What the sandbox offers beyond immediate charges: manual capture, partial capture and
+    /// hosted checkout sessions (see [`crate::http::CAPABILITIES`]).
     pub fn capabilities(&self) -> Capabilities {
         crate::http::CAPABILITIES
     }
@@ -288,7 +325,7 @@ impl Sandbox {
     /// captured or voided by then.
     fn expire_later(&self, id: IntentId, lifetime: Duration) {
         let this = self.clone();
-        tokio::spawn(async move {
+        spawn("authorization expiry", async move {
             tokio::time::sleep(lifetime).await;
             let expired = this.apply(&id, EventKind::Canceled, |i| {
                 let expired = intent::expire_authorization(i)?;
@@ -329,10 +366,92 @@ impl Sandbox {
         Ok(entry.intent.clone())
     }
 
+    /// Under the book's lock: confirms the entry's intent and applies at once what its card
+    /// does (succeeds or is authorized, fails, asks for a challenge; a slow card settles
+    /// later, by a timer started here). A repeat changes nothing. Returns whether this call
+    /// confirmed it.
+    fn confirm_locked(&self, entry: &mut Entry) -> Result<bool, GatewayError> {
+        self.expire_if_due(entry);
+        if entry.card == CardOutcome::RequiresChallenge
+            && entry.intent.status == IntentStatus::RequiresConfirmation
+        {
+            intent::require_action(&mut entry.intent)?;
+            self.emit(entry, EventKind::RequiresAction);
+            return Ok(true);
+        }
+        let first = intent::confirm(&mut entry.intent)?;
+        if first {
+            self.emit(entry, EventKind::Processing);
+            match entry.card.clone() {
+                CardOutcome::Succeeds | CardOutcome::RequiresChallenge => self.accept(entry)?,
+                CardOutcome::Fails(f) => {
+                    intent::fail(&mut entry.intent, f)?;
+                    self.emit(entry, EventKind::PaymentFailed);
+                }
+                slow @ (CardOutcome::SucceedsAfterDelay | CardOutcome::FailsAfterDelay(_)) => {
+                    self.settle_later(entry.intent.id.clone(), slow);
+                }
+                CardOutcome::NeverAnswers => {}
+            }
+        }
+        Ok(first)
+    }
+
+    /// Under the book's lock: the buyer answered the challenge of a `requires_action`
+    /// intent. [`cards::CHALLENGE_CODE`] passes it (`processing`, then succeeded or
+    /// authorized as the card that succeeds); any other code fails the intent with
+    /// `authentication_failed`. `Conflict` when no challenge is pending; nothing changes.
+    fn answer_challenge_locked(&self, entry: &mut Entry, code: &str) -> Result<(), GatewayError> {
+        self.expire_if_due(entry);
+        if entry.intent.status != IntentStatus::RequiresAction {
+            return Err(GatewayError::Conflict {
+                action: "answer the challenge of".into(),
+                status: entry.intent.status,
+            });
+        }
+        let right: bool =
+            subtle::ConstantTimeEq::ct_eq(code.trim().as_bytes(), cards::CHALLENGE_CODE.as_bytes())
+                .into();
+        if right {
+            intent::authenticate(&mut entry.intent)?;
+            self.emit(entry, EventKind::Processing);
+            self.accept(entry)?;
+        } else {
+            intent::fail(
+                &mut entry.intent,
+                PaymentFailure {
+                    code: "authentication_failed".into(),
+                    message: "The one-time code was not accepted: the card was not charged.".into(),
+                },
+            )?;
+            self.emit(entry, EventKind::PaymentFailed);
+        }
+        Ok(())
+    }
+
+    /// Answers the challenge of a `requires_action` intent (a card like
+    /// [`cards::numbers::REQUIRES_CHALLENGE`]), as the buyer does on the hosted payment page:
+    /// [`cards::CHALLENGE_CODE`] authenticates it (`payment_intent.processing`, then
+    /// `succeeded`, or `amount_capturable_updated` for a manual capture), any other code
+    /// fails it (`payment_intent.payment_failed`, code `authentication_failed`). An intent
+    /// with no challenge pending is `Conflict` and does not change.
+    pub fn complete_challenge(
+        &self,
+        id: &IntentId,
+        code: &str,
+    ) -> Result<PaymentIntent, GatewayError> {
+        let mut book = self.inner.book.lock();
+        let entry = book
+            .entry_mut(id)
+            .ok_or_else(|| GatewayError::NotFound(id.to_string()))?;
+        self.answer_challenge_locked(entry, code)?;
+        Ok(entry.intent.clone())
+    }
+
     fn settle_later(&self, id: IntentId, outcome: CardOutcome) {
         let this = self.clone();
         let wait = scaled(self.inner.config.slow_delay, self.inner.config.time_scale);
-        tokio::spawn(async move {
+        spawn("slow card", async move {
             tokio::time::sleep(wait).await;
             let result = match outcome {
                 CardOutcome::FailsAfterDelay(f) => {
@@ -404,51 +523,26 @@ impl PaymentGateway for Sandbox {
             req.metadata,
             self.inner.clock.now(),
         )?;
-        let dispatcher = &self.inner.dispatcher;
-        book.make_room_for_intent(self.inner.config.max_intents, |id| {
-            dispatcher.has_pending(id)
-        })?;
+        self.make_room_for_intent(&mut book)?;
         book.insert_intent(fp, Entry::new(created.clone(), card, req.idempotency_key));
         Ok(created)
     }
 
     async fn confirm_intent(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
-        let (intent, card, first) = {
+        let (intent, card) = {
             let mut book = self.inner.book.lock();
             let entry = book
                 .entry_mut(id)
                 .ok_or_else(|| GatewayError::NotFound(id.to_string()))?;
-            self.expire_if_due(entry);
-            let first = intent::confirm(&mut entry.intent)?;
-            if first {
-                self.emit(entry, EventKind::Processing);
-                match entry.card.clone() {
-                    CardOutcome::Succeeds => self.accept(entry)?,
-                    CardOutcome::Fails(f) => {
-                        intent::fail(&mut entry.intent, f)?;
-                        self.emit(entry, EventKind::PaymentFailed);
-                    }
-                    CardOutcome::SucceedsAfterDelay
-                    | CardOutcome::FailsAfterDelay(_)
-                    | CardOutcome::NeverAnswers => {}
-                }
-            }
-            (entry.intent.clone(), entry.card.clone(), first)
+            self.confirm_locked(entry)?;
+            (entry.intent.clone(), entry.card.clone())
         };
-        match card {
-            CardOutcome::NeverAnswers => {
-                let config = &self.inner.config;
-                tokio::time::sleep(scaled(config.confirm_timeout, config.time_scale)).await;
-                Err(GatewayError::Timeout)
-            }
-            slow @ (CardOutcome::SucceedsAfterDelay | CardOutcome::FailsAfterDelay(_)) => {
-                if first {
-                    self.settle_later(id.clone(), slow);
-                }
-                Ok(intent)
-            }
-            CardOutcome::Succeeds | CardOutcome::Fails(_) => Ok(intent),
+        if card == CardOutcome::NeverAnswers {
+            let config = &self.inner.config;
+            tokio::time::sleep(scaled(config.confirm_timeout, config.time_scale)).await;
+            return Err(GatewayError::Timeout);
         }
+        Ok(intent)
     }
 
     async fn get_intent(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
@@ -488,6 +582,27 @@ impl PaymentGateway for Sandbox {
 
     async fn void(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
         self.apply(id, EventKind::Canceled, intent::cancel)
+    }
+
+    async fn create_checkout_session(
+        &self,
+        req: NewCheckoutSession,
+    ) -> Result<CheckoutSession, GatewayError> {
+        self.create_session(req)
+    }
+
+    async fn get_checkout_session(
+        &self,
+        id: &CheckoutSessionId,
+    ) -> Result<CheckoutSession, GatewayError> {
+        self.read_session(id)
+    }
+
+    async fn expire_checkout_session(
+        &self,
+        id: &CheckoutSessionId,
+    ) -> Result<CheckoutSession, GatewayError> {
+        self.expire_session(id)
     }
 
     async fn refund(&self, req: RefundRequest) -> Result<Refund, GatewayError> {

@@ -11,7 +11,7 @@ use clap::Parser;
 use payment_sandbox::auth::ApiKey;
 use payment_sandbox::gateway::{
     DEFAULT_AUTHORIZATION_LIFETIME, DEFAULT_MAX_DELIVERY_LOG, DEFAULT_MAX_ENDPOINTS,
-    DEFAULT_MAX_INTENTS, DEFAULT_MAX_REFUNDS,
+    DEFAULT_MAX_INTENTS, DEFAULT_MAX_REFUNDS, DEFAULT_MAX_SESSIONS,
 };
 use payment_sandbox::{Sandbox, SandboxConfig, http};
 
@@ -57,6 +57,15 @@ struct Args {
     /// The most webhook endpoints that can be registered.
     #[arg(long, default_value_t = DEFAULT_MAX_ENDPOINTS)]
     max_endpoints: usize,
+    /// The most checkout sessions kept; past it the oldest complete or expired ones are
+    /// evicted, and creation is refused (503) while every one is open.
+    #[arg(long, default_value_t = DEFAULT_MAX_SESSIONS)]
+    max_sessions: usize,
+    /// The base URL under which buyers reach the hosted payment page (`{url}/pay/{id}`),
+    /// e.g. behind a proxy. Default: `http://` and the address the sandbox listens on
+    /// (127.0.0.1 when it listens on all interfaces).
+    #[arg(long)]
+    public_url: Option<String>,
 }
 
 #[tokio::main]
@@ -69,6 +78,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         None => (ApiKey::generate()?, true),
     };
+    // Bound first: the page's public URL defaults to the address actually bound.
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let bound = listener.local_addr()?;
+    let public_url = match &args.public_url {
+        Some(url) => url.clone(),
+        None => {
+            let mut shown = bound;
+            if shown.ip().is_unspecified() {
+                shown.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            format!("http://{shown}")
+        }
+    };
     let mut config = SandboxConfig {
         time_scale: args.time_scale,
         slow_delay: Duration::from_millis(args.slow_delay_ms),
@@ -77,17 +99,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_refunds: args.max_refunds,
         max_delivery_log: args.max_delivery_log,
         max_endpoints: args.max_endpoints,
+        max_sessions: args.max_sessions,
+        public_url,
         ..SandboxConfig::default()
     };
     config.delivery.request_timeout = Duration::from_millis(args.request_timeout_ms);
     let sandbox = Sandbox::new(config)?;
+    let pages = sandbox.config().public_url.clone();
     let mut stop = StopSignals::install()?;
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (addr, mut server) = http::serve_until(sandbox, api_key.clone(), args.listen, async {
+    let (addr, mut server) = http::serve_on(sandbox, api_key.clone(), listener, async {
         let _ = stopped.await;
-    })
-    .await?;
+    })?;
     println!("payment sandbox listening on http://{addr}");
+    println!("hosted payment pages at {pages}/pay/{{session id}}");
     if generated {
         // Shown this once only: the clients need it (ticket-server --payment-sandbox-key).
         println!(

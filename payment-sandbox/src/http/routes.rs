@@ -8,8 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
+use ticket_core::Timestamp;
 use ticket_core::gateway::{
-    CaptureRequest, GatewayError, IntentId, NewIntent, PaymentGateway, RefundRequest,
+    CaptureRequest, CheckoutSessionId, GatewayError, IntentId, NewCheckoutSession, NewIntent,
+    PaymentGateway, RefundRequest,
 };
 use ticket_core::model::money::Money;
 
@@ -19,7 +21,10 @@ use crate::error::SandboxError;
 use crate::gateway::Sandbox;
 use crate::intent;
 
-use super::{CaptureBody, CreateIntentBody, ListQuery, MAX_PAGE, Page, RefundBody};
+use super::{
+    CaptureBody, CreateCheckoutSessionBody, CreateIntentBody, ListQuery, MAX_PAGE, Page,
+    RefundBody, hosted_page_router,
+};
 
 impl<T> Page<T> {
     /// The page of `all` (in list order) that `query` asks for, where `id` names an item.
@@ -51,11 +56,13 @@ impl<T> Page<T> {
     }
 }
 
-/// The sandbox's routes, to serve or to nest in another router. Every request, to any path,
-/// must carry `api_key` (`Authorization: Bearer sk_test_…`); see [`crate::auth`]. Make one
+/// The sandbox's routes, to serve or to nest in another router. Every request, to any path
+/// but the buyer's payment page ([`hosted_page_router`], merged in: `/pay/…`), must carry
+/// `api_key` (`Authorization: Bearer sk_test_…`); see [`crate::auth`]. Make one
 /// with [`ApiKey::new`] (an operator's key) or [`ApiKey::generate`] (then show it to whoever
 /// calls the API, e.g. [`crate::client::HttpGateway`]).
 pub fn router(sandbox: Sandbox, api_key: ApiKey) -> Router {
+    let page = hosted_page_router(sandbox.clone());
     Router::new()
         .route("/v1/payment_intents", post(create_intent).get(list_intents))
         .route("/v1/refunds", get(list_refunds))
@@ -72,12 +79,23 @@ pub fn router(sandbox: Sandbox, api_key: ApiKey) -> Router {
         )
         .route("/v1/webhook_endpoints/{id}/deliveries", get(deliveries))
         .route("/v1/deliveries/stats", get(stats))
+        .route("/v1/checkout_sessions", post(create_checkout_session))
+        .route("/v1/checkout_sessions/{id}", get(get_checkout_session))
+        .route(
+            "/v1/checkout_sessions/{id}/expire",
+            post(expire_checkout_session),
+        )
         .with_state(sandbox)
+        // An explicit fallback, so that the key's guard below covers unknown paths and the
+        // merge keeps it (a default fallback would be replaced by the page router's).
+        .fallback(|| async { StatusCode::NOT_FOUND })
         // Outermost, so it also covers unknown paths and runs before any body is read.
         .layer(axum::middleware::from_fn_with_state(
             api_key,
             require_api_key,
         ))
+        // The buyer's page, outside the key's guard (merged after the layer).
+        .merge(page)
 }
 
 /// Binds `addr` and serves the sandbox, guarded by `api_key` (see [`router`]), until the task
@@ -101,6 +119,17 @@ pub async fn serve_until(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    serve_on(sandbox, api_key, listener, shutdown)
+}
+
+/// Like [`serve_until`], on a listener bound beforehand (e.g. to learn the address first and
+/// set [`crate::SandboxConfig::public_url`] from it).
+pub fn serve_on(
+    sandbox: Sandbox,
+    api_key: ApiKey,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let bound = listener.local_addr()?;
     let app = router(sandbox, api_key);
     let task = tokio::spawn(async move {
@@ -221,6 +250,51 @@ async fn create_intent(
         })
         .await?;
     Ok((StatusCode::OK, Json(created)))
+}
+
+fn session_id(raw: &str) -> Result<CheckoutSessionId, ApiError> {
+    Ok(CheckoutSessionId::new(raw)?)
+}
+
+async fn create_checkout_session(
+    State(sandbox): State<Sandbox>,
+    headers: HeaderMap,
+    Json(body): Json<CreateCheckoutSessionBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let currency = intent::currency(&body.currency)?;
+    let key = idempotency_key(&headers)?
+        .unwrap_or_else(|| format!("auto-{}", uuid::Uuid::now_v7().simple()));
+    let session = sandbox
+        .create_checkout_session(NewCheckoutSession {
+            amount: Money {
+                amount_minor: body.amount_minor,
+                currency,
+            },
+            capture_method: body.capture_method,
+            return_url: body.return_url,
+            description: body.description,
+            metadata: body.metadata,
+            expires_at: Timestamp::from_millis(body.expires_at_ms),
+            idempotency_key: key,
+        })
+        .await?;
+    Ok(Json(session))
+}
+
+async fn get_checkout_session(
+    State(sandbox): State<Sandbox>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(sandbox.get_checkout_session(&session_id(&id)?).await?))
+}
+
+async fn expire_checkout_session(
+    State(sandbox): State<Sandbox>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(
+        sandbox.expire_checkout_session(&session_id(&id)?).await?,
+    ))
 }
 
 async fn list_intents(
