@@ -296,18 +296,22 @@ async fn release_hold(
 
 /// Body of `POST /api/holds/{id}/checkout`: `{"method": "hosted"}`,
 /// `{"method": "card", "card_number": "…"}` or `{"method": "wallet"}`.
+///
+/// The field-less methods are empty struct variants, not unit variants: serde's
+/// `deny_unknown_fields` is not applied to the unit variants of an internally tagged enum,
+/// so `{"method": "hosted", "return_url": …}` would be taken with its extra field ignored.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
 enum CheckoutBody {
     /// The provider's hosted payment page: the buyer enters a card there.
-    Hosted,
+    Hosted {},
     /// A card (a sandbox test card number), through the payment provider.
     Card {
         /// The card number.
         card_number: String,
     },
     /// The buyer's wallet: debited at once, or refused for insufficient funds.
-    Wallet,
+    Wallet {},
 }
 
 impl utoipa::PartialSchema for CheckoutBody {
@@ -483,9 +487,9 @@ impl CheckoutBody {
     /// The payment method as the idempotency record keeps it (a card number for a card).
     fn payment_method(&self) -> &str {
         match self {
-            Self::Hosted => HOSTED_METHOD,
+            Self::Hosted {} => HOSTED_METHOD,
             Self::Card { card_number } => card_number,
-            Self::Wallet => WALLET_METHOD,
+            Self::Wallet {} => WALLET_METHOD,
         }
     }
 }
@@ -590,13 +594,13 @@ async fn checkout(
         .idempotency
         .run(&idem, &payload, || async {
             let started = match &body {
-                CheckoutBody::Hosted => {
+                CheckoutBody::Hosted {} => {
                     state
                         .checkout
                         .begin_hosted(id, &user, &return_url(&state, id))
                         .await?
                 }
-                CheckoutBody::Card { .. } | CheckoutBody::Wallet => {
+                CheckoutBody::Card { .. } | CheckoutBody::Wallet {} => {
                     state.checkout.begin(id, &user, method).await?
                 }
             };
@@ -604,4 +608,36 @@ async fn checkout(
         })
         .await?;
     Ok(Json(answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkout_bodies_take_exactly_their_fields() {
+        let parse = |b: &str| serde_json::from_str::<CheckoutBody>(b);
+        assert!(matches!(
+            parse(r#"{"method":"hosted"}"#),
+            Ok(CheckoutBody::Hosted {})
+        ));
+        assert!(matches!(
+            parse(r#"{"method":"wallet"}"#),
+            Ok(CheckoutBody::Wallet {})
+        ));
+        assert!(matches!(
+            parse(r#"{"method":"card","card_number":"4242"}"#),
+            Ok(CheckoutBody::Card { .. })
+        ));
+        for refused in [
+            r#"{"method":"hosted","return_url":"https://evil.example/"}"#,
+            r#"{"method":"wallet","amount":1}"#,
+            r#"{"method":"card","card_number":"4242","amount":1}"#,
+            r#"{"method":"card"}"#,
+            r#"{"method":"paypal"}"#,
+            r#"{}"#,
+        ] {
+            assert!(parse(refused).is_err(), "{refused}");
+        }
+    }
 }
