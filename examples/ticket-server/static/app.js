@@ -596,7 +596,9 @@ async function hold() {
 function showHold(h) {
   const status = $("hold-status");
   status.dataset.status = h.status;
-  status.textContent = `Hold ${h.status.replace("_", " ")}: ${h.units} ticket(s), ${money(h.amount, h.currency)}, until ${time(h.expires_at)}.`;
+  // Only a live hold has an end; a confirmed one is kept.
+  const until = ["held", "paying"].includes(h.status) ? `, until ${time(h.expires_at)}` : "";
+  status.textContent = `Hold ${h.status.replace("_", " ")}: ${h.units} ticket(s), ${money(h.amount, h.currency)}${until}.`;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -705,6 +707,12 @@ async function checkoutReturned() {
   }
   if (state.sessions.has(h.session_id)) await chooseSession(h.session_id);
   $("rush-section").hidden = false;
+  // The hold (not a new pick: its admission was used) and its payment.
+  $("pick-step").hidden = false;
+  $("ga-picker").hidden = true;
+  $("seat-picker").hidden = true;
+  $("selection").textContent = "";
+  $("hold").disabled = true;
   $("pay-step").hidden = false;
   state.hold = FINAL.includes(h.status) ? null : h;
   $("pay").disabled = FINAL.includes(h.status);
