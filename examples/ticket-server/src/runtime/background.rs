@@ -90,8 +90,18 @@ pub fn spawn(state: AppState) -> Jobs {
                     }
                 }
                 _ = reconcile.tick() => {
-                    if let Err(e) = state.checkout.reconcile(RECONCILE_LEAD, 500).await {
-                        tracing::warn!("payment reconciliation failed: {e}");
+                    match state.checkout.reconcile(RECONCILE_LEAD, 500).await {
+                        Ok(r) if r.confirmed + r.failed + r.refunded + r.voided > 0 => tracing::info!(
+                            confirmed = r.confirmed,
+                            failed = r.failed,
+                            refunded = r.refunded,
+                            voided = r.voided,
+                            pending = r.pending,
+                            errors = r.errors,
+                            "checkouts reconciled with the provider"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("payment reconciliation failed: {e}"),
                     }
                     match state.topups.reconcile(500).await {
                         Ok(0) => {}
@@ -135,7 +145,8 @@ async fn admission_rounds(state: AppState, mut stopped: tokio::sync::watch::Rece
 /// Every [`NOTIFY_EVERY`], a pass of the notification dispatcher over each live session:
 /// its changes since the `inbox` consumer's checkpoint become in-app notifications
 /// ([`crate::stores::inbox::InboxNotifier`]), each delivered once however many processes
-/// run (the library's delivery log).
+/// run (the library's delivery log, in a scope of its own: the capture follower claims the
+/// same confirmations for itself).
 async fn notifications(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
     use ticket_core::service::{DispatchConfig, NotificationDispatcher};
     let notifier = std::sync::Arc::new(crate::stores::inbox::InboxNotifier::new(
@@ -145,11 +156,13 @@ async fn notifications(state: AppState, mut stopped: tokio::sync::watch::Receive
         consumer: INBOX_CONSUMER.to_owned(),
         ..DispatchConfig::new(state.process_id.clone())
     };
-    let dispatcher = match NotificationDispatcher::new(
-        state.rush.stores().clone(),
-        notifier,
-        state.clock.clone(),
-        config,
+    // Claims of its own: the capture follower follows `HoldConfirmed` too, and the library's
+    // delivery log keys a claim by the change and its recipient only (see
+    // `crate::stores::scoped_deliveries`).
+    let stores = state.rush.stores();
+    let deliveries = match crate::stores::scoped_deliveries::ScopedDeliveries::new(
+        stores.deliveries.clone(),
+        INBOX_CONSUMER,
     ) {
         Ok(d) => d,
         Err(e) => {
@@ -157,6 +170,18 @@ async fn notifications(state: AppState, mut stopped: tokio::sync::watch::Receive
             return;
         }
     };
+    let stores = ticket_core::Stores {
+        deliveries: std::sync::Arc::new(deliveries),
+        ..stores.clone()
+    };
+    let dispatcher =
+        match NotificationDispatcher::new(stores, notifier, state.clock.clone(), config) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!("notification dispatcher: {e}");
+                return;
+            }
+        };
     let mut tick = tokio::time::interval(NOTIFY_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
