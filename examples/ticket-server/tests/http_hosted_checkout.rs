@@ -360,6 +360,21 @@ async fn a_buyer_pays_on_the_providers_page_and_comes_back() {
         "the demo page"
     );
     assert_paid(&s, &token, &hold, &cs).await;
+    // The buyer is told in the app too (the capture follower, which follows the same
+    // confirmations, takes no notification from the inbox).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = call(&s, "GET", "/api/me/notifications", Some(&token), &[], None).await;
+        let told = list.json["notifications"].as_array().is_some_and(|n| {
+            n.iter()
+                .any(|x| x["kind"] == "hold_confirmed" && x["hold_id"] == hold.as_str())
+        });
+        if told {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never told: {list:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The page says it is paid and takes no second payment.
     let after = get(&url).await;
     assert!(card_form_absent(&after.html), "{}", after.html);
