@@ -1,6 +1,9 @@
 // The ticketrush demo page: sign up or log in, join a session's queue and watch it live,
-// pick units or seats, hold, pay in the payment sandbox, see the ticket codes; admins see a
-// session's live figures. Plain JavaScript over the server's JSON API on this origin.
+// pick units or seats, hold, pay on the payment provider's hosted page (or from the
+// wallet), see the ticket codes; admins see a session's live figures. Plain JavaScript over
+// the server's JSON API on this origin. The page never asks for a card number to pay for
+// tickets: the buyer is sent to the provider's page and comes back here
+// (`/?checkout=<hold id>&session_id=…`), where the result is followed live.
 //
 // The access token stays in memory and never goes into a URL; the refresh token is an
 // HttpOnly cookie set by the login and refresh routes (no script can read it), so a reload
@@ -28,6 +31,7 @@ const state = {
   mineWatch: null, // AbortController of the open GET /api/me/events stream
   mineReload: null, // pending reload of my lists (debounced)
   holdWaiters: new Map(), // hold id -> callbacks waiting for a change of that hold
+  returned: null, // {hold, canceled}: back from the payment page, shown once logged in
 };
 
 // ---------------------------------------------------------------------------------------
@@ -198,11 +202,14 @@ async function signup() {
 }
 
 async function login() {
-  await loggedIn(await api("POST", "/api/auth/login", { body: credentials() }));
+  await loggedInWith(await api("POST", "/api/auth/login", { body: credentials() }));
 }
 
-/** Shows the account of a login's `tokens` (a password or a social login). */
-async function loggedIn(tokens) {
+/**
+ * Shows the account of a login's `tokens` (a password or a social login). (Named apart
+ * from `loggedIn`: a second declaration of one name replaces the first in JavaScript.)
+ */
+async function loggedInWith(tokens) {
   state.access = tokens.access_token;
   await loggedIn();
 }
@@ -226,6 +233,7 @@ async function loggedIn() {
   await loadMine();
   watchMine();
   if (state.me.role === "ADMIN") startAdmin();
+  checkoutReturned().catch(showError);
 }
 
 async function logout() {
@@ -315,7 +323,7 @@ async function chooseSession(id) {
   $("pick-step").hidden = true;
   $("pay-step").hidden = true;
   $("hold-status").textContent = "";
-  $("pay-status").textContent = "";
+  payStatus("");
   await loadStock();
   if (!state.access) {
     $("queue-status").textContent = "Log in to join the queue.";
@@ -581,14 +589,16 @@ async function hold() {
   showHold(held);
   $("pay-step").hidden = false;
   $("pay").disabled = false;
-  $("pay-status").textContent = "";
+  payStatus("");
   await loadStock();
 }
 
 function showHold(h) {
   const status = $("hold-status");
   status.dataset.status = h.status;
-  status.textContent = `Hold ${h.status.replace("_", " ")}: ${h.units} ticket(s), ${money(h.amount, h.currency)}, until ${time(h.expires_at)}.`;
+  // Only a live hold has an end; a confirmed one is kept.
+  const until = ["held", "paying"].includes(h.status) ? `, until ${time(h.expires_at)}` : "";
+  status.textContent = `Hold ${h.status.replace("_", " ")}: ${h.units} ticket(s), ${money(h.amount, h.currency)}${until}.`;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -596,42 +606,124 @@ function showHold(h) {
 
 const FINAL = ["confirmed", "payment_failed", "expired", "released", "cancelled", "refunded"];
 
+/** Writes the payment's status line; `status` (the hold's) goes to its data attribute. */
+function payStatus(text, status) {
+  const line = $("pay-status");
+  if (status) line.dataset.status = status;
+  else delete line.dataset.status;
+  line.textContent = text;
+}
+
 async function pay() {
   if (!state.hold) throw new ApiError(409, "NO_HOLD", "hold tickets first");
-  const card = $("card").value;
+  const method = $("method").value;
   const holdId = state.hold.id;
-  $("pay-status").textContent = "Paying…";
-  const body = card === "wallet" ? { method: "wallet" } : { method: "card", card_number: card };
+  payStatus(method === "wallet" ? "Paying…" : "Opening the payment page…");
+  const body = method === "wallet" ? { method: "wallet" } : { method: "hosted" };
   const answer = await api("POST", `/api/holds/${holdId}/checkout`, { body, key: newKey() });
-  let h = answer.hold;
-  // A slow card leaves the hold PAYING: the provider's webhook settles it, and my event
-  // stream says when; the hold is read again then (or after 10 s without news).
+  // A hold paying on the provider's page (whatever was asked): go there. The provider
+  // sends the buyer back to this page, which follows the result (see `checkoutReturned`).
+  if (answer.payment_url && !FINAL.includes(answer.hold.status)) {
+    const url = new URL(answer.payment_url, window.location.href);
+    if (url.protocol !== "https:" && url.protocol !== "http:") {
+      throw new ApiError(502, "BAD_PAYMENT_URL", "the payment page's address is not a web page");
+    }
+    payStatus("Taking you to the payment page…", answer.hold.status);
+    window.location.assign(url.href);
+    return;
+  }
+  await followPayment(holdId, answer.hold, answer.status);
+}
+
+/**
+ * Shows hold `holdId`'s payment until it is final: a slow payment leaves the hold PAYING,
+ * the provider's webhook settles it, and my event stream says when; the hold is read again
+ * then (or after 10 s without news).
+ */
+async function followPayment(holdId, first, paymentStatus) {
+  let h = first;
   for (let i = 0; !FINAL.includes(h.status) && i < 12; i++) {
     showHold(h);
-    $("pay-status").textContent = `Payment ${answer.status || "processing"}: waiting for the result…`;
+    payStatus(
+      paymentStatus ? `Payment ${paymentStatus}: waiting for the result…` : "Payment processing…",
+      h.status,
+    );
     await holdChanged(holdId, 10000);
     h = await api("GET", `/api/holds/${holdId}`);
   }
+  showPayResult(h);
+  await loadStock();
+  await loadMine(h.status === "confirmed" ? holdId : undefined);
+}
+
+/** Shows where hold `h` ended up after a payment. */
+function showPayResult(h) {
   showHold(h);
-  const status = $("pay-status");
-  status.dataset.status = h.status;
   if (h.status === "confirmed") {
-    status.textContent = "Payment succeeded: reservation confirmed.";
+    payStatus("Payment succeeded: reservation confirmed.", h.status);
     state.hold = null;
     $("pay").disabled = true;
   } else if (h.status === "payment_failed") {
-    status.textContent =
-      "Payment declined: your hold was released. Join the queue again to try another card.";
+    payStatus(
+      "Payment failed: your hold was released. Join the queue again to try another card.",
+      h.status,
+    );
     state.hold = null;
     $("pay").disabled = true;
   } else if (FINAL.includes(h.status)) {
-    status.textContent = `The hold ended (${h.status.replace("_", " ")}): join the queue again.`;
+    payStatus(`The hold ended (${h.status.replace("_", " ")}): join the queue again.`, h.status);
     state.hold = null;
+    $("pay").disabled = true;
   } else {
-    status.textContent = "No result yet: see My reservations later.";
+    payStatus("No result yet: see My reservations later.", h.status);
   }
-  await loadStock();
-  await loadMine(h.status === "confirmed" ? holdId : undefined);
+}
+
+/**
+ * The address the payment page sent the buyer back to: `?checkout=<hold id>&session_id=…`
+ * (`&canceled=1` when they gave up). Read once, then taken out of the address bar. Nothing
+ * in it is trusted: the hold is read from the API (mine only), its status is the truth.
+ */
+function takeCheckoutReturn() {
+  const params = new URLSearchParams(window.location.search);
+  const hold = params.get("checkout");
+  if (hold === null) return;
+  history.replaceState(null, "", window.location.pathname + window.location.hash);
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(hold)) return;
+  state.returned = { hold, canceled: params.get("canceled") === "1" };
+}
+
+/** Back from the payment page, logged in: shows the hold and follows its result live. */
+async function checkoutReturned() {
+  const back = state.returned;
+  if (!back) return;
+  state.returned = null;
+  let h;
+  try {
+    h = await api("GET", `/api/holds/${back.hold}`);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return; // not mine (or gone): nothing to show
+    throw e;
+  }
+  if (state.sessions.has(h.session_id)) await chooseSession(h.session_id);
+  $("rush-section").hidden = false;
+  // The hold (not a new pick: its admission was used) and its payment.
+  $("pick-step").hidden = false;
+  $("ga-picker").hidden = true;
+  $("seat-picker").hidden = true;
+  $("selection").textContent = "";
+  $("hold").disabled = true;
+  $("pay-step").hidden = false;
+  state.hold = FINAL.includes(h.status) ? null : h;
+  $("pay").disabled = FINAL.includes(h.status);
+  showHold(h);
+  $("pay-step").scrollIntoView({ block: "center" });
+  if (back.canceled && !FINAL.includes(h.status)) {
+    // The page is still open for this hold until it expires: paying again goes back to it.
+    payStatus("Payment not completed: try again before your hold expires.", h.status);
+    return;
+  }
+  await followPayment(back.hold, h, null);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -888,7 +980,7 @@ async function setupSocialLogin() {
   if (match) {
     // Drop the code from the address bar and history first: it works once anyway.
     history.replaceState(null, "", window.location.pathname + window.location.search);
-    await loggedIn(await api("POST", "/api/auth/oauth/exchange", { body: { code: match[1] } }));
+    await loggedInWith(await api("POST", "/api/auth/oauth/exchange", { body: { code: match[1] } }));
   }
   const { providers } = await api("GET", "/api/auth/providers");
   if (!providers.length) return;
@@ -909,6 +1001,7 @@ async function setupSocialLogin() {
 // Wiring
 
 document.addEventListener("DOMContentLoaded", () => {
+  takeCheckoutReturn();
   action($("signup"), signup);
   action($("login"), login);
   // Enter in the form clicks "Log in", whose handler runs the login; never submit the form.

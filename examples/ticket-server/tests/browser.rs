@@ -1,6 +1,11 @@
 //! The demo page (`GET /`) in a real browser: headless Chromium driven over WebDriver
 //! (chromedriver, through `fantoccini`) against a memory-backed server on a free port. The
 //! test reads what the page shows (element text, enabled state), not only the API's state.
+//! Tickets are paid on the payment provider's hosted page (the in-process sandbox's, under
+//! `/sandbox`): a declined card (the provider's page says so; "Cancel and return" comes back
+//! to the demo page, which offers to try again), a card that pays, and the challenge card
+//! (its code entered on the provider's page). Screenshots of the provider's page and of the
+//! result at desktop and phone size go to `<target>/screenshots/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
 //! `/usr/bin/chromedriver`; `CHROMIUM` and `CHROMEDRIVER` override the paths). Without them
@@ -40,6 +45,17 @@ async fn the_page_and_its_assets_are_served_with_a_strict_policy() {
             "/api/me/wallet/topups/${t.id}",
         ),
         ("/app.css", "text/css; charset=utf-8", ".seat"),
+        // checkout on the provider's hosted page, followed on return
+        (
+            "/app.js",
+            "text/javascript; charset=utf-8",
+            "method: \"hosted\"",
+        ),
+        (
+            "/app.js",
+            "text/javascript; charset=utf-8",
+            "params.get(\"canceled\")",
+        ),
         // the demo page draws each ticket's QR code; the gate page checks tickets in
         ("/app.js", "text/javascript; charset=utf-8", "/qr.svg"),
         (
@@ -174,36 +190,49 @@ async fn buyer_and_admin(c: &Client) {
     assert_eq!(left.status, 200, "{left:?}");
     wait_text(c, "#queue-status", "Admitted").await;
 
-    // Two GA tickets, a declined card: the page says so and the units go back.
+    // Two GA tickets, paid on the provider's page: the demo page asks for no card number.
+    assert!(
+        c.find(Locator::Css("#pay-step input")).await.is_err(),
+        "no card field on the app's own page"
+    );
     fill(c, "#quantity", "2").await;
     wait_text(c, "#selection", "2 × GA").await;
     click(c, "#hold").await;
     wait_text(c, "#hold-status", "Hold held: 2 ticket(s)").await;
     wait_text(c, "#hold-status", "100,000").await;
     wait_text(c, "#session-stock", "GA: 98 of 100 left").await;
-    select(c, "#card", "4000000000000002").await;
     click(c, "#pay").await;
-    wait_text(c, "#pay-status", "Payment declined").await;
-    wait_text(c, "#hold-status", "Hold payment failed").await;
-    wait_text(c, "#session-stock", "GA: 100 of 100 left").await;
-    wait_text(c, "#reservations", "payment failed · 2 ticket(s)").await;
-
-    // Again, through the queue, with the card that succeeds.
-    wait_text(c, "#join", "Join the queue again").await;
-    click(c, "#join").await;
-    wait_text(c, "#queue-status", "Admitted").await;
-    assert!(enabled(c, "#hold").await, "a new admission allows a hold");
-    fill(c, "#quantity", "2").await;
-    click(c, "#hold").await;
-    wait_text(c, "#hold-status", "Hold held: 2 ticket(s)").await;
-    select(c, "#card", "4242424242424242").await;
+    // The provider's page: a declined card is said so there, and the page stays open.
+    on_provider_page(c, &s).await;
+    wait_text(c, "body", "100,000").await;
+    shoot(c, "hosted-page", "form").await;
+    enter_card(c, "4000000000000002").await;
+    wait_text(c, "body", "declined").await;
+    shoot(c, "hosted-declined", "form").await;
+    // Giving up there comes back to the demo page: not paid, try again (the hold waits).
+    click_link(c, "Cancel and return").await;
+    wait_text(c, "#pay-status", "Payment not completed").await;
+    wait_text(c, "#hold-status", "Hold paying: 2 ticket(s)").await;
+    wait_text(c, "#session-stock", "GA: 98 of 100 left").await;
+    assert!(
+        !current_url(c).await.contains("checkout="),
+        "the return query is cleared"
+    );
+    // Again, on the same page, with the card that succeeds: back here, the result shown live.
     click(c, "#pay").await;
+    on_provider_page(c, &s).await;
+    enter_card(c, "4242424242424242").await;
     wait_text(
         c,
         "#pay-status",
         "Payment succeeded: reservation confirmed.",
     )
     .await;
+    assert!(
+        current_url(c).await.starts_with(&s.url),
+        "back on the demo page"
+    );
+    shoot(c, "hosted-returned", "#pay-step").await;
     wait_text(c, "#hold-status", "Hold confirmed").await;
     wait_text(c, "#reservations", "confirmed · 2 ticket(s)").await;
     wait_text(c, "#session-stock", "GA: 98 of 100 left (2 sold)").await;
@@ -229,7 +258,6 @@ async fn buyer_and_admin(c: &Client) {
     wait_text_exact(c, "#stat-capacity", "100").await;
     wait_text_exact(c, "#stat-available", "98").await;
     wait_text(c, "#stat-reservations", "confirmed: 1").await;
-    wait_text(c, "#stat-reservations", "payment failed: 1").await;
     let totals = s
         .state
         .rush
@@ -267,8 +295,13 @@ async fn buyer_and_admin(c: &Client) {
     wait_text(c, "#selection", "198,000").await;
     click(c, "#hold").await;
     wait_text(c, "#hold-status", "Hold held: 2 ticket(s)").await;
-    select(c, "#card", "4242424242424242").await;
+    // The challenge card: the provider's page asks for a code, entered there.
     click(c, "#pay").await;
+    on_provider_page(c, &s).await;
+    enter_card(c, "4000002760003184").await;
+    fill(c, "input[name=\"code\"]", "123456").await;
+    shoot(c, "hosted-challenge", "form").await;
+    submit(c).await;
     wait_text(
         c,
         "#pay-status",
@@ -549,6 +582,105 @@ async fn buy_ga_unit(s: &Server, session: SessionId, token: &str) {
     )
     .await;
     assert_eq!(paid.json["hold"]["status"], "confirmed", "{paid:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// The provider's hosted page
+
+/// Waits until the browser is on the sandbox's payment page of server `s`.
+async fn on_provider_page(c: &Client, s: &Server) {
+    let page = format!("{}/sandbox/pay/", s.url);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let url = current_url(c).await;
+        if url.starts_with(&page) && c.find(Locator::Css("form")).await.is_ok() {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "never sent to the payment page ({url}). The page:\n{}",
+                page_text(c).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Enters `card` (and an expiry, a CVC and a name) on the provider's page and pays.
+async fn enter_card(c: &Client, card: &str) {
+    fill(c, "input[name=\"card_number\"]", card).await;
+    fill(c, "input[name=\"expiry\"]", "12/34").await;
+    fill(c, "input[name=\"cvc\"]", "123").await;
+    fill(c, "input[name=\"name\"]", "Ann Buyer").await;
+    submit(c).await;
+}
+
+/// Clicks the submit button of the page's form.
+async fn submit(c: &Client) {
+    click(c, "form button, form input[type=\"submit\"]").await;
+}
+
+/// Clicks the link whose text is `text`.
+async fn click_link(c: &Client, text: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Ok(link) = c.find(Locator::LinkText(text)).await
+            && link.click().await.is_ok()
+        {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("no link {text:?}. The page:\n{}", page_text(c).await);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn current_url(c: &Client) -> String {
+    c.current_url()
+        .await
+        .map(|u| u.to_string())
+        .unwrap_or_default()
+}
+
+/// Where the screenshots go: `<target>/screenshots/`.
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .map(|p| p.join("screenshots"))
+        .unwrap_or_else(|| PathBuf::from("target/screenshots"));
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    dir
+}
+
+/// Saves the page, scrolled to `css`, as `<name>-desktop.png` and `<name>-phone.png`, and
+/// checks that nothing is wider than a phone's screen.
+async fn shoot(c: &Client, name: &str, css: &str) {
+    let dir = screenshots();
+    for (size, (w, h)) in [("desktop", (1280, 1200)), ("phone", (390, 844))] {
+        c.set_window_size(w, h).await.expect("window size");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.execute(
+            "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+            vec![serde_json::json!(css)],
+        )
+        .await
+        .expect("scroll");
+        let overflow = c
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+                vec![],
+            )
+            .await
+            .expect("widths");
+        assert!(
+            overflow.as_i64().unwrap_or(0) <= 0,
+            "{name} at {size} size scrolls sideways by {overflow}px"
+        );
+        let png = c.screenshot().await.expect("screenshot");
+        std::fs::write(dir.join(format!("{name}-{size}.png")), png).expect("save screenshot");
+    }
+    c.set_window_size(1280, 1200).await.expect("window size");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -593,6 +593,38 @@ async fn real_answers_match_their_documented_schemas() {
     let a = call(&s, "GET", "/api/me/tickets", me, &[], None).await;
     check("GET", "/api/me/tickets", a.status, &a.json);
 
+    // A checkout on the provider's hosted page answers the same documented shape.
+    let body = json!({ "session_id": session.to_string(), "grade": "GA", "quantity": 1 });
+    let again = call(&s, "POST", &queue, me, &[], None).await;
+    assert_eq!(again.json["status"], "active", "{again:?}");
+    let second = call(
+        &s,
+        "POST",
+        "/api/holds",
+        me,
+        &[("idempotency-key", "h2")],
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(second.status, 201, "{second:?}");
+    let second = second.json["id"].as_str().expect("hold id").to_owned();
+    let hosted = call(
+        &s,
+        "POST",
+        &format!("/api/holds/{second}/checkout"),
+        me,
+        &[("idempotency-key", "c2")],
+        Some(r#"{"method":"hosted"}"#),
+    )
+    .await;
+    assert_eq!(hosted.status, 200, "{hosted:?}");
+    assert!(hosted.json["payment_url"].is_string(), "{hosted:?}");
+    check(
+        "POST",
+        "/api/holds/{id}/checkout",
+        hosted.status,
+        &hosted.json,
+    );
     let a = call(
         &s,
         "POST",
@@ -633,7 +665,7 @@ async fn real_answers_match_their_documented_schemas() {
     check("GET", "/api/me", a.status, &a.json);
     let a = call(&s, "GET", "/api/me", None, &[], None).await;
     check("GET", "/api/me", a.status, &a.json);
-    assert_eq!(checked, 18);
+    assert_eq!(checked, 19);
 }
 
 /// `schema`, or the component it references.

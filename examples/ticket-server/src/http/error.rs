@@ -185,6 +185,27 @@ impl From<Error> for ApiError {
                     g.to_string(),
                 )
                 .retry_after(Duration::from_secs(2)),
+                // Our calls to the provider are over its rate: the caller may retry.
+                GatewayError::RateLimited => Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "PAYMENT_RATE_LIMITED",
+                    "the payment provider is busy, retry shortly",
+                )
+                .retry_after(Duration::from_secs(2)),
+                // Refused outright (the provider reports most declines on the intent, which
+                // the checkout answers 200 with `failure`); nothing was charged.
+                GatewayError::Declined { .. } => Self::new(
+                    StatusCode::PAYMENT_REQUIRED,
+                    "PAYMENT_DECLINED",
+                    g.to_string(),
+                ),
+                // This provider does not offer what was asked (a hosted page, a manual
+                // capture): another method may work; nothing changed.
+                GatewayError::Unsupported(_) => Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "PAYMENT_UNSUPPORTED",
+                    g.to_string(),
+                ),
                 other => Self::new(StatusCode::CONFLICT, "PAYMENT_CONFLICT", other.to_string()),
             },
             Error::Unavailable(_) => Self::new(
@@ -417,6 +438,42 @@ mod tests {
                 (api.status, api.code.as_str()),
                 (StatusCode::CONFLICT, code)
             );
+        }
+        // The provider's refusals and limits.
+        for (g, status, code) in [
+            (
+                GatewayError::Declined {
+                    code: "card_declined".into(),
+                    message: "declined".into(),
+                },
+                StatusCode::PAYMENT_REQUIRED,
+                "PAYMENT_DECLINED",
+            ),
+            (
+                GatewayError::Unsupported("hosted checkout".into()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "PAYMENT_UNSUPPORTED",
+            ),
+            (
+                GatewayError::RateLimited,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PAYMENT_RATE_LIMITED",
+            ),
+            (
+                GatewayError::Timeout,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PAYMENT_UNAVAILABLE",
+            ),
+            (
+                GatewayError::Invalid("x".into()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "PAYMENT_INVALID",
+            ),
+        ] {
+            let transient = g.is_transient();
+            let api: ApiError = Error::Payment(g).into();
+            assert_eq!((api.status, api.code.as_str()), (status, code));
+            assert_eq!(api.retry_after.is_some(), transient, "{code}");
         }
         let corrupt: ApiError = Error::Corrupt("x".into()).into();
         assert_eq!(

@@ -10,6 +10,9 @@
 //! | [`middleware`] | rate limits, the client's address, CORS, cache headers, metrics |
 //! | [`openapi`] | `GET /openapi.json`, generated from the handlers' annotations |
 //!
+//! With the in-process payment sandbox, its hosted payment page (the provider's, not this
+//! API) is mounted under `/sandbox` (`payment_sandbox::http::hosted_page_router`).
+//!
 //! The middleware every request passes: a request id (`x-request-id`, taken from the client
 //! or minted, echoed back and on every log line of the request), request tracing, CORS for
 //! the configured origins, a body size limit (413 `PAYLOAD_TOO_LARGE`) and a request timeout
@@ -47,7 +50,7 @@ pub fn router(state: AppState) -> Router {
     // The middleware get `Arc`s: a layer's state is cloned per request (and so is every
     // layer inside it), and `AppState` is a large struct of the library's services.
     let shared = Arc::new(state.clone());
-    Router::new()
+    let app = Router::new()
         .merge(routes::meta::router())
         .merge(routes::auth::router())
         .merge(routes::oauth::router())
@@ -66,8 +69,18 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::demo_page::router())
         .merge(routes::gate_page::router())
         .merge(openapi::router())
-        .with_state(state.clone())
-        .layer(axum::middleware::from_fn(metrics::tag_checkout))
+        .with_state(state.clone());
+    // The in-process sandbox's hosted payment page, where the buyer's browser reaches this
+    // server (the provider's page, not this API: it is not in the OpenAPI document). A
+    // shared sandbox (`--payment-sandbox-url`) serves its own.
+    let app = match &state.sandbox {
+        Some(sandbox) => app.nest(
+            crate::runtime::state::SANDBOX_PAGE_PREFIX,
+            payment_sandbox::http::hosted_page_router(sandbox.clone()),
+        ),
+        None => app,
+    };
+    app.layer(axum::middleware::from_fn(metrics::tag_checkout))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             rate_limit::limit,

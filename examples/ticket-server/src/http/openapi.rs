@@ -30,7 +30,8 @@ pub const BEARER: &str = "bearer";
         title = "ticketrush example server",
         version = env!("CARGO_PKG_VERSION"),
         description = "The whole ticket rush over HTTP: accounts, the catalogue, a fair \
-            waiting queue with live Server-Sent Events, holds, checkout by card or wallet, \
+            waiting queue with live Server-Sent Events, holds, checkout on the payment \
+            provider's hosted page, by card or from the wallet, \
             reservations with cancel and refund, tickets checked at the gate, admin views. \
             Errors answer `{\"error\": {\"code\", \"message\"}}`; instants are milliseconds \
             since the Unix epoch; amounts are integer minor units."

@@ -1,11 +1,14 @@
 //! The jobs a server runs on timers: the admission rounds (every live session, every
 //! [`ADMIT_EVERY`], one round per session per tick across every process through a lease in
 //! the store), the sweeper (expired holds return their units and wake the queue), the
-//! payment reconcilers (checkouts whose webhook never came; wallet top-ups still pending,
-//! settled or given up past their deadline), the purge of expired refresh tokens, and at
-//! start the refund runs of every cancelled show ([`crate::services::refund_runs`]). Safe
-//! on every process at once: each is idempotent and claims its work atomically. Starting
-//! the jobs also starts following the live sessions ([`crate::live`]).
+//! payment reconcilers (checkouts whose webhook never came, hosted pages left open as their
+//! hold ends; wallet top-ups still pending, settled or given up past their deadline), the
+//! capture follower (every confirmed reservation's authorized payment is captured, a
+//! capture that failed after the confirmation retried), the purge of expired refresh
+//! tokens, and at start the refund runs of every cancelled show
+//! ([`crate::services::refund_runs`]). Safe on every process at once: each is idempotent
+//! and claims its work atomically. Starting the jobs also starts following the live
+//! sessions ([`crate::live`]).
 
 use std::time::Duration;
 
@@ -22,6 +25,8 @@ pub const RECONCILE_LEAD: Duration = Duration::from_secs(30);
 pub const ADMIT_EVERY: Duration = Duration::from_secs(1);
 /// How often each live session's new changes are turned into in-app notifications.
 pub const NOTIFY_EVERY: Duration = Duration::from_millis(500);
+/// How often each live session's new confirmations are checked for a capture owed.
+pub const CAPTURE_EVERY: Duration = Duration::from_millis(500);
 /// How often expired refresh tokens are deleted.
 pub const PURGE_EVERY: Duration = Duration::from_secs(3_600);
 
@@ -61,6 +66,7 @@ pub fn spawn(state: AppState) -> Jobs {
     state.live.start();
     let admissions = tokio::spawn(admission_rounds(state.clone(), stopped.clone()));
     let notifications = tokio::spawn(notifications(state.clone(), stopped.clone()));
+    let captures = tokio::spawn(captures(state.clone(), stopped.clone()));
     // Refund runs of cancelled shows cut short by a crash or a stop go on (each pass is
     // idempotent, so starting one again is safe).
     let resume = state.clone();
@@ -84,8 +90,18 @@ pub fn spawn(state: AppState) -> Jobs {
                     }
                 }
                 _ = reconcile.tick() => {
-                    if let Err(e) = state.checkout.reconcile(RECONCILE_LEAD, 500).await {
-                        tracing::warn!("payment reconciliation failed: {e}");
+                    match state.checkout.reconcile(RECONCILE_LEAD, 500).await {
+                        Ok(r) if r.confirmed + r.failed + r.refunded + r.voided > 0 => tracing::info!(
+                            confirmed = r.confirmed,
+                            failed = r.failed,
+                            refunded = r.refunded,
+                            voided = r.voided,
+                            pending = r.pending,
+                            errors = r.errors,
+                            "checkouts reconciled with the provider"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("payment reconciliation failed: {e}"),
                     }
                     match state.topups.reconcile(500).await {
                         Ok(0) => {}
@@ -105,7 +121,7 @@ pub fn spawn(state: AppState) -> Jobs {
     });
     Jobs {
         stop,
-        tasks: vec![admissions, notifications, task],
+        tasks: vec![admissions, notifications, captures, task],
     }
 }
 
@@ -129,7 +145,8 @@ async fn admission_rounds(state: AppState, mut stopped: tokio::sync::watch::Rece
 /// Every [`NOTIFY_EVERY`], a pass of the notification dispatcher over each live session:
 /// its changes since the `inbox` consumer's checkpoint become in-app notifications
 /// ([`crate::stores::inbox::InboxNotifier`]), each delivered once however many processes
-/// run (the library's delivery log).
+/// run (the library's delivery log, in a scope of its own: the capture follower claims the
+/// same confirmations for itself).
 async fn notifications(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
     use ticket_core::service::{DispatchConfig, NotificationDispatcher};
     let notifier = std::sync::Arc::new(crate::stores::inbox::InboxNotifier::new(
@@ -139,11 +156,13 @@ async fn notifications(state: AppState, mut stopped: tokio::sync::watch::Receive
         consumer: INBOX_CONSUMER.to_owned(),
         ..DispatchConfig::new(state.process_id.clone())
     };
-    let dispatcher = match NotificationDispatcher::new(
-        state.rush.stores().clone(),
-        notifier,
-        state.clock.clone(),
-        config,
+    // Claims of its own: the capture follower follows `HoldConfirmed` too, and the library's
+    // delivery log keys a claim by the change and its recipient only (see
+    // `crate::stores::scoped_deliveries`).
+    let stores = state.rush.stores();
+    let deliveries = match crate::stores::scoped_deliveries::ScopedDeliveries::new(
+        stores.deliveries.clone(),
+        INBOX_CONSUMER,
     ) {
         Ok(d) => d,
         Err(e) => {
@@ -151,6 +170,18 @@ async fn notifications(state: AppState, mut stopped: tokio::sync::watch::Receive
             return;
         }
     };
+    let stores = ticket_core::Stores {
+        deliveries: std::sync::Arc::new(deliveries),
+        ..stores.clone()
+    };
+    let dispatcher =
+        match NotificationDispatcher::new(stores, notifier, state.clock.clone(), config) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!("notification dispatcher: {e}");
+                return;
+            }
+        };
     let mut tick = tokio::time::interval(NOTIFY_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -163,6 +194,61 @@ async fn notifications(state: AppState, mut stopped: tokio::sync::watch::Receive
                 Ok(_) | Err(ticket_core::Error::NotFound { .. }) => {}
                 Err(e) => tracing::warn!(%session, "notification dispatch failed: {e}"),
             }
+        }
+    }
+}
+
+/// Every [`CAPTURE_EVERY`], a pass of the checkout's capture follower over each live
+/// session (consumer [`ticket_core::service::CAPTURE_CONSUMER`]): each confirmation since
+/// the checkpoint has its authorized payment captured (or its reservation cancelled when
+/// the authorization ended uncaptured), each delivered once however many processes run
+/// (the library's delivery claims, as for the notifications). A capture still pending is
+/// retried with backoff inside its session's pass, so sessions run their passes side by
+/// side: one provider that does not answer for one reservation holds up no other session.
+/// With automatic capture a pass only checks each confirmed payment (one provider read).
+async fn captures(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let follower = match state.checkout.capture_follower(state.process_id.clone()) {
+        Ok(f) => std::sync::Arc::new(f),
+        Err(e) => {
+            tracing::error!("capture follower: {e}");
+            return;
+        }
+    };
+    // One pass at a time per session; dropped (aborting the passes) when the job stops: a
+    // capture is idempotent and its claim runs out, so the next pass redoes it.
+    let mut running: tokio::task::JoinSet<ticket_core::SessionId> = tokio::task::JoinSet::new();
+    let mut busy = std::collections::HashSet::new();
+    let mut tick = tokio::time::interval(CAPTURE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            Some(done) = running.join_next() => {
+                match done {
+                    Ok(session) => { busy.remove(&session); }
+                    Err(e) => {
+                        // A pass that panicked: forget every session it may have been, so
+                        // they run again (a session running twice is safe: claims).
+                        tracing::warn!("capture pass ended abnormally: {e}");
+                        busy.clear();
+                    }
+                }
+                continue;
+            }
+            _ = tick.tick() => {}
+        }
+        for session in state.live.live_sessions() {
+            if !busy.insert(session) {
+                continue;
+            }
+            let follower = follower.clone();
+            running.spawn(async move {
+                match follower.dispatch(session).await {
+                    Ok(_) | Err(ticket_core::Error::NotFound { .. }) => {}
+                    Err(e) => tracing::warn!(%session, "capture follower failed: {e}"),
+                }
+                session
+            });
         }
     }
 }

@@ -41,15 +41,33 @@ pub enum ServeError {
     Serve(#[source] std::io::Error),
 }
 
-/// Runs the server as the binary does: builds the state, makes sure of the admin account and
-/// (unless `--no-demo`) the demo event, listens on `config.listen`, connects the in-process
+/// Runs the server as the binary does: listens on `config.listen`, builds the state, makes
+/// sure of the admin account and (unless `--no-demo`) the demo event, connects the in-process
 /// sandbox's webhooks, starts the background jobs and serves until [`shutdown_signal`]
 /// completes. Then it stops accepting, lets requests in flight finish, stops the background
 /// jobs and returns `Ok(())`.
 pub async fn run(config: Config) -> Result<(), ServeError> {
     // Listen for the signals before anything else, so one sent during start-up is not lost.
     let shutdown = shutdown_signal()?;
+    let mut config = config;
+    config
+        .validate()
+        .map_err(|e| ServeError::Start(StartError::Config(e)))?;
     let listen = config.listen;
+    // Bind first: the address actually bound (a port 0 resolved) is the default public URL,
+    // which the state needs (the hosted payment page's return URL, the in-process sandbox's
+    // page). Connections wait in the backlog until serving starts.
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(ServeError::Serve)?;
+    config.listen = addr;
+    if config.oauth.public_url.is_none() && addr.ip().is_unspecified() {
+        tracing::warn!(%addr, "listening on every interface without --public-url: links for browsers (payment page, social login) use http://{addr}");
+    }
     let state = AppState::build(config).await?;
     bootstrap::ensure_admin(&state)
         .await
@@ -60,13 +78,6 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             .map_err(|e| ServeError::Bootstrap(e.message))?;
         tracing::info!(event = %event.id, "demo event on sale");
     }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(ServeError::Serve)?;
     bootstrap::connect_sandbox_webhooks(&state, &format!("http://{addr}"))
         .map_err(|e| ServeError::Bootstrap(e.message))?;
     let jobs = background::spawn(state.clone());

@@ -34,6 +34,10 @@ use crate::stores::wallet::{
     MemoryWallet, PgWallet, PgWalletConfig, RedisWallet, RedisWalletConfig, TopUpStore, WalletStore,
 };
 
+/// Where this server serves the in-process sandbox's hosted payment page (the buyer's
+/// browser must reach it): `<public URL>/sandbox/pay/{id}`.
+pub const SANDBOX_PAGE_PREFIX: &str = "/sandbox";
+
 /// A wallet backend: the ledger and the top-ups it credits, in one store.
 trait WalletBackend: WalletStore + TopUpStore {}
 impl<T: WalletStore + TopUpStore> WalletBackend for T {}
@@ -79,7 +83,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The settings in force.
     pub config: Arc<Config>,
-    /// The in-process sandbox, when no shared one is configured.
+    /// The in-process sandbox, when no shared one is configured (its hosted payment page is
+    /// served under [`SANDBOX_PAGE_PREFIX`]).
     pub sandbox: Option<Sandbox>,
     /// Checks webhook signatures; set once the webhook endpoint is registered.
     pub webhook_verifier: Arc<OnceLock<Verifier>>,
@@ -196,6 +201,9 @@ impl AppState {
                 None => {
                     let sandbox_config = SandboxConfig {
                         slow_delay: Duration::from_millis(config.sandbox_slow_delay_ms),
+                        // Its hosted payment page is served by this server, under
+                        // SANDBOX_PAGE_PREFIX (see `crate::http::router`).
+                        public_url: format!("{}{SANDBOX_PAGE_PREFIX}", config.public_url()),
                         ..SandboxConfig::default()
                     };
                     let sandbox = Sandbox::with_clock(sandbox_config, clock.clone())

@@ -1,7 +1,9 @@
 //! Payments beyond the library's checkout: where a provider's event goes (a wallet top-up or
 //! a checkout), and who may read a payment (its payer only).
 
-use ticket_core::gateway::{GatewayError, IntentId, PaymentEvent, PaymentIntent};
+use ticket_core::gateway::{
+    CheckoutSessionId, GatewayError, IntentId, PaymentEvent, PaymentIntent,
+};
 use ticket_core::model::hold::Hold;
 use ticket_core::service::{CheckoutService, PaymentResult};
 use ticket_core::{Error, Refusal, TicketRush, UserId};
@@ -60,21 +62,38 @@ pub enum PaymentLookupError {
 }
 
 /// The payment `id` (at the provider or the wallet) and the hold it pays, if `payer` owns
-/// that hold.
+/// that hold. A hosted checkout session's id (the `payment_id` of a hold paying on the
+/// provider's page) names the session's latest payment attempt: `NotFound` before the buyer
+/// made one.
 pub async fn payment_of(
     rush: &TicketRush,
     checkout: &CheckoutService,
     id: &IntentId,
     payer: &UserId,
 ) -> Result<(PaymentIntent, Hold), PaymentLookupError> {
-    let intent = checkout
-        .gateway()
-        .get_intent(id)
-        .await
-        .map_err(|e| match e {
-            GatewayError::NotFound(_) => PaymentLookupError::NotFound,
-            other => PaymentLookupError::Failed(Error::Payment(other)),
-        })?;
+    let failed = |e: GatewayError| match e {
+        GatewayError::NotFound(_) => PaymentLookupError::NotFound,
+        other => PaymentLookupError::Failed(Error::Payment(other)),
+    };
+    let gateway = checkout.gateway();
+    let intent = match gateway.get_intent(id).await {
+        Err(GatewayError::NotFound(_)) => {
+            let session =
+                CheckoutSessionId::new(id.as_str()).map_err(|_| PaymentLookupError::NotFound)?;
+            let session = gateway
+                .get_checkout_session(&session)
+                .await
+                .map_err(failed)?;
+            let attempt = session.intent.clone().ok_or(PaymentLookupError::NotFound)?;
+            let intent = gateway.get_intent(&attempt).await.map_err(failed)?;
+            // The session's hold must be the attempt's (a provider's word, checked anyway).
+            if intent.hold().is_none() || intent.hold() != session.hold() {
+                return Err(PaymentLookupError::NotFound);
+            }
+            intent
+        }
+        other => other.map_err(failed)?,
+    };
     let Some(hold) = intent.hold() else {
         return Err(PaymentLookupError::NotFound);
     };

@@ -31,7 +31,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ticket_core::gateway::{
-    GatewayError, HOLD_METADATA_KEY, IntentId, IntentStatus, NewIntent, PaymentFailure,
+    Capabilities, CaptureMethod, CaptureRequest, CheckoutSession, CheckoutSessionId, GatewayError,
+    HOLD_METADATA_KEY, IntentId, IntentStatus, NewCheckoutSession, NewIntent, PaymentFailure,
     PaymentGateway, PaymentIntent, Refund, RefundRequest,
 };
 use ticket_core::model::hold::{Hold, HoldState};
@@ -168,7 +169,7 @@ impl WalletGateway {
             amount,
             status,
             // the wallet charges at once
-            capture_method: ticket_core::gateway::CaptureMethod::Automatic,
+            capture_method: CaptureMethod::Automatic,
             amount_capturable: 0,
             amount_received: if status == IntentStatus::Succeeded {
                 amount.amount_minor
@@ -334,6 +335,12 @@ impl PaymentGateway for WalletGateway {
 /// The payment methods of the server: the wallet ([`WALLET_METHOD`]) and the card provider
 /// for everything else. Each call goes to the provider that owns the intent (wallet intents
 /// are `wallet_…`), so the checkout, the reconciler and refunds need not know which it was.
+///
+/// What it offers beyond immediate charges is the card provider's (manual capture, hosted
+/// checkout sessions, which are always the card provider's). The wallet charges at once
+/// whatever capture method the checkout asks for: its intents are `succeeded` when
+/// confirmed, never `requires_capture`, so nothing of theirs is ever captured or voided
+/// (a void of a wallet intent is its cancel: nothing debited, nothing to release).
 #[derive(Debug, Clone)]
 pub struct PaymentMethods {
     card: Arc<dyn PaymentGateway>,
@@ -379,5 +386,38 @@ impl PaymentGateway for PaymentMethods {
 
     async fn refund(&self, req: RefundRequest) -> Result<Refund, GatewayError> {
         self.by_intent(&req.intent).refund(req).await
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.card.capabilities()
+    }
+
+    async fn capture(&self, req: CaptureRequest) -> Result<PaymentIntent, GatewayError> {
+        self.by_intent(&req.intent).capture(req).await
+    }
+
+    async fn void(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
+        self.by_intent(id).void(id).await
+    }
+
+    async fn create_checkout_session(
+        &self,
+        req: NewCheckoutSession,
+    ) -> Result<CheckoutSession, GatewayError> {
+        self.card.create_checkout_session(req).await
+    }
+
+    async fn get_checkout_session(
+        &self,
+        id: &CheckoutSessionId,
+    ) -> Result<CheckoutSession, GatewayError> {
+        self.card.get_checkout_session(id).await
+    }
+
+    async fn expire_checkout_session(
+        &self,
+        id: &CheckoutSessionId,
+    ) -> Result<CheckoutSession, GatewayError> {
+        self.card.expire_checkout_session(id).await
     }
 }

@@ -158,7 +158,15 @@ async fn serve(
     guard: Option<ticketrush_test_support::Namespace>,
     extra: &[&str],
 ) -> Server {
-    let config = config(kind, &ns, extra);
+    // Bound first, as the binary does: the address bound is the server's `--listen`, so its
+    // default public URL (the payment page's return URL, the in-process sandbox's page) is
+    // where the server really is.
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let mut config = config(kind, &ns, extra);
+    config.listen = addr;
     let state = match AppState::build(config).await {
         Ok(s) => s,
         Err(e) => not_started(kind, e),
@@ -166,10 +174,6 @@ async fn serve(
     ticket_server::runtime::bootstrap::ensure_admin(&state)
         .await
         .expect("admin");
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
     ticket_server::runtime::bootstrap::connect_sandbox_webhooks(&state, &format!("http://{addr}"))
         .expect("webhooks");
     let app = ticket_server::http::router(state.clone());

@@ -8,8 +8,8 @@
 //! | `ticketrush_queue_joins_total` | counter | `outcome` (`joined`, `refused`, `error`), `reason` | `POST /api/sessions/{id}/queue` answers |
 //! | `ticketrush_admissions_total` | counter | – | users admitted by admission rounds |
 //! | `ticketrush_holds_total` | counter | `outcome` (`created`, `refused`, `error`), `reason` | `POST /api/holds` answers |
-//! | `ticketrush_checkouts_total` | counter | `method` (`card`, `wallet`, `other`, `unknown`), `outcome`, `reason` | `POST /api/holds/{id}/checkout` answers |
-//! | `ticketrush_payment_webhooks_total` | counter | `result` (`confirmed`, `rebooked`, `refunded`, `failed`, `ignored`) | verified provider events applied |
+//! | `ticketrush_checkouts_total` | counter | `method` (`hosted`, `card`, `wallet`, `other`, `unknown`), `outcome`, `reason` | `POST /api/holds/{id}/checkout` answers |
+//! | `ticketrush_payment_webhooks_total` | counter | `result` (`confirmed`, `rebooked`, `capture_pending`, `voided`, `refunded`, `failed`, `ignored`) | verified provider events applied (with manual capture a payment's authorization and its capture are two events) |
 //! | `ticketrush_webhook_verification_failures_total` | counter | – | webhooks refused for a bad or stale signature |
 //! | `ticketrush_rate_limited_total` | counter | `limit` (`user`, `ip`) | requests answered 429 by [`crate::http::middleware::rate_limit`] |
 //!
@@ -237,6 +237,8 @@ impl Metrics {
             PaymentResult::Confirmed { .. } => "confirmed",
             PaymentResult::Rebooked { .. } => "rebooked",
             PaymentResult::Refunded { .. } => "refunded",
+            PaymentResult::Voided { .. } => "voided",
+            PaymentResult::CapturePending { .. } => "capture_pending",
             PaymentResult::Failed { .. } => "failed",
             PaymentResult::Ignored { .. } => "ignored",
             // a result a newer ticket-core adds: counted, under its own label once listed
@@ -435,6 +437,7 @@ fn payment_method(body: &[u8]) -> &'static str {
     {
         Some(m) if m == "card" => "card",
         Some(m) if m == "wallet" => "wallet",
+        Some(m) if m == "hosted" => "hosted",
         Some(_) => "other",
         None => "unknown",
     }
@@ -533,6 +536,7 @@ mod tests {
             payment_method(br#"{"method":"card","card_number":"1"}"#),
             "card"
         );
+        assert_eq!(payment_method(br#"{"method":"hosted"}"#), "hosted");
         assert_eq!(payment_method(br#"{"method":"wallet"}"#), "wallet");
         assert_eq!(payment_method(br#"{"method":"x-9f8e7d"}"#), "other");
         assert_eq!(payment_method(b"not json"), "unknown");

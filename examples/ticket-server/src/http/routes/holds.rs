@@ -4,9 +4,19 @@
 //! |---|---|
 //! | `POST /api/holds` | hold units or seats (`Idempotency-Key` required; needs an admission when the session queues) |
 //! | `GET /api/holds/{id}`, `DELETE /api/holds/{id}` | read or release my hold (another user's: 404) |
-//! | `POST /api/holds/{id}/checkout` | pay by card through the payment provider, or from the wallet (`Idempotency-Key` required) |
+//! | `POST /api/holds/{id}/checkout` | pay on the payment provider's hosted page (`hosted`), by card number through the provider (`card`), or from the wallet (`wallet`) (`Idempotency-Key` required) |
 //!
 //! Every handler is described for `GET /openapi.json` by its `#[utoipa::path]` (tag `holds`).
+//!
+//! # The hosted payment page
+//! `{"method": "hosted"}` opens a checkout session at the provider for the hold's price and
+//! answers its page (`payment_url`); the buyer enters a card there, never on this server.
+//! The provider sends the buyer back to this server's own page, `<public URL>/?checkout=<hold
+//! id>` with the provider's `session_id` (and `canceled=1` when the buyer gave up) added:
+//! the return URL is made here from `--public-url` and the hold id, never taken from the
+//! request, so no caller can turn it into a redirect elsewhere. Coming back proves nothing:
+//! the hold is confirmed only by the provider's signed webhook or by the reconciler's read
+//! of the provider, for the session the hold names, with the hold's own amount.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -15,10 +25,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use ticket_core::gateway::IntentStatus;
+use ticket_core::gateway::{IntentStatus, PaymentRef};
 use ticket_core::model::hold::{Hold, HoldState, Selection};
 use ticket_core::model::inventory::{Grade, SeatId};
-use ticket_core::service::HoldCommand;
+use ticket_core::service::{Checkout, HoldCommand, PaymentResult};
 use ticket_core::{Error, HoldId, SessionId};
 
 use crate::http::error::{ApiError, ErrorBody};
@@ -111,8 +121,20 @@ pub(crate) struct HoldAnswer {
     currency: String,
     /// Units or seats held.
     units: u32,
-    /// The payment, once checkout started.
+    /// The payment, once checkout started: the provider's intent, the wallet's
+    /// (`wallet_…`), or, while the buyer pays on the provider's hosted page, the checkout
+    /// session (until a payment confirms the hold; then the intent that paid).
     payment_id: Option<String>,
+}
+
+/// The payment id the API shows for a hold: its payment reference, with a hosted checkout
+/// session named by its id alone (as `payment_id` of the checkout's answer).
+pub(crate) fn payment_id_of(hold: &Hold) -> Option<String> {
+    let stored = hold.payment_ref.as_deref()?;
+    Some(match PaymentRef::parse(stored) {
+        Ok(PaymentRef::CheckoutSession(session)) => session.to_string(),
+        Ok(PaymentRef::Intent(_)) | Err(_) => stored.to_owned(),
+    })
 }
 
 /// A hold state as the API spells it (`held`, `payment_failed`, …).
@@ -138,7 +160,7 @@ impl From<&Hold> for HoldAnswer {
             amount: h.amount.amount_minor,
             currency: h.amount.currency.as_str().to_owned(),
             units: h.units(),
-            payment_id: h.payment_ref.clone(),
+            payment_id: payment_id_of(h),
         }
     }
 }
@@ -272,18 +294,24 @@ async fn release_hold(
     Ok(Json(HoldAnswer::from(&hold)))
 }
 
-/// Body of `POST /api/holds/{id}/checkout`: `{"method": "card", "card_number": "…"}` or
-/// `{"method": "wallet"}`.
+/// Body of `POST /api/holds/{id}/checkout`: `{"method": "hosted"}`,
+/// `{"method": "card", "card_number": "…"}` or `{"method": "wallet"}`.
+///
+/// The field-less methods are empty struct variants, not unit variants: serde's
+/// `deny_unknown_fields` is not applied to the unit variants of an internally tagged enum,
+/// so `{"method": "hosted", "return_url": …}` would be taken with its extra field ignored.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
 enum CheckoutBody {
+    /// The provider's hosted payment page: the buyer enters a card there.
+    Hosted {},
     /// A card (a sandbox test card number), through the payment provider.
     Card {
         /// The card number.
         card_number: String,
     },
     /// The buyer's wallet: debited at once, or refused for insufficient funds.
-    Wallet,
+    Wallet {},
 }
 
 impl utoipa::PartialSchema for CheckoutBody {
@@ -298,13 +326,22 @@ impl utoipa::ToSchema for CheckoutBody {
     }
 }
 
-/// The schema of [`CheckoutBody`]: one of two closed objects (utoipa leaves
+/// The schema of [`CheckoutBody`]: one of three closed objects (utoipa leaves
 /// `additionalProperties` open on enum variants, which the handler refuses).
 fn checkout_body_schema() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{AdditionalProperties, OneOfBuilder};
     use utoipa::openapi::{ObjectBuilder, Type};
     let method = |name: &str| crate::http::openapi::text_enum([name], "The payment method");
     let closed = Some(AdditionalProperties::FreeForm(false));
+    let hosted = ObjectBuilder::new()
+        .property("method", method("hosted"))
+        .required("method")
+        .additional_properties(closed.clone())
+        .description(Some(
+            "The payment provider's hosted page: the answer's `payment_url` is where the \
+             buyer pays (this server never sees the card); the buyer comes back to this \
+             server's page, and the result comes from the provider",
+        ));
     let card = ObjectBuilder::new()
         .property("method", method("card"))
         .required("method")
@@ -326,10 +363,12 @@ fn checkout_body_schema() -> utoipa::openapi::schema::Schema {
             "The buyer's wallet: debited at once, or refused for insufficient funds",
         ));
     OneOfBuilder::new()
+        .item(hosted)
         .item(card)
         .item(wallet)
         .description(Some(
-            "`{\"method\": \"card\", \"card_number\": …}` or `{\"method\": \"wallet\"}`",
+            "`{\"method\": \"hosted\"}`, `{\"method\": \"card\", \"card_number\": …}` or \
+             `{\"method\": \"wallet\"}`",
         ))
         .into()
 }
@@ -337,11 +376,19 @@ fn checkout_body_schema() -> utoipa::openapi::schema::Schema {
 /// The answer of a checkout: the payment as it started, and the hold.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 struct CheckoutAnswer {
-    /// The payment (intent) id.
+    /// The payment: the intent id, or for a checkout on the provider's hosted page the
+    /// checkout session's id.
     payment_id: Option<String>,
-    /// The payment's status at the provider.
+    /// The provider's hosted payment page to send the buyer to, for a hold paying there
+    /// (`null` otherwise). It brings the buyer back to this server's page.
+    payment_url: Option<String>,
+    /// The payment's status at the provider (`null` while the buyer pays on the hosted page,
+    /// and for a free hold).
     #[schema(schema_with = intent_status_schema)]
     status: Option<String>,
+    /// What the provider's answer did, when it answered at once.
+    #[schema(schema_with = outcome_schema)]
+    outcome: Option<String>,
     /// Why the payment failed, when it did.
     failure: Option<PaymentFailureAnswer>,
     /// The hold after the checkout started (`paying`, `confirmed`, `payment_failed`, …).
@@ -357,9 +404,52 @@ struct PaymentFailureAnswer {
     message: String,
 }
 
+/// Every `outcome` of a checkout's answer, and what it means.
+const OUTCOMES: [&str; 6] = [
+    "confirmed",
+    "rebooked",
+    "capture_pending",
+    "voided",
+    "refunded",
+    "failed",
+];
+
+/// The schema of a checkout's `outcome`.
+fn outcome_schema() -> utoipa::openapi::Object {
+    crate::http::openapi::nullable_text_enum(
+        OUTCOMES,
+        "`confirmed`: the hold is confirmed and paid; `rebooked`: the hold had ended, the same \
+         units were taken again for a new confirmed hold; `capture_pending`: confirmed, the \
+         authorized payment is captured shortly (retried until it is; nothing more to do); \
+         `voided`: nothing could be sold for it, the card's authorization was released \
+         (nothing was charged); `refunded`: nothing could be sold for it, the money was \
+         returned; `failed`: the payment failed, the hold is `payment_failed`; `null`: no \
+         result yet (processing, or the buyer pays on the hosted page): follow \
+         `GET /api/me/events` or read the hold",
+    )
+}
+
+/// The `outcome` of a checkout's answer for what the provider's answer did (`None`: no
+/// result yet; a result a newer library adds counts as none: the hold tells).
+fn outcome_of(result: Option<&PaymentResult>) -> Option<String> {
+    let name = match result? {
+        PaymentResult::Confirmed { .. } => OUTCOMES[0],
+        PaymentResult::Rebooked { .. } => OUTCOMES[1],
+        PaymentResult::CapturePending { .. } => OUTCOMES[2],
+        PaymentResult::Voided { .. } => OUTCOMES[3],
+        PaymentResult::Refunded { .. } => OUTCOMES[4],
+        PaymentResult::Failed { .. } => OUTCOMES[5],
+        PaymentResult::Ignored { .. } => return None,
+        _ => return None,
+    };
+    Some(name.to_owned())
+}
+
 /// How a payment's `status` is described.
-pub(crate) const INTENT_STATUS_DOC: &str =
-    "`requires_confirmation` → `processing` → `succeeded` or `failed`; or `canceled`";
+pub(crate) const INTENT_STATUS_DOC: &str = "`requires_confirmation` → (`requires_action`: a \
+     challenge on the provider's page) → `processing` → `succeeded` or `failed`; with manual \
+     capture `requires_capture` (authorized, not charged) → `succeeded` once captured; or \
+     `canceled` (never charged: also a voided authorization)";
 
 /// The schema of a checkout's `status`: `null` (no payment was started) or an intent
 /// status, as the provider spells it.
@@ -394,28 +484,81 @@ pub(crate) fn all_intent_statuses() -> [IntentStatus; 7] {
 }
 
 impl CheckoutBody {
-    /// The payment method as the provider takes it.
+    /// The payment method as the idempotency record keeps it (a card number for a card).
     fn payment_method(&self) -> &str {
         match self {
+            Self::Hosted {} => HOSTED_METHOD,
             Self::Card { card_number } => card_number,
-            Self::Wallet => WALLET_METHOD,
+            Self::Wallet {} => WALLET_METHOD,
         }
     }
 }
 
-/// Pays hold `id` with a card or the wallet. Once per `Idempotency-Key` (a repeat answers
-/// the first outcome); per hold, the payment itself happens at most once whatever the keys
-/// (the provider's and the wallet's own idempotency are per hold).
+/// The method name of a checkout on the provider's hosted page.
+const HOSTED_METHOD: &str = "hosted";
+
+/// Where the provider's hosted page sends the buyer of hold `id` back: this server's demo
+/// page, made from the configured public URL and the hold's id only (never from anything
+/// the request says), so it cannot be turned into an open redirect. The provider adds
+/// `session_id` (and `canceled=1`) to its query.
+pub(crate) fn return_url(state: &AppState, id: HoldId) -> String {
+    format!("{}/?checkout={id}", state.config.public_url())
+}
+
+/// The answer for a started checkout. With manual capture the intent the confirmation
+/// answered is `requires_capture` although the hold was confirmed and the payment captured
+/// since: it is read again then (best effort), so the answer shows it `succeeded`.
+async fn checkout_answer(state: &AppState, started: Checkout) -> CheckoutAnswer {
+    let mut intent = started.intent;
+    let settled = matches!(
+        started.result,
+        Some(PaymentResult::Confirmed { .. } | PaymentResult::Rebooked { .. })
+    );
+    if settled
+        && let Some(stale) = intent
+            .as_ref()
+            .filter(|i| i.status == IntentStatus::RequiresCapture)
+    {
+        match state.checkout.gateway().get_intent(&stale.id).await {
+            Ok(now) => intent = Some(now),
+            Err(e) => tracing::warn!(intent = %stale.id, "captured intent not read back: {e}"),
+        }
+    }
+    let session = started.session.as_ref();
+    CheckoutAnswer {
+        payment_id: session
+            .map(|s| s.id.to_string())
+            .or_else(|| intent.as_ref().map(|i| i.id.to_string()))
+            .or_else(|| payment_id_of(&started.hold)),
+        payment_url: session.map(|s| s.url.clone()),
+        status: intent.as_ref().map(|i| i.status.as_str().to_owned()),
+        outcome: outcome_of(started.result.as_ref()),
+        failure: intent
+            .as_ref()
+            .and_then(|i| i.failure.as_ref())
+            .map(|f| PaymentFailureAnswer {
+                code: f.code.clone(),
+                message: f.message.clone(),
+            }),
+        hold: HoldAnswer::from(&started.hold),
+    }
+}
+
+/// Pays hold `id` on the provider's hosted page, with a card number, or from the wallet.
+/// Once per `Idempotency-Key` (a repeat answers the first outcome); per hold, the payment
+/// itself happens at most once whatever the keys (the provider's and the wallet's own
+/// idempotency are per hold), and a hold paying on the hosted page answers that same page
+/// (its session) to every method.
 #[utoipa::path(
     post,
     path = "/api/holds/{id}/checkout",
     tag = "holds",
-    summary = "Pay for my hold by card or from my wallet",
+    summary = "Pay for my hold on the provider's page, by card or from my wallet",
     params(("id" = String, Path, format = "uuid", description = "The hold's id"), ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$", description = "Required; 1 to 255 printable ASCII characters (space inside only; anything else: 400). A repeat with the same key and body answers the first outcome")),
     request_body = CheckoutBody,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The payment as it started (a declined card or an empty wallet answers 200 with `failure`; the hold is then `payment_failed`)", body = CheckoutAnswer, links(
+        (status = 200, description = "The payment as it started. `hosted`: `payment_url` is the provider's page to send the buyer to, `payment_id` its checkout session (the same on every call for the hold), the hold `paying`; a card declined there leaves the page open for another card. `card`/`wallet`: a declined card or an empty wallet answers 200 with `failure` (the hold is then `payment_failed`); `outcome` says what the provider's answer did", body = CheckoutAnswer, links(
             ("ReadPayment" = (operation_id = "read_payment", parameters(("id" = "$response.body#/payment_id")), description = "The payment just started")),
             ("ReadHold" = (operation_id = "read_hold", parameters(("id" = "$response.body#/hold/id")), description = "The hold paid for")),
             ("CancelReservation" = (operation_id = "cancel_reservation", parameters(("id" = "$response.body#/hold/id")), description = "Cancel it with a refund")),
@@ -424,10 +567,11 @@ impl CheckoutBody {
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`, `TOKEN_REVOKED`", body = ErrorBody),
         (status = 403, description = "The account is blocked (`USER_BLOCKED`) or is gate staff (`FORBIDDEN`)", body = ErrorBody),
         (status = 404, description = "No such hold, or another user's: `NOT_FOUND`", body = ErrorBody),
-        (status = 409, description = "The hold cannot be paid now (`HOLD_EXPIRED`, `ILLEGAL_TRANSITION`, `PAYMENT_CONFLICT`), or a request with this key is still running (`IN_FLIGHT`)", body = ErrorBody),
-        (status = 422, description = "The provider refused the request (`PAYMENT_INVALID`), or this key was used with another body (`IDEMPOTENCY_KEY_REUSED`)", body = ErrorBody),
+        (status = 402, description = "The provider refused the payment method outright (`PAYMENT_DECLINED`); nothing was charged", body = ErrorBody),
+        (status = 409, description = "The hold cannot be paid now (`HOLD_EXPIRED`, `ILLEGAL_TRANSITION`: e.g. `hosted` for a hold already in a card checkout, `PAYMENT_CONFLICT`), or a request with this key is still running (`IN_FLIGHT`)", body = ErrorBody),
+        (status = 422, description = "The provider refused the request (`PAYMENT_INVALID`), this provider does not offer the method (`PAYMENT_UNSUPPORTED`, e.g. `hosted` without hosted checkout), or this key was used with another body (`IDEMPOTENCY_KEY_REUSED`)", body = ErrorBody),
         (status = 429, description = "Over the per-user or per-IP rate limit: `RATE_LIMITED` (with `Retry-After`)", body = ErrorBody),
-        (status = 503, description = "The payment provider or storage is unavailable: `PAYMENT_UNAVAILABLE`, `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+        (status = 503, description = "The payment provider or storage is unavailable, or the provider limits our request rate: `PAYMENT_UNAVAILABLE`, `PAYMENT_RATE_LIMITED`, `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
 )]
 async fn checkout(
@@ -449,22 +593,51 @@ async fn checkout(
         .rush
         .idempotency
         .run(&idem, &payload, || async {
-            let started = state.checkout.begin(id, &user, method).await?;
-            let intent = started.intent.as_ref();
-            Ok::<_, Error>(CheckoutAnswer {
-                payment_id: intent
-                    .map(|i| i.id.to_string())
-                    .or(started.hold.payment_ref.clone()),
-                status: intent.map(|i| i.status.as_str().to_owned()),
-                failure: intent
-                    .and_then(|i| i.failure.as_ref())
-                    .map(|f| PaymentFailureAnswer {
-                        code: f.code.clone(),
-                        message: f.message.clone(),
-                    }),
-                hold: HoldAnswer::from(&started.hold),
-            })
+            let started = match &body {
+                CheckoutBody::Hosted {} => {
+                    state
+                        .checkout
+                        .begin_hosted(id, &user, &return_url(&state, id))
+                        .await?
+                }
+                CheckoutBody::Card { .. } | CheckoutBody::Wallet {} => {
+                    state.checkout.begin(id, &user, method).await?
+                }
+            };
+            Ok::<_, Error>(checkout_answer(&state, started).await)
         })
         .await?;
     Ok(Json(answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkout_bodies_take_exactly_their_fields() {
+        let parse = |b: &str| serde_json::from_str::<CheckoutBody>(b);
+        assert!(matches!(
+            parse(r#"{"method":"hosted"}"#),
+            Ok(CheckoutBody::Hosted {})
+        ));
+        assert!(matches!(
+            parse(r#"{"method":"wallet"}"#),
+            Ok(CheckoutBody::Wallet {})
+        ));
+        assert!(matches!(
+            parse(r#"{"method":"card","card_number":"4242"}"#),
+            Ok(CheckoutBody::Card { .. })
+        ));
+        for refused in [
+            r#"{"method":"hosted","return_url":"https://evil.example/"}"#,
+            r#"{"method":"wallet","amount":1}"#,
+            r#"{"method":"card","card_number":"4242","amount":1}"#,
+            r#"{"method":"card"}"#,
+            r#"{"method":"paypal"}"#,
+            r#"{}"#,
+        ] {
+            assert!(parse(refused).is_err(), "{refused}");
+        }
+    }
 }

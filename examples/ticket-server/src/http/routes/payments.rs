@@ -38,8 +38,10 @@ struct WebhookAnswer {
     /// The event's id (its `webhook-id`).
     received: String,
     /// What the event did. For a checkout, as the library reports it:
-    /// `{"outcome": "confirmed" | "rebooked" | "refunded" | "failed" | "ignored", …}` with the
-    /// hold(s) concerned, or the reason it was ignored. For a wallet top-up:
+    /// `{"outcome": "confirmed" | "rebooked" | "capture_pending" | "voided" | "refunded" |
+    /// "failed" | "ignored", …}` with the hold(s) concerned, or the reason it was ignored
+    /// (`voided`: an authorization nothing could be sold for was released uncharged;
+    /// `capture_pending`: confirmed, its capture is retried by the capture follower). For a wallet top-up:
     /// `{"outcome": "credited" | "failed" | "refunded" | "unchanged", "topup": id}` or
     /// `{"outcome": "ignored", "reason": …}`.
     #[schema(value_type = Object)]
@@ -99,8 +101,8 @@ fn payment_status_schema() -> utoipa::openapi::Object {
         (status = 200, description = "The event was applied (or was a repeat, or stale)", body = WebhookAnswer),
         (status = 400, description = "A correctly signed body that is not an event: `VALIDATION`; nothing changes", body = ErrorBody),
         (status = 401, description = "A bad, missing or stale signature: `BAD_SIGNATURE`; nothing changes", body = ErrorBody),
-        (status = 409, description = "The provider's report conflicts with the reservation, or a late top-up payment could not be refunded: `PAYMENT_CONFLICT`", body = ErrorBody),
-        (status = 503, description = "Webhooks are not set up, or storage or the provider is unavailable: `UNAVAILABLE`, `PAYMENT_UNAVAILABLE`", body = ErrorBody),
+        (status = 409, description = "The provider's report conflicts with the reservation, the provider refused what applying it needs (a capture, a void, a refund), or a late top-up payment could not be refunded: `PAYMENT_CONFLICT`", body = ErrorBody),
+        (status = 503, description = "Webhooks are not set up, or storage or the provider is unavailable or limits our rate: `UNAVAILABLE`, `PAYMENT_UNAVAILABLE`, `PAYMENT_RATE_LIMITED`", body = ErrorBody),
     )
 )]
 async fn webhook(
@@ -135,12 +137,25 @@ async fn webhook(
             WebhookResult::Checkout(result)
         }
         Err(SettleError::TopUp(e)) => return Err(e.into()),
-        Err(SettleError::Checkout(e)) => return Err(e.into()),
+        Err(SettleError::Checkout(e)) => return Err(webhook_error(e)),
     };
     Ok(Json(WebhookAnswer {
         received: event.id,
         result,
     }))
+}
+
+/// The answer to a webhook the checkout could not apply: the provider delivers it again on
+/// any non-2xx. A refusal by the provider of what applying it needs (a capture, a void, a
+/// refund: declined, unsupported, invalid) is a conflict between its report and ours (409);
+/// a provider that did not answer or limits our rate is 503, like storage.
+fn webhook_error(e: ticket_core::Error) -> ApiError {
+    match e {
+        ticket_core::Error::Payment(g) if !g.is_transient() => {
+            ApiError::new(StatusCode::CONFLICT, "PAYMENT_CONFLICT", g.to_string())
+        }
+        other => other.into(),
+    }
 }
 
 /// A payment of the caller, read from the provider.
@@ -149,14 +164,14 @@ async fn webhook(
     path = "/api/payments/{id}",
     tag = "payments",
     summary = "My payment",
-    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,255}$", description = "The payment (intent) id, as `payment_id` of a hold or checkout: 1 to 255 letters, digits, `_` or `-` (anything else: 400)")),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9_-]{1,255}$", description = "The payment (intent) id, as `payment_id` of a hold or checkout: 1 to 255 letters, digits, `_` or `-` (anything else: 400). A hosted checkout session's id answers the session's latest payment attempt (404 before the buyer made one)")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The payment and its hold", body = PaymentAnswer),
         (status = 400, description = "A malformed id: `VALIDATION`", body = ErrorBody),
         (status = 401, description = "No valid access token: `UNAUTHORIZED`, `TOKEN_EXPIRED`", body = ErrorBody),
-        (status = 404, description = "No such payment, or another user's: `NOT_FOUND`", body = ErrorBody),
-        (status = 503, description = "The provider or storage is unavailable: `PAYMENT_UNAVAILABLE`, `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
+        (status = 404, description = "No such payment, another user's, or a checkout session without a payment attempt yet: `NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "The provider or storage is unavailable, or the provider limits our rate: `PAYMENT_UNAVAILABLE`, `PAYMENT_RATE_LIMITED`, `UNAVAILABLE` (with `Retry-After`)", body = ErrorBody),
     )
 )]
 async fn read_payment(

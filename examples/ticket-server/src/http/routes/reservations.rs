@@ -83,7 +83,7 @@ impl From<&Hold> for ReservationAnswer {
             amount: h.amount.amount_minor,
             currency: h.amount.currency.as_str().to_owned(),
             expires_at: h.expires_at.as_millis(),
-            payment_id: h.payment_ref.clone(),
+            payment_id: crate::http::routes::holds::payment_id_of(h),
             created_at: h.created_at.as_millis(),
         }
     }

@@ -137,6 +137,19 @@ pub struct Config {
 }
 
 impl Config {
+    /// This server's public base URL as browsers reach it, without a trailing slash:
+    /// `--public-url`, or `http://<--listen>` (the address actually bound: the server binds
+    /// before it builds its state, so a port 0 is resolved). Redirect URIs of social logins,
+    /// the hosted payment page's return URL and the in-process sandbox's page are built on it.
+    pub fn public_url(&self) -> String {
+        self.oauth
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
     /// The library's time limits: the three TTL flags, the library's defaults for the rest.
     pub fn time_limits(&self) -> ticket_core::TimeLimits {
         ticket_core::TimeLimits {

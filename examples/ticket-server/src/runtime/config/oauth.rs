@@ -113,13 +113,37 @@ pub struct OAuthConfig {
     pub naver_trust_email: bool,
 }
 
+/// `--public-url` must be an absolute `http(s)` base URL with a host, and nothing a browser
+/// would read as more than a base: no credentials, query or fragment, no space or control
+/// character. Redirect URIs and the hosted payment page's return URL are built on it.
+fn check_public_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("--public-url must start with http:// or https://")?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return Err("--public-url needs a host".into());
+    }
+    if url.len() > 1_024
+        || url
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '?' | '#' | '@' | '\\'))
+    {
+        return Err(
+            "--public-url is a base URL: no credentials, query, fragment, space or control \
+             character (at most 1024 bytes)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 impl OAuthConfig {
     /// Checks the settings; the message names the flag.
     pub fn validate(&self) -> Result<(), String> {
-        if let Some(url) = &self.public_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err("--public-url must start with http:// or https://".into());
+        if let Some(url) = &self.public_url {
+            check_public_url(url)?;
         }
         if self.oidc_issuer.is_some() != self.oidc_client_id.is_some() {
             return Err("--oidc-issuer and --oidc-client-id go together".into());
