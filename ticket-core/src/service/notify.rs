@@ -26,9 +26,9 @@ pub struct Notification {
 }
 
 impl Notification {
-    /// The user told.
+    /// The user told: the change's owner.
     pub fn recipient(&self) -> &UserId {
-        &self.key.recipient
+        self.change.owner.as_ref().unwrap_or(&self.key.recipient)
     }
 }
 
@@ -64,10 +64,13 @@ pub struct DispatchConfig {
     pub backoff: Duration,
     /// Longest wait between attempts.
     pub max_backoff: Duration,
-    /// `None`: each change is delivered to its owner (a notification). `Some(job)`: each
-    /// change is delivered once to `job`, for dispatchers that act on the change rather
-    /// than tell a person (the capture follower). Delivery records are keyed by change and
-    /// recipient, so this keeps a job's records apart from the owner's notifications.
+    /// Whom the delivery records name. Records are keyed by the change and this recipient,
+    /// so two dispatchers that follow the same changes must not share it: `None` names the
+    /// change's owner (one dispatcher per deployment may do so); `Some(job)` names `job`
+    /// instead, keeping this dispatcher's records apart from every other's (a change has
+    /// one owner, so a record per change and job is still one per notification). The
+    /// capture follower uses it; so should a second notification channel (e-mail beside an
+    /// in-app inbox). [`Notification::recipient`] is always the owner.
     pub job: Option<UserId>,
 }
 

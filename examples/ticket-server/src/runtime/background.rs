@@ -85,8 +85,16 @@ pub fn spawn(state: AppState) -> Jobs {
             tokio::select! {
                 _ = stopped.changed() => return,
                 _ = sweep.tick() => {
-                    if let Err(e) = state.rush.expiry.sweep(1_000).await {
-                        tracing::warn!("sweep failed: {e}");
+                    match state.rush.expiry.sweep(1_000).await {
+                        // Close the payment pages of holds that expired while paying, and
+                        // settle what they took (late payments), without waiting for webhooks.
+                        Ok(swept) if !swept.expired.is_empty() => {
+                            if let Err(e) = state.checkout.settle_expired(&swept.expired).await {
+                                tracing::warn!("settling expired checkouts failed: {e}");
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("sweep failed: {e}"),
                     }
                 }
                 _ = reconcile.tick() => {
@@ -145,8 +153,8 @@ async fn admission_rounds(state: AppState, mut stopped: tokio::sync::watch::Rece
 /// Every [`NOTIFY_EVERY`], a pass of the notification dispatcher over each live session:
 /// its changes since the `inbox` consumer's checkpoint become in-app notifications
 /// ([`crate::stores::inbox::InboxNotifier`]), each delivered once however many processes
-/// run (the library's delivery log, in a scope of its own: the capture follower claims the
-/// same confirmations for itself).
+/// run (the library's delivery log; the capture follower's records of the same
+/// confirmations are addressed to its job, apart from these).
 async fn notifications(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
     use ticket_core::service::{DispatchConfig, NotificationDispatcher};
     let notifier = std::sync::Arc::new(crate::stores::inbox::InboxNotifier::new(
@@ -156,13 +164,13 @@ async fn notifications(state: AppState, mut stopped: tokio::sync::watch::Receive
         consumer: INBOX_CONSUMER.to_owned(),
         ..DispatchConfig::new(state.process_id.clone())
     };
-    // Claims of its own: the capture follower follows `HoldConfirmed` too, and the library's
-    // delivery log keys a claim by the change and its recipient only (see
-    // `crate::stores::scoped_deliveries`).
-    let stores = state.rush.stores();
-    let deliveries = match crate::stores::scoped_deliveries::ScopedDeliveries::new(
-        stores.deliveries.clone(),
-        INBOX_CONSUMER,
+    // The capture follower follows `HoldConfirmed` too; its delivery records are addressed
+    // to its job (`DispatchConfig::captures`), so they never meet the inbox's.
+    let dispatcher = match NotificationDispatcher::new(
+        state.rush.stores().clone(),
+        notifier,
+        state.clock.clone(),
+        config,
     ) {
         Ok(d) => d,
         Err(e) => {
@@ -170,18 +178,6 @@ async fn notifications(state: AppState, mut stopped: tokio::sync::watch::Receive
             return;
         }
     };
-    let stores = ticket_core::Stores {
-        deliveries: std::sync::Arc::new(deliveries),
-        ..stores.clone()
-    };
-    let dispatcher =
-        match NotificationDispatcher::new(stores, notifier, state.clock.clone(), config) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!("notification dispatcher: {e}");
-                return;
-            }
-        };
     let mut tick = tokio::time::interval(NOTIFY_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -9,7 +9,6 @@
 
 pub mod accounts;
 pub mod inbox;
-pub mod scoped_deliveries;
 pub mod security_audit;
 pub(crate) mod support;
 pub mod throttle;
