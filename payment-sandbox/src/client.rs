@@ -248,11 +248,6 @@ impl PaymentGateway for HttpGateway {
         .await
     }
 
-    /// `POST /v1/payment_intents/{id}/cancel`, which voids an authorization.
-    async fn void(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
-        self.cancel_intent(id).await
-    }
-
     async fn create_checkout_session(
         &self,
         req: NewCheckoutSession,

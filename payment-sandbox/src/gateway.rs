@@ -283,6 +283,16 @@ impl Sandbox {
         Ok(entry.intent.clone())
     }
 
+    /// Under the book's lock: intent `id` as it stands now (its authorization expired first
+    /// if due), for a request repeated with its idempotency key.
+    fn current(&self, book: &mut Book, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
+        let entry = book
+            .entry_mut(id)
+            .ok_or_else(|| GatewayError::NotFound(id.to_string()))?;
+        self.expire_if_due(entry);
+        Ok(entry.intent.clone())
+    }
+
     /// Under the book's lock: cancels an authorization the sandbox's clock says has
     /// expired (emits `payment_intent.canceled`). Called before every read or move of an
     /// intent, so no one sees an authorization past its expiry as capturable.
@@ -509,11 +519,7 @@ impl PaymentGateway for Sandbox {
                 return Err(GatewayError::KeyReused);
             }
             let id = id.clone();
-            let entry = book
-                .entry_mut(&id)
-                .ok_or_else(|| GatewayError::NotFound(id.to_string()))?;
-            self.expire_if_due(entry);
-            return Ok(entry.intent.clone());
+            return self.current(&mut book, &id);
         }
         let id = IntentId::new(format!("pi_{}", uuid::Uuid::now_v7().simple()))?;
         let created = intent::open(
@@ -562,11 +568,7 @@ impl PaymentGateway for Sandbox {
                 return Err(GatewayError::KeyReused);
             }
             let id = id.clone();
-            let entry = book
-                .entry_mut(&id)
-                .ok_or_else(|| GatewayError::NotFound(id.to_string()))?;
-            self.expire_if_due(entry);
-            return Ok(entry.intent.clone());
+            return self.current(&mut book, &id);
         }
         let entry = book
             .entry_mut(&req.intent)

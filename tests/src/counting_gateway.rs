@@ -1,9 +1,11 @@
-//! A gateway that forwards to another and counts what the checkout asked of it, so the
-//! fault matrix can check from the caller's side that no intent was captured twice and none
-//! was captured without a confirmed reservation.
+//! A gateway that forwards to another, counts what the checkout asked of it (so the fault
+//! matrix can check from the caller's side that no intent was captured twice and none was
+//! captured without a confirmed reservation), and injects the provider failures tests need:
+//! captures that go unanswered, refunds that fail after a number went through.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -19,15 +21,35 @@ use ticket_core::gateway::{
 pub struct CountingGateway {
     inner: Arc<dyn PaymentGateway>,
     captures: Mutex<HashMap<IntentId, HashSet<String>>>,
+    unanswered_captures: usize,
+    captures_tried: AtomicUsize,
+    refunds_allowed: usize,
+    refunds_tried: AtomicUsize,
 }
 
 impl CountingGateway {
-    /// Wraps `inner`.
+    /// Wraps `inner`, injecting no failure.
     pub fn new(inner: Arc<dyn PaymentGateway>) -> Self {
         Self {
             inner,
             captures: Mutex::new(HashMap::new()),
+            unanswered_captures: 0,
+            captures_tried: AtomicUsize::new(0),
+            refunds_allowed: usize::MAX,
+            refunds_tried: AtomicUsize::new(0),
         }
+    }
+
+    /// The first `n` captures are not answered (`Timeout`; nothing reaches the provider).
+    pub fn with_unanswered_captures(mut self, n: usize) -> Self {
+        self.unanswered_captures = n;
+        self
+    }
+
+    /// After `n` refunds, every refund fails (`Unavailable`; nothing reaches the provider).
+    pub fn with_refunds_failing_after(mut self, n: usize) -> Self {
+        self.refunds_allowed = n;
+        self
     }
 
     /// Intents captured under more than one idempotency key (each key is one capture the
@@ -69,10 +91,16 @@ impl PaymentGateway for CountingGateway {
     }
 
     async fn refund(&self, req: RefundRequest) -> Result<Refund, GatewayError> {
+        if self.refunds_tried.fetch_add(1, Ordering::SeqCst) >= self.refunds_allowed {
+            return Err(GatewayError::Unavailable("the provider went down".into()));
+        }
         self.inner.refund(req).await
     }
 
     async fn capture(&self, req: CaptureRequest) -> Result<PaymentIntent, GatewayError> {
+        if self.captures_tried.fetch_add(1, Ordering::SeqCst) < self.unanswered_captures {
+            return Err(GatewayError::Timeout);
+        }
         let key = req.idempotency_key.clone();
         let out = self.inner.capture(req).await;
         if let Ok(i) = &out

@@ -5,25 +5,22 @@
 //! that ends uncaptured cancels the reservation; a cancellation before the capture voids.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 mod common;
 
-use async_trait::async_trait;
-use payment_sandbox::Sandbox;
 use payment_sandbox::cards::numbers;
 use ticket_core::gateway::{
-    Capabilities, CaptureMethod, CaptureRequest, EventKind, GatewayError, IntentId, IntentStatus,
-    NewIntent, PaymentGateway, PaymentIntent, Refund, RefundRequest,
+    CaptureMethod, EventKind, IntentId, IntentStatus, PaymentGateway, PaymentIntent,
 };
 use ticket_core::model::audit::Actor;
 use ticket_core::model::hold::{Hold, HoldState};
 use ticket_core::model::refund_policy::{FeeTier, RefundBasis, RefundPolicy};
-use ticket_core::service::{CapturePreference, PaymentResult, RefundReason};
+use ticket_core::service::{CapturePreference, CheckoutService, PaymentResult, RefundReason};
 use ticket_core::testkit::user;
 
 use common::shop::{Shop, shop_with};
+use ticketrush_e2e::counting_gateway::CountingGateway;
 
 async fn manual(capacity: u32) -> Shop {
     shop_with(capacity, CapturePreference::ManualWhenSupported).await
@@ -42,47 +39,22 @@ async fn authorized(s: &Shop, hold: &Hold) -> PaymentIntent {
 }
 
 /// The sandbox, except that its first `failing` captures go unanswered.
-#[derive(Debug)]
-struct UnansweredCaptures {
-    inner: Sandbox,
-    failing: usize,
-    tried: AtomicUsize,
+fn unanswered(s: &Shop, failing: usize) -> Arc<CountingGateway> {
+    Arc::new(CountingGateway::new(Arc::new(s.sandbox.clone())).with_unanswered_captures(failing))
 }
 
-#[async_trait]
-impl PaymentGateway for UnansweredCaptures {
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn create_intent(&self, req: NewIntent) -> Result<PaymentIntent, GatewayError> {
-        self.inner.create_intent(req).await
-    }
-    async fn confirm_intent(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
-        self.inner.confirm_intent(id).await
-    }
-    async fn get_intent(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
-        self.inner.get_intent(id).await
-    }
-    async fn cancel_intent(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
-        self.inner.cancel_intent(id).await
-    }
-    async fn refund(&self, req: RefundRequest) -> Result<Refund, GatewayError> {
-        self.inner.refund(req).await
-    }
-    async fn capture(&self, req: CaptureRequest) -> Result<PaymentIntent, GatewayError> {
-        if self.tried.fetch_add(1, Ordering::SeqCst) < self.failing {
-            return Err(GatewayError::Timeout);
-        }
-        self.inner.capture(req).await
-    }
-}
-
-fn unanswered(s: &Shop, failing: usize) -> Arc<UnansweredCaptures> {
-    Arc::new(UnansweredCaptures {
-        inner: s.sandbox.clone(),
-        failing,
-        tried: AtomicUsize::new(0),
-    })
+/// User 1's payment is authorized and its hold confirmed, but the provider never answers
+/// a capture: the gateway, the checkout over it, and the hold.
+async fn confirmed_uncaptured(s: &Shop) -> (Arc<CountingGateway>, CheckoutService, Hold) {
+    let gateway = unanswered(s, usize::MAX);
+    let checkout = s.f.rush.checkout(gateway.clone());
+    let h = s.f.hold(&user(1), 1).await;
+    checkout
+        .begin(h.id, &h.user, numbers::SUCCEEDS)
+        .await
+        .expect("checkout");
+    assert_eq!(s.f.reload(&h).await.state, HoldState::Confirmed);
+    (gateway, checkout, h)
 }
 
 #[tokio::test]
@@ -120,22 +92,7 @@ async fn an_authorized_payment_confirms_the_hold_then_is_captured() {
 async fn a_late_authorization_after_resale_is_voided_never_charged() {
     let s = manual(1).await;
     let (a, _) = s.pay(1, numbers::SUCCEEDS_SLOWLY).await;
-    s.f.clock.advance(s.f.rush.limits().hold_ttl);
-    assert_eq!(
-        s.f.rush
-            .expiry
-            .sweep(10)
-            .await
-            .expect("sweep")
-            .expired
-            .len(),
-        1
-    );
-    let b = s.f.hold(&user(2), 1).await;
-    s.checkout
-        .begin(b.id, &b.user, numbers::SUCCEEDS)
-        .await
-        .expect("resale");
+    s.expire_and_resell().await;
     let late = authorized(&s, &a).await;
     assert_eq!(late.status, IntentStatus::RequiresCapture);
 
@@ -228,14 +185,7 @@ async fn an_unanswered_capture_is_taken_by_the_capture_follower() {
 #[tokio::test]
 async fn an_authorization_that_expires_uncaptured_cancels_the_reservation() {
     let s = manual(1).await;
-    let gateway = unanswered(&s, usize::MAX);
-    let checkout = s.f.rush.checkout(gateway.clone());
-    let h = s.f.hold(&user(1), 1).await;
-    checkout
-        .begin(h.id, &h.user, numbers::SUCCEEDS)
-        .await
-        .expect("checkout");
-    assert_eq!(s.f.reload(&h).await.state, HoldState::Confirmed);
+    let (_, checkout, h) = confirmed_uncaptured(&s).await;
     let authorized = s.intent_of(&h).await;
     let expires = authorized
         .authorization_expires_at
@@ -275,13 +225,7 @@ async fn an_authorization_that_expires_uncaptured_cancels_the_reservation() {
 #[tokio::test]
 async fn the_providers_canceled_event_alone_cancels_an_uncaptured_reservation() {
     let s = manual(1).await;
-    let gateway = unanswered(&s, usize::MAX);
-    let checkout = s.f.rush.checkout(gateway.clone());
-    let h = s.f.hold(&user(1), 1).await;
-    checkout
-        .begin(h.id, &h.user, numbers::SUCCEEDS)
-        .await
-        .expect("checkout");
+    let (_, checkout, h) = confirmed_uncaptured(&s).await;
     let intent_id = IntentId::new(s.f.reload(&h).await.payment_ref.expect("paid")).expect("id");
     let ended = s
         .sandbox
@@ -302,13 +246,7 @@ async fn the_providers_canceled_event_alone_cancels_an_uncaptured_reservation() 
 #[tokio::test]
 async fn cancelling_before_the_capture_voids_instead_of_refunding() {
     let s = manual(1).await;
-    let gateway = unanswered(&s, usize::MAX);
-    let checkout = s.f.rush.checkout(gateway.clone());
-    let h = s.f.hold(&user(1), 1).await;
-    checkout
-        .begin(h.id, &h.user, numbers::SUCCEEDS)
-        .await
-        .expect("checkout");
+    let (gateway, _, h) = confirmed_uncaptured(&s).await;
     let out =
         s.f.rush
             .refunds(gateway.clone())

@@ -198,22 +198,7 @@ async fn a_late_payment_after_resale_is_refunded_once_and_audited() {
     let s = shop(1).await;
     let (a, _) = s.pay(1, numbers::SUCCEEDS_SLOWLY).await;
     // The hold expires before the provider answers, and its unit is sold to someone else.
-    s.f.clock.advance(s.f.rush.limits().hold_ttl);
-    assert_eq!(
-        s.f.rush
-            .expiry
-            .sweep(10)
-            .await
-            .expect("sweep")
-            .expired
-            .len(),
-        1
-    );
-    let b = s.f.hold(&user(2), 1).await;
-    s.checkout
-        .begin(b.id, &b.user, numbers::SUCCEEDS)
-        .await
-        .expect("resale");
+    s.expire_and_resell().await;
     let paid = s.settled(&a).await;
     assert_eq!(paid.status, IntentStatus::Succeeded);
 

@@ -58,6 +58,22 @@ async fn attempt(s: &Shop, session: &CheckoutSession) -> PaymentIntent {
         .expect("intent")
 }
 
+/// The session is expired at the provider and its page takes no payment.
+async fn assert_closed(s: &Shop, session: &CheckoutSession) {
+    let closed = s
+        .sandbox
+        .get_checkout_session(&session.id)
+        .await
+        .expect("session");
+    assert_eq!(closed.status, CheckoutSessionStatus::Expired);
+    assert!(
+        s.sandbox
+            .pay_checkout_session(&session.id, numbers::SUCCEEDS)
+            .is_err(),
+        "a closed page takes no payment"
+    );
+}
+
 /// The provider reports `intent` as a webhook would.
 async fn report(s: &Shop, n: &str, kind: EventKind, intent: &PaymentIntent) -> PaymentResult {
     s.checkout
@@ -234,18 +250,7 @@ async fn a_session_still_open_when_the_hold_ends_is_closed_and_the_hold_fails() 
     let report = s.checkout.reconcile(lead, 10).await.expect("reconcile");
     assert_eq!((report.polled, report.failed), (1, 1), "{report:?}");
     assert_eq!(s.f.reload(&h).await.state, HoldState::PaymentFailed);
-    let closed = s
-        .sandbox
-        .get_checkout_session(&session.id)
-        .await
-        .expect("session");
-    assert_eq!(closed.status, CheckoutSessionStatus::Expired);
-    assert!(
-        s.sandbox
-            .pay_checkout_session(&session.id, numbers::SUCCEEDS)
-            .is_err(),
-        "the closed page takes no payment"
-    );
+    assert_closed(&s, &session).await;
     assert_eq!(s.f.ga().await, (1, 0, 0));
 }
 
@@ -365,18 +370,7 @@ async fn a_page_outliving_its_swept_hold_is_closed_after_the_sweep() {
         .await
         .expect("settle");
     assert_eq!((report.polled, report.errors), (1, 0), "{report:?}");
-    let closed = s
-        .sandbox
-        .get_checkout_session(&session.id)
-        .await
-        .expect("session");
-    assert_eq!(closed.status, CheckoutSessionStatus::Expired);
-    assert!(
-        s.sandbox
-            .pay_checkout_session(&session.id, numbers::SUCCEEDS)
-            .is_err(),
-        "nothing can be paid for a hold that is gone"
-    );
+    assert_closed(&s, &session).await;
     assert_eq!(s.f.ga().await, (1, 0, 0));
 }
 

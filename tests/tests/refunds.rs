@@ -4,15 +4,11 @@
 //! and is run again: every reservation is refunded exactly once, in full.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use payment_sandbox::cards::numbers;
 use payment_sandbox::{Sandbox, SandboxConfig};
-use ticket_core::gateway::{
-    GatewayError, IntentId, NewIntent, PaymentGateway, PaymentIntent, Refund, RefundRequest,
-};
+use ticket_core::gateway::Refund;
 use ticket_core::model::audit::{Actor, AuditScope};
 use ticket_core::model::hold::{Hold, HoldState};
 use ticket_core::model::page::{AuditQuery, PageOrder};
@@ -21,6 +17,7 @@ use ticket_core::service::CheckoutService;
 use ticket_core::testkit::{Fixture, user};
 use ticket_core::{Error, Refusal};
 use ticketrush_e2e::backends::Backend;
+use ticketrush_e2e::counting_gateway::CountingGateway;
 
 const DAY: u64 = 86_400;
 
@@ -168,36 +165,6 @@ async fn a_buyer_cancels_by_the_policy_and_gets_exactly_the_quote(backend: Backe
     backend.cleanup().await;
 }
 
-/// A provider that fails every refund once `allowed` refunds went through.
-#[derive(Debug)]
-struct FailingAfter {
-    inner: Sandbox,
-    allowed: usize,
-    made: AtomicUsize,
-}
-
-#[async_trait]
-impl PaymentGateway for FailingAfter {
-    async fn create_intent(&self, req: NewIntent) -> Result<PaymentIntent, GatewayError> {
-        self.inner.create_intent(req).await
-    }
-    async fn confirm_intent(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
-        self.inner.confirm_intent(id).await
-    }
-    async fn get_intent(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
-        self.inner.get_intent(id).await
-    }
-    async fn cancel_intent(&self, id: &IntentId) -> Result<PaymentIntent, GatewayError> {
-        self.inner.cancel_intent(id).await
-    }
-    async fn refund(&self, req: RefundRequest) -> Result<Refund, GatewayError> {
-        if self.made.fetch_add(1, Ordering::SeqCst) >= self.allowed {
-            return Err(GatewayError::Unavailable("the provider went down".into()));
-        }
-        self.inner.refund(req).await
-    }
-}
-
 async fn a_cancelled_shows_refund_run_resumes_and_refunds_each_once(backend: Backend) {
     let s = shop(&backend, 40).await;
     let mut bought = Vec::new();
@@ -220,11 +187,9 @@ async fn a_cancelled_shows_refund_run_resumes_and_refunds_each_once(backend: Bac
         .expect("cancel the show");
 
     // The first run stops partway: the provider fails after 7 refunds.
-    let flaky = Arc::new(FailingAfter {
-        inner: s.sandbox.clone(),
-        allowed: 7,
-        made: AtomicUsize::new(0),
-    });
+    // A provider that fails every refund once 7 went through.
+    let flaky =
+        Arc::new(CountingGateway::new(Arc::new(s.sandbox.clone())).with_refunds_failing_after(7));
     let first =
         s.f.rush
             .refunds(flaky)

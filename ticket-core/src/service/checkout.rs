@@ -148,6 +148,31 @@ pub struct ReconcileReport {
     pub errors: usize,
 }
 
+impl ReconcileReport {
+    /// Counts one checkout looked at and what came of it (an error is logged and counted:
+    /// the next pass tries again).
+    fn count(&mut self, hold: HoldId, result: Result<PaymentResult>) {
+        self.polled += 1;
+        match result {
+            Ok(PaymentResult::Confirmed { .. } | PaymentResult::Rebooked { .. }) => {
+                self.confirmed += 1;
+            }
+            Ok(PaymentResult::CapturePending { .. }) => {
+                self.confirmed += 1;
+                self.pending += 1;
+            }
+            Ok(PaymentResult::Failed { .. }) => self.failed += 1,
+            Ok(PaymentResult::Refunded { .. }) => self.refunded += 1,
+            Ok(PaymentResult::Voided { .. }) => self.voided += 1,
+            Ok(PaymentResult::Ignored { .. }) => self.pending += 1,
+            Err(e) => {
+                tracing::warn!(%hold, "could not settle a checkout with the provider: {e}");
+                self.errors += 1;
+            }
+        }
+    }
+}
+
 /// Checkout over one payment provider. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct CheckoutService {
@@ -248,32 +273,48 @@ impl CheckoutService {
             })
             .await?;
         if let Err(e) = self.payments.start(id, user, intent.id.as_str()).await {
-            // A racing call for the same hold started checkout with this very intent (the
-            // provider's key is per hold): join it rather than cancel the intent under it.
-            if let Ok(now) = self.ctx.stores.reservations.get(id).await
-                && now.payment_ref.as_deref() == Some(intent.id.as_str())
-            {
-                return self.confirm_and_settle(id, &intent.id).await;
-            }
-            // The sweeper may have expired the hold since it was read: say so as such.
-            let e = match e {
-                Error::Refused(Refusal::IllegalTransition {
-                    from: HoldState::Expired,
-                    ..
-                }) => Refusal::HoldExpired {
-                    expired_at: hold.expires_at,
+            return match self.start_refused(&hold, intent.id.as_str(), e).await {
+                // A racing call started checkout with this very intent: join it rather than
+                // cancel the intent under it.
+                Ok(_) => self.confirm_and_settle(id, &intent.id).await,
+                Err(e) => {
+                    // Never confirmed: cancel so it can never charge (best effort; an intent
+                    // left in requires_confirmation charges nothing either).
+                    if let Err(c) = self.gateway.cancel_intent(&intent.id).await {
+                        tracing::warn!(intent = %intent.id, "could not cancel an unused intent: {c}");
+                    }
+                    Err(e)
                 }
-                .into(),
-                e => e,
             };
-            // Never confirmed: cancel so it can never charge (best effort; an intent left in
-            // requires_confirmation charges nothing either).
-            if let Err(c) = self.gateway.cancel_intent(&intent.id).await {
-                tracing::warn!(intent = %intent.id, "could not cancel an unused intent: {c}");
-            }
-            return Err(e);
         }
         self.confirm_and_settle(id, &intent.id).await
+    }
+
+    /// Why moving `hold` to PAYING with payment `reference` was refused: `Ok` with the hold
+    /// when a racing call for the same hold started with this very payment (the provider's
+    /// key is per hold, so both made the same one: join it), else the error to answer, a
+    /// hold the sweeper expired meanwhile said as `HoldExpired`.
+    pub(super) async fn start_refused(
+        &self,
+        hold: &Hold,
+        reference: &str,
+        e: Error,
+    ) -> std::result::Result<Hold, Error> {
+        if let Ok(now) = self.ctx.stores.reservations.get(hold.id).await
+            && now.payment_ref.as_deref() == Some(reference)
+        {
+            return Ok(now);
+        }
+        Err(match e {
+            Error::Refused(Refusal::IllegalTransition {
+                from: HoldState::Expired,
+                ..
+            }) => Refusal::HoldExpired {
+                expired_at: hold.expires_at,
+            }
+            .into(),
+            e => e,
+        })
     }
 
     /// `HoldExpired` for a hold past its TTL: refused before any payment exists, so nothing
@@ -563,24 +604,8 @@ impl CheckoutService {
             .await?;
         let mut report = ReconcileReport::default();
         for hold in due {
-            report.polled += 1;
-            match self.poll(&hold).await {
-                Ok(PaymentResult::Confirmed { .. } | PaymentResult::Rebooked { .. }) => {
-                    report.confirmed += 1;
-                }
-                Ok(PaymentResult::CapturePending { .. }) => {
-                    report.confirmed += 1;
-                    report.pending += 1;
-                }
-                Ok(PaymentResult::Failed { .. }) => report.failed += 1,
-                Ok(PaymentResult::Refunded { .. }) => report.refunded += 1,
-                Ok(PaymentResult::Voided { .. }) => report.voided += 1,
-                Ok(PaymentResult::Ignored { .. }) => report.pending += 1,
-                Err(e) => {
-                    tracing::warn!(hold = %hold.id, "could not reconcile: {e}");
-                    report.errors += 1;
-                }
-            }
+            let result = self.poll(&hold).await;
+            report.count(hold.id, result);
         }
         Ok(report)
     }
@@ -602,28 +627,11 @@ impl CheckoutService {
             if hold.amount.amount_minor == 0 {
                 continue;
             }
-            report.polled += 1;
             let settled = match PaymentRef::parse(stored)? {
                 PaymentRef::CheckoutSession(id) => self.close_session_of_ended(&id).await,
                 PaymentRef::Intent(id) => self.settle_intent_of_ended(&id).await,
             };
-            match settled {
-                Ok(PaymentResult::Confirmed { .. } | PaymentResult::Rebooked { .. }) => {
-                    report.confirmed += 1;
-                }
-                Ok(PaymentResult::CapturePending { .. }) => {
-                    report.confirmed += 1;
-                    report.pending += 1;
-                }
-                Ok(PaymentResult::Failed { .. }) => report.failed += 1,
-                Ok(PaymentResult::Refunded { .. }) => report.refunded += 1,
-                Ok(PaymentResult::Voided { .. }) => report.voided += 1,
-                Ok(PaymentResult::Ignored { .. }) => report.pending += 1,
-                Err(e) => {
-                    tracing::warn!(hold = %hold.id, "could not settle an expired checkout: {e}");
-                    report.errors += 1;
-                }
-            }
+            report.count(hold.id, settled);
         }
         Ok(report)
     }

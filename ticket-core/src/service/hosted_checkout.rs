@@ -17,7 +17,7 @@
 //!   expired holds to [`CheckoutService::settle_expired`], which closes the page and
 //!   applies any payment it took.
 
-use crate::error::{Error, Refusal, Result};
+use crate::error::{Refusal, Result};
 use crate::gateway::{
     CheckoutSession, CheckoutSessionId, CheckoutSessionStatus, GatewayError, IntentStatus,
     NewCheckoutSession, PaymentRef,
@@ -75,29 +75,18 @@ impl CheckoutService {
             .await?;
         let reference = PaymentRef::CheckoutSession(session.id.clone()).to_string();
         if let Err(e) = self.payments.start(id, user, &reference).await {
-            // A racing call for the same hold started with this very session (the key is
-            // per hold): answer it.
-            if let Ok(now) = self.ctx.stores.reservations.get(id).await
-                && now.payment_ref.as_deref() == Some(reference.as_str())
-            {
-                return self.answer(now, &session.id).await;
-            }
-            let e = match e {
-                Error::Refused(Refusal::IllegalTransition {
-                    from: HoldState::Expired,
-                    ..
-                }) => Refusal::HoldExpired {
-                    expired_at: hold.expires_at,
+            return match self.start_refused(&hold, &reference, e).await {
+                // A racing call for the same hold started with this very session: answer it.
+                Ok(now) => self.answer(now, &session.id).await,
+                Err(e) => {
+                    // Close the page so it can never take a payment (best effort: a payment
+                    // made on it anyway is late and follows the late-payment policy).
+                    if let Err(x) = self.gateway.expire_checkout_session(&session.id).await {
+                        tracing::warn!(session = %session.id, "could not expire an unused checkout session: {x}");
+                    }
+                    Err(e)
                 }
-                .into(),
-                e => e,
             };
-            // Close the page so it can never take a payment (best effort: a payment made on
-            // it anyway is late and follows the late-payment policy).
-            if let Err(x) = self.gateway.expire_checkout_session(&session.id).await {
-                tracing::warn!(session = %session.id, "could not expire an unused checkout session: {x}");
-            }
-            return Err(e);
         }
         Ok(Checkout {
             hold: self.ctx.stores.reservations.get(id).await?,
