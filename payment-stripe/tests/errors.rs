@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::answers::{
-    Call, answer, any, at, call_answered, intent_id, intent_read, new_intent, session_id,
-    stripe_error, stripe_within,
+    Call, answer, answered_intent, answered_session, any, at, call_answered, intent_id,
+    intent_read, new_intent, session_id, stripe_error, stripe_within,
 };
 use common::fixtures::{self, CS, Cs, HOLD, PI, Pi, hold_metadata};
 use common::posted;
@@ -120,10 +120,7 @@ async fn a_declined_card_is_the_failed_intent_not_an_error() {
         ),
     ))
     .expect(1);
-    let intent = call_answered([declined], Call::Confirm(intent_id()))
-        .await
-        .expect("an intent")
-        .intent();
+    let intent = answered_intent([declined], Call::Confirm(intent_id()), "an intent").await;
     assert_eq!(intent.status, IntentStatus::Failed);
     let failure = intent.failure.clone().expect("why");
     assert_eq!(failure.code, "insufficient_funds");
@@ -134,13 +131,12 @@ async fn a_declined_card_is_the_failed_intent_not_an_error() {
 #[tokio::test]
 async fn a_generic_decline_reports_card_declined() {
     let declined = fixtures::card_declined(PI, "generic_decline", "Your card was declined.");
-    let intent = call_answered(
+    let intent = answered_intent(
         [any("POST", answer(402, declined))],
         Call::Confirm(intent_id()),
+        "an intent",
     )
-    .await
-    .expect("an intent")
-    .intent();
+    .await;
     assert_eq!(intent.status, IntentStatus::Failed);
     assert_eq!(intent.failure.expect("why").code, "card_declined");
 }
@@ -191,16 +187,15 @@ async fn rate_limited_posts_are_not_repeated() {
 #[tokio::test]
 async fn rate_limited_gets_are_repeated_after_retry_after() {
     let limited = rate_limited().insert_header("retry-after", "0");
-    let intent = call_answered(
+    let intent = answered_intent(
         [
             any("GET", limited).up_to_n_times(2).expect(2),
             intent_read(fixtures::payment_intent(&Pi::default())),
         ],
         Call::Get(intent_id()),
+        "third time lucky",
     )
-    .await
-    .expect("third time lucky")
-    .intent();
+    .await;
     assert_eq!(intent.status, IntentStatus::RequiresConfirmation);
 }
 
@@ -336,16 +331,15 @@ async fn canceling_a_canceled_intent_succeeds() {
         &canceled,
         "You cannot cancel this PaymentIntent because it has a status of canceled.",
     );
-    let intent = call_answered(
+    let intent = answered_intent(
         [
             at("POST", &format!("/v1/payment_intents/{PI}/cancel"), refusal).expect(1),
             intent_read(canceled),
         ],
         Call::Void(intent_id()),
+        "idempotent",
     )
-    .await
-    .expect("idempotent")
-    .intent();
+    .await;
     assert_eq!(intent.status, IntentStatus::Canceled);
 }
 
@@ -389,17 +383,16 @@ async fn a_stale_refusal_replayed_under_the_cancel_key_is_asked_again() {
     )
     .respond_with(answer(200, intent_in("canceled")))
     .expect(1);
-    let intent = call_answered(
+    let intent = answered_intent(
         [
             replayed,
             intent_read(intent_in("requires_capture")),
             asked_again,
         ],
         Call::Void(intent_id()),
+        "voided",
     )
-    .await
-    .expect("voided")
-    .intent();
+    .await;
     assert_eq!(intent.status, IntentStatus::Canceled);
 }
 
@@ -415,13 +408,12 @@ async fn confirming_an_intent_past_confirmation_returns_it() {
         &succeeded,
         "This PaymentIntent's status is succeeded; it cannot be confirmed.",
     );
-    let intent = call_answered(
+    let intent = answered_intent(
         [any("POST", refusal), intent_read(succeeded)],
         Call::Confirm(intent_id()),
+        "harmless",
     )
-    .await
-    .expect("harmless")
-    .intent();
+    .await;
     assert_eq!(intent.status, IntentStatus::Succeeded);
 }
 
@@ -517,13 +509,12 @@ async fn expiring_an_expired_session_succeeds() {
         status: "expired",
         ..Cs::default()
     });
-    let session = call_answered(
+    let session = answered_session(
         [any("POST", not_open()), any("GET", answer(200, expired))],
         Call::ExpireSession(session_id()),
+        "idempotent",
     )
-    .await
-    .expect("idempotent")
-    .session();
+    .await;
     assert_eq!(session.status, CheckoutSessionStatus::Expired);
 }
 

@@ -6,8 +6,8 @@
 mod common;
 
 use common::answers::{
-    Call, answer, any, at, call_answered, form_posted, intent_id, krw, new_intent, session_id,
-    stripe,
+    Call, answer, answered_intent, answered_session, any, at, call_answered, form_posted,
+    intent_id, krw, new_intent, session_id, stripe,
 };
 use common::fixtures::{self, CS, Cs, HOLD, PI, Pi, hold_metadata};
 use common::shop::now_secs;
@@ -59,13 +59,12 @@ async fn create_intent_posts_the_form_under_the_requests_key() {
         fixtures::payment_intent(&Pi::default()),
         1,
     );
-    let intent = call_answered(
+    let intent = answered_intent(
         [created],
         Call::Create(new_intent("ticketrush-checkout-h1")),
+        "created",
     )
-    .await
-    .expect("created")
-    .intent();
+    .await;
     assert_eq!(intent.id, intent_id());
     assert_eq!(intent.status, IntentStatus::RequiresConfirmation);
     assert_eq!(intent.amount, krw(50_000));
@@ -98,10 +97,7 @@ async fn a_zero_decimal_currency_is_sent_as_is() {
         metadata: Default::default(),
         idempotency_key: "k-jpy".into(),
     };
-    let intent = call_answered([created], Call::Create(request))
-        .await
-        .expect("created")
-        .intent();
+    let intent = answered_intent([created], Call::Create(request), "created").await;
     assert_eq!(intent.amount, yen);
     assert_eq!(intent.capture_method, CaptureMethod::Automatic);
 }
@@ -172,10 +168,7 @@ async fn get_intent_expands_the_latest_charge_for_refunds_and_sends_no_key() {
             }),
         ))
         .expect(1);
-    let intent = call_answered([read], Call::Get(intent_id()))
-        .await
-        .expect("read")
-        .intent();
+    let intent = answered_intent([read], Call::Get(intent_id()), "read").await;
     assert_eq!(intent.status, IntentStatus::Succeeded);
     assert_eq!(intent.amount_received, 50_000);
     assert_eq!(intent.amount_refunded, 20_000);
@@ -192,10 +185,12 @@ async fn an_unexpanded_charge_is_read_as_nothing_refunded() {
         latest_charge: json!("ch_3PtrTestCharge01"),
         ..Pi::default()
     });
-    let intent = call_answered([any("GET", answer(200, pi))], Call::Get(intent_id()))
-        .await
-        .expect("read")
-        .intent();
+    let intent = answered_intent(
+        [any("GET", answer(200, pi))],
+        Call::Get(intent_id()),
+        "read",
+    )
+    .await;
     assert_eq!(intent.amount_refunded, 0);
     assert_eq!(intent.capture_method, CaptureMethod::Automatic);
 }
@@ -450,10 +445,7 @@ async fn get_checkout_session_reads_a_completed_session() {
             }),
         ))
         .expect(1);
-    let session = call_answered([read], Call::GetSession(session_id()))
-        .await
-        .expect("read")
-        .session();
+    let session = answered_session([read], Call::GetSession(session_id()), "read").await;
     assert_eq!(session.status, CheckoutSessionStatus::Complete);
     assert_eq!(session.intent, Some(intent_id()));
     assert_eq!(
@@ -481,10 +473,7 @@ async fn expire_uses_a_key_derived_from_the_session() {
         }),
         1,
     );
-    let session = call_answered([expired], Call::ExpireSession(session_id()))
-        .await
-        .expect("expired")
-        .session();
+    let session = answered_session([expired], Call::ExpireSession(session_id()), "expired").await;
     assert_eq!(session.status, CheckoutSessionStatus::Expired);
 }
 

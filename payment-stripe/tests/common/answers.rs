@@ -119,6 +119,24 @@ pub async fn call_answered(
     call.on(&gateway).await
 }
 
+/// [`call_answered`], which must succeed (`why`, when it does not) with an intent.
+pub async fn answered_intent(
+    mocks: impl IntoIterator<Item = Mock>,
+    call: Call,
+    why: &str,
+) -> PaymentIntent {
+    call_answered(mocks, call).await.expect(why).intent()
+}
+
+/// [`call_answered`], which must succeed (`why`, when it does not) with a checkout session.
+pub async fn answered_session(
+    mocks: impl IntoIterator<Item = Mock>,
+    call: Call,
+    why: &str,
+) -> CheckoutSession {
+    call_answered(mocks, call).await.expect(why).session()
+}
+
 /// One operation of the gateway, with its argument.
 #[derive(Debug, Clone)]
 pub enum Call {
