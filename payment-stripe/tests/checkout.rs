@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::fake::{FakeConfig, pm};
 use common::shop::Shop;
 use ticket_core::gateway::{CaptureMethod, CheckoutSession, PaymentRef};
-use ticket_core::model::hold::HoldState;
+use ticket_core::model::hold::{Hold, HoldState};
 use ticket_core::service::PaymentResult;
 use ticket_core::{TimeLimits, UserId};
 
@@ -60,12 +60,18 @@ fn user(name: &str) -> UserId {
     UserId::new(name).expect("user")
 }
 
+/// The user `name`, holding one unit.
+async fn buyer(shop: &Shop, name: &str) -> (UserId, Hold) {
+    let user = user(name);
+    let hold = shop.hold_for(&user).await;
+    (user, hold)
+}
+
 #[tokio::test]
 async fn a_card_is_authorized_the_hold_confirmed_then_captured() {
     let shop = shop().await;
     assert_eq!(shop.checkout.capture_method(), CaptureMethod::Manual);
-    let ana = user("ana");
-    let hold = shop.hold_for(&ana).await;
+    let (ana, hold) = buyer(&shop, "ana").await;
     let checkout = shop
         .checkout
         .begin(hold.id, &ana, pm::VISA)
@@ -101,8 +107,7 @@ async fn a_card_is_authorized_the_hold_confirmed_then_captured() {
 #[tokio::test]
 async fn a_declined_card_fails_the_hold_and_its_unit_goes_back() {
     let shop = shop().await;
-    let ben = user("ben");
-    let hold = shop.hold_for(&ben).await;
+    let (ben, hold) = buyer(&shop, "ben").await;
     let checkout = shop
         .checkout
         .begin(hold.id, &ben, pm::INSUFFICIENT_FUNDS)
@@ -125,8 +130,7 @@ async fn a_declined_card_fails_the_hold_and_its_unit_goes_back() {
 #[tokio::test]
 async fn a_hosted_checkout_pays_through_the_session_and_its_webhook() {
     let shop = shop().await;
-    let cy = user("cy");
-    let hold = shop.hold_for(&cy).await;
+    let (cy, hold) = buyer(&shop, "cy").await;
     let session = shop
         .hosted_session(&hold, &cy, "https://shop.example/holds/1")
         .await;
@@ -166,8 +170,7 @@ async fn a_hosted_checkout_pays_through_the_session_and_its_webhook() {
 #[tokio::test]
 async fn a_lost_webhook_is_found_by_the_reconciler() {
     let shop = shop().await;
-    let dee = user("dee");
-    let hold = shop.hold_for(&dee).await;
+    let (dee, hold) = buyer(&shop, "dee").await;
     let session = shop
         .hosted_session(&hold, &dee, "https://shop.example/r")
         .await;
@@ -191,8 +194,7 @@ async fn a_lost_webhook_is_found_by_the_reconciler() {
 #[tokio::test]
 async fn an_abandoned_session_is_expired_when_its_hold_ends() {
     let shop = shop().await;
-    let eve = user("eve");
-    let hold = shop.hold_for(&eve).await;
+    let (eve, hold) = buyer(&shop, "eve").await;
     let session = shop
         .hosted_session(&hold, &eve, "https://shop.example/r")
         .await;
@@ -245,8 +247,7 @@ async fn an_authorization_for_a_hold_that_ended_is_voided_never_charged() {
 #[tokio::test]
 async fn a_declined_attempts_late_event_does_not_fail_a_session_paid_meanwhile() {
     let shop = shop().await;
-    let hal = user("hal");
-    let hold = shop.hold_for(&hal).await;
+    let (hal, hold) = buyer(&shop, "hal").await;
     let session = shop
         .hosted_session(&hold, &hal, "https://shop.example/r")
         .await;
@@ -288,8 +289,7 @@ async fn a_declined_attempts_late_event_does_not_fail_a_session_paid_meanwhile()
 #[tokio::test]
 async fn a_session_outliving_its_swept_hold_is_settled_by_its_webhook() {
     let shop = short_lived_shop(5).await;
-    let ivy = user("ivy");
-    let hold = shop.hold_for(&ivy).await;
+    let (ivy, hold) = buyer(&shop, "ivy").await;
     let session = shop
         .hosted_session(&hold, &ivy, "https://shop.example/r")
         .await;

@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::answers::{
-    Call, answer, answered_intent, answered_session, any, at, call_answered, intent_id,
-    intent_read, new_intent, session_id, stripe_error, stripe_within,
+    Call, answer, answered, any, at, call_answered, intent_id, intent_read, new_intent, refused,
+    session_id, stripe_error, stripe_within,
 };
 use common::fixtures::{self, CS, Cs, HOLD, PI, Pi, hold_metadata};
 use common::posted;
@@ -97,9 +97,7 @@ fn refund(amount_minor: Option<i64>) -> Call {
 /// Makes `call` against Stripe answering with `mocks`, and checks that it failed as
 /// `Unavailable`: the error, for more checks.
 async fn unavailable(mocks: impl IntoIterator<Item = Mock>, call: Call) -> GatewayError {
-    let err = call_answered(mocks, call)
-        .await
-        .expect_err("Stripe did not serve it");
+    let err = refused(mocks, call, "Stripe did not serve it").await;
     assert!(matches!(err, GatewayError::Unavailable(_)), "{err:?}");
     err
 }
@@ -120,7 +118,9 @@ async fn a_declined_card_is_the_failed_intent_not_an_error() {
         ),
     ))
     .expect(1);
-    let intent = answered_intent([declined], Call::Confirm(intent_id()), "an intent").await;
+    let intent = answered([declined], Call::Confirm(intent_id()), "an intent")
+        .await
+        .intent();
     assert_eq!(intent.status, IntentStatus::Failed);
     let failure = intent.failure.clone().expect("why");
     assert_eq!(failure.code, "insufficient_funds");
@@ -131,12 +131,13 @@ async fn a_declined_card_is_the_failed_intent_not_an_error() {
 #[tokio::test]
 async fn a_generic_decline_reports_card_declined() {
     let declined = fixtures::card_declined(PI, "generic_decline", "Your card was declined.");
-    let intent = answered_intent(
+    let intent = answered(
         [any("POST", answer(402, declined))],
         Call::Confirm(intent_id()),
         "an intent",
     )
-    .await;
+    .await
+    .intent();
     assert_eq!(intent.status, IntentStatus::Failed);
     assert_eq!(intent.failure.expect("why").code, "card_declined");
 }
@@ -187,7 +188,7 @@ async fn rate_limited_posts_are_not_repeated() {
 #[tokio::test]
 async fn rate_limited_gets_are_repeated_after_retry_after() {
     let limited = rate_limited().insert_header("retry-after", "0");
-    let intent = answered_intent(
+    let intent = answered(
         [
             any("GET", limited).up_to_n_times(2).expect(2),
             intent_read(fixtures::payment_intent(&Pi::default())),
@@ -195,7 +196,8 @@ async fn rate_limited_gets_are_repeated_after_retry_after() {
         Call::Get(intent_id()),
         "third time lucky",
     )
-    .await;
+    .await
+    .intent();
     assert_eq!(intent.status, IntentStatus::RequiresConfirmation);
 }
 
@@ -223,9 +225,7 @@ async fn an_api_error_is_unavailable() {
 #[tokio::test]
 async fn a_non_json_error_page_is_unavailable() {
     let page = ResponseTemplate::new(502).set_body_string("<html>Bad Gateway</html>");
-    let err = call_answered([any("POST", page)], Call::Cancel(intent_id()))
-        .await
-        .expect_err("down");
+    let err = refused([any("POST", page)], Call::Cancel(intent_id()), "down").await;
     assert!(
         matches!(&err, GatewayError::Unavailable(m) if m.contains("Bad Gateway")),
         "{err:?}"
@@ -248,9 +248,12 @@ async fn a_missing_payment_method_is_invalid_not_not_found() {
         "No such PaymentMethod: 'pm_nope'",
         Some("payment_method"),
     );
-    let err = call_answered([any("POST", missing)], Call::Create(new_intent("k")))
-        .await
-        .expect_err("refused");
+    let err = refused(
+        [any("POST", missing)],
+        Call::Create(new_intent("k")),
+        "refused",
+    )
+    .await;
     assert!(
         matches!(&err, GatewayError::Invalid(m) if m.contains("payment_method")),
         "{err:?}"
@@ -276,7 +279,7 @@ async fn capturing_a_captured_intent_is_a_conflict_with_succeeded() {
         &succeeded,
         "This PaymentIntent could not be captured because it has a status of succeeded. Only a PaymentIntent with one of the following statuses may be captured: requires_capture.",
     );
-    let err = call_answered(
+    let err = refused(
         [
             at(
                 "POST",
@@ -287,9 +290,9 @@ async fn capturing_a_captured_intent_is_a_conflict_with_succeeded() {
             intent_read(succeeded),
         ],
         capture_all("another-key"),
+        "conflict",
     )
-    .await
-    .expect_err("conflict");
+    .await;
     assert_eq!(
         err,
         GatewayError::Conflict {
@@ -306,12 +309,12 @@ async fn capturing_a_voided_intent_is_a_conflict_with_canceled() {
         &canceled,
         "This PaymentIntent could not be captured because it has a status of canceled.",
     );
-    let err = call_answered(
+    let err = refused(
         [any("POST", refusal), intent_read(canceled)],
         capture_all("k"),
+        "conflict",
     )
-    .await
-    .expect_err("conflict");
+    .await;
     assert!(
         matches!(
             err,
@@ -331,7 +334,7 @@ async fn canceling_a_canceled_intent_succeeds() {
         &canceled,
         "You cannot cancel this PaymentIntent because it has a status of canceled.",
     );
-    let intent = answered_intent(
+    let intent = answered(
         [
             at("POST", &format!("/v1/payment_intents/{PI}/cancel"), refusal).expect(1),
             intent_read(canceled),
@@ -339,7 +342,8 @@ async fn canceling_a_canceled_intent_succeeds() {
         Call::Void(intent_id()),
         "idempotent",
     )
-    .await;
+    .await
+    .intent();
     assert_eq!(intent.status, IntentStatus::Canceled);
 }
 
@@ -383,7 +387,7 @@ async fn a_stale_refusal_replayed_under_the_cancel_key_is_asked_again() {
     )
     .respond_with(answer(200, intent_in("canceled")))
     .expect(1);
-    let intent = answered_intent(
+    let intent = answered(
         [
             replayed,
             intent_read(intent_in("requires_capture")),
@@ -392,7 +396,8 @@ async fn a_stale_refusal_replayed_under_the_cancel_key_is_asked_again() {
         Call::Void(intent_id()),
         "voided",
     )
-    .await;
+    .await
+    .intent();
     assert_eq!(intent.status, IntentStatus::Canceled);
 }
 
@@ -408,12 +413,13 @@ async fn confirming_an_intent_past_confirmation_returns_it() {
         &succeeded,
         "This PaymentIntent's status is succeeded; it cannot be confirmed.",
     );
-    let intent = answered_intent(
+    let intent = answered(
         [any("POST", refusal), intent_read(succeeded)],
         Call::Confirm(intent_id()),
         "harmless",
     )
-    .await;
+    .await
+    .intent();
     assert_eq!(intent.status, IntentStatus::Succeeded);
 }
 
@@ -425,28 +431,19 @@ async fn refunding_a_fully_refunded_intent_is_a_conflict() {
         Some("charge_already_refunded"),
         "Charge ch_3PtrTestCharge01 has already been refunded.",
     );
-    let charge = fixtures::charge(
-        "ch_3PtrTestCharge01",
-        PI,
-        50_000,
-        "krw",
-        true,
-        50_000,
-        None,
-        &hold_metadata("h"),
-    );
+    let charge = fixtures::the_charge(true, 50_000, None, &hold_metadata("h"));
     let pi = fixtures::payment_intent(&Pi {
         status: "succeeded",
         amount_received: 50_000,
         latest_charge: charge,
         ..Pi::default()
     });
-    let err = call_answered(
+    let err = refused(
         [at("POST", "/v1/refunds", refunded), intent_read(pi)],
         refund(None),
+        "nothing left",
     )
-    .await
-    .expect_err("nothing left");
+    .await;
     assert_eq!(
         err,
         GatewayError::Conflict {
@@ -463,9 +460,7 @@ async fn refunding_an_unknown_intent_is_not_found() {
         "No such payment_intent: 'pi_3PtrTestIntent0001'",
         Some("payment_intent"),
     );
-    let err = call_answered([any("POST", missing)], refund(Some(1)))
-        .await
-        .expect_err("missing");
+    let err = refused([any("POST", missing)], refund(Some(1)), "missing").await;
     assert_eq!(err, GatewayError::NotFound(PI.into()));
 }
 
@@ -476,7 +471,7 @@ async fn expiring_a_completed_session_is_a_conflict_with_its_intents_status() {
         payment_intent: json!(PI),
         ..Cs::default()
     });
-    let err = call_answered(
+    let err = refused(
         [
             at(
                 "POST",
@@ -491,9 +486,9 @@ async fn expiring_a_completed_session_is_a_conflict_with_its_intents_status() {
             intent_read(intent_in("requires_capture")),
         ],
         Call::ExpireSession(session_id()),
+        "completed",
     )
-    .await
-    .expect_err("completed");
+    .await;
     assert_eq!(
         err,
         GatewayError::Conflict {
@@ -509,12 +504,13 @@ async fn expiring_an_expired_session_succeeds() {
         status: "expired",
         ..Cs::default()
     });
-    let session = answered_session(
+    let session = answered(
         [any("POST", not_open()), any("GET", answer(200, expired))],
         Call::ExpireSession(session_id()),
         "idempotent",
     )
-    .await;
+    .await
+    .session();
     assert_eq!(session.status, CheckoutSessionStatus::Expired);
 }
 

@@ -6,8 +6,8 @@
 mod common;
 
 use common::answers::{
-    Call, answer, answered_intent, answered_session, any, at, call_answered, form_posted,
-    intent_id, krw, new_intent, session_id, stripe,
+    Call, answer, answered, any, at, form_posted, intent_id, krw, new_intent, refused, session_id,
+    stripe,
 };
 use common::fixtures::{self, CS, Cs, HOLD, PI, Pi, hold_metadata};
 use common::shop::now_secs;
@@ -48,6 +48,18 @@ fn intent_form<'a>(
     ]
 }
 
+/// Exactly `times` POSTs of `action` on the fixtures' intent under the key derived from it,
+/// expanding the latest charge, answered 200 with `pi`.
+fn intent_action(action: &str, pi: serde_json::Value, times: u64) -> Mock {
+    form_posted(
+        &format!("ticketrush-{action}-{PI}"),
+        &format!("/v1/payment_intents/{PI}/{action}"),
+        &[("expand[]", "latest_charge")],
+        pi,
+        times,
+    )
+}
+
 #[tokio::test]
 async fn create_intent_posts_the_form_under_the_requests_key() {
     let mut form = intent_form("50000", "krw", "manual");
@@ -59,12 +71,13 @@ async fn create_intent_posts_the_form_under_the_requests_key() {
         fixtures::payment_intent(&Pi::default()),
         1,
     );
-    let intent = answered_intent(
+    let intent = answered(
         [created],
         Call::Create(new_intent("ticketrush-checkout-h1")),
         "created",
     )
-    .await;
+    .await
+    .intent();
     assert_eq!(intent.id, intent_id());
     assert_eq!(intent.status, IntentStatus::RequiresConfirmation);
     assert_eq!(intent.amount, krw(50_000));
@@ -97,27 +110,18 @@ async fn a_zero_decimal_currency_is_sent_as_is() {
         metadata: Default::default(),
         idempotency_key: "k-jpy".into(),
     };
-    let intent = answered_intent([created], Call::Create(request), "created").await;
+    let intent = answered([created], Call::Create(request), "created")
+        .await
+        .intent();
     assert_eq!(intent.amount, yen);
     assert_eq!(intent.capture_method, CaptureMethod::Automatic);
 }
 
 #[tokio::test]
 async fn confirm_uses_a_key_derived_from_the_intent_and_reads_the_authorization() {
-    let charge = fixtures::charge(
-        "ch_3PtrTestCharge01",
-        PI,
-        50_000,
-        "krw",
-        false,
-        0,
-        Some(1_765_604_800),
-        &hold_metadata(HOLD),
-    );
-    let (_server, gateway) = stripe([form_posted(
-        &format!("ticketrush-confirm-{PI}"),
-        &format!("/v1/payment_intents/{PI}/confirm"),
-        &[("expand[]", "latest_charge")],
+    let charge = fixtures::the_charge(false, 0, Some(1_765_604_800), &hold_metadata(HOLD));
+    let (_server, gateway) = stripe([intent_action(
+        "confirm",
         fixtures::payment_intent(&Pi {
             status: "requires_capture",
             amount_capturable: 50_000,
@@ -144,16 +148,7 @@ async fn confirm_uses_a_key_derived_from_the_intent_and_reads_the_authorization(
 
 #[tokio::test]
 async fn get_intent_expands_the_latest_charge_for_refunds_and_sends_no_key() {
-    let charge = fixtures::charge(
-        "ch_3PtrTestCharge01",
-        PI,
-        50_000,
-        "krw",
-        true,
-        20_000,
-        None,
-        &hold_metadata(HOLD),
-    );
+    let charge = fixtures::the_charge(true, 20_000, None, &hold_metadata(HOLD));
     let read = authenticated(Mock::given(method("GET")))
         .and(path(format!("/v1/payment_intents/{PI}")))
         .and(query_param("expand[]", "latest_charge"))
@@ -168,7 +163,9 @@ async fn get_intent_expands_the_latest_charge_for_refunds_and_sends_no_key() {
             }),
         ))
         .expect(1);
-    let intent = answered_intent([read], Call::Get(intent_id()), "read").await;
+    let intent = answered([read], Call::Get(intent_id()), "read")
+        .await
+        .intent();
     assert_eq!(intent.status, IntentStatus::Succeeded);
     assert_eq!(intent.amount_received, 50_000);
     assert_eq!(intent.amount_refunded, 20_000);
@@ -185,22 +182,21 @@ async fn an_unexpanded_charge_is_read_as_nothing_refunded() {
         latest_charge: json!("ch_3PtrTestCharge01"),
         ..Pi::default()
     });
-    let intent = answered_intent(
+    let intent = answered(
         [any("GET", answer(200, pi))],
         Call::Get(intent_id()),
         "read",
     )
-    .await;
+    .await
+    .intent();
     assert_eq!(intent.amount_refunded, 0);
     assert_eq!(intent.capture_method, CaptureMethod::Automatic);
 }
 
 #[tokio::test]
 async fn cancel_and_void_are_the_same_cancel_under_the_same_key() {
-    let (_server, gateway) = stripe([form_posted(
-        &format!("ticketrush-cancel-{PI}"),
-        &format!("/v1/payment_intents/{PI}/cancel"),
-        &[("expand[]", "latest_charge")],
+    let (_server, gateway) = stripe([intent_action(
+        "cancel",
         fixtures::payment_intent(&Pi {
             status: "canceled",
             ..Pi::default()
@@ -324,12 +320,12 @@ async fn refund_posts_the_intent_amount_and_reason() {
 #[tokio::test]
 async fn a_failed_refund_is_declined() {
     let failed = refund_of("re_3PtrTestRefund03", 50_000, "failed", "x");
-    let err = call_answered(
+    let err = refused(
         [at("POST", "/v1/refunds", answer(200, failed))],
         Call::Refund(refund_request(None, "x", "k")),
+        "failed refund",
     )
-    .await
-    .expect_err("failed refund");
+    .await;
     assert!(
         matches!(&err, GatewayError::Declined { code, .. } if code == "refund_failed"),
         "{err:?}"
@@ -445,7 +441,9 @@ async fn get_checkout_session_reads_a_completed_session() {
             }),
         ))
         .expect(1);
-    let session = answered_session([read], Call::GetSession(session_id()), "read").await;
+    let session = answered([read], Call::GetSession(session_id()), "read")
+        .await
+        .session();
     assert_eq!(session.status, CheckoutSessionStatus::Complete);
     assert_eq!(session.intent, Some(intent_id()));
     assert_eq!(
@@ -473,7 +471,9 @@ async fn expire_uses_a_key_derived_from_the_session() {
         }),
         1,
     );
-    let session = answered_session([expired], Call::ExpireSession(session_id()), "expired").await;
+    let session = answered([expired], Call::ExpireSession(session_id()), "expired")
+        .await
+        .session();
     assert_eq!(session.status, CheckoutSessionStatus::Expired);
 }
 

@@ -260,16 +260,7 @@ fn a_payment_failed_event_is_a_failed_intent_with_the_decline() {
 
 #[test]
 fn charge_refunded_rebuilds_the_intent_from_the_charge() {
-    let charge = fixtures::charge(
-        "ch_3PtrTestCharge01",
-        PI,
-        50_000,
-        "krw",
-        true,
-        20_000,
-        None,
-        &hold_metadata("h1"),
-    );
+    let charge = fixtures::the_charge(true, 20_000, None, &hold_metadata("h1"));
     let body = event_body("evt_3", "charge.refunded", NOW, charge);
     let event = parse_event(&body).expect("parsed");
     assert_eq!(event.kind, EventKind::Refunded);

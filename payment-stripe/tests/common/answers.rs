@@ -119,22 +119,14 @@ pub async fn call_answered(
     call.on(&gateway).await
 }
 
-/// [`call_answered`], which must succeed (`why`, when it does not) with an intent.
-pub async fn answered_intent(
-    mocks: impl IntoIterator<Item = Mock>,
-    call: Call,
-    why: &str,
-) -> PaymentIntent {
-    call_answered(mocks, call).await.expect(why).intent()
+/// [`call_answered`], which must succeed (`why`, when it does not).
+pub async fn answered(mocks: impl IntoIterator<Item = Mock>, call: Call, why: &str) -> Answered {
+    call_answered(mocks, call).await.expect(why)
 }
 
-/// [`call_answered`], which must succeed (`why`, when it does not) with a checkout session.
-pub async fn answered_session(
-    mocks: impl IntoIterator<Item = Mock>,
-    call: Call,
-    why: &str,
-) -> CheckoutSession {
-    call_answered(mocks, call).await.expect(why).session()
+/// [`call_answered`], which must fail (`why`, when it does not): the error.
+pub async fn refused(mocks: impl IntoIterator<Item = Mock>, call: Call, why: &str) -> GatewayError {
+    call_answered(mocks, call).await.expect_err(why)
 }
 
 /// One operation of the gateway, with its argument.

@@ -112,6 +112,26 @@ pub fn payment_intent(p: &Pi<'_>) -> Value {
     })
 }
 
+/// The fixtures' intent's charge (`ch_3PtrTestCharge01`) of 50 000 KRW: `captured` or only
+/// authorized (until `capture_before`), with `amount_refunded` of it refunded.
+pub fn the_charge(
+    captured: bool,
+    amount_refunded: i64,
+    capture_before: Option<i64>,
+    metadata: &BTreeMap<String, String>,
+) -> Value {
+    charge(
+        "ch_3PtrTestCharge01",
+        PI,
+        50_000,
+        "krw",
+        captured,
+        amount_refunded,
+        capture_before,
+        metadata,
+    )
+}
+
 /// A Charge object (the latest charge of an intent, or a `charge.*` event's object).
 #[allow(clippy::too_many_arguments)]
 pub fn charge(
