@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::fake::{FakeConfig, pm};
 use common::shop::Shop;
-use ticket_core::gateway::{CaptureMethod, PaymentRef};
-use ticket_core::model::hold::HoldState;
+use ticket_core::gateway::{CaptureMethod, CheckoutSession, PaymentRef};
+use ticket_core::model::hold::{Hold, HoldState};
 use ticket_core::service::PaymentResult;
 use ticket_core::{TimeLimits, UserId};
 
@@ -27,21 +27,51 @@ async fn shop() -> Shop {
     Shop::open(5, limits(), FakeConfig::default(), Duration::from_secs(5)).await
 }
 
+/// A shop of `capacity` units whose holds last two seconds.
+async fn short_lived_shop(capacity: u32) -> Shop {
+    let limits = TimeLimits {
+        hold_ttl: Duration::from_secs(2),
+        payment_timeout: Duration::from_secs(1),
+        admission_ttl: Duration::from_secs(2),
+        ..TimeLimits::default()
+    };
+    Shop::open(
+        capacity,
+        limits,
+        FakeConfig::default(),
+        Duration::from_secs(5),
+    )
+    .await
+}
+
+/// Waits out a short-lived shop's holds, then runs the sweeper.
+async fn outlive_holds(shop: &Shop) {
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    shop.rush.expiry.sweep(100).await.expect("sweep");
+}
+
+/// Pays on the hosted page of `session` with `pm`: the intent's status after the attempt,
+/// or `None` when the page takes no payment.
+fn pay_on_page(shop: &Shop, session: &CheckoutSession, pm: &str) -> Option<String> {
+    shop.stripe.pay_session(session.id.as_str(), pm).ok()
+}
+
 fn user(name: &str) -> UserId {
     UserId::new(name).expect("user")
+}
+
+/// The user `name`, holding one unit.
+async fn buyer(shop: &Shop, name: &str) -> (UserId, Hold) {
+    let user = user(name);
+    let hold = shop.hold_for(&user).await;
+    (user, hold)
 }
 
 #[tokio::test]
 async fn a_card_is_authorized_the_hold_confirmed_then_captured() {
     let shop = shop().await;
     assert_eq!(shop.checkout.capture_method(), CaptureMethod::Manual);
-    let ana = user("ana");
-    let hold = shop
-        .rush
-        .holds
-        .hold(shop.command(&ana), None)
-        .await
-        .expect("hold");
+    let (ana, hold) = buyer(&shop, "ana").await;
     let checkout = shop
         .checkout
         .begin(hold.id, &ana, pm::VISA)
@@ -64,13 +94,7 @@ async fn a_card_is_authorized_the_hold_confirmed_then_captured() {
         Some(&hold.id.to_string())
     );
     assert_eq!(shop.stripe.stats().captures.get(&intent.id), Some(&1));
-    let now = shop
-        .rush
-        .stores()
-        .reservations
-        .get(hold.id)
-        .await
-        .expect("hold");
+    let now = shop.reservation(hold.id).await;
     assert_eq!(now.state, HoldState::Confirmed);
     assert_eq!(now.payment_ref.as_deref(), Some(intent.id.as_str()));
     // Stripe's webhooks (created, amount_capturable_updated, succeeded) change nothing more.
@@ -83,13 +107,7 @@ async fn a_card_is_authorized_the_hold_confirmed_then_captured() {
 #[tokio::test]
 async fn a_declined_card_fails_the_hold_and_its_unit_goes_back() {
     let shop = shop().await;
-    let ben = user("ben");
-    let hold = shop
-        .rush
-        .holds
-        .hold(shop.command(&ben), None)
-        .await
-        .expect("hold");
+    let (ben, hold) = buyer(&shop, "ben").await;
     let checkout = shop
         .checkout
         .begin(hold.id, &ben, pm::INSUFFICIENT_FUNDS)
@@ -102,88 +120,42 @@ async fn a_declined_card_fails_the_hold_and_its_unit_goes_back() {
     );
     let failure = checkout.intent.and_then(|i| i.failure).expect("failure");
     assert_eq!(failure.code, "insufficient_funds");
-    let now = shop
-        .rush
-        .stores()
-        .reservations
-        .get(hold.id)
-        .await
-        .expect("hold");
+    let now = shop.reservation(hold.id).await;
     assert_eq!(now.state, HoldState::PaymentFailed);
     shop.deliver_all().await;
-    let t = shop
-        .rush
-        .stores()
-        .inventory
-        .snapshot(shop.session)
-        .await
-        .expect("snapshot")
-        .totals();
+    let t = shop.totals().await;
     assert_eq!((t.available, t.held, t.sold), (5, 0, 0));
 }
 
 #[tokio::test]
 async fn a_hosted_checkout_pays_through_the_session_and_its_webhook() {
     let shop = shop().await;
-    let cy = user("cy");
-    let hold = shop
-        .rush
-        .holds
-        .hold(shop.command(&cy), None)
-        .await
-        .expect("hold");
-    let checkout = shop
-        .checkout
-        .begin_hosted(hold.id, &cy, "https://shop.example/holds/1")
-        .await
-        .expect("checkout");
-    let session = checkout.session.expect("session");
+    let (cy, hold) = buyer(&shop, "cy").await;
+    let session = shop
+        .hosted_session(&hold, &cy, "https://shop.example/holds/1")
+        .await;
     assert!(session.url.starts_with("https://checkout.stripe.com/"));
     assert_eq!(session.return_url, "https://shop.example/holds/1");
     assert_eq!(session.capture_method, CaptureMethod::Manual);
-    let paying = shop
-        .rush
-        .stores()
-        .reservations
-        .get(hold.id)
-        .await
-        .expect("hold");
+    let paying = shop.reservation(hold.id).await;
     assert_eq!(
         paying.payment_ref,
         Some(PaymentRef::CheckoutSession(session.id.clone()).to_string())
     );
     // A declined card leaves the session open; the buyer tries another one.
     assert_eq!(
-        shop.stripe
-            .pay_session(session.id.as_str(), pm::DECLINED)
-            .ok()
-            .as_deref(),
+        pay_on_page(&shop, &session, pm::DECLINED).as_deref(),
         Some("requires_payment_method")
     );
     shop.deliver_all().await;
-    let still = shop
-        .rush
-        .stores()
-        .reservations
-        .get(hold.id)
-        .await
-        .expect("hold");
+    let still = shop.reservation(hold.id).await;
     assert_eq!(still.state, HoldState::Paying, "the session is still open");
     assert_eq!(
-        shop.stripe
-            .pay_session(session.id.as_str(), pm::VISA)
-            .ok()
-            .as_deref(),
+        pay_on_page(&shop, &session, pm::VISA).as_deref(),
         Some("requires_capture")
     );
     shop.deliver_all().await;
-    let done = shop
-        .rush
-        .stores()
-        .reservations
-        .get(hold.id)
-        .await
-        .expect("hold");
+    let done = shop.reservation(hold.id).await;
     assert_eq!(done.state, HoldState::Confirmed);
     let intents = shop.stripe.intents();
     assert_eq!(intents.len(), 1, "one intent, two attempts");
@@ -198,37 +170,18 @@ async fn a_hosted_checkout_pays_through_the_session_and_its_webhook() {
 #[tokio::test]
 async fn a_lost_webhook_is_found_by_the_reconciler() {
     let shop = shop().await;
-    let dee = user("dee");
-    let hold = shop
-        .rush
-        .holds
-        .hold(shop.command(&dee), None)
-        .await
-        .expect("hold");
-    let checkout = shop
-        .checkout
-        .begin_hosted(hold.id, &dee, "https://shop.example/r")
-        .await
-        .expect("checkout");
-    let session = checkout.session.expect("session");
+    let (dee, hold) = buyer(&shop, "dee").await;
+    let session = shop
+        .hosted_session(&hold, &dee, "https://shop.example/r")
+        .await;
     shop.stripe
         .pay_session(session.id.as_str(), pm::VISA)
         .expect("paid");
     let _lost = shop.stripe.take_events();
     // The reconciler polls holds about to expire: here, all of them.
-    let report = shop
-        .checkout
-        .reconcile(Duration::from_secs(3600), 100)
-        .await
-        .expect("reconcile");
+    let report = shop.reconcile_all().await;
     assert_eq!(report.confirmed, 1, "{report:?}");
-    let done = shop
-        .rush
-        .stores()
-        .reservations
-        .get(hold.id)
-        .await
-        .expect("hold");
+    let done = shop.reservation(hold.id).await;
     assert_eq!(done.state, HoldState::Confirmed);
     assert!(
         shop.stripe
@@ -241,32 +194,13 @@ async fn a_lost_webhook_is_found_by_the_reconciler() {
 #[tokio::test]
 async fn an_abandoned_session_is_expired_when_its_hold_ends() {
     let shop = shop().await;
-    let eve = user("eve");
-    let hold = shop
-        .rush
-        .holds
-        .hold(shop.command(&eve), None)
-        .await
-        .expect("hold");
-    let checkout = shop
-        .checkout
-        .begin_hosted(hold.id, &eve, "https://shop.example/r")
-        .await
-        .expect("checkout");
-    let session = checkout.session.expect("session");
-    let report = shop
-        .checkout
-        .reconcile(Duration::from_secs(3600), 100)
-        .await
-        .expect("reconcile");
+    let (eve, hold) = buyer(&shop, "eve").await;
+    let session = shop
+        .hosted_session(&hold, &eve, "https://shop.example/r")
+        .await;
+    let report = shop.reconcile_all().await;
     assert_eq!(report.failed, 1, "{report:?}");
-    let now = shop
-        .rush
-        .stores()
-        .reservations
-        .get(hold.id)
-        .await
-        .expect("hold");
+    let now = shop.reservation(hold.id).await;
     assert_eq!(now.state, HoldState::PaymentFailed);
     let sessions = shop.stripe.sessions();
     assert_eq!(sessions[0].id, session.id.as_str());
@@ -281,40 +215,15 @@ async fn an_abandoned_session_is_expired_when_its_hold_ends() {
 
 #[tokio::test]
 async fn an_authorization_for_a_hold_that_ended_is_voided_never_charged() {
-    let shop = Shop::open(
-        1,
-        TimeLimits {
-            hold_ttl: Duration::from_secs(2),
-            payment_timeout: Duration::from_secs(1),
-            admission_ttl: Duration::from_secs(2),
-            ..TimeLimits::default()
-        },
-        FakeConfig::default(),
-        Duration::from_secs(5),
-    )
-    .await;
+    let shop = short_lived_shop(1).await;
     let (fay, gus) = (user("fay"), user("gus"));
-    let hold = shop
-        .rush
-        .holds
-        .hold(shop.command(&fay), None)
-        .await
-        .expect("hold");
-    let checkout = shop
-        .checkout
-        .begin_hosted(hold.id, &fay, "https://shop.example/r")
-        .await
-        .expect("checkout");
-    let session = checkout.session.expect("session");
+    let hold = shop.hold_for(&fay).await;
+    let session = shop
+        .hosted_session(&hold, &fay, "https://shop.example/r")
+        .await;
     // Fay's hold ends, Gus buys the only unit, then Fay's card is authorized on the page.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    shop.rush.expiry.sweep(100).await.expect("sweep");
-    let gus_hold = shop
-        .rush
-        .holds
-        .hold(shop.command(&gus), None)
-        .await
-        .expect("gus holds");
+    outlive_holds(&shop).await;
+    let gus_hold = shop.hold_for(&gus).await;
     shop.checkout
         .begin(gus_hold.id, &gus, pm::VISA)
         .await
@@ -331,33 +240,17 @@ async fn an_authorization_for_a_hold_that_ended_is_voided_never_charged() {
         .expect("fay's intent");
     assert_eq!(fay_intent.status, "canceled", "voided, not captured");
     assert_eq!(fay_intent.amount_received, 0);
-    let t = shop
-        .rush
-        .stores()
-        .inventory
-        .snapshot(shop.session)
-        .await
-        .expect("snapshot")
-        .totals();
+    let t = shop.totals().await;
     assert_eq!((t.available, t.held, t.sold), (0, 0, 1));
 }
 
 #[tokio::test]
 async fn a_declined_attempts_late_event_does_not_fail_a_session_paid_meanwhile() {
     let shop = shop().await;
-    let hal = user("hal");
-    let hold = shop
-        .rush
-        .holds
-        .hold(shop.command(&hal), None)
-        .await
-        .expect("hold");
-    let checkout = shop
-        .checkout
-        .begin_hosted(hold.id, &hal, "https://shop.example/r")
-        .await
-        .expect("checkout");
-    let session = checkout.session.expect("session");
+    let (hal, hold) = buyer(&shop, "hal").await;
+    let session = shop
+        .hosted_session(&hold, &hal, "https://shop.example/r")
+        .await;
     shop.stripe
         .pay_session(session.id.as_str(), pm::DECLINED)
         .expect("declined");
@@ -372,31 +265,15 @@ async fn a_declined_attempts_late_event_does_not_fail_a_session_paid_meanwhile()
         .find(|e| e["type"] == "payment_intent.payment_failed")
         .expect("the decline's event");
     shop.deliver(failed).await.expect("applied");
-    let still = shop
-        .rush
-        .stores()
-        .reservations
-        .get(hold.id)
-        .await
-        .expect("hold");
+    let still = shop.reservation(hold.id).await;
     assert_eq!(
         still.state,
         HoldState::Paying,
         "a failed attempt on the page is not final"
     );
-    let report = shop
-        .checkout
-        .reconcile(Duration::from_secs(3600), 100)
-        .await
-        .expect("reconcile");
+    let report = shop.reconcile_all().await;
     assert_eq!(report.confirmed, 1, "{report:?}");
-    let done = shop
-        .rush
-        .stores()
-        .reservations
-        .get(hold.id)
-        .await
-        .expect("hold");
+    let done = shop.reservation(hold.id).await;
     assert_eq!(done.state, HoldState::Confirmed);
     assert_eq!(shop.stripe.intents()[0].status, "succeeded");
 }
@@ -411,75 +288,29 @@ async fn a_declined_attempts_late_event_does_not_fail_a_session_paid_meanwhile()
 /// open until Stripe cancels it uncaptured (nothing is charged).
 #[tokio::test]
 async fn a_session_outliving_its_swept_hold_is_settled_by_its_webhook() {
-    let shop = Shop::open(
-        5,
-        TimeLimits {
-            hold_ttl: Duration::from_secs(2),
-            payment_timeout: Duration::from_secs(1),
-            admission_ttl: Duration::from_secs(2),
-            ..TimeLimits::default()
-        },
-        FakeConfig::default(),
-        Duration::from_secs(5),
-    )
-    .await;
-    let ivy = user("ivy");
-    let hold = shop
-        .rush
-        .holds
-        .hold(shop.command(&ivy), None)
-        .await
-        .expect("hold");
-    let checkout = shop
-        .checkout
-        .begin_hosted(hold.id, &ivy, "https://shop.example/r")
-        .await
-        .expect("checkout");
-    let session = checkout.session.expect("session");
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    shop.rush.expiry.sweep(100).await.expect("sweep");
-    let expired = shop
-        .rush
-        .stores()
-        .reservations
-        .get(hold.id)
-        .await
-        .expect("hold");
+    let shop = short_lived_shop(5).await;
+    let (ivy, hold) = buyer(&shop, "ivy").await;
+    let session = shop
+        .hosted_session(&hold, &ivy, "https://shop.example/r")
+        .await;
+    outlive_holds(&shop).await;
+    let expired = shop.reservation(hold.id).await;
     assert_eq!(expired.state, HoldState::Expired);
     assert_eq!(
-        shop.stripe
-            .pay_session(session.id.as_str(), pm::VISA)
-            .ok()
-            .as_deref(),
+        pay_on_page(&shop, &session, pm::VISA).as_deref(),
         Some("requires_capture"),
         "Stripe's page is still open"
     );
-    let report = shop
-        .checkout
-        .reconcile(Duration::from_secs(3600), 100)
-        .await
-        .expect("reconcile");
+    let report = shop.reconcile_all().await;
     assert_eq!(
         report.polled, 0,
         "the reconciler looks at paying holds only"
     );
     assert_eq!(shop.stripe.intents()[0].status, "requires_capture");
     shop.deliver_all().await;
-    let ended = shop
-        .rush
-        .stores()
-        .reservations
-        .get(hold.id)
-        .await
-        .expect("hold");
+    let ended = shop.reservation(hold.id).await;
     let rebooked = ended.rebooked_as.expect("re-booked by the late payment");
-    let confirmed = shop
-        .rush
-        .stores()
-        .reservations
-        .get(rebooked)
-        .await
-        .expect("hold");
+    let confirmed = shop.reservation(rebooked).await;
     assert_eq!(confirmed.state, HoldState::Confirmed);
     assert_eq!(shop.stripe.intents()[0].status, "succeeded");
 }

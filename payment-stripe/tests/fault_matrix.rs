@@ -615,14 +615,7 @@ async fn check(shop: &Shop) -> Report {
     report.sessions = sessions.len();
     report.sessions_complete = sessions.iter().filter(|s| s.status == "complete").count();
     report.sessions_expired = sessions.iter().filter(|s| s.status == "expired").count();
-    let t = shop
-        .rush
-        .stores()
-        .inventory
-        .snapshot(shop.session)
-        .await
-        .expect("snapshot")
-        .totals();
+    let t = shop.totals().await;
     report.sold = t.sold;
     report.available = t.available;
     let confirmed_units: u64 = holds

@@ -5,32 +5,23 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use common::fixtures::{self, Cs, Pi, hold_metadata};
-use common::{FormIs, authenticated, gateway_on, map, posted};
+use common::answers::{
+    Call, answer, answered, any, at, form_posted, intent_id, krw, new_intent, refused, session_id,
+    stripe,
+};
+use common::fixtures::{self, CS, Cs, HOLD, PI, Pi, hold_metadata};
+use common::shop::now_secs;
+use common::{authenticated, map, posted};
 use payment_stripe::{ConfigError, StripeConfig, StripeGateway};
 use serde_json::json;
 use ticket_core::Timestamp;
 use ticket_core::gateway::{
-    CaptureMethod, CaptureRequest, CheckoutSessionId, CheckoutSessionStatus, GatewayError,
-    IntentId, IntentStatus, NewCheckoutSession, NewIntent, PaymentGateway, RefundRequest,
+    CaptureMethod, CaptureRequest, CheckoutSessionStatus, GatewayError, IntentId, IntentStatus,
+    NewCheckoutSession, NewIntent, PaymentGateway, RefundRequest,
 };
 use ticket_core::model::money::{Currency, Money};
 use wiremock::matchers::{method, path, query_param};
-use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
-
-const HOLD: &str = "0192a3b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b";
-const PI: &str = "pi_3PtrTestIntent0001";
-const CS: &str = "cs_test_a1TrTestSession0001";
-
-fn krw(amount: i64) -> Money {
-    Money::new(amount, Currency::new("KRW").expect("KRW")).expect("amount")
-}
-
-fn intent_id() -> IntentId {
-    IntentId::new(PI).expect("id")
-}
+use wiremock::{Match, Mock, Request};
 
 /// Matches a request without this header.
 struct NoHeader(&'static str);
@@ -41,44 +32,52 @@ impl Match for NoHeader {
     }
 }
 
-async fn server() -> (MockServer, StripeGateway) {
-    let server = MockServer::start().await;
-    let gateway = gateway_on(&server, Duration::from_secs(5));
-    (server, gateway)
+/// The form of an intent created with automatic payment methods but no redirects.
+fn intent_form<'a>(
+    amount: &'a str,
+    currency: &'a str,
+    capture_method: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("amount", amount),
+        ("currency", currency),
+        ("payment_method", "pm_card_visa"),
+        ("capture_method", capture_method),
+        ("automatic_payment_methods[enabled]", "true"),
+        ("automatic_payment_methods[allow_redirects]", "never"),
+    ]
 }
 
-fn ok(body: serde_json::Value) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(body)
+/// Exactly `times` POSTs of `action` on the fixtures' intent under the key derived from it,
+/// expanding the latest charge, answered 200 with `pi`.
+fn intent_action(action: &str, pi: serde_json::Value, times: u64) -> Mock {
+    form_posted(
+        &format!("ticketrush-{action}-{PI}"),
+        &format!("/v1/payment_intents/{PI}/{action}"),
+        &[("expand[]", "latest_charge")],
+        pi,
+        times,
+    )
 }
 
 #[tokio::test]
 async fn create_intent_posts_the_form_under_the_requests_key() {
-    let (server, gateway) = server().await;
-    posted(Mock::given(method("POST")), "ticketrush-checkout-h1")
-        .and(path("/v1/payment_intents"))
-        .and(FormIs::new(&[
-            ("amount", "50000"),
-            ("currency", "krw"),
-            ("payment_method", "pm_card_visa"),
-            ("capture_method", "manual"),
-            ("automatic_payment_methods[enabled]", "true"),
-            ("automatic_payment_methods[allow_redirects]", "never"),
-            ("metadata[ticketrush_hold]", HOLD),
-        ]))
-        .respond_with(ok(fixtures::payment_intent(&Pi::default())))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let intent = gateway
-        .create_intent(NewIntent {
-            amount: krw(50_000),
-            payment_method: "pm_card_visa".into(),
-            capture_method: CaptureMethod::Manual,
-            metadata: hold_metadata(HOLD),
-            idempotency_key: "ticketrush-checkout-h1".into(),
-        })
-        .await
-        .expect("created");
+    let mut form = intent_form("50000", "krw", "manual");
+    form.push(("metadata[ticketrush_hold]", HOLD));
+    let created = form_posted(
+        "ticketrush-checkout-h1",
+        "/v1/payment_intents",
+        &form,
+        fixtures::payment_intent(&Pi::default()),
+        1,
+    );
+    let intent = answered(
+        [created],
+        Call::Create(new_intent("ticketrush-checkout-h1")),
+        "created",
+    )
+    .await
+    .intent();
     assert_eq!(intent.id, intent_id());
     assert_eq!(intent.status, IntentStatus::RequiresConfirmation);
     assert_eq!(intent.amount, krw(50_000));
@@ -90,69 +89,47 @@ async fn create_intent_posts_the_form_under_the_requests_key() {
 
 #[tokio::test]
 async fn a_zero_decimal_currency_is_sent_as_is() {
-    let (server, gateway) = server().await;
-    posted(Mock::given(method("POST")), "k-jpy")
-        .and(path("/v1/payment_intents"))
-        .and(FormIs::new(&[
-            ("amount", "1200"),
-            ("currency", "jpy"),
-            ("payment_method", "pm_card_visa"),
-            ("capture_method", "automatic"),
-            ("automatic_payment_methods[enabled]", "true"),
-            ("automatic_payment_methods[allow_redirects]", "never"),
-        ]))
-        .respond_with(ok(fixtures::payment_intent(&Pi {
+    let created = form_posted(
+        "k-jpy",
+        "/v1/payment_intents",
+        &intent_form("1200", "jpy", "automatic"),
+        fixtures::payment_intent(&Pi {
             amount: 1200,
             currency: "jpy",
             capture_method: "automatic",
             metadata: Default::default(),
             ..Pi::default()
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
+        }),
+        1,
+    );
     let yen = Money::new(1200, Currency::new("JPY").expect("JPY")).expect("amount");
-    let intent = gateway
-        .create_intent(NewIntent {
-            amount: yen,
-            payment_method: "pm_card_visa".into(),
-            capture_method: CaptureMethod::Automatic,
-            metadata: Default::default(),
-            idempotency_key: "k-jpy".into(),
-        })
+    let request = NewIntent {
+        amount: yen,
+        payment_method: "pm_card_visa".into(),
+        capture_method: CaptureMethod::Automatic,
+        metadata: Default::default(),
+        idempotency_key: "k-jpy".into(),
+    };
+    let intent = answered([created], Call::Create(request), "created")
         .await
-        .expect("created");
+        .intent();
     assert_eq!(intent.amount, yen);
     assert_eq!(intent.capture_method, CaptureMethod::Automatic);
 }
 
 #[tokio::test]
 async fn confirm_uses_a_key_derived_from_the_intent_and_reads_the_authorization() {
-    let (server, gateway) = server().await;
-    let charge = fixtures::charge(
-        "ch_3PtrTestCharge01",
-        PI,
-        50_000,
-        "krw",
-        false,
-        0,
-        Some(1_765_604_800),
-        &hold_metadata(HOLD),
-    );
-    posted(
-        Mock::given(method("POST")),
-        &format!("ticketrush-confirm-{PI}"),
-    )
-    .and(path(format!("/v1/payment_intents/{PI}/confirm")))
-    .and(FormIs::new(&[("expand[]", "latest_charge")]))
-    .respond_with(ok(fixtures::payment_intent(&Pi {
-        status: "requires_capture",
-        amount_capturable: 50_000,
-        latest_charge: charge,
-        ..Pi::default()
-    })))
-    .expect(2)
-    .mount(&server)
+    let charge = fixtures::the_charge(false, 0, Some(1_765_604_800), &hold_metadata(HOLD));
+    let (_server, gateway) = stripe([intent_action(
+        "confirm",
+        fixtures::payment_intent(&Pi {
+            status: "requires_capture",
+            amount_capturable: 50_000,
+            latest_charge: charge,
+            ..Pi::default()
+        }),
+        2,
+    )])
     .await;
     for _ in 0..2 {
         let intent = gateway
@@ -171,31 +148,24 @@ async fn confirm_uses_a_key_derived_from_the_intent_and_reads_the_authorization(
 
 #[tokio::test]
 async fn get_intent_expands_the_latest_charge_for_refunds_and_sends_no_key() {
-    let (server, gateway) = server().await;
-    let charge = fixtures::charge(
-        "ch_3PtrTestCharge01",
-        PI,
-        50_000,
-        "krw",
-        true,
-        20_000,
-        None,
-        &hold_metadata(HOLD),
-    );
-    authenticated(Mock::given(method("GET")))
+    let charge = fixtures::the_charge(true, 20_000, None, &hold_metadata(HOLD));
+    let read = authenticated(Mock::given(method("GET")))
         .and(path(format!("/v1/payment_intents/{PI}")))
         .and(query_param("expand[]", "latest_charge"))
         .and(NoHeader("idempotency-key"))
-        .respond_with(ok(fixtures::payment_intent(&Pi {
-            status: "succeeded",
-            amount_received: 50_000,
-            latest_charge: charge,
-            ..Pi::default()
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let intent = gateway.get_intent(&intent_id()).await.expect("read");
+        .respond_with(answer(
+            200,
+            fixtures::payment_intent(&Pi {
+                status: "succeeded",
+                amount_received: 50_000,
+                latest_charge: charge,
+                ..Pi::default()
+            }),
+        ))
+        .expect(1);
+    let intent = answered([read], Call::Get(intent_id()), "read")
+        .await
+        .intent();
     assert_eq!(intent.status, IntentStatus::Succeeded);
     assert_eq!(intent.amount_received, 50_000);
     assert_eq!(intent.amount_refunded, 20_000);
@@ -205,37 +175,34 @@ async fn get_intent_expands_the_latest_charge_for_refunds_and_sends_no_key() {
 
 #[tokio::test]
 async fn an_unexpanded_charge_is_read_as_nothing_refunded() {
-    let (server, gateway) = server().await;
-    Mock::given(method("GET"))
-        .respond_with(ok(fixtures::payment_intent(&Pi {
-            status: "succeeded",
-            capture_method: "automatic_async",
-            amount_received: 50_000,
-            latest_charge: json!("ch_3PtrTestCharge01"),
-            ..Pi::default()
-        })))
-        .mount(&server)
-        .await;
-    let intent = gateway.get_intent(&intent_id()).await.expect("read");
+    let pi = fixtures::payment_intent(&Pi {
+        status: "succeeded",
+        capture_method: "automatic_async",
+        amount_received: 50_000,
+        latest_charge: json!("ch_3PtrTestCharge01"),
+        ..Pi::default()
+    });
+    let intent = answered(
+        [any("GET", answer(200, pi))],
+        Call::Get(intent_id()),
+        "read",
+    )
+    .await
+    .intent();
     assert_eq!(intent.amount_refunded, 0);
     assert_eq!(intent.capture_method, CaptureMethod::Automatic);
 }
 
 #[tokio::test]
 async fn cancel_and_void_are_the_same_cancel_under_the_same_key() {
-    let (server, gateway) = server().await;
-    posted(
-        Mock::given(method("POST")),
-        &format!("ticketrush-cancel-{PI}"),
-    )
-    .and(path(format!("/v1/payment_intents/{PI}/cancel")))
-    .and(FormIs::new(&[("expand[]", "latest_charge")]))
-    .respond_with(ok(fixtures::payment_intent(&Pi {
-        status: "canceled",
-        ..Pi::default()
-    })))
-    .expect(2)
-    .mount(&server)
+    let (_server, gateway) = stripe([intent_action(
+        "cancel",
+        fixtures::payment_intent(&Pi {
+            status: "canceled",
+            ..Pi::default()
+        }),
+        2,
+    )])
     .await;
     let canceled = gateway.cancel_intent(&intent_id()).await.expect("canceled");
     assert_eq!(canceled.status, IntentStatus::Canceled);
@@ -245,38 +212,39 @@ async fn cancel_and_void_are_the_same_cancel_under_the_same_key() {
 
 #[tokio::test]
 async fn capture_sends_amount_to_capture_only_for_a_partial_capture() {
-    let (server, gateway) = server().await;
-    let captured = |received: i64| {
-        ok(fixtures::payment_intent(&Pi {
-            status: "succeeded",
-            amount_received: received,
-            latest_charge: json!("ch_3PtrTestCharge01"),
-            ..Pi::default()
-        }))
+    let captured = |key: &str, form: &[(&str, &str)], received: i64| {
+        form_posted(
+            key,
+            &format!("/v1/payment_intents/{PI}/capture"),
+            form,
+            fixtures::payment_intent(&Pi {
+                status: "succeeded",
+                amount_received: received,
+                latest_charge: json!("ch_3PtrTestCharge01"),
+                ..Pi::default()
+            }),
+            1,
+        )
     };
-    posted(Mock::given(method("POST")), "cap-part")
-        .and(path(format!("/v1/payment_intents/{PI}/capture")))
-        .and(FormIs::new(&[
-            ("amount_to_capture", "30000"),
-            ("expand[]", "latest_charge"),
-        ]))
-        .respond_with(captured(30_000))
-        .expect(1)
-        .mount(&server)
-        .await;
-    posted(Mock::given(method("POST")), "cap-all")
-        .and(path(format!("/v1/payment_intents/{PI}/capture")))
-        .and(FormIs::new(&[("expand[]", "latest_charge")]))
-        .respond_with(captured(50_000))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let (_server, gateway) = stripe([
+        captured(
+            "cap-part",
+            &[
+                ("amount_to_capture", "30000"),
+                ("expand[]", "latest_charge"),
+            ],
+            30_000,
+        ),
+        captured("cap-all", &[("expand[]", "latest_charge")], 50_000),
+    ])
+    .await;
+    let capture = |amount_minor: Option<i64>, key: &str| CaptureRequest {
+        intent: intent_id(),
+        amount_minor,
+        idempotency_key: key.into(),
+    };
     let part = gateway
-        .capture(CaptureRequest {
-            intent: intent_id(),
-            amount_minor: Some(30_000),
-            idempotency_key: "cap-part".into(),
-        })
+        .capture(capture(Some(30_000), "cap-part"))
         .await
         .expect("captured");
     assert_eq!(
@@ -284,75 +252,66 @@ async fn capture_sends_amount_to_capture_only_for_a_partial_capture() {
         (IntentStatus::Succeeded, 30_000)
     );
     let all = gateway
-        .capture(CaptureRequest {
-            intent: intent_id(),
-            amount_minor: None,
-            idempotency_key: "cap-all".into(),
-        })
+        .capture(capture(None, "cap-all"))
         .await
         .expect("captured");
     assert_eq!(all.received_minor(), 50_000);
 }
 
+/// A refund of the fixtures' charge, as Stripe answers it.
+fn refund_of(id: &str, amount: i64, status: &str, reason: &str) -> serde_json::Value {
+    fixtures::refund(id, PI, "ch_3PtrTestCharge01", amount, "krw", status, reason)
+}
+
+/// A refund of `amount_minor` (all that is left: `None`) for `reason`, under `key`.
+fn refund_request(amount_minor: Option<i64>, reason: &str, key: &str) -> RefundRequest {
+    RefundRequest {
+        intent: intent_id(),
+        amount_minor,
+        reason: reason.into(),
+        idempotency_key: key.into(),
+    }
+}
+
 #[tokio::test]
 async fn refund_posts_the_intent_amount_and_reason() {
-    let (server, gateway) = server().await;
-    posted(Mock::given(method("POST")), "ticketrush-refund-pi")
-        .and(path("/v1/refunds"))
-        .and(FormIs::new(&[
-            ("payment_intent", PI),
-            ("amount", "20000"),
-            ("metadata[reason]", "LatePayment"),
-        ]))
-        .respond_with(ok(fixtures::refund(
-            "re_3PtrTestRefund01",
-            PI,
-            "ch_3PtrTestCharge01",
-            20_000,
-            "krw",
-            "succeeded",
-            "LatePayment",
-        )))
-        .expect(1)
-        .mount(&server)
-        .await;
-    posted(Mock::given(method("POST")), "refund-all")
-        .and(path("/v1/refunds"))
-        .and(FormIs::new(&[
-            ("payment_intent", PI),
-            ("metadata[reason]", "DuplicatePayment"),
-        ]))
-        .respond_with(ok(fixtures::refund(
-            "re_3PtrTestRefund02",
-            PI,
-            "ch_3PtrTestCharge01",
-            50_000,
-            "krw",
-            "pending",
-            "DuplicatePayment",
-        )))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let (_server, gateway) = stripe([
+        form_posted(
+            "ticketrush-refund-pi",
+            "/v1/refunds",
+            &[
+                ("payment_intent", PI),
+                ("amount", "20000"),
+                ("metadata[reason]", "LatePayment"),
+            ],
+            refund_of("re_3PtrTestRefund01", 20_000, "succeeded", "LatePayment"),
+            1,
+        ),
+        form_posted(
+            "refund-all",
+            "/v1/refunds",
+            &[
+                ("payment_intent", PI),
+                ("metadata[reason]", "DuplicatePayment"),
+            ],
+            refund_of("re_3PtrTestRefund02", 50_000, "pending", "DuplicatePayment"),
+            1,
+        ),
+    ])
+    .await;
     let refund = gateway
-        .refund(RefundRequest {
-            intent: intent_id(),
-            amount_minor: Some(20_000),
-            reason: "LatePayment".into(),
-            idempotency_key: "ticketrush-refund-pi".into(),
-        })
+        .refund(refund_request(
+            Some(20_000),
+            "LatePayment",
+            "ticketrush-refund-pi",
+        ))
         .await
         .expect("refunded");
     assert_eq!(refund.id, "re_3PtrTestRefund01");
     assert_eq!(refund.intent, intent_id());
     assert_eq!(refund.amount, krw(20_000));
     let all = gateway
-        .refund(RefundRequest {
-            intent: intent_id(),
-            amount_minor: None,
-            reason: "DuplicatePayment".into(),
-            idempotency_key: "refund-all".into(),
-        })
+        .refund(refund_request(None, "DuplicatePayment", "refund-all"))
         .await
         .expect("a pending refund is a refund");
     assert_eq!(all.amount, krw(50_000));
@@ -360,63 +319,41 @@ async fn refund_posts_the_intent_amount_and_reason() {
 
 #[tokio::test]
 async fn a_failed_refund_is_declined() {
-    let (server, gateway) = server().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/refunds"))
-        .respond_with(ok(fixtures::refund(
-            "re_3PtrTestRefund03",
-            PI,
-            "ch_3PtrTestCharge01",
-            50_000,
-            "krw",
-            "failed",
-            "x",
-        )))
-        .mount(&server)
-        .await;
-    let err = gateway
-        .refund(RefundRequest {
-            intent: intent_id(),
-            amount_minor: None,
-            reason: "x".into(),
-            idempotency_key: "k".into(),
-        })
-        .await
-        .expect_err("failed refund");
+    let failed = refund_of("re_3PtrTestRefund03", 50_000, "failed", "x");
+    let err = refused(
+        [at("POST", "/v1/refunds", answer(200, failed))],
+        Call::Refund(refund_request(None, "x", "k")),
+        "failed refund",
+    )
+    .await;
     assert!(
         matches!(&err, GatewayError::Declined { code, .. } if code == "refund_failed"),
         "{err:?}"
     );
 }
 
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).expect("secs"))
-        .expect("clock")
-}
-
 #[tokio::test]
 async fn create_checkout_session_posts_one_line_item_and_both_metadata() {
-    let (server, gateway) = server().await;
     let hold_ends = now_secs() + 600;
-    posted(
+    let created = posted(
         Mock::given(method("POST")),
         "ticketrush-checkout-session-h1",
     )
     .and(path("/v1/checkout/sessions"))
-    .respond_with(ok(fixtures::checkout_session(&Cs {
-        metadata: map(&[
-            ("ticketrush_hold", HOLD),
-            ("ticketrush_capture_method", "manual"),
-        ]),
-        success_url: "https://shop.example/return?hold=1&session_id={CHECKOUT_SESSION_ID}",
-        expires_at: hold_ends + 1860,
-        ..Cs::default()
-    })))
-    .expect(1)
-    .mount(&server)
-    .await;
+    .respond_with(answer(
+        200,
+        fixtures::checkout_session(&Cs {
+            metadata: map(&[
+                ("ticketrush_hold", HOLD),
+                ("ticketrush_capture_method", "manual"),
+            ]),
+            success_url: "https://shop.example/return?hold=1&session_id={CHECKOUT_SESSION_ID}",
+            expires_at: hold_ends + 1860,
+            ..Cs::default()
+        }),
+    ))
+    .expect(1);
+    let (server, gateway) = stripe([created]).await;
     let session = gateway
         .create_checkout_session(NewCheckoutSession {
             amount: krw(50_000),
@@ -488,26 +425,25 @@ async fn create_checkout_session_posts_one_line_item_and_both_metadata() {
 
 #[tokio::test]
 async fn get_checkout_session_reads_a_completed_session() {
-    let (server, gateway) = server().await;
-    authenticated(Mock::given(method("GET")))
+    let read = authenticated(Mock::given(method("GET")))
         .and(path(format!("/v1/checkout/sessions/{CS}")))
         .and(NoHeader("idempotency-key"))
-        .respond_with(ok(fixtures::checkout_session(&Cs {
-            status: "complete",
-            payment_intent: json!(PI),
-            metadata: map(&[
-                ("ticketrush_hold", HOLD),
-                ("ticketrush_capture_method", "manual"),
-            ]),
-            ..Cs::default()
-        })))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let session = gateway
-        .get_checkout_session(&CheckoutSessionId::new(CS).expect("id"))
+        .respond_with(answer(
+            200,
+            fixtures::checkout_session(&Cs {
+                status: "complete",
+                payment_intent: json!(PI),
+                metadata: map(&[
+                    ("ticketrush_hold", HOLD),
+                    ("ticketrush_capture_method", "manual"),
+                ]),
+                ..Cs::default()
+            }),
+        ))
+        .expect(1);
+    let session = answered([read], Call::GetSession(session_id()), "read")
         .await
-        .expect("read");
+        .session();
     assert_eq!(session.status, CheckoutSessionStatus::Complete);
     assert_eq!(session.intent, Some(intent_id()));
     assert_eq!(
@@ -525,30 +461,25 @@ async fn get_checkout_session_reads_a_completed_session() {
 
 #[tokio::test]
 async fn expire_uses_a_key_derived_from_the_session() {
-    let (server, gateway) = server().await;
-    posted(
-        Mock::given(method("POST")),
+    let expired = form_posted(
         &format!("ticketrush-expire-{CS}"),
-    )
-    .and(path(format!("/v1/checkout/sessions/{CS}/expire")))
-    .and(FormIs::new(&[]))
-    .respond_with(ok(fixtures::checkout_session(&Cs {
-        status: "expired",
-        ..Cs::default()
-    })))
-    .expect(1)
-    .mount(&server)
-    .await;
-    let session = gateway
-        .expire_checkout_session(&CheckoutSessionId::new(CS).expect("id"))
+        &format!("/v1/checkout/sessions/{CS}/expire"),
+        &[],
+        fixtures::checkout_session(&Cs {
+            status: "expired",
+            ..Cs::default()
+        }),
+        1,
+    );
+    let session = answered([expired], Call::ExpireSession(session_id()), "expired")
         .await
-        .expect("expired");
+        .session();
     assert_eq!(session.status, CheckoutSessionStatus::Expired);
 }
 
 #[tokio::test]
 async fn malformed_requests_are_refused_before_anything_is_sent() {
-    let (server, gateway) = server().await;
+    let (server, gateway) = stripe([]).await;
     let new = |amount: i64, pm: &str, key: &str| NewIntent {
         amount: krw(amount),
         payment_method: pm.into(),
@@ -647,15 +578,13 @@ fn the_api_base_is_https_or_loopback() {
 
 #[tokio::test]
 async fn a_declined_attempt_on_the_hosted_page_is_not_final() {
-    let (server, gateway) = server().await;
     let declined = fixtures::card_declined(PI, "generic_decline", "Your card was declined.");
     let mut pi = declined["error"]["payment_intent"].clone();
     pi["metadata"]["ticketrush_hosted_checkout"] = json!("true");
-    authenticated(Mock::given(method("GET")))
+    let (_server, gateway) = stripe([authenticated(Mock::given(method("GET")))
         .and(path(format!("/v1/payment_intents/{PI}")))
-        .respond_with(ok(pi))
-        .mount(&server)
-        .await;
+        .respond_with(answer(200, pi))])
+    .await;
     let intent = gateway.get_intent(&intent_id()).await.expect("read");
     assert_eq!(
         intent.status,

@@ -6,12 +6,19 @@ mod common;
 
 use std::time::Duration;
 
-use common::fixtures::{self, Cs, Pi, WEBHOOK_SECRET, hold_metadata};
+use common::fixtures::{self, Cs, HOLD, PI, Pi, WEBHOOK_SECRET, hold_metadata};
+use common::shop::now_secs;
 use payment_stripe::{StripeWebhookSigner, StripeWebhookVerifier, WebhookError, parse_event};
-use serde_json::json;
+use serde_json::{Value, json};
 use ticket_core::gateway::{EventKind, IntentStatus};
 
 const NOW: i64 = 1_765_000_000;
+
+/// The body Stripe posts for the event `id` of type `kind`, created at `created`, about
+/// `object`.
+fn event_body(id: &str, kind: &str, created: i64, object: Value) -> Vec<u8> {
+    serde_json::to_vec(&fixtures::event(id, kind, created, object)).expect("json")
+}
 
 fn body() -> Vec<u8> {
     let pi = fixtures::payment_intent(&Pi {
@@ -20,13 +27,17 @@ fn body() -> Vec<u8> {
         latest_charge: json!("ch_3PtrTestCharge01"),
         ..Pi::default()
     });
-    serde_json::to_vec(&fixtures::event(
+    event_body(
         "evt_3PtrTestEvent01",
         "payment_intent.amount_capturable_updated",
         NOW,
         pi,
-    ))
-    .expect("json")
+    )
+}
+
+/// The default verifier's verdict on `body` signed as `header`, at `now`.
+fn verify(body: &[u8], header: &str, now: i64) -> Result<(), WebhookError> {
+    verifier().verify_at(body, Some(header), now)
 }
 
 fn signer() -> StripeWebhookSigner {
@@ -42,7 +53,7 @@ fn a_valid_signature_verifies() {
     let body = body();
     let header = signer().header(&body, NOW);
     assert!(header.starts_with(&format!("t={NOW},v1=")));
-    assert_eq!(verifier().verify_at(&body, Some(&header), NOW + 10), Ok(()));
+    assert_eq!(verify(&body, &header, NOW + 10), Ok(()));
 }
 
 #[test]
@@ -71,7 +82,7 @@ fn a_tampered_body_is_refused() {
         .expect("the amount");
     tampered[at] = b'9';
     assert_eq!(
-        verifier().verify_at(&tampered, Some(&header), NOW),
+        verify(&tampered, &header, NOW),
         Err(WebhookError::NoValidSignature)
     );
 }
@@ -83,7 +94,7 @@ fn another_secret_is_refused() {
         .expect("signer")
         .header(&body, NOW);
     assert_eq!(
-        verifier().verify_at(&body, Some(&header), NOW),
+        verify(&body, &header, NOW),
         Err(WebhookError::NoValidSignature)
     );
 }
@@ -93,17 +104,14 @@ fn an_old_or_future_timestamp_is_refused() {
     let body = body();
     let header = signer().header(&body, NOW);
     assert!(matches!(
-        verifier().verify_at(&body, Some(&header), NOW + 301),
+        verify(&body, &header, NOW + 301),
         Err(WebhookError::TimestampOutOfTolerance { timestamp: NOW, .. })
     ));
     assert!(matches!(
-        verifier().verify_at(&body, Some(&header), NOW - 301),
+        verify(&body, &header, NOW - 301),
         Err(WebhookError::TimestampOutOfTolerance { .. })
     ));
-    assert_eq!(
-        verifier().verify_at(&body, Some(&header), NOW + 300),
-        Ok(())
-    );
+    assert_eq!(verify(&body, &header, NOW + 300), Ok(()));
     let lenient = verifier().with_tolerance(Duration::from_secs(3600));
     assert_eq!(lenient.verify_at(&body, Some(&header), NOW + 3000), Ok(()));
 }
@@ -116,9 +124,9 @@ fn any_one_of_several_signatures_may_match() {
         .expect("signer")
         .signature(&body, NOW);
     let header = format!("t={NOW},v1={other},v0=deadbeef,v1={good}");
-    assert_eq!(verifier().verify_at(&body, Some(&header), NOW), Ok(()));
+    assert_eq!(verify(&body, &header, NOW), Ok(()));
     let header = format!("t={NOW}, v1=zz-not-hex, v1={good}");
-    assert_eq!(verifier().verify_at(&body, Some(&header), NOW), Ok(()));
+    assert_eq!(verify(&body, &header, NOW), Ok(()));
     // While rolling the secret, the verifier trusts both.
     let rolled = verifier().also_trust("whsec_old").expect("second secret");
     let header = format!("t={NOW},v1={other}");
@@ -142,14 +150,14 @@ fn malformed_or_missing_headers_are_refused() {
     ] {
         assert!(
             matches!(
-                verifier().verify_at(&body, Some(&header), NOW),
+                verify(&body, &header, NOW),
                 Err(WebhookError::MalformedHeader(_))
             ),
             "{header:?}"
         );
     }
     assert_eq!(
-        verifier().verify_at(&body, Some(&format!("t={NOW},v0={good}")), NOW),
+        verify(&body, &format!("t={NOW},v0={good}"), NOW),
         Err(WebhookError::NoValidSignature),
         "only v1 counts"
     );
@@ -161,22 +169,12 @@ fn malformed_or_missing_headers_are_refused() {
 #[test]
 fn verify_event_verifies_then_parses() {
     let body = body();
-    let header = signer().header(&body, super_now());
+    let header = signer().header(&body, now_secs());
     let event = verifier()
         .verify_event(&body, Some(&header))
         .expect("event");
     assert_eq!(event.kind, EventKind::AmountCapturableUpdated);
     assert!(verifier().verify_event(&body, Some("t=1,v1=00")).is_err());
-}
-
-fn super_now() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs(),
-    )
-    .expect("secs")
 }
 
 #[test]
@@ -185,13 +183,10 @@ fn payment_intent_events_carry_the_intent() {
     assert_eq!(event.id, "evt_3PtrTestEvent01");
     assert_eq!(event.kind, EventKind::AmountCapturableUpdated);
     assert_eq!(event.created_at.as_millis(), NOW * 1000);
-    assert_eq!(event.intent.id.as_str(), "pi_3PtrTestIntent0001");
+    assert_eq!(event.intent.id.as_str(), PI);
     assert_eq!(event.intent.status, IntentStatus::RequiresCapture);
     assert_eq!(event.intent.amount_capturable, 50_000);
-    assert_eq!(
-        event.intent.metadata,
-        hold_metadata("0192a3b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b")
-    );
+    assert_eq!(event.intent.metadata, hold_metadata(HOLD));
     // The same body parses to the same event: a redelivery is a duplicate, not a conflict.
     assert_eq!(parse_event(&body()).expect("again"), event);
 }
@@ -235,7 +230,7 @@ fn each_payment_intent_type_maps_to_its_kind() {
             amount_received: if status == "succeeded" { 50_000 } else { 0 },
             ..Pi::default()
         });
-        let body = serde_json::to_vec(&fixtures::event("evt_1", kind, NOW, pi)).expect("json");
+        let body = event_body("evt_1", kind, NOW, pi);
         let event = parse_event(&body).expect(kind);
         assert_eq!(
             (event.kind, event.intent.status),
@@ -248,18 +243,12 @@ fn each_payment_intent_type_maps_to_its_kind() {
 #[test]
 fn a_payment_failed_event_is_a_failed_intent_with_the_decline() {
     let declined = fixtures::card_declined(
-        "pi_3PtrTestIntent0001",
+        PI,
         "insufficient_funds",
         "Your card has insufficient funds.",
     );
     let pi = declined["error"]["payment_intent"].clone();
-    let body = serde_json::to_vec(&fixtures::event(
-        "evt_2",
-        "payment_intent.payment_failed",
-        NOW,
-        pi,
-    ))
-    .expect("json");
+    let body = event_body("evt_2", "payment_intent.payment_failed", NOW, pi);
     let event = parse_event(&body).expect("parsed");
     assert_eq!(event.kind, EventKind::PaymentFailed);
     assert_eq!(event.intent.status, IntentStatus::Failed);
@@ -271,21 +260,11 @@ fn a_payment_failed_event_is_a_failed_intent_with_the_decline() {
 
 #[test]
 fn charge_refunded_rebuilds_the_intent_from_the_charge() {
-    let charge = fixtures::charge(
-        "ch_3PtrTestCharge01",
-        "pi_3PtrTestIntent0001",
-        50_000,
-        "krw",
-        true,
-        20_000,
-        None,
-        &hold_metadata("h1"),
-    );
-    let body = serde_json::to_vec(&fixtures::event("evt_3", "charge.refunded", NOW, charge))
-        .expect("json");
+    let charge = fixtures::the_charge(true, 20_000, None, &hold_metadata("h1"));
+    let body = event_body("evt_3", "charge.refunded", NOW, charge);
     let event = parse_event(&body).expect("parsed");
     assert_eq!(event.kind, EventKind::Refunded);
-    assert_eq!(event.intent.id.as_str(), "pi_3PtrTestIntent0001");
+    assert_eq!(event.intent.id.as_str(), PI);
     assert_eq!(event.intent.status, IntentStatus::Succeeded);
     assert_eq!(event.intent.amount_received, 50_000);
     assert_eq!(event.intent.amount_refunded, 20_000);
@@ -296,23 +275,16 @@ fn charge_refunded_rebuilds_the_intent_from_the_charge() {
 fn other_events_are_acknowledged_with_a_placeholder_that_names_no_hold() {
     let session = fixtures::checkout_session(&Cs {
         status: "complete",
-        payment_intent: json!("pi_3PtrTestIntent0001"),
+        payment_intent: json!(PI),
         ..Cs::default()
     });
-    let body = serde_json::to_vec(&fixtures::event(
-        "evt_4",
-        "checkout.session.completed",
-        NOW,
-        session,
-    ))
-    .expect("json");
+    let body = event_body("evt_4", "checkout.session.completed", NOW, session);
     let event = parse_event(&body).expect("parsed");
     assert_eq!(event.kind, EventKind::Other);
     assert_eq!(event.intent.hold(), None);
     assert_eq!(event.intent.amount.amount_minor, 0);
     let customer = json!({"id": "cus_TrTest01", "object": "customer", "metadata": {}});
-    let body = serde_json::to_vec(&fixtures::event("evt_5", "customer.created", NOW, customer))
-        .expect("json");
+    let body = event_body("evt_5", "customer.created", NOW, customer);
     let event = parse_event(&body).expect("parsed");
     assert_eq!(event.kind, EventKind::Other);
     assert_eq!(event.intent.id.as_str(), "cus_TrTest01");
@@ -326,7 +298,7 @@ fn sequence_follows_created_then_the_intents_life() {
             status,
             ..Pi::default()
         });
-        parse_event(&serde_json::to_vec(&fixtures::event("e", kind, created, pi)).expect("json"))
+        parse_event(&event_body("e", kind, created, pi))
             .expect("parsed")
             .sequence
     };

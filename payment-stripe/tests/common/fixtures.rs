@@ -9,6 +9,15 @@ use serde_json::{Value, json};
 /// The secret key the tests configure and the fake Stripe expects.
 pub const SECRET_KEY: &str = "sk_test_51ticketrushFAKEkey0000000000";
 
+/// The id of the fixtures' intent.
+pub const PI: &str = "pi_3PtrTestIntent0001";
+
+/// The id of the fixtures' checkout session.
+pub const CS: &str = "cs_test_a1TrTestSession0001";
+
+/// The hold the fixtures' intent and session are for.
+pub const HOLD: &str = "0192a3b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b";
+
 /// A webhook endpoint secret.
 pub const WEBHOOK_SECRET: &str = "whsec_ticketrushTestEndpointSecret000000";
 
@@ -32,14 +41,14 @@ pub struct Pi<'a> {
 impl Default for Pi<'_> {
     fn default() -> Self {
         Self {
-            id: "pi_3PtrTestIntent0001",
+            id: PI,
             amount: 50_000,
             currency: "krw",
             status: "requires_confirmation",
             capture_method: "manual",
             amount_capturable: 0,
             amount_received: 0,
-            metadata: hold_metadata("0192a3b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b"),
+            metadata: hold_metadata(HOLD),
             payment_method: Some("pm_1PtrTestCardVisa"),
             latest_charge: Value::Null,
             last_payment_error: Value::Null,
@@ -101,6 +110,26 @@ pub fn payment_intent(p: &Pi<'_>) -> Value {
         "transfer_data": null,
         "transfer_group": null
     })
+}
+
+/// The fixtures' intent's charge (`ch_3PtrTestCharge01`) of 50 000 KRW: `captured` or only
+/// authorized (until `capture_before`), with `amount_refunded` of it refunded.
+pub fn the_charge(
+    captured: bool,
+    amount_refunded: i64,
+    capture_before: Option<i64>,
+    metadata: &BTreeMap<String, String>,
+) -> Value {
+    charge(
+        "ch_3PtrTestCharge01",
+        PI,
+        50_000,
+        "krw",
+        captured,
+        amount_refunded,
+        capture_before,
+        metadata,
+    )
 }
 
 /// A Charge object (the latest charge of an intent, or a `charge.*` event's object).
@@ -223,12 +252,12 @@ pub struct Cs<'a> {
 impl Default for Cs<'_> {
     fn default() -> Self {
         Self {
-            id: "cs_test_a1TrTestSession0001",
+            id: CS,
             amount: 50_000,
             currency: "krw",
             status: "open",
             payment_intent: Value::Null,
-            metadata: hold_metadata("0192a3b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b"),
+            metadata: hold_metadata(HOLD),
             success_url: "https://shop.example/return?session_id={CHECKOUT_SESSION_ID}",
             expires_at: 1_765_001_860,
         }

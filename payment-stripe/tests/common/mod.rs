@@ -2,6 +2,7 @@
 //! and the stateful fake Stripe.
 #![allow(dead_code)]
 
+pub mod answers;
 pub mod fake;
 pub mod fixtures;
 pub mod shop;

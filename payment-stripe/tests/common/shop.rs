@@ -8,13 +8,14 @@ use payment_stripe::{
     StripeConfig, StripeGateway, StripeWebhookSigner, StripeWebhookVerifier, WebhookError,
 };
 use serde_json::Value;
+use ticket_core::gateway::CheckoutSession;
 use ticket_core::memory::MemoryStore;
-use ticket_core::model::hold::Selection;
-use ticket_core::model::inventory::{Grade, GradeStock, InventoryPlan};
+use ticket_core::model::hold::{Hold, Selection};
+use ticket_core::model::inventory::{Grade, GradeStock, GradeTotals, InventoryPlan};
 use ticket_core::model::money::{Currency, Money};
 use ticket_core::model::session::{Event, SalesWindow, Session};
-use ticket_core::service::{CheckoutService, HoldCommand, PaymentResult};
-use ticket_core::{Clock, EventId, SessionId, SystemClock, TicketRush, TimeLimits, UserId};
+use ticket_core::service::{CheckoutService, HoldCommand, PaymentResult, ReconcileReport};
+use ticket_core::{Clock, EventId, HoldId, SessionId, SystemClock, TicketRush, TimeLimits, UserId};
 use wiremock::MockServer;
 
 use super::fake::{FakeConfig, FakeStripe};
@@ -114,6 +115,55 @@ impl Shop {
                 quantity: 1,
             },
         }
+    }
+
+    /// Holds one unit for `user`.
+    pub async fn hold_for(&self, user: &UserId) -> Hold {
+        self.rush
+            .holds
+            .hold(self.command(user), None)
+            .await
+            .expect("hold")
+    }
+
+    /// The hold `id` as the store has it now.
+    pub async fn reservation(&self, id: HoldId) -> Hold {
+        self.rush.stores().reservations.get(id).await.expect("hold")
+    }
+
+    /// The session's available, held and sold units now.
+    pub async fn totals(&self) -> GradeTotals {
+        self.rush
+            .stores()
+            .inventory
+            .snapshot(self.session)
+            .await
+            .expect("snapshot")
+            .totals()
+    }
+
+    /// Starts `hold`'s checkout on Stripe's hosted page (coming back to `return_url`) and
+    /// returns the page's session.
+    pub async fn hosted_session(
+        &self,
+        hold: &Hold,
+        user: &UserId,
+        return_url: &str,
+    ) -> CheckoutSession {
+        self.checkout
+            .begin_hosted(hold.id, user, return_url)
+            .await
+            .expect("checkout")
+            .session
+            .expect("session")
+    }
+
+    /// One reconciler pass over every paying hold (all are due within the hour).
+    pub async fn reconcile_all(&self) -> ReconcileReport {
+        self.checkout
+            .reconcile(Duration::from_secs(3600), 100)
+            .await
+            .expect("reconcile")
     }
 
     /// Delivers one event as Stripe would (signed now), through the verifier, to the
