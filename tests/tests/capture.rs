@@ -43,17 +43,29 @@ fn unanswered(s: &Shop, failing: usize) -> Arc<CountingGateway> {
     Arc::new(CountingGateway::new(Arc::new(s.sandbox.clone())).with_unanswered_captures(failing))
 }
 
-/// User 1's payment is authorized and its hold confirmed, but the provider never answers
-/// a capture: the gateway, the checkout over it, and the hold.
-async fn confirmed_uncaptured(s: &Shop) -> (Arc<CountingGateway>, CheckoutService, Hold) {
-    let gateway = unanswered(s, usize::MAX);
+/// User 1's payment is authorized and its hold confirmed, but the provider leaves the first
+/// `failing` captures unanswered: the checkout answers `CapturePending`. Returns the gateway,
+/// the checkout over it, and the hold.
+async fn confirmed_uncaptured(
+    s: &Shop,
+    failing: usize,
+) -> (Arc<CountingGateway>, CheckoutService, Hold) {
+    let gateway = unanswered(s, failing);
     let checkout = s.f.rush.checkout(gateway.clone());
     let h = s.f.hold(&user(1), 1).await;
-    checkout
+    let c = checkout
         .begin(h.id, &h.user, numbers::SUCCEEDS)
         .await
         .expect("checkout");
-    assert_eq!(s.f.reload(&h).await.state, HoldState::Confirmed);
+    assert!(
+        matches!(c.result, Some(PaymentResult::CapturePending { .. })),
+        "{c:?}"
+    );
+    assert_eq!(
+        c.hold.state,
+        HoldState::Confirmed,
+        "confirmed before capture"
+    );
     (gateway, checkout, h)
 }
 
@@ -125,8 +137,7 @@ async fn a_late_authorization_after_resale_is_voided_never_charged() {
 async fn a_late_authorization_with_units_on_sale_is_rebooked_then_captured() {
     let s = manual(1).await;
     let (a, _) = s.pay(1, numbers::SUCCEEDS_SLOWLY).await;
-    s.f.clock.advance(s.f.rush.limits().hold_ttl);
-    s.f.rush.expiry.sweep(10).await.expect("sweep");
+    s.expire().await;
     let late = authorized(&s, &a).await;
     let result = s
         .checkout
@@ -147,25 +158,7 @@ async fn a_late_authorization_with_units_on_sale_is_rebooked_then_captured() {
 #[tokio::test]
 async fn an_unanswered_capture_is_taken_by_the_capture_follower() {
     let s = manual(1).await;
-    let gateway = unanswered(&s, 1);
-    let checkout =
-        s.f.rush
-            .checkout(gateway.clone())
-            .with_capture_preference(CapturePreference::ManualWhenSupported);
-    let h = s.f.hold(&user(1), 1).await;
-    let c = checkout
-        .begin(h.id, &h.user, numbers::SUCCEEDS)
-        .await
-        .expect("checkout");
-    assert!(
-        matches!(c.result, Some(PaymentResult::CapturePending { .. })),
-        "{c:?}"
-    );
-    assert_eq!(
-        c.hold.state,
-        HoldState::Confirmed,
-        "confirmed before capture"
-    );
+    let (_, checkout, h) = confirmed_uncaptured(&s, 1).await;
     assert_eq!(s.intent_of(&h).await.status, IntentStatus::RequiresCapture);
 
     let follower = checkout.capture_follower("test").expect("follower");
@@ -185,7 +178,7 @@ async fn an_unanswered_capture_is_taken_by_the_capture_follower() {
 #[tokio::test]
 async fn an_authorization_that_expires_uncaptured_cancels_the_reservation() {
     let s = manual(1).await;
-    let (_, checkout, h) = confirmed_uncaptured(&s).await;
+    let (_, checkout, h) = confirmed_uncaptured(&s, usize::MAX).await;
     let authorized = s.intent_of(&h).await;
     let expires = authorized
         .authorization_expires_at
@@ -225,7 +218,7 @@ async fn an_authorization_that_expires_uncaptured_cancels_the_reservation() {
 #[tokio::test]
 async fn the_providers_canceled_event_alone_cancels_an_uncaptured_reservation() {
     let s = manual(1).await;
-    let (_, checkout, h) = confirmed_uncaptured(&s).await;
+    let (_, checkout, h) = confirmed_uncaptured(&s, usize::MAX).await;
     let intent_id = IntentId::new(s.f.reload(&h).await.payment_ref.expect("paid")).expect("id");
     let ended = s
         .sandbox
@@ -246,7 +239,7 @@ async fn the_providers_canceled_event_alone_cancels_an_uncaptured_reservation() 
 #[tokio::test]
 async fn cancelling_before_the_capture_voids_instead_of_refunding() {
     let s = manual(1).await;
-    let (gateway, _, h) = confirmed_uncaptured(&s).await;
+    let (gateway, _, h) = confirmed_uncaptured(&s, usize::MAX).await;
     let out =
         s.f.rush
             .refunds(gateway.clone())
@@ -281,17 +274,7 @@ async fn a_cancellation_fee_before_the_capture_captures_only_the_fee() {
         }
     })
     .await;
-    let gateway = unanswered(&s, 1);
-    let checkout = s.f.rush.checkout(gateway.clone());
-    let h = s.f.hold(&user(1), 1).await;
-    let c = checkout
-        .begin(h.id, &h.user, numbers::SUCCEEDS)
-        .await
-        .expect("checkout");
-    assert!(
-        matches!(c.result, Some(PaymentResult::CapturePending { .. })),
-        "{c:?}"
-    );
+    let (gateway, _, h) = confirmed_uncaptured(&s, 1).await;
     let out =
         s.f.rush
             .refunds(gateway.clone())

@@ -246,8 +246,7 @@ async fn a_late_payment_after_resale_is_refunded_once_and_audited() {
 async fn a_late_payment_with_units_still_on_sale_is_rebooked() {
     let s = shop(1).await;
     let (a, _) = s.pay(1, numbers::SUCCEEDS_SLOWLY).await;
-    s.f.clock.advance(s.f.rush.limits().hold_ttl);
-    s.f.rush.expiry.sweep(10).await.expect("sweep");
+    s.expire().await;
     let paid = s.settled(&a).await;
     let result = s
         .checkout

@@ -119,12 +119,17 @@ impl Shop {
         }
     }
 
+    /// The TTL of every live hold runs out and the sweeper expires them: how many.
+    pub async fn expire(&self) -> usize {
+        self.f.clock.advance(self.f.rush.limits().hold_ttl);
+        let swept = self.f.rush.expiry.sweep(10).await.expect("sweep");
+        swept.expired.len()
+    }
+
     /// The TTL of every live hold runs out and the sweeper expires them; then user 2 buys
     /// the units that came back (the expired buyers' payments are late now).
     pub async fn expire_and_resell(&self) {
-        self.f.clock.advance(self.f.rush.limits().hold_ttl);
-        let swept = self.f.rush.expiry.sweep(10).await.expect("sweep");
-        assert_eq!(swept.expired.len(), 1, "one hold expired");
+        assert_eq!(self.expire().await, 1, "one hold expired");
         let b = self.f.hold(&user(2), 1).await;
         self.checkout
             .begin(b.id, &b.user, numbers::SUCCEEDS)
