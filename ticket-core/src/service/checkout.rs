@@ -424,14 +424,7 @@ impl CheckoutService {
                     // An authorization that ended before it was captured: nothing was paid.
                     return self.authorization_lost(hold, intent).await;
                 }
-                if !self.pays_for(&hold, intent).await? {
-                    // Never this hold's checkout (e.g. canceled because starting it failed):
-                    // the hold stays as it is, free to be paid again.
-                    return Ok(PaymentResult::Ignored {
-                        reason: format!("intent {} is not the hold's checkout", intent.id),
-                    });
-                }
-                if let Some(reason) = self.attempt_superseded(&hold, intent).await? {
+                if let Some(reason) = self.failure_ignored(&hold, intent).await? {
                     return Ok(PaymentResult::Ignored { reason });
                 }
                 let why = intent.failure.as_ref().map_or_else(
@@ -454,55 +447,41 @@ impl CheckoutService {
         }
     }
 
-    /// Whether `intent` is the payment `hold`'s checkout started: its intent, or an attempt
-    /// made in its hosted session.
-    async fn pays_for(&self, hold: &Hold, intent: &PaymentIntent) -> Result<bool> {
+    /// Why a failed or canceled `intent` leaves `hold` as it is, or `None` when the failure
+    /// stands. It is ignored when it is not the payment the hold's checkout started (e.g.
+    /// canceled because starting it failed: the hold stays free to be paid again) and, for a
+    /// hold paying on the provider's hosted page, when the session is still open (a declined
+    /// card leaves it open for another one) or another attempt completed it (that attempt's
+    /// own events settle the hold). The session is read once, and only for a hosted checkout.
+    async fn failure_ignored(&self, hold: &Hold, intent: &PaymentIntent) -> Result<Option<String>> {
+        let not_ours = || Some(format!("intent {} is not the hold's checkout", intent.id));
         let Some(stored) = hold.payment_ref.as_deref() else {
-            return Ok(false);
+            return Ok(not_ours());
         };
-        match PaymentRef::parse(stored)? {
-            PaymentRef::Intent(id) => Ok(id == intent.id),
-            PaymentRef::CheckoutSession(session) => {
-                if let Some(of) = &intent.checkout_session {
-                    return Ok(*of == session);
-                }
-                // A provider that does not name the session on its intents: ask the session.
-                let now = self.gateway.get_checkout_session(&session).await?;
-                Ok(now.intent.as_ref() == Some(&intent.id))
-            }
+        let id = match PaymentRef::parse(stored)? {
+            PaymentRef::Intent(id) => return Ok(if id == intent.id { None } else { not_ours() }),
+            PaymentRef::CheckoutSession(id) => id,
+        };
+        // The intent names its session, or (for a provider that does not) the session names
+        // its latest attempt.
+        let named = intent.checkout_session.as_ref().map(|of| *of == id);
+        if named == Some(false) {
+            return Ok(not_ours());
         }
-    }
-
-    /// For a hold paying on the provider's hosted page, why a failed or canceled attempt
-    /// does not fail the hold: the session is still open (a declined card leaves it open for
-    /// another one), or another attempt completed it (that attempt's own events settle the
-    /// hold). `None` when the failure stands: the session expired, or its completing
-    /// attempt is the one that failed.
-    async fn attempt_superseded(
-        &self,
-        hold: &Hold,
-        intent: &PaymentIntent,
-    ) -> Result<Option<String>> {
-        let Some(PaymentRef::CheckoutSession(id)) = hold
-            .payment_ref
-            .as_deref()
-            .map(PaymentRef::parse)
-            .transpose()?
-        else {
-            return Ok(None);
-        };
         let session = self.gateway.get_checkout_session(&id).await?;
+        let latest = session.intent.as_ref() == Some(&intent.id);
+        if named.is_none() && !latest {
+            return Ok(not_ours());
+        }
         Ok(match session.status {
             CheckoutSessionStatus::Open => Some(format!(
                 "attempt {} failed; session {id} is still open",
                 intent.id
             )),
-            CheckoutSessionStatus::Complete if session.intent.as_ref() != Some(&intent.id) => {
-                Some(format!(
-                    "attempt {} failed; session {id} was completed by another attempt",
-                    intent.id
-                ))
-            }
+            CheckoutSessionStatus::Complete if !latest => Some(format!(
+                "attempt {} failed; session {id} was completed by another attempt",
+                intent.id
+            )),
             CheckoutSessionStatus::Complete | CheckoutSessionStatus::Expired => None,
         })
     }
