@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use payment_sandbox::cards::numbers;
 use payment_sandbox::{Sandbox, SandboxConfig};
-use ticket_core::gateway::Refund;
+use ticket_core::gateway::{IntentId, IntentStatus, PaymentGateway, PaymentIntent, Refund};
 use ticket_core::model::audit::{Actor, AuditScope};
 use ticket_core::model::hold::{Hold, HoldState};
 use ticket_core::model::page::{AuditQuery, PageOrder};
@@ -165,6 +165,49 @@ async fn a_buyer_cancels_by_the_policy_and_gets_exactly_the_quote(backend: Backe
     backend.cleanup().await;
 }
 
+/// A report of the payment that arrives after the buyer cancelled with a fee (a delayed or
+/// repeated webhook, the reconciler's poll) finds a reservation the cancellation settled:
+/// the fee stays kept and no second refund is made.
+async fn a_late_report_after_a_cancellation_keeps_the_fee(backend: Backend) {
+    let s = shop(&backend, 10).await;
+    let h = s.bought(1).await;
+    let intent = payment_sandbox_intent(&s, &h).await;
+    move_to_days_before_start(&s.f, 5);
+    let refunds = s.f.rush.refunds(Arc::new(s.sandbox.clone()));
+    let out = refunds.cancel(h.id, &user(1)).await.expect("cancel");
+    assert_eq!(out.hold.state, HoldState::Refunded);
+    let kept = out.decision.fee.amount_minor;
+    assert!(kept > 0, "a 10 % fee");
+    // The authorization and the success as they were reported before the cancellation,
+    // then the intent as it stands now.
+    let authorized = PaymentIntent {
+        status: IntentStatus::RequiresCapture,
+        amount_capturable: intent.amount.amount_minor,
+        amount_received: 0,
+        ..intent.clone()
+    };
+    let now = payment_sandbox_intent(&s, &h).await;
+    for report in [&authorized, &intent, &now] {
+        s.checkout.apply_intent(report).await.expect("late report");
+    }
+    let made = s.refunds_of(&h);
+    assert_eq!(made.len(), 1, "one refund, the cancellation's: {made:?}");
+    assert_eq!(made[0].amount, out.decision.refund);
+    let after = payment_sandbox_intent(&s, &h).await;
+    assert_eq!(
+        after.received_minor() - after.amount_refunded,
+        kept,
+        "the fee stays kept"
+    );
+    assert_eq!(s.f.reload(&h).await.state, HoldState::Refunded);
+    backend.cleanup().await;
+}
+
+async fn payment_sandbox_intent(s: &Shop, hold: &Hold) -> PaymentIntent {
+    let id = IntentId::new(hold.payment_ref.clone().expect("paid")).expect("intent id");
+    s.sandbox.get_intent(&id).await.expect("intent")
+}
+
 async fn a_cancelled_shows_refund_run_resumes_and_refunds_each_once(backend: Backend) {
     let s = shop(&backend, 40).await;
     let mut bought = Vec::new();
@@ -278,4 +321,5 @@ macro_rules! on_every_backend {
 on_every_backend!(
     a_buyer_cancels_by_the_policy_and_gets_exactly_the_quote,
     a_cancelled_shows_refund_run_resumes_and_refunds_each_once,
+    a_late_report_after_a_cancellation_keeps_the_fee,
 );

@@ -55,8 +55,9 @@ use crate::config::TimeLimits;
 use crate::error::Result;
 use crate::gateway::PaymentGateway;
 use crate::ids::{HoldId, SessionId};
-use crate::model::audit::Actor;
+use crate::model::audit::{Actor, AuditRecord, AuditScope};
 use crate::model::hold::{HoldState, TransitionRequest};
+use crate::model::page::{AuditQuery, MAX_PAGE_LIMIT, PageOrder};
 use crate::model::policy::SalesPolicy;
 use crate::model::sale::{SaleState, SaleSwitch};
 use crate::model::session::{Event, Session};
@@ -95,6 +96,26 @@ impl Context {
             correlation_id: None,
             payment_ref: None,
         }
+    }
+
+    /// The newest audit record of hold `id` reaching `state` (a hold has a handful of
+    /// records, so one page holds them all).
+    pub(crate) async fn last_record(
+        &self,
+        id: HoldId,
+        state: HoldState,
+    ) -> Result<Option<AuditRecord>> {
+        let page = self
+            .stores
+            .reservations
+            .audit_page(&AuditQuery {
+                scope: AuditScope::Hold(id),
+                order: PageOrder::NewestFirst,
+                after: None,
+                limit: MAX_PAGE_LIMIT,
+            })
+            .await?;
+        Ok(page.items.into_iter().find(|r| r.to == state.as_str()))
     }
 
     /// The session, from the process-local cache or the store.

@@ -211,6 +211,18 @@ impl PaymentService {
         let hold = reservations.get(id).await?;
         match hold.state {
             HoldState::Confirmed | HoldState::Cancelled => return Ok(Settlement::Confirmed(hold)),
+            HoldState::Refunded
+                if self
+                    .ctx
+                    .last_record(id, HoldState::Cancelled)
+                    .await?
+                    .is_some() =>
+            {
+                // This payment bought the reservation, which was then cancelled: the
+                // cancellation returned what its policy returns (a fee may be kept), so a late
+                // report of the payment has nothing left to give back.
+                return Ok(Settlement::Confirmed(hold));
+            }
             HoldState::Refunded if hold.rebooked_as.is_none() => {
                 return Ok(Settlement::Refund {
                     hold,

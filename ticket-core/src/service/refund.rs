@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crate::error::{Error, Refusal, Result};
 use crate::gateway::{IntentId, PaymentGateway};
 use crate::ids::{HoldId, SessionId, UserId};
-use crate::model::audit::{Actor, AuditRecord, AuditScope};
+use crate::model::audit::{Actor, AuditScope};
 use crate::model::hold::{Hold, HoldState};
 use crate::model::page::{AuditQuery, MAX_PAGE_LIMIT, PageOrder};
 use crate::model::refund_policy::{CancellationQuote, RefundBasis, RefundDecision};
@@ -161,7 +161,8 @@ impl RefundService {
         };
         if hold.state == HoldState::Refunded {
             let refund_id = self
-                .recorded(&hold, HoldState::Refunded)
+                .ctx
+                .last_record(hold.id, HoldState::Refunded)
                 .await?
                 .and_then(|r| r.correlation_id)
                 .unwrap_or_else(|| format!("none-{id}"));
@@ -314,7 +315,7 @@ impl RefundService {
     /// (by [`crate::service::CancelService`], or before refund policies existed) returned
     /// everything.
     async fn recorded_decision(&self, hold: &Hold) -> Result<RefundDecision> {
-        let record = self.recorded(hold, HoldState::Cancelled).await?;
+        let record = self.ctx.last_record(hold.id, HoldState::Cancelled).await?;
         if let Some(d) = record
             .as_ref()
             .and_then(|r| r.correlation_id.as_deref())
@@ -333,22 +334,6 @@ impl RefundService {
             fee_bps: 0,
             rule: "full refund".to_owned(),
         })
-    }
-
-    /// The newest record of `hold` reaching `state` (a hold has a handful of records).
-    async fn recorded(&self, hold: &Hold, state: HoldState) -> Result<Option<AuditRecord>> {
-        let page = self
-            .ctx
-            .stores
-            .reservations
-            .audit_page(&AuditQuery {
-                scope: AuditScope::Hold(hold.id),
-                order: PageOrder::NewestFirst,
-                after: None,
-                limit: MAX_PAGE_LIMIT,
-            })
-            .await?;
-        Ok(page.items.into_iter().find(|r| r.to == state.as_str()))
     }
 
     /// Returns the decided amount through the provider, once: the key is per hold. A free
