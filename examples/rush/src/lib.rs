@@ -34,6 +34,7 @@ pub mod config;
 pub mod driver;
 pub mod error;
 pub mod http;
+pub mod locks;
 pub mod metrics;
 pub mod plot;
 pub mod progress;
