@@ -85,7 +85,11 @@ async fn safe_strategies_sell_exactly_the_units_and_naive_is_reported() {
         assert!(o.sold_out_answers <= w.clients as u64, "{name}\n{table}");
         if o.strategy.is_safe() {
             assert_eq!(o.oversold, 0, "{name} oversold\n{table}");
-            assert_eq!(o.sold, u64::from(w.units), "{name} did not sell out\n{table}");
+            assert_eq!(
+                o.sold,
+                u64::from(w.units),
+                "{name} did not sell out\n{table}"
+            );
             assert_eq!(o.stock_left, 0, "{name}\n{table}");
             assert_eq!(o.lost_updates, 0, "{name}\n{table}");
             assert!(o.conserved, "{name}: stock + sold ≠ units\n{table}");

@@ -151,10 +151,7 @@ async fn client<C: Contender>(
 }
 
 /// Runs the workload's clients against `c`, then reads the store back.
-pub(crate) async fn measure<C: Contender>(
-    c: Arc<C>,
-    w: &Workload,
-) -> Result<Measured, LocksError> {
+pub(crate) async fn measure<C: Contender>(c: Arc<C>, w: &Workload) -> Result<Measured, LocksError> {
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(w.clients);

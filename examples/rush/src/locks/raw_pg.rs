@@ -71,14 +71,18 @@ impl RawPg {
                 detail: chain(&e),
             })?;
         let lock = match strategy {
-            Strategy::RedisLock => Some(RedisLock::connect(w).await.map_err(|e| {
-                LocksError::Unreachable {
-                    what: "Redis",
-                    url: w.redis_url.clone(),
-                    start: START_REDIS,
-                    detail: chain(&e),
-                }
-            })?),
+            Strategy::RedisLock => {
+                Some(
+                    RedisLock::connect(w)
+                        .await
+                        .map_err(|e| LocksError::Unreachable {
+                            what: "Redis",
+                            url: w.redis_url.clone(),
+                            start: START_REDIS,
+                            detail: chain(&e),
+                        })?,
+                )
+            }
             _ => None,
         };
         let schema = format!("locks_{}", uuid::Uuid::now_v7().simple());
@@ -171,7 +175,9 @@ impl RawPg {
                 .bind(version)
                 .execute(&mut *tx)
                 .await
-                .map_err(LocksError::pg("writing the stock if the version is unchanged"))?
+                .map_err(LocksError::pg(
+                    "writing the stock if the version is unchanged",
+                ))?
                 .rows_affected();
             if changed == 1 {
                 self.order(&mut tx, buyer).await?;

@@ -106,8 +106,7 @@ async fn run(args: Args) -> Result<i32, String> {
         print!("{}", locks::markdown(&outcomes));
     }
     let wrong = outcomes.iter().any(|o| {
-        o.strategy.is_safe()
-            && (o.oversold > 0 || o.sold != u64::from(o.units) || !o.conserved)
+        o.strategy.is_safe() && (o.oversold > 0 || o.sold != u64::from(o.units) || !o.conserved)
     });
     Ok(if wrong { 2 } else { 0 })
 }
