@@ -91,7 +91,7 @@ pub const UNIT_PRICE: i64 = 50_000;
 
 /// The session of a run: one general-admission grade, on sale since a minute ago for 30
 /// days, so every join is a FIFO join (no pre-queue draw).
-fn session_of(config: &Config, now: Timestamp) -> Result<Event, RushError> {
+pub(crate) fn session_of(config: &Config, now: Timestamp) -> Result<Event, RushError> {
     let bad = |e: ticket_core::InvalidInput| RushError::Config(e.to_string());
     let event = EventId::new_at(now);
     let session = SessionId::new_at(now);

@@ -22,6 +22,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Beside the simulator, [`locks`] compares the ways to keep one hot stock counter right
+//! (no lock, optimistic, pessimistic, a Redis lock with a fencing token, one Redis script,
+//! ticketrush on each store) on one workload: the `lock-strategies` binary and
+//! `docs/LOCKS.md`.
+//!
 //! Guarantees of the simulator itself: a run on Redis or PostgreSQL works in its own key
 //! prefix or schema and removes it at the end (also when the run fails after connecting),
 //! unless [`Config::keep`] is set; an unreachable server is an error that says how to
@@ -34,6 +39,7 @@ pub mod config;
 pub mod driver;
 pub mod error;
 pub mod http;
+pub mod locks;
 pub mod metrics;
 pub mod plot;
 pub mod progress;
