@@ -48,9 +48,9 @@ END $$;";
 const TRIGGERS: &str = "queue_line_counts_ins, queue_line_counts_upd, queue_line_counts_del";
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{name}={v}")))
+    std::env::var(name).ok().map_or(default, |v| {
+        v.parse().unwrap_or_else(|_| panic!("{name}={v}"))
+    })
 }
 
 /// Median and 90th percentile, in microseconds.
@@ -68,7 +68,6 @@ struct Bench {
     store: PgStore,
     session: SessionId,
     n: u64,
-    reads: u64,
     ops: u64,
 }
 
@@ -208,13 +207,16 @@ fn main() {
             store,
             session: f.session,
             n,
-            reads,
             ops,
         };
         b.reads("after (counters)", reads).await;
         b.writes("after (counters)", 0).await;
         for t in TRIGGERS.split(", ") {
-            exec(&pool, &format!("ALTER TABLE queue_tickets DISABLE TRIGGER {t}")).await;
+            exec(
+                &pool,
+                &format!("ALTER TABLE queue_tickets DISABLE TRIGGER {t}"),
+            )
+            .await;
         }
         exec(&pool, BEFORE).await;
         // the positions are read against the line as it is now (the leaves above)
