@@ -1,4 +1,5 @@
--- The user's latest ticket with its position (counted through the line index) and counters.
+-- The user's latest ticket with its position (tr_line_position: O(log n) block counters) and
+-- counters.
 CREATE OR REPLACE FUNCTION tr_view(p_session uuid, p_user text, p_now bigint, p_actor jsonb)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -15,8 +16,7 @@ BEGIN
         RETURN '{"nf":"ticket"}';
     END IF;
     IF t.state = 'WAITING' AND t.seq IS NOT NULL THEN
-        SELECT count(*) INTO pos FROM queue_tickets
-         WHERE session_id = p_session AND state = 'WAITING' AND seq <= t.seq;
+        pos := tr_line_position(p_session, t.seq);
     END IF;
     RETURN tr_queue_counts(p_session, p_now)
            || jsonb_build_object('ticket', to_jsonb(t), 'position', pos);

@@ -154,8 +154,12 @@
 //! One `queues` row per session holds the sequence, the waiting and pre-queue counters (the
 //! length cap is checked against them) and the recorded draw; joins and admission rounds
 //! lock it, so FIFO order is the order joins reached the database, whatever the app
-//! servers' clocks. A position is a count through the partial index of waiting tickets
-//! (`O(position)` index entries, unlike the memory backend's `O(log n)`).
+//! servers' clocks. A position is read in `O(log n)` from `queue_line_counts`: counters of
+//! waiting tickets per block of sequence numbers at four levels (64, 4 096, 262 144 and
+//! 16 777 216 numbers a block), kept by statement-level triggers on `queue_tickets` in the
+//! transaction of every change of the line, so they are exact under concurrent joins,
+//! leaves, admissions and draws. A read sums at most 63 counters per level and counts at most
+//! 64 index entries of the ticket's own block (`tr_line_position`, one statement).
 //!
 //! Admission rounds take the queue row's lock and then lock the first `n` waiting tickets in
 //! sequence order with a plain `FOR UPDATE`, not `SKIP LOCKED`: skipping a locked waiting

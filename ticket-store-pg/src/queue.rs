@@ -1,5 +1,6 @@
 //! The waiting queue: ticket rows ordered by a per-session sequence taken under the queue
-//! row's lock (never by wall-clock time), positions counted through the line index.
+//! row's lock (never by wall-clock time), positions read from per-block counters in O(log n)
+//! (`sql/lib/line.sql`, migration `0004_line_counts`).
 
 use async_trait::async_trait;
 use ticket_core::ids::{SessionId, TicketId, UserId};
