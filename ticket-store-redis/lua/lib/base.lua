@@ -1,5 +1,8 @@
--- The first of the shared files prepended, in order, to every session script (see
--- src/scripts.rs): base, holds, stock, tickets, commit.
+-- The first of the shared files of the function library (see src/scripts.rs), in order:
+-- base, holds, stock, tickets, feed, commit. They are loaded once (FUNCTION LOAD) and every
+-- session function starts with begin(KEYS, ARGV) (lib/commit.lua), which sets the call's
+-- session and resets every per-call cache and pending write below: a library keeps its
+-- locals between calls, so nothing here may carry over from one call to the next.
 --
 -- KEYS[1] is the session's key prefix "<prefix>:{s:<session id>}:". Every key a script
 -- touches is built from it, so all of them carry the session's hash tag and live in one
@@ -14,16 +17,22 @@
 -- per sorted set, ...). A batch of requests thus costs a handful of Redis calls, not a
 -- handful per request, and later requests of a batch see the effects of earlier ones
 -- through the caches.
-local B = KEYS[1]
-local FEED_KEEP = tonumber(ARGV[1])
-local PREFIX = ARGV[2]
-local SESSION = string.match(B, '{s:([^}]*)}')
 local SEP = '\31'
-local K_HOLDS, K_UH, K_STOCK, K_SEATS = B .. 'holds', B .. 'uh', B .. 'stock', B .. 'seats'
-local K_EXPB, K_ACT = B .. 'expb', B .. 'act'
-local K_AREC, K_ALOG, K_FEED = B .. 'arec', B .. 'alog', B .. 'feed'
--- PAYING holds by expiry (score: expires_at ms, member: hold id), kept by apply().
-local K_PAYING = B .. 'paying'
+-- Set per call by begin_base.
+local B, FEED_KEEP, PREFIX, SESSION
+local K_HOLDS, K_UH, K_STOCK, K_SEATS, K_EXPB, K_ACT, K_AREC, K_ALOG, K_FEED, K_PAYING
+
+local function begin_base(keys, argv)
+  B = keys[1]
+  FEED_KEEP = tonumber(argv[1])
+  PREFIX = argv[2]
+  SESSION = string.match(B, '{s:([^}]*)}')
+  K_HOLDS, K_UH, K_STOCK, K_SEATS = B .. 'holds', B .. 'uh', B .. 'stock', B .. 'seats'
+  K_EXPB, K_ACT = B .. 'expb', B .. 'act'
+  K_AREC, K_ALOG, K_FEED = B .. 'arec', B .. 'alog', B .. 'feed'
+  -- PAYING holds by expiry (score: expires_at ms, member: hold id), kept by apply().
+  K_PAYING = B .. 'paying'
+end
 
 -- The user's index across sessions. On Redis Cluster this key is in another slot than the
 -- session: it is the one cross-slot write of the session scripts, fine on the single Redis
@@ -109,7 +118,7 @@ local function flush(c)
 end
 
 -- Sorted-set changes, written at commit --------------------------------------------------
-local zadds, zrems = {}, {}
+local zadds, zrems
 
 local function zadd(key, score, member)
   local l = zadds[key]
@@ -128,4 +137,8 @@ local function zrem(key, member)
     zrems[key] = l
   end
   l[#l + 1] = member
+end
+
+local function begin_zsets()
+  zadds, zrems = {}, {}
 end
