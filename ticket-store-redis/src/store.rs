@@ -17,6 +17,7 @@ use crate::config::RedisConfig;
 use crate::feed_listener::FeedListener;
 use crate::hold_batch::HoldArgs;
 use crate::keys::Keys;
+use crate::policy::PolicyRead;
 use crate::queue_batch::{JoinArgs, LeaveArgs, ViewArgs};
 use crate::reply::{json, opt_text, to_json, unavailable};
 use crate::scripts::{Call, Function, Scripts, function_missing, load_library};
@@ -54,6 +55,7 @@ pub(crate) struct Batches {
     pub(crate) joins: Coalescer<JoinArgs>,
     pub(crate) views: Coalescer<ViewArgs>,
     pub(crate) leaves: Coalescer<LeaveArgs>,
+    pub(crate) policies: Coalescer<PolicyRead>,
 }
 
 impl Batches {
@@ -67,6 +69,7 @@ impl Batches {
             joins: Coalescer::new(Scope::PerKey, limits, spawn),
             views: Coalescer::new(Scope::PerKey, limits, spawn),
             leaves: Coalescer::new(Scope::PerKey, limits, spawn),
+            policies: Coalescer::new(Scope::PerKey, limits, spawn),
         }
     }
 }

@@ -22,16 +22,22 @@ local SEP = '\31'
 local B, FEED_KEEP, PREFIX, SESSION
 local K_HOLDS, K_UH, K_STOCK, K_SEATS, K_EXPB, K_ACT, K_AREC, K_ALOG, K_FEED, K_PAYING
 
+-- Returns whether the session changed since the previous call: the key names (here and in
+-- the other files' begin_*) only depend on it, so they are built again only then.
 local function begin_base(keys, argv)
-  B = keys[1]
   FEED_KEEP = tonumber(argv[1])
   PREFIX = argv[2]
+  if keys[1] == B then
+    return false
+  end
+  B = keys[1]
   SESSION = string.match(B, '{s:([^}]*)}')
   K_HOLDS, K_UH, K_STOCK, K_SEATS = B .. 'holds', B .. 'uh', B .. 'stock', B .. 'seats'
   K_EXPB, K_ACT = B .. 'expb', B .. 'act'
   K_AREC, K_ALOG, K_FEED = B .. 'arec', B .. 'alog', B .. 'feed'
   -- PAYING holds by expiry (score: expires_at ms, member: hold id), kept by apply().
   K_PAYING = B .. 'paying'
+  return true
 end
 
 -- The user's index across sessions. On Redis Cluster this key is in another slot than the
@@ -65,6 +71,24 @@ end
 -- commit(). A missing field is cached as false.
 local function cached_hash(key, decode, encode)
   return { key = key, decode = decode, encode = encode, values = {}, dirty = {}, order = {} }
+end
+
+-- The per-call state of the next call: `t` itself when the previous call left it empty
+-- (it always does unless it failed half-way), else a new table.
+local function emptied(t)
+  if t == nil or next(t) ~= nil then
+    return {}
+  end
+  return t
+end
+
+-- A cache for the next call (begin_*), reusing the previous call's tables when empty.
+local function reset_cache(c, key, decode, encode)
+  if not c then
+    return cached_hash(key, decode, encode)
+  end
+  c.key, c.values, c.dirty, c.order = key, emptied(c.values), emptied(c.dirty), emptied(c.order)
+  return c
 end
 
 local function same(v)
@@ -140,5 +164,5 @@ local function zrem(key, member)
 end
 
 local function begin_zsets()
-  zadds, zrems = {}, {}
+  zadds, zrems = emptied(zadds), emptied(zrems)
 end

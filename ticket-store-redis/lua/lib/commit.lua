@@ -109,12 +109,12 @@ end
 -- library (a function library keeps its locals from one call to the next, and a call that
 -- failed half-way may have left some behind).
 local function begin(keys, argv)
-  begin_base(keys, argv)
+  local session_changed = begin_base(keys, argv)
   begin_zsets()
   begin_holds()
   begin_stock()
-  begin_tickets()
-  begin_feed()
-  expiring, expiring_order = {}, {}
+  begin_tickets(session_changed)
+  begin_feed(session_changed)
+  expiring, expiring_order = emptied(expiring), emptied(expiring_order)
   settled_at = nil
 end

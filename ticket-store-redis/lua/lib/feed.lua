@@ -171,7 +171,9 @@ local function flush_records()
   end
 end
 
-local function begin_feed()
-  changes, records = {}, {}
-  SESSION_SALT = string.sub(SESSION, -8)
+local function begin_feed(session_changed)
+  changes, records = emptied(changes), emptied(records)
+  if session_changed then
+    SESSION_SALT = string.sub(SESSION, -8)
+  end
 end

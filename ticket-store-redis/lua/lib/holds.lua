@@ -98,7 +98,7 @@ local function limit_refusal(user, limit, requested, now)
 end
 
 local function begin_holds()
-  HOLDS = cached_hash(K_HOLDS, unpack_hold, pack_hold)
+  HOLDS = reset_cache(HOLDS, K_HOLDS, unpack_hold, pack_hold)
   holds = HOLDS.values
-  USER_HOLDS = cached_hash(K_UH, same, same)
+  USER_HOLDS = reset_cache(USER_HOLDS, K_UH, same, same)
 end

@@ -199,7 +199,8 @@ local function stock_set(f, v)
 end
 
 local function begin_stock()
-  stock_base, stock_delta, stock_order, stock_grades = nil, {}, {}, {}
-  SEATS = cached_hash(K_SEATS, same, same)
-  parsed_gq = {}
+  stock_base = nil
+  stock_delta, stock_order = emptied(stock_delta), emptied(stock_order)
+  stock_grades, parsed_gq = emptied(stock_grades), emptied(parsed_gq)
+  SEATS = reset_cache(SEATS, K_SEATS, same, same)
 end

@@ -52,8 +52,10 @@ local function ticket_reply(t)
   return { t.id, t.st, t.pq, t.seq, t.jat, t.aat, t.exp }
 end
 
-local function begin_tickets()
-  K_TICKETS = B .. 'tickets'
-  TICKETS = cached_hash(K_TICKETS, unpack_ticket, pack_ticket)
+local function begin_tickets(session_changed)
+  if session_changed then
+    K_TICKETS = B .. 'tickets'
+  end
+  TICKETS = reset_cache(TICKETS, K_TICKETS, unpack_ticket, pack_ticket)
   tickets = TICKETS.values
 end
