@@ -21,6 +21,7 @@ use ticket_core::{Error, Result, Timestamp};
 
 use crate::codec::{SEP, check_text};
 use crate::reply::{at, int, json, opt_text, tagged, text, to_json, unavailable};
+use crate::scripts::Call;
 use crate::store::RedisStore;
 
 fn field(key: &DeliveryKey) -> String {
@@ -51,9 +52,11 @@ impl DeliveryLog for RedisStore {
         lease: Duration,
     ) -> Result<DeliveryClaim> {
         check_text("delivery holder", holder)?;
-        let mut inv = self.inner.scripts.delivery_claim.prepare_invoke();
-        inv.key(self.deliveries_key(key.session))
-            .arg(field(key))
+        let mut inv = Call::new(
+            &self.inner.scripts.delivery_claim,
+            self.deliveries_key(key.session),
+        );
+        inv.arg(field(key))
             .arg(holder)
             .arg(now.as_millis())
             .arg(now.plus(lease).as_millis());
@@ -73,10 +76,11 @@ impl DeliveryLog for RedisStore {
     }
 
     async fn finish_delivery(&self, record: &DeliveryRecord) -> Result<bool> {
-        let mut inv = self.inner.scripts.delivery_finish.prepare_invoke();
-        inv.key(self.deliveries_key(record.key.session))
-            .arg(field(&record.key))
-            .arg(to_json(record)?);
+        let mut inv = Call::new(
+            &self.inner.scripts.delivery_finish,
+            self.deliveries_key(record.key.session),
+        );
+        inv.arg(field(&record.key)).arg(to_json(record)?);
         let reply = self.run(&inv).await?;
         Ok(int(&reply, "finish_delivery")? == 1)
     }
@@ -105,10 +109,11 @@ impl DeliveryLog for RedisStore {
     }
 
     async fn advance_checkpoint(&self, consumer: &str, session: SessionId, seq: u64) -> Result<()> {
-        let mut inv = self.inner.scripts.checkpoint.prepare_invoke();
-        inv.key(self.inner.keys.session_key(session, "ckpt"))
-            .arg(consumer)
-            .arg(seq);
+        let mut inv = Call::new(
+            &self.inner.scripts.checkpoint,
+            self.inner.keys.session_key(session, "ckpt"),
+        );
+        inv.arg(consumer).arg(seq);
         self.run(&inv).await.map(drop)
     }
 }
@@ -123,9 +128,8 @@ impl Leases for RedisStore {
         ttl: Duration,
     ) -> Result<bool> {
         check_text("lease holder", holder)?;
-        let mut inv = self.inner.scripts.lease.prepare_invoke();
-        inv.key(self.inner.keys.lease(name))
-            .arg(holder)
+        let mut inv = Call::new(&self.inner.scripts.lease, self.inner.keys.lease(name));
+        inv.arg(holder)
             .arg(now.as_millis())
             .arg(now.plus(ttl).as_millis());
         let reply = self.run(&inv).await?;

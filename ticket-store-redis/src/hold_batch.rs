@@ -10,6 +10,7 @@ use ticket_core::model::hold::{HoldState, TransitionRequest};
 use ticket_core::{Error, Result, Timestamp};
 
 use crate::reply::{array, int, tagged, unavailable};
+use crate::scripts::{Call, function_missing};
 use crate::store::{RedisStore, batch_session};
 
 /// One hold request, as the `hold` script reads it (14 arguments, see `lua/hold.lua`).
@@ -44,24 +45,14 @@ impl BatchKind for HoldArgs {
         let reqs = reqs.as_slice();
         let now = reqs.first().map_or(Timestamp::from_millis(0), |r| r.now);
         let keys = &store.inner.keys;
-        let script = &store.inner.scripts.hold;
+        let scripts = &store.inner.scripts;
         let index = keys.hold_index();
-        // The id claims, then the batch, both by SHA, sent as one pipeline.
+        // The id claims, then the batch, both by FCALL, sent as one pipeline.
         let commands = || {
-            let mut claim = redis::cmd("EVALSHA");
-            claim
-                .arg(store.inner.scripts.claim_ids.get_hash())
-                .arg(1)
-                .arg(&index)
-                .arg(session.to_string());
-            let mut batch = redis::cmd("EVALSHA");
-            batch
-                .arg(script.get_hash())
-                .arg(1)
-                .arg(keys.session(session))
-                .arg(store.feed_keep())
-                .arg(keys.prefix())
-                .arg(reqs.len());
+            let mut claim = Call::new(&scripts.claim_ids, &index);
+            claim.arg(session.to_string());
+            let mut batch = store.session_call(&scripts.hold, session);
+            batch.arg(reqs.len());
             for r in reqs {
                 claim.arg(r.id());
                 batch.arg(&r.args[..]);
@@ -70,7 +61,8 @@ impl BatchKind for HoldArgs {
         };
         let (claim, batch) = commands();
         let mut pipe = redis::pipe();
-        pipe.add_command(claim).add_command(batch);
+        pipe.add_command(claim.into_cmd())
+            .add_command(batch.into_cmd());
         let mut conn = store.conn();
         let (claimed, replies) = match pipe.query_async::<(Value, Value)>(&mut conn).await {
             Ok((claimed, replies)) => {
@@ -80,15 +72,21 @@ impl BatchKind for HoldArgs {
                     .collect::<Result<Vec<bool>>>()?;
                 (claimed, replies)
             }
-            Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
-                // A restarted or flushed server: load both scripts and run them again, then
+            Err(e) if function_missing(&e) => {
+                // A restarted or flushed server: load the library and run both again, then
                 // read back which claims are ours (the first claim may have run already).
-                for s in [&store.inner.scripts.claim_ids, script] {
-                    s.load_async(&mut conn).await.map_err(unavailable)?;
-                }
+                store.reload_library(&mut conn).await?;
                 let (claim, batch) = commands();
-                let _: Value = claim.query_async(&mut conn).await.map_err(unavailable)?;
-                let replies: Value = batch.query_async(&mut conn).await.map_err(unavailable)?;
+                let _: Value = claim
+                    .cmd()
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                let replies: Value = batch
+                    .cmd()
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
                 let owners: Vec<Option<String>> = redis::cmd("HMGET")
                     .arg(&index)
                     .arg(reqs.iter().map(HoldArgs::id).collect::<Vec<_>>())

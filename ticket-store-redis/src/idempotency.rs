@@ -8,6 +8,7 @@ use ticket_core::store::IdempotencyStore;
 use ticket_core::{Error, Result, Timestamp};
 
 use crate::reply::{at, json, tagged, text, to_json};
+use crate::scripts::Call;
 use crate::store::RedisStore;
 
 #[async_trait]
@@ -19,9 +20,11 @@ impl IdempotencyStore for RedisStore {
         now: Timestamp,
         in_flight_until: Timestamp,
     ) -> Result<Claim> {
-        let mut inv = self.inner.scripts.idempotency.prepare_invoke();
-        inv.key(self.inner.keys.idempotency(key))
-            .arg("claim")
+        let mut inv = Call::new(
+            &self.inner.scripts.idempotency,
+            self.inner.keys.idempotency(key),
+        );
+        inv.arg("claim")
             .arg(fingerprint.to_hex())
             .arg(now.as_millis())
             .arg(in_flight_until.as_millis());
@@ -46,9 +49,11 @@ impl IdempotencyStore for RedisStore {
         outcome: &StoredOutcome,
         expires_at: Timestamp,
     ) -> Result<()> {
-        let mut inv = self.inner.scripts.idempotency.prepare_invoke();
-        inv.key(self.inner.keys.idempotency(key))
-            .arg("complete")
+        let mut inv = Call::new(
+            &self.inner.scripts.idempotency,
+            self.inner.keys.idempotency(key),
+        );
+        inv.arg("complete")
             .arg(fingerprint.to_hex())
             .arg(to_json(outcome)?)
             .arg(expires_at.as_millis());
@@ -57,10 +62,11 @@ impl IdempotencyStore for RedisStore {
     }
 
     async fn release(&self, key: &IdempotencyKey, fingerprint: Fingerprint) -> Result<()> {
-        let mut inv = self.inner.scripts.idempotency.prepare_invoke();
-        inv.key(self.inner.keys.idempotency(key))
-            .arg("release")
-            .arg(fingerprint.to_hex());
+        let mut inv = Call::new(
+            &self.inner.scripts.idempotency,
+            self.inner.keys.idempotency(key),
+        );
+        inv.arg("release").arg(fingerprint.to_hex());
         let _: Value = self.run(&inv).await?;
         Ok(())
     }

@@ -14,9 +14,12 @@
 //! ```
 //!
 //! # Atomicity
-//! Every operation that must be atomic is one Lua script, called by SHA (`EVALSHA`) and
-//! reloaded after `NOSCRIPT`. There is no client-side read-modify-write and no lock: a
-//! script runs alone on the server, so a hold checks the admission, the per-user limit and
+//! Every operation that must be atomic is one Lua function of this crate's function
+//! library (`lua/`), loaded once per library version (`FUNCTION LOAD`, the library named by
+//! a hash of its source) and called by `FCALL`; a server that lost it ("Function not
+//! found") gets it loaded again and the call retried once. Requires Redis 7.0 or later.
+//! There is no client-side read-modify-write and no lock: a
+//! function runs alone on the server, so a hold checks the admission, the per-user limit and
 //! the stock and takes it all-or-nothing in one step. State-machine rules stay in
 //! `ticket-core`: the transition script is handed the decision for every state, computed by
 //! [`ticket_core::backend::encoding::decision_codes`]. A check-in at the gate (`lua/check_in.lua`)

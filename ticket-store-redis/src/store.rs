@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Script, ScriptInvocation, Value};
 use ticket_core::backend::coalesce::{Coalescer, Limits, Scope, Task};
 use ticket_core::ids::SessionId;
 use ticket_core::model::audit::Actor;
@@ -17,9 +17,10 @@ use crate::config::RedisConfig;
 use crate::feed_listener::FeedListener;
 use crate::hold_batch::HoldArgs;
 use crate::keys::Keys;
+use crate::policy::PolicyRead;
 use crate::queue_batch::{JoinArgs, LeaveArgs, ViewArgs};
 use crate::reply::{json, opt_text, to_json, unavailable};
-use crate::scripts::Scripts;
+use crate::scripts::{Call, Function, Scripts, function_missing, load_library};
 
 /// The Redis backend: implements every `ticket-core` storage trait. Cheap to clone (clones
 /// share the connection and caches).
@@ -54,6 +55,7 @@ pub(crate) struct Batches {
     pub(crate) joins: Coalescer<JoinArgs>,
     pub(crate) views: Coalescer<ViewArgs>,
     pub(crate) leaves: Coalescer<LeaveArgs>,
+    pub(crate) policies: Coalescer<PolicyRead>,
 }
 
 impl Batches {
@@ -67,6 +69,7 @@ impl Batches {
             joins: Coalescer::new(Scope::PerKey, limits, spawn),
             views: Coalescer::new(Scope::PerKey, limits, spawn),
             leaves: Coalescer::new(Scope::PerKey, limits, spawn),
+            policies: Coalescer::new(Scope::PerKey, limits, spawn),
         }
     }
 }
@@ -94,7 +97,9 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Connects to Redis and checks it answers (`PING`).
+    /// Connects to Redis, checks it answers (`PING`) and loads this crate's Lua function
+    /// library there unless that version is loaded already (`FUNCTION LOAD`, see the
+    /// `scripts` module).
     ///
     /// The connection is multiplexed: concurrent calls share it and are pipelined. It
     /// reconnects by itself after a failure; calls made while it is down fail with
@@ -116,11 +121,15 @@ impl RedisStore {
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        let scripts = Scripts::new();
+        load_library(&mut conn, &scripts)
+            .await
+            .map_err(|e| Error::Unavailable(Box::new(e)))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 conn,
                 keys: Keys::new(&config.prefix),
-                scripts: Scripts::new(),
+                scripts,
                 sessions: DashMap::new(),
                 plans: DashMap::new(),
                 batches: Batches::new(&config),
@@ -155,25 +164,37 @@ impl RedisStore {
         self.inner.conn.clone()
     }
 
-    /// Runs a script and returns its raw reply; Redis failures are `Unavailable`.
-    pub(crate) async fn run(&self, inv: &ScriptInvocation<'_>) -> Result<Value> {
-        inv.invoke_async(&mut self.conn())
-            .await
-            .map_err(unavailable)
+    /// Runs a function and returns its raw reply; Redis failures are `Unavailable`. A server
+    /// without the function (flushed or restarted) gets the library loaded again and the call
+    /// runs once more: the first attempt did not run at all, so nothing is applied twice.
+    pub(crate) async fn run(&self, call: &Call) -> Result<Value> {
+        let mut conn = self.conn();
+        match call.cmd().query_async(&mut conn).await {
+            Err(e) if function_missing(&e) => {
+                self.reload_library(&mut conn).await?;
+                call.cmd().query_async(&mut conn).await.map_err(unavailable)
+            }
+            reply => reply.map_err(unavailable),
+        }
     }
 
-    /// Starts a call of a session script: KEYS[1] is the session's key base, ARGV[1] the
+    /// Loads the function library again (after "Function not found").
+    pub(crate) async fn reload_library(&self, conn: &mut ConnectionManager) -> Result<()> {
+        tracing::info!(
+            library = self.inner.scripts.library,
+            "Redis lost the function library: loading it again"
+        );
+        load_library(conn, &self.inner.scripts)
+            .await
+            .map_err(|e| Error::Unavailable(Box::new(e)))
+    }
+
+    /// Starts a call of a session function: KEYS[1] is the session's key base, ARGV[1] the
     /// change feed's retention and ARGV[2] the key prefix (see `lua/lib/base.lua`).
-    pub(crate) fn session_call<'a>(
-        &self,
-        script: &'a Script,
-        session: SessionId,
-    ) -> ScriptInvocation<'a> {
-        let mut inv = script.prepare_invoke();
-        inv.key(self.inner.keys.session(session))
-            .arg(self.feed_keep())
-            .arg(self.inner.keys.prefix());
-        inv
+    pub(crate) fn session_call(&self, function: &Function, session: SessionId) -> Call {
+        let mut call = Call::new(function, self.inner.keys.session(session));
+        call.arg(self.feed_keep()).arg(self.inner.keys.prefix());
+        call
     }
 
     /// The change feed's retention, as the scripts take it.

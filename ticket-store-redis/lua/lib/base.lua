@@ -1,5 +1,8 @@
--- The first of the shared files prepended, in order, to every session script (see
--- src/scripts.rs): base, holds, stock, tickets, commit.
+-- The first of the shared files of the function library (see src/scripts.rs), in order:
+-- base, holds, stock, tickets, feed, commit. They are loaded once (FUNCTION LOAD) and every
+-- session function starts with begin(KEYS, ARGV) (lib/commit.lua), which sets the call's
+-- session and resets every per-call cache and pending write below: a library keeps its
+-- locals between calls, so nothing here may carry over from one call to the next.
 --
 -- KEYS[1] is the session's key prefix "<prefix>:{s:<session id>}:". Every key a script
 -- touches is built from it, so all of them carry the session's hash tag and live in one
@@ -14,16 +17,28 @@
 -- per sorted set, ...). A batch of requests thus costs a handful of Redis calls, not a
 -- handful per request, and later requests of a batch see the effects of earlier ones
 -- through the caches.
-local B = KEYS[1]
-local FEED_KEEP = tonumber(ARGV[1])
-local PREFIX = ARGV[2]
-local SESSION = string.match(B, '{s:([^}]*)}')
 local SEP = '\31'
-local K_HOLDS, K_UH, K_STOCK, K_SEATS = B .. 'holds', B .. 'uh', B .. 'stock', B .. 'seats'
-local K_EXPB, K_ACT = B .. 'expb', B .. 'act'
-local K_AREC, K_ALOG, K_FEED = B .. 'arec', B .. 'alog', B .. 'feed'
--- PAYING holds by expiry (score: expires_at ms, member: hold id), kept by apply().
-local K_PAYING = B .. 'paying'
+-- Set per call by begin_base.
+local B, FEED_KEEP, PREFIX, SESSION
+local K_HOLDS, K_UH, K_STOCK, K_SEATS, K_EXPB, K_ACT, K_AREC, K_ALOG, K_FEED, K_PAYING
+
+-- Returns whether the session changed since the previous call: the key names (here and in
+-- the other files' begin_*) only depend on it, so they are built again only then.
+local function begin_base(keys, argv)
+  FEED_KEEP = tonumber(argv[1])
+  PREFIX = argv[2]
+  if keys[1] == B then
+    return false
+  end
+  B = keys[1]
+  SESSION = string.match(B, '{s:([^}]*)}')
+  K_HOLDS, K_UH, K_STOCK, K_SEATS = B .. 'holds', B .. 'uh', B .. 'stock', B .. 'seats'
+  K_EXPB, K_ACT = B .. 'expb', B .. 'act'
+  K_AREC, K_ALOG, K_FEED = B .. 'arec', B .. 'alog', B .. 'feed'
+  -- PAYING holds by expiry (score: expires_at ms, member: hold id), kept by apply().
+  K_PAYING = B .. 'paying'
+  return true
+end
 
 -- The user's index across sessions. On Redis Cluster this key is in another slot than the
 -- session: it is the one cross-slot write of the session scripts, fine on the single Redis
@@ -56,6 +71,24 @@ end
 -- commit(). A missing field is cached as false.
 local function cached_hash(key, decode, encode)
   return { key = key, decode = decode, encode = encode, values = {}, dirty = {}, order = {} }
+end
+
+-- The per-call state of the next call: `t` itself when the previous call left it empty
+-- (it always does unless it failed half-way), else a new table.
+local function emptied(t)
+  if t == nil or next(t) ~= nil then
+    return {}
+  end
+  return t
+end
+
+-- A cache for the next call (begin_*), reusing the previous call's tables when empty.
+local function reset_cache(c, key, decode, encode)
+  if not c then
+    return cached_hash(key, decode, encode)
+  end
+  c.key, c.values, c.dirty, c.order = key, emptied(c.values), emptied(c.dirty), emptied(c.order)
+  return c
 end
 
 local function same(v)
@@ -109,7 +142,7 @@ local function flush(c)
 end
 
 -- Sorted-set changes, written at commit --------------------------------------------------
-local zadds, zrems = {}, {}
+local zadds, zrems
 
 local function zadd(key, score, member)
   local l = zadds[key]
@@ -128,4 +161,8 @@ local function zrem(key, member)
     zrems[key] = l
   end
   l[#l + 1] = member
+end
+
+local function begin_zsets()
+  zadds, zrems = emptied(zadds), emptied(zrems)
 end

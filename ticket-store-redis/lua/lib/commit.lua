@@ -4,7 +4,7 @@
 -- Expiry index: live holds listed per second of their expiry (`exp:<second>` lists), the
 -- seconds in the `expb` sorted set. Entries are never removed when a hold ends early: the
 -- sweeper skips holds that are no longer live.
-local expiring, expiring_order = {}, {}
+local expiring, expiring_order -- set per call by begin()
 
 -- The second of a millisecond timestamp, as a decimal string (floor division).
 local function expiry_second(ms_s)
@@ -82,7 +82,7 @@ end
 -- Forgets admissions older than a minute and expires ACTIVE tickets past their admission
 -- TTL. `now_s` is the instant as its decimal string (timestamps never go through Lua
 -- numbers on their way into Redis, so they are stored exactly).
-local settled_at = nil
+local settled_at -- set per call by begin()
 local function settle(now_s, actor)
   if settled_at == now_s then
     return
@@ -102,4 +102,19 @@ local function settle(now_s, actor)
   if #due > 0 then
     redis.call('ZREMRANGEBYSCORE', K_ACT, '-inf', now_s)
   end
+end
+
+-- Starts a call of a session function: KEYS[1] the session's key base, ARGV[1] the feed's
+-- retention, ARGV[2] the key prefix. Resets every per-call cache and pending write of the
+-- library (a function library keeps its locals from one call to the next, and a call that
+-- failed half-way may have left some behind).
+local function begin(keys, argv)
+  local session_changed = begin_base(keys, argv)
+  begin_zsets()
+  begin_holds()
+  begin_stock()
+  begin_tickets(session_changed)
+  begin_feed(session_changed)
+  expiring, expiring_order = emptied(expiring), emptied(expiring_order)
+  settled_at = nil
 end

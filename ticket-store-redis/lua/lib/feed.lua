@@ -19,7 +19,7 @@ local SESSION_CHANGE = { PAUSED = 'sale_paused', OPEN = 'sale_resumed', CLOSED =
 -- kind, at, subject kind ('h'/'t'/'s'/''), subject, owner, line joined by SEP. commit() writes
 -- them to the `feed` stream as entries whose id is `0-<last seq in the entry>` and whose
 -- fields are `<seq> <packed change>`, so XRANGE and XREAD by sequence number are direct.
-local changes = {}
+local changes -- set per call by begin_feed, like records and SESSION_SALT
 
 local function emit(kind, at, subject_kind, subject, owner, line)
   stock_add('fseq', 1)
@@ -69,14 +69,14 @@ end
 -- id joined by SEP), the `alog` sorted set (score 0, member id: ids sort as (at, id), see
 -- audit_id) and each owner's index (member `a:<id>:<session>`). A hold's record ids are
 -- also listed in its `aud` field.
-local records = {}
+local records
 
 -- AuditId::sequenced(at, n, session) in its simple (unhyphenated) form: 12 hex digits of
 -- the milliseconds, '7', 3 hex digits of (n >> 30) & 0xFFF, 8 of 0x80000000 + n mod 2^30,
 -- then the session id's last 8 hex digits (Lua numbers are doubles: every part is built
 -- from values below 2^32). The time comes first, then n, so the ids of a session's records
 -- sort by (at, n): by (at, id), in write order within a millisecond.
-local SESSION_SALT = string.sub(SESSION, -8)
+local SESSION_SALT
 
 local function audit_id(at_s, n)
   local ms = math.max(tonumber(at_s), 0) % 281474976710656
@@ -168,5 +168,12 @@ local function flush_records()
       redis.call('XADD', unpack(args))
     end
     changes = {}
+  end
+end
+
+local function begin_feed(session_changed)
+  changes, records = emptied(changes), emptied(records)
+  if session_changed then
+    SESSION_SALT = string.sub(SESSION, -8)
   end
 end

@@ -21,8 +21,8 @@ local function pack_hold(h)
   return table.concat(h, SEP, 1, H_DOC)
 end
 
-local HOLDS = cached_hash(K_HOLDS, unpack_hold, pack_hold)
-local holds = HOLDS.values
+-- Set per call by begin_holds.
+local HOLDS, holds, USER_HOLDS
 
 local function prefetch_holds(ids)
   prefetch(HOLDS, ids)
@@ -37,8 +37,7 @@ local function save_hold(id, h)
   save(HOLDS, id, h)
 end
 
--- Hold ids of each user, in creation order ('id id id' in the `uh` hash).
-local USER_HOLDS = cached_hash(K_UH, same, same)
+-- Hold ids of each user, in creation order ('id id id' in the `uh` hash): USER_HOLDS.
 
 local function prefetch_user_holds(users)
   prefetch(USER_HOLDS, users)
@@ -98,3 +97,8 @@ local function limit_refusal(user, limit, requested, now)
   return nil
 end
 
+local function begin_holds()
+  HOLDS = reset_cache(HOLDS, K_HOLDS, unpack_hold, pack_hold)
+  holds = HOLDS.values
+  USER_HOLDS = reset_cache(USER_HOLDS, K_UH, same, same)
+end

@@ -17,8 +17,8 @@
 --                                          since creation). Its reason is the `swr` field of
 --                                          the `def` hash.
 -- Missing counters are 0. Every field is numeric (Rust reads the hash as integers).
-local stock_base, stock_delta, stock_order = nil, {}, {}
-local stock_grades = {}
+-- Set per call by begin_stock, like SEATS and parsed_gq below.
+local stock_base, stock_delta, stock_order, stock_grades
 
 local function stock_load()
   if stock_base then
@@ -71,7 +71,7 @@ local function flush_stock()
 end
 
 -- Seat states ('A', 'H', 'S'), false for an unknown seat.
-local SEATS = cached_hash(K_SEATS, same, same)
+local SEATS
 
 local function seat_state(s)
   return load(SEATS, s)
@@ -83,7 +83,7 @@ end
 
 -- "a:1;b:2" -> { {'a', 1}, {'b', 2} } (parsed once per call and value: the results are
 -- shared, never modified).
-local parsed_gq = {}
+local parsed_gq
 local function grade_counts(gq)
   local out = parsed_gq[gq]
   if not out then
@@ -196,4 +196,11 @@ end
 -- Sets a counter of the `stock` hash to `v` (written at commit).
 local function stock_set(f, v)
   stock_add(f, v - stock_value(f))
+end
+
+local function begin_stock()
+  stock_base = nil
+  stock_delta, stock_order = emptied(stock_delta), emptied(stock_order)
+  stock_grades, parsed_gq = emptied(stock_grades), emptied(parsed_gq)
+  SEATS = reset_cache(SEATS, K_SEATS, same, same)
 end

@@ -2,7 +2,7 @@
 -- `tickets` hash, cached as tables. `aud` is kept empty (it listed audit references before
 -- the audit trail got its own indexes, lib/feed.lua).
 local TICKET_FIELDS = { 'id', 'st', 'pq', 'seq', 'jat', 'aat', 'exp', 'aud' }
-local K_TICKETS = B .. 'tickets'
+local K_TICKETS -- set per call by begin_tickets, like TICKETS and tickets
 
 -- The eight fields in one pattern match (one C call instead of a find and a sub per field).
 local TICKET_PATTERN = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31(.*)$'
@@ -33,8 +33,7 @@ local function pack_ticket(t)
     .. t.exp .. SEP .. t.aud
 end
 
-local TICKETS = cached_hash(K_TICKETS, unpack_ticket, pack_ticket)
-local tickets = TICKETS.values
+local TICKETS, tickets
 
 local function prefetch_tickets(users)
   prefetch(TICKETS, users)
@@ -53,3 +52,10 @@ local function ticket_reply(t)
   return { t.id, t.st, t.pq, t.seq, t.jat, t.aat, t.exp }
 end
 
+local function begin_tickets(session_changed)
+  if session_changed then
+    K_TICKETS = B .. 'tickets'
+  end
+  TICKETS = reset_cache(TICKETS, K_TICKETS, unpack_ticket, pack_ticket)
+  tickets = TICKETS.values
+end
