@@ -115,9 +115,12 @@ impl AuditId {
 
 /// The host application's id for a user: any non-empty string of at most
 /// [`UserId::MAX_LEN`] bytes without control characters.
+///
+/// Cheap to clone: the text is shared (one allocation per id however many records, tickets
+/// and index entries name the user), and compares, orders and hashes as the string does.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct UserId(String);
+pub struct UserId(std::sync::Arc<str>);
 
 impl UserId {
     /// Longest accepted user id, in bytes.
@@ -132,7 +135,7 @@ impl UserId {
                 value: id.chars().take(64).collect(),
             });
         }
-        Ok(Self(id))
+        Ok(Self(id.into()))
     }
 
     /// The id as a string.
@@ -150,7 +153,7 @@ impl TryFrom<String> for UserId {
 
 impl From<UserId> for String {
     fn from(id: UserId) -> Self {
-        id.0
+        id.0.as_ref().to_owned()
     }
 }
 

@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use ticket_core::gateway::{IntentStatus, PaymentIntent};
 use ticket_core::model::audit::{AuditRecord, AuditScope, Subject};
 use ticket_core::model::hold::{Hold, HoldState};
+use ticket_core::model::page::{AuditQuery, PageOrder};
 use ticket_core::{HoldId, SessionId, Stores, TicketId, Timestamp};
 
 use crate::error::RushError;
@@ -242,13 +243,16 @@ pub struct Findings {
 const AUDIT_LIMIT: usize = 1_000_000_000;
 
 /// Reads the store and the sandbox and computes the [`Findings`] of session `session` at
-/// `now`. `parallel` hold reads run at once (for network backends).
+/// `now`. `parallel` hold reads run at once (for network backends). With `audit_page`,
+/// the trail is read and checked that many records at a time (a million-user trail in
+/// memory is over a gigabyte as records); without, in one read.
 pub async fn check(
     stores: &Stores,
     session: SessionId,
     money: &Money,
     now: Timestamp,
     parallel: usize,
+    audit_page: Option<usize>,
 ) -> Result<Findings, RushError> {
     let snapshot = stores
         .inventory
@@ -260,15 +264,19 @@ pub async fn check(
         .stats(session, now)
         .await
         .map_err(RushError::library("reading the queue figures"))?;
-    let records = stores
-        .reservations
-        .audit(&AuditScope::Session(session), AUDIT_LIMIT)
-        .await
-        .map_err(RushError::library("reading the audit trail"))?;
+    let trail = read_trail(stores, session, audit_page).await?;
+    let Trail {
+        records,
+        hold_ids,
+        last_sale,
+        returns,
+        line,
+        ..
+    } = trail;
 
     let mut checks = Checks::default();
     let mut evidence = Evidence {
-        audit_records: records.len() as u64,
+        audit_records: records,
         ..Evidence::default()
     };
 
@@ -288,40 +296,6 @@ pub async fn check(
     units.remainder = totals.capacity.saturating_sub(totals.sold);
     units.queue_waiting_at_end = queue.waiting;
     units.queue_active_at_end = queue.active;
-
-    // The holds' records: which holds exist, the last sale, the units put back.
-    let mut hold_ids = Vec::new();
-    let mut seen = HashSet::new();
-    let mut last_sale = None;
-    let mut returns: Vec<(usize, HoldId, HoldState)> = Vec::new();
-    for (pos, r) in records.iter().enumerate() {
-        let Subject::Hold(h) = r.subject else {
-            continue;
-        };
-        if seen.insert(h) {
-            hold_ids.push(h);
-        }
-        let to = state(&r.to);
-        match (r.from.as_deref().map(state), to) {
-            // A creation takes stock: a new hold, or a re-booking's confirmed one.
-            (None, _) => last_sale = Some(pos),
-            (
-                Some(Some(HoldState::Held | HoldState::Paying)),
-                Some(s @ (HoldState::Expired | HoldState::Released | HoldState::PaymentFailed)),
-            )
-            | (Some(Some(HoldState::Confirmed)), Some(s @ HoldState::Cancelled)) => {
-                returns.push((pos, h, s));
-            }
-            _ => {}
-        }
-    }
-    // The FIFO replay on a thread of its own while the holds and the payments are read.
-    let replay = tokio::task::spawn_blocking(move || {
-        let line = Line::replay(&records);
-        // Freeing millions of records takes a while and nobody waits for it.
-        std::thread::spawn(move || drop(records));
-        line
-    });
 
     // The holds as stored now.
     let holds = read_holds(stores, hold_ids, parallel).await?;
@@ -352,7 +326,6 @@ pub async fn check(
         checks.stranded_units = units.available;
     }
 
-    let line = replay.await?;
     checks.fifo_inversions = line.inversions;
     checks.fifo_unverifiable = line.unverifiable;
     evidence.joins = line.joined.len() as u64;
@@ -380,6 +353,98 @@ pub async fn check(
 
 fn state(name: &str) -> Option<HoldState> {
     HoldState::ALL.into_iter().find(|s| s.as_str() == name)
+}
+
+/// What one pass over a session's trail, in the store's order, collects.
+#[derive(Debug, Default)]
+struct Trail {
+    /// Records read.
+    records: u64,
+    /// The holds named, in first-mention order.
+    hold_ids: Vec<HoldId>,
+    seen: HashSet<HoldId>,
+    /// Position of the last record that took stock (a creation).
+    last_sale: Option<usize>,
+    /// Units put back: position, hold, state it went to.
+    returns: Vec<(usize, HoldId, HoldState)>,
+    /// The FIFO replay.
+    line: Line,
+}
+
+impl Trail {
+    /// Takes the next record of the trail.
+    fn read(&mut self, r: &AuditRecord) {
+        let pos = usize::try_from(self.records).unwrap_or(usize::MAX);
+        self.records += 1;
+        let h = match r.subject {
+            Subject::Hold(h) => h,
+            Subject::Ticket(_) => {
+                self.line.read(r);
+                return;
+            }
+            Subject::Session(_) => return,
+        };
+        if self.seen.insert(h) {
+            self.hold_ids.push(h);
+        }
+        let to = state(&r.to);
+        match (r.from.as_deref().map(state), to) {
+            // A creation takes stock: a new hold, or a re-booking's confirmed one.
+            (None, _) => self.last_sale = Some(pos),
+            (
+                Some(Some(HoldState::Held | HoldState::Paying)),
+                Some(s @ (HoldState::Expired | HoldState::Released | HoldState::PaymentFailed)),
+            )
+            | (Some(Some(HoldState::Confirmed)), Some(s @ HoldState::Cancelled)) => {
+                self.returns.push((pos, h, s));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Reads the session's whole trail in the store's order: in pages of `page` records, or
+/// in one read.
+async fn read_trail(
+    stores: &Stores,
+    session: SessionId,
+    page: Option<usize>,
+) -> Result<Trail, RushError> {
+    let mut trail = Trail::default();
+    let Some(limit) = page else {
+        let records = stores
+            .reservations
+            .audit(&AuditScope::Session(session), AUDIT_LIMIT)
+            .await
+            .map_err(RushError::library("reading the audit trail"))?;
+        trail.line = Line::with_capacity(records.len());
+        for r in &records {
+            trail.read(r);
+        }
+        // Freeing millions of records takes a while and nobody waits for it.
+        std::thread::spawn(move || drop(records));
+        return Ok(trail);
+    };
+    let mut after = None;
+    loop {
+        let page = stores
+            .reservations
+            .audit_page(&AuditQuery {
+                scope: AuditScope::Session(session),
+                order: PageOrder::OldestFirst,
+                after,
+                limit,
+            })
+            .await
+            .map_err(RushError::library("reading the audit trail"))?;
+        for r in &page.items {
+            trail.read(r);
+        }
+        match page.next {
+            Some(c) => after = Some(c),
+            None => return Ok(trail),
+        }
+    }
 }
 
 /// Hashes ticket ids (UUIDv7: 74 random bits) by folding their bytes, FxHash style: a
@@ -419,20 +484,16 @@ struct Line {
 }
 
 impl Line {
-    /// Replays the queue's records of a session's trail, in order.
-    fn replay(records: &[AuditRecord]) -> Self {
-        let mut line = Line::with_capacity(records.len());
-        for r in records {
-            if let Subject::Ticket(t) = r.subject {
-                match (r.from.as_deref(), r.to.as_str()) {
-                    (None, "WAITING") if !r.reason.contains("pre-queue") => line.join(t),
-                    (Some("WAITING"), "ACTIVE") => line.admit(t),
-                    (Some("WAITING"), _) => line.leave(t),
-                    _ => {}
-                }
+    /// Takes the next record of a session's trail (queue records move the line).
+    fn read(&mut self, r: &AuditRecord) {
+        if let Subject::Ticket(t) = r.subject {
+            match (r.from.as_deref(), r.to.as_str()) {
+                (None, "WAITING") if !r.reason.contains("pre-queue") => self.join(t),
+                (Some("WAITING"), "ACTIVE") => self.admit(t),
+                (Some("WAITING"), _) => self.leave(t),
+                _ => {}
             }
         }
-        line
     }
 
     fn with_capacity(n: usize) -> Self {

@@ -295,6 +295,9 @@ async fn simulate(
         &money,
         time.now(),
         config.workers.min(32),
+        // In memory, the trail a page at a time: read whole, a million users' records
+        // would be the run's peak memory.
+        matches!(backend, Backend::Memory(_)).then_some(ticket_core::model::page::MAX_PAGE_LIMIT),
     )
     .await?;
     stages.checks_s = checks_started.elapsed().as_secs_f64();

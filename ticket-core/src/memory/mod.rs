@@ -22,6 +22,7 @@ mod idempotency;
 mod queue_state;
 mod sale_control;
 mod session_state;
+mod sharded;
 mod stock;
 mod user_index;
 

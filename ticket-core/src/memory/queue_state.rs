@@ -3,11 +3,11 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-use super::FastMap as HashMap;
+use super::sharded::ShardedMap;
 use crate::backend::fenwick::Fenwick;
 use crate::clock::Timestamp;
 use crate::error::{Error, Refusal, Result};
-use crate::ids::{TicketId, UserId};
+use crate::ids::{SessionId, TicketId, UserId};
 use crate::model::queue::{
     AdmissionLimit, AdmissionPacing, JoinRequest, PreQueueDraw, QueueFigures, QueueStats,
     QueueTicket, QueueView, TicketState,
@@ -25,10 +25,59 @@ pub(super) struct TicketChange {
     pub(super) reason: &'static str,
 }
 
-#[derive(Debug, Default)]
+/// No place in line yet (the pre-queue before the draw).
+const NO_SEQ: u64 = u64::MAX;
+
+/// A queue ticket as kept: the session is the queue's and the user the map's key, so each
+/// of a million tickets leaves out a session id and a user id (a third of a full
+/// [`QueueTicket`]).
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    id: TicketId,
+    /// [`NO_SEQ`] or the place in line.
+    seq: u64,
+    joined_at: Timestamp,
+    admitted_at: Option<Timestamp>,
+    expires_at: Option<Timestamp>,
+    state: TicketState,
+    pre_queue: bool,
+}
+
+impl Kept {
+    fn seq(&self) -> Option<u64> {
+        (self.seq != NO_SEQ).then_some(self.seq)
+    }
+
+    /// The state at `now`, as [`QueueTicket::state_at`].
+    fn state_at(&self, now: Timestamp) -> TicketState {
+        match (self.state, self.expires_at) {
+            (TicketState::Active, Some(exp)) if now >= exp => TicketState::Expired,
+            (s, _) => s,
+        }
+    }
+
+    /// The full ticket of `user` in `session`.
+    fn ticket(&self, session: SessionId, user: &UserId) -> QueueTicket {
+        QueueTicket {
+            id: self.id,
+            session,
+            user: user.clone(),
+            state: self.state,
+            pre_queue: self.pre_queue,
+            seq: self.seq(),
+            joined_at: self.joined_at,
+            admitted_at: self.admitted_at,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+#[derive(Debug)]
 pub(super) struct QueueState {
+    session: SessionId,
     /// Each user's latest ticket.
-    tickets: HashMap<UserId, QueueTicket>,
+    /// Sharded: grows without a stop-the-world copy at a million users.
+    tickets: ShardedMap<UserId, Kept>,
     /// Undrawn pre-queue, in join order.
     pre_queue: Vec<UserId>,
     draw: Option<PreQueueDraw>,
@@ -48,9 +97,24 @@ fn seq_index(seq: u64) -> usize {
 }
 
 impl QueueState {
+    /// An empty queue of `session`.
+    pub(super) fn new(session: SessionId) -> Self {
+        Self {
+            session,
+            tickets: ShardedMap::default(),
+            pre_queue: Vec::new(),
+            draw: None,
+            next_seq: 0,
+            line: BTreeMap::new(),
+            ranks: Fenwick::default(),
+            active: BTreeSet::new(),
+            admissions: VecDeque::new(),
+        }
+    }
+
     /// The place in line of the user's latest ticket, if it has one.
     pub(super) fn line_of(&self, user: &UserId) -> Option<u64> {
-        self.tickets.get(user).and_then(|t| t.seq)
+        self.tickets.get(user).and_then(Kept::seq)
     }
 
     /// Whether the pre-queue was drawn.
@@ -131,7 +195,7 @@ impl QueueState {
         for user in &d.order {
             let seq = self.enqueue(user);
             if let Some(t) = self.tickets.get_mut(user) {
-                t.seq = Some(seq);
+                t.seq = seq;
             }
         }
         self.draw = Some(d.clone());
@@ -151,7 +215,7 @@ impl QueueState {
         if let Some(t) = self.tickets.get(&req.user)
             && t.state_at(req.now).is_live()
         {
-            return Ok(t.clone());
+            return Ok(t.ticket(self.session, &req.user));
         }
         if let Some(cap) = req.max_waiting
             && self.waiting() >= u64::from(cap)
@@ -168,17 +232,16 @@ impl QueueState {
         } else {
             Some(self.enqueue(&req.user))
         };
-        let ticket = QueueTicket {
+        let kept = Kept {
             id: TicketId::new_at(req.now),
-            session: req.session,
-            user: req.user.clone(),
-            state: TicketState::Waiting,
-            pre_queue,
-            seq,
+            seq: seq.unwrap_or(NO_SEQ),
             joined_at: req.now,
             admitted_at: None,
             expires_at: None,
+            state: TicketState::Waiting,
+            pre_queue,
         };
+        let ticket = kept.ticket(req.session, &req.user);
         changes.push(TicketChange {
             ticket: ticket.id,
             user: req.user.clone(),
@@ -190,7 +253,7 @@ impl QueueState {
                 "joined"
             },
         });
-        self.tickets.insert(req.user.clone(), ticket.clone());
+        self.tickets.insert(req.user.clone(), kept);
         Ok(ticket)
     }
 
@@ -206,7 +269,7 @@ impl QueueState {
             .tickets
             .get(user)
             .ok_or_else(|| Error::not_found("queue ticket", user))?
-            .clone();
+            .ticket(self.session, user);
         let position = match ticket.seq {
             Some(seq) if ticket.state_at(now) == TicketState::Waiting => {
                 u64::try_from(self.ranks.prefix(seq_index(seq))).ok()
@@ -269,6 +332,7 @@ impl QueueState {
             t.expires_at = Some(expires_at);
             self.active.insert((expires_at, user.clone()));
             self.admissions.push_back(now);
+            admitted.push(t.ticket(self.session, &user));
             changes.push(TicketChange {
                 ticket: t.id,
                 user,
@@ -276,7 +340,6 @@ impl QueueState {
                 to: TicketState::Active,
                 reason: "admitted",
             });
-            admitted.push(t.clone());
         }
         let limit = if n == waiting && n > 0 {
             AdmissionLimit::Empty
@@ -299,8 +362,8 @@ impl QueueState {
             .ok_or_else(|| Error::not_found("queue ticket", user))?;
         let from = t.state;
         match from {
-            TicketState::Left => return Ok(t.clone()),
-            TicketState::Waiting => match t.seq {
+            TicketState::Left => return Ok(t.ticket(self.session, user)),
+            TicketState::Waiting => match t.seq() {
                 Some(seq) => {
                     self.line.remove(&seq);
                     self.ranks.add(seq_index(seq), -1);
@@ -322,7 +385,7 @@ impl QueueState {
             to: TicketState::Left,
             reason: "left the queue",
         });
-        Ok(t.clone())
+        Ok(t.ticket(self.session, user))
     }
 
     /// The user's ACTIVE, unexpired ticket, or why there is none.

@@ -13,8 +13,8 @@ use super::queue_state::QueueState;
 use super::stock::Stock;
 use super::user_index::UserIndex;
 use crate::clock::Timestamp;
-use crate::ids::{AuditId, HoldId, UserId};
-use crate::model::audit::{Actor, AuditRecord, Subject};
+use crate::ids::{HoldId, UserId};
+use crate::model::audit::{Actor, Subject};
 use crate::model::change::{Change, ChangeKind, FeedRetention};
 use crate::model::counts::{GradeStateCounts, SessionCounts};
 use crate::model::hold::{Hold, HoldState};
@@ -38,8 +38,6 @@ pub(super) struct SessionState {
     pub(super) audit: AuditLog,
     /// Check-in marks of the holds that have any.
     pub(super) check_ins: HashMap<HoldId, super::check_in::Marks>,
-    /// Records written so far (numbers the audit ids).
-    audited: u64,
     /// The latest record's instant: records never go back in time.
     last_at: Timestamp,
     pub(super) feed: Feed,
@@ -66,7 +64,6 @@ pub(super) struct Audit<'a> {
 impl SessionState {
     pub(super) fn new(session: Session, retention: FeedRetention, users: Arc<UserIndex>) -> Self {
         Self {
-            audited: 0,
             last_at: Timestamp::from_millis(i64::MIN),
             feed: Feed::new(retention),
             counts: Counts::default(),
@@ -74,14 +71,14 @@ impl SessionState {
             users,
             switch: SaleSwitch::default(),
             stock: Stock::new(&session.inventory),
+            audit: AuditLog::new(session.id),
+            queue: QueueState::new(session.id),
             session,
             holds: HashMap::default(),
             holds_by_user: HashMap::default(),
             expiry: BTreeSet::new(),
             paying: BTreeSet::new(),
-            queue: QueueState::default(),
             policy: None,
-            audit: AuditLog::default(),
             check_ins: HashMap::default(),
         }
     }
@@ -95,7 +92,6 @@ impl SessionState {
     pub(super) fn record(&mut self, mut a: Audit<'_>) -> Timestamp {
         a.at = a.at.max(self.last_at);
         self.last_at = a.at;
-        self.audited += 1;
         self.users.add_session(a.owner, self.session.id);
         if let Subject::Hold(id) = a.subject {
             self.count_hold_change(id, a.from, a.to);
@@ -110,18 +106,7 @@ impl SessionState {
                 self.note_stock(a.at);
             }
         }
-        self.audit.append(AuditRecord {
-            id: AuditId::sequenced(a.at, self.audited, self.session.id),
-            at: a.at,
-            session: self.session.id,
-            subject: a.subject,
-            owner: a.owner.clone(),
-            actor: a.actor.clone(),
-            from: a.from.map(str::to_owned),
-            to: a.to.to_owned(),
-            reason: a.reason.to_owned(),
-            correlation_id: a.correlation_id.map(str::to_owned),
-        });
+        self.audit.append(&a);
         a.at
     }
 }
