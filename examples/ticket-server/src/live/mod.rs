@@ -9,9 +9,15 @@
 //! |---|---|
 //! | [`session`] | a session's follower task and the state it shares with watchers |
 //! | [`line`] | the exact in-memory copy of a waiting line |
-//! //! | [`users`] | per-user channels for `GET /api/me/events` |
+//! | [`users`] | per-user channels for `GET /api/me/events` |
 //! | [`cursor`] | the resume cursor (event id) of `GET /api/me/events` |
 //! | [`catalogue`] | the sessions followed for users' streams, read every few seconds |
+//!
+//! **Stock reads.** The follower of a session also keeps the last stock snapshot read for
+//! `GET /api/sessions/{id}` ([`Live::session_stock`]): served from memory until a change that
+//! moves stock (a hold's change, the sale switch, a capacity change) is applied or this
+//! process writes the session's stock itself ([`Live::stock_moved`]), and only while the
+//! follower completed a feed read that started at most [`session::STOCK_MAX_LAG`] ago.
 //!
 //! Sessions followed: every *live* session (from its sales' opening until a day after its
 //! performance, see [`catalogue::is_live`]) for the users' streams, and any other session
@@ -34,7 +40,7 @@ use ticket_core::{Clock, SessionId, Stores};
 use tokio::sync::watch;
 
 use self::catalogue::Catalogue;
-use self::session::{SessionLive, StartAt};
+use self::session::{SessionLive, StartAt, StockSnapshot};
 use self::users::UserHub;
 
 /// How the live state is kept.
@@ -47,15 +53,20 @@ pub struct LiveConfig {
     pub publish_gap: Duration,
     /// How often the catalogue of live sessions is read.
     pub catalogue_every: Duration,
+    /// Whether stock snapshots are kept for followed sessions ([`Live::session_stock`]);
+    /// off, every stock read goes to the store.
+    pub stock_cache: bool,
 }
 
 impl Default for LiveConfig {
-    /// Figures every 500 ms, watchers woken at most every 100 ms, the catalogue every 5 s.
+    /// Figures every 500 ms, watchers woken at most every 100 ms, the catalogue every 5 s,
+    /// stock snapshots kept.
     fn default() -> Self {
         Self {
             tick: Duration::from_millis(500),
             publish_gap: Duration::from_millis(100),
             catalogue_every: Duration::from_secs(5),
+            stock_cache: true,
         }
     }
 }
@@ -66,6 +77,8 @@ pub struct Counters {
     feed_reads: AtomicU64,
     store_reads: AtomicU64,
     publishes: AtomicU64,
+    stock_hits: AtomicU64,
+    stock_reads: AtomicU64,
 }
 
 impl Counters {
@@ -90,6 +103,14 @@ impl Counters {
     pub fn publishes(&self) -> u64 {
         self.publishes.load(Ordering::Relaxed)
     }
+    /// Stock reads ([`Live::session_stock`]) answered from the cached snapshot.
+    pub fn stock_hits(&self) -> u64 {
+        self.stock_hits.load(Ordering::Relaxed)
+    }
+    /// Stock reads ([`Live::session_stock`]) that read the store (two calls each).
+    pub fn stock_reads(&self) -> u64 {
+        self.stock_reads.load(Ordering::Relaxed)
+    }
 }
 
 /// The live state of this process. Cheap to share (`Arc`).
@@ -108,6 +129,8 @@ pub struct Live {
     /// Sale switches of sessions without a follower here, read at most once per
     /// [`SWITCH_MAX_AGE`] (see [`Live::sale_switch`]).
     switches: Mutex<HashMap<SessionId, (SaleSwitch, std::time::Instant)>>,
+    /// The origin of the followers' freshness instants ([`Live::micros`]).
+    epoch: std::time::Instant,
 }
 
 /// How long a sale switch read for a session nobody follows here is trusted.
@@ -144,7 +167,62 @@ impl Live {
             ready: watch::Sender::new(false),
             counters: Counters::default(),
             switches: Mutex::new(HashMap::new()),
+            epoch: std::time::Instant::now(),
         })
+    }
+
+    /// Microseconds since this hub was made (the followers' freshness clock).
+    fn micros(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// What `GET /api/sessions/{id}` answers from: `session`'s definition (current plan)
+    /// and counters. From this process's cached snapshot when `session` is followed here
+    /// and the snapshot is still valid (see [`SessionLive::cached_stock`]); otherwise read
+    /// from the store (the session, then its snapshot: two calls) and, when followed, kept
+    /// for the next reads.
+    ///
+    /// Freshness: the answer reflects every change committed before the read minus
+    /// [`session::STOCK_MAX_LAG`], every change the follower has been delivered (the feed
+    /// wakes it at each change: typically a few milliseconds behind the store), and every
+    /// write this process reported through [`Live::stock_moved`] before the read.
+    pub async fn session_stock(
+        &self,
+        session: SessionId,
+    ) -> ticket_core::Result<Arc<StockSnapshot>> {
+        let followed = if self.config.stock_cache {
+            self.sessions.lock().get(&session).cloned()
+        } else {
+            None
+        };
+        let now = self.micros();
+        if let Some(snap) = followed.as_ref().and_then(|l| l.cached_stock(now)) {
+            self.counters.stock_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(snap);
+        }
+        let ticket = followed
+            .as_ref()
+            .and_then(|l| l.stock_ticket(now).map(|t| (l, t)));
+        self.counters.stock_reads.fetch_add(1, Ordering::Relaxed);
+        let inventory = &self.stores.inventory;
+        let definition = inventory.session(session).await?;
+        let snapshot = inventory.snapshot(session).await?;
+        let snap = Arc::new(StockSnapshot {
+            session: definition,
+            snapshot,
+        });
+        if let Some((live, ticket)) = ticket {
+            live.keep_stock(ticket, Arc::clone(&snap));
+        }
+        Ok(snap)
+    }
+
+    /// This process just wrote `session`'s stock (a hold made, released or paid, the sale
+    /// switch moved): its cached snapshot is void at once, before the feed tells.
+    pub fn stock_moved(&self, session: SessionId) {
+        if let Some(live) = self.sessions.lock().get(&session) {
+            live.stock_moved();
+        }
     }
 
     /// Starts following every live session (once; later calls do nothing): the catalogue
@@ -214,6 +292,7 @@ impl Live {
     pub fn note_sale_switch(&self, session: SessionId, switch: SaleSwitch) {
         if let Some(live) = self.sessions.lock().get(&session) {
             live.note_sale(switch.clone());
+            live.stock_moved();
         }
         self.switches
             .lock()

@@ -6,13 +6,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::RwLock;
 use ticket_core::model::change::{Change, ChangeKind};
+use ticket_core::model::inventory::InventorySnapshot;
 use ticket_core::model::page::MAX_PAGE_LIMIT;
 use ticket_core::model::queue::{QueueFigures, QueueTicket, QueueView, TicketState};
 use ticket_core::model::sale::{SaleState, SaleSwitch};
+use ticket_core::model::session::Session;
 use ticket_core::{Error, Refusal, SessionId, TicketId, Timestamp};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
@@ -66,6 +69,37 @@ pub enum Derived {
     NotYet,
 }
 
+/// What `GET /api/sessions/{id}` answers from, as read from the store at one instant: the
+/// session (its current plan) and its counters.
+#[derive(Debug, Clone)]
+pub struct StockSnapshot {
+    /// The session, with its current plan.
+    pub session: Session,
+    /// Its counters (and seats), read by one store call.
+    pub snapshot: InventorySnapshot,
+}
+
+/// The longest a follower may go without completing a feed read for its cached stock
+/// snapshot to be served ([`SessionLive::cached_stock`]): past it (a follower stuck on a slow
+/// or failing store, or stopped), reads go to the store. An idle follower reads the feed at
+/// least every [`IDLE_WAIT`] (and at once when a change is signalled), so a healthy one
+/// always qualifies.
+pub const STOCK_MAX_LAG: Duration = Duration::from_secs(2);
+
+/// A session's cached stock snapshot, kept valid by the follower (see
+/// [`SessionLive::cached_stock`]).
+#[derive(Debug, Default)]
+struct StockCache {
+    /// Moves with every applied change that can move the snapshot (holds, sale switch,
+    /// capacity, a resync after the feed was pruned) and with this process's own writes.
+    version: AtomicU64,
+    /// When the follower's last completed feed read *started*, in µs after the hub's
+    /// epoch (+1, so 0 means: the follower has not read the feed's head yet, or stopped).
+    fresh_at: AtomicU64,
+    /// The snapshot and the version it was read at.
+    entry: RwLock<Option<(u64, Arc<StockSnapshot>)>>,
+}
+
 /// One session's live state.
 #[derive(Debug)]
 pub struct SessionLive {
@@ -74,6 +108,7 @@ pub struct SessionLive {
     shared: RwLock<Shared>,
     version: watch::Sender<u64>,
     wake: Notify,
+    stock: StockCache,
 }
 
 impl SessionLive {
@@ -83,7 +118,62 @@ impl SessionLive {
             shared: RwLock::new(Shared::default()),
             version: watch::Sender::new(0),
             wake: Notify::new(),
+            stock: StockCache::default(),
         }
+    }
+
+    /// The cached stock snapshot, if it may be served at `now` (µs after the hub's epoch):
+    /// it was read from the store after the follower had applied every change that moves
+    /// stock up to then and none arrived since (`version` unchanged), and the follower
+    /// completed a feed read that started at most [`STOCK_MAX_LAG`] ago. So the snapshot
+    /// reflects every change committed before `now − STOCK_MAX_LAG`, and every change the
+    /// follower has been delivered.
+    pub fn cached_stock(&self, now: u64) -> Option<Arc<StockSnapshot>> {
+        if !self.stock_fresh(now) {
+            return None;
+        }
+        let version = self.stock.version.load(Ordering::Acquire);
+        match &*self.stock.entry.read() {
+            Some((v, snap)) if *v == version => Some(Arc::clone(snap)),
+            _ => None,
+        }
+    }
+
+    /// The version a store read starting now would be cached under, if the follower is
+    /// fresh enough for it to be (see [`SessionLive::cached_stock`]). Taken *before* the
+    /// store read: a change applied during the read moves the version and voids the entry.
+    pub fn stock_ticket(&self, now: u64) -> Option<u64> {
+        self.stock_fresh(now)
+            .then(|| self.stock.version.load(Ordering::Acquire))
+    }
+
+    /// Caches `snap`, read from the store after [`SessionLive::stock_ticket`] gave `ticket`.
+    pub fn keep_stock(&self, ticket: u64, snap: Arc<StockSnapshot>) {
+        let mut entry = self.stock.entry.write();
+        // Only if nothing moved since the ticket (a later fill may have come first).
+        if self.stock.version.load(Ordering::Acquire) == ticket {
+            *entry = Some((ticket, snap));
+        }
+    }
+
+    /// The stock may have moved (a change applied, or this process wrote): the cached
+    /// snapshot is void.
+    pub(super) fn stock_moved(&self) {
+        self.stock.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn stock_fresh(&self, now: u64) -> bool {
+        let at = self.stock.fresh_at.load(Ordering::Acquire);
+        let max = u64::try_from(STOCK_MAX_LAG.as_micros()).unwrap_or(u64::MAX);
+        at != 0 && now.saturating_sub(at - 1) <= max
+    }
+
+    /// The follower completed a feed read that started at `started` (µs after the hub's
+    /// epoch); `None`: it stopped (nothing cached here is served any more).
+    fn set_fresh(&self, started: Option<u64>) {
+        self.stock
+            .fresh_at
+            .store(started.map_or(0, |s| s + 1), Ordering::Release);
     }
 
     /// A receiver that changes whenever the shared state does (at most once per publish gap).
@@ -188,6 +278,10 @@ const RETRY: Duration = Duration::from_secs(1);
 /// The follower task of `me`.
 pub(super) async fn follow(me: Arc<SessionLive>, hub: Arc<Live>, start: StartAt) {
     let session = me.session;
+    // Stock snapshots are cached only while this task runs: whatever way it ends, reads go
+    // to the store after.
+    let _stopped = Stopped(Arc::clone(&me));
+    let head_started = hub.micros();
     let mut cursor = loop {
         match start_cursor(&hub, session, start).await {
             Ok(c) => break c,
@@ -218,6 +312,11 @@ pub(super) async fn follow(me: Arc<SessionLive>, hub: Arc<Live>, start: StartAt)
         let mut shared = me.shared.write();
         shared.cursor = cursor;
         shared.sale = Some(sale);
+    }
+    // From the head on, every change is applied here: a store read after this reflects all
+    // changes up to the head (with `StartAt::Beginning` the first read below applies them).
+    if start == StartAt::Head {
+        me.set_fresh(Some(head_started));
     }
     hub.users.started(session, cursor);
     let tick = hub.config.tick;
@@ -299,8 +398,12 @@ pub(super) async fn follow(me: Arc<SessionLive>, hub: Arc<Live>, start: StartAt)
             }
             () = me.wake.notified() => {}
         }
+        let read_started = hub.micros();
         match read_changes(&me, &hub, &mut cursor).await {
-            Ok(changed) => dirty |= changed,
+            Ok(changed) => {
+                dirty |= changed;
+                me.set_fresh(Some(read_started));
+            }
             Err(e) => {
                 tracing::warn!(%session, "live: reading changes failed: {e}");
                 tokio::time::sleep(RETRY).await;
@@ -395,6 +498,8 @@ async fn read_changes(me: &SessionLive, hub: &Live, cursor: &mut u64) -> ticket_
                 tracing::warn!(%session, first_kept, "live: fell behind the feed's retention; reloading");
                 *cursor = first_kept.saturating_sub(1);
                 me.shared.write().cursor = *cursor;
+                // Changes were missed: whatever was cached may be stale.
+                me.stock_moved();
                 hub.users.resync(session, *cursor);
                 reload = true;
                 continue;
@@ -412,6 +517,9 @@ async fn read_changes(me: &SessionLive, hub: &Live, cursor: &mut u64) -> ticket_
             }
             shared.cursor = last;
         }
+        if page.changes.iter().any(|c| moves_stock(c.kind)) {
+            me.stock_moved();
+        }
         hub.users.dispatch(session, &page.changes, last);
         *cursor = last;
         if page.changes.len() < MAX_PAGE_LIMIT {
@@ -426,6 +534,29 @@ async fn read_changes(me: &SessionLive, hub: &Live, cursor: &mut u64) -> ticket_
         changed = true;
     }
     Ok(changed)
+}
+
+/// Ends the caching of a follower's stock snapshots when its task ends.
+struct Stopped(Arc<SessionLive>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        self.0.set_fresh(None);
+    }
+}
+
+/// Whether a change of `kind` can move what `GET /api/sessions/{id}` answers (stock,
+/// sale switch, plan): everything but the queue's own changes.
+pub fn moves_stock(kind: ChangeKind) -> bool {
+    !matches!(
+        kind,
+        ChangeKind::Joined
+            | ChangeKind::Admitted
+            | ChangeKind::AdmissionExpired
+            | ChangeKind::AdmissionUsed
+            | ChangeKind::Left
+            | ChangeKind::QueueDrawn
+    )
 }
 
 /// The switch a sale change moved to, if `kind` is one.
@@ -474,5 +605,85 @@ fn apply(shared: &mut Shared, c: &Change) -> bool {
         },
         ChangeKind::SoldOut | ChangeKind::QueueDrawn => true,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ticket_core::model::inventory::{Grade, GradeStock, InventoryPlan};
+    use ticket_core::model::money::{Currency, Money};
+    use ticket_core::model::session::SalesWindow;
+    use ticket_core::{EventId, Timestamp};
+
+    use super::*;
+
+    fn snap(id: SessionId) -> Arc<StockSnapshot> {
+        let at = Timestamp::from_millis(1_700_000_000_000);
+        Arc::new(StockSnapshot {
+            session: Session {
+                id,
+                event_id: EventId::new_at(at),
+                starts_at: at.plus(Duration::from_secs(3_600)),
+                sales: SalesWindow {
+                    open_at: at,
+                    close_at: at.plus(Duration::from_secs(60)),
+                },
+                inventory: InventoryPlan::General {
+                    grades: vec![GradeStock {
+                        grade: Grade::new("GA").expect("grade"),
+                        capacity: 1,
+                        price: Money::new(1, Currency::new("KRW").expect("currency"))
+                            .expect("price"),
+                    }],
+                },
+            },
+            snapshot: InventorySnapshot {
+                grades: Vec::new(),
+                seats: Vec::new(),
+            },
+        })
+    }
+
+    const SEC: u64 = 1_000_000;
+
+    #[test]
+    fn a_snapshot_is_served_only_while_nothing_moved_and_the_follower_is_fresh() {
+        let id = SessionId::new_at(Timestamp::from_millis(1_700_000_000_000));
+        let live = SessionLive::new(id);
+        // Before the follower read the feed's head: nothing is cached.
+        assert_eq!(live.stock_ticket(0), None);
+        live.set_fresh(Some(10 * SEC));
+        let ticket = live.stock_ticket(10 * SEC).expect("fresh");
+        live.keep_stock(ticket, snap(id));
+        assert!(live.cached_stock(11 * SEC).is_some());
+        // The follower's last completed read started more than the bound ago: not served.
+        assert!(live.cached_stock(13 * SEC).is_none());
+        live.set_fresh(Some(13 * SEC));
+        assert!(live.cached_stock(13 * SEC).is_some());
+        // A change moved the stock: void, and a read that started before it is not kept.
+        let stale = live.stock_ticket(13 * SEC).expect("fresh");
+        live.stock_moved();
+        assert!(live.cached_stock(13 * SEC).is_none());
+        live.keep_stock(stale, snap(id));
+        assert!(live.cached_stock(13 * SEC).is_none());
+        let ticket = live.stock_ticket(13 * SEC).expect("fresh");
+        live.keep_stock(ticket, snap(id));
+        assert!(live.cached_stock(13 * SEC).is_some());
+        // The follower stopped: never served again.
+        live.set_fresh(None);
+        assert!(live.cached_stock(13 * SEC).is_none());
+        assert_eq!(live.stock_ticket(13 * SEC), None);
+    }
+
+    #[test]
+    fn only_queue_changes_leave_the_stock_alone() {
+        assert!(moves_stock(ChangeKind::HoldCreated));
+        assert!(moves_stock(ChangeKind::HoldExpired));
+        assert!(moves_stock(ChangeKind::SalePaused));
+        assert!(moves_stock(ChangeKind::CapacityChanged));
+        assert!(!moves_stock(ChangeKind::Joined));
+        assert!(!moves_stock(ChangeKind::Admitted));
     }
 }

@@ -257,7 +257,10 @@ impl AppState {
         let live = crate::live::Live::new(
             rush.stores().clone(),
             clock.clone(),
-            crate::live::LiveConfig::default(),
+            crate::live::LiveConfig {
+                stock_cache: !config.no_stock_cache,
+                ..crate::live::LiveConfig::default()
+            },
         );
         let process_id = format!("ticket-server-{}", uuid::Uuid::now_v7());
         let inbox = connect_inbox(&config).await?;

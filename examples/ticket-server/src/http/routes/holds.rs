@@ -237,6 +237,8 @@ async fn create_hold(
         selection,
     };
     let hold = state.rush.holds.hold(cmd, Some(&key)).await?;
+    // The next stock read here shows it, without waiting for the change feed.
+    state.live.stock_moved(session);
     Ok((StatusCode::CREATED, Json(HoldAnswer::from(&hold))))
 }
 
@@ -291,6 +293,7 @@ async fn release_hold(
 ) -> Result<impl IntoResponse, ApiError> {
     let id: HoldId = path_id(&id)?;
     let hold = state.rush.holds.release(id, &user_of(&me)?).await?;
+    state.live.stock_moved(hold.session);
     Ok(Json(HoldAnswer::from(&hold)))
 }
 
@@ -607,6 +610,9 @@ async fn checkout(
             Ok::<_, Error>(checkout_answer(&state, started).await)
         })
         .await?;
+    if let Ok(session) = answer.hold.session_id.parse::<SessionId>() {
+        state.live.stock_moved(session);
+    }
     Ok(Json(answer))
 }
 

@@ -96,6 +96,10 @@ pub struct Config {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "LOG_JSON")]
     pub log_json: bool,
+    /// Read `GET /api/sessions/{id}` from the store every time instead of from this
+    /// process's snapshot kept by the change feed (`live::Live::session_stock`).
+    #[arg(long, env = "NO_STOCK_CACHE")]
+    pub no_stock_cache: bool,
     /// Origins allowed by CORS (comma-separated); none allows same-origin only; `*` alone
     /// allows every origin, without credentials.
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]

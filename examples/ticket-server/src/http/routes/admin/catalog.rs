@@ -57,6 +57,8 @@ pub(crate) async fn create_event(
     let now = state.clock.now();
     let event = build_event(&req, now)?;
     catalog::publish_event(&state.rush, &event).await?;
+    // Follow its live sessions now rather than at the next catalogue read.
+    state.live.refresh_soon();
     Ok((
         StatusCode::CREATED,
         Json(event_view(&event, now, &Default::default())),

@@ -647,6 +647,7 @@ pub(crate) async fn change_capacity(
             Ok::<_, Error>(CapacityAnswer::from(&out))
         })
         .await?;
+    state.live.stock_moved(session);
     tracing::info!(admin = %admin.id, %session, capacity = answer.capacity, "capacity changed");
     Ok(Json(answer))
 }

@@ -166,6 +166,16 @@ pub(crate) async fn switches_of(
 
 /// `GET /api/sessions/{id}`: the session and its live counters per grade (one consistent
 /// snapshot).
+///
+/// For a session this server process follows (every session from a week before its sales
+/// open until a day after its performance), the snapshot comes from memory, kept by the
+/// session's change feed: no store call until the stock or the sale switch moves.
+/// **Freshness:** the answer reflects every change the feed has delivered to this process
+/// (typically a few milliseconds after it was made, on any process), every hold, release,
+/// checkout, sale switch or capacity change made through this process before the request,
+/// and in any case every change made more than 2 seconds before it: a process whose feed
+/// follower has not completed a read for that long, or has stopped, reads the store.
+/// Other sessions are read from the store.
 #[utoipa::path(
     get,
     path = "/api/sessions/{id}",
@@ -184,9 +194,9 @@ pub(crate) async fn get_session(
     Path(id): Path<String>,
 ) -> Result<Json<SessionStock>, ApiError> {
     let id: SessionId = path_id(&id)?;
-    let inventory = &state.rush.stores().inventory;
-    let session = inventory.session(id).await?;
-    let snapshot = inventory.snapshot(id).await?;
+    // From this process's snapshot when it is valid (see above), else from the store.
+    let stock = state.live.session_stock(id).await?;
+    let (session, snapshot) = (&stock.session, &stock.snapshot);
     let plan = grade_plan(&session.inventory);
     let grades = snapshot
         .grades
@@ -214,7 +224,7 @@ pub(crate) async fn get_session(
             .live
             .sale_switch(session.id)
             .await?
-            .status(&session, state.clock.now())
+            .status(session, state.clock.now())
             .into(),
         kind: kind(&session.inventory),
         grades,
