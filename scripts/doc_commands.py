@@ -271,6 +271,10 @@ def exercise(command: str, following: list[str]):
         quiet = subprocess.DEVNULL if "--json" in words else None
         run(["cargo", "run", "-p", "rush", "--"] + shrink(words[1:]), env=env, stdout=quiet)
         return f"run in debug with --users ≤ {SMALL_USERS}, --units ≤ {SMALL_UNITS}"
+    if words[0] == "bench/all.sh":
+        with tempfile.TemporaryDirectory() as scratch:
+            run([str(ROOT / words[0])] + words[1:], env={**env, "BENCH_SMALL": "1", "OUT": scratch}, timeout=1800)
+        return "run with BENCH_SMALL=1 (debug builds, tiny sizes, one round, cargo bench sections skipped)"
     if words[0] == "examples/rush/http-rush.sh":
         with tempfile.TemporaryDirectory() as scratch:
             args = [str(Path(scratch) / Path(a).name) if a.endswith((".svg", ".json")) else a for a in shrink(words[1:])]
