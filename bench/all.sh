@@ -64,6 +64,8 @@ trap raw_cleanup EXIT
 median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) {print "nan"} else if (NR%2) {print v[(NR+1)/2]} else {print (v[NR/2]+v[NR/2+1])/2}}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b+0==0) print "nan"; else printf "%.2f", a/b}'; }
 load() { cut -d' ' -f1 /proc/loadavg; }
+# A number with two decimals ("nan" stays).
+fmt() { awk -v v="$1" 'BEGIN {if (v=="nan" || v=="null" || v=="") print "nan"; else printf "%.2f", v}'; }
 # summary <measure> <target> <measured> <met: yes|no|—>
 row() { printf '| %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4" | tee -a "$SUMMARY"; }
 meets() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN {if (v=="nan") {print "no"} else if (op==">=") {print (v>=t)?"yes":"no"} else {print (v<t)?"yes":"no"}}'; }
@@ -147,7 +149,7 @@ redis_rush() {
     ratios+=("$(ratio "$ours" "$raw")")
     echo "redis_rush round $i: $ours calls/s, raw $raw/s, load $(load)" >>"$OUT/rounds.txt"
   done
-  local m; m=$(printf '%s\n' "${ratios[@]}" | median)
+  local m; m=$(fmt "$(printf '%s\n' "${ratios[@]}" | median)")
   row "Redis whole-flow rush, calls/s ÷ raw EVALSHA cond-decr (64)" "≥ 0.8 ×" "$m × (${ratios[*]}; counters $bad; load $(load))" "$(meets "$m" 0.8 '>=')"
 }
 
@@ -163,7 +165,7 @@ pg_rush() {
     ratios+=("$(ratio "$ours" "$raw")")
     echo "pg_rush round $i: $ours calls/s, pgbench hold_cte hot $raw tps, load $(load)" >>"$OUT/rounds.txt"
   done
-  local m; m=$(printf '%s\n' "${ratios[@]}" | median)
+  local m; m=$(fmt "$(printf '%s\n' "${ratios[@]}" | median)")
   row "PostgreSQL whole-flow rush ÷ pgbench hold_cte hot row (32)" "≥ 3 ×" "$m × (${ratios[*]}; counters $bad; load $(load))" "$(meets "$m" 3 '>=')"
 }
 
@@ -196,13 +198,14 @@ memory_rush() {
     f=$OUT/memory_rush_$i.json
     /usr/bin/time -f '%M' -o "$OUT/memory_rush_$i.rss" "$BIN/rush" --users "${MEMORY_USERS:-1000000}" \
       --units "${MEMORY_UNITS:-50000}" --store memory --sim-clock --json >"$f" 2>"$OUT/memory_rush_$i.err"
-    walls+=("$(jq '.stages.total_s' "$f")")
+    walls+=("$(fmt "$(jq '.stages.total_s' "$f")")")
     rss+=("$(awk '{printf "%.0f", $1/1024}' "$OUT/memory_rush_$i.rss")")
     echo "memory_rush round $i: ${walls[-1]} s, ${rss[-1]} MiB, max join $(jq '[.ops[] | select(.op == "join") | .max_us] | max' "$f") µs, counters $(rush_bad "$f")" >>"$OUT/rounds.txt"
   done
-  local w r; w=$(printf '%s\n' "${walls[@]}" | median); r=$(printf '%s\n' "${rss[@]}" | median)
-  row "memory rush 1 000 000 users / 50 000 units, wall" "< 3 s" "$w s (${walls[*]}; load $(load))" "$(meets "$w" 3 '<')"
-  row "memory rush 1 000 000 users / 50 000 units, peak resident" "< 1 GB" "$r MiB (${rss[*]})" "$(meets "$r" 954 '<')"
+  local w r; w=$(fmt "$(printf '%s\n' "${walls[@]}" | median)"); r=$(printf '%s\n' "${rss[@]}" | median)
+  local size="${MEMORY_USERS:-1000000} users / ${MEMORY_UNITS:-50000} units"
+  row "memory rush $size, wall" "< 3 s" "$w s (${walls[*]}; load $(load))" "$(meets "$w" 3 '<')"
+  row "memory rush $size, peak resident" "< 1 GB" "$r MiB (${rss[*]})" "$(meets "$r" 954 '<')"
 }
 
 http() {
@@ -219,15 +222,15 @@ http() {
     f=$OUT/http_$i.json
     "$BIN/rush-http-bench" --url "http://127.0.0.1:$port" --jwt-secret "$secret" --clients 64 \
       --duration-secs "${HTTP_SECS:-10}" --warmup-secs 2 --json >"$f" 2>"$OUT/http_$i.err" || true
-    reads+=("$(jq -r '[.results[] | select(.scenario == "read") | .ratio_to_ping] | first // "nan"' "$f")")
-    holds+=("$(jq -r '[.results[] | select(.scenario == "hold") | .ratio_to_ping] | first // "nan"' "$f")")
-    p99s+=("$(jq -r '[.results[] | select(.scenario == "hold") | .p99_ms] | first // "nan"' "$f")")
+    reads+=("$(fmt "$(jq -r '[.results[] | select(.scenario == "read") | .ratio_to_ping] | first // "nan"' "$f")")")
+    holds+=("$(fmt "$(jq -r '[.results[] | select(.scenario == "hold") | .ratio_to_ping] | first // "nan"' "$f")")")
+    p99s+=("$(fmt "$(jq -r '[.results[] | select(.scenario == "hold") | .p99_ms] | first // "nan"' "$f")")")
   done
   kill -INT "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" --scan --pattern "$ns*" | xargs -r -n 500 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" unlink >/dev/null
   local r h p
-  r=$(printf '%s\n' "${reads[@]}" | median); h=$(printf '%s\n' "${holds[@]}" | median); p=$(printf '%s\n' "${p99s[@]}" | median)
+  r=$(fmt "$(printf '%s\n' "${reads[@]}" | median)"); h=$(fmt "$(printf '%s\n' "${holds[@]}" | median)"); p=$(fmt "$(printf '%s\n' "${p99s[@]}" | median)")
   row "HTTP GET /api/sessions/{id} ÷ ping, 64 clients, Redis" "≥ 0.5 ×" "$r × (${reads[*]}; load $(load))" "$(meets "$r" 0.5 '>=')"
   row "HTTP hold ÷ ping, 64 clients, Redis" "≥ 0.25 ×" "$h × (${holds[*]})" "$(meets "$h" 0.25 '>=')"
   row "HTTP hold p99, 64 clients, Redis" "< 25 ms" "$p ms (${p99s[*]})" "$(meets "$p" 25 '<')"
