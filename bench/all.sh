@@ -101,7 +101,7 @@ SQL
   PGOPTIONS="-c search_path=$schema" PGSSLMODE=disable pgbench -n -M prepared -c "$clients" \
     -j 2 -T "${PG_SECS:-10}" -D nrows="$rows" -f ticket-store-pg/benches/pgbench/hold_cte.sql \
     "$DATABASE_URL" 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | tail -1
-  psql "$DATABASE_URL" -qXc "DROP SCHEMA $schema CASCADE" >/dev/null
+  PGOPTIONS="-c client_min_messages=warning" psql "$DATABASE_URL" -qXc "DROP SCHEMA $schema CASCADE" >/dev/null
 }
 
 # Library calls per second of a rush report (join and sale phases; the sandbox's own
