@@ -137,36 +137,36 @@ redis_hold() {
   row "Redis hold bench, 64 tasks ÷ raw EVALSHA cond-decr" "≥ 1.0 ×" "$r × ($line; load $(load))" "$(meets "$r" 1.0 '>=')"
 }
 
-redis_rush() {
+# rush_vs_raw <section> <label> <target ratio> <store> <users> <units> <workers> <raw
+# command…>: ROUNDS rounds of the whole-flow rush, each followed by the raw baseline (ops/s
+# or TPS); logs each round and adds the summary row (median ratio, each round's ratio, the
+# summed correctness counters).
+rush_vs_raw() {
+  local section=$1 label=$2 target=$3 store=$4 users=$5 units=$6 workers=$7
+  shift 7
   local i ratios=() f ours raw bad=0
   for i in $(seq 1 "$ROUNDS"); do
-    f=$OUT/redis_rush_$i.json
-    "$BIN/rush" --users "${RUSH_USERS_REDIS:-100000}" --units "${RUSH_UNITS_REDIS:-5000}" \
-      --store redis --sim-clock --workers 64 --json >"$f" 2>"$OUT/redis_rush_$i.err"
+    f=$OUT/${section}_$i.json
+    "$BIN/rush" --users "$users" --units "$units" --store "$store" --sim-clock \
+      --workers "$workers" --json >"$f" 2>"$OUT/${section}_$i.err"
     ours=$(rush_calls_per_s "$f")
-    raw=$(raw_cond_decr 64)
+    raw=$("$@")
     bad=$((bad + $(rush_bad "$f")))
     ratios+=("$(ratio "$ours" "$raw")")
-    echo "redis_rush round $i: $ours calls/s, raw $raw/s, load $(load)" >>"$OUT/rounds.txt"
+    echo "$section round $i: $ours calls/s, raw ($*) $raw/s, load $(load)" >>"$OUT/rounds.txt"
   done
   local m; m=$(fmt "$(printf '%s\n' "${ratios[@]}" | median)")
-  row "Redis whole-flow rush, calls/s ÷ raw EVALSHA cond-decr (64)" "≥ 0.8 ×" "$m × (${ratios[*]}; counters $bad; load $(load))" "$(meets "$m" 0.8 '>=')"
+  row "$label" "≥ $target ×" "$m × (${ratios[*]}; counters $bad; load $(load))" "$(meets "$m" "$target" '>=')"
+}
+
+redis_rush() {
+  rush_vs_raw redis_rush "Redis whole-flow rush, calls/s ÷ raw EVALSHA cond-decr (64)" 0.8 \
+    redis "${RUSH_USERS_REDIS:-100000}" "${RUSH_UNITS_REDIS:-5000}" 64 raw_cond_decr 64
 }
 
 pg_rush() {
-  local i ratios=() f ours raw bad=0
-  for i in $(seq 1 "$ROUNDS"); do
-    f=$OUT/pg_rush_$i.json
-    "$BIN/rush" --users "${RUSH_USERS_PG:-10000}" --units "${RUSH_UNITS_PG:-500}" \
-      --store pg --sim-clock --workers 32 --json >"$f" 2>"$OUT/pg_rush_$i.err"
-    ours=$(rush_calls_per_s "$f")
-    raw=$(raw_hold_cte 1 32)
-    bad=$((bad + $(rush_bad "$f")))
-    ratios+=("$(ratio "$ours" "$raw")")
-    echo "pg_rush round $i: $ours calls/s, pgbench hold_cte hot $raw tps, load $(load)" >>"$OUT/rounds.txt"
-  done
-  local m; m=$(fmt "$(printf '%s\n' "${ratios[@]}" | median)")
-  row "PostgreSQL whole-flow rush ÷ pgbench hold_cte hot row (32)" "≥ 3 ×" "$m × (${ratios[*]}; counters $bad; load $(load))" "$(meets "$m" 3 '>=')"
+  rush_vs_raw pg_rush "PostgreSQL whole-flow rush ÷ pgbench hold_cte hot row (32)" 3 \
+    pg "${RUSH_USERS_PG:-10000}" "${RUSH_UNITS_PG:-500}" 32 raw_hold_cte 1 32
 }
 
 pg_spread() {
